@@ -1,0 +1,393 @@
+"""The one vocabulary every module of the monitor speaks.
+
+Everything read from a file or typed by a user is validated by one of these models. Models read
+from files use ``extra="forbid"`` so a typo is an error, not a silently ignored key.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Annotated, Any, Literal
+
+from pydantic import (
+    AwareDatetime,
+    BaseModel,
+    ConfigDict,
+    Field,
+    field_validator,
+    model_validator,
+)
+
+# --- closed vocabularies -------------------------------------------------------------------
+
+PLATFORMS = (
+    "fixed_wing",
+    "helicopter",
+    "drone",
+    "aircraft",  # an aircraft of unknown kind ("air strike", "warplanes")
+    "artillery",
+    "rocket",
+    "mortar",
+    "missile",
+    "ground",
+    "unknown",
+)
+Platform = Literal[
+    "fixed_wing", "helicopter", "drone", "aircraft", "artillery", "rocket", "mortar", "missile",
+    "ground", "unknown",
+]
+AIRCRAFT_PLATFORMS = frozenset({"fixed_wing", "helicopter", "drone", "aircraft"})
+
+TARGET_CATEGORIES = (
+    "military",
+    "civilians",
+    "residential",
+    "market",
+    "medical",
+    "school",
+    "idp_camp",  # displaced-persons camp
+    "water_power",  # water or power infrastructure
+    "aid",  # aid convoy, aid warehouse or aid workers
+    "unknown",
+)
+TargetCategory = Literal[
+    "military", "civilians", "residential", "market", "medical", "school", "idp_camp",
+    "water_power", "aid", "unknown",
+]
+
+EVENT_TYPES = (
+    "air_strike",
+    "shelling",  # artillery, rockets, mortars, missiles
+    "bombing",  # IED, car bomb, suicide attack
+    "armed_clash",
+    "ground_assault",
+    "attack",  # use of force, means unknown
+    "territory_change",
+    "access_denial",  # humanitarian access blocked: convoy turned back, siege closure
+    "military_presence",
+    "other",  # not a use of force (arrests, agreements, ...)
+)
+EventType = Literal[
+    "air_strike", "shelling", "bombing", "armed_clash", "ground_assault", "attack",
+    "territory_change", "access_denial", "military_presence", "other",
+]
+# TERMS.md §4: "Attack" = any use of force against a target.
+ATTACK_EVENT_TYPES = frozenset(
+    {"air_strike", "shelling", "bombing", "armed_clash", "ground_assault", "attack"}
+)
+
+Mission = Literal["combat", "medical", "evacuation", "reconnaissance", "unknown"]
+DatePrecision = Literal["time", "day", "days", "week", "month", "year"]
+Severity = Literal["minor", "major", "critical"]
+SEVERITIES = ("minor", "major", "critical")
+Confidence = Literal["low", "medium", "high"]
+CONFIDENCES = ("low", "medium", "high")
+Status = Literal["alleged", "corroborated", "confirmed", "disputed", "discounted", "retracted"]
+STATUSES = ("alleged", "corroborated", "confirmed", "disputed", "discounted", "retracted")
+Attribution = Literal["single", "ambiguous"]
+InstrumentStatus = Literal["agreed", "proposed"]
+Reliability = Literal["A", "B", "C", "D", "E", "F"]
+
+Name = Annotated[str, Field(min_length=1, max_length=500)]
+Text = Annotated[str, Field(max_length=20_000)]
+
+
+class FileModel(BaseModel):
+    """Base of every model read from a configuration or rule file: unknown keys are errors."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+# --- incidents -----------------------------------------------------------------------------
+
+
+class Location(BaseModel):
+    """Where an incident happened. ``precision`` is on UCDP's ``where_prec`` scale:
+    1 exact place, 2 within 25 km, 3 second-order admin area (district), 4 first-order
+    (governorate), 5 linear/ambiguous, 6 country, 7 international waters or airspace.
+    ACLED's ``geo_precision`` 1/2/3 map to 1/2/3. TERMS.md §3: precision 3 or coarser never
+    resolves to a zone."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    lat: float = Field(ge=-90, le=90, allow_inf_nan=False)
+    lon: float = Field(ge=-180, le=180, allow_inf_nan=False)
+    precision: int = Field(default=1, ge=1, le=7)
+    place: Name | None = None
+    admin1: Name | None = None
+    admin2: Name | None = None
+    admin3: Name | None = None
+
+
+class IncidentReport(BaseModel):
+    """One report of one incident from one source, as a feed or an analyst gives it.
+
+    ``occurred`` is a date (a one-day window in the pack's local time, not midnight) or a
+    timezone-aware date-time; ``occurred_end`` widens it to a window (UCDP date_start..date_end).
+    Attacker and target are raw names as the source wrote them; ``attacker_side`` /
+    ``target_side`` may state the side outright (the registry is then not asked).
+    ``platform`` and ``target_category`` left ``None`` are read from the text by the classifier.
+    """
+
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+
+    feed: Name = "manual"
+    source_id: Name
+    revision: Annotated[str, Field(max_length=100)] = "1"
+    occurred: AwareDatetime | dt.date
+    occurred_end: AwareDatetime | dt.date | None = None
+    date_precision: DatePrecision | None = None
+    location: Location | None = None
+    attacker: list[Name] = Field(default_factory=list, max_length=20)
+    target: list[Name] = Field(default_factory=list, max_length=20)
+    attacker_side: list[str] | None = None
+    target_side: list[str] | None = None
+    attribution: Attribution | None = None
+    event_type: EventType = "attack"
+    platform: Platform | None = None
+    target_category: TargetCategory | None = None
+    mission: Mission = "unknown"
+    civilian_targeting: bool = False
+    coordinated: bool | None = None
+    casualties_min: int | None = Field(default=None, ge=0, le=1_000_000)
+    casualties_max: int | None = Field(default=None, ge=0, le=1_000_000)
+    notes: Text = ""
+    sources: list[Annotated[str, Field(max_length=2000)]] = Field(
+        default_factory=list, max_length=50
+    )
+    reliability: Reliability | None = None
+
+    @field_validator("attacker", "target", "attacker_side", "target_side", mode="before")
+    @classmethod
+    def _one_or_many(cls, value: Any) -> Any:
+        """A single name is accepted where a list is expected."""
+        if isinstance(value, str):
+            return [value]
+        return value
+
+    @field_validator("occurred", "occurred_end", mode="before")
+    @classmethod
+    def _no_naive_times(cls, value: Any) -> Any:
+        """A date alone is a day; a time must say its offset (a naive time is ambiguous)."""
+        if isinstance(value, dt.datetime) and value.tzinfo is None:
+            raise ValueError(
+                "a time without a UTC offset is ambiguous: add one (e.g. '+03:00') "
+                "or give the date alone"
+            )
+        if isinstance(value, str) and len(value) > 10:
+            try:
+                parsed = dt.datetime.fromisoformat(value)
+            except ValueError:
+                return value
+            if parsed.tzinfo is None:
+                raise ValueError(
+                    f"{value!r} has no UTC offset: add one (e.g. '{value}+03:00') "
+                    "or give the date alone"
+                )
+        return value
+
+    @model_validator(mode="after")
+    def _consistent(self) -> IncidentReport:
+        if (
+            self.casualties_min is not None
+            and self.casualties_max is not None
+            and self.casualties_min > self.casualties_max
+        ):
+            raise ValueError(
+                f"casualties_min ({self.casualties_min}) is above casualties_max "
+                f"({self.casualties_max})"
+            )
+        if self.occurred_end is not None and _as_sortable(self.occurred_end) < _as_sortable(
+            self.occurred
+        ):
+            raise ValueError("occurred_end is before occurred")
+        return self
+
+    @property
+    def report_key(self) -> str:
+        """The identity of this report: the same key is never recorded twice."""
+        return f"{self.feed}:{self.source_id}:{self.revision}"
+
+
+def _as_sortable(value: dt.date | dt.datetime) -> dt.date:
+    return value.date() if isinstance(value, dt.datetime) else value
+
+
+class Resolution(BaseModel):
+    """What resolution made of a report: sides, zones, classification, time window.
+
+    This is what the rules see (through :func:`monitor.engine` facts) and what the ledger keeps
+    as the incident, so a finding can always be explained from it."""
+
+    start: dt.datetime  # aware, UTC
+    end: dt.datetime  # aware, UTC, exclusive
+    date_precision: DatePrecision
+    attacker_sides: list[str]
+    target_sides: list[str]
+    attribution: Attribution
+    zones: list[str]  # zone kinds (and zone groups) the location resolved to
+    zone_ids: list[str]  # the zone rows that matched (for the explanation)
+    location_resolved: bool
+    platform: Platform
+    target_category: TargetCategory
+    event_type: EventType
+    mission: Mission
+    notes: list[str] = Field(default_factory=list)  # how each value was decided
+    unresolved_names: list[str] = Field(default_factory=list)
+
+
+# --- configuration -------------------------------------------------------------------------
+
+
+class Instrument(FileModel):
+    """An agreement instrument and the window in which it is in force (TERMS.md §1)."""
+
+    id: Annotated[str, Field(pattern=r"^[A-Z][A-Z0-9_-]*$")]
+    title: Name
+    status: InstrumentStatus
+    start: AwareDatetime
+    end: AwareDatetime
+    note: str = ""
+    source: str = ""
+
+    @model_validator(mode="after")
+    def _ordered(self) -> Instrument:
+        if self.end <= self.start:
+            raise ValueError(f"end {self.end} is not after start {self.start}")
+        return self
+
+
+class SideSpec(FileModel):
+    id: Annotated[str, Field(pattern=r"^[a-z][a-z0-9_]*$")]
+    description: str
+    bound_by: list[str] = Field(default_factory=list)
+
+
+class Alias(FileModel):
+    """One name of an actor, valid for a period, with where the name comes from."""
+
+    name: Name
+    valid_from: dt.date | None = None
+    valid_to: dt.date | None = None
+    source: Name  # e.g. "ACLED", "UCDP", "press"
+
+
+class Actor(FileModel):
+    """An actor of the registry (TERMS.md §2): one side, many dated aliases."""
+
+    id: Annotated[str, Field(pattern=r"^[a-z][a-z0-9_]*$")]
+    side: str
+    sides: list[str] | None = None  # an alias naming several sides ("Syrian or Russian jets")
+    description: str = ""
+    coh_status: Literal["accepted", "contested", "refused"] | None = None
+    member_from: dt.date | None = None
+    member_to: dt.date | None = None
+    aliases: list[Alias]
+
+
+class ZoneSpec(FileModel):
+    """One row of the zone delineation (ZONES.md): pcodes or a polygon, a kind, a validity."""
+
+    id: Annotated[str, Field(pattern=r"^[a-z0-9][a-z0-9_.-]*$")]
+    area: Name
+    kind: str
+    pcodes: list[Annotated[str, Field(pattern=r"^SY[0-9]{2,6}$")]] = Field(default_factory=list)
+    polygon: list[tuple[float, float]] | None = None  # (lon, lat) ring
+    line: list[tuple[float, float]] | None = None  # (lon, lat) polyline, buffered
+    buffer_km: float | None = Field(default=None, gt=0, le=100)
+    valid_from: dt.datetime | dt.date | None = None
+    valid_to: dt.datetime | dt.date | None = None
+    overlay: bool = False  # overlaps the zones beneath (not part of the override order)
+    source: str = ""
+
+
+# --- rules ---------------------------------------------------------------------------------
+
+Scalar = str | int | float | bool
+ConditionValue = Scalar | list[Scalar] | dict[str, Any]
+
+
+class Branch(FileModel):
+    """One alternative way a term can be broken. All conditions in ``when`` must hold."""
+
+    when: dict[str, ConditionValue] = Field(default_factory=dict)
+    confidence_at_most: Confidence | None = None
+    note: str = ""
+
+
+class SeverityRule(FileModel):
+    when: dict[str, ConditionValue]
+    severity: Severity
+
+
+class RuleSpec(FileModel):
+    """A term of the agreement as a declarative rule (``rules/<pack>/<term>/rule.yaml``).
+
+    ``when`` holds for every branch; ``any`` lists alternative branches (one is enough);
+    ``unless`` lists exemptions (any one holding means no finding). Conditions map a fact name
+    to a value (equals), a list (one of), or ``{not: v}`` / ``{not_in: [..]}`` / ``{gte: n}`` /
+    ``{lte: n}``. A value naming a side group or zone group is expanded to its members.
+    """
+
+    id: Annotated[str, Field(pattern=r"^[a-z0-9][a-z0-9-]*$")]
+    term: Annotated[str, Field(pattern=r"^[A-Z][A-Z0-9-]*$")]
+    title: Name
+    instrument: str
+    clause: Annotated[str, Field(min_length=10)]
+    clause_source: Name
+    severity: Severity
+    severity_if: list[SeverityRule] = Field(default_factory=list)
+    charged_to: Literal["attacker", "target"] | list[str] = "attacker"
+    when: dict[str, ConditionValue] = Field(default_factory=dict)
+    any: list[Branch] = Field(default_factory=list)
+    unless: list[dict[str, ConditionValue]] = Field(default_factory=list)
+    description: str = ""
+
+
+class RuleCase(FileModel):
+    """One case of a rule's suite: an incident in, the findings of this term expected out."""
+
+    name: Name
+    incident: dict[str, Any]
+    expect: list[dict[str, Any]] = Field(default_factory=list)  # [] = compliant
+
+
+class RuleCases(FileModel):
+    cases: list[RuleCase] = Field(min_length=2)
+
+
+# --- findings and the ledger ---------------------------------------------------------------
+
+
+class Finding(BaseModel):
+    """A term an incident broke, with everything needed to explain and reproduce it."""
+
+    finding_id: str
+    incident_id: str
+    term: str
+    instrument: str
+    instrument_status: InstrumentStatus
+    charged_to: list[str]
+    severity: Severity
+    confidence: Confidence
+    status: Status = "alleged"
+    attribution: Attribution
+    rule_id: str
+    rule_version: str
+    explanation: list[dict[str, Any]]
+    occurred: str  # the incident's window start, ISO 8601
+    occurred_end: str
+    feed: str
+    source_id: str
+    revision: str
+    recorded_at: str | None = None
+
+
+class Outcome(BaseModel):
+    """What the service did with one report."""
+
+    report_key: str
+    incident_id: str | None
+    duplicate: bool = False
+    findings: list[Finding] = Field(default_factory=list)
+    review: list[str] = Field(default_factory=list)

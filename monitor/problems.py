@@ -1,0 +1,90 @@
+"""Problems found in input or configuration, reported all at once with a hint each."""
+
+from __future__ import annotations
+
+import difflib
+from collections.abc import Iterable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import yaml
+from pydantic import ValidationError
+
+
+@dataclass(frozen=True)
+class Problem:
+    """One thing wrong, located by file and key, with the fix when we can guess it.
+
+    ``str(problem)`` reads ``config/actors.yaml: actors[12].side: 'coh_oposition' is not a side.
+    Did you mean 'coh_opposition'?``"""
+
+    file: str
+    key: str
+    message: str
+    hint: str = ""
+
+    def __str__(self) -> str:
+        where = f"{self.file}: {self.key}: " if self.key else f"{self.file}: "
+        return where + self.message + (f" {self.hint}" if self.hint else "")
+
+
+class ProblemsError(Exception):
+    """Raised when a set of files has problems; carries every one of them."""
+
+    def __init__(self, problems: Iterable[Problem]):
+        self.problems = list(problems)
+        super().__init__("\n".join(str(p) for p in self.problems))
+
+
+def did_you_mean(value: object, choices: Iterable[str]) -> str:
+    """A 'Did you mean ...?' hint for a value not among choices, or a list of the choices."""
+    choices = sorted(set(choices))
+    close = difflib.get_close_matches(str(value), choices, n=1, cutoff=0.6)
+    if close:
+        return f"Did you mean {close[0]!r}?"
+    if len(choices) <= 12:
+        return "Expected one of: " + ", ".join(repr(c) for c in choices) + "."
+    return ""
+
+
+def location(loc: Iterable[Any], prefix: str = "") -> str:
+    """Render a pydantic error location as ``actors[12].side``."""
+    out = prefix
+    for part in loc:
+        if isinstance(part, int):
+            out += f"[{part}]"
+        else:
+            out += ("." if out else "") + str(part)
+    return out
+
+
+def from_validation(file: str, error: ValidationError, prefix: str = "") -> list[Problem]:
+    """Turn a pydantic ValidationError into one Problem per error, each naming its field."""
+    problems = []
+    for err in error.errors(include_url=False):
+        loc = [p for p in err["loc"] if not (isinstance(p, str) and "[" in p)]
+        msg = err["msg"]
+        if err["type"] == "extra_forbidden":
+            msg = "is not a known field; remove it or check its spelling"
+        elif err["type"] == "missing":
+            msg = "is required but missing"
+        problems.append(Problem(file, location(loc, prefix), msg))
+    return problems
+
+
+def read_yaml(path: Path) -> tuple[Any, list[Problem]]:
+    """Load a YAML file safely; a syntax error becomes a Problem naming the line."""
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        return None, [Problem(str(path), "", "file not found")]
+    except (OSError, UnicodeDecodeError) as exc:
+        return None, [Problem(str(path), "", f"cannot be read: {exc}")]
+    try:
+        return yaml.safe_load(text), []
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f"line {mark.line + 1}, column {mark.column + 1}" if mark else ""
+        reason = getattr(exc, "problem", None) or str(exc)
+        return None, [Problem(str(path), where, f"is not valid YAML: {reason}")]
