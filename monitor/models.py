@@ -350,6 +350,8 @@ class RuleCase(FileModel):
     name: Name
     incident: dict[str, Any]
     expect: list[dict[str, Any]] = Field(default_factory=list)  # [] = compliant
+    # judge "as if": override dated milestones of the pack (e.g. jig_established) for this case
+    milestones: dict[str, AwareDatetime | None] = Field(default_factory=dict)
 
 
 class RuleCases(FileModel):

@@ -1,0 +1,36 @@
+"""Adapters turn source records into incident reports. A registry maps format names to readers.
+
+A reader takes a path (and options) and yields, per source record, either a raw report dict
+(validated later by the one service path) or a :class:`~monitor.service.Rejection` naming the
+file and line and the reason.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+from . import acled, jsonl
+
+Record = tuple[str, dict[str, Any]]  # (where, raw report) — where = "file line N"
+Reader = Callable[..., Iterator[Record | Any]]
+
+READERS: dict[str, Reader] = {
+    "acled": acled.read_csv,
+    "jsonl": jsonl.read_file,
+}
+
+
+def reader(name: str) -> Reader:
+    """The reader for a format name; KeyError names the known formats."""
+    try:
+        return READERS[name]
+    except KeyError:
+        raise KeyError(f"unknown format {name!r}; known: {', '.join(sorted(READERS))}") from None
+
+
+def count_lines(path: Path) -> int:
+    """Lines in a file (for progress bars), counted in binary chunks."""
+    with path.open("rb") as fh:
+        return sum(chunk.count(b"\n") for chunk in iter(lambda: fh.read(1 << 20), b""))

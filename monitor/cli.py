@@ -1,0 +1,459 @@
+"""The ``monitor`` command: each command parses, calls the library, prints.
+
+Errors of configuration and input become one ``click.ClickException`` listing every problem.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import sys
+from collections import Counter
+from pathlib import Path
+from typing import Any
+
+import click
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
+
+from . import __version__
+from .adapters import count_lines, reader
+from .config import Pack, Paths, load_pack, resolve_paths
+from .judge import iso
+from .ledger import Ledger
+from .models import EVENT_TYPES, PLATFORMS, STATUSES, TARGET_CATEGORIES, Finding
+from .output import render
+from .problems import ProblemsError
+from .service import BatchResult, Monitor, Rejection, validate
+
+FINDING_COLUMNS = ("finding_id", "occurred", "term", "charged_to", "severity", "confidence",
+                   "status", "source")
+BATCH = 500  # reports per ledger transaction on import
+
+
+class Context:
+    """What every command needs, loaded on first use (so `--help` stays fast)."""
+
+    def __init__(self, config: str | None, db: str | None):
+        self._config, self._db = config, db
+        self._paths: Paths | None = None
+        self._pack: Pack | None = None
+        self.console = Console(stderr=False)
+        self.err = Console(stderr=True)
+
+    @property
+    def paths(self) -> Paths:
+        if self._paths is None:
+            self._paths = _guard(lambda: resolve_paths(self._config, self._db))
+        return self._paths
+
+    @property
+    def pack(self) -> Pack:
+        if self._pack is None:
+            paths = self.paths
+            self._pack = _guard(lambda: load_pack(paths.config, paths.settings.pack))
+        return self._pack
+
+    def ledger(self, readonly: bool = False) -> Ledger:
+        return _guard(lambda: Ledger.open(self.paths.db, readonly=readonly))
+
+    def monitor(self) -> Monitor:
+        return Monitor(self.pack, self.ledger())
+
+
+def _guard(fn: Any) -> Any:
+    try:
+        return fn()
+    except ProblemsError as exc:
+        lines = [str(p) for p in exc.problems]
+        raise click.ClickException(
+            f"{len(lines)} problem(s):\n  " + "\n  ".join(lines)) from None
+    except (FileNotFoundError, PermissionError) as exc:
+        raise click.ClickException(str(exc)) from None
+
+
+pass_ctx = click.make_pass_decorator(Context)
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, prog_name="monitor")
+@click.option("--config", "config", envvar="MONITOR_CONFIG", metavar="DIR",
+              help="Configuration folder (default ./config).")
+@click.option("--db", "db", envvar="MONITOR_DB", metavar="FILE",
+              help="Ledger file (default from config/monitor.yaml: var/ledger.db).")
+@click.pass_context
+def main(ctx: click.Context, config: str | None, db: str | None) -> None:
+    """Ceasefire compliance monitor: judge incident reports against an agreement's terms and
+    record every report and finding in a hash-chained ledger.
+
+    \b
+    Example:
+      monitor import samples/acled_syria_2016.csv --format acled
+      monitor findings --term JIG-SAAF --format json
+    """
+    ctx.obj = Context(config, db)
+
+
+# --- incidents -----------------------------------------------------------------------------
+
+
+def print_outcomes(c: Context, result: BatchResult) -> None:
+    for outcome in result.outcomes:
+        if outcome.duplicate:
+            c.console.print(f"{outcome.report_key}: already in the ledger, nothing added")
+            continue
+        c.console.print(f"incident {outcome.incident_id} ({outcome.report_key}): "
+                        f"{len(outcome.findings)} finding(s)")
+        for f in outcome.findings:
+            c.console.print(f"  [bold]{f.term}[/bold] charged to {', '.join(f.charged_to)} — "
+                            f"{f.severity}, confidence {f.confidence}, {f.attribution} "
+                            f"({f.finding_id})")
+        for item in outcome.review:
+            c.console.print(f"  [yellow]for review:[/yellow] {item}")
+
+
+@main.group()
+def incident() -> None:
+    """Enter incident reports by hand."""
+
+
+@incident.command("add")
+@click.option("--json", "json_file", type=click.File("rb"), metavar="FILE",
+              help="Read the report (or a list of reports) as JSON from FILE ('-' = stdin).")
+@click.option("--source-id", help="Your reference for the report (default: generated).")
+@click.option("--occurred", help="Date (2016-08-10) or time with offset (2016-08-10T14:00+03:00).")
+@click.option("--lat", type=float, help="Latitude, WGS84.")
+@click.option("--lon", type=float, help="Longitude, WGS84.")
+@click.option("--precision", type=click.IntRange(1, 7), default=None,
+              help="Location precision, 1 exact .. 7 (UCDP where_prec scale).")
+@click.option("--place", help="Place name.")
+@click.option("--attacker", multiple=True, help="Attacker as the source names it (repeatable).")
+@click.option("--target", multiple=True, help="Target as the source names it (repeatable).")
+@click.option("--event-type", type=click.Choice(EVENT_TYPES), default=None)
+@click.option("--platform", type=click.Choice(PLATFORMS), default=None)
+@click.option("--target-category", type=click.Choice(TARGET_CATEGORIES), default=None)
+@click.option("--civilian-targeting", is_flag=True, default=None,
+              help="The source says civilians were targeted.")
+@click.option("--notes", help="Free text (the classifier reads it).")
+@click.option("--source", "sources", multiple=True, help="A source (URL or citation).")
+@click.option("--feed", default="manual", show_default=True, help="Feed name to record.")
+@pass_ctx
+def incident_add(c: Context, json_file: Any, **fields: Any) -> None:
+    """Judge one incident report and record it; print the findings.
+
+    Give the report with flags, as JSON with --json, or answer the prompts (in a terminal,
+    with neither).
+
+    \b
+    Example:
+      monitor incident add --occurred 2016-08-10 --lat 35.614 --lon 36.562 \\
+        --attacker "Military Forces of Syria (2000-)" --target "Civilians (Syria)" \\
+        --event-type air_strike --notes "helicopters dropped barrel bombs on the market"
+      echo '{"source_id": "x1", "occurred": "2016-08-10"}' | monitor incident add --json -
+    """
+    given = {k: v for k, v in fields.items() if k != "feed" and v not in (None, ())}
+    if json_file is not None:
+        try:
+            data = json.loads(json_file.read().decode("utf-8"))
+        except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+            raise click.ClickException(f"{json_file.name}: not valid JSON: {exc}") from None
+        records = data if isinstance(data, list) else [data]
+        items = []
+        for i, rec in enumerate(records):
+            if not isinstance(rec, dict):
+                items.append(Rejection(f"{json_file.name} item {i}", "not a JSON object"))
+                continue
+            rec.setdefault("feed", fields["feed"])
+            rec.setdefault("source_id", _new_id())
+            items.append(validate(rec, f"{json_file.name} item {i}"))
+    else:
+        if not given and sys.stdin.isatty():
+            given = _prompt_fields()
+        if not given.get("occurred"):
+            raise click.UsageError("--occurred is required (or use --json FILE).")
+        items = [validate(_record_from_flags(given, fields["feed"]), "flags")]
+    monitor = c.monitor()
+    result = monitor.submit(items)
+    print_outcomes(c, result)
+    _report_rejections(c, result)
+
+
+def _new_id() -> str:
+    import uuid
+
+    return "manual-" + uuid.uuid4().hex[:12]
+
+
+def _record_from_flags(given: dict[str, Any], feed: str) -> dict[str, Any]:
+    rec: dict[str, Any] = {"feed": feed, "source_id": given.get("source_id") or _new_id(),
+                           "occurred": given["occurred"]}
+    if given.get("lat") is not None or given.get("lon") is not None:
+        rec["location"] = {"lat": given.get("lat"), "lon": given.get("lon"),
+                           "precision": given.get("precision") or 1,
+                           "place": given.get("place")}
+    for key in ("attacker", "target", "sources"):
+        if given.get(key):
+            rec[key] = list(given[key])
+    for key in ("event_type", "platform", "target_category", "civilian_targeting", "notes"):
+        if given.get(key) is not None:
+            rec[key] = given[key]
+    return rec
+
+
+def _prompt_fields() -> dict[str, Any]:
+    """Ask for each field in turn (empty answer = not known)."""
+    def ask(text: str, **kw: Any) -> Any:
+        value = click.prompt(text, default="", show_default=False, **kw)
+        return value if value != "" else None
+
+    out: dict[str, Any] = {"occurred": click.prompt("When (2016-08-10 or 2016-08-10T14:00+03:00)")}
+    out["lat"] = ask("Latitude", type=str)
+    out["lon"] = ask("Longitude", type=str)
+    out["precision"] = ask("Location precision 1-7", type=str)
+    out["place"] = ask("Place")
+    for key in ("attacker", "target"):
+        name = ask(f"{key.title()} (as the source names it)")
+        out[key] = [name] if name else []
+    out["event_type"] = ask("Event type", type=click.Choice(("",) + EVENT_TYPES))
+    out["platform"] = ask("Platform", type=click.Choice(("",) + PLATFORMS))
+    out["target_category"] = ask("Target category", type=click.Choice(("",) + TARGET_CATEGORIES))
+    out["notes"] = ask("Notes")
+    return {k: v for k, v in out.items() if v not in (None, [])}
+
+
+def _report_rejections(c: Context, result: BatchResult) -> None:
+    for rej in result.rejections:
+        c.err.print(f"[red]rejected[/red] {rej}", highlight=False, markup=True)
+    if result.rejections:
+        raise click.ClickException(f"{len(result.rejections)} record(s) rejected; "
+                                   "the others were recorded")
+
+
+@main.command("import")
+@click.argument("path", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option("--format", "fmt", type=click.Choice(["acled", "jsonl"]), required=True,
+              help="The file's format.")
+@click.option("--feed", default=None, help="Feed name to record (default: the format name).")
+@pass_ctx
+def import_(c: Context, path: Path, fmt: str, feed: str | None) -> None:
+    """Import a file of incident reports; print what was found.
+
+    Re-importing the same file adds nothing. A malformed row is reported with its line
+    number and reason while the other rows go in; the exit status is 1 if any was rejected.
+
+    \b
+    Example:
+      monitor import samples/acled_syria_2016.csv --format acled
+    """
+    monitor = c.monitor()
+    total = BatchResult()
+    lines = count_lines(path)
+    with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
+                  console=c.err, transient=True, disable=lines < 2000) as progress:
+        task = progress.add_task(f"importing {path.name}", total=lines)
+        batch: list[Any] = []
+
+        def flush() -> None:
+            result = monitor.submit(batch)
+            total.outcomes.extend(result.outcomes)
+            total.rejections.extend(result.rejections)
+            progress.advance(task, len(batch))
+            batch.clear()
+
+        for item in reader(fmt)(path, feed=feed or fmt):
+            batch.append(item if isinstance(item, Rejection) else validate(item[1], item[0]))
+            if len(batch) >= BATCH:
+                flush()
+        flush()
+    by_term = Counter(f.term for f in total.findings)
+    c.console.print(f"{path.name}: {total.new} new report(s), {total.duplicates} already "
+                    f"recorded, {len(total.rejections)} rejected; {len(total.findings)} "
+                    "finding(s)" + (": " + ", ".join(f"{t} {n}" for t, n in
+                                                       sorted(by_term.items())) if by_term else ""))
+    _report_rejections(c, total)
+
+
+# --- findings ------------------------------------------------------------------------------
+
+
+def _day_start(c: Context, value: str | None) -> str | None:
+    """A date given by a user means the local day of the pack's time zone, stored in UTC."""
+    if value is None:
+        return None
+    try:
+        day = dt.date.fromisoformat(value)
+    except ValueError:
+        raise click.BadParameter(f"{value!r} is not a date (YYYY-MM-DD)") from None
+    return iso(dt.datetime.combine(day, dt.time(0), c.pack.tz))
+
+
+def _local_date(c: Context, value: str) -> str:
+    return dt.datetime.fromisoformat(value).astimezone(c.pack.tz).strftime("%Y-%m-%d")
+
+
+@main.command()
+@click.option("--term", help="Only this term (e.g. JIG-SAAF).")
+@click.option("--party", help="Only findings charged to this side (e.g. russia).")
+@click.option("--instrument", help="Only this instrument (COH, MAY, JIG, SEP).")
+@click.option("--since", help="Event date on or after (YYYY-MM-DD).")
+@click.option("--until", help="Event date before (YYYY-MM-DD).")
+@click.option("--status", type=click.Choice(STATUSES), help="Only findings in this status.")
+@click.option("--format", "fmt", type=click.Choice(["table", "json", "csv", "jsonl"]),
+              default="table", show_default=True)
+@click.option("--limit", type=int, default=None, help="At most this many.")
+@pass_ctx
+def findings(c: Context, term: str | None, party: str | None, instrument: str | None,
+             since: str | None, until: str | None, status: str | None, fmt: str,
+             limit: int | None) -> None:
+    """List findings, filtered.
+
+    \b
+    Example:
+      monitor findings --term MAY-CIV --party syrian_government --since 2016-09-12
+      monitor findings --format json > findings.json
+    """
+    ledger = c.ledger(readonly=True)
+    rows = ledger.findings(term=term, party=party, instrument=instrument,
+                           since=_day_start(c, since), until=_day_start(c, until),
+                           status=status, limit=limit)
+    if fmt == "table":
+        shown = [{**r, "occurred": _local_date(c, r["occurred"]),
+                  "source": f"{r['feed']}:{r['source_id']}"} for r in rows]
+        render(shown, "table", FINDING_COLUMNS, title=f"{len(rows)} finding(s)",
+               console=c.console)
+        return
+    columns = list(Finding.model_fields) if rows else None
+    click.echo(render(rows, fmt, columns))
+
+
+# --- ledger, rules, config, actors, zones --------------------------------------------------
+
+
+@main.group()
+def ledger() -> None:
+    """The compliance ledger."""
+
+
+@ledger.command("verify")
+@pass_ctx
+def ledger_verify(c: Context) -> None:
+    """Recompute the hash chain; name the first entry that was altered, removed or moved.
+
+    \b
+    Example:
+      monitor ledger verify
+    """
+    result = c.ledger(readonly=True).verify()
+    if result.ok:
+        c.console.print(f"ledger OK: {result.entries} entries, hash chain intact")
+        return
+    raise click.ClickException(f"ledger verification FAILED: {result.problem}")
+
+
+@main.group()
+def rules() -> None:
+    """The agreement's terms as rules."""
+
+
+@rules.command("list")
+@pass_ctx
+def rules_list(c: Context) -> None:
+    """List the rules of the pack with their instrument, severity and version.
+
+    \b
+    Example:
+      monitor rules list
+    """
+    rows = [{"term": r.spec.term, "instrument": r.spec.instrument, "severity": r.spec.severity,
+             "title": r.spec.title, "version": r.version[:19]} for r in c.pack.rules]
+    render(rows, "table", title=f"pack {c.pack.spec.name}: {len(rows)} rule(s)",
+           console=c.console)
+
+
+@rules.command("test")
+@pass_ctx
+def rules_test(c: Context) -> None:
+    """Run every rule's case suite (cases.yaml beside rule.yaml).
+
+    \b
+    Example:
+      monitor rules test
+    """
+    from .casesuite import run_suites
+
+    results = run_suites(Monitor(c.pack, None))
+    failed = [r for r in results if not r.passed]
+    for r in results:
+        mark = "[green]ok[/green]" if r.passed else "[red]FAIL[/red]"
+        c.console.print(f"{mark} {r.term}: {r.case}" + (f"\n    {r.detail}" if r.detail else ""))
+    c.console.print(f"{len(results) - len(failed)} passed, {len(failed)} failed")
+    if failed:
+        raise click.ClickException(f"{len(failed)} case(s) failed")
+
+
+@main.group("config")
+def config_() -> None:
+    """The configuration."""
+
+
+@config_.command("check")
+@pass_ctx
+def config_check(c: Context) -> None:
+    """Validate every configuration and rule file; report every problem at once.
+
+    \b
+    Example:
+      monitor config check
+    """
+    pack = c.pack
+    c.console.print(
+        f"configuration OK: pack {pack.spec.name} — {len(pack.instruments)} instruments, "
+        f"{len(pack.registry.actors)} actors ({pack.registry.alias_count()} aliases), "
+        f"{len(pack.zones.describe())} zone rows, {len(pack.rules)} rules")
+
+
+@main.command()
+@click.option("--resolve", "name", help="Resolve this name instead of listing the registry.")
+@click.option("--on", "on", default=None, help="Date for --resolve (YYYY-MM-DD; default today).")
+@pass_ctx
+def actors(c: Context, name: str | None, on: str | None) -> None:
+    """What the actor registry says: every actor, its side and aliases.
+
+    \b
+    Example:
+      monitor actors
+      monitor actors --resolve "Jabhat Fateh al-Sham" --on 2016-08-10
+    """
+    registry = c.pack.registry
+    if name:
+        try:
+            day = dt.date.fromisoformat(on) if on else dt.date.today()
+        except ValueError:
+            raise click.BadParameter(f"{on!r} is not a date (YYYY-MM-DD)") from None
+        c.console.print(registry.resolve(name, day).note())
+        return
+    rows = [{"actor": a.id, "side": ", ".join(a.sides or [a.side]),
+             "aliases": "; ".join(
+                 f"{al.name} [{al.source}"
+                 + (f", {al.valid_from or '…'}–{al.valid_to or '…'}"
+                    if al.valid_from or al.valid_to else "") + "]"
+                 for al in a.aliases)} for a in registry.actors]
+    render(rows, "table", title=f"{len(rows)} actors, {registry.alias_count()} aliases",
+           console=c.console)
+
+
+@main.command()
+@pass_ctx
+def zones(c: Context) -> None:
+    """What the zone delineation says (an approximation: see the note printed first).
+
+    \b
+    Example:
+      monitor zones
+    """
+    index = c.pack.zones
+    c.console.print("[bold]The default delineation is approximate.[/bold] "
+                    + index.provenance.strip())
+    rows = [{k: r.get(k) for k in ("id", "kind", "area", "pcodes", "valid_from", "valid_to")}
+            for r in index.describe()]
+    render(rows, "table", title=f"{len(rows)} zone rows", console=c.console)

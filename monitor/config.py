@@ -1,0 +1,240 @@
+"""Settings and the agreement pack: every configuration file, validated together.
+
+This is the only module that reads environment variables (``MONITOR_CONFIG``, ``MONITOR_DB``).
+:func:`load_pack` checks every file of a pack (pack.yaml, instruments, actors, zones,
+classifier, rules) and reports every problem at once, each naming its file, key and a fix.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from pydantic import AwareDatetime, BaseModel, Field, ValidationError
+
+from .actors import ActorRegistry, load_actors
+from .classify import Classifier, load_classifier
+from .models import FileModel, Instrument, SideSpec
+from .problems import Problem, ProblemsError, did_you_mean, from_validation, read_yaml
+from .rules import LoadedRule, Vocabulary, load_rules
+from .zones import ZoneIndex, load_zones
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+SETTINGS_FILE = "monitor.yaml"
+
+
+class Settings(FileModel):
+    """``config/monitor.yaml``."""
+
+    pack: str = Field(description="the agreement pack in force: a folder of config/")
+    db: str = Field(default="var/ledger.db", description="the ledger file")
+    feeds: str = Field(default="feeds", description="folder of feed definitions")
+
+
+class PackFiles(FileModel):
+    instruments: str = "instruments.yaml"
+    actors: str = "actors.yaml"
+    zones: str = "zones.yaml"
+    classifier: str = "classifier.yaml"
+
+
+class PackSpec(FileModel):
+    """``config/<pack>/pack.yaml``: what the pack is made of."""
+
+    name: str
+    title: str
+    timezone: str
+    rules: str
+    files: PackFiles = PackFiles()
+    boundaries: str
+    coarse_precision: int = Field(default=3, ge=1, le=7)
+    sides: list[SideSpec]
+    side_groups: dict[str, list[str]] = Field(default_factory=dict)
+    zone_kinds: list[str]
+    zone_groups: dict[str, list[str]] = Field(default_factory=dict)
+    milestones: dict[str, AwareDatetime | None] = Field(default_factory=dict)
+
+
+class InstrumentsFile(FileModel):
+    instruments: list[Instrument] = Field(min_length=1)
+
+
+@dataclass(frozen=True)
+class Pack:
+    """A loaded, checked agreement pack: everything the pipeline needs to judge incidents."""
+
+    spec: PackSpec
+    folder: Path
+    tz: ZoneInfo
+    instruments: dict[str, Instrument]
+    registry: ActorRegistry
+    zones: ZoneIndex
+    classifier: Classifier
+    rules: list[LoadedRule]
+    vocabulary: Vocabulary
+
+    @property
+    def sides(self) -> list[str]:
+        return [s.id for s in self.spec.sides]
+
+    @property
+    def milestones(self) -> dict[str, dt.datetime | None]:
+        return dict(self.spec.milestones)
+
+
+@dataclass(frozen=True)
+class Paths:
+    """Where things are, decided once from flags, environment and settings."""
+
+    config: Path
+    db: Path
+    feeds: Path
+    settings: Settings
+
+
+def resolve_paths(config: str | Path | None = None, db: str | Path | None = None,
+                  env: Mapping[str, str] | None = None) -> Paths:
+    """Work out the config folder and ledger path: flag, then environment, then settings.
+
+    The config folder defaults to ``./config`` when it exists, else the installed project's.
+    """
+    env = os.environ if env is None else env
+    if config is None:
+        config = env.get("MONITOR_CONFIG")
+    if config is None:
+        config = Path("config") if (Path("config") / SETTINGS_FILE).exists() else (
+            PROJECT_ROOT / "config")
+    config_dir = Path(config)
+    settings = load_settings(config_dir)
+    db_path = Path(db or env.get("MONITOR_DB") or settings.db)
+    feeds = Path(settings.feeds)
+    if not feeds.is_absolute():
+        feeds = config_dir.resolve().parent / feeds
+    return Paths(config=config_dir, db=db_path, feeds=feeds, settings=settings)
+
+
+def load_settings(config_dir: Path) -> Settings:
+    """Read and validate ``monitor.yaml``; raise :class:`ProblemsError` listing every problem."""
+    path = config_dir / SETTINGS_FILE
+    data, problems = read_yaml(path)
+    if problems:
+        raise ProblemsError(problems)
+    try:
+        return Settings.model_validate(data or {})
+    except ValidationError as exc:
+        raise ProblemsError(from_validation(str(path), exc)) from None
+
+
+def _validated(model: type[BaseModel], path: Path, label: str) -> tuple[BaseModel | None,
+                                                                       list[Problem]]:
+    data, problems = read_yaml(path)
+    if problems:
+        return None, [Problem(label, p.key, p.message, p.hint) for p in problems]
+    try:
+        return model.model_validate(data or {}), []
+    except ValidationError as exc:
+        return None, from_validation(label, exc)
+
+
+def _check_spec(spec: PackSpec, label: str, instruments: list[str]) -> list[Problem]:
+    """Cross-references inside pack.yaml: groups name known sides and zone kinds."""
+    problems: list[Problem] = []
+    sides = [s.id for s in spec.sides]
+    for group, members in spec.side_groups.items():
+        for i, side in enumerate(members):
+            if side not in sides:
+                problems.append(Problem(label, f"side_groups.{group}[{i}]",
+                                        f"{side!r} is not a side.", did_you_mean(side, sides)))
+    for group, members in spec.zone_groups.items():
+        for i, kind in enumerate(members):
+            if kind not in spec.zone_kinds:
+                problems.append(Problem(label, f"zone_groups.{group}[{i}]",
+                                        f"{kind!r} is not a zone kind.",
+                                        did_you_mean(kind, spec.zone_kinds)))
+    for i, side in enumerate(spec.sides):
+        for j, instrument in enumerate(side.bound_by):
+            if instrument not in instruments:
+                problems.append(Problem(label, f"sides[{i}].bound_by[{j}]",
+                                        f"{instrument!r} is not an instrument.",
+                                        did_you_mean(instrument, instruments)))
+    try:
+        ZoneInfo(spec.timezone)
+    except (ZoneInfoNotFoundError, ValueError):
+        problems.append(Problem(label, "timezone", f"{spec.timezone!r} is not a time zone.",
+                                "Use an IANA name such as 'Asia/Damascus'."))
+    return problems
+
+
+def load_pack(config_dir: Path, name: str, label_root: Path | None = None) -> Pack:
+    """Load and check every file of pack ``name``; raise :class:`ProblemsError` with all problems.
+    """
+    folder = config_dir / name
+    root = label_root or config_dir.parent
+
+    def label(path: Path) -> str:
+        try:
+            return str(path.resolve().relative_to(root.resolve()))
+        except ValueError:
+            return str(path)
+
+    pack_file = folder / "pack.yaml"
+    if not pack_file.exists():
+        packs = [p.name for p in config_dir.iterdir() if (p / "pack.yaml").exists()] if (
+            config_dir.is_dir()) else []
+        raise ProblemsError([Problem(label(pack_file), "", f"pack {name!r} not found.",
+                                     did_you_mean(name, packs))])
+    spec, problems = _validated(PackSpec, pack_file, label(pack_file))
+    if spec is None:
+        raise ProblemsError(problems)
+    assert isinstance(spec, PackSpec)
+    files = spec.files
+    inst_path = folder / files.instruments
+    inst_file, errs = _validated(InstrumentsFile, inst_path, label(inst_path))
+    problems += errs
+    instruments = list(inst_file.instruments) if isinstance(inst_file, InstrumentsFile) else []
+    ids = [i.id for i in instruments]
+    for dup in {i for i in ids if ids.count(i) > 1}:
+        problems.append(Problem(label(inst_path), "instruments", f"{dup!r} is defined twice"))
+    problems += _check_spec(spec, label(pack_file), ids)
+
+    side_ids = {s.id for s in spec.sides}
+    actors_path = folder / files.actors
+    actors, errs = load_actors(actors_path, side_ids, label(actors_path))
+    problems += errs
+
+    boundaries = folder / spec.boundaries
+    zones_path = folder / files.zones
+    zone_specs, _provenance, errs = load_zones(zones_path, set(spec.zone_kinds), boundaries,
+                                               label(zones_path))
+    problems += errs
+
+    cls_path = folder / files.classifier
+    classifier, errs = load_classifier(cls_path, label(cls_path))
+    problems += errs
+
+    vocab = Vocabulary.build(sorted(side_ids), spec.side_groups, spec.zone_kinds,
+                             spec.zone_groups, ids, list(spec.milestones))
+    rules_dir = (folder / spec.rules).resolve()
+    rules, errs = load_rules(rules_dir, vocab, label(rules_dir))
+    problems += errs
+    if problems:
+        raise ProblemsError(problems)
+    assert classifier is not None
+    zones = ZoneIndex.build(zone_specs, boundaries, spec.zone_groups, spec.coarse_precision,
+                            tz=spec.timezone)
+    return Pack(
+        spec=spec,
+        folder=folder,
+        tz=ZoneInfo(spec.timezone),
+        instruments={i.id: i for i in instruments},
+        registry=ActorRegistry(actors),
+        zones=zones,
+        classifier=classifier,
+        rules=rules,
+        vocabulary=vocab,
+    )
+

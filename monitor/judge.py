@@ -1,0 +1,224 @@
+"""Judging: a resolved incident becomes fact sets, the engine says which terms they break.
+
+One fact set is made per candidate attribution (attacker side × target side): TERMS.md §4,
+"each term is evaluated for each candidate and the finding is recorded once, attribution:
+ambiguous, charged to both, confidence one grade lower".
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import itertools
+from typing import Any
+
+from .config import Pack
+from .engine import Engine
+from .models import (
+    AIRCRAFT_PLATFORMS,
+    ATTACK_EVENT_TYPES,
+    CONFIDENCES,
+    Finding,
+    IncidentReport,
+    Resolution,
+)
+from .rules import LoadedRule, holds, lower, severity_for
+
+# An instrument's end is given to the minute ("23:59"): it is in force through that minute.
+END_GRACE = dt.timedelta(minutes=1)
+UNATTRIBUTED = "unattributed"
+
+
+def iso(value: dt.datetime) -> str:
+    """Timestamps in the ledger: UTC, seconds, '+00:00' (so text order is time order)."""
+    return value.astimezone(dt.timezone.utc).isoformat(timespec="seconds")
+
+
+class Judge:
+    """The rules of a pack, compiled into one engine, applied to resolved incidents."""
+
+    def __init__(self, pack: Pack):
+        self.pack = pack
+        self.rules: dict[str, LoadedRule] = {r.spec.id: r for r in pack.rules}
+        definitions: dict[str, dict[str, Any]] = {}
+        self._branch_rule: dict[str, LoadedRule] = {}
+        for rule in pack.rules:
+            definitions.update(rule.compiled)
+            for name in rule.compiled:
+                self._branch_rule[name] = rule
+        self.engine = Engine(definitions)
+
+    # --- facts ---------------------------------------------------------------------------
+
+    def in_force(self, res: Resolution) -> dict[str, str]:
+        """Instruments whose window overlaps the incident's: 'full' or 'partial'."""
+        out = {}
+        for inst in self.pack.instruments.values():
+            start, end = inst.start, inst.end + END_GRACE
+            if res.start < end and res.end > start:
+                out[inst.id] = "full" if (res.start >= start and res.end <= end) else "partial"
+        return out
+
+    def facts(self, incident: str, res: Resolution, report: IncidentReport,
+              in_force: dict[str, str]) -> list[dict[str, Any]]:
+        """One fact set per candidate attribution (see rules/README.md for each fact)."""
+        base: dict[str, Any] = {
+            "event_type": res.event_type,
+            "is_attack": res.event_type in ATTACK_EVENT_TYPES,
+            "is_air": res.platform in AIRCRAFT_PLATFORMS or res.event_type == "air_strike",
+            "platform": res.platform,
+            "target_category": res.target_category,
+            "mission": res.mission,
+            "civilian_targeting": report.civilian_targeting,
+            "coordinated": {True: "yes", False: "no", None: "unknown"}[report.coordinated],
+            "location_resolved": res.location_resolved,
+        }
+        for kind in self.pack.vocabulary.zone_kinds:
+            base[f"zone_{kind}"] = kind in res.zones
+        for inst in self.pack.instruments:
+            base[f"in_force_{inst}"] = inst in in_force
+        for name, when in self.pack.milestones.items():
+            base[f"after_{name}"] = when is not None and res.start >= when
+        pairs = [(a, t) for a, t in itertools.product(res.attacker_sides, res.target_sides)
+                 if a != t or a == "unknown"]
+        if not pairs:
+            pairs = [(res.attacker_sides[0], res.target_sides[0])]
+        return [{**base, "id": f"{incident}#{i}", "attacker_side": a, "target_side": t}
+                for i, (a, t) in enumerate(pairs)]
+
+    # --- findings ------------------------------------------------------------------------
+
+    def judge(self, incident: str, report: IncidentReport, res: Resolution) -> list[Finding]:
+        """Every finding the incident gives under the pack's rules, one per term."""
+        in_force = self.in_force(res)
+        if not in_force:
+            return []  # no instrument in force at event time: no rule can apply
+        fact_sets = self.facts(incident, res, report, in_force)
+        # rule id -> list of (fact set, branch name)
+        matched: dict[str, list[tuple[dict[str, Any], str]]] = {}
+        for facts in fact_sets:
+            for branch in self.engine.evaluate(facts):
+                rule = self._branch_rule[branch]
+                matched.setdefault(rule.spec.id, []).append((facts, branch))
+        findings = []
+        for rule_id, hits in matched.items():
+            findings.append(self._finding(incident, report, res, self.rules[rule_id], hits,
+                                          in_force, len(fact_sets)))
+        return sorted(findings, key=lambda f: f.term)
+
+    def _finding(self, incident: str, report: IncidentReport, res: Resolution,
+                 rule: LoadedRule, hits: list[tuple[dict[str, Any], str]],
+                 in_force: dict[str, str], candidates: int) -> Finding:
+        spec = rule.spec
+        charged: list[str] = []
+        for facts, _ in hits:
+            if spec.charged_to == "attacker":
+                side = facts["attacker_side"]
+            elif spec.charged_to == "target":
+                side = facts["target_side"]
+            else:
+                charged.extend(spec.charged_to)
+                continue
+            charged.append(UNATTRIBUTED if side == "unknown" else side)
+        charged = list(dict.fromkeys(charged))
+        caps = [rule.branches[b][1] for _, b in hits]
+        cap = None if any(c is None for c in caps) else max(caps, key=CONFIDENCES.index)
+        uses_zone = any("zone" in rule.branches[b][0] for _, b in hits)
+        confidence, reasons = self.confidence(report, res, in_force[spec.instrument],
+                                              uses_zone)
+        ambiguous = res.attribution == "ambiguous" and candidates > 1
+        if ambiguous:
+            confidence = _down(confidence)
+            reasons.append("attribution ambiguous: one grade lower (TERMS.md §4)")
+        elif len({f["id"] for f, _ in hits}) < candidates:
+            # e.g. UCDP's "Syrian insurgents" may be coh_opposition or nusra: the term holds
+            # for some readings of who was involved, not all of them
+            confidence = _down(confidence)
+            reasons.append("the term holds for some of the candidate sides, not all: "
+                           "one grade lower")
+        if cap is not None and lower(confidence, cap) != confidence:
+            reasons.append(f"capped at {cap} by the rule")
+        confidence = lower(confidence, cap)
+        facts0, branch0 = hits[0]
+        explanation = self._explain(rule, hits, in_force[spec.instrument], res, reasons)
+        version = rule.version
+        fid = "f-" + hashlib.sha256(f"{incident}|{spec.term}|{version}".encode()).hexdigest()[:16]
+        return Finding(
+            finding_id=fid,
+            incident_id=incident,
+            term=spec.term,
+            instrument=spec.instrument,
+            instrument_status=self.pack.instruments[spec.instrument].status,
+            charged_to=charged,
+            severity=severity_for(spec, facts0, self.pack.vocabulary),  # type: ignore[arg-type]
+            confidence=confidence,  # type: ignore[arg-type]
+            attribution="ambiguous" if ambiguous else "single",
+            rule_id=spec.id,
+            rule_version=version,
+            explanation=explanation,
+            occurred=iso(res.start),
+            occurred_end=iso(res.end),
+            feed=report.feed,
+            source_id=report.source_id,
+            revision=report.revision,
+        )
+
+    def confidence(self, report: IncidentReport, res: Resolution, window: str,
+                   uses_zone: bool) -> tuple[str, list[str]]:
+        """Confidence from precision and source grading (issue #4 adds corroboration).
+
+        Start high; one grade lower for each of: a location only within 25 km when the term
+        depends on a zone; a date window longer than a day; an incident window only partly in
+        the instrument's; a source graded D or worse on the Admiralty scale."""
+        grade, reasons = "high", []
+        loc = report.location
+        if uses_zone and loc is not None and loc.precision == 2:
+            grade = _down(grade)
+            reasons.append("location within 25 km: one grade lower")
+        if res.date_precision not in ("time", "day"):
+            grade = _down(grade)
+            reasons.append(f"date precision {res.date_precision}: one grade lower")
+        if window == "partial":
+            grade = _down(grade)
+            reasons.append("the incident's time window is only partly inside the "
+                           "instrument's: one grade lower")
+        if report.reliability in ("D", "E", "F"):
+            grade = _down(grade)
+            reasons.append(f"source reliability {report.reliability}: one grade lower")
+        return grade, reasons
+
+    def _explain(self, rule: LoadedRule, hits: list[tuple[dict[str, Any], str]],
+                 window: str, res: Resolution, reasons: list[str]) -> list[dict[str, Any]]:
+        """Each condition that held and the value that satisfied it, then how values were
+        decided (actors, zone, words)."""
+        spec, vocab = rule.spec, self.pack.vocabulary
+        out: list[dict[str, Any]] = [{
+            "condition": f"instrument {spec.instrument} in force at event time",
+            "value": f"{iso(res.start)} .. {iso(res.end)} ({window})",
+        }]
+        for facts, branch in hits:
+            conds, cap = rule.branches[branch]
+            for fact, expected in conds.items():
+                actual = ([k for k in res.zones] if fact == "zone" else facts.get(fact))
+                out.append({"condition": f"{fact} {_describe(expected)}", "value": actual,
+                            "candidate": f"{facts['attacker_side']} -> {facts['target_side']}"})
+            for exemption in spec.unless:
+                held = all(holds(f, v, facts, vocab) for f, v in exemption.items())
+                out.append({"exemption": ", ".join(f"{f} {_describe(v)}"
+                                                   for f, v in exemption.items()),
+                            "held": held})
+        out += [{"resolution": n} for n in res.notes]
+        out += [{"confidence": r} for r in reasons]
+        return out
+
+
+def _describe(value: Any) -> str:
+    if isinstance(value, list):
+        return "in [" + ", ".join(str(v) for v in value) + "]"
+    if isinstance(value, dict):
+        return " ".join(f"{k} {v}" for k, v in value.items())
+    return f"= {value}"
+
+
+def _down(grade: str) -> str:
+    return CONFIDENCES[max(0, CONFIDENCES.index(grade) - 1)]

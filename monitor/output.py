@@ -1,0 +1,66 @@
+"""Rendering rows for people and programs: tables (rich), JSON, CSV."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+from collections.abc import Sequence
+from typing import Any
+
+from rich.console import Console
+from rich.table import Table
+
+# Cells that a spreadsheet would run as a formula (CSV injection: '=cmd|...').
+FORMULA_LEAD = ("=", "+", "-", "@", "\t", "\r")
+
+
+def _cell(value: Any) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, (list, tuple)):
+        return ", ".join(_cell(v) for v in value)
+    if isinstance(value, dict):
+        return json.dumps(value, ensure_ascii=False)
+    return str(value)
+
+
+def safe_csv_cell(value: Any) -> str:
+    """A CSV cell that spreadsheets show as text, never run as a formula."""
+    text = _cell(value) if not isinstance(value, (list, dict)) else json.dumps(
+        value, ensure_ascii=False)
+    if text.startswith(FORMULA_LEAD) and not _is_number(text):
+        return "'" + text
+    return text
+
+
+def _is_number(text: str) -> bool:
+    try:
+        float(text)
+        return True
+    except ValueError:
+        return False
+
+
+def render(rows: Sequence[dict[str, Any]], fmt: str, columns: Sequence[str] | None = None,
+           title: str | None = None, console: Console | None = None) -> str | None:
+    """Render rows as 'table' (printed to ``console``), 'json' or 'csv' (returned as text)."""
+    cols = list(columns or (rows[0].keys() if rows else []))
+    if fmt == "json":
+        return json.dumps(list(rows), indent=2, ensure_ascii=False, default=str)
+    if fmt == "jsonl":
+        return "\n".join(json.dumps(r, ensure_ascii=False, default=str) for r in rows)
+    if fmt == "csv":
+        buf = io.StringIO()
+        writer = csv.writer(buf, lineterminator="\n")
+        writer.writerow(cols)
+        for row in rows:
+            writer.writerow([safe_csv_cell(row.get(c)) for c in cols])
+        return buf.getvalue()
+    table = Table(title=title, show_lines=False)
+    for col in cols:
+        table.add_column(col, overflow="fold")
+    for row in rows:
+        table.add_row(*(_cell(row.get(c)) for c in cols))
+    (console or Console()).print(table)
+    return None

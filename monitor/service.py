@@ -1,0 +1,145 @@
+"""The one path every report takes: validate → resolve → evaluate → record.
+
+The daemon, ``monitor import`` and ``monitor incident add`` all call :meth:`Monitor.submit`;
+nothing else writes reports or findings to the ledger.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from typing import Any
+
+from pydantic import ValidationError
+
+from .config import Pack
+from .judge import Judge, iso
+from .ledger import Ledger
+from .models import Finding, IncidentReport, Outcome, Resolution
+from .problems import location
+from .resolve import incident_id, resolve
+
+
+@dataclass(frozen=True)
+class Rejection:
+    """A record that could not become a report: where it was and why."""
+
+    where: str  # e.g. "events.csv line 12"
+    reason: str
+
+    def __str__(self) -> str:
+        return f"{self.where}: {self.reason}"
+
+
+@dataclass
+class BatchResult:
+    """What a batch did: outcomes for accepted reports, rejections for the rest."""
+
+    outcomes: list[Outcome] = field(default_factory=list)
+    rejections: list[Rejection] = field(default_factory=list)
+
+    @property
+    def findings(self) -> list[Finding]:
+        return [f for o in self.outcomes for f in o.findings]
+
+    @property
+    def new(self) -> int:
+        return sum(1 for o in self.outcomes if not o.duplicate)
+
+    @property
+    def duplicates(self) -> int:
+        return sum(1 for o in self.outcomes if o.duplicate)
+
+
+def validate(record: dict[str, Any], where: str) -> IncidentReport | Rejection:
+    """Validate one raw record; a bad one becomes a Rejection naming each field and reason."""
+    try:
+        return IncidentReport.model_validate(record)
+    except ValidationError as exc:
+        reasons = "; ".join(f"{location(e['loc']) or 'record'}: {e['msg']}"
+                            for e in exc.errors(include_url=False))
+        return Rejection(where, reasons)
+
+
+class Monitor:
+    """Judges reports under a pack and records them in a ledger."""
+
+    def __init__(self, pack: Pack, ledger: Ledger | None,
+                 clock: Callable[[], dt.datetime] | None = None):
+        self.pack = pack
+        self.ledger = ledger
+        self.judge = Judge(pack)
+        self.clock = clock or (lambda: dt.datetime.now(dt.timezone.utc))
+
+    def evaluate(self, report: IncidentReport) -> tuple[str, Resolution, list[Finding]]:
+        """Resolve and judge one report without recording it (rule suites use this)."""
+        iid = incident_id(report.report_key)
+        res = resolve(report, self.pack)
+        return iid, res, self.judge.judge(iid, report, res)
+
+    def submit(self, reports: Iterable[IncidentReport | Rejection]) -> BatchResult:
+        """Judge and record a batch in one transaction: all of it lands, or none of it.
+
+        A report already in the ledger (same feed, source id and revision) is a duplicate and
+        adds nothing; rejections are passed through for the caller to report.
+        """
+        result = BatchResult()
+        if self.ledger is None:
+            raise RuntimeError("this Monitor has no ledger; use evaluate()")
+        seen: set[str] = set()
+        with self.ledger.transaction():
+            for item in reports:
+                if isinstance(item, Rejection):
+                    result.rejections.append(item)
+                    continue
+                key = item.report_key
+                if key in seen or self.ledger.has_report(key):
+                    result.outcomes.append(Outcome(report_key=key, incident_id=None,
+                                                   duplicate=True))
+                    continue
+                seen.add(key)
+                result.outcomes.append(self._record(item))
+        return result
+
+    def _record(self, report: IncidentReport) -> Outcome:
+        assert self.ledger is not None
+        iid, res, findings = self.evaluate(report)
+        key = report.report_key
+        ledger = self.ledger
+        ledger.append("reports", {
+            "report_key": key, "feed": report.feed, "source_id": report.source_id,
+            "revision": report.revision, "incident_id": iid,
+            "body": report.model_dump(mode="json", exclude_defaults=True),
+        })
+        loc = report.location
+        ledger.append("incidents", {
+            "incident_id": iid, "report_key": key,
+            "occurred_start": iso(res.start), "occurred_end": iso(res.end),
+            "lat": loc.lat if loc else None, "lon": loc.lon if loc else None,
+            "location_precision": loc.precision if loc else None,
+            "place": loc.place if loc else None, "admin1": loc.admin1 if loc else None,
+            "event_type": res.event_type, "platform": res.platform,
+            "target_category": res.target_category,
+            "attacker_sides": res.attacker_sides, "target_sides": res.target_sides,
+            "attribution": res.attribution, "zones": res.zones,
+            "resolution": res.model_dump(mode="json"),
+        })
+        review = [f"unknown actor name {n!r}" for n in res.unresolved_names]
+        for name in res.unresolved_names:
+            ledger.append("reviews", {"incident_id": iid, "report_key": key,
+                                      "kind": "unknown_actor", "detail": name})
+        if loc is not None and not res.location_resolved and loc.precision >= (
+                self.pack.spec.coarse_precision):
+            detail = (f"location precision {loc.precision} is too coarse for zone-based terms "
+                      "(TERMS.md §3)")
+            review.append(detail)
+            ledger.append("reviews", {"incident_id": iid, "report_key": key,
+                                      "kind": "coarse_location", "detail": detail})
+        recorded = []
+        for finding in findings:
+            row = finding.model_dump(exclude={"status", "recorded_at"})
+            row["supersedes"] = None
+            stored = ledger.append("findings", row)
+            recorded.append(finding.model_copy(update={"recorded_at": stored["recorded_at"]}))
+        return Outcome(report_key=key, incident_id=iid, findings=recorded, review=review)

@@ -1,0 +1,48 @@
+"""Shared fixtures: the real default pack (loaded once), a fixed clock, a real ledger file."""
+
+from __future__ import annotations
+
+import datetime as dt
+from pathlib import Path
+
+import pytest
+
+from monitor.config import PROJECT_ROOT, Pack, load_pack
+from monitor.ledger import Ledger
+from monitor.service import Monitor
+
+CONFIG = PROJECT_ROOT / "config"
+SHARED = PROJECT_ROOT.parent / "shared"
+
+
+class FixedClock:
+    """A clock that advances one second per reading, from a fixed instant."""
+
+    def __init__(self, start: dt.datetime = dt.datetime(2026, 1, 1, tzinfo=dt.timezone.utc)):
+        self.now = start
+
+    def __call__(self) -> dt.datetime:
+        self.now += dt.timedelta(seconds=1)
+        return self.now
+
+
+@pytest.fixture(scope="session")
+def pack() -> Pack:
+    return load_pack(CONFIG, "syria-2016")
+
+
+@pytest.fixture
+def clock() -> FixedClock:
+    return FixedClock()
+
+
+@pytest.fixture
+def ledger(tmp_path: Path, clock: FixedClock) -> Ledger:
+    led = Ledger.open(tmp_path / "ledger.db", clock=clock)
+    yield led
+    led.close()
+
+
+@pytest.fixture
+def monitor(pack: Pack, ledger: Ledger, clock: FixedClock) -> Monitor:
+    return Monitor(pack, ledger, clock=clock)

@@ -1,0 +1,55 @@
+"""The vocabulary rejects bad values, naming the field and the reason."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import pytest
+from pydantic import ValidationError
+
+from monitor.models import IncidentReport
+
+GOOD = {"source_id": "r1", "occurred": "2016-08-10",
+        "location": {"lat": 35.614, "lon": 36.562, "precision": 1}}
+
+
+def errors(record: dict) -> list[tuple[str, str]]:
+    with pytest.raises(ValidationError) as info:
+        IncidentReport.model_validate(record)
+    return [(".".join(map(str, e["loc"])), e["msg"]) for e in info.value.errors()]
+
+
+def test_a_good_report_is_accepted() -> None:
+    report = IncidentReport.model_validate(GOOD)
+    assert report.occurred == dt.date(2016, 8, 10)
+    assert report.report_key == "manual:r1:1"
+
+
+@pytest.mark.parametrize(("change", "field", "reason"), [
+    ({"location": {"lat": 95, "lon": 36.5}}, "location.lat", "less than or equal to 90"),
+    ({"location": {"lat": 35, "lon": 181}}, "location.lon", "less than or equal to 180"),
+    ({"location": {"lat": float("nan"), "lon": 36.5}}, "location.lat", "finite number"),
+    ({"platform": "zeppelin"}, "platform", "Input should be"),
+    ({"target_category": "hospitals"}, "target_category", "Input should be"),
+    ({"occurred": "2016-08-10T14:00:00"}, "occurred", "has no UTC offset"),
+    ({"occurred": "10/08/2016"}, "occurred", "date"),
+    ({"casualties_min": 5, "casualties_max": 2}, "", "casualties_min (5) is above"),
+    ({"casualties_min": -1}, "casualties_min", "greater than or equal to 0"),
+    ({"colour": "red"}, "colour", "Extra inputs are not permitted"),
+    ({"occurred_end": "2016-08-01"}, "", "occurred_end is before occurred"),
+], ids=["latitude 95", "longitude 181", "NaN latitude", "unknown platform",
+        "unknown target category", "naive timestamp", "not a date", "casualties reversed",
+        "negative casualties", "unknown field", "end before start"])
+def test_bad_values_are_rejected_with_field_and_reason(change, field, reason) -> None:
+    found = errors({**GOOD, **change})
+    assert any(loc.startswith(field) and reason in msg for loc, msg in found), found
+
+
+def test_a_time_with_an_offset_is_kept_as_given() -> None:
+    report = IncidentReport.model_validate({**GOOD, "occurred": "2016-08-10T14:00:00+03:00"})
+    assert report.occurred == dt.datetime(2016, 8, 10, 11, tzinfo=dt.timezone.utc)
+
+
+def test_a_single_name_is_a_list_of_one() -> None:
+    report = IncidentReport.model_validate({**GOOD, "attacker": "Syrian army"})
+    assert report.attacker == ["Syrian army"]

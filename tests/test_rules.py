@@ -1,0 +1,62 @@
+"""Every rule's case suite runs here (and under `monitor rules test`)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from monitor.casesuite import load_cases, run_case
+from monitor.config import PROJECT_ROOT, load_pack
+from monitor.service import Monitor
+
+CONFIG = PROJECT_ROOT / "config"
+PACK = load_pack(CONFIG, "syria-2016")
+CASES = [(rule, case) for rule in PACK.rules for case in load_cases(rule)[0]]
+SINGLE_INCIDENT_TERMS = {"COH-GOV", "COH-OPP", "COH-LAND", "COH-HUM", "MAY-CIV", "JIG-SAAF",
+                         "JIG-AREA", "JIG-COORD", "SEP-CASTELLO"}
+
+
+@pytest.fixture(scope="module")
+def judge_only() -> Monitor:
+    return Monitor(PACK, None)
+
+
+@pytest.mark.parametrize(("rule", "case"), CASES,
+                         ids=[f"{r.spec.term}: {c.name}" for r, c in CASES])
+def test_case(judge_only: Monitor, rule, case) -> None:
+    result = run_case(judge_only, rule, case)
+    assert result.passed, result.detail
+
+
+@pytest.mark.parametrize("rule", PACK.rules, ids=[r.spec.term for r in PACK.rules])
+def test_every_rule_has_a_suite_with_a_violation_and_a_compliant_case(rule) -> None:
+    cases, error = load_cases(rule)
+    assert error is None, error
+    assert any(c.expect for c in cases), f"{rule.spec.term}: no violating case"
+    assert any(not c.expect for c in cases), f"{rule.spec.term}: no compliant case"
+
+
+def test_the_pack_has_a_rule_for_every_single_incident_term() -> None:
+    assert {r.spec.term for r in PACK.rules} >= SINGLE_INCIDENT_TERMS
+
+
+def test_a_rule_without_a_suite_fails(tmp_path: Path) -> None:
+    import shutil
+
+    from monitor.casesuite import run_suites
+
+    shutil.copytree(CONFIG, tmp_path / "config")
+    shutil.copytree(PROJECT_ROOT / "rules", tmp_path / "rules")
+    (tmp_path / "rules/syria-2016/COH-GOV/cases.yaml").unlink()
+    pack = load_pack(tmp_path / "config", "syria-2016")
+    failed = [r for r in run_suites(Monitor(pack, None)) if not r.passed]
+    assert [r.term for r in failed] == ["COH-GOV"]
+    assert "no cases.yaml" in failed[0].detail
+
+
+def test_rule_version_is_the_hash_of_its_file() -> None:
+    import hashlib
+
+    for rule in PACK.rules:
+        assert rule.version == "sha256:" + hashlib.sha256(rule.path.read_bytes()).hexdigest()
