@@ -137,8 +137,10 @@ def incident() -> None:
 @click.option("--notes", help="Free text (the classifier reads it).")
 @click.option("--source", "sources", multiple=True, help="A source (URL or citation).")
 @click.option("--feed", default="manual", show_default=True, help="Feed name to record.")
+@click.option("--prompt", "prompt", is_flag=True,
+              help="Ask for each field (the default in a terminal when no field is given).")
 @pass_ctx
-def incident_add(c: Context, json_file: Any, **fields: Any) -> None:
+def incident_add(c: Context, json_file: Any, prompt: bool, **fields: Any) -> None:
     """Judge one incident report and record it; print the findings.
 
     Give the report with flags, as JSON with --json, or answer the prompts (in a terminal,
@@ -153,22 +155,24 @@ def incident_add(c: Context, json_file: Any, **fields: Any) -> None:
     """
     given = {k: v for k, v in fields.items() if k != "feed" and v not in (None, ())}
     if json_file is not None:
+        name = getattr(json_file, "name", "<stdin>")
+        name = "<stdin>" if name in ("-", "<stdin>") or not isinstance(name, str) else name
         try:
             data = json.loads(json_file.read().decode("utf-8"))
         except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-            raise click.ClickException(f"{json_file.name}: not valid JSON: {exc}") from None
+            raise click.ClickException(f"{name}: not valid JSON: {exc}") from None
         records = data if isinstance(data, list) else [data]
         items = []
         for i, rec in enumerate(records):
             if not isinstance(rec, dict):
-                items.append(Rejection(f"{json_file.name} item {i}", "not a JSON object"))
+                items.append(Rejection(f"{name} item {i}", "not a JSON object"))
                 continue
             rec.setdefault("feed", fields["feed"])
             rec.setdefault("source_id", _new_id())
-            items.append(validate(rec, f"{json_file.name} item {i}"))
+            items.append(validate(rec, f"{name} item {i}"))
     else:
-        if not given and sys.stdin.isatty():
-            given = _prompt_fields()
+        if prompt or (not given and sys.stdin.isatty()):
+            given = {**_prompt_fields(), **given}
         if not given.get("occurred"):
             raise click.UsageError("--occurred is required (or use --json FILE).")
         items = [validate(_record_from_flags(given, fields["feed"]), "flags")]

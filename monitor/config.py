@@ -208,7 +208,7 @@ def load_pack(config_dir: Path, name: str, label_root: Path | None = None) -> Pa
 
     boundaries = folder / spec.boundaries
     zones_path = folder / files.zones
-    zone_specs, _provenance, errs = load_zones(zones_path, set(spec.zone_kinds), boundaries,
+    zone_specs, provenance, errs = load_zones(zones_path, set(spec.zone_kinds), boundaries,
                                                label(zones_path))
     problems += errs
 
@@ -225,7 +225,7 @@ def load_pack(config_dir: Path, name: str, label_root: Path | None = None) -> Pa
         raise ProblemsError(problems)
     assert classifier is not None
     zones = ZoneIndex.build(zone_specs, boundaries, spec.zone_groups, spec.coarse_precision,
-                            tz=spec.timezone)
+                            tz=spec.timezone, provenance=provenance)
     return Pack(
         spec=spec,
         folder=folder,

@@ -1,0 +1,248 @@
+"""The CLI as a user meets it: import, hand entry, findings, verification, rules, config."""
+
+from __future__ import annotations
+
+import csv
+import json
+import shutil
+import sqlite3
+import subprocess
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from monitor.cli import main
+from monitor.config import PROJECT_ROOT
+
+ACLED_COLUMNS = ("event_id_cnty,event_date,year,time_precision,disorder_type,event_type,"
+                 "sub_event_type,actor1,assoc_actor_1,inter1,actor2,assoc_actor_2,inter2,"
+                 "interaction,civilian_targeting,iso,region,country,admin1,admin2,admin3,"
+                 "location,latitude,longitude,geo_precision,source,source_scale,notes,"
+                 "fatalities,tags,timestamp").split(",")
+KAFR_NABL = {
+    "event_id_cnty": "SYR9001", "event_date": "2016-08-10", "year": "2016",
+    "time_precision": "1", "event_type": "Explosions/Remote violence",
+    "sub_event_type": "Air/drone strike", "actor1": "Military Forces of Syria (2000-)",
+    "actor2": "Civilians (Syria)", "civilian_targeting": "", "country": "Syria",
+    "admin1": "Idleb", "location": "Kafr Nabl", "latitude": "35.614", "longitude": "36.562",
+    "geo_precision": "1", "source": "SOHR",
+    "notes": "Government helicopters dropped barrel bombs on the market", "fatalities": "3",
+    "timestamp": "1471000000",
+}
+REQUIRED_FINDING_KEYS = {"term", "instrument", "instrument_status", "charged_to", "severity",
+                         "confidence", "status", "feed", "source_id", "incident_id", "rule_id",
+                         "rule_version", "explanation", "occurred", "recorded_at"}
+
+
+def write_acled(path: Path, rows: list[dict[str, str]]) -> Path:
+    with path.open("w", newline="") as fh:
+        writer = csv.DictWriter(fh, ACLED_COLUMNS)
+        writer.writeheader()
+        for row in rows:
+            writer.writerow({c: row.get(c, "") for c in ACLED_COLUMNS})
+    return path
+
+
+@pytest.fixture
+def run(tmp_path: Path):
+    db = tmp_path / "var" / "ledger.db"
+
+    def invoke(*args: str, input: str | None = None, ok: bool = True):
+        result = CliRunner(env={"COLUMNS": "200"}).invoke(main, ["--db", str(db), *args], input=input,
+                                    catch_exceptions=False)
+        if ok:
+            assert result.exit_code == 0, result.output
+        return result
+
+    invoke.db = db  # type: ignore[attr-defined]
+    return invoke
+
+
+def findings_json(run, *filters: str) -> list[dict]:
+    return json.loads(run("findings", "--format", "json", *filters).output)
+
+
+def test_the_issue_example_yields_may_civ_and_jig_saaf_and_nothing_else(run, tmp_path):
+    path = write_acled(tmp_path / "kafr_nabl.csv", [KAFR_NABL])
+    run("import", str(path), "--format", "acled")
+    found = findings_json(run)
+    assert sorted(f["term"] for f in found) == ["JIG-SAAF", "MAY-CIV"]
+    for f in found:
+        assert REQUIRED_FINDING_KEYS <= set(f)
+        assert f["source_id"] == "SYR9001" and f["feed"] == "acled"
+        assert f["charged_to"] == ["syrian_government"] and f["status"] == "alleged"
+    saaf = next(f for f in found if f["term"] == "JIG-SAAF")
+    assert saaf["instrument_status"] == "proposed"
+    assert any("barrel bombs" in str(e.get("resolution", "")) for e in saaf["explanation"])
+
+
+def test_the_same_row_dated_after_the_instruments_yields_nothing(run, tmp_path):
+    path = write_acled(tmp_path / "late.csv", [{**KAFR_NABL, "event_date": "2016-10-26"}])
+    result = run("import", str(path), "--format", "acled")
+    assert "0 finding(s)" in result.output
+    assert findings_json(run) == []
+
+
+def test_reimporting_a_file_adds_nothing(run, tmp_path):
+    path = write_acled(tmp_path / "a.csv", [KAFR_NABL, {**KAFR_NABL, "event_id_cnty": "SYR9002"}])
+    run("import", str(path), "--format", "acled")
+    again = run("import", str(path), "--format", "acled")
+    assert "0 new report(s), 2 already recorded" in again.output
+    assert len(findings_json(run)) == 4
+
+
+def test_a_malformed_row_is_reported_with_its_line_and_the_others_go_in(run, tmp_path):
+    rows = [KAFR_NABL, {**KAFR_NABL, "event_id_cnty": "SYR9003", "latitude": "95"},
+            {**KAFR_NABL, "event_id_cnty": "SYR9004", "event_date": "sometime"}]
+    path = write_acled(tmp_path / "bad.csv", rows)
+    result = run("import", str(path), "--format", "acled", ok=False)
+    assert result.exit_code == 1
+    assert "bad.csv line 3: location.lat" in result.output
+    assert "bad.csv line 4: event_date 'sometime' is not a date" in result.output
+    assert "2 record(s) rejected" in result.output
+    assert {f["source_id"] for f in findings_json(run)} == {"SYR9001"}
+
+
+def test_jsonl_import_reports_bad_lines(run, tmp_path):
+    path = tmp_path / "drop.jsonl"
+    good = {"source_id": "p1", "occurred": "2016-08-10", "attacker": "Syrian air force",
+            "target": "civilians", "event_type": "air_strike",
+            "location": {"lat": 35.614, "lon": 36.562}, "notes": "barrel bombs on a school"}
+    path.write_text(json.dumps(good) + "\n{not json\n" + json.dumps({"occurred": "x"}) + "\n")
+    result = run("import", str(path), "--format", "jsonl", ok=False)
+    assert "drop.jsonl line 2: not valid JSON" in result.output
+    assert "drop.jsonl line 3: source_id: Field required" in result.output
+    assert {f["term"] for f in findings_json(run)} == {"MAY-CIV", "JIG-SAAF"}
+
+
+def test_incident_add_from_flags_prints_its_findings(run):
+    result = run("incident", "add", "--occurred", "2016-08-10", "--lat", "35.614", "--lon",
+                 "36.562", "--attacker", "Military Forces of Syria (2000-)", "--target",
+                 "Civilians (Syria)", "--event-type", "air_strike", "--notes",
+                 "helicopters dropped barrel bombs on the market")
+    assert "JIG-SAAF" in result.output and "MAY-CIV" in result.output
+    assert {f["feed"] for f in findings_json(run)} == {"manual"}
+
+
+def test_incident_add_from_json_on_stdin(run):
+    record = {"source_id": "hand-1", "occurred": "2016-09-14T10:00:00+03:00",
+              "attacker": "Syrian army", "event_type": "military_presence",
+              "location": {"lat": 36.259, "lon": 37.105}}
+    result = run("incident", "add", "--json", "-", input=json.dumps(record))
+    assert "SEP-CASTELLO" in result.output
+    assert findings_json(run, "--term", "SEP-CASTELLO")[0]["severity"] == "critical"
+
+
+def test_incident_add_prompts_for_each_field(run):
+    answers = "\n".join(["2016-08-10", "35.614", "36.562", "1", "Kafr Nabl",
+                         "Military Forces of Syria (2000-)", "Civilians (Syria)", "air_strike",
+                         "helicopter", "market", "barrel bombs"]) + "\n"
+    result = run("incident", "add", "--prompt", input=answers)
+    assert "MAY-CIV" in result.output and "JIG-SAAF" in result.output
+
+
+def test_incident_add_rejects_bad_values_naming_the_field(run):
+    result = run("incident", "add", "--occurred", "2016-08-10T14:00", "--lat", "95",
+                 "--lon", "36", ok=False)
+    assert result.exit_code == 1
+    assert "occurred" in result.output and "no UTC offset" in result.output
+    assert "location.lat" in result.output
+
+
+def test_an_unknown_actor_is_kept_for_review(run):
+    result = run("incident", "add", "--occurred", "2016-08-10", "--lat", "35.614", "--lon",
+                 "36.562", "--attacker", "Brigade of Nobody", "--target", "Civilians (Syria)",
+                 "--event-type", "shelling", "--target-category", "market")
+    assert "unknown actor name 'Brigade of Nobody'" in result.output
+    assert [f["charged_to"] for f in findings_json(run)] == [["unattributed"]]
+
+
+def test_findings_filters(run, tmp_path):
+    rows = [KAFR_NABL,
+            {**KAFR_NABL, "event_id_cnty": "SYR9005", "event_date": "2016-09-14",
+             "actor1": "Military Forces of Russia (2000-)", "actor2": "Free Syrian Army",
+             "location": "Azaz", "latitude": "36.586", "longitude": "37.044",
+             "notes": "Russian warplanes struck rebel positions"}]
+    run("import", str(write_acled(tmp_path / "f.csv", rows)), "--format", "acled")
+    assert {f["term"] for f in findings_json(run, "--party", "russia")} == {"COH-GOV", "JIG-AREA"}
+    assert {f["source_id"] for f in findings_json(run, "--since", "2016-09-01")} == {"SYR9005"}
+    # a date means the local day: an incident on 10 Aug is inside --since 2016-08-10
+    assert {f["source_id"] for f in findings_json(run, "--until", "2016-08-11",
+                                                  "--since", "2016-08-10")} == {"SYR9001"}
+    assert {f["term"] for f in findings_json(run, "--instrument", "JIG")} == {"JIG-SAAF",
+                                                                             "JIG-AREA"}
+    assert findings_json(run, "--status", "confirmed") == []
+    csv_out = run("findings", "--format", "csv", "--term", "JIG-AREA").output
+    assert csv_out.splitlines()[0].startswith("finding_id,")
+    table = run("findings").output
+    assert "4 finding(s)" in table and "2016-08-10" in table
+
+
+def edit_with_sqlite3_shell(db: Path, sql: str) -> None:
+    """Change the ledger as a user with the sqlite3 shell would (triggers dropped first)."""
+    drop = "DROP TRIGGER IF EXISTS findings_no_update; "
+    names = sqlite3.connect(db).execute(
+        "SELECT name FROM sqlite_master WHERE type='trigger'").fetchall()
+    drop = "".join(f"DROP TRIGGER {n};" for (n,) in names)
+    if shutil.which("sqlite3"):
+        subprocess.run(["sqlite3", str(db), drop + sql], check=True)
+    else:  # the same statements through Python's sqlite3 module
+        conn = sqlite3.connect(db)
+        conn.executescript(drop + sql)
+        conn.close()
+
+
+def test_editing_a_row_with_the_sqlite3_shell_fails_verification_naming_it(run, tmp_path):
+    run("import", str(write_acled(tmp_path / "k.csv", [KAFR_NABL])), "--format", "acled")
+    assert "hash chain intact" in run("ledger", "verify").output
+    seq = findings_json(run, "--term", "MAY-CIV")[0]["seq"]
+    edit_with_sqlite3_shell(run.db, f"UPDATE findings SET severity='minor' WHERE seq={seq};")
+    result = run("ledger", "verify", ok=False)
+    assert result.exit_code == 1
+    assert "FAILED" in result.output and "findings" in result.output and str(seq) in result.output
+
+
+def test_the_database_refuses_updates_and_deletes(run, tmp_path):
+    run("import", str(write_acled(tmp_path / "k.csv", [KAFR_NABL])), "--format", "acled")
+    conn = sqlite3.connect(run.db)
+    for sql in ("UPDATE findings SET severity='minor'", "DELETE FROM reports"):
+        with pytest.raises(sqlite3.DatabaseError, match="append-only"):
+            conn.execute(sql)
+
+
+def test_rules_list_and_test(run):
+    listed = run("rules", "list").output
+    for term in ("COH-GOV", "JIG-SAAF", "SEP-CASTELLO"):
+        assert term in listed
+    tested = run("rules", "test").output
+    assert " 0 failed" in tested
+
+
+def test_config_check_reports_every_problem_at_once(run, tmp_path):
+    config = tmp_path / "config"
+    shutil.copytree(PROJECT_ROOT / "config", config)
+    shutil.copytree(PROJECT_ROOT / "rules", tmp_path / "rules")
+    assert "configuration OK" in run("--config", str(config), "config", "check").output
+    actors = config / "syria-2016" / "actors.yaml"
+    actors.write_text(actors.read_text().replace("side: coh_opposition", "side: coh_oposition",
+                                                 1))
+    zones = config / "syria-2016" / "zones.yaml"
+    zones.write_text(zones.read_text().replace("kind: mixed", "kind: mixd", 1))
+    rule = tmp_path / "rules" / "syria-2016" / "JIG-SAAF" / "rule.yaml"
+    rule.write_text(rule.read_text().replace("attacker_side:", "attacker_sid:", 1))
+    result = run("--config", str(config), "config", "check", ok=False)
+    assert "3 problem(s)" in result.output
+    assert "'coh_oposition' is not a side. Did you mean 'coh_opposition'?" in result.output
+    assert "'mixd' is not a zone kind. Did you mean 'mixed'?" in result.output
+    assert "JIG-SAAF/rule.yaml: when.attacker_sid" in result.output
+    assert "Did you mean 'attacker_side'?" in result.output
+
+
+def test_actors_and_zones_say_what_the_configuration_says(run):
+    out = run("actors", "--resolve", "Jabhat Fateh al-Sham", "--on", "2016-08-10").output
+    assert "nusra" in out
+    listing = run("actors").output
+    assert "aliases" in listing
+    zones = run("zones").output
+    assert "approximate" in zones and "castello" in zones.lower()
