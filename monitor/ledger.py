@@ -1,0 +1,497 @@
+"""The ledger: an append-only, hash-chained record of every report, incident and finding.
+
+The only module that talks SQL: one SQLite file in WAL mode, so readers never wait for the
+daemon's writer. Rows are never updated or deleted (triggers refuse both); a correction is a new
+row pointing at the old one (STYLE.md §7). Every *chained table* starts with ``seq, recorded_at,
+prev_hash, hash``: ``seq`` is one sequence across all of them (1, 2, 3 ... no gaps) and
+``prev_hash`` is the ``hash`` of the entry before (``"0" * 64`` for seq 1), so all the tables
+share one chain, which :meth:`Ledger.verify` recomputes.
+
+CANONICAL FORM — A CONTRACT: change anything here and every hash ever recorded changes.
+    For a row of table ``T``::
+
+        canonical = json.dumps({"table": T, **{every column except "hash"}},
+                               sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+        hash = sha256((prev_hash + canonical).encode("utf-8")).hexdigest()
+
+    Values are exactly as stored: TEXT as str, INTEGER as int, REAL as a Python float (an int
+    given for a REAL column is stored, and hashed, as ``5.0``), NULL as ``null``; NaN and
+    infinities are refused. JSON columns (declared ``list``/``dict``) hold the text of
+    :func:`canonical_json` (same dumps settings). ``recorded_at`` is ISO 8601 UTC with
+    microseconds (``2026-11-22T04:00:00.123456+00:00``). Hence: never ``ALTER`` a chained table
+    (a new column would enter old rows' canonical form as ``null``); add a new one with
+    :func:`chained_table_migration`.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import heapq
+import json
+import math
+import sqlite3
+import threading
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import date, datetime, timezone
+from pathlib import Path
+from typing import Any
+
+import sqlite_utils
+from sqlite_utils import Migrations
+
+GENESIS_HASH = "0" * 64
+COMMON_COLUMNS = ("seq", "recorded_at", "prev_hash", "hash")
+_SQL_TYPES = {str: "TEXT", int: "INTEGER", float: "REAL", list: "TEXT", dict: "TEXT"}
+_KIND_OF_SQL: dict[str, type] = {"TEXT": str, "INTEGER": int, "REAL": float}
+
+# Table -> column -> Python type, for every chained table this code knows (common columns left
+# out). ``list``/``dict`` mark JSON columns: stored as canonical JSON text, decoded on read.
+CHAINED_TABLES: dict[str, dict[str, type]] = {}
+# sqlite-utils 4 ships migrations (recorded in ``_sqlite_migrations``): one set for the ledger.
+MIGRATIONS = Migrations("monitor.ledger")
+
+_CANONICAL = json.JSONEncoder(sort_keys=True, separators=(",", ":"), ensure_ascii=False,
+                              allow_nan=False)
+
+
+def canonical_json(value: Any) -> str:
+    """JSON text as the ledger stores and hashes it (sorted keys, no spaces, UTF-8)."""
+    return _CANONICAL.encode(value)
+
+
+def entry_hash(table: str, row: Mapping[str, Any]) -> str:
+    """The hash of a stored row of ``table`` (a ``hash`` key in ``row`` is ignored)."""
+    body = {"table": table, **{k: v for k, v in row.items() if k != "hash"}}
+    return hashlib.sha256((row["prev_hash"] + _CANONICAL.encode(body)).encode()).hexdigest()
+
+
+class LedgerError(Exception):
+    """A ledger operation was refused; the message says why and what to do."""
+
+
+class DuplicateEntryError(LedgerError):
+    """An appended row repeats a unique key (a report, incident or finding already recorded)."""
+
+
+@dataclass(frozen=True)
+class VerifyResult:
+    """Outcome of :meth:`Ledger.verify`: ``entries`` found intact before the first ``problem``
+    (at ``table``, ``seq``); ``head_hash``, kept elsewhere, would reveal a cut-off tail."""
+
+    ok: bool
+    entries: int
+    problem: str | None = None
+    table: str | None = None
+    seq: int | None = None
+    head_hash: str | None = None
+
+
+def _q(name: str) -> str:
+    return '"' + name.replace('"', '""') + '"'
+
+
+def _register(name: str, columns: Mapping[str, type]) -> dict[str, type]:
+    bad = [c for c, t in columns.items()
+           if c in (*COMMON_COLUMNS, "table") or not c.isidentifier() or t not in _SQL_TYPES]
+    if name in CHAINED_TABLES or not name.isidentifier() or not columns or bad:
+        raise ValueError(f"chained table {name!r}: the name is taken or invalid, or it has no "
+                         f"columns, or these are reserved or not str/int/float/list/dict: {bad}")
+    CHAINED_TABLES[name] = dict(columns)
+    return CHAINED_TABLES[name]
+
+
+def _create_chained_table(db: sqlite_utils.Database, name: str, columns: Mapping[str, type],
+                          unique: Iterable[str] = (), not_null: Iterable[str] = (),
+                          indexes: Iterable[str] = ()) -> None:
+    unique, not_null = set(unique), set(not_null)
+    own = [f"{_q(c)} {_SQL_TYPES[t]}" + " UNIQUE" * (c in unique) + " NOT NULL" * (c in not_null)
+           for c, t in columns.items()]
+    db.execute(f"CREATE TABLE {_q(name)} (seq INTEGER PRIMARY KEY, recorded_at TEXT NOT NULL, "
+               f"prev_hash TEXT NOT NULL, hash TEXT NOT NULL, {', '.join(own)})")
+    for verb in ("update", "delete"):
+        db.execute(f"CREATE TRIGGER {_q(f'{name}_no_{verb}')} BEFORE {verb.upper()} ON {_q(name)} "
+                   f"BEGIN SELECT RAISE(ABORT, 'ledger is append-only: {name} rows cannot be "
+                   f"{verb}d'); END")
+    for column in indexes:
+        db.execute(f"CREATE INDEX {_q(f'idx_{name}_{column}')} ON {_q(name)} ({_q(column)})")
+
+
+def chained_table_migration(
+    name: str, columns: Mapping[str, type], *, unique: Iterable[str] = (),
+    not_null: Iterable[str] = (), indexes: Iterable[str] = (),
+) -> Callable[[sqlite_utils.Database], None]:
+    """Declare a new chained table: registered in :data:`CHAINED_TABLES`, and created (common
+    columns, append-only triggers, indexes) by a migration that the next :meth:`Ledger.open`
+    applies. Call it when the owning module is imported, e.g.
+    ``chained_table_migration("corrections", {"finding_id": str, "detail": dict})``."""
+    cols, spec = _register(name, columns), (tuple(unique), tuple(not_null), tuple(indexes))
+
+    def migrate(db: sqlite_utils.Database) -> None:
+        _create_chained_table(db, name, cols, *spec)
+
+    migrate.__name__ = f"chained_table_{name}"
+    return MIGRATIONS(name=migrate.__name__)(migrate)
+
+
+# table: (columns, unique and not-null columns, other not-null columns, indexed columns)
+_CORE: dict[str, tuple[dict[str, type], tuple[str, ...], tuple[str, ...], tuple[str, ...]]] = {
+    "reports": ({"report_key": str, "feed": str, "source_id": str, "revision": str,
+                 "incident_id": str, "body": dict}, ("report_key",), (), ("incident_id", "feed")),
+    "incidents": ({"incident_id": str, "report_key": str, "occurred_start": str,
+                   "occurred_end": str, "lat": float, "lon": float, "location_precision": int,
+                   "place": str, "admin1": str, "event_type": str, "platform": str,
+                   "target_category": str, "attacker_sides": list, "target_sides": list,
+                   "attribution": str, "zones": list, "resolution": dict},
+                  ("incident_id",), (), ("occurred_start",)),
+    "findings": ({"finding_id": str, "incident_id": str, "term": str, "instrument": str,
+                  "instrument_status": str, "charged_to": list, "severity": str,
+                  "confidence": str, "attribution": str, "rule_id": str, "rule_version": str,
+                  "explanation": list, "occurred": str, "occurred_end": str, "feed": str,
+                  "source_id": str, "revision": str, "supersedes": str},
+                 ("finding_id",), (), ("term", "occurred", "incident_id")),
+    "status_changes": ({"finding_id": str, "status": str, "by": str, "note": str}, (),
+                       ("finding_id", "status"), ("finding_id",)),
+    "reviews": ({"incident_id": str, "report_key": str, "kind": str, "detail": str}, (), (), ()),
+}
+CHAINED_TABLES.update((name, dict(spec[0])) for name, spec in _CORE.items())
+
+
+@MIGRATIONS(name="m001_chained_tables")
+def _m001_chained_tables(db: sqlite_utils.Database) -> None:
+    for name, (columns, unique, not_null, indexes) in _CORE.items():
+        _create_chained_table(db, name, columns, unique, unique + not_null, indexes)
+    # A finding's current status is its latest status change (by seq), else 'alleged'.
+    db.execute("CREATE VIEW finding_status AS SELECT f.*, COALESCE((SELECT s.status FROM "
+               "status_changes s WHERE s.finding_id = f.finding_id ORDER BY s.seq DESC LIMIT 1),"
+               " 'alleged') AS status FROM findings f")
+
+
+@dataclass(frozen=True)
+class _Table:  # what writing, reading and verifying need to know of one chained table
+    name: str
+    columns: tuple[str, ...]  # all of them, in table order: the common four first
+    own: tuple[str, ...]
+    kinds: tuple[type, ...]  # Python type of each own column, from its declared SQL type
+    json: frozenset[str]
+    insert_sql: str
+
+
+class Ledger:
+    """One ledger file. Open it with :meth:`open`; append inside :meth:`transaction`."""
+
+    def __init__(self, conn: sqlite3.Connection, path: Path, clock: Callable[[], datetime],
+                 readonly: bool) -> None:
+        self._conn, self.path, self.readonly, self._clock = conn, path, readonly, clock
+        self._lock = threading.RLock()  # the daemon's threads share this connection
+        self._depth, self._owner, self._head = 0, 0, (0, GENESIS_HASH)  # head: in transactions
+        self._tables: dict[str, _Table] = {}
+
+    @classmethod
+    def open(cls, path: Path, *, clock: Callable[[], datetime] | None = None,
+             readonly: bool = False) -> Ledger:
+        """Open the ledger at ``path``; unless ``readonly``, create it (and its directory) if
+        needed and apply pending migrations. A missing read-only file is FileNotFoundError."""
+        path = Path(path)
+        if readonly and not path.is_file():
+            raise FileNotFoundError(f"{path}: no ledger file here. Record something first "
+                                    "(monitor import) or give the right path (--db).")
+        if not readonly:
+            path.parent.mkdir(parents=True, exist_ok=True)
+        conn = sqlite3.connect(path.resolve().as_uri() + "?mode=ro" if readonly else path,
+                               uri=readonly, timeout=30, isolation_level=None,
+                               check_same_thread=False)
+        try:
+            db = sqlite_utils.Database(conn)
+            conn.create_function("canonical_json", 1, canonical_json, deterministic=True)
+            conn.executescript("PRAGMA foreign_keys=ON; PRAGMA busy_timeout=30000;")
+            ledger = cls(conn, path, clock or (lambda: datetime.now(timezone.utc)), readonly)
+            if not readonly:
+                db.enable_wal()  # must run outside a transaction
+                conn.execute("PRAGMA synchronous=NORMAL")  # safe in WAL, and far faster
+                with ledger.transaction():  # two processes must not both migrate a new file
+                    MIGRATIONS.apply(db)
+            ledger._load_tables()
+            if not ledger._tables:
+                raise LedgerError(f"{path} is not a ledger (it has no chained tables)")
+        except BaseException:
+            conn.close()
+            raise
+        return ledger
+
+    def close(self) -> None:
+        """Close the connection."""
+        with self._lock:
+            self._conn.close()
+
+    def _load_tables(self) -> None:
+        # Read from the file, not CHAINED_TABLES alone: the head and verify() must take in every
+        # chained table the file holds, even one created by newer code.
+        self._tables = {}
+        for (name,) in self._conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'"):
+            info = self._conn.execute(f"PRAGMA table_info({_q(name)})").fetchall()
+            columns = tuple(r[1] for r in info)
+            if columns[:4] == COMMON_COLUMNS:
+                json_cols = frozenset(c for c, t in CHAINED_TABLES.get(name, {}).items()
+                                      if t in (list, dict))
+                kinds = tuple(_KIND_OF_SQL.get(r[2].upper(), str) for r in info[4:])
+                self._tables[name] = _Table(name, columns, columns[4:], kinds, json_cols,
+                                            f"INSERT INTO {_q(name)} VALUES "
+                                            f"({', '.join('?' * len(columns))})")
+
+    # --- writing ---------------------------------------------------------------------------
+
+    @contextmanager
+    def transaction(self) -> Iterator[Ledger]:
+        """Group appends: all of them land or none does. A nested block is a savepoint."""
+        if self.readonly:
+            raise LedgerError(f"{self.path} was opened read-only: nothing can be recorded")
+        with self._lock:
+            outer, name, saved = not self._depth, f"ledger_{self._depth}", self._head
+            # IMMEDIATE takes the write lock now (waiting up to busy_timeout) and the head is
+            # read under it: two writers, even in two processes, never fork the chain.
+            self._conn.execute("BEGIN IMMEDIATE" if outer else f"SAVEPOINT {name}")
+            self._depth += 1
+            try:
+                if outer:
+                    self._head, self._owner = self._read_head(), threading.get_ident()
+                yield self
+                self._conn.execute("COMMIT" if outer else f"RELEASE {name}")
+            except BaseException:
+                if self._conn.in_transaction:  # some errors have rolled back already
+                    self._conn.execute("ROLLBACK" if outer else f"ROLLBACK TO {name}")
+                    if not outer:
+                        self._conn.execute(f"RELEASE {name}")
+                self._head = saved  # the rows are gone, and so is their part of the chain
+                raise
+            finally:
+                self._depth -= 1
+
+    def _read_head(self) -> tuple[int, str]:
+        heads = [row for name in self._tables for row in self._conn.execute(
+            f"SELECT seq, hash FROM {_q(name)} ORDER BY seq DESC LIMIT 1")]
+        return max(heads, default=(0, GENESIS_HASH))
+
+    def _writable(self, table: str) -> _Table:
+        if not self._depth or self._owner != threading.get_ident():
+            raise LedgerError("append() must run inside `with ledger.transaction():`")
+        if table not in self._tables:
+            raise LedgerError(f"{table!r} is not a chained table; there are "
+                              f"{', '.join(sorted(self._tables))}")
+        return self._tables[table]
+
+    def _prepare(self, t: _Table, row: Mapping[str, Any], seq: int,
+                 prev: str) -> tuple[tuple[Any, ...], str]:
+        if unknown := row.keys() - set(t.own):
+            raise LedgerError(f"{t.name} has no column {', '.join(sorted(unknown))}; its "
+                              f"columns are {', '.join(t.own)}")
+        now = self._clock()
+        if now.tzinfo is None:
+            raise LedgerError("the ledger clock returned a naive datetime; it must be aware")
+        stamp = now.astimezone(timezone.utc).isoformat(timespec="microseconds")
+        values: dict[str, Any] = {"seq": seq, "recorded_at": stamp, "prev_hash": prev}
+        for column, kind in zip(t.own, t.kinds):
+            values[column] = _stored(t, column, kind, row.get(column))
+        values["hash"] = entry_hash(t.name, values)
+        return tuple(values[c] for c in t.columns), values["hash"]
+
+    def append(self, table: str, row: Mapping[str, Any]) -> dict[str, Any]:
+        """Append one row of ``table`` (its own columns; missing ones are NULL). Returns it as
+        stored, seq/recorded_at/prev_hash/hash filled in, JSON columns decoded."""
+        t = self._writable(table)
+        stored, digest = self._prepare(t, row, self._head[0] + 1, self._head[1])
+        self._insert(t, [stored])
+        self._head = (stored[0], digest)
+        return self._decode(t.json, dict(zip(t.columns, stored)))
+
+    def append_many(self, table: str, rows: Iterable[Mapping[str, Any]]) -> int:
+        """Append rows to one table with a single ``executemany``; returns how many."""
+        t = self._writable(table)
+        with self.transaction():  # a savepoint: a duplicate half-way leaves nothing behind
+            (seq, prev), batch = self._head, []
+            for seq, row in enumerate(rows, seq + 1):
+                stored, prev = self._prepare(t, row, seq, prev)
+                batch.append(stored)
+            self._insert(t, batch)
+            self._head = (seq, prev)
+        return len(batch)
+
+    def _insert(self, t: _Table, batch: list[tuple[Any, ...]]) -> None:
+        try:
+            self._conn.executemany(t.insert_sql, batch)
+        except sqlite3.IntegrityError as exc:
+            if "UNIQUE" in str(exc):
+                raise DuplicateEntryError(f"{t.name}: already recorded ({exc})") from exc
+            raise LedgerError(f"{t.name}: refused by the database ({exc})") from exc
+
+    # --- reading ---------------------------------------------------------------------------
+
+    def _rows(self, sql: str, params: Sequence[Any] = (), table: str = "") -> list[dict[str, Any]]:
+        json_cols = self._tables[table].json if table in self._tables else frozenset()
+        with self._lock:  # reads too: the connection may be inside another thread's write
+            cursor = self._conn.execute(sql, params)
+            names = [d[0] for d in cursor.description]
+            return [self._decode(json_cols, dict(zip(names, r))) for r in cursor]
+
+    @staticmethod
+    def _decode(json_cols: frozenset[str], row: dict[str, Any]) -> dict[str, Any]:
+        for column in json_cols:
+            if row[column] is not None:
+                row[column] = json.loads(row[column])
+        return row
+
+    def query(self, sql: str,
+              params: Sequence[Any] | Mapping[str, Any] = ()) -> list[dict[str, Any]]:
+        """Run read-only SQL; rows as dicts, JSON columns left as text. Writes are refused."""
+        with self._lock:
+            self._conn.execute("PRAGMA query_only=ON")
+            try:
+                cursor = self._conn.execute(sql, params)
+                names = [d[0] for d in cursor.description or ()]
+                return [dict(zip(names, r)) for r in cursor]
+            finally:
+                self._conn.execute(f"PRAGMA query_only={int(self.readonly)}")
+
+    def has_report(self, report_key: str) -> bool:
+        """Whether the report with this key (``feed:source_id:revision``) is recorded."""
+        return bool(self._rows("SELECT 1 FROM reports WHERE report_key = ?", [report_key]))
+
+    def report_keys(self, feed: str) -> set[str]:
+        """Keys of every report recorded from ``feed``."""
+        return {r["report_key"] for r in self._rows(
+            "SELECT report_key FROM reports WHERE feed = ?", [feed])}
+
+    def findings(self, *, term: str | None = None, party: str | None = None,
+                 instrument: str | None = None, since: str | date | None = None,
+                 until: str | date | None = None, status: str | None = None,
+                 incident_id: str | None = None, limit: int | None = None) -> list[dict[str, Any]]:
+        """Findings with their current ``status``, ordered by ``occurred`` then ``seq``. ``party``
+        matches any side in ``charged_to``. ``since`` (inclusive) and ``until`` (exclusive)
+        bound ``occurred``, which the writer stores as UTC ``YYYY-MM-DDTHH:MM:SS+00:00`` (text
+        order is time order): a date means the start of that day in UTC (``until="2016-09-13"``
+        ends with 12 September); an aware datetime is taken in UTC."""
+        filters = {"term = ?": term, "instrument = ?": instrument, "status = ?": status,
+                   "incident_id = ?": incident_id, "occurred >= ?": _utc_bound(since),
+                   "occurred < ?": _utc_bound(until),
+                   "EXISTS (SELECT 1 FROM json_each(charged_to) WHERE value = ?)": party}
+        where = {clause: value for clause, value in filters.items() if value is not None}
+        sql = "SELECT * FROM finding_status" + " WHERE " * bool(where) + " AND ".join(where)
+        sql += " ORDER BY occurred, seq" + " LIMIT ?" * (limit is not None)
+        return self._rows(sql, [*where.values(), *[limit] * (limit is not None)], "findings")
+
+    def finding(self, finding_id: str) -> dict[str, Any] | None:
+        """One finding with its current status, or None."""
+        return next(iter(self._rows("SELECT * FROM finding_status WHERE finding_id = ?",
+                                    [finding_id], "findings")), None)
+
+    def status_history(self, finding_id: str) -> list[dict[str, Any]]:
+        """Every status change of a finding, oldest first."""
+        return self._rows("SELECT * FROM status_changes WHERE finding_id = ? ORDER BY seq",
+                          [finding_id])
+
+    def incident(self, incident_id: str) -> dict[str, Any] | None:
+        """One incident as recorded, or None."""
+        return next(iter(self._rows("SELECT * FROM incidents WHERE incident_id = ?",
+                                    [incident_id], "incidents")), None)
+
+    def reports_for_incident(self, incident_id: str) -> list[dict[str, Any]]:
+        """The reports of an incident, in recording order."""
+        return self._rows("SELECT * FROM reports WHERE incident_id = ? ORDER BY seq",
+                          [incident_id], "reports")
+
+    def reviews(self) -> list[dict[str, Any]]:
+        """What was flagged for a human (unknown actors, coarse locations...), oldest first."""
+        return self._rows("SELECT * FROM reviews ORDER BY seq")
+
+    def counts(self) -> dict[str, int]:
+        """Rows per chained table."""
+        with self._lock:
+            return {name: self._conn.execute(f"SELECT count(*) FROM {_q(name)}").fetchone()[0]
+                    for name in sorted(self._tables)}
+
+    # --- verification ----------------------------------------------------------------------
+
+    def verify(self) -> VerifyResult:
+        """Recompute the whole chain and report its first problem (at most one)."""
+        with self._lock:
+            self._conn.execute("SAVEPOINT ledger_verify")  # one snapshot across all the tables
+            try:
+                return self._verify()
+            finally:
+                self._conn.execute("RELEASE ledger_verify")
+
+    def _verify(self) -> VerifyResult:
+        tables, cursors = list(self._tables.values()), []
+        for i, t in enumerate(tables):
+            # Fast path: SQLite assembles prev_hash + canonical form in one printf (json_quote
+            # escapes text as json.dumps does; a REAL is written by json_quote when that round-
+            # trips, else by canonical_json), Python only hashes. A row this does not reproduce
+            # is re-checked in Python (the contract): SQLite can make verify slower, never wrong.
+            keys = sorted(["table", *t.columns[:3], *t.own])
+            fmt = "%s{" + ",".join(f'"{k}":%s' for k in keys) + "}"
+            floats = {c for c, kind in zip(t.own, t.kinds) if kind is float}
+            args = [f"'\"{t.name}\"'" if k == "table" else f"json_quote({_q(k)})" if k not in
+                    floats else f"CASE WHEN CAST(json_quote({_q(k)}) AS REAL) = {_q(k)} THEN "
+                    f"json_quote({_q(k)}) ELSE canonical_json({_q(k)}) END" for k in keys]
+            cursors.append(self._conn.execute(
+                f"SELECT seq, {i}, printf('{fmt}', prev_hash, {', '.join(args)}), hash, "
+                f"prev_hash, {_q(t.own[0])} FROM {_q(t.name)} ORDER BY seq"))
+        sha, last_hash, last, n = hashlib.sha256, GENESIS_HASH, 0, 0
+
+        def fail(problem: str, table: str | None, seq: int) -> VerifyResult:
+            return VerifyResult(False, n, problem, table, seq, last_hash)
+
+        # heapq.merge orders the rows of all the tables by plain tuple comparison: (seq, index).
+        for seq, i, payload, stored, prev, ident in heapq.merge(*cursors):
+            if seq != n + 1:
+                if seq <= n:
+                    return fail(f"entry seq {seq} appears twice (in {tables[last].name} and "
+                                f"{tables[i].name})", tables[i].name, seq)
+                return fail(f"entry seq {n + 1} is missing (deleted?)", None, n + 1)
+            if sha(payload.encode()).hexdigest() != stored and self._altered(tables[i], seq):
+                problem = "was altered: its hash does not match its contents"
+            elif prev != last_hash:
+                problem = (f"does not follow entry seq {n}: its prev_hash is not that entry's "
+                           "hash (rows reordered, renumbered or rewritten?)")
+            else:
+                last_hash, last, n = stored, i, seq
+                continue
+            t = tables[i]
+            return fail(f"{t.name} row seq {seq} ({t.own[0]} {ident}) {problem}", t.name, seq)
+        return VerifyResult(True, n, head_hash=last_hash)
+
+    def _altered(self, t: _Table, seq: int) -> bool:
+        row = self._conn.execute(f"SELECT * FROM {_q(t.name)} WHERE seq = ?", [seq]).fetchone()
+        return bool(entry_hash(t.name, dict(zip(t.columns, row))) != row[3])
+
+
+def _stored(t: _Table, column: str, kind: type, value: Any) -> Any:
+    """``value`` exactly as SQLite will store and return it, so that the hash computed now is
+    the hash recomputed later (an int in a REAL column comes back as a float, for instance)."""
+    if value is None:
+        return None
+    if column in t.json or isinstance(value, (list, dict, tuple)):
+        try:
+            return canonical_json(value)
+        except (TypeError, ValueError) as exc:
+            raise LedgerError(f"{t.name}.{column}: not JSON-serialisable ({exc})") from None
+    if kind is float and type(value) in (int, float) and math.isfinite(value):
+        return float(value) + 0.0  # -0.0 comes back from SQLite as 0.0
+    if kind is int and isinstance(value, int):
+        return int(value)  # a bool is stored, and hashed, as 0/1
+    if kind is str and isinstance(value, str):
+        return value
+    hint = " (pass an ISO 8601 string)" * isinstance(value, date)
+    raise LedgerError(f"{t.name}.{column}: cannot record {value!r:.60} in a {kind.__name__} "
+                      f"column{hint}")
+
+
+def _utc_bound(value: str | date | None) -> str | None:
+    """A time bound as text comparable with the stored UTC ISO strings."""
+    if value is None or isinstance(value, str) and len(value) <= 10:
+        return value  # a date 'YYYY-MM-DD' sorts before every time of that day
+    value = datetime.fromisoformat(value) if isinstance(value, str) else value
+    if isinstance(value, datetime) and value.tzinfo is None:
+        raise LedgerError(f"time bound {value.isoformat()} has no UTC offset; add one")
+    return (value.astimezone(timezone.utc) if isinstance(value, datetime) else value).isoformat()

@@ -1,0 +1,538 @@
+"""The ledger: append-only tables sharing one hash chain, which verify() recomputes."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import sqlite3
+import threading
+from collections.abc import Iterator
+from datetime import date, datetime, timedelta, timezone
+from pathlib import Path
+from typing import Any
+
+import pytest
+from sqlite_utils import Migrations
+
+from monitor import ledger as ledger_module
+from monitor.ledger import (
+    GENESIS_HASH,
+    DuplicateEntryError,
+    Ledger,
+    LedgerError,
+    canonical_json,
+    chained_table_migration,
+    entry_hash,
+)
+
+T0 = datetime(2026, 11, 22, 4, 0, tzinfo=timezone.utc)
+
+
+class SteppingClock:
+    """A fixed clock that moves one millisecond per reading: deterministic, entries distinct."""
+
+    def __init__(self) -> None:
+        self.now = T0
+
+    def __call__(self) -> datetime:
+        current, self.now = self.now, self.now + timedelta(milliseconds=1)
+        return current
+
+
+@pytest.fixture
+def path(tmp_path: Path) -> Path:
+    return tmp_path / "var" / "ledger.db"  # the directory does not exist yet
+
+
+@pytest.fixture
+def ledger(path: Path) -> Iterator[Ledger]:
+    opened = Ledger.open(path, clock=SteppingClock())
+    yield opened
+    opened.close()
+
+
+def report(n: int, feed: str = "acled") -> dict[str, Any]:
+    return {"report_key": f"{feed}:{n}:1", "feed": feed, "source_id": str(n), "revision": "1",
+            "incident_id": f"inc-{n}",
+            "body": {"notes": f"report {n} — Idlib", "attacker": ["SAA"]}}
+
+
+def incident(n: int) -> dict[str, Any]:
+    return {"incident_id": f"inc-{n}", "report_key": f"acled:{n}:1",
+            "occurred_start": f"2016-09-{n:02d}T00:00:00+00:00",
+            "occurred_end": f"2016-09-{n + 1:02d}T00:00:00+00:00", "lat": 35.93, "lon": 36.63,
+            "location_precision": 1, "place": "Idlib", "event_type": "air_strike",
+            "attacker_sides": ["syrian_government"], "target_sides": ["opposition"],
+            "zones": ["coh_area"], "resolution": {"notes": ["platform from 'warplanes'"]}}
+
+
+def finding(n: int, **changes: Any) -> dict[str, Any]:
+    row = {"finding_id": f"f-{n}", "incident_id": f"inc-{n}", "term": "COH-AIR",
+           "instrument": "COH", "instrument_status": "agreed",
+           "charged_to": ["syrian_government"], "severity": "major", "confidence": "medium",
+           "attribution": "single", "rule_id": "coh-air", "rule_version": "abc123",
+           "explanation": [{"fact": "platform", "value": "fixed_wing"}],
+           "occurred": f"2016-09-{n:02d}T00:00:00+00:00",
+           "occurred_end": f"2016-09-{n + 1:02d}T00:00:00+00:00", "feed": "acled",
+           "source_id": str(n), "revision": "1", "supersedes": None}
+    return row | changes
+
+
+def record(ledger: Ledger, n: int, **finding_changes: Any) -> None:
+    """One report, its incident and one finding: three entries."""
+    with ledger.transaction():
+        ledger.append("reports", report(n))
+        ledger.append("incidents", incident(n))
+        ledger.append("findings", finding(n, **finding_changes))
+
+
+def tamper(path: Path, *statements: tuple[str, tuple[Any, ...]]) -> None:
+    """What a user with the sqlite3 shell could do: drop the triggers, then change rows."""
+    conn = sqlite3.connect(path)
+    triggers = conn.execute("SELECT name FROM sqlite_master WHERE type = 'trigger'").fetchall()
+    for (name,) in triggers:
+        conn.execute(f'DROP TRIGGER "{name}"')
+    for sql, params in statements:
+        conn.execute(sql, params)
+    conn.commit()
+    conn.close()
+
+
+# --- appending and the chain ---------------------------------------------------------------
+
+
+def test_append_fills_in_the_chain(ledger: Ledger, path: Path) -> None:
+    with ledger.transaction():
+        first = ledger.append("reports", report(1))
+        second = ledger.append("incidents", incident(1))
+    assert path.is_file()
+    assert (first["seq"], first["prev_hash"]) == (1, GENESIS_HASH)
+    assert first["recorded_at"] == "2026-11-22T04:00:00.000000+00:00"
+    assert first["body"] == {"notes": "report 1 — Idlib", "attacker": ["SAA"]}  # decoded
+    assert (second["seq"], second["prev_hash"]) == (2, first["hash"])
+    assert second["recorded_at"] == "2026-11-22T04:00:00.001000+00:00"
+    assert ledger.verify() == ledger_module.VerifyResult(True, 2, head_hash=second["hash"])
+
+
+def test_canonical_form_is_the_documented_contract(ledger: Ledger, path: Path) -> None:
+    with ledger.transaction():
+        ledger.append("reports", report(1))
+    conn = sqlite3.connect(path)
+    conn.row_factory = sqlite3.Row
+    stored = dict(conn.execute("SELECT * FROM reports").fetchone())
+    conn.close()
+    assert stored["body"] == '{"attacker":["SAA"],"notes":"report 1 — Idlib"}'
+    body = {k: v for k, v in stored.items() if k != "hash"}
+    canonical = json.dumps({"table": "reports", **body}, sort_keys=True, separators=(",", ":"),
+                           ensure_ascii=False)
+    # Pinned: if either of these changes, every ledger ever written stops verifying.
+    assert canonical == (
+        '{"body":"{\\"attacker\\":[\\"SAA\\"],\\"notes\\":\\"report 1 — Idlib\\"}",'
+        '"feed":"acled","incident_id":"inc-1","prev_hash":"' + "0" * 64 + '",'
+        '"recorded_at":"2026-11-22T04:00:00.000000+00:00","report_key":"acled:1:1",'
+        '"revision":"1","seq":1,"source_id":"1","table":"reports"}')
+    digest = hashlib.sha256((GENESIS_HASH + canonical).encode("utf-8")).hexdigest()
+    assert stored["hash"] == digest == (
+        "5529266766889e8bad6d33f1690c1d5a1d91b9066a584a8fe9567286f416d3f6")
+
+
+def test_values_are_stored_exactly_as_they_were_hashed(ledger: Ledger, path: Path) -> None:
+    with ledger.transaction():
+        row = ledger.append("incidents", incident(1) | {
+            "lat": 35, "lon": -0.0, "location_precision": True, "zones": ("a", "b")})
+        ledger.append("incidents", incident(2) | {"lat": 1 / 3, "lon": 1e-05})
+    assert (row["lat"], row["lon"], row["location_precision"], row["zones"]) == (
+        35.0, 0.0, 1, ["a", "b"])
+    assert ledger.query("SELECT lat, typeof(lat) AS t FROM incidents WHERE seq = 1") == [
+        {"lat": 35.0, "t": "real"}]
+    assert ledger.verify().ok
+
+
+@pytest.mark.parametrize("table, row, message", [
+    ("findings", {"finding_id": "f", "colour": "red"}, "findings has no column colour"),
+    ("incidents", {"incident_id": "i", "lat": "35.9"}, "incidents.lat: cannot record '35.9'"),
+    ("incidents", {"incident_id": "i", "lat": float("nan")}, "incidents.lat"),
+    ("incidents", {"incident_id": "i", "location_precision": 1.5}, "location_precision"),
+    ("findings", {"finding_id": "f", "occurred": date(2016, 9, 12)}, "ISO 8601 string"),
+    ("findings", {"finding_id": "f", "explanation": [{1, 2}]}, "not JSON-serialisable"),
+    ("verdicts", {"x": 1}, "'verdicts' is not a chained table"),
+], ids=["unknown column", "text for REAL", "NaN", "float for INTEGER", "date object",
+        "set in JSON", "unknown table"])
+def test_wrong_rows_are_refused(ledger: Ledger, table: str, row: dict[str, Any],
+                                message: str) -> None:
+    with ledger.transaction():
+        with pytest.raises(LedgerError, match=message):
+            ledger.append(table, row)
+    assert sum(ledger.counts().values()) == 0
+
+
+def test_append_outside_a_transaction_is_refused(ledger: Ledger) -> None:
+    with pytest.raises(LedgerError, match="inside `with ledger.transaction"):
+        ledger.append("reports", report(1))
+
+
+def test_another_thread_cannot_append_into_an_open_transaction(ledger: Ledger) -> None:
+    errors: list[Exception] = []
+
+    def intruder() -> None:
+        try:
+            ledger.append("reports", report(2))
+        except LedgerError as exc:
+            errors.append(exc)
+
+    with ledger.transaction():
+        ledger.append("reports", report(1))
+        thread = threading.Thread(target=intruder)
+        thread.start()
+        thread.join()
+    assert len(errors) == 1 and ledger.counts()["reports"] == 1
+
+
+def test_a_naive_clock_is_refused(path: Path) -> None:
+    naive = Ledger.open(path, clock=lambda: datetime(2026, 11, 22, 4, 0))
+    with naive.transaction(), pytest.raises(LedgerError, match="naive"):
+        naive.append("reports", report(1))
+    naive.close()
+
+
+# --- transactions --------------------------------------------------------------------------
+
+
+def test_rollback_leaves_nothing_and_the_chain_continues(ledger: Ledger) -> None:
+    record(ledger, 1)
+    with pytest.raises(RuntimeError), ledger.transaction():
+        ledger.append("reports", report(2))
+        ledger.append("incidents", incident(2))
+        raise RuntimeError("the feed went away half-way")
+    assert ledger.counts() == {"findings": 1, "incidents": 1, "reports": 1,
+                               "reviews": 0, "status_changes": 0}
+    record(ledger, 3)
+    assert [r["seq"] for r in ledger.findings()] == [3, 6]
+    assert ledger.verify().ok
+
+
+def test_a_nested_transaction_rolls_back_only_its_own_rows(ledger: Ledger) -> None:
+    with ledger.transaction():
+        ledger.append("reports", report(1))
+        with pytest.raises(DuplicateEntryError), ledger.transaction():
+            ledger.append("reviews", {"kind": "unknown_actor", "detail": "Jaish X"})
+            ledger.append("reports", report(1))  # the same key again
+        ledger.append("reports", report(2))
+    assert [r["report_key"] for r in ledger.query("SELECT * FROM reports ORDER BY seq")] == [
+        "acled:1:1", "acled:2:1"]
+    assert ledger.reviews() == []
+    assert ledger.verify() == ledger_module.VerifyResult(
+        True, 2, head_hash=ledger.query("SELECT hash FROM reports WHERE seq = 2")[0]["hash"])
+
+
+def test_append_many_is_all_or_nothing(ledger: Ledger) -> None:
+    with ledger.transaction():
+        assert ledger.append_many("reports", [report(n) for n in range(1, 101)]) == 100
+        with pytest.raises(DuplicateEntryError, match="reports: already recorded"):
+            ledger.append_many("reports", [report(n) for n in range(101, 111)] + [report(5)])
+        ledger.append("reviews", {"kind": "note", "detail": "after the failed batch"})
+    assert ledger.counts()["reports"] == 100
+    assert ledger.reviews()[0]["seq"] == 101
+    assert ledger.verify().ok
+
+
+def test_two_ledgers_on_one_file_in_two_threads_keep_one_chain(path: Path) -> None:
+    writers = [Ledger.open(path, clock=SteppingClock()) for _ in range(2)]
+    start, errors = threading.Barrier(2), []
+
+    def write(who: int) -> None:
+        try:
+            start.wait()
+            for i in range(40):
+                with writers[who].transaction():
+                    for part in ("first", "second"):
+                        writers[who].append("reviews",
+                                            {"kind": f"w{who}", "detail": f"{i} {part}"})
+        except Exception as exc:  # e.g. 'database is locked'
+            errors.append(exc)
+
+    threads = [threading.Thread(target=write, args=(who,)) for who in range(2)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert errors == []
+    rows = writers[0].reviews()
+    assert [r["seq"] for r in rows] == list(range(1, 161))
+    # Each transaction's two rows are adjacent: no writer ever slipped in between.
+    assert all(a["kind"] == b["kind"] and a["detail"].split()[0] == b["detail"].split()[0]
+               for a, b in zip(rows[::2], rows[1::2]))
+    assert writers[1].verify() == ledger_module.VerifyResult(True, 160, head_hash=rows[-1]["hash"])
+    for writer in writers:
+        writer.close()
+
+
+def test_one_ledger_shared_by_threads_keeps_one_chain(ledger: Ledger) -> None:
+    def write(who: int) -> None:
+        for i in range(25):
+            with ledger.transaction():
+                ledger.append("reviews", {"kind": f"t{who}", "detail": str(i)})
+
+    threads = [threading.Thread(target=write, args=(who,)) for who in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert ledger.verify() == ledger_module.VerifyResult(
+        True, 100, head_hash=ledger.reviews()[-1]["hash"])
+
+
+# --- append-only and verification ----------------------------------------------------------
+
+
+@pytest.mark.parametrize("table", ["reports", "incidents", "findings", "status_changes",
+                                   "reviews"])
+@pytest.mark.parametrize("statement, verb", [
+    ("UPDATE {} SET recorded_at = 'yesterday'", "updated"),
+    ("DELETE FROM {}", "deleted"),
+])
+def test_rows_cannot_be_updated_or_deleted(ledger: Ledger, path: Path, table: str,
+                                           statement: str, verb: str) -> None:
+    record(ledger, 1)
+    with ledger.transaction():
+        ledger.append("status_changes", {"finding_id": "f-1", "status": "confirmed"})
+        ledger.append("reviews", {"kind": "note", "detail": "x"})
+    conn = sqlite3.connect(path)
+    with pytest.raises(sqlite3.IntegrityError,
+                       match=f"ledger is append-only: {table} rows cannot be {verb}"):
+        conn.execute(statement.format(table))
+    conn.close()
+    assert ledger.verify().ok
+
+
+def test_verify_names_an_edited_row(ledger: Ledger, path: Path) -> None:
+    for n in range(1, 5):
+        record(ledger, n)
+    tamper(path, ("UPDATE findings SET severity = 'minor' WHERE finding_id = 'f-3'", ()))
+    result = ledger.verify()
+    assert (result.ok, result.table, result.seq, result.entries) == (False, "findings", 9, 8)
+    assert result.problem == ("findings row seq 9 (finding_id f-3) was altered: its hash does "
+                              "not match its contents")
+
+
+def test_verify_names_a_deleted_row(ledger: Ledger, path: Path) -> None:
+    for n in range(1, 4):
+        record(ledger, n)
+    tamper(path, ("DELETE FROM incidents WHERE seq = 5", ()))
+    result = ledger.verify()
+    assert (result.ok, result.seq, result.entries) == (False, 5, 4)
+    assert result.problem == "entry seq 5 is missing (deleted?)"
+
+
+def test_verify_detects_two_rows_swapping_contents(ledger: Ledger, path: Path) -> None:
+    record(ledger, 1)
+    record(ledger, 2)
+    # Every column but seq changes places (finding_id is unique: go through a spare seq).
+    tamper(path, ("UPDATE findings SET seq = 99 WHERE seq = 3", ()),
+           ("UPDATE findings SET seq = 3 WHERE seq = 6", ()),
+           ("UPDATE findings SET seq = 6 WHERE seq = 99", ()))
+    assert [r["finding_id"] for r in ledger.query("SELECT * FROM findings ORDER BY seq")] == [
+        "f-2", "f-1"]
+    result = ledger.verify()
+    assert (result.ok, result.table, result.seq) == (False, "findings", 3)
+    assert "was altered" in str(result.problem)
+
+
+def test_verify_detects_a_row_rewritten_with_a_fresh_hash(ledger: Ledger, path: Path) -> None:
+    record(ledger, 1)
+    record(ledger, 2)
+    forged = ledger.query("SELECT * FROM findings WHERE seq = 3")[0] | {"severity": "minor"}
+    tamper(path, ("UPDATE findings SET severity = 'minor', hash = ? WHERE seq = 3",
+                  (entry_hash("findings", forged),)))
+    result = ledger.verify()
+    assert (result.ok, result.table, result.seq) == (False, "reports", 4)
+    assert "does not follow entry seq 3" in str(result.problem)
+
+
+def test_verify_detects_renumbered_rows(ledger: Ledger, path: Path) -> None:
+    record(ledger, 1)
+    with ledger.transaction():
+        ledger.append("reviews", {"kind": "note", "detail": "seq 4"})
+    tamper(path, ("UPDATE reviews SET seq = 3 WHERE seq = 4", ()))
+    assert ledger.verify().problem == "entry seq 3 appears twice (in findings and reviews)"
+    tamper(path, ("UPDATE reviews SET seq = 5 WHERE seq = 3", ()))
+    assert ledger.verify().problem == "entry seq 4 is missing (deleted?)"
+    tamper(path, ("UPDATE findings SET seq = 4 WHERE seq = 3", ()),  # swap the last two
+           ("UPDATE reviews SET seq = 3 WHERE seq = 5", ()))
+    result = ledger.verify()
+    assert (result.ok, result.table, result.seq, result.entries) == (False, "reviews", 3, 2)
+
+
+def test_verify_trusts_python_when_sqlite_builds_a_different_string(ledger: Ledger) -> None:
+    record(ledger, 1)
+    # Pretend this SQLite formats REALs differently: only the slow path can vouch for the row.
+    ledger._conn.create_function("canonical_json", 1, lambda value: "1.0e+00")
+    assert ledger.verify().ok
+
+
+def test_an_empty_ledger_verifies(ledger: Ledger) -> None:
+    assert ledger.verify() == ledger_module.VerifyResult(True, 0, head_hash=GENESIS_HASH)
+
+
+# --- reading -------------------------------------------------------------------------------
+
+
+def test_findings_filters(ledger: Ledger) -> None:
+    record(ledger, 10)
+    record(ledger, 12, term="MAY-CIV", instrument="MAY",
+           charged_to=["russia", "syrian_government"])
+    record(ledger, 13, charged_to=["opposition"], explanation=[{"fact": "zone", "value": "x"}])
+
+    def ids(**filters: Any) -> list[str]:
+        return [f["finding_id"] for f in ledger.findings(**filters)]
+
+    assert ids() == ["f-10", "f-12", "f-13"]
+    assert ids(term="MAY-CIV") == ["f-12"]
+    assert ids(instrument="COH") == ["f-10", "f-13"]
+    assert ids(party="syrian_government") == ["f-10", "f-12"]
+    assert ids(party="russia") == ["f-12"]
+    assert ids(party="syria") == []  # whole elements, not substrings
+    assert ids(since="2016-09-12") == ["f-12", "f-13"]  # inclusive
+    assert ids(until="2016-09-12") == ["f-10"]  # exclusive
+    assert ids(since=date(2016, 9, 11), until=date(2016, 9, 13)) == ["f-12"]
+    at_noon_damascus = datetime(2016, 9, 12, 3, 0, tzinfo=timezone(timedelta(hours=3)))
+    assert ids(since=at_noon_damascus) == ["f-12", "f-13"]  # 00:00 UTC, inclusive
+    assert ids(since="2016-09-12T00:00:01+00:00") == ["f-13"]
+    assert ids(incident_id="inc-13") == ["f-13"]
+    assert ids(limit=2) == ["f-10", "f-12"]
+    assert ids(term="COH-AIR", party="opposition", since="2016-09-01") == ["f-13"]
+    f13 = ledger.finding("f-13")
+    assert f13 is not None and f13["explanation"] == [{"fact": "zone", "value": "x"}]
+    assert (f13["status"], f13["charged_to"], f13["recorded_at"]) == (
+        "alleged", ["opposition"], "2026-11-22T04:00:00.008000+00:00")
+    assert ledger.finding("f-99") is None
+    with pytest.raises(LedgerError, match="no UTC offset"):
+        ledger.findings(since="2016-09-12T00:00:00")
+
+
+def test_a_finding_takes_the_status_of_its_latest_change(ledger: Ledger) -> None:
+    record(ledger, 1)
+    record(ledger, 2)
+    with ledger.transaction():
+        ledger.append("status_changes", {"finding_id": "f-1", "status": "corroborated",
+                                         "by": "analyst", "note": "second source"})
+        ledger.append("status_changes", {"finding_id": "f-1", "status": "confirmed", "by": "lead"})
+        ledger.append("status_changes", {"finding_id": "f-2", "status": "disputed"})
+    assert (ledger.finding("f-1") or {}).get("status") == "confirmed"
+    assert [f["finding_id"] for f in ledger.findings(status="confirmed")] == ["f-1"]
+    assert [f["finding_id"] for f in ledger.findings(status="alleged")] == []
+    assert [f["finding_id"] for f in ledger.findings(status="disputed")] == ["f-2"]
+    assert [s["status"] for s in ledger.status_history("f-1")] == ["corroborated", "confirmed"]
+    assert ledger.verify().ok
+
+
+def test_reports_incidents_reviews_and_counts(ledger: Ledger) -> None:
+    record(ledger, 1)
+    with ledger.transaction():
+        ledger.append("reports", report(1) | {"report_key": "acled:1:2", "revision": "2"})
+        ledger.append("reports", report(7, feed="ucdp"))
+        ledger.append("reviews", {"incident_id": "inc-7", "report_key": "ucdp:7:1",
+                                  "kind": "unknown_actor", "detail": "Liwa X"})
+    assert ledger.has_report("acled:1:1") and not ledger.has_report("acled:1:3")
+    assert ledger.report_keys("acled") == {"acled:1:1", "acled:1:2"}
+    assert ledger.report_keys("nothing") == set()
+    assert [r["revision"] for r in ledger.reports_for_incident("inc-1")] == ["1", "2"]
+    stored = ledger.incident("inc-1")
+    assert stored is not None and stored["zones"] == ["coh_area"] and stored["lat"] == 35.93
+    assert stored["resolution"] == {"notes": ["platform from 'warplanes'"]}
+    assert ledger.incident("inc-404") is None
+    assert [(r["kind"], r["detail"]) for r in ledger.reviews()] == [("unknown_actor", "Liwa X")]
+    assert ledger.counts() == {"findings": 1, "incidents": 1, "reports": 3, "reviews": 1,
+                               "status_changes": 0}
+
+
+def test_query_is_read_only(ledger: Ledger) -> None:
+    record(ledger, 1)
+    assert ledger.query("SELECT count(*) AS n FROM findings WHERE term = ?", ["COH-AIR"]) == [
+        {"n": 1}]
+    assert ledger.query("SELECT term FROM findings WHERE finding_id = :id", {"id": "f-1"}) == [
+        {"term": "COH-AIR"}]
+    with pytest.raises(sqlite3.OperationalError, match="readonly"):
+        ledger.query("INSERT INTO reviews (seq, recorded_at, prev_hash, hash) "
+                     "VALUES (99, 'x', 'y', 'z')")
+    record(ledger, 2)  # still writable afterwards
+    assert ledger.verify().ok
+
+
+# --- opening -------------------------------------------------------------------------------
+
+
+def test_a_readonly_ledger_reads_and_refuses_writes(ledger: Ledger, path: Path) -> None:
+    record(ledger, 1)
+    reader = Ledger.open(path, readonly=True)
+    assert reader.verify().ok and reader.finding("f-1") is not None
+    with pytest.raises(LedgerError, match="read-only"):
+        with reader.transaction():
+            pass
+    with pytest.raises(sqlite3.OperationalError):
+        reader.query("DELETE FROM reviews")
+    record(ledger, 2)  # the writer goes on; the reader sees it
+    assert reader.counts()["findings"] == 2
+    reader.close()
+
+
+def test_a_readonly_ledger_needs_an_existing_file(tmp_path: Path) -> None:
+    missing = tmp_path / "nowhere" / "ledger.db"
+    with pytest.raises(FileNotFoundError, match="no ledger file here"):
+        Ledger.open(missing, readonly=True)
+    assert not missing.parent.exists()
+
+
+def test_a_file_without_chained_tables_is_not_a_ledger(tmp_path: Path) -> None:
+    other = tmp_path / "other.db"
+    sqlite3.connect(other).execute("CREATE TABLE t (x)").connection.close()
+    with pytest.raises(LedgerError, match="is not a ledger"):
+        Ledger.open(other, readonly=True)
+
+
+def test_opening_sets_wal_and_migrations_are_idempotent(path: Path) -> None:
+    first = Ledger.open(path, clock=SteppingClock())
+    record(first, 1)
+    first.close()
+    again = Ledger.open(path, clock=SteppingClock())
+    assert again.query("PRAGMA journal_mode") == [{"journal_mode": "wal"}]
+    assert [m["name"] for m in again.query("SELECT name FROM _sqlite_migrations")] == [
+        "m001_chained_tables"]
+    assert sum(again.counts().values()) == 3
+    record(again, 2)
+    assert again.verify().entries == 6
+    again.close()
+
+
+def test_a_new_chained_table_is_one_line(path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    # Keep the module's registry and migration set as they were for the other tests.
+    monkeypatch.setattr(ledger_module, "CHAINED_TABLES", dict(ledger_module.CHAINED_TABLES))
+    fresh = Migrations("monitor.ledger")
+    fresh(name="m001_chained_tables")(ledger_module._m001_chained_tables)
+    monkeypatch.setattr(ledger_module, "MIGRATIONS", fresh)
+    old = Ledger.open(path, clock=SteppingClock())
+    record(old, 1)
+    old.close()
+
+    chained_table_migration("corrections", {"finding_id": str, "detail": dict, "weight": float},
+                            not_null=("finding_id",), indexes=("finding_id",))
+
+    new = Ledger.open(path, clock=SteppingClock())
+    with new.transaction():
+        row = new.append("corrections", {"finding_id": "f-1", "detail": {"severity": "minor"},
+                                         "weight": 2})
+    assert (row["seq"], row["detail"], row["weight"]) == (4, {"severity": "minor"}, 2.0)
+    assert new.verify().entries == 4
+    with pytest.raises(sqlite3.IntegrityError, match="corrections rows cannot be deleted"):
+        sqlite3.connect(path).execute("DELETE FROM corrections")
+    with pytest.raises(ValueError, match="taken or invalid"):
+        chained_table_migration("corrections", {"x": str})
+    with pytest.raises(ValueError, match=r"\['hash'\]"):
+        chained_table_migration("bad", {"hash": str})
+    new.close()
+
+
+def test_canonical_json_is_compact_sorted_and_utf8() -> None:
+    assert canonical_json({"b": [1, 2.5], "a": "é"}) == '{"a":"é","b":[1,2.5]}'
+    with pytest.raises(ValueError):
+        canonical_json(float("inf"))
