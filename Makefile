@@ -23,7 +23,7 @@ install: $(VENV)/.installed
 install-dev: $(VENV)/.installed-dev
 
 run: install
-	$(BIN)/monitor demo
+	$(BIN)/monitor run
 
 test: install-dev
 	$(BIN)/python -m pytest -q

@@ -1,0 +1,199 @@
+"""The daemon: polls every feed on its schedule through the one service path.
+
+The only module that knows APScheduler (3.x). One job per feed (``max_instances=1``,
+``coalesce=True``, an explicit misfire grace). A feed's run reads batches from its adapter and
+hands each to :meth:`Monitor.submit` with the batch's cursor, so records and cursor land in one
+transaction. A failing source is retried with backoff, recorded as a feed-health entry, and
+never stops the daemon or the other feeds. First SIGTERM/SIGINT: finish the current batch and
+exit; second: exit at once (as rq's worker does).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import os
+import signal
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from apscheduler.events import EVENT_JOB_ERROR, EVENT_JOB_MAX_INSTANCES, JobExecutionEvent
+from apscheduler.schedulers.background import BackgroundScheduler
+from apscheduler.triggers.interval import IntervalTrigger
+
+from .feeds import FeedSpec, HttpFetcher, SourceError, adapter_for
+from .judge import iso
+from .service import Monitor
+
+log = logging.getLogger("monitor.daemon")
+BACKOFF_CAP = 60.0
+
+
+@dataclass
+class FeedRun:
+    """What one run of one feed did (also recorded as a feed-health entry)."""
+
+    feed: str
+    ok: bool = True
+    new: int = 0
+    duplicates: int = 0
+    rejected: int = 0
+    retracted: int = 0
+    findings: int = 0
+    batches: int = 0
+    attempts: int = 1
+    reason: str | None = None
+    lag_seconds: float | None = None
+    terms: dict[str, int] = field(default_factory=dict)
+    parties: dict[str, int] = field(default_factory=dict)
+
+    def summary(self) -> str:
+        if not self.ok:
+            return f"{self.feed}: FAILED after {self.attempts} attempt(s): {self.reason}"
+        return (f"{self.feed}: {self.new} new, {self.duplicates} already recorded, "
+                f"{self.rejected} rejected, {self.retracted} retracted; "
+                f"{self.findings} finding(s) in {self.batches} batch(es)")
+
+
+class Daemon:
+    """Runs feeds once (``run_once``) or on their schedules (``serve``)."""
+
+    def __init__(self, monitor: Monitor, feeds: list[FeedSpec], base: Path,
+                 on_batch: Callable[[str, int], None] | None = None,
+                 sleep: Callable[[float], bool] | None = None):
+        self.monitor = monitor
+        self.feeds = {f.name: f for f in feeds if f.enabled}
+        self.base = base
+        self.stop = threading.Event()
+        self.on_batch = on_batch
+        # waits between retries; returns True when asked to stop (so shutdown is not delayed)
+        self.sleep = sleep or self.stop.wait
+        self._signals = 0
+
+    # --- one run of one feed -------------------------------------------------------------
+
+    def run_feed(self, name: str) -> FeedRun:
+        """Poll one feed: every new batch through the service path, retrying a failing
+        source with exponential backoff, then record the feed's health."""
+        spec = self.feeds[name]
+        run = FeedRun(feed=name)
+        started = self.monitor.clock()
+        delay = 1.0
+        for attempt in range(1, spec.retries + 2):
+            run.attempts = attempt
+            try:
+                self._poll(spec, run)
+                run.ok, run.reason = True, None
+                break
+            except SourceError as exc:
+                run.ok, run.reason = False, str(exc)
+            except Exception as exc:  # noqa: BLE001 - a broken adapter must not stop the daemon
+                log.exception("feed %s: unexpected error", name)
+                run.ok, run.reason = False, f"{type(exc).__name__}: {exc}"
+            log.warning("feed %s: attempt %d failed: %s", name, attempt, run.reason)
+            if attempt <= spec.retries and self.sleep(delay):
+                break  # asked to stop while waiting
+            delay = min(delay * 2, BACKOFF_CAP)
+        self.monitor.record_feed_health(name, run, started)
+        log.info("%s", run.summary())
+        return run
+
+    def _poll(self, spec: FeedSpec, run: FeedRun) -> None:
+        adapter = adapter_for(spec, self.base)
+        fetch = HttpFetcher(spec, self.base)
+        cursor = self.monitor.feed_cursor(spec.name)
+        for batch in adapter.batches(cursor, fetch):
+            result = self.monitor.submit(batch.items, feed=spec.name, cursor=batch.cursor,
+                                         retractions=batch.retractions)
+            run.batches += 1
+            run.new += result.new
+            run.duplicates += result.duplicates
+            run.rejected += len(result.rejections)
+            run.retracted += result.retracted
+            run.findings += len(result.findings)
+            for f in result.findings:
+                run.terms[f.term] = run.terms.get(f.term, 0) + 1
+                for party in f.charged_to:
+                    run.parties[party] = run.parties.get(party, 0) + 1
+            for rejection in result.rejections:
+                log.warning("feed %s: rejected %s", spec.name, rejection)
+            if batch.source_lag_seconds is not None:
+                run.lag_seconds = batch.source_lag_seconds
+            if self.on_batch:
+                self.on_batch(spec.name, len(batch.items))
+            if self.stop.is_set():
+                log.info("feed %s: stopping after the current batch", spec.name)
+                return
+
+    def run_once(self) -> list[FeedRun]:
+        """Every enabled feed once, in name order (for tests and cron)."""
+        runs = []
+        for name in sorted(self.feeds):
+            if self.stop.is_set():
+                break
+            runs.append(self.run_feed(name))
+        return runs
+
+    # --- the scheduler -------------------------------------------------------------------
+
+    def install_signal_handlers(self) -> None:
+        """First SIGTERM/SIGINT: finish the current batch, then exit; second: exit now."""
+        def handler(signum: int, frame: Any) -> None:
+            self._signals += 1
+            if self._signals >= 2:
+                log.warning("second signal: exiting at once")
+                os._exit(130)
+            log.warning("signal %d: finishing the current batch, then exiting "
+                        "(send it again to exit at once)", signum)
+            self.stop.set()
+
+        signal.signal(signal.SIGTERM, handler)
+        signal.signal(signal.SIGINT, handler)
+
+    def serve(self, first_run_done: Callable[[list[FeedRun]], None] | None = None) -> None:
+        """Run every feed now, then on its schedule, until stopped."""
+        first = self.run_once()
+        if first_run_done:
+            first_run_done(first)
+        if self.stop.is_set():
+            return
+        scheduler = BackgroundScheduler(timezone=dt.timezone.utc)
+
+        def listener(event: JobExecutionEvent) -> None:
+            if event.code == EVENT_JOB_MAX_INSTANCES:
+                log.warning("feed %s: previous run still going; this run skipped", event.job_id)
+            else:
+                log.error("feed %s: job failed: %s", event.job_id, event.exception)
+
+        scheduler.add_listener(listener, EVENT_JOB_ERROR | EVENT_JOB_MAX_INSTANCES)
+        now = self.monitor.clock()
+        for spec in self.feeds.values():
+            every = spec.schedule.every_seconds
+            scheduler.add_job(self.run_feed, IntervalTrigger(seconds=every), args=[spec.name],
+                              id=spec.name, name=f"feed {spec.name}", max_instances=1,
+                              coalesce=True,
+                              misfire_grace_time=spec.schedule.misfire_grace_seconds,
+                              next_run_time=now + dt.timedelta(seconds=every))
+            log.info("feed %s: every %d s, next at %s", spec.name, every,
+                     iso(now + dt.timedelta(seconds=every)))
+        scheduler.start()
+        try:
+            while not self.stop.wait(1.0):
+                pass
+        finally:
+            scheduler.shutdown(wait=True)
+            log.info("daemon stopped")
+
+
+def wait_until(predicate: Callable[[], bool], timeout: float, step: float = 0.05) -> bool:
+    """Poll ``predicate`` until true or ``timeout`` seconds pass (tests and shutdown)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if predicate():
+            return True
+        time.sleep(step)
+    return predicate()

@@ -1,0 +1,196 @@
+"""Feeds: definitions (``feeds/*.yaml``), the adapter contract, and the registry of adapters.
+
+An adapter turns a source into batches of raw incident reports. It never fetches anything the
+feed file does not name. Each batch carries the cursor that is true once the batch is recorded;
+the service records the batch and the cursor in one ledger transaction, so a crash at any
+moment neither loses nor repeats a record (issue #3).
+"""
+
+from __future__ import annotations
+
+import importlib
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Annotated, Any, Protocol
+
+import httpx
+from pydantic import Field, ValidationError, model_validator
+
+from .models import FileModel, Name, Reliability
+from .problems import Problem, did_you_mean, from_validation, read_yaml
+
+# adapter name -> "module:Class" (imported on first use, so a feed's extra needs stay its own)
+ADAPTERS: dict[str, str] = {
+    "jsonl": "monitor.adapters.jsonl:JsonlAdapter",
+    "acled": "monitor.adapters.acled:AcledAdapter",
+    "ucdp": "monitor.adapters.ucdp:UcdpAdapter",
+    "gdelt": "monitor.adapters.gdelt:GdeltAdapter",
+    "rss": "monitor.adapters.rss:RssAdapter",
+}
+
+
+class Schedule(FileModel):
+    """How often the daemon polls a feed."""
+
+    every_seconds: int = Field(default=900, ge=5, le=7 * 86400)
+    # how late a run may start and still run (APScheduler misfire_grace_time)
+    misfire_grace_seconds: int = Field(default=300, ge=1)
+
+
+class FeedSpec(FileModel):
+    """One feed file: ``feeds/<name>.yaml``.
+
+    ``source`` is a path (relative to the feeds folder), a folder (a drop folder) or a URL;
+    ``options`` are the adapter's own (each adapter documents them); ``reliability`` grades the
+    source on the Admiralty scale (A completely reliable .. F cannot be judged)."""
+
+    name: Annotated[str, Field(pattern=r"^[a-z0-9][a-z0-9_-]*$")]
+    adapter: str
+    source: Name
+    schedule: Schedule = Schedule()
+    reliability: Reliability = "F"
+    enabled: bool = True
+    description: str = ""
+    options: dict[str, Any] = Field(default_factory=dict)
+    # bytes a single response or file may have before it is refused (a 1 GB reply is an error)
+    max_bytes: int = Field(default=200_000_000, ge=1)
+    timeout_seconds: float = Field(default=30, gt=0, le=600)
+    retries: int = Field(default=3, ge=0, le=10)
+
+    @model_validator(mode="after")
+    def _known_adapter(self) -> FeedSpec:
+        if self.adapter not in ADAPTERS:
+            raise ValueError(f"adapter {self.adapter!r} is unknown. "
+                             + did_you_mean(self.adapter, ADAPTERS))
+        return self
+
+    @property
+    def is_url(self) -> bool:
+        return self.source.startswith(("http://", "https://"))
+
+
+@dataclass
+class Batch:
+    """What one step of a feed yields.
+
+    ``items`` are ``(where, raw report dict)`` pairs or Rejections; ``retractions`` are source
+    ids the source withdrew (ACLED deletions); ``cursor`` is the feed's position once this
+    batch is recorded (JSON-able)."""
+
+    items: list[Any] = field(default_factory=list)
+    retractions: list[str] = field(default_factory=list)
+    cursor: dict[str, Any] = field(default_factory=dict)
+    source_lag_seconds: float | None = None  # how far behind the source's newest record we are
+
+
+class Fetcher(Protocol):
+    """How adapters read sources: files relative to the feeds folder, URLs through httpx,
+    with the feed's size limit enforced while reading."""
+
+    def read_bytes(self, source: str) -> bytes: ...
+
+    def get_json(self, url: str, params: dict[str, Any] | None = None) -> Any: ...
+
+
+class Adapter(Protocol):
+    """An adapter: ``batches`` yields batches from the cursor on (``{}`` = from the start)."""
+
+    def __init__(self, spec: FeedSpec, base: Path) -> None: ...
+
+    def batches(self, cursor: dict[str, Any], fetch: Fetcher) -> Iterator[Batch]: ...
+
+
+class SourceError(Exception):
+    """The source failed (unreachable, HTTP error, too large, garbage): retry later."""
+
+
+class HttpFetcher:
+    """The one place feeds touch the network or the disk, with limits.
+
+    Responses larger than the feed's ``max_bytes`` are cut off and refused; connection errors,
+    timeouts and HTTP errors become :class:`SourceError` with the reason."""
+
+    def __init__(self, spec: FeedSpec, base: Path, client: httpx.Client | None = None):
+        self.spec = spec
+        self.base = base
+        self.client = client or httpx.Client(
+            timeout=httpx.Timeout(spec.timeout_seconds, connect=min(5, spec.timeout_seconds)),
+            follow_redirects=True, headers={"User-Agent": "ceasefire-monitor"})
+
+    def path(self, source: str) -> Path:
+        p = Path(source)
+        return p if p.is_absolute() else self.base / p
+
+    def read_bytes(self, source: str) -> bytes:
+        if not source.startswith(("http://", "https://")):
+            path = self.path(source)
+            try:
+                size = path.stat().st_size
+                if size > self.spec.max_bytes:
+                    raise SourceError(f"{path} is {size} bytes, over the feed's max_bytes "
+                                      f"({self.spec.max_bytes})")
+                return path.read_bytes()
+            except OSError as exc:
+                raise SourceError(f"cannot read {path}: {exc.strerror or exc}") from exc
+        try:
+            with self.client.stream("GET", source) as response:
+                if response.status_code >= 400:
+                    raise SourceError(f"GET {source}: HTTP {response.status_code}")
+                chunks, total = [], 0
+                for chunk in response.iter_bytes():
+                    total += len(chunk)
+                    if total > self.spec.max_bytes:
+                        raise SourceError(f"GET {source}: response over the feed's max_bytes "
+                                          f"({self.spec.max_bytes}); refused")
+                    chunks.append(chunk)
+                return b"".join(chunks)
+        except httpx.TimeoutException as exc:
+            raise SourceError(f"GET {source}: timed out ({type(exc).__name__})") from exc
+        except httpx.HTTPError as exc:
+            raise SourceError(f"GET {source}: {type(exc).__name__}: {exc}") from exc
+
+    def get_json(self, url: str, params: dict[str, Any] | None = None) -> Any:
+        import json
+
+        if params:
+            url = str(httpx.URL(url, params=params))
+        data = self.read_bytes(url)
+        try:
+            return json.loads(data)
+        except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+            raise SourceError(f"GET {url}: not JSON ({exc})") from exc
+
+
+def adapter_for(spec: FeedSpec, base: Path) -> Adapter:
+    """Instantiate the adapter a feed names."""
+    module, cls = ADAPTERS[spec.adapter].split(":")
+    return getattr(importlib.import_module(module), cls)(spec, base)  # type: ignore[no-any-return]
+
+
+def load_feeds(folder: Path, label: str | None = None) -> tuple[list[FeedSpec], list[Problem]]:
+    """Every ``*.yaml`` feed file of a folder, validated; every problem at once."""
+    feeds: list[FeedSpec] = []
+    problems: list[Problem] = []
+    if not folder.is_dir():
+        return [], [Problem(str(folder), "", "feeds folder not found",
+                            "Create it or set `feeds:` in config/monitor.yaml.")]
+    names: dict[str, str] = {}
+    for path in sorted(folder.glob("*.yaml")):
+        file = f"{label or folder}/{path.name}"
+        data, errs = read_yaml(path)
+        problems += errs
+        if errs:
+            continue
+        try:
+            spec = FeedSpec.model_validate(data or {})
+        except ValidationError as exc:
+            problems += from_validation(file, exc)
+            continue
+        if spec.name in names:
+            problems.append(Problem(file, "name", f"{spec.name!r} is also the name of "
+                                    f"{names[spec.name]}", "Feed names must be unique."))
+        names[spec.name] = file
+        feeds.append(spec)
+    return feeds, problems
+

@@ -1,0 +1,206 @@
+"""The daemon: feeds polled through the one service path, failures contained, crashes safe."""
+
+from __future__ import annotations
+
+import csv
+import json
+import os
+import random
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from monitor.daemon import Daemon
+from monitor.feeds import FeedSpec
+from monitor.ledger import Ledger
+from monitor.service import Monitor
+
+sys.path.insert(0, str(Path(__file__).parent))
+from servers import serve  # noqa: E402
+
+UCDP = Path(__file__).resolve().parents[1] / "feeds" / "data" / "ged_syria_2016.csv"
+MONITOR = [sys.executable, "-m", "monitor"]
+
+
+def ucdp_subset(path: Path, rows: int) -> Path:
+    """The first ``rows`` real UCDP events of 27 Feb – 31 Oct 2016."""
+    with UCDP.open(newline="", encoding="utf-8") as fh:
+        reader = csv.DictReader(fh)
+        kept = [r for r in reader if "2016-02-27" <= r["date_start"] <= "2016-10-31"][:rows]
+        fields = reader.fieldnames
+    with path.open("w", newline="", encoding="utf-8") as fh:
+        writer = csv.DictWriter(fh, fields)  # type: ignore[arg-type]
+        writer.writeheader()
+        writer.writerows(kept)
+    return path
+
+
+def feed(name: str, adapter: str, source: str, **extra) -> FeedSpec:
+    return FeedSpec.model_validate({"name": name, "adapter": adapter, "source": source,
+                                    "reliability": "B", **extra})
+
+
+def partner_line(i: int) -> str:
+    return json.dumps({"source_id": f"p{i}", "occurred": "2016-09-15",
+                       "attacker": "Syrian or Russian jets", "target": "civilians",
+                       "event_type": "air_strike",
+                       "location": {"lat": 36.136, "lon": 36.830},
+                       "notes": "Warplanes struck a bakery"})
+
+
+def test_run_once_records_every_feed_and_a_second_run_adds_nothing(pack, ledger, clock,
+                                                                    tmp_path):
+    ucdp_subset(tmp_path / "ucdp.csv", 300)
+    (tmp_path / "drop").mkdir()
+    (tmp_path / "drop" / "a.jsonl").write_text(partner_line(1) + "\n" + partner_line(2) + "\n")
+    specs = [feed("ucdp", "ucdp", "ucdp.csv", options={"batch_size": 100}),
+             feed("partners", "jsonl", "drop")]
+    daemon = Daemon(Monitor(pack, ledger, clock), specs, tmp_path, sleep=lambda s: False)
+    runs = {r.feed: r for r in daemon.run_once()}
+    assert runs["ucdp"].ok and runs["ucdp"].new == 300 and runs["ucdp"].batches == 3
+    assert runs["partners"].new == 2 and runs["partners"].findings >= 2
+    assert ledger.counts()["reports"] == 302
+    again = daemon.run_once()
+    assert [r.new for r in again] == [0, 0]
+    assert ledger.counts()["reports"] == 302
+    health = ledger.feed_health()
+    assert [h["feed"] for h in health] == ["partners", "ucdp"] * 2 and all(h["ok"] for h in health)
+    assert ledger.verify().ok
+
+
+def slow(path, query):
+    time.sleep(3)
+    return 200, b"{}", {}
+
+
+def huge(path, query):
+    return 200, b"x" * 3_000_000, {"Content-Type": "application/json"}
+
+
+def closed_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.mark.parametrize(("route", "reason"), [
+    ("refused", "ConnectError"),
+    ("/500", "HTTP 500"),
+    ("/slow", "timed out"),
+    ("/garbage", "not JSON"),
+    ("/huge", "over the feed's max_bytes"),
+], ids=["connection refused", "HTTP 500", "timeout", "garbage", "oversized response"])
+def test_a_failing_source_is_retried_recorded_and_does_not_stop_the_others(
+        pack, ledger, clock, tmp_path, route, reason):
+    (tmp_path / "drop").mkdir()
+    (tmp_path / "drop" / "a.jsonl").write_text(partner_line(1) + "\n")
+    routes = {"/500": (500, b"oops", {}), "/slow": slow, "/garbage": (200, b"<html>", {}),
+              "/huge": huge}
+    waits: list[float] = []
+    with serve(routes) as base:
+        url = (f"http://127.0.0.1:{closed_port()}/x" if route == "refused" else base + route)
+        specs = [feed("broken", "ucdp", url, timeout_seconds=1, retries=2, max_bytes=1_000_000),
+                 feed("partners", "jsonl", "drop")]
+        daemon = Daemon(Monitor(pack, ledger, clock), specs, tmp_path,
+                        sleep=lambda s: waits.append(s) or False)
+        runs = {r.feed: r for r in daemon.run_once()}
+    assert not runs["broken"].ok and reason in runs["broken"].reason
+    assert runs["broken"].attempts == 3 and waits == [1.0, 2.0]  # exponential backoff
+    assert runs["partners"].ok and runs["partners"].new == 1
+    failure = [h for h in ledger.feed_health() if h["feed"] == "broken"][0]
+    assert failure["ok"] == 0 and reason in failure["reason"]
+
+
+def test_a_revision_supersedes_and_a_retraction_withdraws(pack, ledger, clock, tmp_path):
+    monitor = Monitor(pack, ledger, clock)
+    base = {"feed": "acled", "source_id": "SYR1", "occurred": "2016-08-10",
+            "attacker": "Military Forces of Syria (2000-)", "target": "Civilians (Syria)",
+            "event_type": "air_strike", "location": {"lat": 35.614, "lon": 36.562},
+            "notes": "helicopters dropped barrel bombs on the market"}
+    first = monitor.submit([("r1", {**base, "revision": "100"})])
+    assert {f.term for f in first.findings} == {"MAY-CIV", "JIG-SAAF"}
+    # the source corrects the record: it was artillery, not helicopters
+    second = monitor.submit([("r2", {**base, "revision": "200", "event_type": "shelling",
+                                     "notes": "artillery shells hit the market"})])
+    assert {f.term for f in second.findings} == {"MAY-CIV"}
+    current = {f["term"]: f for f in ledger.findings() if f["status"] != "superseded"}
+    assert set(current) == {"MAY-CIV"} and current["MAY-CIV"]["revision"] == "200"
+    assert current["MAY-CIV"]["supersedes"] == next(
+        f.finding_id for f in first.findings if f.term == "MAY-CIV")
+    assert {f["status"] for f in ledger.findings() if f["revision"] == "100"} == {"superseded"}
+    third = monitor.submit([], feed="acled", retractions=["SYR1"])
+    assert third.retracted == 1
+    assert ledger.finding(current["MAY-CIV"]["finding_id"])["status"] == "retracted"
+    assert len(ledger.findings()) == 3  # nothing was rewritten or removed
+    assert ledger.verify().ok
+
+
+def env_for(tmp_path: Path) -> dict[str, str]:
+    config = tmp_path / "config"
+    if not config.exists():
+        import shutil
+
+        root = Path(__file__).resolve().parents[1]
+        shutil.copytree(root / "config", config)
+        shutil.copytree(root / "rules", tmp_path / "rules")
+        (tmp_path / "feeds").mkdir()
+    return {**os.environ, "MONITOR_CONFIG": str(config), "MONITOR_DB": str(tmp_path / "l.db"),
+            "PYTHONUNBUFFERED": "1"}
+
+
+def test_sigkill_at_many_points_loses_and_repeats_nothing(tmp_path):
+    env = env_for(tmp_path)
+    rows = 2000
+    ucdp_subset(tmp_path / "feeds" / "ucdp.csv", rows)
+    (tmp_path / "feeds" / "ucdp.yaml").write_text(
+        "name: ucdp\nadapter: ucdp\nsource: ucdp.csv\noptions: {batch_size: 50}\n")
+    rng = random.Random(2016)
+    kills = 0
+    for _ in range(12):
+        proc = subprocess.Popen(MONITOR + ["run", "--once"], env=env, cwd=tmp_path,
+                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        time.sleep(rng.uniform(0.8, 3.0))
+        if proc.poll() is None:
+            proc.kill()
+            kills += 1
+        proc.wait()
+    final = subprocess.run(MONITOR + ["run", "--once"], env=env, cwd=tmp_path,
+                           capture_output=True, text=True)
+    assert final.returncode == 0, final.stderr
+    ledger = Ledger.open(tmp_path / "l.db", readonly=True)
+    reports = ledger.query("SELECT source_id, count(*) AS n FROM reports GROUP BY source_id")
+    assert kills >= 3, "the daemon finished before it could be killed: grow the feed"
+    assert len(reports) == rows and all(r["n"] == 1 for r in reports)
+    assert ledger.verify().ok
+    verify = subprocess.run(MONITOR + ["ledger", "verify"], env=env, cwd=tmp_path,
+                            capture_output=True, text=True)
+    assert verify.returncode == 0 and "hash chain intact" in verify.stdout
+
+
+def test_first_sigterm_finishes_the_batch_and_exits_cleanly(tmp_path):
+    env = env_for(tmp_path)
+    ucdp_subset(tmp_path / "feeds" / "ucdp.csv", 2000)
+    (tmp_path / "feeds" / "ucdp.yaml").write_text(
+        "name: ucdp\nadapter: ucdp\nsource: ucdp.csv\noptions: {batch_size: 50}\n")
+    proc = subprocess.Popen(MONITOR + ["run"], env=env, cwd=tmp_path, stdout=subprocess.PIPE,
+                            stderr=subprocess.STDOUT, text=True)
+    deadline = time.monotonic() + 60
+    db = tmp_path / "l.db"
+    while time.monotonic() < deadline:
+        if db.exists() and Ledger.open(db, readonly=True).counts().get("feed_cursors", 0) > 2:
+            break
+        time.sleep(0.1)
+    proc.send_signal(signal.SIGTERM)
+    out, _ = proc.communicate(timeout=60)
+    assert proc.returncode == 0, out
+    assert "finishing the current batch" in out
+    ledger = Ledger.open(db, readonly=True)
+    assert ledger.verify().ok
+    # it stopped early: not every record was taken, and what was taken is whole batches
+    assert 0 < ledger.counts()["reports"] < 2000
+    assert ledger.counts()["reports"] % 50 == 0
