@@ -61,13 +61,16 @@ class Context:
         return Monitor(self.pack, self.ledger())
 
 
+def _problems(problems: list[Any]) -> click.ClickException:
+    lines = [str(p) for p in problems]
+    return click.ClickException(f"{len(lines)} problem(s):\n  " + "\n  ".join(lines))
+
+
 def _guard(fn: Any) -> Any:
     try:
         return fn()
     except ProblemsError as exc:
-        lines = [str(p) for p in exc.problems]
-        raise click.ClickException(
-            f"{len(lines)} problem(s):\n  " + "\n  ".join(lines)) from None
+        raise _problems(exc.problems) from None
     except (FileNotFoundError, PermissionError) as exc:
         raise click.ClickException(str(exc)) from None
 
@@ -410,10 +413,12 @@ def config_check(c: Context) -> None:
       monitor config check
     """
     pack = c.pack
+    specs = _feeds(c)
     c.console.print(
         f"configuration OK: pack {pack.spec.name} — {len(pack.instruments)} instruments, "
         f"{len(pack.registry.actors)} actors ({pack.registry.alias_count()} aliases), "
-        f"{len(pack.zones.describe())} zone rows, {len(pack.rules)} rules")
+        f"{len(pack.zones.describe())} zone rows, {len(pack.rules)} rules, "
+        f"{len(specs)} feed(s)")
 
 
 @main.command()
@@ -461,3 +466,129 @@ def zones(c: Context) -> None:
     rows = [{k: r.get(k) for k in ("id", "kind", "area", "pcodes", "valid_from", "valid_to")}
             for r in index.describe()]
     render(rows, "table", title=f"{len(rows)} zone rows", console=c.console)
+
+
+# --- feeds and the daemon ------------------------------------------------------------------
+
+
+def _feeds(c: Context) -> list[Any]:
+    from .feeds import load_feeds
+
+    folder = c.paths.feeds
+    specs, problems = load_feeds(folder, label=folder.name)
+    if problems:
+        raise _problems(problems)
+    return specs
+
+
+def _setup_logging(verbose: bool) -> None:
+    import logging
+
+    from rich.logging import RichHandler
+
+    logging.basicConfig(level=logging.DEBUG if verbose else logging.INFO, format="%(message)s",
+                        datefmt="%H:%M:%S", handlers=[RichHandler(show_path=False)], force=True)
+    for noisy in ("apscheduler", "httpx", "httpcore"):
+        logging.getLogger(noisy).setLevel(logging.WARNING)
+
+
+def print_summary(c: Context, runs: list[Any]) -> None:
+    """Findings per term and per party of a cycle, as a table."""
+    terms: Counter[str] = Counter()
+    parties: Counter[str] = Counter()
+    for run in runs:
+        terms.update(run.terms)
+        parties.update(run.parties)
+    render([{"term": t, "findings": n} for t, n in sorted(terms.items())], "table",
+           title="findings per term", console=c.console)
+    render([{"charged to": p, "findings": n} for p, n in parties.most_common()], "table",
+           title="findings per party", console=c.console)
+
+
+@main.command("run")
+@click.option("--once", is_flag=True, help="Run every feed once, print a summary, and return.")
+@click.option("-v", "--verbose", is_flag=True, help="Log debug detail.")
+@pass_ctx
+def run_(c: Context, once: bool, verbose: bool) -> None:
+    """Start the daemon: poll every feed of feeds/ on its schedule and record what is new.
+
+    The first cycle shows progress, then a summary of findings per term and party; then the
+    daemon keeps polling. Ctrl-C (or SIGTERM) finishes the current batch and exits; a second
+    one exits at once.
+
+    \b
+    Example:
+      monitor run            # the daemon
+      monitor run --once     # every feed once (tests, cron)
+    """
+    from .daemon import Daemon
+
+    _setup_logging(verbose)
+    specs = _feeds(c)
+    monitor = c.monitor()
+    with Progress(TextColumn("{task.description}"), TextColumn("{task.completed} records"),
+                  console=c.err, transient=True) as progress:
+        tasks: dict[str, Any] = {}
+
+        def on_batch(feed: str, n: int) -> None:
+            if feed not in tasks:
+                tasks[feed] = progress.add_task(f"feed {feed}", total=None)
+            progress.advance(tasks[feed], n)
+
+        daemon = Daemon(monitor, specs, c.paths.feeds, on_batch=on_batch)
+        daemon.install_signal_handlers()
+        if once:
+            runs = daemon.run_once()
+            progress.stop()
+            print_summary(c, runs)
+            if any(not r.ok for r in runs):
+                raise click.ClickException("some feeds failed; see `monitor feeds status`")
+            return
+
+        def first_cycle(runs: list[Any]) -> None:
+            progress.stop()
+            print_summary(c, runs)
+            c.console.print(f"polling {len(specs)} feed(s); Ctrl-C to stop")
+            daemon.on_batch = None
+
+        daemon.serve(first_run_done=first_cycle)
+
+
+@main.group()
+def feeds() -> None:
+    """The configured feeds."""
+
+
+@feeds.command("status")
+@click.option("--format", "fmt", type=click.Choice(["table", "json"]), default="table",
+              show_default=True)
+@pass_ctx
+def feeds_status(c: Context, fmt: str) -> None:
+    """Per feed: last success, last failure and why, records taken, lag behind the source.
+
+    \b
+    Example:
+      monitor feeds status
+    """
+    specs = _feeds(c)
+    health = c.ledger(readonly=True).feed_health() if c.paths.db.exists() else []
+    rows = []
+    for spec in specs:
+        runs = [h for h in health if h["feed"] == spec.name]
+        ok = [h for h in runs if h["ok"]]
+        bad = [h for h in runs if not h["ok"]]
+        rows.append({
+            "feed": spec.name, "adapter": spec.adapter, "enabled": spec.enabled,
+            "every_seconds": spec.schedule.every_seconds,
+            "last_success": ok[-1]["finished_at"] if ok else None,
+            "last_failure": bad[-1]["finished_at"] if bad else None,
+            "failure_reason": bad[-1]["reason"] if bad else None,
+            "records_taken": sum(h["new"] for h in runs),
+            "runs": len(runs),
+            "lag_seconds": next((h["lag_seconds"] for h in reversed(runs)
+                                 if h["lag_seconds"] is not None), None),
+        })
+    if fmt == "json":
+        click.echo(render(rows, "json"))
+        return
+    render(rows, "table", title=f"{len(rows)} feed(s)", console=c.console)

@@ -142,7 +142,8 @@ class Judge:
         facts0, branch0 = hits[0]
         explanation = self._explain(rule, hits, in_force[spec.instrument], res, reasons)
         version = rule.version
-        fid = "f-" + hashlib.sha256(f"{incident}|{spec.term}|{version}".encode()).hexdigest()[:16]
+        fid = "f-" + hashlib.sha256(
+            f"{incident}|{report.report_key}|{spec.term}|{version}".encode()).hexdigest()[:16]
         return Finding(
             finding_id=fid,
             incident_id=incident,

@@ -144,7 +144,9 @@ _CORE: dict[str, tuple[dict[str, type], tuple[str, ...], tuple[str, ...], tuple[
                    "place": str, "admin1": str, "event_type": str, "platform": str,
                    "target_category": str, "attacker_sides": list, "target_sides": list,
                    "attribution": str, "zones": list, "resolution": dict},
-                  ("incident_id",), (), ("occurred_start",)),
+                  # one row per report judged: a source's revisions and, later, corroborating
+                  # reports of other feeds share the incident id
+                  ("report_key",), ("incident_id",), ("occurred_start", "incident_id")),
     "findings": ({"finding_id": str, "incident_id": str, "term": str, "instrument": str,
                   "instrument_status": str, "charged_to": list, "severity": str,
                   "confidence": str, "attribution": str, "rule_id": str, "rule_version": str,
@@ -154,6 +156,13 @@ _CORE: dict[str, tuple[dict[str, type], tuple[str, ...], tuple[str, ...], tuple[
     "status_changes": ({"finding_id": str, "status": str, "by": str, "note": str}, (),
                        ("finding_id", "status"), ("finding_id",)),
     "reviews": ({"incident_id": str, "report_key": str, "kind": str, "detail": str}, (), (), ()),
+    # a feed's position, written in the same transaction as the records it covers (issue #3)
+    "feed_cursors": ({"feed": str, "cursor": dict, "items": int}, (), ("feed",), ("feed",)),
+    # one row per run of a feed: what it took, or why it failed
+    "feed_health": ({"feed": str, "ok": int, "started_at": str, "finished_at": str,
+                     "attempts": int, "new": int, "duplicates": int, "rejected": int,
+                     "retracted": int, "findings": int, "reason": str, "lag_seconds": float},
+                    (), ("feed",), ("feed",)),
 }
 CHAINED_TABLES.update((name, dict(spec[0])) for name, spec in _CORE.items())
 
@@ -403,6 +412,21 @@ class Ledger:
     def reviews(self) -> list[dict[str, Any]]:
         """What was flagged for a human (unknown actors, coarse locations...), oldest first."""
         return self._rows("SELECT * FROM reviews ORDER BY seq")
+
+    def feed_cursor(self, feed: str) -> dict[str, Any]:
+        """The latest cursor recorded for a feed (``{}`` when it never ran)."""
+        rows = self._rows("SELECT cursor FROM feed_cursors WHERE feed = ? ORDER BY seq DESC "
+                          "LIMIT 1", [feed], "feed_cursors")
+        return rows[0]["cursor"] if rows else {}
+
+    def feed_health(self) -> list[dict[str, Any]]:
+        """Every feed run, oldest first."""
+        return self._rows("SELECT * FROM feed_health ORDER BY seq", [], "feed_health")
+
+    def source_findings(self, feed: str, source_id: str) -> list[dict[str, Any]]:
+        """Findings of every revision of one source record, with their current status."""
+        return self._rows("SELECT * FROM finding_status WHERE feed = ? AND source_id = ? "
+                          "ORDER BY seq", [feed, source_id], "findings")
 
     def counts(self) -> dict[str, int]:
         """Rows per chained table."""

@@ -82,8 +82,11 @@ Severity = Literal["minor", "major", "critical"]
 SEVERITIES = ("minor", "major", "critical")
 Confidence = Literal["low", "medium", "high"]
 CONFIDENCES = ("low", "medium", "high")
-Status = Literal["alleged", "corroborated", "confirmed", "disputed", "discounted", "retracted"]
-STATUSES = ("alleged", "corroborated", "confirmed", "disputed", "discounted", "retracted")
+# TERMS.md §5, plus "superseded": the source revised the record and a newer finding replaces it
+Status = Literal["alleged", "corroborated", "confirmed", "disputed", "discounted", "retracted",
+                 "superseded"]
+STATUSES = ("alleged", "corroborated", "confirmed", "disputed", "discounted", "retracted",
+            "superseded")
 Attribution = Literal["single", "ambiguous"]
 InstrumentStatus = Literal["agreed", "proposed"]
 Reliability = Literal["A", "B", "C", "D", "E", "F"]

@@ -24,9 +24,10 @@ UTC = dt.timezone.utc
 UNKNOWN = "unknown"
 
 
-def incident_id(report_key: str) -> str:
-    """A stable id for the incident a report describes (replays give the same ids)."""
-    return "i-" + hashlib.sha256(report_key.encode("utf-8")).hexdigest()[:16]
+def incident_id(feed: str, source_id: str) -> str:
+    """A stable id for the incident a source record describes: the same for every revision of
+    the record, and the same on every replay."""
+    return "i-" + hashlib.sha256(f"{feed}:{source_id}".encode("utf-8")).hexdigest()[:16]
 
 
 def time_window(report: IncidentReport, tz: ZoneInfo) -> tuple[dt.datetime, dt.datetime, str]:

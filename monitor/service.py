@@ -38,6 +38,7 @@ class BatchResult:
 
     outcomes: list[Outcome] = field(default_factory=list)
     rejections: list[Rejection] = field(default_factory=list)
+    retracted: int = 0  # findings withdrawn because the source deleted their record
 
     @property
     def findings(self) -> list[Finding]:
@@ -74,22 +75,32 @@ class Monitor:
 
     def evaluate(self, report: IncidentReport) -> tuple[str, Resolution, list[Finding]]:
         """Resolve and judge one report without recording it (rule suites use this)."""
-        iid = incident_id(report.report_key)
+        iid = incident_id(report.feed, report.source_id)
         res = resolve(report, self.pack)
         return iid, res, self.judge.judge(iid, report, res)
 
-    def submit(self, reports: Iterable[IncidentReport | Rejection]) -> BatchResult:
+    def submit(self, items: Iterable[IncidentReport | Rejection | tuple[str, dict[str, Any]]],
+               *, feed: str | None = None, cursor: dict[str, Any] | None = None,
+               retractions: Iterable[str] = ()) -> BatchResult:
         """Judge and record a batch in one transaction: all of it lands, or none of it.
 
-        A report already in the ledger (same feed, source id and revision) is a duplicate and
-        adds nothing; rejections are passed through for the caller to report.
+        ``items`` are validated reports, rejections (passed through for the caller to report)
+        or ``(where, raw dict)`` pairs, validated here. A report already in the ledger (same
+        feed, source id and revision) is a duplicate and adds nothing. ``retractions`` are
+        source ids of ``feed`` the source withdrew. ``cursor`` is ``feed``'s position once this
+        batch is recorded: it is written in the same transaction, so a crash at any moment
+        neither loses nor repeats a record.
         """
         result = BatchResult()
         if self.ledger is None:
             raise RuntimeError("this Monitor has no ledger; use evaluate()")
         seen: set[str] = set()
         with self.ledger.transaction():
-            for item in reports:
+            count = 0
+            for item in items:
+                count += 1
+                if isinstance(item, tuple):
+                    item = validate(item[1], item[0])
                 if isinstance(item, Rejection):
                     result.rejections.append(item)
                     continue
@@ -100,7 +111,61 @@ class Monitor:
                     continue
                 seen.add(key)
                 result.outcomes.append(self._record(item))
+            for source_id in retractions:
+                if feed is None:
+                    raise ValueError("retractions need the feed they belong to")
+                result.retracted += self._retract(feed, source_id)
+            if feed is not None and cursor is not None:
+                self.ledger.append("feed_cursors", {"feed": feed, "cursor": cursor,
+                                                    "items": count})
         return result
+
+    # --- revisions and retractions (issue #3): new entries, never rewrites -----------------
+
+    def _current(self, feed: str, source_id: str) -> list[dict[str, Any]]:
+        assert self.ledger is not None
+        return [f for f in self.ledger.source_findings(feed, source_id)
+                if f["status"] not in ("superseded", "retracted")]
+
+    def _retract(self, feed: str, source_id: str) -> int:
+        assert self.ledger is not None
+        current = self._current(feed, source_id)
+        for f in current:
+            self.ledger.append("status_changes", {
+                "finding_id": f["finding_id"], "status": "retracted", "by": f"feed:{feed}",
+                "note": f"the source withdrew record {source_id}"})
+        return len(current)
+
+    def _supersede(self, report: IncidentReport, findings: list[Finding]) -> dict[str, str]:
+        """Supersede the findings of a record's earlier revisions; return term -> old id."""
+        assert self.ledger is not None
+        replaced: dict[str, str] = {}
+        for f in self._current(report.feed, report.source_id):
+            if f["revision"] == report.revision:
+                continue
+            replaced[f["term"]] = f["finding_id"]
+            self.ledger.append("status_changes", {
+                "finding_id": f["finding_id"], "status": "superseded",
+                "by": f"feed:{report.feed}",
+                "note": f"revision {report.revision} of {report.source_id} replaces revision "
+                        f"{f['revision']}"})
+        return replaced
+
+    def feed_cursor(self, feed: str) -> dict[str, Any]:
+        """Where a feed stopped (``{}`` before its first run)."""
+        assert self.ledger is not None
+        return self.ledger.feed_cursor(feed)
+
+    def record_feed_health(self, feed: str, run: Any, started: dt.datetime) -> None:
+        """One feed-health entry per run: counts, or the reason it failed."""
+        assert self.ledger is not None
+        with self.ledger.transaction():
+            self.ledger.append("feed_health", {
+                "feed": feed, "ok": int(run.ok), "started_at": iso(started),
+                "finished_at": iso(self.clock()), "attempts": run.attempts, "new": run.new,
+                "duplicates": run.duplicates, "rejected": run.rejected,
+                "retracted": run.retracted, "findings": run.findings, "reason": run.reason,
+                "lag_seconds": run.lag_seconds})
 
     def _record(self, report: IncidentReport) -> Outcome:
         assert self.ledger is not None
@@ -136,10 +201,11 @@ class Monitor:
             review.append(detail)
             ledger.append("reviews", {"incident_id": iid, "report_key": key,
                                       "kind": "coarse_location", "detail": detail})
+        replaced = self._supersede(report, findings)
         recorded = []
         for finding in findings:
             row = finding.model_dump(exclude={"status", "recorded_at"})
-            row["supersedes"] = None
+            row["supersedes"] = replaced.get(finding.term)
             stored = ledger.append("findings", row)
             recorded.append(finding.model_copy(update={"recorded_at": stored["recorded_at"]}))
         return Outcome(report_key=key, incident_id=iid, findings=recorded, review=review)
