@@ -223,6 +223,8 @@ def test_config_check_reports_every_problem_at_once(run, tmp_path):
     config = tmp_path / "config"
     shutil.copytree(PROJECT_ROOT / "config", config)
     shutil.copytree(PROJECT_ROOT / "rules", tmp_path / "rules")
+    shutil.copytree(PROJECT_ROOT / "feeds", tmp_path / "feeds",
+                    ignore=shutil.ignore_patterns("data", "drop", "samples"))
     assert "configuration OK" in run("--config", str(config), "config", "check").output
     actors = config / "syria-2016" / "actors.yaml"
     actors.write_text(actors.read_text().replace("side: coh_opposition", "side: coh_oposition",

@@ -1,13 +1,57 @@
-"""JSON Lines: one incident report (the IncidentReport fields) per line."""
+"""JSON Lines: one incident report (the IncidentReport fields) per line.
+
+Feed (:class:`JsonlAdapter`): ``source`` is one of
+
+- a FILE that a partner appends to. Cursor ``{"offset": byte offset after the last complete
+  line processed, "size": the file's size then, "head_sha256": sha256 of its first
+  min(offset, 4096) bytes}``. The next poll resumes at ``offset`` when the head still hashes the
+  same (the file was appended to); otherwise (replaced, truncated) it starts again at 0 and the
+  ledger's report keys make the repeats no-ops. A last line without its newline is still being
+  written: it waits for the next poll.
+- a FOLDER, a drop folder for partners: its ``*.jsonl`` files in name order. Partners write to a
+  temporary name (``x.jsonl.tmp``, ``x.jsonl.part`` or a name starting with ``.``) and rename
+  when done, so a file is never read half written; those names are ignored. Cursor
+  ``{"done": {filename: sha256}}``: a file done with the same hash is skipped, a changed one is
+  read again. Files are not moved: the ledger is the memory, and a partner can see what is done.
+- a URL: the whole body each poll. Cursor ``{"sha256": ...}``: an unchanged body yields nothing.
+
+Options: ``batch_size`` (lines per batch, default 500). Records without ``feed`` or
+``reliability`` get the feed's; a record naming another feed is rejected (a partner must not be
+able to revise, and so supersede, another feed's reports).
+"""
 
 from __future__ import annotations
 
+import hashlib
 import json
 from collections.abc import Iterator
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 from typing import Any
+from urllib.parse import urlsplit
 
+from pydantic import Field
+
+from ..feeds import Batch, FeedSpec, Fetcher
+from ..models import FileModel
 from ..service import Rejection
+
+HEAD = 4096  # bytes hashed to recognise the same file again
+
+
+def parse_line(raw: bytes, where: str) -> dict[str, Any] | Rejection | None:
+    """One line as a record dict, a Rejection naming the reason, or None if blank."""
+    if not raw.strip():
+        return None
+    try:
+        record = json.loads(raw.decode("utf-8"))
+    except UnicodeDecodeError as exc:
+        return Rejection(where, f"not UTF-8 ({exc.reason} at byte {exc.start}); "
+                         "save the file as UTF-8")
+    except json.JSONDecodeError as exc:
+        return Rejection(where, f"not valid JSON: {exc.msg} at column {exc.colno}")
+    if not isinstance(record, dict):
+        return Rejection(where, "each line must be a JSON object (an incident report)")
+    return record
 
 
 def read_file(path: Path, feed: str = "jsonl") -> Iterator[tuple[str, dict[str, Any]] | Rejection]:
@@ -16,19 +60,126 @@ def read_file(path: Path, feed: str = "jsonl") -> Iterator[tuple[str, dict[str, 
     with path.open("rb") as fh:
         for number, raw in enumerate(fh, start=1):
             where = f"{path.name} line {number}"
-            if not raw.strip():
+            record = parse_line(raw, where)
+            if isinstance(record, dict):
+                record.setdefault("feed", feed)
+                yield where, record
+            elif record is not None:
+                yield record
+
+
+class JsonlOptions(FileModel):
+    """The feed file's ``options`` for a JSON Lines feed (unknown keys are errors)."""
+
+    batch_size: int = Field(default=500, ge=1, le=100_000)
+
+
+def _sha256(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
+def _lines(data: bytes, start: int = 0) -> Iterator[tuple[bytes, int]]:
+    """``(line, offset after it)`` for each line from ``start``; the last one may lack its
+    newline."""
+    while start < len(data):
+        end = data.find(b"\n", start)
+        end = len(data) if end < 0 else end + 1
+        yield data[start:end], end
+        start = end
+
+
+def eligible(name: str) -> bool:
+    """A finished ``*.jsonl`` file of a drop folder (not a temporary or hidden name)."""
+    return (name.endswith(".jsonl") and not name.startswith(".")
+            and not name.endswith((".tmp", ".part")))
+
+
+class JsonlAdapter:
+    """JSON Lines from an append-only file, a drop folder or a URL (see the module doc)."""
+
+    def __init__(self, spec: FeedSpec, base: Path) -> None:
+        self.spec = spec
+        self.options = JsonlOptions.model_validate(spec.options)
+        self.path = Path(spec.source) if Path(spec.source).is_absolute() else base / spec.source
+
+    def batches(self, cursor: dict[str, Any], fetch: Fetcher) -> Iterator[Batch]:
+        """New lines since ``cursor``, ``batch_size`` lines at a time."""
+        if self.spec.is_url:
+            yield from self._url(cursor, fetch)
+        elif self.path.is_dir():
+            yield from self._folder(cursor, fetch)
+        else:
+            yield from self._file(cursor, fetch)
+
+    def _item(self, raw: bytes, where: str) -> Any:
+        """``(where, record)`` with this feed's defaults, a Rejection, or None (blank)."""
+        record = parse_line(raw, where)
+        if not isinstance(record, dict):
+            return record
+        feed = record.setdefault("feed", self.spec.name)
+        if feed != self.spec.name:
+            return Rejection(where, f"feed {feed!r} is not this feed ({self.spec.name!r}); "
+                             "leave 'feed' out or name this feed")
+        record.setdefault("reliability", self.spec.reliability)
+        return where, record
+
+    def _chunks(self, data: bytes, name: str, start: int = 0,
+                complete: bool = False) -> Iterator[tuple[list[Any], int]]:
+        """``(items, offset after the chunk)`` per ``batch_size`` lines from ``start``.
+
+        ``complete``: a last line without a newline is a line (a finished file or body);
+        otherwise it is being written and is left out."""
+        number = data.count(b"\n", 0, start)  # lines before start, for "line N"
+        items: list[Any] = []
+        lines = 0
+        for raw, end in _lines(data, start):
+            if not raw.endswith(b"\n") and not complete:
+                break
+            number += 1
+            lines += 1
+            item = self._item(raw, f"{name} line {number}")
+            if item is not None:
+                items.append(item)
+            if lines == self.options.batch_size:
+                yield items, end
+                items, lines = [], 0
+            start = end
+        if lines:
+            yield items, start
+
+    def _file(self, cursor: dict[str, Any], fetch: Fetcher) -> Iterator[Batch]:
+        data = fetch.read_bytes(self.spec.source)
+        offset = int(cursor.get("offset", 0))
+        if not (0 < offset <= len(data)
+                and _sha256(data[:min(offset, HEAD)]) == cursor.get("head_sha256")):
+            offset = 0  # first poll, or the file was replaced or truncated: read it all
+        for items, end in self._chunks(data, self.path.name, offset):
+            yield Batch(items=items, cursor={"offset": end, "size": len(data),
+                                             "head_sha256": _sha256(data[:min(end, HEAD)])})
+
+    def _folder(self, cursor: dict[str, Any], fetch: Fetcher) -> Iterator[Batch]:
+        names = sorted(p.name for p in self.path.iterdir() if p.is_file() and eligible(p.name))
+        # forget files that are gone, so the cursor stays as small as the folder
+        done = {n: h for n, h in dict(cursor.get("done") or {}).items() if n in names}
+        for name in names:
+            data = fetch.read_bytes(str(PurePosixPath(self.spec.source) / name))
+            digest = _sha256(data)
+            if done.get(name) == digest:
                 continue
-            try:
-                record = json.loads(raw.decode("utf-8"))
-            except UnicodeDecodeError as exc:
-                yield Rejection(where, f"not UTF-8 ({exc.reason} at byte {exc.start}); "
-                                "save the file as UTF-8")
-                continue
-            except json.JSONDecodeError as exc:
-                yield Rejection(where, f"not valid JSON: {exc.msg} at column {exc.colno}")
-                continue
-            if not isinstance(record, dict):
-                yield Rejection(where, "each line must be a JSON object (an incident report)")
-                continue
-            record.setdefault("feed", feed)
-            yield where, record
+            chunks = list(self._chunks(data, name, complete=True)) or [([], 0)]
+            for i, (items, _) in enumerate(chunks):
+                if i == len(chunks) - 1:
+                    done[name] = digest  # only once the file's last line is in a batch
+                # a crash mid-file reads the whole file again: repeats are no-ops
+                yield Batch(items=items, cursor={"done": dict(done)})
+
+    def _url(self, cursor: dict[str, Any], fetch: Fetcher) -> Iterator[Batch]:
+        data = fetch.read_bytes(self.spec.source)
+        digest = _sha256(data)
+        if cursor.get("sha256") == digest:
+            return
+        name = PurePosixPath(urlsplit(self.spec.source).path).name or self.spec.source
+        chunks = list(self._chunks(data, name, complete=True)) or [([], 0)]
+        for i, (items, _) in enumerate(chunks):
+            last = i == len(chunks) - 1
+            yield Batch(items=items, cursor={"sha256": digest} if last else dict(cursor))
