@@ -472,10 +472,11 @@ def zones(c: Context) -> None:
 
 
 def _feeds(c: Context) -> list[Any]:
+    from .config import environment
     from .feeds import load_feeds
 
     folder = c.paths.feeds
-    specs, problems = load_feeds(folder, label=folder.name)
+    specs, problems = load_feeds(folder, label=folder.name, env=environment())
     if problems:
         raise _problems(problems)
     return specs

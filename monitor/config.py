@@ -117,6 +117,11 @@ def resolve_paths(config: str | Path | None = None, db: str | Path | None = None
     return Paths(config=config_dir, db=db_path, feeds=feeds, settings=settings)
 
 
+def environment() -> Mapping[str, str]:
+    """The process environment (for ``${VAR}`` in feed files): read here and nowhere else."""
+    return os.environ
+
+
 def load_settings(config_dir: Path) -> Settings:
     """Read and validate ``monitor.yaml``; raise :class:`ProblemsError` listing every problem."""
     path = config_dir / SETTINGS_FILE

@@ -9,7 +9,8 @@ moment neither loses nor repeats a record (issue #3).
 from __future__ import annotations
 
 import importlib
-from collections.abc import Iterator
+import re
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Annotated, Any, Protocol
@@ -105,6 +106,38 @@ class SourceError(Exception):
     """The source failed (unreachable, HTTP error, too large, garbage): retry later."""
 
 
+# Credentials in a URL's query never reach a log or the ledger's feed-health reasons.
+_SECRET = re.compile(r"(?i)\b(key|token|password|access_token|api_key)=[^&\s:]+")
+
+
+def redact(text: str) -> str:
+    """``text`` with credential values in URLs replaced by ``***``."""
+    return _SECRET.sub(lambda m: f"{m.group(1)}=***", text)
+
+
+_ENV_REF = re.compile(r"\$\{([A-Z_][A-Z0-9_]*)\}")
+
+
+def expand_env(value: Any, env: Mapping[str, str], where: str, problems: list[Problem],
+               file: str) -> Any:
+    """Replace ``${NAME}`` in strings of a feed file by the environment's value, so keys stay
+    out of feed files; an unset variable is a problem naming the key."""
+    if isinstance(value, str):
+        def sub(m: re.Match[str]) -> str:
+            if m.group(1) not in env:
+                problems.append(Problem(file, where, f"environment variable {m.group(1)} is "
+                                        "not set", f"Export {m.group(1)} before starting."))
+                return m.group(0)
+            return env[m.group(1)]
+        return _ENV_REF.sub(sub, value)
+    if isinstance(value, dict):
+        return {k: expand_env(v, env, f"{where}.{k}" if where else str(k), problems, file)
+                for k, v in value.items()}
+    if isinstance(value, list):
+        return [expand_env(v, env, f"{where}[{i}]", problems, file) for i, v in enumerate(value)]
+    return value
+
+
 class HttpFetcher:
     """The one place feeds touch the network or the disk, with limits.
 
@@ -136,30 +169,31 @@ class HttpFetcher:
         try:
             with self.client.stream("GET", source) as response:
                 if response.status_code >= 400:
-                    raise SourceError(f"GET {source}: HTTP {response.status_code}")
+                    raise SourceError(redact(f"GET {source}: HTTP {response.status_code}"))
                 chunks, total = [], 0
                 for chunk in response.iter_bytes():
                     total += len(chunk)
                     if total > self.spec.max_bytes:
-                        raise SourceError(f"GET {source}: response over the feed's max_bytes "
-                                          f"({self.spec.max_bytes}); refused")
+                        raise SourceError(redact(f"GET {source}: response over the feed's "
+                                                 f"max_bytes ({self.spec.max_bytes}); refused"))
                     chunks.append(chunk)
                 return b"".join(chunks)
         except httpx.TimeoutException as exc:
-            raise SourceError(f"GET {source}: timed out ({type(exc).__name__})") from exc
+            raise SourceError(redact(f"GET {source}: timed out ({type(exc).__name__})")) from exc
         except httpx.HTTPError as exc:
-            raise SourceError(f"GET {source}: {type(exc).__name__}: {exc}") from exc
+            raise SourceError(redact(f"GET {source}: {type(exc).__name__}: {exc}")) from exc
 
     def get_json(self, url: str, params: dict[str, Any] | None = None) -> Any:
         import json
 
         if params:
-            url = str(httpx.URL(url, params=params))
+            # keep the URL's own query (``...?country=Syria``) and add the params to it
+            url = str(httpx.URL(url).copy_merge_params(params))
         data = self.read_bytes(url)
         try:
             return json.loads(data)
         except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-            raise SourceError(f"GET {url}: not JSON ({exc})") from exc
+            raise SourceError(redact(f"GET {url}: not JSON ({exc})")) from exc
 
 
 def adapter_for(spec: FeedSpec, base: Path) -> Adapter:
@@ -168,8 +202,10 @@ def adapter_for(spec: FeedSpec, base: Path) -> Adapter:
     return getattr(importlib.import_module(module), cls)(spec, base)  # type: ignore[no-any-return]
 
 
-def load_feeds(folder: Path, label: str | None = None) -> tuple[list[FeedSpec], list[Problem]]:
-    """Every ``*.yaml`` feed file of a folder, validated; every problem at once."""
+def load_feeds(folder: Path, label: str | None = None, env: Mapping[str, str] | None = None
+               ) -> tuple[list[FeedSpec], list[Problem]]:
+    """Every ``*.yaml`` feed file of a folder, validated, ``${VAR}`` expanded from ``env``,
+    and its adapter built (so an option typo is caught now); every problem at once."""
     feeds: list[FeedSpec] = []
     problems: list[Problem] = []
     if not folder.is_dir():
@@ -179,13 +215,20 @@ def load_feeds(folder: Path, label: str | None = None) -> tuple[list[FeedSpec], 
     for path in sorted(folder.glob("*.yaml")):
         file = f"{label or folder}/{path.name}"
         data, errs = read_yaml(path)
-        problems += errs
+        problems += [Problem(file, e.key, e.message, e.hint) for e in errs]
         if errs:
             continue
+        if env is not None and isinstance(data, dict):
+            data = expand_env(data, env, "", errs, file)
+            problems += errs
         try:
             spec = FeedSpec.model_validate(data or {})
+            adapter_for(spec, folder)
         except ValidationError as exc:
             problems += from_validation(file, exc)
+            continue
+        except ValueError as exc:
+            problems.append(Problem(file, "options", str(exc)))
             continue
         if spec.name in names:
             problems.append(Problem(file, "name", f"{spec.name!r} is also the name of "

@@ -64,7 +64,7 @@ def from_validation(file: str, error: ValidationError, prefix: str = "") -> list
     problems = []
     for err in error.errors(include_url=False):
         loc = [p for p in err["loc"] if not (isinstance(p, str) and "[" in p)]
-        msg = err["msg"]
+        msg = err["msg"].removeprefix("Value error, ")
         if err["type"] == "extra_forbidden":
             msg = "is not a known field; remove it or check its spelling"
         elif err["type"] == "missing":
