@@ -52,6 +52,9 @@ class PackSpec(FileModel):
     files: PackFiles = PackFiles()
     boundaries: str
     coarse_precision: int = Field(default=3, ge=1, le=7)
+    # reports of different feeds within this distance (and overlapping in time, with
+    # compatible sides and event types) describe one incident (issue #4)
+    corroboration_km: float = Field(default=10.0, gt=0, le=100)
     sides: list[SideSpec]
     side_groups: dict[str, list[str]] = Field(default_factory=dict)
     zone_kinds: list[str]

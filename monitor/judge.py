@@ -22,7 +22,8 @@ from .models import (
     IncidentReport,
     Resolution,
 )
-from .rules import LoadedRule, holds, lower, severity_for
+from .corroborate import Evidence, score
+from .rules import LoadedRule, holds, severity_for
 
 # An instrument's end is given to the minute ("23:59"): it is in force through that minute.
 END_GRACE = dt.timedelta(minutes=1)
@@ -124,23 +125,25 @@ class Judge:
         caps = [rule.branches[b][1] for _, b in hits]
         cap = None if any(c is None for c in caps) else max(caps, key=CONFIDENCES.index)
         uses_zone = any("zone" in rule.branches[b][0] for _, b in hits)
-        confidence, reasons = self.confidence(report, res, in_force[spec.instrument],
-                                              uses_zone)
         ambiguous = res.attribution == "ambiguous" and candidates > 1
-        if ambiguous:
-            confidence = _down(confidence)
-            reasons.append("attribution ambiguous: one grade lower (TERMS.md §4)")
-        elif len({f["id"] for f, _ in hits}) < candidates:
+        loc = report.location
+        # the inputs of the documented scoring (monitor.corroborate.score), kept in the
+        # explanation so corroboration can re-score the finding later
+        evidence = {
+            "attribution_ambiguous": ambiguous,
             # e.g. UCDP's "Syrian insurgents" may be coh_opposition or nusra: the term holds
             # for some readings of who was involved, not all of them
-            confidence = _down(confidence)
-            reasons.append("the term holds for some of the candidate sides, not all: "
-                           "one grade lower")
-        if cap is not None and lower(confidence, cap) != confidence:
-            reasons.append(f"capped at {cap} by the rule")
-        confidence = lower(confidence, cap)
-        facts0, branch0 = hits[0]
+            "partial_candidates": len({f["id"] for f, _ in hits}) < candidates,
+            "location_precision": loc.precision if loc else None,
+            "uses_zone": uses_zone,
+            "date_precision": res.date_precision,
+            "window_partial": in_force[spec.instrument] == "partial",
+            "cap": cap,
+        }
+        confidence, reasons = score(Evidence(reliabilities=(report.reliability,), **evidence))
+        facts0 = hits[0][0]
         explanation = self._explain(rule, hits, in_force[spec.instrument], res, reasons)
+        explanation.append({"evidence": evidence})
         version = rule.version
         fid = "f-" + hashlib.sha256(
             f"{incident}|{report.report_key}|{spec.term}|{version}".encode()).hexdigest()[:16]
@@ -163,30 +166,6 @@ class Judge:
             source_id=report.source_id,
             revision=report.revision,
         )
-
-    def confidence(self, report: IncidentReport, res: Resolution, window: str,
-                   uses_zone: bool) -> tuple[str, list[str]]:
-        """Confidence from precision and source grading (issue #4 adds corroboration).
-
-        Start high; one grade lower for each of: a location only within 25 km when the term
-        depends on a zone; a date window longer than a day; an incident window only partly in
-        the instrument's; a source graded D or worse on the Admiralty scale."""
-        grade, reasons = "high", []
-        loc = report.location
-        if uses_zone and loc is not None and loc.precision == 2:
-            grade = _down(grade)
-            reasons.append("location within 25 km: one grade lower")
-        if res.date_precision not in ("time", "day"):
-            grade = _down(grade)
-            reasons.append(f"date precision {res.date_precision}: one grade lower")
-        if window == "partial":
-            grade = _down(grade)
-            reasons.append("the incident's time window is only partly inside the "
-                           "instrument's: one grade lower")
-        if report.reliability in ("D", "E", "F"):
-            grade = _down(grade)
-            reasons.append(f"source reliability {report.reliability}: one grade lower")
-        return grade, reasons
 
     def _explain(self, rule: LoadedRule, hits: list[tuple[dict[str, Any], str]],
                  window: str, res: Resolution, reasons: list[str]) -> list[dict[str, Any]]:
@@ -219,7 +198,3 @@ def _describe(value: Any) -> str:
     if isinstance(value, dict):
         return " ".join(f"{k} {v}" for k, v in value.items())
     return f"= {value}"
-
-
-def _down(grade: str) -> str:
-    return CONFIDENCES[max(0, CONFIDENCES.index(grade) - 1)]

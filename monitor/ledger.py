@@ -156,6 +156,24 @@ _CORE: dict[str, tuple[dict[str, type], tuple[str, ...], tuple[str, ...], tuple[
     "status_changes": ({"finding_id": str, "status": str, "by": str, "note": str}, (),
                        ("finding_id", "status"), ("finding_id",)),
     "reviews": ({"incident_id": str, "report_key": str, "kind": str, "detail": str}, (), (), ()),
+    # which incident a report belongs to, when corroboration linked it to another feed's
+    # incident, or an analyst undid that (action "link" / "unlink"; the latest one holds)
+    "links": ({"report_key": str, "incident_id": str, "action": str, "by": str,
+               "reason": str}, (), ("report_key", "incident_id", "action"),
+              ("report_key", "incident_id")),
+    # reports that support a finding beyond the one that produced it (corroboration)
+    "finding_support": ({"finding_id": str, "report_key": str, "independent": int,
+                         "note": str}, (), ("finding_id", "report_key"), ("finding_id",)),
+    # a finding's confidence re-scored (corroboration, unlinking); the latest one holds
+    "confidence_changes": ({"finding_id": str, "confidence": str, "reasons": list}, (),
+                           ("finding_id", "confidence"), ("finding_id",)),
+    # SEP-CALM: a day's state, recorded again whenever a (late) report changes it
+    "calm_days": ({"day": int, "start": str, "end": str, "calm": int, "consecutive": int,
+                   "condition_met": int, "breaches": list}, (), ("day",), ("day",)),
+    # escalations and cycles of excuses; a later entry with active 0 withdraws one
+    "alerts": ({"key": str, "kind": str, "active": int, "party": str, "governorate": str,
+                "start": str, "end": str, "incident_ids": list, "finding_ids": list,
+                "detail": str}, (), ("key", "kind", "active"), ("key",)),
     # a feed's position, written in the same transaction as the records it covers (issue #3)
     "feed_cursors": ({"feed": str, "cursor": dict, "items": int}, (), ("feed",), ("feed",)),
     # one row per run of a feed: what it took, or why it failed
@@ -171,10 +189,20 @@ CHAINED_TABLES.update((name, dict(spec[0])) for name, spec in _CORE.items())
 def _m001_chained_tables(db: sqlite_utils.Database) -> None:
     for name, (columns, unique, not_null, indexes) in _CORE.items():
         _create_chained_table(db, name, columns, unique, unique + not_null, indexes)
-    # A finding's current status is its latest status change (by seq), else 'alleged'.
-    db.execute("CREATE VIEW finding_status AS SELECT f.*, COALESCE((SELECT s.status FROM "
+    # A finding's current status is its latest status change (by seq), else 'alleged'; its
+    # current confidence the latest re-scoring, else the one it was recorded with.
+    columns = ", ".join(f"f.{_q(c)}" for c in (*COMMON_COLUMNS, *_CORE["findings"][0])
+                        if c != "confidence")
+    db.execute(f"CREATE VIEW finding_status AS SELECT {columns}, COALESCE((SELECT c.confidence "
+               "FROM confidence_changes c WHERE c.finding_id = f.finding_id ORDER BY c.seq DESC "
+               "LIMIT 1), f.confidence) AS confidence, COALESCE((SELECT s.status FROM "
                "status_changes s WHERE s.finding_id = f.finding_id ORDER BY s.seq DESC LIMIT 1),"
                " 'alleged') AS status FROM findings f")
+    # The incident each report belongs to now: its latest link, else the one it was judged in.
+    db.execute("CREATE VIEW report_incident AS SELECT r.report_key, r.feed, r.source_id, "
+               "r.revision, r.incident_id AS own_incident, COALESCE((SELECT l.incident_id FROM "
+               "links l WHERE l.report_key = r.report_key ORDER BY l.seq DESC LIMIT 1), "
+               "r.incident_id) AS incident_id FROM reports r")
 
 
 @dataclass(frozen=True)
@@ -413,6 +441,56 @@ class Ledger:
         """What was flagged for a human (unknown actors, coarse locations...), oldest first."""
         return self._rows("SELECT * FROM reviews ORDER BY seq")
 
+    def history(self, table: str, finding_id: str) -> list[dict[str, Any]]:
+        """Rows of ``status_changes``, ``confidence_changes`` or ``finding_support`` for a
+        finding, oldest first."""
+        if table not in ("status_changes", "confidence_changes", "finding_support"):
+            raise ValueError(f"no finding history in table {table!r}")
+        return self._rows(f"SELECT * FROM {_q(table)} WHERE finding_id = ? ORDER BY seq",
+                          [finding_id], table)
+
+    def incident_reports(self, incident_id: str) -> list[dict[str, Any]]:
+        """Every report that belongs to an incident now (its own, and those linked to it),
+        with the report's body, in recording order."""
+        return self._rows("SELECT r.*, ri.own_incident FROM report_incident ri JOIN reports r "
+                          "USING (report_key) WHERE ri.incident_id = ? ORDER BY r.seq",
+                          [incident_id], "reports")
+
+    def report_incident(self, report_key: str) -> dict[str, Any] | None:
+        """A report's own incident and the incident it belongs to now."""
+        return next(iter(self._rows("SELECT * FROM report_incident WHERE report_key = ?",
+                                    [report_key])), None)
+
+    def nearby_reports(self, start: datetime, end: datetime, lat: float, lon: float,
+                       dlat: float, exclude_feed: str) -> list[dict[str, Any]]:
+        """Reports of other feeds whose event window overlaps [start, end) and whose point
+        lies within ``dlat`` degrees of latitude (and the same distance in longitude), with
+        the incident each belongs to now: the candidates for corroboration."""
+        dlon = dlat / max(0.1, math.cos(math.radians(lat)))
+        rows = self._rows(
+            "SELECT i.report_key, ri.incident_id, r.feed, i.occurred_start, i.occurred_end, "
+            "i.lat, i.lon, i.location_precision, i.attacker_sides, i.target_sides, "
+            "i.event_type, r.body FROM incidents i JOIN reports r USING (report_key) "
+            "JOIN report_incident ri USING (report_key) WHERE i.occurred_start < ? AND "
+            "i.occurred_end > ? AND i.lat BETWEEN ? AND ? AND i.lon BETWEEN ? AND ? AND "
+            "r.feed != ? ORDER BY i.seq",
+            [_utc_text(end), _utc_text(start), lat - dlat, lat + dlat, lon - dlon, lon + dlon,
+             exclude_feed])
+        return [self._decode(frozenset({"attacker_sides", "target_sides", "body"}), r)
+                for r in rows]
+
+    def alerts(self, kind: str | None = None) -> list[dict[str, Any]]:
+        """Alerts in force: the latest entry of each key, when it is active."""
+        rows = self._rows("SELECT * FROM alerts a WHERE seq = (SELECT max(seq) FROM alerts b "
+                          "WHERE b.key = a.key) AND active = 1" + " AND kind = ?" * bool(kind)
+                          + " ORDER BY start, key", [kind] if kind else [], "alerts")
+        return rows
+
+    def calm_days(self) -> list[dict[str, Any]]:
+        """The SEP-CALM series: the latest entry of each day."""
+        return self._rows("SELECT * FROM calm_days c WHERE seq = (SELECT max(seq) FROM "
+                          "calm_days d WHERE d.day = c.day) ORDER BY day", [], "calm_days")
+
     def feed_cursor(self, feed: str) -> dict[str, Any]:
         """The latest cursor recorded for a feed (``{}`` when it never ran)."""
         rows = self._rows("SELECT cursor FROM feed_cursors WHERE feed = ? ORDER BY seq DESC "
@@ -509,6 +587,11 @@ def _stored(t: _Table, column: str, kind: type, value: Any) -> Any:
     hint = " (pass an ISO 8601 string)" * isinstance(value, date)
     raise LedgerError(f"{t.name}.{column}: cannot record {value!r:.60} in a {kind.__name__} "
                       f"column{hint}")
+
+
+def _utc_text(value: datetime) -> str:
+    """An aware time as the ledger writes event times: UTC, seconds, '+00:00'."""
+    return value.astimezone(timezone.utc).isoformat(timespec="seconds")
 
 
 def _utc_bound(value: str | date | None) -> str | None:

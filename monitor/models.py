@@ -231,6 +231,7 @@ class Resolution(BaseModel):
     zones: list[str]  # zone kinds (and zone groups) the location resolved to
     zone_ids: list[str]  # the zone rows that matched (for the explanation)
     location_resolved: bool
+    governorate: str | None = None  # from the OCHA boundaries, else the source's admin1
     platform: Platform
     target_category: TargetCategory
     event_type: EventType
@@ -396,3 +397,5 @@ class Outcome(BaseModel):
     duplicate: bool = False
     findings: list[Finding] = Field(default_factory=list)
     review: list[str] = Field(default_factory=list)
+    linked: str | None = None  # why the report was linked to another feed's incident
+    corroborates: list[str] = Field(default_factory=list)  # findings it supports

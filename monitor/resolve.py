@@ -130,6 +130,7 @@ def resolve(report: IncidentReport, pack: Pack) -> Resolution:
         zones=list(zone.kinds),
         zone_ids=list(zone.zone_ids),
         location_resolved=zone.resolved,
+        governorate=zone.governorate or (loc.admin1 if loc else None),
         platform=platform,  # type: ignore[arg-type]
         target_category=target_category,  # type: ignore[arg-type]
         event_type=event_type,

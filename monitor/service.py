@@ -14,6 +14,7 @@ from typing import Any
 from pydantic import ValidationError
 
 from .config import Pack
+from .evidence import EvidenceKeeper, facts_of
 from .judge import Judge, iso
 from .ledger import Ledger
 from .models import Finding, IncidentReport, Outcome, Resolution
@@ -72,6 +73,8 @@ class Monitor:
         self.ledger = ledger
         self.judge = Judge(pack)
         self.clock = clock or (lambda: dt.datetime.now(dt.timezone.utc))
+        self.evidence = EvidenceKeeper(ledger, pack.spec.corroboration_km,
+                                       pack.spec.coarse_precision) if ledger else None
 
     def evaluate(self, report: IncidentReport) -> tuple[str, Resolution, list[Finding]]:
         """Resolve and judge one report without recording it (rule suites use this)."""
@@ -168,22 +171,25 @@ class Monitor:
                 "lag_seconds": run.lag_seconds})
 
     def _record(self, report: IncidentReport) -> Outcome:
-        assert self.ledger is not None
-        iid, res, findings = self.evaluate(report)
+        assert self.ledger is not None and self.evidence is not None
+        own, res, findings = self.evaluate(report)
         key = report.report_key
         ledger = self.ledger
+        # corroboration (issue #4): the same event reported by another feed is one incident
+        linked = self.evidence.find_incident(facts_of(report, res, own))
+        iid = linked[0] if linked else own
         ledger.append("reports", {
             "report_key": key, "feed": report.feed, "source_id": report.source_id,
-            "revision": report.revision, "incident_id": iid,
+            "revision": report.revision, "incident_id": own,
             "body": report.model_dump(mode="json", exclude_defaults=True),
         })
         loc = report.location
         ledger.append("incidents", {
-            "incident_id": iid, "report_key": key,
+            "incident_id": own, "report_key": key,
             "occurred_start": iso(res.start), "occurred_end": iso(res.end),
             "lat": loc.lat if loc else None, "lon": loc.lon if loc else None,
             "location_precision": loc.precision if loc else None,
-            "place": loc.place if loc else None, "admin1": loc.admin1 if loc else None,
+            "place": loc.place if loc else None, "admin1": res.governorate,
             "event_type": res.event_type, "platform": res.platform,
             "target_category": res.target_category,
             "attacker_sides": res.attacker_sides, "target_sides": res.target_sides,
@@ -201,11 +207,22 @@ class Monitor:
             review.append(detail)
             ledger.append("reviews", {"incident_id": iid, "report_key": key,
                                       "kind": "coarse_location", "detail": detail})
+        if linked:
+            self.evidence.link(key, iid, "corroboration", linked[1])
         replaced = self._supersede(report, findings)
-        recorded = []
+        existing = {f["term"]: f for f in ledger.findings(incident_id=iid)
+                    if f["status"] not in ("superseded", "retracted")} if linked else {}
+        recorded, supported = [], []
         for finding in findings:
+            if finding.term in existing:
+                # the incident already has this finding: the report is one more source of it
+                self.evidence.support(existing[finding.term], key)
+                supported.append(existing[finding.term]["finding_id"])
+                continue
+            finding = finding.model_copy(update={"incident_id": iid})
             row = finding.model_dump(exclude={"status", "recorded_at"})
             row["supersedes"] = replaced.get(finding.term)
             stored = ledger.append("findings", row)
             recorded.append(finding.model_copy(update={"recorded_at": stored["recorded_at"]}))
-        return Outcome(report_key=key, incident_id=iid, findings=recorded, review=review)
+        return Outcome(report_key=key, incident_id=iid, findings=recorded, review=review,
+                       linked=linked[1] if linked else None, corroborates=supported)

@@ -54,6 +54,8 @@ class ZoneMatch:
     zone_ids: tuple[str, ...]  # the ZoneSpec ids that matched
     resolved: bool  # False when location missing/too coarse/outside every zone
     note: str  # how it was decided, for the finding's explanation
+    adm3: str | None = None  # the OCHA sub-district pcode the point is in (governorate: [:4])
+    governorate: str | None = None  # its governorate's English name
 
 
 @dataclass(frozen=True)
@@ -263,14 +265,17 @@ class ZoneIndex:
                 continue
             where = f"{abs(y):.3f}{'N' if y >= 0 else 'S'} {abs(x):.3f}{'E' if x >= 0 else 'W'}"
             label = self._admin.labels[a] if a < n_admin else "outside Syria's sub-districts"
+            adm3 = str(self._admin.pcodes[a]) if a < n_admin else None
+            gov = self._admin.names.get(adm3[:4]) if adm3 else None
             if i in rows_of:
                 kinds, ids, text = self._describe_rows(tuple(sorted(rows_of[i])))
-                out.append(ZoneMatch(kinds, ids, True, f"{where} in {text}; {label})"))
+                out.append(ZoneMatch(kinds, ids, True, f"{where} in {text}; {label})", adm3, gov))
                 continue
             out.append(ZoneMatch((), (), False, f"{where} is in Syria ({label}) but unclassified: "
                                  "no zone row covers it in this window, so zone-based terms "
                                  "record nothing (ZONES.md)" if a < n_admin else
-                                 f"{where} is outside every zone and outside Syria: no zone"))
+                                 f"{where} is outside every zone and outside Syria: no zone",
+                                 adm3, gov))
         return out
 
     def _describe_rows(self, rows: tuple[int, ...]) -> tuple[tuple[str, ...], tuple[str, ...], str]:

@@ -204,8 +204,8 @@ def test_rollback_leaves_nothing_and_the_chain_continues(ledger: Ledger) -> None
         ledger.append("reports", report(2))
         ledger.append("incidents", incident(2))
         raise RuntimeError("the feed went away half-way")
-    assert ledger.counts() == {"feed_cursors": 0, "feed_health": 0, "findings": 1,
-                               "incidents": 1, "reports": 1, "reviews": 0, "status_changes": 0}
+    assert {k: v for k, v in ledger.counts().items() if v} == {
+        "findings": 1, "incidents": 1, "reports": 1}
     record(ledger, 3)
     assert [r["seq"] for r in ledger.findings()] == [3, 6]
     assert ledger.verify().ok
@@ -442,8 +442,8 @@ def test_reports_incidents_reviews_and_counts(ledger: Ledger) -> None:
     assert stored["resolution"] == {"notes": ["platform from 'warplanes'"]}
     assert ledger.incident("inc-404") is None
     assert [(r["kind"], r["detail"]) for r in ledger.reviews()] == [("unknown_actor", "Liwa X")]
-    assert ledger.counts() == {"feed_cursors": 0, "feed_health": 0, "findings": 1,
-                               "incidents": 1, "reports": 3, "reviews": 1, "status_changes": 0}
+    assert {k: v for k, v in ledger.counts().items() if v} == {
+        "findings": 1, "incidents": 1, "reports": 3, "reviews": 1}
 
 
 def test_query_is_read_only(ledger: Ledger) -> None:

@@ -1,0 +1,298 @@
+"""Corroboration: the same event reported by different feeds, and the confidence it earns.
+
+Pure functions (no SQL, no I/O): the service gives them what the ledger holds.
+
+**Matching** (:func:`match`) pairs a new report with a recorded report of the same event, so the
+two become one incident. **Independence** (:func:`independent`, :func:`count_independent`) says
+which of an incident's reports may count as separate sources. **Scoring** (:func:`score`) turns the
+evidence of a finding into its confidence (TERMS.md §5: from attribution, location and date
+precision, source grading and corroboration) by adding points:
+
+| step                                                                        | points  |
+|-----------------------------------------------------------------------------|---------|
+| base: the best reliability among the sources (Admiralty scale): A or B 3,   | 0 to 3  |
+| C 2, D 1, E 0, F (cannot be judged) 2, none (an analyst's entry) 3          |         |
+| location only within 25 km (precision 2) and the term depends on a zone     | -1      |
+| date precision coarser than a day (days, week, month, year)                 | -1      |
+| the incident's window only partly inside the instrument's                   | -1      |
+| attribution ambiguous (TERMS.md §4)                                         | -1      |
+| the term holds for some candidate sides, not all (only if not ambiguous)    | -1      |
+| each independent source beyond the first                                    | +1 (≤2) |
+| grade: total ≥ 3 high, 2 medium, ≤ 1 low; then the rule's cap if lower      |         |
+
+So one source graded B, precise, single attribution: 3 → high; ambiguous: 2 → medium; ambiguous
+and located within 25 km for a zone term: 1 → low; ambiguous but corroborated by an independent
+second source: 3 - 1 + 1 = 3 → high again.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import math
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+
+from .models import ATTACK_EVENT_TYPES, CONFIDENCES
+
+EARTH_RADIUS_KM = 6371.0088  # mean Earth radius (IUGG), as monitor.zones uses
+UNKNOWN = ("unknown",)
+# A report given to the minute is an instant; resolve.time_window gives it a one-minute window.
+# A window that arrives empty is read the same way, so an instant still overlaps its day.
+INSTANT = dt.timedelta(minutes=1)
+# Both kinds of fighting on the ground: sources disagree on which one a given fight was.
+GROUND_FIGHTING = frozenset({"armed_clash", "ground_assault"})
+# Points of the source reliability a finding starts from (see the table above).
+BASE_POINTS: dict[str | None, int] = {"A": 3, "B": 3, "C": 2, "D": 1, "E": 0, "F": 2, None: 3}
+DATE_PRECISIONS = ("time", "day", "days", "week", "month", "year")
+MAX_CORROBORATION = 2
+
+
+# --- matching ------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class ReportFacts:
+    """What matching needs to know of one recorded report."""
+
+    report_key: str
+    incident_id: str
+    feed: str
+    start: dt.datetime  # event window [start, end), aware UTC
+    end: dt.datetime
+    lat: float | None
+    lon: float | None
+    precision: int | None  # UCDP where_prec scale 1..7
+    attacker_sides: tuple[str, ...]
+    target_sides: tuple[str, ...]
+    event_type: str
+    sources: tuple[str, ...] = ()  # the report's cited sources (free text)
+
+
+@dataclass(frozen=True)
+class Match:
+    """A recorded report the new one corroborates, and why (each criterion and its value)."""
+
+    incident_id: str
+    report_key: str
+    distance_km: float
+    reason: str
+
+
+def haversine_km(lat1: float, lon1: float, lat2: float, lon2: float) -> float:
+    """Great-circle distance in km between two (lat, lon) points in degrees."""
+    p1, p2 = math.radians(lat1), math.radians(lat2)
+    dp, dl = p2 - p1, math.radians(lon2 - lon1)
+    h = math.sin(dp / 2) ** 2 + math.cos(p1) * math.cos(p2) * math.sin(dl / 2) ** 2
+    return 2 * EARTH_RADIUS_KM * math.asin(min(1.0, math.sqrt(h)))
+
+
+def _end(r: ReportFacts) -> dt.datetime:
+    return r.end if r.end > r.start else r.start + INSTANT
+
+
+def windows_overlap(a: ReportFacts, b: ReportFacts) -> bool:
+    """Whether the two event windows share a moment. The windows already carry the date
+    precision (a day-dated report spans its whole local day), so a day overlaps any time in it."""
+    return a.start < _end(b) and b.start < _end(a)
+
+
+def sides_compatible(a: tuple[str, ...], b: tuple[str, ...]) -> bool:
+    """Side sets intersect, or one of them is exactly unknown (no side named: it may be any).
+    An empty set names no side either, so it is read as unknown."""
+    a, b = a or UNKNOWN, b or UNKNOWN
+    return a == UNKNOWN or b == UNKNOWN or bool(set(a) & set(b))
+
+
+def types_compatible(a: str, b: str) -> bool:
+    """Equal; or one is the generic "attack" and the other an attack type; or both are ground
+    fighting. Non-attack types (territory_change, access_denial, ...) only match themselves."""
+    if a == b:
+        return True
+    if "attack" in (a, b):
+        return (b if a == "attack" else a) in ATTACK_EVENT_TYPES
+    return {a, b} <= GROUND_FIGHTING
+
+
+def _located(r: ReportFacts, coarse_precision: int) -> bool:
+    # A point without a stated precision may be a governorate centroid: it cannot place an event.
+    return (r.lat is not None and r.lon is not None and r.precision is not None
+            and r.precision < coarse_precision)
+
+
+def _sides(s: tuple[str, ...]) -> str:
+    return ", ".join(s) if s else "none"
+
+
+def _why(new: ReportFacts, old: ReportFacts, limit: float,
+         coarse: int) -> tuple[float, str] | None:
+    """(distance, reason) if ``new`` and ``old`` report the same event; None if a criterion
+    fails."""
+    # Same feed never matches: one dataset's repeats are not corroboration, and two events in
+    # the same town the same day from one dataset are two events (the dataset told them apart).
+    if (new.feed == old.feed or not windows_overlap(new, old)
+            or not (_located(new, coarse) and _located(old, coarse))):
+        return None
+    km = haversine_km(new.lat, new.lon, old.lat, old.lon)  # type: ignore[arg-type]
+    if (km > limit or not sides_compatible(new.attacker_sides, old.attacker_sides)
+            or not sides_compatible(new.target_sides, old.target_sides)
+            or not types_compatible(new.event_type, old.event_type)):
+        return None
+    return km, (
+        f"different feeds ({new.feed}, {old.feed}); "
+        f"event windows overlap ({new.start.isoformat()}..{new.end.isoformat()} and "
+        f"{old.start.isoformat()}..{old.end.isoformat()}); "
+        f"location precisions {new.precision} and {old.precision} (finer than {coarse}); "
+        f"{km:.1f} km apart (at most {limit:g} km); "
+        f"attacker sides compatible ({_sides(new.attacker_sides)} / "
+        f"{_sides(old.attacker_sides)}); "
+        f"target sides compatible ({_sides(new.target_sides)} / {_sides(old.target_sides)}); "
+        f"event types compatible ({new.event_type} / {old.event_type})"
+    )
+
+
+def match(new: ReportFacts, existing: Iterable[ReportFacts], *, distance_km: float = 10.0,
+          coarse_precision: int = 3) -> Match | None:
+    """The recorded report that ``new`` reports the same event as, or None.
+
+    All must hold:
+
+    - **different feed** — one source's repeats are not corroboration, and two different events
+      in the same town the same day from one dataset must not merge;
+    - **event windows overlap** — windows are [start, end) widened to their date precision (a
+      day-dated report overlaps any time that day); an empty window is read as one minute;
+    - **both located precisely** — lat, lon and precision known, precision < ``coarse_precision``
+      (default 3: settlement or within 25 km; a district centroid cannot place an event);
+    - **near** — haversine distance (R = 6371.0088 km) at most ``distance_km``;
+    - **attackers compatible** — side sets intersect, or either is exactly ``("unknown",)``;
+    - **targets compatible** — the same test on the target sides;
+    - **event types compatible** — equal; or one is the generic ``attack`` and the other an attack
+      type (air_strike, shelling, bombing, armed_clash, ground_assault); or both are in
+      {armed_clash, ground_assault}. Non-attack types only match themselves.
+
+    Among the candidates the nearest wins, then the earliest incident_id (string order), then the
+    earliest report_key: the answer does not depend on the order of ``existing``.
+    """
+    best: tuple[float, str, str, str] | None = None
+    for old in existing:
+        found = _why(new, old, distance_km, coarse_precision)
+        if found is not None and (best is None or
+                                  (found[0], old.incident_id, old.report_key) < best[:3]):
+            best = (found[0], old.incident_id, old.report_key, found[1])
+    if best is None:
+        return None
+    km, incident, report_key, why = best
+    return Match(incident_id=incident, report_key=report_key, distance_km=km, reason=why)
+
+
+# --- independence --------------------------------------------------------------------------
+
+
+def _cited(r: ReportFacts) -> frozenset[str]:
+    # casefold + strip (and inner spaces collapsed) so "SOHR" and " sohr" are one source
+    return frozenset(n for n in (" ".join(s.split()).casefold() for s in r.sources) if n)
+
+
+def independent(a: ReportFacts, b: ReportFacts) -> bool:
+    """Whether two reports count as two sources: different feeds, and not the same non-empty set
+    of cited sources. Two datasets that both only cite "SOHR" are SOHR repeated, not two
+    witnesses. Reports citing nothing, or different sets (even overlapping ones), are taken as
+    independent: the feeds then vouch for the event separately."""
+    if a.feed == b.feed:
+        return False
+    cited_a, cited_b = _cited(a), _cited(b)
+    return not (cited_a and cited_a == cited_b)
+
+
+# Exact search up to this many reports (at most 2**n subsets, pruned); greedy beyond.
+EXACT_LIMIT = 16
+
+
+def count_independent(reports: Sequence[ReportFacts]) -> int:
+    """The size of a largest set of mutually independent reports.
+
+    Exact (a small branch-and-bound search) for up to EXACT_LIMIT reports; beyond that a greedy
+    pass in report_key order, which is a lower bound. Both are deterministic: the reports are
+    sorted first, so the input order does not matter."""
+    items = sorted(reports, key=lambda r: (r.report_key, r.feed, r.incident_id))
+    if len(items) > EXACT_LIMIT:
+        chosen: list[ReportFacts] = []
+        for r in items:
+            if all(independent(r, c) for c in chosen):
+                chosen.append(r)
+        return len(chosen)
+    best = 0
+
+    def grow(size: int, rest: list[ReportFacts]) -> None:
+        nonlocal best
+        best = max(best, size)
+        for i, r in enumerate(rest):
+            if size + len(rest) - i <= best:
+                return  # even taking every remaining report cannot beat the best
+            grow(size + 1, [o for o in rest[i + 1:] if independent(r, o)])
+
+    grow(0, items)
+    return best
+
+
+# --- scoring -------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Evidence:
+    """What a finding's confidence is scored from (see the table in the module docstring)."""
+
+    reliabilities: tuple[str | None, ...]  # grade of each independent source (None = analyst)
+    attribution_ambiguous: bool = False
+    partial_candidates: bool = False  # the term holds for some candidate sides, not all
+    location_precision: int | None = None
+    uses_zone: bool = False
+    date_precision: str = "day"  # time, day, days, week, month, year
+    window_partial: bool = False  # incident window only partly inside the instrument's
+    cap: str | None = None  # the rule's confidence_at_most
+
+
+def score(e: Evidence) -> tuple[str, list[str]]:
+    """The confidence of a finding and the reasons, one sentence per step with the running total,
+    so an analyst can follow the arithmetic."""
+    grades = e.reliabilities or (None,)  # no source listed: the entry itself is the one source
+    for g in grades:
+        if g not in BASE_POINTS:
+            raise ValueError(f"unknown source reliability {g!r} (expected A-F or None)")
+    if e.date_precision not in DATE_PRECISIONS:
+        raise ValueError(f"unknown date precision {e.date_precision!r}")
+    if e.cap is not None and e.cap not in CONFIDENCES:
+        raise ValueError(f"unknown confidence cap {e.cap!r}")
+    best = max(grades, key=lambda g: BASE_POINTS[g])
+    points = BASE_POINTS[best]
+    named = "none (an analyst's entry, not graded)" if best is None else best
+    listed = ", ".join("none" if g is None else g for g in grades)
+    reasons = [f"best source reliability {named} (of {listed}): base {points}" if len(grades) > 1
+               else f"source reliability {named}: base {points}"]
+
+    def minus(sentence: str) -> None:
+        nonlocal points
+        points -= 1
+        reasons.append(f"{sentence}: -1, now {points}")
+
+    if e.uses_zone and e.location_precision == 2:
+        minus("location only within 25 km (precision 2) and the term depends on a zone")
+    if e.date_precision not in ("time", "day"):
+        minus(f"date precision {e.date_precision}, coarser than a day")
+    if e.window_partial:
+        minus("the incident's window is only partly inside the instrument's")
+    if e.attribution_ambiguous:
+        minus("attribution ambiguous (TERMS.md §4)")
+    elif e.partial_candidates:
+        # one doubt about who did it is lowered once, not once as ambiguity and again here
+        minus("the term holds for some of the candidate sides, not all")
+    extra = min(MAX_CORROBORATION, len(grades) - 1)
+    if extra:
+        points += extra
+        reasons.append(f"{len(grades)} independent sources: +1 for each beyond the first "
+                       f"(at most +{MAX_CORROBORATION}): +{extra}, now {points}")
+    grade = "high" if points >= 3 else "medium" if points == 2 else "low"
+    reasons.append(f"total {points}: {grade} (3 or more high, 2 medium, 1 or less low)")
+    if e.cap is not None and CONFIDENCES.index(e.cap) < CONFIDENCES.index(grade):
+        reasons.append(f"the rule allows at most {e.cap}: capped at {e.cap}")
+        grade = e.cap
+    return grade, reasons

@@ -1,0 +1,164 @@
+"""Evidence: corroboration across feeds, confidence re-scoring, and analysts' verdicts.
+
+A finding from one unverified report is an allegation. Reports of the same event from other
+feeds are linked to its incident (:func:`monitor.corroborate.match`); independent sources raise
+the confidence of the incident's findings (:func:`monitor.corroborate.score`) and two of them
+make a finding ``corroborated``. Analysts confirm, dispute, discount or retract. Every change
+is a new ledger entry (a link, a support, a re-scoring, a status change): nothing is rewritten.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+from .corroborate import Evidence, ReportFacts, count_independent, match, score
+from .ledger import Ledger
+from .models import IncidentReport, Resolution
+
+# What an analyst may say of a finding (TERMS.md §5), as CLI verb -> status.
+ANALYST_VERDICTS = {"confirm": "confirmed", "dispute": "disputed", "discount": "discounted",
+                    "retract": "retracted"}
+# Statuses that evidence never moves a finding out of: an analyst's word, or a replacement.
+SETTLED = ("confirmed", "disputed", "discounted", "retracted", "superseded")
+# Degrees of latitude per km, and the largest distance corroboration considers.
+KM_PER_DEG_LAT = 111.32
+
+
+class EvidenceError(ValueError):
+    """An analyst's request that cannot be carried out (unknown id, settled finding...)."""
+
+
+def facts_of(report: IncidentReport, res: Resolution, incident: str) -> ReportFacts:
+    """What corroboration needs to know of a report."""
+    loc = report.location
+    return ReportFacts(
+        report_key=report.report_key, incident_id=incident, feed=report.feed,
+        start=res.start, end=res.end, lat=loc.lat if loc else None,
+        lon=loc.lon if loc else None, precision=loc.precision if loc else None,
+        attacker_sides=tuple(res.attacker_sides), target_sides=tuple(res.target_sides),
+        event_type=res.event_type, sources=tuple(report.sources))
+
+
+def facts_of_row(row: dict[str, Any]) -> ReportFacts:
+    """ReportFacts of a recorded report (a row of :meth:`Ledger.nearby_reports`)."""
+    body = row["body"]
+    return ReportFacts(
+        report_key=row["report_key"], incident_id=row["incident_id"], feed=row["feed"],
+        start=dt.datetime.fromisoformat(row["occurred_start"]),
+        end=dt.datetime.fromisoformat(row["occurred_end"]), lat=row["lat"], lon=row["lon"],
+        precision=row["location_precision"], attacker_sides=tuple(row["attacker_sides"]),
+        target_sides=tuple(row["target_sides"]), event_type=row["event_type"],
+        sources=tuple(body.get("sources", [])))
+
+
+class EvidenceKeeper:
+    """Corroboration and analyst verdicts on one ledger (used inside its transactions)."""
+
+    def __init__(self, ledger: Ledger, distance_km: float = 10.0, coarse_precision: int = 3):
+        self.ledger = ledger
+        self.distance_km = distance_km
+        self.coarse_precision = coarse_precision
+
+    # --- corroboration -------------------------------------------------------------------
+
+    def find_incident(self, new: ReportFacts) -> tuple[str, str] | None:
+        """The incident of another feed this report describes, with the reason; or None."""
+        if new.lat is None or new.lon is None or (new.precision or 7) >= self.coarse_precision:
+            return None
+        dlat = self.distance_km / KM_PER_DEG_LAT
+        rows = self.ledger.nearby_reports(new.start, new.end, new.lat, new.lon, dlat,
+                                          exclude_feed=new.feed)
+        found = match(new, [facts_of_row(r) for r in rows], distance_km=self.distance_km,
+                      coarse_precision=self.coarse_precision)
+        return (found.incident_id, found.reason) if found else None
+
+    def link(self, report_key: str, incident: str, by: str, reason: str) -> None:
+        self.ledger.append("links", {"report_key": report_key, "incident_id": incident,
+                                     "action": "link", "by": by, "reason": reason})
+
+    def support(self, finding: dict[str, Any], report_key: str) -> None:
+        """Record that ``report_key`` also supports a finding; re-score it."""
+        self.ledger.append("finding_support", {"finding_id": finding["finding_id"],
+                                               "report_key": report_key, "independent": 1,
+                                               "note": "the report describes the same event"})
+        self.rescore(finding, by="corroboration")
+
+    def sources_of(self, finding: dict[str, Any]) -> list[dict[str, Any]]:
+        """The reports that support a finding now: the one that produced it and every
+        supporting report still linked to its incident."""
+        reports = {r["report_key"]: r for r in self.ledger.incident_reports(finding["incident_id"])}
+        keys = [k for k in reports if reports[k]["feed"] == finding["feed"]
+                and reports[k]["source_id"] == finding["source_id"]]
+        keys += [s["report_key"] for s in self.ledger.history("finding_support",
+                                                              finding["finding_id"])
+                 if s["report_key"] in reports]
+        return [reports[k] for k in dict.fromkeys(keys)]
+
+    def rescore(self, finding: dict[str, Any], by: str) -> None:
+        """Re-score a finding from its current sources; a new entry only if it changed. Two
+        independent sources make an alleged finding corroborated (and fewer, alleged again)."""
+        sources = self.sources_of(finding)
+        facts = [_facts_of_report(r) for r in sources]
+        independent = count_independent(facts) if facts else 1
+        reliabilities = tuple(r["body"].get("reliability") for r in sources) or (None,)
+        grade, reasons = _score(_evidence_of(finding), reliabilities, independent)
+        current = self.ledger.finding(finding["finding_id"])
+        assert current is not None
+        if grade != current["confidence"]:
+            self.ledger.append("confidence_changes", {"finding_id": finding["finding_id"],
+                                                      "confidence": grade, "reasons": reasons})
+        status = current["status"]
+        if status in SETTLED:
+            return
+        wanted = "corroborated" if independent >= 2 else "alleged"
+        if wanted != status:
+            self.ledger.append("status_changes", {
+                "finding_id": finding["finding_id"], "status": wanted, "by": by,
+                "note": f"{independent} independent source(s): "
+                        + ", ".join(r["report_key"] for r in sources)})
+
+    # --- analysts ------------------------------------------------------------------------
+
+    def verdict(self, finding_id: str, verb: str, by: str, note: str) -> dict[str, Any]:
+        """An analyst's verdict on a finding, recorded with who, when (the entry's time) and
+        why. Raises EvidenceError for an unknown id or a finding replaced by a newer one."""
+        if verb not in ANALYST_VERDICTS:
+            raise EvidenceError(f"{verb!r} is not a verdict: use one of "
+                                + ", ".join(ANALYST_VERDICTS))
+        if not by.strip() or not note.strip():
+            raise EvidenceError("a verdict needs who gives it (--by) and why (--note)")
+        finding = self.ledger.finding(finding_id)
+        if finding is None:
+            raise EvidenceError(f"no finding {finding_id!r}: see `monitor findings` for ids")
+        if finding["status"] == "superseded":
+            raise EvidenceError(f"{finding_id} was superseded by a newer revision or rule; "
+                                "give the verdict on the finding that replaced it")
+        return self.ledger.append("status_changes", {
+            "finding_id": finding_id, "status": ANALYST_VERDICTS[verb], "by": by.strip(),
+            "note": note.strip()})
+
+
+def _facts_of_report(row: dict[str, Any]) -> ReportFacts:
+    body = row["body"]
+    return ReportFacts(report_key=row["report_key"], incident_id=row["incident_id"],
+                       feed=row["feed"], start=dt.datetime.min.replace(tzinfo=dt.timezone.utc),
+                       end=dt.datetime.min.replace(tzinfo=dt.timezone.utc), lat=None, lon=None,
+                       precision=None, attacker_sides=(), target_sides=(), event_type="",
+                       sources=tuple(body.get("sources", [])))
+
+
+def _evidence_of(finding: dict[str, Any]) -> dict[str, Any]:
+    """The evidence inputs a finding was scored with (kept in its explanation)."""
+    for item in finding["explanation"]:
+        if "evidence" in item:
+            return dict(item["evidence"])
+    return {}
+
+
+def _score(base: dict[str, Any], reliabilities: tuple[str | None, ...],
+           independent: int) -> tuple[str, list[str]]:
+    """Score with the sources' grades: the first ``independent`` grades stand for the
+    independent sources."""
+    grades = reliabilities[:max(1, independent)]
+    return score(Evidence(**{**base, "reliabilities": grades}))
