@@ -593,3 +593,7 @@ def feeds_status(c: Context, fmt: str) -> None:
         click.echo(render(rows, "json"))
         return
     render(rows, "table", title=f"{len(rows)} feed(s)", console=c.console)
+
+
+# The analysts' commands live in their own module; importing it registers them on `main`.
+from . import cli_analyst  # noqa: E402,F401

@@ -42,6 +42,21 @@ class PackFiles(FileModel):
     classifier: str = "classifier.yaml"
 
 
+class PatternsSpec(FileModel):
+    """Terms over time (issue #4), judged on event time."""
+
+    calm_instrument: str = Field(default="SEP", description="Day D is this instrument's start")
+    calm_days: int = Field(default=21, ge=1, le=366, description="days of the calm series")
+    calm_needed: int = Field(default=7, ge=1, description="calm days that meet the condition")
+    calm_counts: list[str] = Field(default_factory=lambda: ["COH", "MAY", "SEP"],
+                                   description="instruments whose major/critical findings "
+                                               "break a calm day")
+    escalation_threshold: int = Field(default=5, ge=2)
+    escalation_hours: float = Field(default=24, gt=0)
+    excuses_hours: float = Field(default=48, gt=0)
+    excuses_km: float = Field(default=25, gt=0)
+
+
 class PackSpec(FileModel):
     """``config/<pack>/pack.yaml``: what the pack is made of."""
 
@@ -60,6 +75,7 @@ class PackSpec(FileModel):
     zone_kinds: list[str]
     zone_groups: dict[str, list[str]] = Field(default_factory=dict)
     milestones: dict[str, AwareDatetime | None] = Field(default_factory=dict)
+    patterns: PatternsSpec = PatternsSpec()
 
 
 class InstrumentsFile(FileModel):
@@ -169,6 +185,16 @@ def _check_spec(spec: PackSpec, label: str, instruments: list[str]) -> list[Prob
                 problems.append(Problem(label, f"sides[{i}].bound_by[{j}]",
                                         f"{instrument!r} is not an instrument.",
                                         did_you_mean(instrument, instruments)))
+    for key in ("calm_instrument",):
+        value = getattr(spec.patterns, key)
+        if value not in instruments:
+            problems.append(Problem(label, f"patterns.{key}", f"{value!r} is not an instrument.",
+                                    did_you_mean(value, instruments)))
+    for i, value in enumerate(spec.patterns.calm_counts):
+        if value not in instruments:
+            problems.append(Problem(label, f"patterns.calm_counts[{i}]",
+                                    f"{value!r} is not an instrument.",
+                                    did_you_mean(value, instruments)))
     try:
         ZoneInfo(spec.timezone)
     except (ZoneInfoNotFoundError, ValueError):

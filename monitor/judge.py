@@ -30,6 +30,13 @@ END_GRACE = dt.timedelta(minutes=1)
 UNATTRIBUTED = "unattributed"
 
 
+def finding_id(incident: str, report_key: str, term: str, rule_version: str) -> str:
+    """A finding's id: the same incident, report, term and rule version give the same id on
+    every replay, and anything else a different one."""
+    key = f"{incident}|{report_key}|{term}|{rule_version}"
+    return "f-" + hashlib.sha256(key.encode()).hexdigest()[:16]
+
+
 def iso(value: dt.datetime) -> str:
     """Timestamps in the ledger: UTC, seconds, '+00:00' (so text order is time order)."""
     return value.astimezone(dt.timezone.utc).isoformat(timespec="seconds")
@@ -145,8 +152,7 @@ class Judge:
         explanation = self._explain(rule, hits, in_force[spec.instrument], res, reasons)
         explanation.append({"evidence": evidence})
         version = rule.version
-        fid = "f-" + hashlib.sha256(
-            f"{incident}|{report.report_key}|{spec.term}|{version}".encode()).hexdigest()[:16]
+        fid = finding_id(incident, report.report_key, spec.term, version)
         return Finding(
             finding_id=fid,
             incident_id=incident,

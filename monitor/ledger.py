@@ -456,6 +456,11 @@ class Ledger:
                           "USING (report_key) WHERE ri.incident_id = ? ORDER BY r.seq",
                           [incident_id], "reports")
 
+    def report(self, report_key: str) -> dict[str, Any] | None:
+        """One report as recorded (its ``body`` decoded), or None."""
+        return next(iter(self._rows("SELECT * FROM reports WHERE report_key = ?", [report_key],
+                                    "reports")), None)
+
     def report_incident(self, report_key: str) -> dict[str, Any] | None:
         """A report's own incident and the incident it belongs to now."""
         return next(iter(self._rows("SELECT * FROM report_incident WHERE report_key = ?",
@@ -478,6 +483,26 @@ class Ledger:
              exclude_feed])
         return [self._decode(frozenset({"attacker_sides", "target_sides", "body"}), r)
                 for r in rows]
+
+    def latest_reports(self, since: str) -> list[dict[str, Any]]:
+        """The latest revision of each source record whose event started at or after
+        ``since`` (UTC ISO), with the incident it belongs to now, in recording order."""
+        return self._rows(
+            "SELECT r.*, ri.incident_id AS incident_id FROM reports r JOIN incidents i "
+            "USING (report_key) JOIN report_incident ri USING (report_key) WHERE "
+            "i.occurred_start >= ? AND r.seq = (SELECT max(seq) FROM reports r2 WHERE "
+            "r2.feed = r.feed AND r2.source_id = r.source_id) ORDER BY r.seq", [since],
+            "reports")
+
+    def incident_rows(self) -> list[dict[str, Any]]:
+        """Every report's resolved incident row, with the incident it belongs to now
+        (``incident_id``), in recording order."""
+        rows = self._rows("SELECT i.*, ri.incident_id AS current FROM incidents i JOIN "
+                          "report_incident ri USING (report_key) ORDER BY i.seq", [],
+                          "incidents")
+        for row in rows:
+            row["incident_id"] = row.pop("current")
+        return rows
 
     def alerts(self, kind: str | None = None) -> list[dict[str, Any]]:
         """Alerts in force: the latest entry of each key, when it is active."""

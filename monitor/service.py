@@ -13,9 +13,10 @@ from typing import Any
 
 from pydantic import ValidationError
 
+from . import timeline
 from .config import Pack
 from .evidence import EvidenceKeeper, facts_of
-from .judge import Judge, iso
+from .judge import Judge, finding_id, iso
 from .ledger import Ledger
 from .models import Finding, IncidentReport, Outcome, Resolution
 from .problems import location
@@ -62,6 +63,12 @@ def validate(record: dict[str, Any], where: str) -> IncidentReport | Rejection:
         reasons = "; ".join(f"{location(e['loc']) or 'record'}: {e['msg']}"
                             for e in exc.errors(include_url=False))
         return Rejection(where, reasons)
+
+
+def _same_verdict(old: dict[str, Any], new: Finding) -> bool:
+    """Whether a re-judged finding says what the recorded one says."""
+    return (sorted(old["charged_to"]) == sorted(new.charged_to)
+            and (old["severity"], old["attribution"]) == (new.severity, new.attribution))
 
 
 class Monitor:
@@ -118,10 +125,131 @@ class Monitor:
                 if feed is None:
                     raise ValueError("retractions need the feed they belong to")
                 result.retracted += self._retract(feed, source_id)
+            if result.new or result.retracted:
+                # a new report (even one breaking nothing) can change the series
+                timeline.refresh(self.ledger, self.pack)
             if feed is not None and cursor is not None:
                 self.ledger.append("feed_cursors", {"feed": feed, "cursor": cursor,
                                                     "items": count})
         return result
+
+    # --- re-judging under changed rules (issue #4) ---------------------------------------
+
+    def rejudge(self, since: str) -> dict[str, int]:
+        """Re-evaluate the latest revision of every report whose event started at or after
+        ``since`` (UTC ISO) under the current rules. A finding whose rule changed and whose
+        verdict changed is superseded by a new one (``supersedes`` points back); one the new
+        rule no longer finds is superseded; a term now found is recorded. Verdicts that did
+        not change stay as they are, with the rule version that made them."""
+        assert self.ledger is not None
+        counts = {"reports": 0, "new": 0, "superseded": 0, "unchanged": 0}
+        versions = {r.spec.term: r.version for r in self.pack.rules}
+        with self.ledger.transaction():
+            for row in self.ledger.latest_reports(since):
+                counts["reports"] += 1
+                report = IncidentReport.model_validate(row["body"])
+                incident = row["incident_id"]
+                _, _, findings = self.evaluate(report)
+                new = {f.term: f for f in findings}
+                on_incident = {f["term"]: f for f in self.ledger.findings(incident_id=incident)
+                               if f["status"] not in ("superseded", "retracted")}
+                mine = {t: f for t, f in on_incident.items()
+                        if (f["feed"], f["source_id"]) == (report.feed, report.source_id)}
+                for term, old in mine.items():
+                    if old["rule_version"] == versions.get(term):
+                        counts["unchanged"] += 1
+                        continue
+                    fresh = new.get(term)
+                    if fresh is not None and _same_verdict(old, fresh):
+                        counts["unchanged"] += 1
+                        continue
+                    note = (f"rule {old['rule_id']} changed ({versions.get(term, 'removed')})"
+                            + ("" if fresh else ": the term no longer holds"))
+                    self.ledger.append("status_changes", {
+                        "finding_id": old["finding_id"], "status": "superseded",
+                        "by": "rejudge", "note": note})
+                    counts["superseded"] += 1
+                    if fresh is not None:
+                        self._append_finding(fresh, incident, report.report_key,
+                                             supersedes=old["finding_id"])
+                        counts["new"] += 1
+                for term, fresh in new.items():
+                    if term not in on_incident:
+                        self._append_finding(fresh, incident, report.report_key)
+                        counts["new"] += 1
+            timeline.refresh(self.ledger, self.pack)
+        return counts
+
+    def _append_finding(self, finding: Finding, incident: str, report_key: str,
+                        supersedes: str | None = None) -> dict[str, Any]:
+        assert self.ledger is not None
+        finding = finding.model_copy(update={"incident_id": incident, "finding_id": finding_id(
+            incident, report_key, finding.term, finding.rule_version)})
+        row = finding.model_dump(exclude={"status", "recorded_at"})
+        row["supersedes"] = supersedes
+        return self.ledger.append("findings", row)
+
+    # --- analysts (issue #4) -------------------------------------------------------------
+
+    def verdict(self, finding_id: str, verb: str, by: str, note: str) -> dict[str, Any]:
+        """An analyst confirms, disputes, discounts or retracts a finding."""
+        assert self.ledger is not None and self.evidence is not None
+        with self.ledger.transaction():
+            entry = self.evidence.verdict(finding_id, verb, by, note)
+            timeline.refresh(self.ledger, self.pack)
+        return entry
+
+    def story(self, finding_id: str) -> dict[str, Any] | None:
+        """A finding with its whole history and every source that supports it."""
+        assert self.ledger is not None and self.evidence is not None
+        finding = self.ledger.finding(finding_id)
+        if finding is None:
+            return None
+        history = (self.ledger.history("status_changes", finding_id)
+                   + self.ledger.history("confidence_changes", finding_id))
+        recorded = self.ledger.query("SELECT confidence FROM findings WHERE finding_id = ?",
+                                     [finding_id])[0]["confidence"]
+        return {"finding": finding, "recorded_confidence": recorded,
+                "history": sorted(history, key=lambda h: h["seq"]),
+                "sources": self.evidence.sources_of(finding)}
+
+    def unlink(self, report_key: str, by: str, note: str) -> Outcome:
+        """Undo corroboration: the report returns to its own incident and is judged there;
+        its findings on the incident it leaves are superseded and that incident re-scored."""
+        assert self.ledger is not None and self.evidence is not None
+        from .evidence import EvidenceError
+
+        where = self.ledger.report_incident(report_key)
+        if where is None:
+            raise EvidenceError(f"no report {report_key!r} (keys are feed:source_id:revision)")
+        if where["incident_id"] == where["own_incident"]:
+            raise EvidenceError(f"{report_key} is not linked to another incident")
+        left = where["incident_id"]
+        recorded = self.ledger.report(report_key)
+        assert recorded is not None
+        report = IncidentReport.model_validate(recorded["body"])
+        with self.ledger.transaction():
+            self.ledger.append("links", {"report_key": report_key,
+                                         "incident_id": where["own_incident"],
+                                         "action": "unlink", "by": by, "reason": note})
+            for f in self.ledger.findings(incident_id=left):
+                if f["status"] in ("superseded", "retracted"):
+                    continue
+                if (f["feed"], f["source_id"]) == (report.feed, report.source_id):
+                    self.ledger.append("status_changes", {
+                        "finding_id": f["finding_id"], "status": "superseded", "by": by,
+                        "note": f"{report_key} unlinked from {left}: {note}"})
+                else:
+                    self.evidence.rescore(f, by=by)
+            own, res, findings = self.evaluate(report)
+            recorded = []
+            for finding in findings:
+                row = finding.model_dump(exclude={"status", "recorded_at"})
+                row["supersedes"] = None
+                self.ledger.append("findings", row)
+                recorded.append(finding)
+            timeline.refresh(self.ledger, self.pack)
+        return Outcome(report_key=report_key, incident_id=own, findings=recorded)
 
     # --- revisions and retractions (issue #3): new entries, never rewrites -----------------
 
@@ -219,7 +347,9 @@ class Monitor:
                 self.evidence.support(existing[finding.term], key)
                 supported.append(existing[finding.term]["finding_id"])
                 continue
-            finding = finding.model_copy(update={"incident_id": iid})
+            if linked:
+                finding = finding.model_copy(update={"incident_id": iid, "finding_id": finding_id(
+                    iid, key, finding.term, finding.rule_version)})
             row = finding.model_dump(exclude={"status", "recorded_at"})
             row["supersedes"] = replaced.get(finding.term)
             stored = ledger.append("findings", row)

@@ -1,0 +1,287 @@
+"""Terms over time: patterns that no single incident shows, judged on event time.
+
+Three patterns, each a pure function of the SET of findings or incidents it is given (no SQL, no
+I/O; the ledger module feeds them plain dicts):
+
+- :func:`calm_series` — TERMS.md §4 ``SEP-CALM``: the daily state counting consecutive days since
+  Day D (§1 SEP, 2016-09-12T19:00+03:00) with no major or critical finding under COH/MAY/SEP; on
+  the 7th such day the condition for establishing the Joint Implementation Centre is met.
+- :func:`escalations` — a burst of serious findings charged to one party in one governorate.
+- :func:`cycles_of_excuses` — Kerry's "cycle of excuses" (ABC/AP, 15 Jul 2016): a Nusra offensive
+  followed, nearby and soon, by a government-side attack on the opposition that accepted the
+  cessation.
+
+Why the outputs do not depend on arrival order (TERMS.md §1: an incident is judged at the time it
+happened, never at the time it was reported or ingested): every function first reduces its input
+to a list sorted by a total key — event time, then the unique id — and then scans that list. Any
+permutation of the same inputs gives the same sorted list, hence the same output; a late report is
+simply a larger input set, and the result is exactly what it would have been had the report been
+there from the start. Outputs are sorted too, and their keys are hashes of their content.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import json
+import math
+from bisect import bisect_left, bisect_right
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from monitor.models import ATTACK_EVENT_TYPES
+
+# TERMS.md §5: an analyst's "disputed"/"discounted", a source's "retracted", and a finding replaced
+# by a newer revision ("superseded") are not evidence, so they count in no pattern.
+NOT_COUNTED = frozenset({"disputed", "discounted", "retracted", "superseded"})
+SERIOUS = frozenset({"major", "critical"})  # SEP-CALM: "no major or critical finding"
+DAY_D = dt.datetime(2016, 9, 12, 19, 0, tzinfo=dt.timezone(dt.timedelta(hours=3)))  # §1 SEP
+DAY = dt.timedelta(hours=24)
+EARTH_RADIUS_KM = 6371.0088  # mean Earth radius (IUGG), as in monitor.zones
+# TERMS.md §2 / §3: targets and zones that mark "the opposition that accepted the cessation".
+OPPOSITION_TARGET = "coh_opposition"
+OPPOSITION_ZONES = frozenset({"opposition", "mixed"})
+
+
+def parse_time(s: str | dt.datetime) -> dt.datetime:
+    """An ISO 8601 timestamp as an aware UTC datetime (a datetime is normalised the same way).
+
+    A naive value is refused rather than guessed: TERMS.md reads a zoneless date as Damascus
+    time, the ledger writes UTC, and a silent guess would shift findings across day boundaries.
+    """
+    t = s if isinstance(s, dt.datetime) else dt.datetime.fromisoformat(s)
+    if t.tzinfo is None or t.utcoffset() is None:
+        raise ValueError(f"time {s!r} has no UTC offset: write it as 2016-09-13T05:00:00+00:00")
+    return t.astimezone(dt.timezone.utc)
+
+
+def counts(finding: Mapping[str, Any]) -> bool:
+    """Whether a finding is evidence at all (its status is not disputed/withdrawn/replaced)."""
+    return finding.get("status") not in NOT_COUNTED
+
+
+def _short_hash(prefix: str, *parts: Any) -> str:
+    """A stable short id: sha256 of the canonical JSON of ``parts``. The canonical form (compact,
+    sorted keys, ASCII) is a contract: change it and every stored key changes."""
+    blob = json.dumps(list(parts), sort_keys=True, separators=(",", ":"), ensure_ascii=True)
+    return f"{prefix}-{hashlib.sha256(blob.encode()).hexdigest()[:16]}"
+
+
+def _window(item: Mapping[str, Any], start_key: str,
+            end_key: str) -> tuple[dt.datetime, dt.datetime]:
+    """An event window [start, end); a missing or non-positive end means an instant."""
+    start = parse_time(item[start_key])
+    end = parse_time(item[end_key]) if item.get(end_key) else start
+    return start, max(start, end)
+
+
+# --- SEP-CALM --------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class CalmDay:
+    """One 24-hour period of the SEP-CALM count (TERMS.md §4). ``day`` is 1-based from Day D."""
+
+    day: int
+    start: dt.datetime  # aware UTC
+    end: dt.datetime  # aware UTC, exclusive; before start + 24 h only for a final partial period
+    breaches: tuple[str, ...]  # ids of the counting findings whose event window overlaps the day
+    calm: bool  # no breach
+    consecutive: int  # calm days in a row ending with this one; 0 on a breach day
+    condition_met: bool  # the JIC condition is met on this day (only the first such day)
+
+
+def calm_series(findings: Iterable[Mapping[str, Any]], *, day_d: dt.datetime, end: dt.datetime,
+                instruments: tuple[str, ...] = ("COH", "MAY", "SEP"),
+                needed: int = 7) -> list[CalmDay]:
+    """The SEP-CALM state for each day from ``day_d`` up to ``end`` (TERMS.md §4 SEP-CALM).
+
+    Days are consecutive 24-hour periods from Day D (19:00 Damascus, §1 SEP), not calendar days.
+    A finding breaches a day when it counts (status), is major or critical, falls under one of
+    ``instruments`` (SEP-CALM: "under COH/MAY/SEP terms"; JIG, a proposal, does not reset) and its
+    event window [occurred, occurred_end) overlaps the period. A report dated only to a day covers
+    00:00-24:00 and so overlaps two 19:00-to-19:00 periods: it breaks both. That is deliberately
+    conservative for a calm count — with no hour we cannot say which period was not calm.
+
+    The last period is cut at ``end`` when ``end`` is not a whole number of days after Day D: it
+    is reported (calm so far, counted in ``consecutive``) but cannot set ``condition_met``,
+    because the condition is met only once the needed-th calm day has been completed.
+    """
+    start0, stop = parse_time(day_d), parse_time(end)
+    n_days = -((start0 - stop) // DAY) if stop > start0 else 0  # ceil: a partial day counts
+    hits: list[set[str]] = [set() for _ in range(n_days)]
+    for f in findings:
+        if not (counts(f) and f.get("severity") in SERIOUS and f.get("instrument") in instruments):
+            continue
+        occ, occ_end = _window(f, "occurred", "occurred_end")
+        if occ >= stop or occ_end < start0 or (occ_end == start0 and occ_end > occ):
+            continue  # wholly outside [Day D, end)
+        # Day k is [start0 + k*DAY, start0 + (k+1)*DAY): index arithmetic instead of a scan of
+        # every day, so a long series costs O(days + findings).
+        first = (occ - start0) // DAY
+        last = first if occ_end == occ else -((start0 - occ_end) // DAY) - 1
+        for k in range(max(first, 0), min(last, n_days - 1) + 1):
+            hits[k].add(str(f["finding_id"]))
+    series: list[CalmDay] = []
+    consecutive, met = 0, False
+    for i in range(n_days):
+        p_start = start0 + i * DAY
+        p_end = min(p_start + DAY, stop)
+        breaches = tuple(sorted(hits[i]))
+        calm = not breaches
+        consecutive = consecutive + 1 if calm else 0
+        # Met on the first COMPLETE day that brings the count to `needed`, and only then.
+        now_met = not met and p_end - p_start == DAY and consecutive >= needed
+        met = met or now_met
+        series.append(CalmDay(i + 1, p_start, p_end, breaches, calm, consecutive, now_met))
+    return series
+
+
+def calm_met_day(series: Sequence[CalmDay]) -> CalmDay | None:
+    """The day the SEP-CALM condition (JIC establishment) was met, or None if it never was."""
+    return next((d for d in series if d.condition_met), None)
+
+
+# --- escalation ------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Escalation:
+    """A burst of serious findings charged to one party in one governorate."""
+
+    key: str  # stable: hash of (party, governorate, start, sorted finding ids)
+    party: str
+    governorate: str
+    start: dt.datetime  # occurred of the first finding in the cluster (aware UTC)
+    end: dt.datetime  # start + hours: the window that was judged
+    finding_ids: tuple[str, ...]  # sorted
+
+
+def escalations(findings: Iterable[Mapping[str, Any]],
+                incidents_by_id: Mapping[str, Mapping[str, Any]], *, threshold: int = 5,
+                hours: float = 24) -> list[Escalation]:
+    """Clusters of at least ``threshold`` serious incidents by one party in one governorate.
+
+    Counted: findings whose status counts, severity major or critical, incident known with a
+    governorate. Every party in ``charged_to`` counts the finding (TERMS.md §4: an ambiguous
+    finding is charged to both candidates; ``unattributed`` is a party label like any other).
+
+    The threshold counts distinct INCIDENTS, not findings: one barrel bomb on a market in a mixed
+    zone is COH-GOV, MAY-CIV and JIG-SAAF at once (instruments overlap, §1), and three findings
+    from one strike are not an escalation. ``finding_ids`` lists every finding of the cluster.
+
+    Greedy clustering per (party, governorate), order-independent because it runs on the list
+    sorted by (occurred, finding_id), a total order on the set: from item i, take the window
+    [t_i, t_i + hours); if it holds ``threshold`` incidents it is an escalation and the scan resumes
+    after its last item, else it resumes at i + 1.
+    """
+    span = dt.timedelta(hours=hours)
+    groups: dict[tuple[str, str], set[tuple[dt.datetime, str, str]]] = {}
+    for f in findings:
+        if not counts(f) or f.get("severity") not in SERIOUS:
+            continue
+        incident = incidents_by_id.get(f["incident_id"])
+        governorate = incident.get("governorate") if incident else None
+        if not governorate:
+            continue  # no governorate, no place to escalate in
+        item = (parse_time(f["occurred"]), str(f["finding_id"]), str(f["incident_id"]))
+        for party in set(f.get("charged_to") or ()):
+            groups.setdefault((party, governorate), set()).add(item)
+    found: list[Escalation] = []
+    for (party, governorate), members in groups.items():
+        items = sorted(members)
+        times = [t for t, _, _ in items]
+        i = 0
+        while i < len(items):
+            j = bisect_left(times, times[i] + span)  # items[i:j] lie in [t_i, t_i + hours)
+            if len({inc for _, _, inc in items[i:j]}) >= threshold:
+                ids = tuple(sorted(fid for _, fid, _ in items[i:j]))
+                start = times[i]
+                key = _short_hash("esc", party, governorate, start.isoformat(), ids)
+                found.append(Escalation(key, party, governorate, start, start + span, ids))
+                i = j
+            else:
+                i += 1
+    return sorted(found, key=lambda e: (e.start, e.party, e.governorate, e.key))
+
+
+# --- cycle of excuses ------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class ExcusePattern:
+    """A Nusra attack followed by a nearby government-side attack on the cessation's opposition."""
+
+    key: str  # stable: hash of the two incident ids
+    nusra_incident: str
+    government_incident: str
+    hours_between: float  # from the Nusra start to the government start, rounded to 0.001
+    distance_km: float  # great-circle, rounded to 0.001
+
+
+def _located(incident: Mapping[str, Any], coarse_precision: int) -> bool:
+    """Has a point finer than ``coarse_precision`` (TERMS.md §3: precision 3 is too coarse);
+    an unknown precision is treated as coarse."""
+    p = incident.get("location_precision")
+    return (incident.get("lat") is not None and incident.get("lon") is not None
+            and p is not None and p < coarse_precision)
+
+
+def haversine_km(lat1: float, lon1: float, lat2: float, lon2: float) -> float:
+    """Great-circle distance in km on a sphere of the mean Earth radius."""
+    p1, p2 = math.radians(lat1), math.radians(lat2)
+    dp, dl = p2 - p1, math.radians(lon2 - lon1)
+    a = math.sin(dp / 2) ** 2 + math.cos(p1) * math.cos(p2) * math.sin(dl / 2) ** 2
+    return 2 * EARTH_RADIUS_KM * math.asin(min(1.0, math.sqrt(a)))
+
+
+def cycles_of_excuses(incidents: Iterable[Mapping[str, Any]], *, government_side: set[str],
+                      hours: float = 48, km: float = 25,
+                      coarse_precision: int = 3) -> list[ExcusePattern]:
+    """Pairs (Nusra attack, later government-side attack on the opposition) close in time and space.
+
+    The first incident has ``nusra`` among its attackers and is an attack (TERMS.md §4 "Attack").
+    The second has an attacker in ``government_side`` (§2), is an attack, and hits the cessation's
+    opposition: target ``coh_opposition`` or a location in zone ``opposition``/``mixed`` (§3) — a
+    strike on Nusra in a ``nusra_concentrated`` zone is the exempt case (§4 Exemptions), not an
+    excuse. It starts strictly after the first and at most ``hours`` later; both points are finer
+    than ``coarse_precision`` and at most ``km`` apart. Every qualifying pair is reported (one
+    government strike may follow two Nusra attacks).
+
+    Both lists are sorted by (start, id) and each Nusra attack bisects the time-sorted government
+    list, so the cost is O(n log n + pairs examined in the window), not O(n²).
+    """
+    span = dt.timedelta(hours=hours)
+    nusra: list[tuple[dt.datetime, str, float, float]] = []
+    gov: list[tuple[dt.datetime, str, float, float]] = []
+    for inc in incidents:
+        if inc.get("event_type") not in ATTACK_EVENT_TYPES or not _located(inc, coarse_precision):
+            continue
+        row = (parse_time(inc["occurred_start"]), str(inc["incident_id"]),
+               float(inc["lat"]), float(inc["lon"]))
+        attackers = set(inc.get("attacker_sides") or ())
+        if "nusra" in attackers:
+            nusra.append(row)
+        if not attackers.isdisjoint(government_side) and (
+                OPPOSITION_TARGET in (inc.get("target_sides") or ())
+                or OPPOSITION_ZONES & set(inc.get("zones") or ())):
+            gov.append(row)
+    nusra.sort()
+    gov.sort()
+    gov_times = [t for t, _, _, _ in gov]
+    lat_span = km / (EARTH_RADIUS_KM * math.pi / 180)  # degrees of latitude: a cheap pre-filter
+    found: list[tuple[dt.datetime, dt.datetime, ExcusePattern]] = []
+    for t1, id1, lat1, lon1 in nusra:
+        lo, hi = bisect_right(gov_times, t1), bisect_right(gov_times, t1 + span)
+        for t2, id2, lat2, lon2 in gov[lo:hi]:
+            if id2 == id1 or abs(lat2 - lat1) > lat_span:
+                continue
+            distance = haversine_km(lat1, lon1, lat2, lon2)
+            if distance <= km:
+                pattern = ExcusePattern(_short_hash("exc", id1, id2), id1, id2,
+                                        round((t2 - t1) / dt.timedelta(hours=1), 3),
+                                        round(distance, 3))
+                found.append((t1, t2, pattern))
+    found.sort(key=lambda x: (x[0], x[1], x[2].nusra_incident, x[2].government_incident))
+    return [p for _, _, p in found]

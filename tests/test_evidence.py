@@ -1,0 +1,226 @@
+"""Evidence and time: corroboration, analysts' verdicts, terms over time, re-judging."""
+
+from __future__ import annotations
+
+import csv
+import json
+import random
+import shutil
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from monitor.adapters.ucdp import to_report as ucdp_report
+from monitor.cli import main
+from monitor.config import PROJECT_ROOT, load_pack
+from monitor.ledger import Ledger
+from monitor.service import Monitor
+
+UCDP = PROJECT_ROOT / "feeds" / "data" / "ged_syria_2016.csv"
+# One barrel-bomb strike on the market of Kafr Nabl, 10 Aug 2016, as three sources tell it.
+STRIKE = {"occurred": "2016-08-10", "event_type": "air_strike",
+          "location": {"lat": 35.614, "lon": 36.562, "precision": 1, "place": "Kafr Nabl"},
+          "notes": "Government helicopters dropped barrel bombs on the market"}
+THREE_SOURCES = [
+    {**STRIKE, "feed": "ucdp", "source_id": "U1", "reliability": "B",
+     "attacker": "Government of Syria", "target": "Civilians", "sources": ["SOHR"]},
+    {**STRIKE, "feed": "acled", "source_id": "SYR1", "reliability": "B",
+     "occurred": "2016-08-10T13:40:00+03:00", "attacker": "Military Forces of Syria (2000-)",
+     "target": "Civilians (Syria)", "sources": ["Syrian Civil Defence"],
+     "location": {"lat": 35.620, "lon": 36.570, "precision": 1}},
+    {**STRIKE, "feed": "manual", "source_id": "hand-1", "attacker": "Syrian air force",
+     "target": "civilians", "sources": ["monitor's own interview"],
+     "location": {"lat": 35.611, "lon": 36.559, "precision": 1}},
+]
+
+
+def current(ledger: Ledger) -> list[dict]:
+    return [f for f in ledger.findings() if f["status"] not in ("superseded", "retracted")]
+
+
+def test_one_strike_from_three_sources_is_one_incident_with_corroborated_findings(monitor,
+                                                                                 ledger):
+    for i, record in enumerate(THREE_SOURCES):
+        monitor.submit([(f"source {i}", record)])
+    findings = current(ledger)
+    assert sorted(f["term"] for f in findings) == ["JIG-SAAF", "MAY-CIV"]  # one per term
+    assert {f["incident_id"] for f in findings} == {findings[0]["incident_id"]}
+    incident = findings[0]["incident_id"]
+    assert len(ledger.incident_reports(incident)) == 3
+    for f in findings:
+        assert f["status"] == "corroborated" and f["confidence"] == "high"
+        assert len(monitor.story(f["finding_id"])["sources"]) == 3
+    assert ledger.verify().ok
+
+
+def test_one_feeds_repeats_are_not_corroboration(monitor, ledger):
+    first = {**THREE_SOURCES[0]}
+    monitor.submit([("a", first), ("b", {**first, "source_id": "U2"})])
+    findings = current(ledger)
+    assert len({f["incident_id"] for f in findings}) == 2
+    assert {f["status"] for f in findings} == {"alleged"}
+
+
+def test_sources_citing_the_same_origin_are_not_independent(monitor, ledger):
+    a = {**THREE_SOURCES[0], "sources": ["SOHR"]}
+    b = {**THREE_SOURCES[1], "sources": ["SOHR"]}
+    monitor.submit([("a", a)])
+    outcome = monitor.submit([("b", b)]).outcomes[0]
+    assert outcome.linked and outcome.corroborates  # the same event...
+    assert {f["status"] for f in current(ledger)} == {"alleged"}  # ...but one source
+
+
+def test_an_ambiguous_finding_gains_confidence_from_an_independent_source(monitor, ledger):
+    ambiguous = {**THREE_SOURCES[0], "attacker": "Syrian or Russian jets",
+                 "notes": "warplanes struck the market"}
+    monitor.submit([("a", ambiguous)])
+    may = next(f for f in current(ledger) if f["term"] == "MAY-CIV")
+    assert may["confidence"] == "medium" and may["attribution"] == "ambiguous"
+    monitor.submit([("b", {**THREE_SOURCES[1], "attacker": "Syrian or Russian jets",
+                           "notes": "warplanes struck the market"})])
+    may = ledger.finding(may["finding_id"])
+    assert may["confidence"] == "high" and may["status"] == "corroborated"
+    changes = ledger.history("confidence_changes", may["finding_id"])
+    assert changes[-1]["confidence"] == "high" and any("independent" in r
+                                                       for r in changes[-1]["reasons"])
+
+
+def test_unlink_returns_a_report_to_its_own_incident(monitor, ledger):
+    monitor.submit([("a", THREE_SOURCES[0])])
+    linked = monitor.submit([("b", THREE_SOURCES[1])]).outcomes[0]
+    assert linked.linked
+    key = linked.report_key
+    before = {r["report_key"]: r for r in ledger.query("SELECT report_key, hash FROM reports")}
+    monitor.unlink(key, by="analyst", note="a different strike that day")
+    findings = current(ledger)
+    assert len({f["incident_id"] for f in findings}) == 2
+    assert {f["status"] for f in findings} == {"alleged"}
+    after = {r["report_key"]: r for r in ledger.query("SELECT report_key, hash FROM reports")}
+    assert before == after  # both reports as they were
+    assert ledger.verify().ok
+
+
+@pytest.fixture
+def cli(tmp_path):
+    db = str(tmp_path / "ledger.db")
+
+    def run(*args, ok=True, input=None):
+        result = CliRunner(env={"COLUMNS": "200"}).invoke(main, ["--db", db, *args],
+                                                          input=input, catch_exceptions=False)
+        if ok:
+            assert result.exit_code == 0, result.output
+        return result
+    return run
+
+
+def test_an_analysts_dispute_shows_in_findings_and_in_the_history(cli):
+    cli("incident", "add", "--json", "-", input=json.dumps(THREE_SOURCES))
+    findings = json.loads(cli("findings", "--format", "json").output)
+    target = next(f for f in findings if f["term"] == "JIG-SAAF")
+    assert target["status"] == "corroborated"
+    out = cli("finding", "dispute", target["finding_id"], "--by", "R. Analyst", "--note",
+              "the helicopters were Russian").output
+    assert "disputed by R. Analyst" in out
+    disputed = json.loads(cli("findings", "--status", "disputed", "--format", "json").output)
+    assert [f["finding_id"] for f in disputed] == [target["finding_id"]]
+    story = cli("finding", "show", target["finding_id"]).output
+    assert "status disputed by R. Analyst: the helicopters were Russian" in story
+    assert "status corroborated by corroboration" in story
+    assert "Sources (3)" in story and "Syrian Civil Defence" in story
+    assert "monitor's own interview" in story
+    bad = cli("finding", "confirm", "f-nope", "--by", "x", "--note", "y", ok=False)
+    assert bad.exit_code == 1 and "no finding 'f-nope'" in bad.output
+    missing = cli("finding", "confirm", target["finding_id"], "--note", "y", ok=False)
+    assert missing.exit_code == 2 and "--by" in missing.output
+
+
+def ucdp_rows() -> list[dict]:
+    with UCDP.open(newline="", encoding="utf-8") as fh:
+        return list(csv.DictReader(fh))
+
+
+def replay(pack, path: Path, rows: list[dict]) -> dict:
+    ledger = Ledger.open(path)
+    monitor = Monitor(pack, ledger)
+    for i in range(0, len(rows), 500):
+        monitor.submit([(f"row {r['id']}", ucdp_report(r, "ucdp", "B"))
+                        for r in rows[i:i + 500]])
+    state = {
+        "findings": sorted((f["source_id"], f["term"], tuple(sorted(f["charged_to"])),
+                            f["severity"], f["confidence"], f["status"], f["attribution"])
+                           for f in ledger.findings()),
+        "calm": [(d["day"], d["calm"], d["consecutive"], d["condition_met"],
+                  tuple(sorted(d["breaches"]))) for d in ledger.calm_days()],
+        "alerts": sorted((a["key"], a["kind"], tuple(a["finding_ids"]))
+                         for a in ledger.alerts()),
+    }
+    assert ledger.verify().ok
+    ledger.close()
+    return state
+
+
+def test_replaying_2016_shuffled_gives_what_watching_it_live_gave(pack, tmp_path):
+    rows = ucdp_rows()
+    live = replay(pack, tmp_path / "live.db", sorted(rows, key=lambda r: r["date_start"]))
+    shuffled = rows[:]
+    random.Random(2016).shuffle(shuffled)
+    late = replay(pack, tmp_path / "shuffled.db", shuffled)
+    assert len(live["findings"]) > 4000 and len(live["calm"]) == 21 and live["alerts"]
+    assert late == live
+
+
+def test_a_late_report_changes_the_calm_series_by_new_entries(monitor, ledger):
+    quiet = {"feed": "acled", "occurred": "2016-09-14T10:00:00+03:00",
+             "attacker": "Military Forces of Syria (2000-)", "target": "Free Syrian Army",
+             "event_type": "military_presence",
+             "location": {"lat": 36.586, "lon": 37.044, "precision": 1}}
+    monitor.submit([("a", {**quiet, "source_id": "Q1"})])
+    series = {d["day"]: d for d in ledger.calm_days()}
+    assert series[2]["calm"] == 1 and series[7]["condition_met"] == 1
+    # days later, a report arrives of a strike on the opposition on 14 September
+    monitor.submit([("b", {**quiet, "source_id": "L1", "event_type": "air_strike",
+                           "notes": "warplanes struck rebel positions"})])
+    series = {d["day"]: d for d in ledger.calm_days()}
+    assert series[2]["calm"] == 0 and series[2]["consecutive"] == 0
+    assert not any(d["condition_met"] for d in series.values() if d["day"] <= 8)
+    history = ledger.query("SELECT count(*) AS n FROM calm_days WHERE day = 2")[0]["n"]
+    assert history == 2  # the first state is kept; the new one is a new entry
+
+
+def test_five_serious_findings_against_one_party_in_a_day_raise_an_escalation(monitor,
+                                                                              ledger):
+    strike = {"feed": "acled", "occurred": "2016-08-10", "event_type": "air_strike",
+              "attacker": "Military Forces of Syria (2000-)", "target": "Civilians (Syria)",
+              "notes": "air strike on a residential building"}
+    places = [(36.20, 37.17), (36.19, 37.16), (36.21, 37.18), (36.18, 37.15), (36.22, 37.19)]
+    for i, (lat, lon) in enumerate(places[:4]):
+        monitor.submit([(str(i), {**strike, "source_id": f"E{i}",
+                                  "location": {"lat": lat, "lon": lon}})])
+    assert ledger.alerts("escalation") == []
+    lat, lon = places[4]
+    monitor.submit([("4", {**strike, "source_id": "E4", "location": {"lat": lat, "lon": lon}})])
+    [alert] = ledger.alerts("escalation")
+    assert alert["party"] == "syrian_government" and alert["governorate"] == "Aleppo"
+    assert len(alert["incident_ids"]) == 5
+
+
+def test_rejudge_records_differences_under_a_changed_rule(tmp_path, clock):
+    shutil.copytree(PROJECT_ROOT / "config", tmp_path / "config")
+    shutil.copytree(PROJECT_ROOT / "rules", tmp_path / "rules")
+    ledger = Ledger.open(tmp_path / "l.db", clock=clock)
+    monitor = Monitor(load_pack(tmp_path / "config", "syria-2016"), ledger, clock)
+    monitor.submit([("a", THREE_SOURCES[1])])
+    before = {f["term"]: f for f in current(ledger)}
+    rule = tmp_path / "rules/syria-2016/JIG-SAAF/rule.yaml"
+    rule.write_text(rule.read_text().replace("severity: major", "severity: critical", 1))
+    changed = Monitor(load_pack(tmp_path / "config", "syria-2016"), ledger, clock)
+    result = changed.rejudge("2016-01-01T00:00:00+00:00")
+    assert result == {"reports": 1, "new": 1, "superseded": 1, "unchanged": 1}
+    after = {f["term"]: f for f in current(ledger)}
+    assert after["JIG-SAAF"]["severity"] == "critical"
+    assert after["JIG-SAAF"]["supersedes"] == before["JIG-SAAF"]["finding_id"]
+    assert after["MAY-CIV"]["finding_id"] == before["MAY-CIV"]["finding_id"]
+    old = ledger.finding(before["JIG-SAAF"]["finding_id"])
+    assert old["status"] == "superseded" and old["severity"] == "major"  # still reproducible
+    assert changed.rejudge("2016-01-01T00:00:00+00:00")["new"] == 0  # nothing more to do
