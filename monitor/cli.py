@@ -58,7 +58,16 @@ class Context:
         return _guard(lambda: Ledger.open(self.paths.db, readonly=readonly))
 
     def monitor(self) -> Monitor:
-        return Monitor(self.pack, self.ledger())
+        monitor = Monitor(self.pack, self.ledger())
+        hooks = self.paths.settings.webhooks
+        if hooks:
+            from .webhooks import Notifier
+
+            monitor.notifier = Notifier(hooks, monitor.record_delivery)
+            # deliver what is queued before the command exits (bounded: a dead endpoint
+            # costs at most this wait, never ingestion time)
+            click.get_current_context().call_on_close(monitor.notifier.close)
+        return monitor
 
 
 def _problems(problems: list[Any]) -> click.ClickException:
@@ -305,7 +314,8 @@ def _local_date(c: Context, value: str) -> str:
 @click.option("--since", help="Event date on or after (YYYY-MM-DD).")
 @click.option("--until", help="Event date before (YYYY-MM-DD).")
 @click.option("--status", type=click.Choice(STATUSES), help="Only findings in this status.")
-@click.option("--format", "fmt", type=click.Choice(["table", "json", "csv", "jsonl"]),
+@click.option("--format", "fmt",
+              type=click.Choice(["table", "json", "csv", "jsonl", "geojson"]),
               default="table", show_default=True)
 @click.option("--limit", type=int, default=None, help="At most this many.")
 @pass_ctx
@@ -318,6 +328,7 @@ def findings(c: Context, term: str | None, party: str | None, instrument: str | 
     Example:
       monitor findings --term MAY-CIV --party syrian_government --since 2016-09-12
       monitor findings --format json > findings.json
+      monitor findings --format geojson > findings.geojson    # for QGIS
     """
     ledger = c.ledger(readonly=True)
     rows = ledger.findings(term=term, party=party, instrument=instrument,
@@ -328,6 +339,14 @@ def findings(c: Context, term: str | None, party: str | None, instrument: str | 
                   "source": f"{r['feed']}:{r['source_id']}"} for r in rows]
         render(shown, "table", FINDING_COLUMNS, title=f"{len(rows)} finding(s)",
                console=c.console)
+        return
+    if fmt == "geojson":
+        from .exports import findings_geojson
+
+        by_incident = {}
+        for row in ledger.incident_rows():
+            by_incident.setdefault(row["incident_id"], row)
+        click.echo(json.dumps(findings_geojson(rows, by_incident), ensure_ascii=False))
         return
     columns = list(Finding.model_fields) if rows else None
     click.echo(render(rows, fmt, columns))
@@ -596,4 +615,4 @@ def feeds_status(c: Context, fmt: str) -> None:
 
 
 # The analysts' commands live in their own module; importing it registers them on `main`.
-from . import cli_analyst  # noqa: E402,F401
+from . import cli_analyst, cli_read  # noqa: E402,F401

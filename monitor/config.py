@@ -21,6 +21,7 @@ from .classify import Classifier, load_classifier
 from .models import FileModel, Instrument, SideSpec
 from .problems import Problem, ProblemsError, did_you_mean, from_validation, read_yaml
 from .rules import LoadedRule, Vocabulary, load_rules
+from .webhooks import WebhookSpec
 from .zones import ZoneIndex, load_zones
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
@@ -33,6 +34,8 @@ class Settings(FileModel):
     pack: str = Field(description="the agreement pack in force: a folder of config/")
     db: str = Field(default="var/ledger.db", description="the ledger file")
     feeds: str = Field(default="feeds", description="folder of feed definitions")
+    webhooks: list[WebhookSpec] = Field(default_factory=list,
+                                        description="where alerts are POSTed")
 
 
 class PackFiles(FileModel):

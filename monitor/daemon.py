@@ -99,6 +99,9 @@ class Daemon:
                 break  # asked to stop while waiting
             delay = min(delay * 2, BACKOFF_CAP)
         self.monitor.record_feed_health(name, run, started)
+        if not run.ok:
+            self.monitor.notify("feed_failure", f"{name}@{iso(started)}",
+                                {"feed": name, "attempts": run.attempts, "reason": run.reason})
         log.info("%s", run.summary())
         return run
 

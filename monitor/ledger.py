@@ -174,6 +174,10 @@ _CORE: dict[str, tuple[dict[str, type], tuple[str, ...], tuple[str, ...], tuple[
     "alerts": ({"key": str, "kind": str, "active": int, "party": str, "governorate": str,
                 "start": str, "end": str, "incident_ids": list, "finding_ids": list,
                 "detail": str}, (), ("key", "kind", "active"), ("key",)),
+    # each attempt to deliver an alert to a webhook (issue #5)
+    "deliveries": ({"webhook": str, "event": str, "event_key": str, "attempt": int,
+                    "ok": int, "status": int, "error": str}, (), ("webhook", "event_key"),
+                   ("event_key",)),
     # a feed's position, written in the same transaction as the records it covers (issue #3)
     "feed_cursors": ({"feed": str, "cursor": dict, "items": int}, (), ("feed",), ("feed",)),
     # one row per run of a feed: what it took, or why it failed
@@ -203,6 +207,23 @@ def _m001_chained_tables(db: sqlite_utils.Database) -> None:
                "r.revision, r.incident_id AS own_incident, COALESCE((SELECT l.incident_id FROM "
                "links l WHERE l.report_key = r.report_key ORDER BY l.seq DESC LIMIT 1), "
                "r.incident_id) AS incident_id FROM reports r")
+    # Views for the common questions (README "The ledger"). A finding's day is the UTC date of
+    # the middle of its event window: for a report dated to a day that is the local day.
+    db.execute("CREATE VIEW current_findings AS SELECT * FROM finding_status WHERE status NOT "
+               "IN ('superseded', 'retracted')")
+    db.execute("CREATE VIEW findings_per_party_day AS SELECT date(julianday(f.occurred) + "
+               "(julianday(f.occurred_end) - julianday(f.occurred)) / 2) AS day, p.value AS "
+               "party, f.term, f.severity, count(*) AS findings FROM current_findings f, "
+               "json_each(f.charged_to) p GROUP BY day, party, f.term, f.severity")
+    db.execute("CREATE VIEW scorecard AS SELECT p.value AS party, f.instrument, f.term, "
+               "f.severity, count(*) AS findings, min(f.occurred) AS first, max(f.occurred) AS "
+               "last FROM current_findings f, json_each(f.charged_to) p WHERE f.status NOT IN "
+               "('disputed', 'discounted') GROUP BY party, f.instrument, f.term, f.severity")
+    db.execute("CREATE VIEW feed_status AS SELECT feed, count(*) AS runs, sum(new) AS "
+               "records_taken, max(CASE WHEN ok THEN finished_at END) AS last_success, "
+               "max(CASE WHEN NOT ok THEN finished_at END) AS last_failure, (SELECT h2.reason "
+               "FROM feed_health h2 WHERE h2.feed = h.feed AND NOT h2.ok ORDER BY h2.seq DESC "
+               "LIMIT 1) AS last_failure_reason FROM feed_health h GROUP BY feed")
 
 
 @dataclass(frozen=True)
@@ -389,6 +410,38 @@ class Ledger:
                 return [dict(zip(names, r)) for r in cursor]
             finally:
                 self._conn.execute(f"PRAGMA query_only={int(self.readonly)}")
+
+    def user_query(self, sql: str, params: Sequence[Any] | Mapping[str, Any] = ()
+                   ) -> tuple[list[str], list[tuple[Any, ...]]]:
+        """Run a user's SQL read-only: only reading is authorised (SQLite's authorizer refuses
+        every write, ATTACH, DETACH and PRAGMA before the statement runs, whatever it is
+        wrapped in). Returns (column names, rows); LedgerError explains a refusal."""
+        refused: list[str] = []
+
+        def authorize(action: int, arg1: Any, arg2: Any, db: Any, source: Any) -> int:
+            if action in _READ_ACTIONS:
+                return sqlite3.SQLITE_OK
+            refused.append(_ACTION_NAMES.get(action, f"action {action}")
+                           + (f" {arg1}" if isinstance(arg1, str) else ""))
+            return sqlite3.SQLITE_DENY
+
+        with self._lock:
+            self._conn.set_authorizer(authorize)
+            try:
+                cursor = self._conn.execute(sql, params)
+                names = [d[0] for d in cursor.description or ()]
+                return names, cursor.fetchall()
+            except sqlite3.DatabaseError as exc:
+                if refused:
+                    asks = ", ".join(dict.fromkeys(refused))
+                    raise LedgerError(f"refused: the ledger is read-only here, and this "
+                                      f"statement asks for {asks}. Only SELECT (and "
+                                      "WITH ... SELECT) queries are allowed.") from None
+                raise LedgerError(f"SQL error: {exc}") from None
+            except (sqlite3.Warning, sqlite3.ProgrammingError) as exc:
+                raise LedgerError(f"SQL error: {exc}") from None
+            finally:
+                self._conn.set_authorizer(None)
 
     def has_report(self, report_key: str) -> bool:
         """Whether the report with this key (``feed:source_id:revision``) is recorded."""
@@ -612,6 +665,19 @@ def _stored(t: _Table, column: str, kind: type, value: Any) -> Any:
     hint = " (pass an ISO 8601 string)" * isinstance(value, date)
     raise LedgerError(f"{t.name}.{column}: cannot record {value!r:.60} in a {kind.__name__} "
                       f"column{hint}")
+
+
+# What a read-only user query may do (sqlite3 authorizer action codes).
+_READ_ACTIONS = frozenset({sqlite3.SQLITE_SELECT, sqlite3.SQLITE_READ, sqlite3.SQLITE_FUNCTION,
+                           getattr(sqlite3, "SQLITE_RECURSIVE", 33)})
+_ACTION_NAMES = dict(enumerate((
+    "", "CREATE INDEX", "CREATE TABLE", "CREATE TEMP INDEX", "CREATE TEMP TABLE",
+    "CREATE TEMP TRIGGER", "CREATE TEMP VIEW", "CREATE TRIGGER", "CREATE VIEW", "DELETE on",
+    "DROP INDEX", "DROP TABLE", "DROP TEMP INDEX", "DROP TEMP TABLE", "DROP TEMP TRIGGER",
+    "DROP TEMP VIEW", "DROP TRIGGER", "DROP VIEW", "INSERT into", "PRAGMA", "READ", "SELECT",
+    "a TRANSACTION", "UPDATE of", "ATTACH of", "DETACH of", "ALTER TABLE", "REINDEX",
+    "ANALYZE", "CREATE VIRTUAL TABLE", "DROP VIRTUAL TABLE", "FUNCTION", "a SAVEPOINT",
+    "RECURSIVE")))  # SQLite's authorizer action codes 1..33, in order
 
 
 def _utc_text(value: datetime) -> str:

@@ -18,6 +18,7 @@ from .config import Pack
 from .evidence import EvidenceKeeper, facts_of
 from .judge import Judge, finding_id, iso
 from .ledger import Ledger
+from .webhooks import Event, Notifier
 from .models import Finding, IncidentReport, Outcome, Resolution
 from .problems import location
 from .resolve import incident_id, resolve
@@ -82,6 +83,19 @@ class Monitor:
         self.clock = clock or (lambda: dt.datetime.now(dt.timezone.utc))
         self.evidence = EvidenceKeeper(ledger, pack.spec.corroboration_km,
                                        pack.spec.coarse_precision) if ledger else None
+        self.notifier: Notifier | None = None  # webhooks (issue #5), set by the caller
+
+    def notify(self, kind: str, key: str, payload: dict[str, Any],
+               severity: str | None = None) -> None:
+        """Hand an event to the webhooks, if any (never blocks)."""
+        if self.notifier is not None:
+            self.notifier.notify(Event(kind, key, payload, severity))
+
+    def record_delivery(self, row: dict[str, Any]) -> None:
+        """Record one webhook delivery attempt (called from the delivery thread)."""
+        assert self.ledger is not None
+        with self.ledger.transaction():
+            self.ledger.append("deliveries", row)
 
     def evaluate(self, report: IncidentReport) -> tuple[str, Resolution, list[Finding]]:
         """Resolve and judge one report without recording it (rule suites use this)."""
@@ -125,12 +139,18 @@ class Monitor:
                 if feed is None:
                     raise ValueError("retractions need the feed they belong to")
                 result.retracted += self._retract(feed, source_id)
+            alerts: list[dict[str, Any]] = []
             if result.new or result.retracted:
                 # a new report (even one breaking nothing) can change the series
-                timeline.refresh(self.ledger, self.pack)
+                alerts = timeline.refresh(self.ledger, self.pack)["new_alerts"]
             if feed is not None and cursor is not None:
                 self.ledger.append("feed_cursors", {"feed": feed, "cursor": cursor,
                                                     "items": count})
+        # only what was committed is announced
+        for f in result.findings:
+            self.notify("finding", f.finding_id, f.model_dump(mode="json"), f.severity)
+        for alert in alerts:
+            self.notify("alert", alert["key"], alert)
         return result
 
     # --- re-judging under changed rules (issue #4) ---------------------------------------

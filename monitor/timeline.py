@@ -30,11 +30,12 @@ def current_incidents(ledger: Ledger) -> list[dict[str, Any]]:
     return list(seen.values())
 
 
-def refresh(ledger: Ledger, pack: Pack) -> dict[str, int]:
-    """Recompute the patterns and record what changed (inside the caller's transaction)."""
+def refresh(ledger: Ledger, pack: Pack) -> dict[str, Any]:
+    """Recompute the patterns and record what changed (inside the caller's transaction);
+    ``new_alerts`` lists the alerts recorded now."""
     spec = pack.spec.patterns
     findings = ledger.findings()
-    changed = {"calm_days": 0, "alerts": 0, "withdrawn": 0}
+    changed: dict[str, Any] = {"calm_days": 0, "alerts": 0, "withdrawn": 0, "new_alerts": []}
     instrument = pack.instruments.get(spec.calm_instrument)
     if instrument is not None:
         day_d = instrument.start
@@ -83,7 +84,7 @@ def refresh(ledger: Ledger, pack: Pack) -> dict[str, int]:
     active = {a["key"]: a for a in ledger.alerts()}
     for key, row in wanted.items():
         if key not in active:
-            ledger.append("alerts", row)
+            changed["new_alerts"].append(ledger.append("alerts", row))
             changed["alerts"] += 1
     for key, row in active.items():
         if key not in wanted:

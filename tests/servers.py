@@ -23,7 +23,8 @@ Route = Union[Response, Callable[[str, dict[str, list[str]]], Response]]
 @contextmanager
 def serve(routes: dict[str, Route]) -> Iterator[str]:
     """Serve ``routes`` on 127.0.0.1 (a free port); yield the base URL; log every request
-    path in ``routes['__log__']`` if that key is a list."""
+    path in ``routes['__log__']`` and every POST body in ``routes['__posts__']`` if those
+    keys are lists."""
     log: list[str] = routes.get("__log__", [])  # type: ignore[assignment]
 
     class Handler(BaseHTTPRequestHandler):
@@ -47,6 +48,12 @@ def serve(routes: dict[str, Route]) -> Iterator[str]:
                 self.wfile.write(body)
             except (BrokenPipeError, ConnectionResetError):
                 pass
+
+        def do_POST(self) -> None:  # noqa: N802 - http.server's name
+            length = int(self.headers.get("Content-Length") or 0)
+            posts: list[bytes] = routes.get("__posts__", [])  # type: ignore[assignment]
+            posts.append(self.rfile.read(length))
+            self.do_GET()
 
         def log_message(self, *args: Any) -> None:
             pass

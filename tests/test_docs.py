@@ -16,6 +16,7 @@ from monitor.cli import main
 from monitor.config import PROJECT_ROOT, PackFiles, PackSpec, PatternsSpec, Settings
 from monitor.feeds import FeedSpec, Schedule
 from monitor.models import Actor, Alias, Instrument, ZoneSpec
+from monitor.webhooks import WebhookSpec
 
 README = (PROJECT_ROOT / "README.md").read_text(encoding="utf-8")
 
@@ -39,7 +40,7 @@ def test_every_command_is_in_the_readme_with_help_and_an_example(command: str) -
     assert "Example:" in result.output, f"`{command} --help` has no example"
 
 
-MODELS = [Settings, PackSpec, PackFiles, PatternsSpec, FeedSpec, Schedule, Instrument, Actor, Alias, ZoneSpec]
+MODELS = [Settings, WebhookSpec, PackSpec, PackFiles, PatternsSpec, FeedSpec, Schedule, Instrument, Actor, Alias, ZoneSpec]
 
 
 @pytest.mark.parametrize(("model", "key"), [(m, k) for m in MODELS for k in m.model_fields],

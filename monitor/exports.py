@@ -1,0 +1,44 @@
+"""Exports for GIS and other programs: findings and incidents as GeoJSON (ready for QGIS).
+
+Properties are flat (lists and objects become JSON text), since QGIS and most GIS tools do not
+read nested attributes. A finding without a usable point has a null geometry.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+
+def _flat(row: Mapping[str, Any]) -> dict[str, Any]:
+    return {k: json.dumps(v, ensure_ascii=False) if isinstance(v, (list, dict)) else v
+            for k, v in row.items()}
+
+
+def _point(lat: Any, lon: Any) -> dict[str, Any] | None:
+    if lat is None or lon is None:
+        return None
+    return {"type": "Point", "coordinates": [lon, lat]}
+
+
+def findings_geojson(findings: Iterable[Mapping[str, Any]],
+                     incidents: Mapping[str, Mapping[str, Any]]) -> dict[str, Any]:
+    """A FeatureCollection: one feature per finding, at its incident's point."""
+    features = []
+    for f in findings:
+        inc = incidents.get(f["incident_id"], {})
+        props = _flat(f)
+        props.update({"place": inc.get("place"), "governorate": inc.get("admin1"),
+                      "location_precision": inc.get("location_precision")})
+        features.append({"type": "Feature", "geometry": _point(inc.get("lat"), inc.get("lon")),
+                         "properties": props})
+    return {"type": "FeatureCollection", "features": features}
+
+
+def incidents_geojson(incidents: Iterable[Mapping[str, Any]]) -> dict[str, Any]:
+    """A FeatureCollection: one feature per recorded report's resolution."""
+    return {"type": "FeatureCollection", "features": [
+        {"type": "Feature", "geometry": _point(i.get("lat"), i.get("lon")),
+         "properties": _flat({k: v for k, v in i.items() if k not in ("lat", "lon")})}
+        for i in incidents]}
