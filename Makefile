@@ -5,7 +5,7 @@ PYTHON ?= python3
 VENV   := .venv
 BIN    := $(VENV)/bin
 
-.PHONY: run test install install-dev clean
+.PHONY: run test install install-dev browser clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -25,8 +25,15 @@ install-dev: $(VENV)/.installed-dev
 run: install
 	$(BIN)/monitor run
 
-test: install-dev
+test: install-dev browser
 	$(BIN)/python -m pytest -q
+
+# Browser tests drive Debian's headless Chromium; install it when we can (root with apt-get),
+# otherwise those tests skip and say why.
+browser:
+	@command -v chromium >/dev/null 2>&1 || { [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1 \
+	  && (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium) >/dev/null 2>&1; } \
+	  || echo "note: chromium is not installed and cannot be installed here; browser tests will be skipped"
 
 clean:
 	rm -rf $(VENV) var
