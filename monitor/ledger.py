@@ -34,7 +34,7 @@ import threading
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
-from datetime import date, datetime, timezone
+from datetime import date, datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
 
@@ -42,6 +42,8 @@ import sqlite_utils
 from sqlite_utils import Migrations
 
 GENESIS_HASH = "0" * 64
+# The longest event window corroboration searches back over (a month-precise report).
+MAX_WINDOW = timedelta(days=32)
 COMMON_COLUMNS = ("seq", "recorded_at", "prev_hash", "hash")
 _SQL_TYPES = {str: "TEXT", int: "INTEGER", float: "REAL", list: "TEXT", dict: "TEXT"}
 _KIND_OF_SQL: dict[str, type] = {"TEXT": str, "INTEGER": int, "REAL": float}
@@ -202,6 +204,13 @@ def _m001_chained_tables(db: sqlite_utils.Database) -> None:
                "LIMIT 1), f.confidence) AS confidence, COALESCE((SELECT s.status FROM "
                "status_changes s WHERE s.finding_id = f.finding_id ORDER BY s.seq DESC LIMIT 1),"
                " 'alleged') AS status FROM findings f")
+    # Indexes for the hot path of ingestion (a source's earlier revisions; corroboration's
+    # search by time and place).
+    db.execute("CREATE INDEX idx_reports_source ON reports (feed, source_id)")
+    db.execute("CREATE INDEX idx_findings_source ON findings (feed, source_id)")
+    db.execute("CREATE INDEX idx_incidents_time_lat ON incidents (occurred_start, lat)")
+    db.execute("CREATE INDEX idx_incidents_admin1 ON incidents (admin1)")
+    db.execute("CREATE INDEX idx_links_report ON links (report_key, seq)")
     # The incident each report belongs to now: its latest link, else the one it was judged in.
     db.execute("CREATE VIEW report_incident AS SELECT r.report_key, r.feed, r.source_id, "
                "r.revision, r.incident_id AS own_incident, COALESCE((SELECT l.incident_id FROM "
@@ -523,17 +532,18 @@ class Ledger:
                        dlat: float, exclude_feed: str) -> list[dict[str, Any]]:
         """Reports of other feeds whose event window overlaps [start, end) and whose point
         lies within ``dlat`` degrees of latitude (and the same distance in longitude), with
-        the incident each belongs to now: the candidates for corroboration."""
+        the incident each belongs to now: the candidates for corroboration. Windows longer
+        than MAX_WINDOW (a report dated only to a year) are not searched for."""
         dlon = dlat / max(0.1, math.cos(math.radians(lat)))
         rows = self._rows(
             "SELECT i.report_key, ri.incident_id, r.feed, i.occurred_start, i.occurred_end, "
             "i.lat, i.lon, i.location_precision, i.attacker_sides, i.target_sides, "
             "i.event_type, r.body FROM incidents i JOIN reports r USING (report_key) "
             "JOIN report_incident ri USING (report_key) WHERE i.occurred_start < ? AND "
-            "i.occurred_end > ? AND i.lat BETWEEN ? AND ? AND i.lon BETWEEN ? AND ? AND "
-            "r.feed != ? ORDER BY i.seq",
-            [_utc_text(end), _utc_text(start), lat - dlat, lat + dlat, lon - dlon, lon + dlon,
-             exclude_feed])
+            "i.occurred_start >= ? AND i.occurred_end > ? AND i.lat BETWEEN ? AND ? AND "
+            "i.lon BETWEEN ? AND ? AND r.feed != ? ORDER BY i.seq",
+            [_utc_text(end), _utc_text(start - MAX_WINDOW), _utc_text(start), lat - dlat,
+             lat + dlat, lon - dlon, lon + dlon, exclude_feed])
         return [self._decode(frozenset({"attacker_sides", "target_sides", "body"}), r)
                 for r in rows]
 
@@ -547,12 +557,23 @@ class Ledger:
             "r2.feed = r.feed AND r2.source_id = r.source_id) ORDER BY r.seq", [since],
             "reports")
 
-    def incident_rows(self) -> list[dict[str, Any]]:
-        """Every report's resolved incident row, with the incident it belongs to now
-        (``incident_id``), in recording order."""
+    def serious_findings(self, party: str, governorate: str) -> list[dict[str, Any]]:
+        """Current major and critical findings charged to ``party`` whose incident is in
+        ``governorate`` (for escalations)."""
+        return self._rows(
+            "SELECT * FROM current_findings f WHERE severity IN ('major', 'critical') AND "
+            "EXISTS (SELECT 1 FROM json_each(f.charged_to) WHERE value = ?) AND incident_id IN "
+            "(SELECT incident_id FROM incidents WHERE admin1 = ?) ORDER BY occurred, seq",
+            [party, governorate], "findings")
+
+    def incident_rows(self, since: str | None = None, until: str | None = None
+                      ) -> list[dict[str, Any]]:
+        """Every report's resolved incident row (event start in [since, until) when given),
+        with the incident it belongs to now (``incident_id``), in recording order."""
+        where = " WHERE i.occurred_start >= ? AND i.occurred_start < ?" if since else ""
         rows = self._rows("SELECT i.*, ri.incident_id AS current FROM incidents i JOIN "
-                          "report_incident ri USING (report_key) ORDER BY i.seq", [],
-                          "incidents")
+                          "report_incident ri USING (report_key)" + where + " ORDER BY i.seq",
+                          [since, until] if since else [], "incidents")
         for row in rows:
             row["incident_id"] = row.pop("current")
         return rows
@@ -579,10 +600,17 @@ class Ledger:
         """Every feed run, oldest first."""
         return self._rows("SELECT * FROM feed_health ORDER BY seq", [], "feed_health")
 
+    def has_source(self, feed: str, source_id: str) -> bool:
+        """Whether any revision of this source record was recorded."""
+        with self._lock:
+            return self._conn.execute("SELECT 1 FROM reports WHERE feed = ? AND source_id = ? "
+                                      "LIMIT 1", [feed, source_id]).fetchone() is not None
+
     def source_findings(self, feed: str, source_id: str) -> list[dict[str, Any]]:
         """Findings of every revision of one source record, with their current status."""
-        return self._rows("SELECT * FROM finding_status WHERE feed = ? AND source_id = ? "
-                          "ORDER BY seq", [feed, source_id], "findings")
+        return self._rows("SELECT * FROM finding_status WHERE finding_id IN (SELECT finding_id "
+                          "FROM findings WHERE feed = ? AND source_id = ?) ORDER BY seq",
+                          [feed, source_id], "findings")
 
     def counts(self) -> dict[str, int]:
         """Rows per chained table."""

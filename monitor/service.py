@@ -84,6 +84,7 @@ class Monitor:
         self.evidence = EvidenceKeeper(ledger, pack.spec.corroboration_km,
                                        pack.spec.coarse_precision) if ledger else None
         self.notifier: Notifier | None = None  # webhooks (issue #5), set by the caller
+        self._scope = timeline.Scope()  # what the batch being recorded added
 
     def notify(self, kind: str, key: str, payload: dict[str, Any],
                severity: str | None = None) -> None:
@@ -119,6 +120,7 @@ class Monitor:
         if self.ledger is None:
             raise RuntimeError("this Monitor has no ledger; use evaluate()")
         seen: set[str] = set()
+        self._scope = timeline.Scope()
         with self.ledger.transaction():
             count = 0
             for item in items:
@@ -140,9 +142,11 @@ class Monitor:
                     raise ValueError("retractions need the feed they belong to")
                 result.retracted += self._retract(feed, source_id)
             alerts: list[dict[str, Any]] = []
-            if result.new or result.retracted:
-                # a new report (even one breaking nothing) can change the series
+            if result.retracted:
                 alerts = timeline.refresh(self.ledger, self.pack)["new_alerts"]
+            elif result.new:
+                # a new report (even one breaking nothing) can change the series
+                alerts = timeline.refresh(self.ledger, self.pack, self._scope)["new_alerts"]
             if feed is not None and cursor is not None:
                 self.ledger.append("feed_cursors", {"feed": feed, "cursor": cursor,
                                                     "items": count})
@@ -275,6 +279,8 @@ class Monitor:
 
     def _current(self, feed: str, source_id: str) -> list[dict[str, Any]]:
         assert self.ledger is not None
+        if not self.ledger.has_source(feed, source_id):
+            return []  # the common case: a record seen for the first time
         return [f for f in self.ledger.source_findings(feed, source_id)
                 if f["status"] not in ("superseded", "retracted")]
 
@@ -374,5 +380,8 @@ class Monitor:
             row["supersedes"] = replaced.get(finding.term)
             stored = ledger.append("findings", row)
             recorded.append(finding.model_copy(update={"recorded_at": stored["recorded_at"]}))
+        self._scope.starts.append(res.start)
+        self._scope.findings += [{**f.model_dump(mode="json"), "governorate": res.governorate}
+                                 for f in recorded]
         return Outcome(report_key=key, incident_id=iid, findings=recorded, review=review,
                        linked=linked[1] if linked else None, corroborates=supported)
