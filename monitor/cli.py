@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import sqlite3
 import sys
 from collections import Counter
 from pathlib import Path
@@ -276,11 +277,19 @@ def import_(c: Context, path: Path, fmt: str, feed: str | None) -> None:
             progress.advance(task, len(batch))
             batch.clear()
 
-        for item in reader(fmt)(path, feed=feed or fmt):
-            batch.append(item if isinstance(item, Rejection) else validate(item[1], item[0]))
-            if len(batch) >= BATCH:
-                flush()
-        flush()
+        try:
+            for item in reader(fmt)(path, feed=feed or fmt):
+                batch.append(item if isinstance(item, Rejection) else validate(item[1],
+                                                                              item[0]))
+                if len(batch) >= BATCH:
+                    flush()
+            flush()
+        except (sqlite3.OperationalError, OSError) as exc:
+            raise click.ClickException(
+                f"the ledger could not be written ({exc}). The batch in progress was rolled "
+                f"back; the {total.new} report(s) before it are recorded and verified. Free "
+                "space (or fix the cause) and run the same import again: what is recorded is "
+                "skipped.") from None
     by_term = Counter(f.term for f in total.findings)
     c.console.print(f"{path.name}: {total.new} new report(s), {total.duplicates} already "
                     f"recorded, {len(total.rejections)} rejected; {len(total.findings)} "
@@ -555,7 +564,12 @@ def run_(c: Context, once: bool, verbose: bool) -> None:
                 tasks[feed] = progress.add_task(f"feed {feed}", total=None)
             progress.advance(tasks[feed], n)
 
-        daemon = Daemon(monitor, specs, c.paths.feeds, on_batch=on_batch)
+        from .config import pack_fingerprint
+
+        config, name = c.paths.config, c.paths.settings.pack
+        daemon = Daemon(monitor, specs, c.paths.feeds, on_batch=on_batch,
+                        reload=lambda: load_pack(config, name),
+                        watch=lambda: pack_fingerprint(config, name))
         daemon.install_signal_handlers()
         if once:
             runs = daemon.run_once()
@@ -616,3 +630,5 @@ def feeds_status(c: Context, fmt: str) -> None:
 
 # The analysts' commands live in their own module; importing it registers them on `main`.
 from . import cli_analyst, cli_read  # noqa: E402,F401
+from . import cli_report  # noqa: E402,F401  (monitor report)
+from . import cli_serve  # noqa: E402,F401

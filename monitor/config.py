@@ -206,6 +206,31 @@ def _check_spec(spec: PackSpec, label: str, instruments: list[str]) -> list[Prob
     return problems
 
 
+def pack_fingerprint(config_dir: Path, name: str) -> tuple[tuple[str, int, int], ...]:
+    """Names, sizes and modification times of every file of a pack (config and rules), so a
+    running daemon notices an edit."""
+    folder = config_dir / name
+    roots = [folder]
+    spec_file = folder / "pack.yaml"
+    try:
+        import yaml
+
+        rules = (yaml.safe_load(spec_file.read_text(encoding="utf-8")) or {}).get("rules")
+        if isinstance(rules, str):
+            roots.append((folder / rules).resolve())
+    except (OSError, ValueError, AttributeError):
+        pass
+    out = []
+    for root in roots:
+        for path in sorted(root.rglob("*.yaml")):
+            try:
+                st = path.stat()
+            except OSError:
+                continue
+            out.append((str(path), st.st_size, st.st_mtime_ns))
+    return tuple(out)
+
+
 def load_pack(config_dir: Path, name: str, label_root: Path | None = None) -> Pack:
     """Load and check every file of pack ``name``; raise :class:`ProblemsError` with all problems.
     """

@@ -64,7 +64,9 @@ class Daemon:
 
     def __init__(self, monitor: Monitor, feeds: list[FeedSpec], base: Path,
                  on_batch: Callable[[str, int], None] | None = None,
-                 sleep: Callable[[float], bool] | None = None):
+                 sleep: Callable[[float], bool] | None = None,
+                 reload: Callable[[], Any] | None = None,
+                 watch: Callable[[], Any] | None = None):
         self.monitor = monitor
         self.feeds = {f.name: f for f in feeds if f.enabled}
         self.base = base
@@ -73,6 +75,30 @@ class Daemon:
         # waits between retries; returns True when asked to stop (so shutdown is not delayed)
         self.sleep = sleep or self.stop.wait
         self._signals = 0
+        # configuration hot reload: ``watch`` fingerprints the pack's files, ``reload`` loads
+        # and checks them (raising on any problem, which keeps the last good rules)
+        self.reload, self.watch = reload, watch
+        self._fingerprint = watch() if watch else None
+
+    def check_config(self) -> bool:
+        """Reload the pack if its files changed; keep the last good one if they are broken.
+        Returns whether new rules are in force."""
+        if self.watch is None or self.reload is None:
+            return False
+        fingerprint = self.watch()
+        if fingerprint == self._fingerprint:
+            return False
+        self._fingerprint = fingerprint
+        try:
+            pack = self.reload()
+            self.monitor.use_pack(pack)
+        except Exception as exc:  # noqa: BLE001 - any failure keeps the last good rules
+            log.error("configuration changed but is broken; keeping the last good rules "
+                      "(the daemon will refuse to start with it):\n%s", exc)
+            return False
+        log.info("configuration changed: now judging with %d rule(s) of pack %s",
+                 len(pack.rules), pack.spec.name)
+        return True
 
     # --- one run of one feed -------------------------------------------------------------
 
@@ -186,7 +212,7 @@ class Daemon:
         scheduler.start()
         try:
             while not self.stop.wait(1.0):
-                pass
+                self.check_config()
         finally:
             scheduler.shutdown(wait=True)
             log.info("daemon stopped")

@@ -7,6 +7,7 @@ nothing else writes reports or findings to the ledger.
 from __future__ import annotations
 
 import datetime as dt
+import threading
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
@@ -85,6 +86,16 @@ class Monitor:
                                        pack.spec.coarse_precision) if ledger else None
         self.notifier: Notifier | None = None  # webhooks (issue #5), set by the caller
         self._scope = timeline.Scope()  # what the batch being recorded added
+        # a batch is judged under one set of rules: swapping rules waits for it to finish
+        self._lock = threading.RLock()
+
+    def use_pack(self, pack: Pack) -> None:
+        """Judge from now on under ``pack`` (the daemon reloads changed rules and config)."""
+        judge = Judge(pack)  # compile first: a failure leaves the current rules in place
+        with self._lock:
+            self.pack, self.judge = pack, judge
+            if self.evidence is not None:
+                self.evidence.distance_km = pack.spec.corroboration_km
 
     def notify(self, kind: str, key: str, payload: dict[str, Any],
                severity: str | None = None) -> None:
@@ -120,8 +131,8 @@ class Monitor:
         if self.ledger is None:
             raise RuntimeError("this Monitor has no ledger; use evaluate()")
         seen: set[str] = set()
-        self._scope = timeline.Scope()
-        with self.ledger.transaction():
+        with self._lock, self.ledger.transaction():
+            self._scope = timeline.Scope()
             count = 0
             for item in items:
                 count += 1
