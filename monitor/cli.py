@@ -571,6 +571,10 @@ def run_(c: Context, once: bool, verbose: bool) -> None:
                         reload=lambda: load_pack(config, name),
                         watch=lambda: pack_fingerprint(config, name))
         daemon.install_signal_handlers()
+        briefs = c.paths.settings.briefs
+        if briefs is not None:
+            daemon.daily.append(("daily brief", briefs.cutoff, c.pack.tz,
+                                 lambda: _daily_brief(c, monitor, briefs)))
         if once:
             runs = daemon.run_once()
             progress.stop()
@@ -586,6 +590,18 @@ def run_(c: Context, once: bool, verbose: bool) -> None:
             daemon.on_batch = None
 
         daemon.serve(first_run_done=first_cycle)
+
+
+def _daily_brief(c: Context, monitor: Monitor, briefs: Any) -> None:
+    """Write the brief of the day that just ended at the cut-off, and rewrite the day before
+    (late reports land in their own day)."""
+    from .report import write_daily
+
+    assert monitor.ledger is not None
+    today = dt.datetime.now(c.pack.tz).date()
+    for day in (today - dt.timedelta(days=1), today):
+        write_daily(monitor.ledger, c.pack, Path(briefs.output_dir), day, fmt=briefs.format,
+                    cutoff=dt.time.fromisoformat(briefs.cutoff))
 
 
 @main.group()

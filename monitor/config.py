@@ -11,6 +11,7 @@ import datetime as dt
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import Literal
 from pathlib import Path
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
@@ -28,6 +29,15 @@ PROJECT_ROOT = Path(__file__).resolve().parent.parent
 SETTINGS_FILE = "monitor.yaml"
 
 
+class BriefsSpec(FileModel):
+    """The daemon's daily brief (``monitor report --daily`` on a schedule)."""
+
+    output_dir: str = Field(default="var/briefs", description="where the briefs are written")
+    format: Literal["html", "md"] = "html"
+    cutoff: str = Field(default="19:30", pattern=r"^([01][0-9]|2[0-3]):[0-5][0-9]$",
+                        description="the daily cut-off, local time of the pack")
+
+
 class Settings(FileModel):
     """``config/monitor.yaml``."""
 
@@ -36,6 +46,7 @@ class Settings(FileModel):
     feeds: str = Field(default="feeds", description="folder of feed definitions")
     webhooks: list[WebhookSpec] = Field(default_factory=list,
                                         description="where alerts are POSTed")
+    briefs: BriefsSpec | None = Field(default=None, description="daily briefs by the daemon")
 
 
 class PackFiles(FileModel):

@@ -23,6 +23,7 @@ from typing import Any
 
 from apscheduler.events import EVENT_JOB_ERROR, EVENT_JOB_MAX_INSTANCES, JobExecutionEvent
 from apscheduler.schedulers.background import BackgroundScheduler
+from apscheduler.triggers.cron import CronTrigger
 from apscheduler.triggers.interval import IntervalTrigger
 
 from .feeds import FeedSpec, HttpFetcher, SourceError, adapter_for
@@ -79,6 +80,8 @@ class Daemon:
         # and checks them (raising on any problem, which keeps the last good rules)
         self.reload, self.watch = reload, watch
         self._fingerprint = watch() if watch else None
+        # daily jobs at a local time (name, "HH:MM", time zone, function), e.g. the brief
+        self.daily: list[tuple[str, str, Any, Callable[[], Any]]] = []
 
     def check_config(self) -> bool:
         """Reload the pack if its files changed; keep the last good one if they are broken.
@@ -209,6 +212,12 @@ class Daemon:
                               next_run_time=now + dt.timedelta(seconds=every))
             log.info("feed %s: every %d s, next at %s", spec.name, every,
                      iso(now + dt.timedelta(seconds=every)))
+        for name, at, tz, fn in self.daily:
+            hour, minute = (int(x) for x in at.split(":"))
+            scheduler.add_job(fn, CronTrigger(hour=hour, minute=minute, timezone=tz), id=name,
+                              name=name, max_instances=1, coalesce=True,
+                              misfire_grace_time=3600)
+            log.info("%s: daily at %s (%s)", name, at, tz)
         scheduler.start()
         try:
             while not self.stop.wait(1.0):

@@ -1,0 +1,494 @@
+"""Briefs: what the ledger says about a period, cut-off to cut-off, for people who were not
+watching it (``monitor report``; the daemon's daily brief through :func:`write_daily`).
+
+**Days and periods.** Ceasefire missions report at a fixed daily cut-off (default 19:30 local,
+in the pack's time zone). Day ``D`` of a brief is the 24 hours *ending* at D's cut-off, from
+``D-1`` at the cut-off to ``D`` at the cut-off: the brief issued at the cut-off of 13 September
+covers what happened since the previous evening, and a report dated only "13 September" (its
+event window starts at 00:00 local) is in day 13. ``since S, until U`` is the period from S at
+the cut-off to U at the cut-off, i.e. days S+1 .. U; a finding is in it when its event window
+*starts* in it (start inclusive, end exclusive). The comparison period is the one of equal
+length just before.
+
+**What is counted.** The current findings (not superseded or retracted). Disputed and
+discounted ones are listed apart and counted nowhere. A finding charged to several candidate
+parties (ambiguous attribution) counts once for each of them in the per-party scorecard and
+chart, once in the per-term table.
+
+**Self-contained.** The HTML brief is one file, inline CSS and SVG, no script, no font, no
+image, no URL: it opens offline and makes no request. Sources that are URLs are shown without
+their scheme (``www.example.org/x``) for that reason. Data is read through Ledger methods only.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import math
+import re
+from collections import Counter, defaultdict
+from collections.abc import Iterable
+from dataclasses import dataclass
+from functools import lru_cache
+from pathlib import Path
+from typing import Any
+from zoneinfo import ZoneInfo
+
+import shapely
+from jinja2 import Environment, FileSystemLoader, StrictUndefined
+
+from .config import Pack
+from .ledger import Ledger
+from .models import CONFIDENCES, SEVERITIES
+
+DEFAULT_CUTOFF = dt.time(19, 30)
+GONE = ("superseded", "retracted")  # replaced or withdrawn: in no brief
+SET_ASIDE = ("disputed", "discounted")  # an analyst doubts them: listed, never counted
+SEVERITY_ORDER = tuple(reversed(SEVERITIES))  # critical, major, minor
+SEV_RANK = {s: i for i, s in enumerate(SEVERITIES)}
+CONF_RANK = {c: i for i, c in enumerate(CONFIDENCES)}
+TOP_INCIDENTS = 10
+FORMATS = {"html": "brief.html.j2", "md": "brief.md.j2"}
+TEMPLATES = Path(__file__).parent / "templates" / "report"
+SIMPLIFY_DEG = 0.01  # ~1 km: invisible at brief scale, keeps the brief ~100 kB
+# Colours: one per side in pack order (Tableau 10, then more), severities, zone kinds.
+PALETTE = ("#d62728", "#ff9896", "#8c564b", "#1f77b4", "#2ca02c", "#98df8a", "#7f7f7f",
+           "#111111", "#bcbd22", "#17becf", "#9467bd", "#e377c2", "#c49c94", "#aec7e8")
+SEVERITY_COLOURS = {"critical": "#c00000", "major": "#1f3b8f", "minor": "#2a9d8f"}
+KIND_COLOURS = {"government": "#c6dbef", "opposition": "#c7e9c0", "mixed": "#fdd0a2",
+                "nusra_concentrated": "#dadaeb", "isil": "#bdbdbd", "kurdish_sdf": "#fff3a8",
+                "turkey_backed": "#fcbba1", "castello_dmz": "#e7298a"}
+ATTRIBUTION = ("Incident data: Uppsala Conflict Data Program (UCDP), Georeferenced Event Dataset, "
+               "licensed CC BY 4.0, and the other feeds named with each source. Boundaries: "
+               "OCHA / Humanitarian Data Exchange, Syrian Arab Republic subnational "
+               "administrative boundaries v02, licensed CC BY-IGO.")
+_SCHEME = re.compile(r"(?i)\b(?:https?|ftp)://")
+Row = dict[str, Any]  # a ledger row or a piece of a brief
+
+
+@dataclass(frozen=True)
+class Period:
+    """From ``since`` at the cut-off to ``until`` at the cut-off, local time of the pack."""
+
+    since: dt.date
+    until: dt.date
+    cutoff: dt.time
+    tz: ZoneInfo
+
+    @property
+    def start(self) -> dt.datetime:
+        return dt.datetime.combine(self.since, self.cutoff, self.tz)
+
+    @property
+    def end(self) -> dt.datetime:
+        return dt.datetime.combine(self.until, self.cutoff, self.tz)
+
+    def days(self) -> list[dt.date]:
+        """The days of the period, each named by the date of the cut-off that ends it."""
+        return [self.since + dt.timedelta(days=i) for i in range(1, (self.until - self.since).days
+                                                                  + 1)]
+
+    def previous(self) -> Period:
+        """The period of equal length just before this one."""
+        return Period(self.since - (self.until - self.since), self.since, self.cutoff, self.tz)
+
+    def day_of(self, when: dt.datetime) -> dt.date:
+        """The day (cut-off to cut-off) that contains ``when``."""
+        local = when.astimezone(self.tz)
+        return local.date() + dt.timedelta(days=local.time() >= self.cutoff)
+
+
+def period(since: dt.date, until: dt.date, tz: ZoneInfo,
+           cutoff: dt.time = DEFAULT_CUTOFF) -> Period:
+    """A checked period: ``until`` must be after ``since``."""
+    if until <= since:
+        raise ValueError(f"until ({until}) must be after since ({since})")
+    return Period(since, until, cutoff, tz)
+
+
+def change(now: int, before: int) -> str:
+    """The change as a brief prints it: "+3", "−2" (a real minus sign), "±0"."""
+    diff = now - before
+    return f"+{diff}" if diff > 0 else f"\u2212{-diff}" if diff < 0 else "\u00b10"
+
+
+def _findings(ledger: Ledger, p: Period) -> list[Row]:
+    """Findings whose event window starts in ``p``, minus superseded and retracted ones."""
+    return [f for f in ledger.findings(since=p.start, until=p.end) if f["status"] not in GONE]
+
+
+def _counted(findings: Iterable[Row]) -> list[Row]:
+    return [f for f in findings if f["status"] not in SET_ASIDE]
+
+
+def _when(f: Row, tz: ZoneInfo) -> str:
+    """An event window for people: "13 Sep 2016" for a whole local day, else start (.. end)."""
+    start, end = (dt.datetime.fromisoformat(f[k]).astimezone(tz)
+                  for k in ("occurred", "occurred_end"))
+    if start.time() == dt.time(0) and end - start == dt.timedelta(days=1):
+        return start.strftime("%d %b %Y")
+    text = start.strftime("%d %b %Y %H:%M")
+    return text if end - start <= dt.timedelta(minutes=1) else (
+        text + " \u2013 " + end.strftime("%d %b %Y %H:%M"))
+
+
+def _value(value: Any) -> str:
+    return ", ".join(map(str, value)) if isinstance(value, list) else str(value)
+
+
+def condense(explanation: list[Row]) -> tuple[list[str], list[str]]:
+    """A finding's explanation in brief: each condition that held with the values that held
+    it (merged over the candidate attributions), and the resolution notes."""
+    held: dict[str, list[str]] = {}
+    notes: list[str] = []
+    for item in explanation:
+        if "condition" in item:
+            values = held.setdefault(item["condition"], [])
+            if (text := _value(item.get("value"))) not in values:
+                values.append(text)
+        elif "resolution" in item and item["resolution"] not in notes:
+            notes.append(str(item["resolution"]))
+    return [f"{c}: {' / '.join(v)}" for c, v in held.items()], notes
+
+
+def _tally(findings: list[Row]) -> dict[str, Counter[str]]:
+    """Per party: total, per term ("term:X") and per severity ("sev:Y")."""
+    out: dict[str, Counter[str]] = defaultdict(Counter)
+    for f in findings:
+        for party in f["charged_to"]:
+            out[party].update(("total", "term:" + f["term"], "sev:" + f["severity"]))
+    return out
+
+
+def _cell(key: str, now: Counter[str], before: Counter[str]) -> Row:
+    return {"key": key, "count": now[key], "previous": before[key],
+            "change": change(now[key], before[key]),
+            "trend": "up" if now[key] > before[key] else "down" if now[key] < before[key] else ""}
+
+
+def scorecard(counted: list[Row], previous: list[Row]) -> Row:
+    """Per party: findings by term and by severity and in all, each with the previous period's
+    count and the change. Parties with findings in either period, most findings first."""
+    now, before = _tally(counted), _tally(previous)
+    terms = sorted({f["term"] for f in counted} | {f["term"] for f in previous})
+    columns = ([("term:" + t, t) for t in terms] + [("sev:" + s, s) for s in SEVERITY_ORDER]
+               + [("total", "all")])
+    parties = sorted(set(now) | set(before), key=lambda p: (-now[p]["total"], p))
+    rows = [{"party": p, "cells": [_cell(k, now[p], before[p]) for k, _ in columns]}
+            for p in parties]
+    return {"columns": [{"key": k, "label": label, "term": k.startswith("term:")}
+                        for k, label in columns], "rows": rows, "terms": terms}
+
+
+def term_table(counted: list[Row], previous: list[Row],
+               pack: Pack) -> list[Row]:
+    """One row per term found in either period: its instrument and the instrument's status,
+    the count, by severity, and the change from the previous period."""
+    titles = {r.spec.term: r.spec.title for r in pack.rules}
+    now, before = Counter(f["term"] for f in counted), Counter(f["term"] for f in previous)
+    first = {f["term"]: f for f in [*previous, *counted]}  # instrument fields, any finding
+    rows = []
+    for term in sorted(first):
+        f = first[term]
+        sev = Counter(x["severity"] for x in counted if x["term"] == term)
+        rows.append({"term": term, "title": titles.get(term, ""), "instrument": f["instrument"],
+                     "instrument_status": f["instrument_status"], "count": now[term],
+                     "severity": {s: sev[s] for s in SEVERITY_ORDER},
+                     "previous": before[term], "change": change(now[term], before[term])})
+    return rows
+
+
+def sources(ledger: Ledger, incident_id: str) -> list[str]:
+    """Every source of every report of the incident (its own and those linked to it), each
+    once, with the feed that carried it."""
+    out: list[str] = []
+    for report in ledger.incident_reports(incident_id):
+        for source in (report.get("body") or {}).get("sources") or ["(no source named)"]:
+            if (text := f"{source} [{report['feed']}]") not in out:
+                out.append(text)
+    return out
+
+
+def serious_incidents(counted: list[Row], incidents: dict[str, Row],
+                      ledger: Ledger, tz: ZoneInfo, limit: int = TOP_INCIDENTS) -> list[Row]:
+    """The ``limit`` most serious incidents: critical before major, then high confidence
+    before medium before low, then earliest first. Minor-only incidents are left out."""
+    by_incident: dict[str, list[Row]] = defaultdict(list)
+    for f in counted:
+        by_incident[f["incident_id"]].append(f)
+
+    def rank(item: tuple[str, list[Row]]) -> tuple[Any, ...]:
+        fs = item[1]
+        return (-max(SEV_RANK[f["severity"]] for f in fs),
+                -max(CONF_RANK[f["confidence"]] for f in fs), min(f["occurred"] for f in fs),
+                item[0])
+
+    out = []
+    for incident_id, fs in sorted(by_incident.items(), key=rank):
+        severity = max((f["severity"] for f in fs), key=SEV_RANK.__getitem__)
+        if SEV_RANK[severity] < SEV_RANK["major"] or len(out) >= limit:
+            continue
+        row = incidents.get(incident_id) or {}
+        notes: list[str] = []
+        terms = []
+        for f in sorted(fs, key=lambda f: (-SEV_RANK[f["severity"]], f["term"])):
+            held, resolution = condense(f["explanation"])
+            notes += [n for n in resolution if n not in notes]
+            terms.append({**{k: f[k] for k in ("finding_id", "term", "instrument",
+                                               "instrument_status", "charged_to", "severity",
+                                               "confidence", "status", "attribution")},
+                          "held": held})
+        place = ", ".join(x for x in (row.get("place"), row.get("admin1")) if x)
+        out.append({"incident_id": incident_id, "when": _when(fs[0], tz), "place": place,
+                    "severity": severity, "confidence": max(
+                        (f["confidence"] for f in fs), key=CONF_RANK.__getitem__),
+                    "terms": terms, "notes": notes, "sources": sources(ledger, incident_id)})
+    return out
+
+
+def _set_aside(findings: list[Row], ledger: Ledger, tz: ZoneInfo) -> list[Row]:
+    """Disputed and discounted findings, with the analyst's last word on each."""
+    out = []
+    for f in findings:
+        if f["status"] not in SET_ASIDE:
+            continue
+        last = (ledger.status_history(f["finding_id"]) or [{}])[-1]
+        out.append({**f, "when": _when(f, tz), "by": last.get("by") or "",
+                    "note": last.get("note") or ""})
+    return out
+
+
+def party_colours(pack: Pack, parties: Iterable[str]) -> dict[str, str]:
+    """A fixed colour per side (pack order, so a party keeps its colour across briefs)."""
+    order = [*pack.sides, "unattributed"]
+    out = {}
+    for p in parties:
+        i = order.index(p) if p in order else len(order) + sum(map(ord, p))
+        out[p] = "#c7c7c7" if p in ("unattributed", "unknown") else PALETTE[i % len(PALETTE)]
+    return out
+
+
+def per_day(counted: list[Row], p: Period) -> dict[dt.date, Counter[str]]:
+    """Findings per day (cut-off to cut-off) per party."""
+    out: dict[dt.date, Counter[str]] = {d: Counter() for d in p.days()}
+    for f in counted:
+        out[p.day_of(dt.datetime.fromisoformat(f["occurred"]))].update(f["charged_to"])
+    return out
+
+
+def _nice(top: int) -> int:
+    """The axis maximum: 1, 2, 2.5 or 5 times a power of ten, at least ``top``."""
+    if top <= 5:
+        return max(top, 1)
+    mag = 10 ** int(math.log10(top))
+    return next(int(m * mag) for m in (1, 2, 2.5, 5, 10) if m * mag >= top)
+
+
+def chart(days: dict[dt.date, Counter[str]], colours: dict[str, str]) -> Row:
+    """Stacked bars in SVG units (templates/report/chart.svg.j2 draws them): one group per day,
+    one colour per party; the axis at 0, half and a round maximum."""
+    width, height, left, bottom, top = 900, 260, 44, 34, 12
+    slot = (width - left - 8) / max(len(days), 1)
+    bar = max(min(slot * 0.72, 60), 1.0)
+    axis = _nice(max((sum(c.values()) for c in days.values()), default=0))
+    scale, base = (height - bottom - top) / axis, height - bottom
+    every = math.ceil(len(days) / 16)  # at most ~16 day labels, whatever the period
+    groups = []
+    for i, (day, counts) in enumerate(days.items()):
+        x, y, bars = left + i * slot + (slot - bar) / 2, float(base), []
+        for party in (q for q in colours if counts[q]):
+            y -= counts[party] * scale
+            bars.append({"party": party, "n": counts[party], "y": y, "colour": colours[party],
+                         "h": counts[party] * scale})
+        groups.append({"day": day, "total": sum(counts.values()), "x": x, "bars": bars,
+                       "label": i % every == 0})
+    return {"width": width, "height": height, "left": left, "base": base, "bar": bar,
+            "ticks": [(t, base - t * scale) for t in sorted({0, axis // 2, axis})],
+            "groups": groups}
+
+
+@lru_cache(maxsize=4)
+def _base_map(path: str) -> tuple[tuple[str, shapely.Geometry], ...]:
+    """The governorates (adm1) of a GeoJSON file: (name, simplified geometry)."""
+    data = json.loads(Path(path).read_text(encoding="utf-8"))
+    out = []
+    for feature in data["features"]:
+        props = feature.get("properties") or {}
+        name = next((str(v) for k, v in props.items() if k.endswith("name") and v), "")
+        geom = shapely.geometry.shape(feature["geometry"]).simplify(SIMPLIFY_DEG)
+        out.append((name, geom))
+    return tuple(out)
+
+
+def governorates_file(pack: Pack) -> Path:
+    """The pack's governorate boundaries: an ``*admin1*`` GeoJSON beside its sub-districts
+    (the OCHA set ships both), else the sub-districts themselves."""
+    folder = (pack.folder / pack.spec.boundaries).parent
+    return next(iter(sorted(folder.glob("*admin1*.geojson"))), pack.folder / pack.spec.boundaries)
+
+
+class _Projection:
+    """Equirectangular, longitude scaled by cos(mean latitude): true shape at this scale."""
+
+    def __init__(self, bounds: tuple[float, float, float, float], width: float):
+        self.minx, self.miny, maxx, self.maxy = bounds
+        self.k = math.cos(math.radians((self.miny + self.maxy) / 2))
+        self.s = width / ((maxx - self.minx) * self.k)
+        self.width, self.height = width, (self.maxy - self.miny) * self.s
+
+    def xy(self, lon: float, lat: float) -> tuple[float, float]:
+        return (lon - self.minx) * self.k * self.s, (self.maxy - lat) * self.s
+
+    def path(self, geom: shapely.Geometry) -> str:
+        rings = []
+        for part in shapely.get_parts(geom):
+            if part.geom_type != "Polygon":
+                continue  # a sliver line or point left by a union: nothing to fill
+            for ring in (part.exterior, *part.interiors):
+                pts = [self.xy(x, y) for x, y in ring.coords]
+                rings.append("M" + "L".join(f"{x:.1f},{y:.1f}" for x, y in pts) + "Z")
+        return "".join(rings)
+
+
+def _zone_valid(row: Row, p: Period) -> bool:
+    """A zone row valid at any time in the period (date bounds are whole local days)."""
+    def bound(v: Any, end: bool) -> dt.datetime | None:
+        if v is None or isinstance(v, dt.datetime):
+            return v
+        return dt.datetime.combine(v + dt.timedelta(days=end), dt.time(0), p.tz)
+    start, stop = bound(row["valid_from"], False), bound(row["valid_to"], True)
+    return (start is None or start < p.end) and (stop is None or stop > p.start)
+
+
+def map_layers(pack: Pack, p: Period, points: list[Row]) -> Row:
+    """The governorates, the zones valid in the period coloured by kind, and a dot per
+    incident coloured by its most serious finding, projected to SVG paths
+    (templates/report/map.svg.j2 draws them)."""
+    base = _base_map(str(governorates_file(pack)))
+    proj = _Projection(shapely.union_all([g for _, g in base]).buffer(0.05).bounds, 860)
+    rows = sorted((r for r in pack.zones.describe() if _zone_valid(r, p)),
+                  key=lambda r: bool(r["overlay"]))  # overlays (Castello) on top
+    dots = []
+    for pt in sorted(points, key=lambda q: SEV_RANK[q["severity"]]):  # critical drawn last
+        x, y = proj.xy(pt["lon"], pt["lat"])
+        if 0 <= x <= proj.width and 0 <= y <= proj.height:  # else a bad coordinate: not drawn
+            dots.append({**pt, "x": x, "y": y, "r": 3.2 + SEV_RANK[pt["severity"]],
+                         "colour": SEVERITY_COLOURS[pt["severity"]]})
+    return {"width": proj.width, "height": proj.height, "dots": dots,
+            "governorates": [{"name": name, "d": proj.path(g),
+                              "label": proj.xy(*g.representative_point().coords[0])}
+                             for name, g in base],
+            "zones": [{"kind": r["kind"], "name": r["area"] or r["id"], "overlay": r["overlay"],
+                       "colour": kind_colour(r["kind"]),
+                       "d": proj.path(pack.zones.geometry(r["id"]).simplify(SIMPLIFY_DEG))}
+                      for r in rows],
+            "kinds": [(k, kind_colour(k)) for k in dict.fromkeys(r["kind"] for r in rows)]}
+
+
+def kind_colour(kind: str) -> str:
+    return KIND_COLOURS.get(kind) or PALETTE[sum(map(ord, kind)) % len(PALETTE)]
+
+
+def _points(counted: list[Row], incidents: dict[str, Row]) -> list[Row]:
+    """One point per located incident: its most serious finding's severity, its terms."""
+    by_incident: dict[str, list[Row]] = defaultdict(list)
+    for f in counted:
+        by_incident[f["incident_id"]].append(f)
+    out = []
+    for incident_id, fs in by_incident.items():
+        row = incidents.get(incident_id) or {}
+        if row.get("lat") is None or row.get("lon") is None:
+            continue
+        severity = max((f["severity"] for f in fs), key=SEV_RANK.__getitem__)
+        label = f"{row.get('place') or incident_id}: " + ", ".join(
+            sorted({f["term"] for f in fs})) + f" ({severity})"
+        out.append({"lat": row["lat"], "lon": row["lon"], "severity": severity, "label": label})
+    return out
+
+
+def title(p: Period) -> str:
+    """The brief's title: "... brief, 12–19 Sep 2016" names the first and last cut-off; a
+    brief of one day is a "daily brief" named by its day."""
+    if len(p.days()) == 1:
+        return f"Ceasefire compliance daily brief, {p.until.day} {p.until:%b %Y}"
+    first = f"{p.since.day}" + (f" {p.since:%b}" if p.since.month != p.until.month else "")
+    first += f" {p.since.year}" * (p.since.year != p.until.year)
+    return f"Ceasefire compliance brief, {first}\u2013{p.until.day} {p.until:%b %Y}"
+
+
+def build(ledger: Ledger, pack: Pack, p: Period, *, maps: bool = True,
+          now: dt.datetime | None = None) -> Row:
+    """Everything a brief shows, as data (the templates only lay it out)."""
+    found, before = _findings(ledger, p), _counted(_findings(ledger, p.previous()))
+    counted = _counted(found)
+    incidents = {i: ledger.incident(i) or {} for i in dict.fromkeys(f["incident_id"]
+                                                                  for f in counted)}
+    days = per_day(counted, p)
+    parties = sorted({q for f in counted for q in f["charged_to"]},
+                     key=lambda q: (-sum(c[q] for c in days.values()), q))
+    colours = party_colours(pack, parties)
+    points = _points(counted, incidents)
+    fmt = "%a %d %b %Y %H:%M"
+    return {
+        "title": title(p),
+        "pack_title": pack.spec.title, "tz": str(p.tz),
+        "start": p.start.strftime(fmt), "end": p.end.strftime(fmt),
+        # both offsets when a daylight-saving change falls in the period
+        "utc_offset": "/".join(dict.fromkeys(t.isoformat()[-6:] for t in (p.start, p.end))),
+        "cutoff": p.cutoff.strftime("%H:%M"), "ndays": len(p.days()),
+        "previous_start": p.previous().start.strftime(fmt),
+        "previous_end": p.previous().end.strftime(fmt),
+        "generated": f"{(now or dt.datetime.now(dt.UTC)).astimezone(dt.UTC):%Y-%m-%d %H:%M} UTC",
+        "total": len(counted), "previous_total": len(before),
+        "change": change(len(counted), len(before)),
+        "incident_count": len({f["incident_id"] for f in counted}),
+        "scorecard": scorecard(counted, before), "terms": term_table(counted, before, pack),
+        "serious": serious_incidents(counted, incidents, ledger, p.tz),
+        "set_aside": _set_aside(found, ledger, p.tz),
+        "days": [{"day": d, "label": f"{d:%a %d %b}", "counts": c, "total": sum(c.values())}
+                 for d, c in days.items()],
+        "parties": parties, "colours": colours, "chart": chart(days, colours),
+        "map": map_layers(pack, p, points) if maps else None, "points": len(points),
+        "severity_colours": SEVERITY_COLOURS,
+        "provenance": pack.zones.provenance.strip(), "attribution": ATTRIBUTION,
+    }
+
+
+@lru_cache(maxsize=2)
+def _environment(autoescape: bool) -> Environment:
+    env = Environment(loader=FileSystemLoader(TEMPLATES), autoescape=autoescape,
+                      undefined=StrictUndefined, trim_blocks=True, lstrip_blocks=True,
+                      keep_trailing_newline=True)
+    # a Markdown table cell: one line, no column break
+    env.filters["cell"] = lambda v: " ".join(str(v).split()).replace("|", "\\|")
+    return env
+
+
+def render(data: Row, fmt: str) -> str:
+    """The brief as ``html`` or ``md`` text. No URL scheme survives (see the module doc)."""
+    if fmt not in FORMATS:
+        raise ValueError(f"format {fmt!r} is not one of {', '.join(FORMATS)}")
+    text = _environment(fmt == "html").get_template(FORMATS[fmt]).render(**data)
+    return _SCHEME.sub("", text)
+
+
+def brief(ledger: Ledger, pack: Pack, since: dt.date, until: dt.date, fmt: str = "html", *,
+          cutoff: dt.time = DEFAULT_CUTOFF, now: dt.datetime | None = None) -> str:
+    """The brief for ``since`` at the cut-off to ``until`` at the cut-off, as text."""
+    p = period(since, until, pack.tz, cutoff)
+    return render(build(ledger, pack, p, maps=fmt == "html", now=now), fmt)
+
+
+def write_daily(ledger: Ledger, pack: Pack, out_dir: Path, day: dt.date, fmt: str = "html", *,
+                cutoff: dt.time = DEFAULT_CUTOFF, now: dt.datetime | None = None) -> Path:
+    """Write the brief of ``day`` (``day-1`` at the cut-off to ``day`` at the cut-off) to
+    ``out_dir/brief-YYYY-MM-DD.<fmt>`` and return its path. For the daemon, once ``day``'s
+    cut-off has passed; writing again replaces the file (late reports land in their day)."""
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    path = out_dir / f"brief-{day.isoformat()}.{fmt}"
+    text = brief(ledger, pack, day - dt.timedelta(days=1), day, fmt, cutoff=cutoff, now=now)
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text(text, encoding="utf-8")
+    tmp.replace(path)  # a reader never sees half a brief
+    return path

@@ -1,0 +1,331 @@
+"""Briefs (`monitor report`): counts checked against the ledger, the previous-period
+comparison, the daily cut-off, one file per day, a self-contained HTML file a real browser
+renders."""
+
+from __future__ import annotations
+
+import csv
+import datetime as dt
+import re
+import shutil
+import subprocess
+from collections import Counter
+from pathlib import Path
+from zoneinfo import ZoneInfo
+
+import pytest
+from click.testing import CliRunner
+
+from monitor import report
+from monitor.adapters.ucdp import to_report as ucdp_report
+from monitor.cli import main
+from monitor.config import PROJECT_ROOT
+from monitor.ledger import Ledger
+from monitor.service import Monitor
+from tests.conftest import FixedClock
+
+UCDP = PROJECT_ROOT / "feeds" / "data" / "ged_syria_2016.csv"
+ARTIFACTS = PROJECT_ROOT / "var" / "test-artifacts"
+DAMASCUS = ZoneInfo("Asia/Damascus")
+SINCE, UNTIL = dt.date(2016, 9, 12), dt.date(2016, 9, 19)
+NOT_COUNTED = ("superseded", "retracted", "disputed", "discounted")
+CHROMIUM = Path("/usr/bin/chromium")
+
+
+def cut(day: dt.date) -> dt.datetime:
+    """19:30 in Damascus on ``day``: the default cut-off, computed here independently."""
+    return dt.datetime(day.year, day.month, day.day, 19, 30, tzinfo=DAMASCUS)
+
+
+def counted(ledger: Ledger, start: dt.datetime, end: dt.datetime) -> list[dict]:
+    """The findings a brief must count, filtered in Python from every finding."""
+    return [f for f in ledger.findings() if f["status"] not in NOT_COUNTED
+            and start <= dt.datetime.fromisoformat(f["occurred"]) < end]
+
+
+def per_party(findings: list[dict]) -> Counter:
+    return Counter(p for f in findings for p in f["charged_to"])
+
+
+def signed(now: int, before: int) -> str:
+    d = now - before
+    return f"+{d}" if d > 0 else f"\u2212{-d}" if d < 0 else "\u00b10"
+
+
+def html_cells(text: str) -> dict[tuple[str, str], tuple[int, int]]:
+    """(party, column key) -> (count, previous) from the scorecard's data attributes."""
+    out = {}
+    for party, row in re.findall(r'<tr data-party="([^"]+)">(.*?)</tr>', text, re.S):
+        for key, count, prev in re.findall(
+                r'data-key="([^"]+)" data-count="(\d+)" data-previous="(\d+)"', row):
+            out[(party, key)] = (int(count), int(prev))
+    return out
+
+
+def md_section(text: str, title: str) -> list[list[str]]:
+    """The rows of the first table under a '## title' heading, as lists of cells."""
+    block = text.split(f"## {title}\n", 1)[1].split("\n## ", 1)[0]
+    rows = [[c.strip() for c in line.strip().strip("|").split("|")]
+            for line in block.splitlines() if line.startswith("|")]
+    return [r for r in rows if not set("".join(r)) <= set("-:")]
+
+
+# --- the real week: UCDP 5–20 September 2016 ---------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def week(pack, tmp_path_factory) -> Path:
+    """A ledger of the real UCDP rows of 5–20 Sep 2016 (the brief's week and the one before),
+    with one finding of the week disputed by an analyst."""
+    path = tmp_path_factory.mktemp("week") / "ledger.db"
+    with UCDP.open(newline="", encoding="utf-8") as fh:
+        rows = [r for r in csv.DictReader(fh) if "2016-09-05" <= r["date_start"][:10]
+                <= "2016-09-20"]
+    ledger = Ledger.open(path, clock=FixedClock())
+    monitor = Monitor(ledger=ledger, pack=pack, clock=FixedClock())
+    monitor.submit([(f"row {r['id']}", ucdp_report(r, "ucdp", "B")) for r in rows])
+    target = counted(ledger, cut(SINCE), cut(UNTIL))[0]
+    monitor.verdict(target["finding_id"], "dispute", "R. Analyst", "the strike was a week earlier")
+    ledger.close()
+    return path
+
+
+@pytest.fixture(scope="module")
+def week_ledger(week: Path) -> Ledger:
+    led = Ledger.open(week, readonly=True)
+    yield led
+    led.close()
+
+
+@pytest.fixture(scope="module")
+def week_html(week_ledger, pack) -> str:
+    return report.brief(week_ledger, pack, SINCE, UNTIL, "html")
+
+
+def test_the_html_scorecard_counts_what_the_ledger_holds(week_ledger, week_html):
+    now = counted(week_ledger, cut(SINCE), cut(UNTIL))
+    before = counted(week_ledger, cut(SINCE - dt.timedelta(days=7)), cut(SINCE))
+    assert len(now) > 50 and len(before) > 50  # the test means something
+    cells = html_cells(week_html)
+    expected_parties = set(per_party(now)) | set(per_party(before))
+    assert {p for p, _ in cells} == expected_parties
+    for party in expected_parties:
+        assert cells[(party, "total")] == (per_party(now)[party], per_party(before)[party])
+        for term in {f["term"] for f in now}:
+            mine = [f for f in now if f["term"] == term]
+            assert cells[(party, f"term:{term}")][0] == per_party(mine)[party]
+        for sev in ("critical", "major", "minor"):
+            mine = [f for f in now if f["severity"] == sev]
+            assert cells[(party, f"sev:{sev}")][0] == per_party(mine)[party]
+    gov_now, gov_before = (per_party(fs)["syrian_government"] for fs in (now, before))
+    assert (f'data-key="total" data-count="{gov_now}" data-previous="{gov_before}">{gov_now}'
+            f'<span class="chg down">{signed(gov_now, gov_before)}</span>') in week_html
+    assert f'id="total-findings">{len(now)}<' in week_html
+
+
+def test_the_html_has_the_term_table_chart_and_map(week_ledger, week_html, pack):
+    now = counted(week_ledger, cut(SINCE), cut(UNTIL))
+    terms = Counter(f["term"] for f in now)
+    for term, n in terms.items():
+        row = re.search(rf'<tr data-term="{term}">(.*?)</tr>', week_html, re.S).group(1)
+        instrument = next(f for f in now if f["term"] == term)
+        assert f"<td>{instrument['instrument']}</td><td>{instrument['instrument_status']}</td>" \
+            f'<td class="num total" data-count="{n}">' in row
+    assert '<tr data-term="JIG-SAAF">' in week_html and "proposed" in week_html
+    # the chart: one bar group per day, each as high as that day's party-findings
+    chart = re.search(r'<svg class="chart".*?</svg>', week_html, re.S).group(0)
+    groups = re.findall(r'<g class="day" data-day="([\d-]+)" data-total="(\d+)">', chart)
+    assert [d for d, _ in groups] == [str(SINCE + dt.timedelta(days=i)) for i in range(1, 8)]
+    for day, total in groups:
+        d = dt.date.fromisoformat(day)
+        assert int(total) == sum(per_party(counted(week_ledger, cut(d - dt.timedelta(days=1)),
+                                                   cut(d))).values())
+    # the map: 14 governorates, zones by kind, one dot per located incident
+    svg_map = re.search(r'<svg class="map".*?</svg>', week_html, re.S).group(0)
+    assert len(re.findall(r'<path class="governorate" d="M', svg_map)) == 14
+    assert {"mixed", "government", "isil", "castello_dmz"} <= set(
+        re.findall(r'<path class="zone[^"]*" data-kind="([^"]+)"', svg_map))
+    located = {f["incident_id"] for f in now
+               if week_ledger.incident(f["incident_id"])["lat"] is not None}
+    assert len(re.findall(r'<circle class="finding (?:critical|major|minor)"', svg_map)) == len(
+        located) > 20
+    assert "approximate" in week_html and "CC BY 4.0" in week_html and "CC BY-IGO" in week_html
+
+
+def test_the_html_is_self_contained(week_html):
+    assert "http://" not in week_html and "https://" not in week_html
+    for needle in ("<script", "<link", "<img", "src=", "@import", "url(", "<iframe"):
+        assert needle not in week_html.lower()
+    assert len(week_html.encode()) < 2_000_000
+
+
+def test_the_disputed_finding_is_listed_apart_and_not_counted(week_ledger, week_html):
+    disputed = [f for f in week_ledger.findings() if f["status"] == "disputed"]
+    assert len(disputed) == 1
+    section = week_html.split('id="set-aside"')[1]
+    assert disputed[0]["finding_id"] in section and "the strike was a week earlier" in section
+
+
+def test_the_markdown_brief_has_the_same_counts(week_ledger, pack):
+    text = report.brief(week_ledger, pack, SINCE, UNTIL, "md")
+    now = counted(week_ledger, cut(SINCE), cut(UNTIL))
+    before = counted(week_ledger, cut(SINCE - dt.timedelta(days=7)), cut(SINCE))
+    rows = md_section(text, "Scorecard by party")
+    header, body = rows[0], {r[0]: dict(zip(rows[0], r, strict=True)) for r in rows[1:]}
+    assert header[-2:] == ["all", "previous"]
+    for party in set(per_party(now)) | set(per_party(before)):
+        n, b = per_party(now)[party], per_party(before)[party]
+        assert body[party]["all"] == f"{n} ({signed(n, b)})" and body[party]["previous"] == str(b)
+    terms = {r[0]: r for r in md_section(text, "Findings by term")[1:]}
+    for term, n in Counter(f["term"] for f in now).items():
+        assert terms[term][3] == str(n)
+    days = md_section(text, "Findings per day and party")[1:]
+    assert len(days) == 7 and sum(int(r[-1]) for r in days) == sum(per_party(now).values())
+    assert "## Map" in text and "HTML brief only" in text and "<svg" not in text
+    assert "http://" not in text and "https://" not in text
+
+
+# --- hand-built: the previous period and the cut-off ---------------------------------------
+
+
+def strike(source_id: str, when: str, attacker: str = "Military Forces of Syria (2000-)"
+           ) -> tuple[str, dict]:
+    """A barrel-bomb strike on the Kafr Nabl market at a local time (Damascus, +03:00)."""
+    return source_id, {
+        "feed": "manual", "source_id": source_id, "occurred": f"{when}:00+03:00",
+        "event_type": "air_strike", "attacker": attacker, "target": "Civilians",
+        "location": {"lat": 35.614, "lon": 36.562, "precision": 1, "place": "Kafr Nabl"},
+        "notes": "aircraft dropped barrel bombs on the market",
+        "sources": ["https://example.org/kafr-nabl"]}
+
+
+RUSSIA = "Russian air force"
+
+
+@pytest.fixture
+def august(monitor):
+    """Previous period (8 Aug 19:30 – 10 Aug 19:30): 2 government, 2 Russian strikes; the
+    period (10 Aug 19:30 – 12 Aug 19:30): 3 government, 1 Russian; two strikes outside both."""
+    monitor.submit([
+        strike("out-early", "2016-08-08T19:00"),
+        strike("p-gov-1", "2016-08-09T10:00"), strike("p-gov-2", "2016-08-10T19:00"),
+        strike("p-ru-1", "2016-08-09T12:00", RUSSIA), strike("p-ru-2", "2016-08-10T11:00", RUSSIA),
+        strike("gov-1", "2016-08-10T20:00"), strike("gov-2", "2016-08-11T09:00"),
+        strike("gov-3", "2016-08-12T19:29"), strike("ru-1", "2016-08-11T15:00", RUSSIA),
+        strike("out-late", "2016-08-12T19:31"),
+    ])
+    return monitor
+
+
+def test_the_previous_period_comparison_on_a_hand_built_case(august, ledger, pack):
+    found = {(f["source_id"], f["term"]) for f in ledger.findings()}
+    assert ("gov-1", "MAY-CIV") in found and ("gov-1", "JIG-SAAF") in found
+    assert ("ru-1", "MAY-CIV") in found and ("ru-1", "JIG-SAAF") not in found
+    html = report.brief(ledger, pack, dt.date(2016, 8, 10), dt.date(2016, 8, 12), "html")
+    cells = html_cells(html)
+    assert cells[("syrian_government", "total")] == (6, 4)  # MAY-CIV and JIG-SAAF per strike
+    assert cells[("syrian_government", "term:MAY-CIV")] == (3, 2)
+    assert cells[("russia", "total")] == (1, 2)
+    assert '<span class="chg up">+2</span>' in html
+    assert '<span class="chg down">\u22121</span>' in html
+    assert re.search(r'<tr data-term="MAY-CIV">.*?data-count="4">4<.*?<td class="num">4</td>'
+                     r'<td class="num">\u00b10</td>', html, re.S)
+    md = report.brief(ledger, pack, dt.date(2016, 8, 10), dt.date(2016, 8, 12), "md")
+    rows = {r[0]: r for r in md_section(md, "Scorecard by party")}
+    assert rows["syrian_government"][-2:] == ["6 (+2)", "4"]
+    assert rows["russia"][-2:] == ["1 (\u22121)", "2"]
+    # a source given as a URL is kept, without its scheme
+    assert "example.org/kafr-nabl" in html and "https://" not in html
+
+
+def test_the_cut_off_decides_the_day(august, ledger, pack, tmp_path):
+    ids = {f["source_id"]: f["finding_id"] for f in ledger.findings() if f["term"] == "MAY-CIV"}
+    day1 = report.write_daily(ledger, pack, tmp_path, dt.date(2016, 8, 10), "md").read_text()
+    day2 = report.write_daily(ledger, pack, tmp_path, dt.date(2016, 8, 11), "md").read_text()
+    assert ids["p-gov-2"] in day1 and ids["p-gov-2"] not in day2  # 19:00 on 10 Aug: day 10
+    assert ids["gov-1"] in day2 and ids["gov-1"] not in day1  # 20:00 on 10 Aug: day 11
+    assert "19:30" in day1 and "Tue 09 Aug 2016 19:30 to Wed 10 Aug 2016 19:30" in day1
+    # another cut-off moves the line
+    early = report.brief(ledger, pack, dt.date(2016, 8, 9), dt.date(2016, 8, 10), "md",
+                         cutoff=dt.time(18, 0))
+    assert ids["p-gov-2"] not in early
+    p = report.period(dt.date(2016, 8, 10), dt.date(2016, 8, 11), DAMASCUS)
+    assert p.day_of(dt.datetime(2016, 8, 10, 19, 29, tzinfo=DAMASCUS)) == dt.date(2016, 8, 10)
+    assert p.day_of(dt.datetime(2016, 8, 10, 19, 30, tzinfo=DAMASCUS)) == dt.date(2016, 8, 11)
+
+
+def test_an_empty_period_still_makes_a_brief(ledger, pack):
+    text = report.brief(ledger, pack, dt.date(2016, 3, 1), dt.date(2016, 3, 2), "html")
+    assert "No findings in this period" in text and 'class="map"' in text
+    assert "daily brief, 2 Mar 2016" in text
+
+
+# --- the command ----------------------------------------------------------------------------
+
+
+def run(db: Path, *args: str, ok: bool = True):
+    result = CliRunner(env={"COLUMNS": "200"}).invoke(main, ["--db", str(db), "report", *args],
+                                                      catch_exceptions=False)
+    if ok:
+        assert result.exit_code == 0, result.output
+    return result
+
+
+def test_daily_writes_one_brief_per_day(week, week_ledger, tmp_path):
+    out = tmp_path / "briefs"
+    result = run(week, "--since", "2016-09-12", "--until", "2016-09-19", "--daily",
+                 "--output-dir", str(out), "--format", "md")
+    assert "7 brief(s)" in result.output
+    names = sorted(p.name for p in out.iterdir())
+    assert names == [f"brief-2016-09-{d}.md" for d in range(13, 20)]
+    totals = [int(re.search(r"^\*\*(\d+)\*\* finding", p.read_text(), re.M).group(1))
+              for p in sorted(out.iterdir())]
+    assert sum(totals) == len(counted(week_ledger, cut(SINCE), cut(UNTIL)))
+    run(week, "--since", "2016-09-18", "--until", "2016-09-19", "--daily", "--output-dir",
+        str(out))
+    assert (out / "brief-2016-09-19.html").read_text().startswith("<!DOCTYPE html>")
+
+
+def test_the_command_writes_a_file_and_refuses_bad_input(week, tmp_path):
+    target = tmp_path / "out" / "brief.html"
+    result = run(week, "--since", "2016-09-12", "--until", "2016-09-19", "--output", str(target))
+    assert "brief written to" in result.output and target.read_text().count("<svg") == 2
+    md = run(week, "--since", "2016-09-12", "--until", "2016-09-19", "--format", "md").output
+    assert md.startswith("# Ceasefire compliance brief, 12\u201319 Sep 2016")
+    bad = run(week, "--since", "2016-09-19", "--until", "2016-09-12", ok=False)
+    assert bad.exit_code == 2 and "--until" in bad.output
+    bad = run(week, "--since", "2016-09-12", "--until", "2016-09-19", "--cutoff", "7pm", ok=False)
+    assert bad.exit_code == 2 and "HH:MM" in bad.output
+    bad = run(week, "--since", "2016-09-12", "--until", "2016-09-19", "--daily", ok=False)
+    assert bad.exit_code == 2 and "--output-dir" in bad.output
+
+
+# --- a real browser -------------------------------------------------------------------------
+
+
+def chromium(*args: str, profile: Path) -> subprocess.CompletedProcess:
+    """Headless Chromium with nothing that reaches the network."""
+    return subprocess.run(
+        [str(CHROMIUM), "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic",
+         "--no-first-run", "--disable-background-networking", "--disable-component-update",
+         "--disable-sync", f"--user-data-dir={profile}", *args],
+        capture_output=True, text=True, timeout=180)
+
+
+@pytest.mark.skipif(not CHROMIUM.exists(), reason="/usr/bin/chromium is not installed: the "
+                                                   "real-browser check needs it")
+def test_a_real_browser_renders_the_brief(week_ledger, week_html, tmp_path):
+    page = tmp_path / "brief.html"
+    page.write_text(week_html, encoding="utf-8")
+    shot = tmp_path / "brief.png"
+    chromium(f"--screenshot={shot}", "--window-size=1280,2400", page.as_uri(),
+             profile=tmp_path / "profile-1")
+    assert shot.exists() and shot.stat().st_size > 20_000
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)  # var/ is gitignored
+    shutil.copy(shot, ARTIFACTS / "brief.png")
+    shutil.copy(page, ARTIFACTS / "brief.html")
+    dom = chromium("--dump-dom", page.as_uri(), profile=tmp_path / "profile-2").stdout
+    gov = per_party(counted(week_ledger, cut(SINCE), cut(UNTIL)))["syrian_government"]
+    assert "Scorecard by party" in dom and 'data-party="syrian_government"' in dom
+    assert re.search(rf'data-key="total" data-count="{gov}"[^>]*>{gov}<', dom)
+    assert dom.count('<g class="day"') == 7 and '<circle class="finding' in dom
