@@ -1,0 +1,11 @@
+"""The monitor's Datasette plugin (``monitor serve``): registered by ``monitor.serve``, not
+through an entry point, so a plain ``datasette`` run elsewhere never loads it.
+
+This package is the plugin module: Datasette serves its ``static/`` folder under
+``/-/static-plugins/monitor.datasette/`` and finds its ``templates/``. The hooks live in
+:mod:`.plugin`, the metadata and canned queries in :mod:`.metadata`, the base map in :mod:`.geo`.
+"""
+
+from .plugin import attach, menu_links, register_routes
+
+__all__ = ["attach", "menu_links", "register_routes"]

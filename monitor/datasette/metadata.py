@@ -1,0 +1,280 @@
+"""What Datasette shows about the ledger: titles, descriptions, attribution, canned queries.
+
+Built in code (:func:`build_metadata`) rather than kept in a metadata.json, so the descriptions
+sit beside the canned queries they explain and a test can check that every table and view of a
+fresh ledger is described. The README section "The ledger" is the longer story.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+DATABASE = "ledger"  # the name (and URL segment, /ledger) the ledger is served under
+
+ATTRIBUTION = (
+    "Events: Uppsala Conflict Data Program (UCDP), Georeferenced Event Dataset, CC BY 4.0. "
+    "Boundaries: OCHA / Humanitarian Data Exchange, Syrian Arab Republic subnational "
+    "administrative boundaries v02, CC BY-IGO. Zone delineation: the project's approximation "
+    "(no map of the 2016 designated areas was ever published).")
+
+# Every chained table starts with these (README "The ledger": one sequence, one hash chain).
+COMMON = {
+    "seq": "Ledger sequence number: one sequence across every chained table, no gaps.",
+    "recorded_at": "When the monitor recorded the row (UTC), not when the event happened.",
+    "prev_hash": "Hash of the ledger entry before this one (64 zeros for the first).",
+    "hash": "sha256(prev_hash + canonical form of this row): `monitor ledger verify` "
+            "recomputes it.",
+}
+FINDING = {
+    "finding_id": "The finding's id (`monitor finding show ID` prints its whole story).",
+    "incident_id": "The incident the finding is about.",
+    "term": "The agreement term broken (rules/<pack>/<term>), e.g. COH-GOV, MAY-CIV.",
+    "instrument": "The instrument the term belongs to (COH, MAY, JIG, SEP).",
+    "instrument_status": "agreed, or proposed (JIG: never signed).",
+    "charged_to": "JSON list of the sides charged; 'unattributed' when the attacker is unknown.",
+    "severity": "minor, major or critical (the rule's).",
+    "confidence": "high, medium or low (README: the confidence score).",
+    "attribution": "single, or ambiguous when several candidate attackers (one grade lower).",
+    "rule_id": "The rule that made the finding.",
+    "rule_version": "SHA-256 of the rule file when it judged.",
+    "explanation": "JSON: each condition that held with its value, each exemption checked, how "
+                   "each value was decided, each confidence step.",
+    "occurred": "Start of the incident's event window (UTC).",
+    "occurred_end": "End of the event window (UTC, exclusive).",
+    "feed": "The feed of the report that produced the finding.",
+    "source_id": "The source's own id of that report.",
+    "revision": "The report's revision.",
+    "supersedes": "The finding this one replaces (a source's revision, a re-judging).",
+}
+STATUS = "Current status: alleged, corroborated, confirmed, disputed, discounted, retracted or " \
+         "superseded (the latest status change)."
+
+TABLES: dict[str, tuple[str, dict[str, str]]] = {
+    "reports": ("One row per report as received, keyed feed:source_id:revision.", {
+        "report_key": "feed:source_id:revision.", "feed": "The feed it came from.",
+        "source_id": "The source's own id.", "revision": "The source's revision of it.",
+        "incident_id": "The incident it was judged in (see report_incident for its current one).",
+        "body": "JSON: the validated report."}),
+    "incidents": ("One row per report judged: its resolution (event window in UTC, point, "
+                  "sides, zones, governorate, classification). Corroborating reports of other "
+                  "feeds share an incident id.", {
+        "incident_id": "The incident.", "report_key": "The report resolved.",
+        "occurred_start": "Event window start (UTC).",
+        "occurred_end": "Event window end (UTC, exclusive).",
+        "lat": "Latitude (WGS84).", "lon": "Longitude (WGS84).",
+        "location_precision": "1 exact .. 7 (UCDP where_prec scale); 3 or more resolves to no "
+                              "zone.",
+        "place": "Place name as the source gave it.", "admin1": "Governorate (OCHA).",
+        "event_type": "air_strike, shelling, attack ...", "platform": "helicopter, fixed_wing, "
+        "artillery ... (explicit, else from the text)",
+        "target_category": "civilians, medical, aid, military ...",
+        "attacker_sides": "JSON list of candidate attacker sides.",
+        "target_sides": "JSON list of target sides.", "attribution": "single or ambiguous.",
+        "zones": "JSON list of the zone rows the point was in.",
+        "resolution": "JSON: how each value was decided."}),
+    "findings": ("One row per term broken by an incident: the verdict as recorded, with its "
+                 "explanation, rule id and version. Current status and confidence: see "
+                 "finding_status.", FINDING),
+    "status_changes": ("Every status entry of a finding: corroboration, an analyst's verdict, "
+                       "supersession, retraction. The latest one holds.", {
+        "finding_id": "The finding.", "status": "The new status.",
+        "by": "Who: an analyst's name, or the monitor.", "note": "Why."}),
+    "confidence_changes": ("Every re-scoring of a finding's confidence (corroboration, "
+                           "unlinking). The latest one holds.", {
+        "finding_id": "The finding.", "confidence": "high, medium or low.",
+        "reasons": "JSON list of the score's steps."}),
+    "links": ("A report linked to another feed's incident (corroboration), or unlinked by an "
+              "analyst. The latest entry of a report holds.", {
+        "report_key": "The report.", "incident_id": "The incident.",
+        "action": "link or unlink.", "by": "Who.", "reason": "Why (distance, time, sides)."}),
+    "finding_support": ("A report supporting an existing finding beyond the one that made "
+                        "it.", {
+        "finding_id": "The finding.", "report_key": "The supporting report.",
+        "independent": "1 when it is an independent source (another feed, another origin).",
+        "note": "Why."}),
+    "reviews": ("Things for a human: an unknown actor name, a location too coarse for zones.", {
+        "incident_id": "The incident.", "report_key": "The report.",
+        "kind": "What kind of question.", "detail": "The question."}),
+    "calm_days": ("SEP-CALM: one 24-hour day's state since Day D, recorded again whenever a "
+                  "(late) report changes it; the latest entry of a day holds.", {
+        "day": "Day number from Day D (1 = the first day).", "start": "Day start (UTC).",
+        "end": "Day end (UTC).", "calm": "1 when no major or critical COH/MAY/SEP finding "
+        "overlaps the day.", "consecutive": "Consecutive calm days up to this one.",
+        "condition_met": "1 once the 7-day condition is met.",
+        "breaches": "JSON list of the findings that broke the calm."}),
+    "alerts": ("Escalations and cycles of excuses; an entry with active 0 withdraws one. The "
+               "latest entry of a key holds.", {
+        "key": "The alert's identity.", "kind": "escalation or excuses.",
+        "active": "1 in force, 0 withdrawn.", "party": "The party concerned.",
+        "governorate": "Where.", "start": "Window start (UTC).", "end": "Window end (UTC).",
+        "incident_ids": "JSON list of incidents.", "finding_ids": "JSON list of findings.",
+        "detail": "What happened."}),
+    "deliveries": ("Each attempt to deliver an alert to a webhook.", {
+        "webhook": "The webhook's name.", "event": "What was delivered.",
+        "event_key": "The alert (or event) key.", "attempt": "Attempt number.",
+        "ok": "1 delivered.", "status": "HTTP status.", "error": "Why it failed."}),
+    "feed_cursors": ("A feed's position, written in the same transaction as the records it "
+                     "covers. The latest one holds.", {
+        "feed": "The feed.", "cursor": "JSON: the adapter's position.",
+        "items": "Records covered by the batch."}),
+    "feed_health": ("One row per run of a feed: what it took, or why it failed.", {
+        "feed": "The feed.", "ok": "1 succeeded.", "started_at": "Run start (UTC).",
+        "finished_at": "Run end (UTC).", "attempts": "Attempts (retries with backoff).",
+        "new": "New records.", "duplicates": "Records already in the ledger.",
+        "rejected": "Records refused (invalid).", "retracted": "Records the source deleted.",
+        "findings": "Findings recorded.", "reason": "Why it failed.",
+        "lag_seconds": "How far behind the source the feed is."}),
+}
+VIEWS: dict[str, tuple[str, dict[str, str]]] = {
+    "finding_status": ("Every finding with its current status and confidence.",
+                       {**FINDING, "status": STATUS, "confidence": "Current confidence."}),
+    "current_findings": ("The findings that stand: finding_status without the superseded "
+                         "and retracted ones.", {"status": STATUS}),
+    "findings_per_party_day": ("Current findings per charged party, day, term and severity. "
+                               "A finding's day is the UTC date of the middle of its event "
+                               "window: for a report dated to a day, that local day.", {
+        "day": "The finding's day.", "party": "A side charged.", "findings": "How many."}),
+    "scorecard": ("Current findings per party, instrument, term and severity, disputed and "
+                  "discounted ones left out.", {
+        "party": "A side charged.", "findings": "How many.",
+        "first": "Earliest event (UTC).", "last": "Latest event (UTC)."}),
+    "feed_status": ("Per feed: runs, records taken, last success, last failure and why.", {
+        "last_failure_reason": "Why the latest failed run failed."}),
+    "report_incident": ("The incident each report belongs to now (its latest link, else its "
+                        "own).", {"own_incident": "The incident it was judged in.",
+                                  "incident_id": "The incident it belongs to now."}),
+}
+
+# A finding's day, as in the findings_per_party_day view (keep the two in step).
+DAY = "date(julianday(f.occurred) + (julianday(f.occurred_end) - julianday(f.occurred)) / 2)"
+PARTY = "(:party = '' OR EXISTS (SELECT 1 FROM json_each(f.charged_to) p WHERE p.value = :party))"
+
+
+def _period(day: str) -> str:
+    """since (inclusive) and until (exclusive) on a day column; an empty bound is open."""
+    return f"(:since = '' OR {day} >= :since) AND (:until = '' OR {day} < :until)"
+
+
+MAP_PAGE = 1000  # rows per findings_map page (Datasette returns at most max_returned_rows)
+
+# name: (title, description, SQL, the ledger's tables and views it reads)
+QUERIES: dict[str, tuple[str, str, str, tuple[str, ...]]] = {
+    "current_status": (
+        "Current status of each finding",
+        "Findings that stand, newest event first. Empty filters match everything: term "
+        "(COH-GOV ...), party (syrian_government ...), status (alleged, corroborated ...).",
+        "SELECT f.finding_id, f.occurred, f.term, f.instrument, f.charged_to, f.severity, "
+        "f.confidence, f.status, f.attribution, f.feed, f.source_id, f.incident_id "
+        f"FROM current_findings f WHERE (:term = '' OR f.term = :term) AND {PARTY} "
+        "AND (:status = '' OR f.status = :status) ORDER BY f.occurred DESC, f.seq DESC",
+        ("current_findings",)),
+    "per_party_per_day": (
+        "Findings per party per day",
+        "Current findings per charged party and day (since inclusive, until exclusive, as "
+        "YYYY-MM-DD; empty = open).",
+        "SELECT day, party, sum(findings) AS findings, sum(CASE WHEN severity IN ('major', "
+        "'critical') THEN findings ELSE 0 END) AS major_or_critical, group_concat(DISTINCT "
+        "term) AS terms FROM findings_per_party_day WHERE (:party = '' OR party = :party) "
+        f"AND (:term = '' OR term = :term) AND {_period('day')} GROUP BY day, party "
+        "ORDER BY day, party",
+        ("findings_per_party_day",)),
+    "scorecard_for_period": (
+        "Scorecard for a period",
+        "Current findings per party, instrument, term and severity between since (inclusive) "
+        "and until (exclusive), YYYY-MM-DD; disputed and discounted findings left out.",
+        f"SELECT p.value AS party, f.instrument, f.term, f.severity, count(*) AS findings, "
+        f"min(f.day) AS first_day, max(f.day) AS last_day FROM (SELECT *, {DAY} AS day FROM "
+        f"current_findings f) f, json_each(f.charged_to) p WHERE f.status NOT IN ('disputed', "
+        f"'discounted') AND {_period('f.day')} GROUP BY party, f.instrument, "
+        "f.term, f.severity ORDER BY party, findings DESC",
+        ("current_findings",)),
+    "feed_health": (
+        "Feed health",
+        "Per feed: runs, records taken, last success, last failure and why, and its latest run.",
+        "SELECT s.feed, s.runs, s.records_taken, s.last_success, s.last_failure, "
+        "s.last_failure_reason, h.ok AS last_run_ok, h.finished_at AS last_run_at, h.new AS "
+        "last_run_new, h.rejected AS last_run_rejected, h.lag_seconds FROM feed_status s LEFT "
+        "JOIN feed_health h ON h.seq = (SELECT max(seq) FROM feed_health WHERE feed = s.feed) "
+        "ORDER BY s.feed",
+        ("feed_status", "feed_health")),
+    "alerts_in_force": (
+        "Alerts in force",
+        "Escalations and cycles of excuses whose latest entry is active; kind filters "
+        "(escalation, excuses).",
+        "SELECT a.key, a.kind, a.party, a.governorate, a.start, a.end, a.detail, "
+        "a.incident_ids, a.finding_ids, a.recorded_at FROM alerts a WHERE a.seq = (SELECT "
+        "max(b.seq) FROM alerts b WHERE b.key = a.key) AND a.active = 1 AND (:kind = '' OR "
+        "a.kind = :kind) ORDER BY a.start, a.key",
+        ("alerts",)),
+    "sep_calm": (
+        "SEP-CALM series",
+        "The latest entry of each day since Day D: calm or not, consecutive calm days, and "
+        "whether the 7-day condition is met.",
+        "SELECT c.day, c.start, c.end, c.calm, c.consecutive, c.condition_met, c.breaches "
+        "FROM calm_days c WHERE c.seq = (SELECT max(d.seq) FROM calm_days d WHERE d.day = "
+        "c.day) ORDER BY c.day",
+        ("calm_days",)),
+    "findings_map": (
+        "Findings on a map",
+        "One row per current finding with the point of the report that produced it "
+        "(latitude, longitude), for the map. Filters as in current_status, since/until as "
+        f"in scorecard_for_period; at most {MAP_PAGE} rows a page: give after_seq the last "
+        "seq to get the next page (the findings map page does).",
+        "SELECT f.seq, f.finding_id, f.term, f.charged_to, f.severity, f.confidence, "
+        "f.status, f.attribution, f.occurred, f.day, f.feed, f.source_id, f.incident_id, "
+        "i.place, i.admin1 AS governorate, i.location_precision, i.lat AS latitude, i.lon AS "
+        f"longitude FROM (SELECT *, {DAY} AS day FROM current_findings f) f JOIN incidents i "
+        "ON i.report_key = f.feed || ':' || f.source_id || ':' || f.revision WHERE i.lat IS "
+        f"NOT NULL AND i.lon IS NOT NULL AND (:term = '' OR f.term = :term) AND {PARTY} AND "
+        f"{_period('f.day')} AND f.seq > CAST(COALESCE(NULLIF(:after_seq, ''), "
+        f"'0') AS INTEGER) ORDER BY f.seq LIMIT {MAP_PAGE}",
+        ("current_findings", "incidents")),
+}
+
+
+def _columns(described: dict[str, str], common: bool) -> dict[str, str]:
+    return {**COMMON, **described} if common else dict(described)
+
+
+def build_metadata(title: str, available: set[str] | None = None, *,
+                   tile_url: str = "/-/monitor/tiles/{z}/{x}/{y}.svg") -> dict[str, Any]:
+    """Datasette metadata for the ledger served as :data:`DATABASE`.
+
+    ``title`` is the pack's; ``available`` (tables and views the file holds, None = all)
+    drops the canned queries whose relations are missing (a ledger older than its views).
+    ``tile_url`` is the local base layer for datasette-cluster-map: no tile server is ever
+    asked (the default would be OpenStreetMap's)."""
+    tables: dict[str, Any] = {
+        name: {"description": text, "columns": _columns(cols, True), "sort_desc": "seq"}
+        for name, (text, cols) in TABLES.items()}
+    tables.update({name: {"description": text, "columns": _columns(cols, False)}
+                   for name, (text, cols) in VIEWS.items()})
+    tables["findings"].update(label_column="finding_id", facets=["term", "severity"])
+    tables["finding_status"].update(facets=["status", "term"])
+    # sqlite-utils' record of applied migrations: plumbing, not evidence
+    tables["_sqlite_migrations"] = {"hidden": True,
+                                    "description": "Schema migrations applied (sqlite-utils)."}
+    queries = {name: {"title": q_title, "description": text, "sql": sql}
+               for name, (q_title, text, sql, needs) in QUERIES.items()
+               if available is None or set(needs) <= available}
+    return {
+        "title": f"Ceasefire compliance ledger — {title}",
+        "description": "Read-only view of the monitor's append-only, hash-chained ledger: "
+                       "every report, incident, finding and status change. Canned queries "
+                       "answer the common questions; /-/findings-map shows the findings on a "
+                       "map that needs no internet access.",
+        "license": "Data: UCDP GED CC BY 4.0; OCHA boundaries CC BY-IGO",
+        "source": ATTRIBUTION,
+        "databases": {DATABASE: {
+            "description": "The compliance ledger (read-only: SQLite opened with mode=ro and "
+                           "query_only; Datasette runs SELECT statements only).",
+            "tables": tables, "queries": queries}},
+        "plugins": {"datasette-cluster-map": {
+            "tile_layer": tile_url,
+            "tile_layer_options": {"maxZoom": 14, "attribution": ATTRIBUTION}}},
+    }
+
+
+def missing_queries(available: set[str]) -> list[str]:
+    """Canned queries a ledger cannot answer (it lacks a table or view they read)."""
+    return [name for name, (*_, needs) in QUERIES.items() if not set(needs) <= available]

@@ -1,0 +1,112 @@
+"""Datasette hooks of ``monitor serve``: the offline base map and the findings map page.
+
+Routes (all served by this Datasette, nothing from the internet):
+
+- ``/-/findings-map`` — the current findings as circle markers (colour = severity) over the
+  governorates and the zones in force on a date, drawn with the Leaflet that datasette-leaflet
+  serves locally. The markers come from the ``findings_map`` canned query's JSON, page by page.
+  Query string: ``term``, ``party``, ``since``, ``until`` (as the canned query) and ``zones_on``
+  (a date; default: the latest finding's day).
+- ``/-/monitor/governorates.geojson``, ``/-/monitor/zones.geojson`` — the layers
+  (:class:`~monitor.datasette.geo.GeoLayers`).
+- ``/-/monitor/tiles/{z}/{x}/{y}.svg`` — base-map tiles, which the datasette-cluster-map
+  plugin is configured to use instead of OpenStreetMap's (metadata ``tile_layer``).
+
+The layers are attached to a Datasette instance with :func:`attach` (``monitor.serve`` does it).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from typing import Any
+from weakref import WeakKeyDictionary
+
+from datasette import hookimpl
+from datasette.utils.asgi import NotFound, Response
+
+from .geo import GeoLayers
+from .metadata import DATABASE, MAP_PAGE
+
+_LAYERS: WeakKeyDictionary[Any, GeoLayers] = WeakKeyDictionary()
+FILTERS = ("term", "party", "since", "until", "zones_on")
+SEVERITY_COLOURS = {"critical": "#b2182b", "major": "#ef8a62", "minor": "#fddbc7"}
+
+
+def attach(datasette: Any, layers: GeoLayers) -> None:
+    """Give a Datasette instance its map layers (one set per instance)."""
+    _LAYERS[datasette] = layers
+
+
+def _layers(datasette: Any) -> GeoLayers:
+    try:
+        return _LAYERS[datasette]
+    except KeyError:
+        raise NotFound("no map layers: this Datasette was not started by `monitor serve`") \
+            from None
+
+
+def _geojson(body: bytes) -> Response:
+    return Response(body, content_type="application/geo+json",
+                    headers={"cache-control": "max-age=3600"})
+
+
+async def governorates(datasette: Any) -> Response:
+    """The governorate boundaries as GeoJSON."""
+    return _geojson(_layers(datasette).governorates)
+
+
+async def zones(datasette: Any) -> Response:
+    """The zone delineation rows as GeoJSON (kind, validity, colour in the properties)."""
+    return _geojson(_layers(datasette).zones)
+
+
+async def tile(datasette: Any, request: Any) -> Response:
+    """One SVG base-map tile."""
+    layers = _layers(datasette)
+    z, x, y = (int(request.url_vars[k]) for k in ("z", "x", "y"))
+    try:
+        # a few milliseconds of geometry: off the event loop, so other requests go on
+        body = await asyncio.to_thread(layers.tile, z, x, y)
+    except ValueError as exc:
+        raise NotFound(str(exc)) from None
+    return Response(body, content_type="image/svg+xml",
+                    headers={"cache-control": "max-age=3600"})
+
+
+async def findings_map(datasette: Any, request: Any) -> Response:
+    """The findings map page."""
+    layers = _layers(datasette)
+    params = {k: (request.args.get(k) or "").strip() for k in FILTERS}
+    config = {
+        "query": datasette.urls.path(f"{DATABASE}/findings_map.json"),
+        "findings": datasette.urls.table(DATABASE, "findings"),
+        "governorates": datasette.urls.path("-/monitor/governorates.geojson"),
+        "zones": datasette.urls.path("-/monitor/zones.geojson"),
+        "page": MAP_PAGE, "params": params, "severity": SEVERITY_COLOURS,
+        "attribution": layers.attribution,
+    }
+    html = await datasette.render_template("findings_map.html", {
+        "config_json": json.dumps(config, ensure_ascii=False).replace("</", "<\\/"),
+        "params": params, "zones_note": layers.zones_note, "severity": SEVERITY_COLOURS,
+        "script_url": datasette.urls.static_plugins("monitor.datasette", "findings-map.js"),
+        "css_url": datasette.urls.static_plugins("monitor.datasette", "findings-map.css"),
+    }, request=request)
+    return Response.html(html)
+
+
+@hookimpl
+def register_routes() -> list[tuple[str, Any]]:
+    """The map page and its layers."""
+    return [
+        (r"^/-/findings-map$", findings_map),
+        (r"^/-/monitor/governorates\.geojson$", governorates),
+        (r"^/-/monitor/zones\.geojson$", zones),
+        (r"^/-/monitor/tiles/(?P<z>\d{1,2})/(?P<x>\d{1,6})/(?P<y>\d{1,6})\.svg$", tile),
+    ]
+
+
+@hookimpl
+def menu_links(datasette: Any) -> list[dict[str, str]]:
+    """The map in Datasette's menu."""
+    return [{"href": datasette.urls.path("-/findings-map"), "label": "Findings map"}]

@@ -1,0 +1,132 @@
+"""``monitor serve``: the ledger in a browser, read-only, with Datasette.
+
+READ-ONLY, NOT IMMUTABLE. The daemon may be writing while we serve, and the ledger is in WAL
+mode: committed rows sit in the ``-wal`` file until a checkpoint copies them into the main file.
+Datasette's ``immutables`` open files with ``immutable=1``, which tells SQLite the file never
+changes: it then reads no WAL and takes no locks, so it would serve a stale (and, after a
+checkpoint, possibly inconsistent) ledger and cache its counts forever. So the ledger is served
+as a *mutable* database whose every connection is opened ``mode=ro`` (SQLite refuses any write:
+"attempt to write a readonly database") and set ``PRAGMA query_only=1``; Datasette's write
+connection is refused outright (:class:`ReadOnlyDatabase`). On top of that Datasette 0.65 has no
+write API and runs only SELECT/WITH statements through ``?sql=``. ``tests/test_serve.py`` checks
+that DELETE, INSERT and a ``WITH ... INSERT`` are refused and that a report recorded while the
+server runs shows up without a restart.
+
+OFFLINE MAP. datasette-cluster-map's tile layer is pointed at this server's own SVG tiles and
+``/-/findings-map`` draws the governorates and zones itself (:mod:`monitor.datasette`): the
+browser never asks a tile server or CDN for anything.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import ipaddress
+import socket
+import sqlite3
+from pathlib import Path
+from typing import Any
+
+from .config import Pack
+
+SETTINGS = {
+    # The canned queries take under 50 ms on the real 2016 year (4,444 findings); 5 s (not
+    # Datasette's 1 s) leaves room for analysts' own SQL on larger ledgers, still bounded.
+    "sql_time_limit_ms": 5000,
+    "suggest_facets": False,  # facet suggestions run many queries on every table page
+    "max_returned_rows": 1000,  # = metadata.MAP_PAGE: the map pages through findings_map
+}
+
+
+def _ledger_uri(path: Path) -> str:
+    # as_uri() percent-encodes the path: Datasette's own f"file:{path}?mode=ro" breaks on a
+    # path with '?', '#' or '%' in it
+    return path.resolve().as_uri() + "?mode=ro"
+
+
+def relations(path: Path) -> set[str]:
+    """The tables and views of the ledger file (read-only); FileNotFoundError, ValueError."""
+    if not Path(path).is_file():
+        raise FileNotFoundError(f"{path}: no ledger file here. Record something first "
+                                "(monitor run --once, monitor import) or give --db.")
+    try:
+        conn = sqlite3.connect(_ledger_uri(Path(path)), uri=True)
+        try:
+            names = {name for (name,) in conn.execute(
+                "SELECT name FROM sqlite_master WHERE type IN ('table', 'view')")}
+        finally:
+            conn.close()
+    except sqlite3.DatabaseError as exc:
+        raise ValueError(f"{path}: not a ledger ({exc})") from None
+    if "findings" not in names:
+        raise ValueError(f"{path}: not a ledger (it has no findings table)")
+    return names
+
+
+def build(db: Path, pack: Pack, *, base_url: str = "/") -> tuple[Any, list[str]]:
+    """A Datasette serving ``db`` read-only as ``/ledger``, with the metadata, canned queries
+    and the offline maps. Returns (datasette, canned queries this ledger cannot answer)."""
+    from datasette.app import Datasette  # heavy: imported when serving, not for `--help`
+    from datasette.database import Database
+    from datasette.plugins import pm
+
+    from . import datasette as plugin  # the package is the plugin (its templates, static)
+    from .datasette.geo import GeoLayers
+    from .datasette.metadata import ATTRIBUTION, DATABASE, build_metadata, missing_queries
+
+    class ReadOnlyDatabase(Database):  # type: ignore[misc]
+        """Datasette's Database, every connection read-only; no write connection at all."""
+
+        def connect(self, write: bool = False) -> sqlite3.Connection:
+            if write:
+                raise PermissionError("the ledger is served read-only: nothing can be written")
+            conn = sqlite3.connect(_ledger_uri(Path(self.path)), uri=True,
+                                   check_same_thread=False, timeout=5)
+            conn.execute("PRAGMA query_only=1")
+            self._all_file_connections.append(conn)  # Database.close() closes them
+            return conn
+
+    available = relations(db)
+    layers = GeoLayers.build(pack.folder / pack.spec.boundaries, pack.zones, ATTRIBUTION)
+    # Before Datasette(): it collects the plugins' templates folders when it is created.
+    if not pm.is_registered(plugin):
+        pm.register(plugin, name="monitor.datasette")
+    tiles = base_url.rstrip("/") + "/-/monitor/tiles/{z}/{x}/{y}.svg"
+    ds = Datasette([], metadata=build_metadata(pack.spec.title, available, tile_url=tiles),
+                   settings={**SETTINGS, "base_url": base_url})
+    if "_memory" in ds.databases:  # Datasette adds an in-memory database when given no file
+        ds.remove_database("_memory")
+    ds.add_database(ReadOnlyDatabase(ds, path=str(Path(db).resolve())), name=DATABASE)
+    plugin.attach(ds, layers)
+    return ds, missing_queries(available)
+
+
+def is_loopback(host: str) -> bool:
+    """Whether ``host`` only listens on this machine."""
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def can_listen(host: str, port: int) -> bool:
+    """Whether ``host``:``port`` is free to listen on (so a taken port is a clear error, not
+    uvicorn's exit 3 after we said we were serving)."""
+    try:
+        infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
+        with socket.socket(infos[0][0], socket.SOCK_STREAM) as probe:
+            # as uvicorn does: a previous server's TIME_WAIT connections do not count
+            probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            probe.bind(infos[0][4])
+    except OSError:
+        return False
+    return True
+
+
+def run(ds: Any, host: str, port: int) -> None:
+    """Serve until Ctrl-C / SIGTERM (uvicorn handles both)."""
+    import uvicorn
+
+    asyncio.run(ds.invoke_startup())  # plugins' startup hooks, once, before any request
+    uvicorn.run(ds.app(), host=host, port=port, log_level="warning", lifespan="on")
