@@ -161,10 +161,10 @@ def test_sigkill_at_many_points_loses_and_repeats_nothing(tmp_path):
         "name: ucdp\nadapter: ucdp\nsource: ucdp.csv\noptions: {batch_size: 50}\n")
     rng = random.Random(2016)
     kills = 0
-    for _ in range(12):
+    for _ in range(50):
         proc = subprocess.Popen(MONITOR + ["run", "--once"], env=env, cwd=tmp_path,
                                 stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        time.sleep(rng.uniform(0.8, 3.0))
+        time.sleep(rng.uniform(0.8, 2.5))
         if proc.poll() is None:
             proc.kill()
             kills += 1
@@ -174,12 +174,42 @@ def test_sigkill_at_many_points_loses_and_repeats_nothing(tmp_path):
     assert final.returncode == 0, final.stderr
     ledger = Ledger.open(tmp_path / "l.db", readonly=True)
     reports = ledger.query("SELECT source_id, count(*) AS n FROM reports GROUP BY source_id")
-    assert kills >= 3, "the daemon finished before it could be killed: grow the feed"
+    assert kills >= 30, "the daemon finished before it could be killed: grow the feed"
     assert len(reports) == rows and all(r["n"] == 1 for r in reports)
     assert ledger.verify().ok
     verify = subprocess.run(MONITOR + ["ledger", "verify"], env=env, cwd=tmp_path,
                             capture_output=True, text=True)
     assert verify.returncode == 0 and "hash chain intact" in verify.stdout
+
+
+def test_sigkill_of_import_at_many_points_loses_and_repeats_nothing(tmp_path):
+    env = env_for(tmp_path)
+    source = tmp_path / "drop.jsonl"
+    with source.open("w") as fh:
+        for i in range(3000):
+            fh.write(json.dumps({"source_id": f"k{i}", "occurred": "2016-08-10",
+                                 "attacker": "Syrian air force", "target": "civilians",
+                                 "event_type": "air_strike",
+                                 "location": {"lat": 35.0 + i / 10000, "lon": 36.5},
+                                 "notes": "barrel bombs on the market"}) + "\n")
+    command = MONITOR + ["import", str(source), "--format", "jsonl"]
+    rng = random.Random(6)
+    kills = 0
+    for _ in range(50):
+        proc = subprocess.Popen(command, env=env, cwd=tmp_path, stdout=subprocess.DEVNULL,
+                                stderr=subprocess.DEVNULL)
+        time.sleep(rng.uniform(0.7, 2.2))
+        if proc.poll() is None:
+            proc.kill()
+            kills += 1
+        proc.wait()
+    final = subprocess.run(command, env=env, cwd=tmp_path, capture_output=True, text=True)
+    assert final.returncode == 0, final.stderr
+    ledger = Ledger.open(tmp_path / "l.db", readonly=True)
+    counts = ledger.query("SELECT count(*) AS n, count(DISTINCT source_id) AS d FROM reports")
+    assert kills >= 30, "the import finished before it could be killed: grow the file"
+    assert counts == [{"n": 3000, "d": 3000}]
+    assert ledger.verify().ok
 
 
 def test_first_sigterm_finishes_the_batch_and_exits_cleanly(tmp_path):
