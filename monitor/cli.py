@@ -15,6 +15,7 @@ from typing import Any
 
 import click
 from rich.console import Console
+from rich.markup import escape as esc
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
 
 from . import __version__
@@ -113,16 +114,16 @@ def main(ctx: click.Context, config: str | None, db: str | None) -> None:
 def print_outcomes(c: Context, result: BatchResult) -> None:
     for outcome in result.outcomes:
         if outcome.duplicate:
-            c.console.print(f"{outcome.report_key}: already in the ledger, nothing added")
+            c.console.print(f"{esc(outcome.report_key)}: already in the ledger, nothing added")
             continue
-        c.console.print(f"incident {outcome.incident_id} ({outcome.report_key}): "
+        c.console.print(f"incident {outcome.incident_id} ({esc(outcome.report_key)}): "
                         f"{len(outcome.findings)} finding(s)")
         for f in outcome.findings:
             c.console.print(f"  [bold]{f.term}[/bold] charged to {', '.join(f.charged_to)} — "
                             f"{f.severity}, confidence {f.confidence}, {f.attribution} "
                             f"({f.finding_id})")
         for item in outcome.review:
-            c.console.print(f"  [yellow]for review:[/yellow] {item}")
+            c.console.print(f"  [yellow]for review:[/yellow] {esc(item)}")
 
 
 @main.group()
@@ -172,7 +173,9 @@ def incident_add(c: Context, json_file: Any, prompt: bool, **fields: Any) -> Non
         name = "<stdin>" if name in ("-", "<stdin>") or not isinstance(name, str) else name
         try:
             data = json.loads(json_file.read().decode("utf-8"))
-        except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        except (UnicodeDecodeError, ValueError, RecursionError) as exc:
+            # ValueError covers JSONDecodeError and integers too long to convert;
+            # RecursionError, nesting deeper than Python can follow
             raise click.ClickException(f"{name}: not valid JSON: {exc}") from None
         records = data if isinstance(data, list) else [data]
         items = []
@@ -240,7 +243,7 @@ def _prompt_fields() -> dict[str, Any]:
 
 def _report_rejections(c: Context, result: BatchResult) -> None:
     for rej in result.rejections:
-        c.err.print(f"[red]rejected[/red] {rej}", highlight=False, markup=True)
+        c.err.print(f"[red]rejected[/red] {esc(str(rej))}", highlight=False, markup=True)
     if result.rejections:
         raise click.ClickException(f"{len(result.rejections)} record(s) rejected; "
                                    "the others were recorded")
@@ -291,7 +294,7 @@ def import_(c: Context, path: Path, fmt: str, feed: str | None) -> None:
                 "space (or fix the cause) and run the same import again: what is recorded is "
                 "skipped.") from None
     by_term = Counter(f.term for f in total.findings)
-    c.console.print(f"{path.name}: {total.new} new report(s), {total.duplicates} already "
+    c.console.print(f"{esc(path.name)}: {total.new} new report(s), {total.duplicates} already "
                     f"recorded, {len(total.rejections)} rejected; {len(total.findings)} "
                     "finding(s)" + (": " + ", ".join(f"{t} {n}" for t, n in
                                                        sorted(by_term.items())) if by_term else ""))
@@ -420,7 +423,8 @@ def rules_test(c: Context) -> None:
     failed = [r for r in results if not r.passed]
     for r in results:
         mark = "[green]ok[/green]" if r.passed else "[red]FAIL[/red]"
-        c.console.print(f"{mark} {r.term}: {r.case}" + (f"\n    {r.detail}" if r.detail else ""))
+        c.console.print(f"{mark} {r.term}: {esc(r.case)}"
+                        + (f"\n    {esc(r.detail)}" if r.detail else ""))
     c.console.print(f"{len(results) - len(failed)} passed, {len(failed)} failed")
     if failed:
         raise click.ClickException(f"{len(failed)} case(s) failed")
@@ -467,7 +471,7 @@ def actors(c: Context, name: str | None, on: str | None) -> None:
             day = dt.date.fromisoformat(on) if on else dt.date.today()
         except ValueError:
             raise click.BadParameter(f"{on!r} is not a date (YYYY-MM-DD)") from None
-        c.console.print(registry.resolve(name, day).note())
+        c.console.print(esc(registry.resolve(name, day).note()))
         return
     rows = [{"actor": a.id, "side": ", ".join(a.sides or [a.side]),
              "aliases": "; ".join(

@@ -39,7 +39,7 @@ def _verdict_command(verb: str) -> None:
         except EvidenceError as exc:
             raise click.ClickException(str(exc)) from None
         c.console.print(f"{finding_id}: {entry['status']} by {entry['by']} at "
-                        f"{entry['recorded_at']} (ledger entry {entry['seq']})")
+                        f"{entry['recorded_at']} (ledger entry {entry['seq']})", markup=False)
 
 
 for _verb in ANALYST_VERDICTS:
@@ -75,17 +75,18 @@ def finding_show(c: Context, finding_id: str, fmt: str) -> None:
     out.print(f"  rule {f['rule_id']} {f['rule_version']}; recorded {f['recorded_at']}")
     out.print("[bold]Explanation[/bold]")
     for item in f["explanation"]:
-        out.print("  " + "; ".join(f"{k}: {v}" for k, v in item.items()), highlight=False)
+        out.print("  " + "; ".join(f"{k}: {v}" for k, v in item.items()), highlight=False,
+                  markup=False)
     out.print("[bold]History[/bold]")
     out.print(f"  {f['recorded_at']} recorded: alleged, confidence {story['recorded_confidence']}")
     for h in story["history"]:
         what = (f"status {h['status']} by {h['by']}: {h['note']}" if "status" in h
                 else f"confidence {h['confidence']}: {'; '.join(h['reasons'])}")
-        out.print(f"  {h['recorded_at']} {what}", highlight=False)
+        out.print(f"  {h['recorded_at']} {what}", highlight=False, markup=False)
     out.print(f"[bold]Sources[/bold] ({len(story['sources'])})")
     for s in story["sources"]:
         cites = ", ".join(s["body"].get("sources", [])) or "no citation"
-        out.print(f"  {s['report_key']} ({cites})", highlight=False)
+        out.print(f"  {s['report_key']} ({cites})", highlight=False, markup=False)
 
 
 @incident.command("unlink")
@@ -107,7 +108,7 @@ def incident_unlink(c: Context, report_key: str, note: str, by: str) -> None:
     except EvidenceError as exc:
         raise click.ClickException(str(exc)) from None
     c.console.print(f"{report_key} is incident {outcome.incident_id} again; "
-                    f"{len(outcome.findings)} finding(s) recorded there")
+                    f"{len(outcome.findings)} finding(s) recorded there", markup=False)
 
 
 def _local(c: Context, value: str) -> str:
