@@ -91,6 +91,10 @@ Attribution = Literal["single", "ambiguous"]
 InstrumentStatus = Literal["agreed", "proposed"]
 Reliability = Literal["A", "B", "C", "D", "E", "F"]
 
+# The years an incident may be dated in: the calendar's first and last (1, 9999) are refused,
+# see IncidentReport._placeable.
+PLACEABLE_YEARS = (2, 9998)
+
 Name = Annotated[str, Field(min_length=1, max_length=500)]
 Text = Annotated[str, Field(max_length=20_000)]
 
@@ -187,6 +191,19 @@ class IncidentReport(BaseModel):
                     f"{value!r} has no UTC offset: add one (e.g. '{value}+03:00') "
                     "or give the date alone"
                 )
+        return value
+
+    @field_validator("occurred", "occurred_end")
+    @classmethod
+    def _placeable(cls, value: Any) -> Any:
+        """Years 1 and 9999 are refused (issue #6): they are placeholders ("9999-12-31" for
+        "unknown"), and a window at the calendar's ends (the local day in UTC, a minute after a
+        time, a week around a date) overflowed datetime and crashed the whole batch."""
+        if value is not None and not (PLACEABLE_YEARS[0] <= value.year <= PLACEABLE_YEARS[1]):
+            raise ValueError(
+                f"{value.isoformat()} is outside the years {PLACEABLE_YEARS[0]}–"
+                f"{PLACEABLE_YEARS[1]}: a placeholder date is not when an incident happened"
+            )
         return value
 
     @model_validator(mode="after")

@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+import re
 from collections.abc import Sequence
 from typing import Any
 
@@ -34,12 +35,25 @@ def safe_csv_cell(value: Any) -> str:
     return text
 
 
+# A plain decimal number, as a spreadsheet reads one. Not float(): it also takes "-inf", "+nan",
+# "-1_0" and surrounding whitespace ("\t1", "\r-1"), which a spreadsheet takes for a formula or
+# text starting with a formula character (issue #6: such cells went out unescaped); ASCII
+# digits only ("-٣" is not a number to a spreadsheet).
+_NUMBER = re.compile(r"[+-]?(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][+-]?\d+)?", re.ASCII)
+
+
 def _is_number(text: str) -> bool:
-    try:
-        float(text)
-        return True
-    except ValueError:
-        return False
+    return _NUMBER.fullmatch(text) is not None
+
+
+def _csv_line(cells: Sequence[Any]) -> str:
+    r"""One CSV row ending in "\n". Written with "\r\n" as the terminator, then cut back: the
+    csv module quotes a cell only for the terminator's own characters, so with "\n" a cell
+    holding "\r" went out unquoted, and spreadsheets start a new row at the "\r" ("Kafr
+    Nabl\r=cmd|..." put a formula cell on a line of its own: issue #6)."""
+    line = io.StringIO()
+    csv.writer(line, lineterminator="\r\n").writerow(cells)
+    return line.getvalue()[:-2] + "\n"
 
 
 def render(rows: Sequence[dict[str, Any]], fmt: str, columns: Sequence[str] | None = None,
@@ -51,12 +65,9 @@ def render(rows: Sequence[dict[str, Any]], fmt: str, columns: Sequence[str] | No
     if fmt == "jsonl":
         return "\n".join(json.dumps(r, ensure_ascii=False, default=str) for r in rows)
     if fmt == "csv":
-        buf = io.StringIO()
-        writer = csv.writer(buf, lineterminator="\n")
-        writer.writerow(cols)
-        for row in rows:
-            writer.writerow([safe_csv_cell(row.get(c)) for c in cols])
-        return buf.getvalue()
+        lines = [_csv_line(cols)]
+        lines += [_csv_line([safe_csv_cell(row.get(c)) for c in cols]) for row in rows]
+        return "".join(lines)
     table = Table(title=title, show_lines=False)
     for col in cols:
         table.add_column(col, overflow="fold")

@@ -7,11 +7,18 @@ file and line and the reason.
 
 from __future__ import annotations
 
+import csv
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
-from . import acled, jsonl
+# Issue #6: the csv module's 128 KiB field limit made one long field (a 200 kB ACLED note) a
+# csv.Error that ended the ACLED import at that row and failed a UCDP file whole; gdelt.py set
+# the limit too, but only once it was imported. Every adapter module imports this package
+# first: a long field is now read, and the report's own limits reject its row alone.
+csv.field_size_limit(2**31 - 1)
+
+from . import acled, jsonl  # noqa: E402
 
 Record = tuple[str, dict[str, Any]]  # (where, raw report) — where = "file line N"
 Reader = Callable[..., Iterator[Record | Any]]

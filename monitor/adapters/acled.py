@@ -86,8 +86,13 @@ def to_report(row: dict[str, str], feed: str) -> dict[str, Any]:
                               "occurred": day.isoformat()}
     precision = (row.get("time_precision") or "1").strip()
     if precision == "2":
-        report.update(occurred=(day - dt.timedelta(days=3)).isoformat(), date_precision="week",
-                      occurred_end=(day + dt.timedelta(days=3)).isoformat())
+        try:
+            week = day - dt.timedelta(days=3), day + dt.timedelta(days=3)
+        except OverflowError:  # issue #6: 9999-12-31 or 0001-01-01 crashed the whole import
+            raise ValueError(f"event_date {day} is too close to the calendar's end for a week "
+                             "around it (time_precision 2)") from None
+        report.update(occurred=week[0].isoformat(), date_precision="week",
+                      occurred_end=week[1].isoformat())
     elif precision == "3":
         last = calendar.monthrange(day.year, day.month)[1]
         report.update(occurred=day.replace(day=1).isoformat(), date_precision="month",
@@ -143,11 +148,17 @@ def iter_rows(lines: Iterable[str], name: str, required: tuple[str, ...] = REQUI
 
 def read_csv(path: Path, feed: str = "acled") -> Iterator[tuple[str, dict[str, Any]] | Rejection]:
     """Yield ``(where, report)`` per ACLED row, or a Rejection naming the line and reason."""
-    # utf-8-sig: spreadsheet programs put a byte-order mark before the first column name
-    with path.open(newline="", encoding="utf-8-sig", errors="strict") as fh:
+    # utf-8-sig: spreadsheet programs put a byte-order mark before the first column name.
+    # surrogateescape (issue #6): with "strict" one byte that is not UTF-8 raised out of the
+    # header read (a crash) or ended the file at that point (the rows after it, and the rows
+    # decoded with it, neither imported nor rejected); now only its own row is rejected.
+    with path.open(newline="", encoding="utf-8-sig", errors="surrogateescape") as fh:
         for item in iter_rows(fh, path.name):
             if isinstance(item, Rejection):
                 yield item
+                continue
+            if any("\udc80" <= ch <= "\udcff" for value in item[1].values() for ch in value):
+                yield Rejection(item[0], "not UTF-8; save the file as UTF-8")
                 continue
             try:
                 yield item[0], to_report(item[1], feed)

@@ -206,6 +206,37 @@ def to_report(fields: dict[str, str], feed: str, reliability: str | None = None)
     return report
 
 
+class _Guarded(io.RawIOBase):
+    """A zip member's bytes, every error of opening or reading them a BadZipFile. On a corrupt
+    or unusual archive zipfile raises whatever its decompressors raise: RuntimeError (an
+    encrypted member), NotImplementedError (a compression method it lacks), lzma.LZMAError,
+    ValueError, IndexError ... which crashed the poll (issue #6)."""
+
+    def __init__(self, archive: zipfile.ZipFile, member: zipfile.ZipInfo) -> None:
+        super().__init__()
+        self._raw: Any = None
+        try:
+            self._raw = archive.open(member)
+        except Exception as exc:
+            raise zipfile.BadZipFile(f"{type(exc).__name__}: {exc}") from exc
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer: Any) -> int:
+        try:
+            data = self._raw.read(len(buffer))
+        except Exception as exc:
+            raise zipfile.BadZipFile(f"{type(exc).__name__}: {exc}") from exc
+        buffer[: len(data)] = data
+        return len(data)
+
+    def close(self) -> None:
+        if self._raw is not None:
+            self._raw.close()
+        super().close()
+
+
 class GdeltAdapter:
     """Polls GDELT 2.0's ``lastupdate.txt``; backfills missed slots from the master list."""
 
@@ -284,9 +315,12 @@ class GdeltAdapter:
                                   "(a file being replaced, or not GDELT's); retry later")
         try:
             archive = zipfile.ZipFile(io.BytesIO(data))
-        except (zipfile.BadZipFile, zipfile.LargeZipFile, OSError) as exc:
+            members = [i for i in archive.infolist() if not i.is_dir()]
+        # issue #6: a corrupt central directory also raises ValueError ("negative seek value")
+        # and IndexError (a member with an empty name), which crashed the poll; only zipfile
+        # runs in this block
+        except Exception as exc:
             raise SourceError(f"{name}: not a readable zip archive ({exc})") from exc
-        members = [i for i in archive.infolist() if not i.is_dir()]
         csvs = [i for i in members if i.filename.lower().endswith(".csv")] or members
         if not csvs:
             raise SourceError(f"{name}: the zip archive is empty")
@@ -303,7 +337,7 @@ class GdeltAdapter:
         done = {"slot": previous} if previous else {}
         items: list[Any] = []
         try:
-            with archive, archive.open(member) as raw:
+            with archive, io.BufferedReader(_Guarded(archive, member)) as raw:
                 text = io.TextIOWrapper(raw, encoding="utf-8", errors="replace", newline="")
                 reader = csv.reader(text, delimiter="\t", quoting=csv.QUOTE_NONE)
                 for row in reader:

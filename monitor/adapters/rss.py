@@ -113,6 +113,16 @@ def declared_entity(data: bytes) -> str | None:
     return (match.group(1) or "?") if match else None
 
 
+def as_feedparser_reads(data: bytes, headers: dict[str, str]) -> bytes:
+    """The document as feedparser's XML parser reads it: re-encoded as UTF-8 by feedparser's
+    own encoding detection (``feedparser.parse`` does exactly this first), or unchanged when
+    no encoding fits."""
+    from feedparser.encodings import convert_to_utf8
+
+    converted = convert_to_utf8(dict(headers), data, {})
+    return converted if isinstance(converted, bytes) else data
+
+
 # --- entries -----------------------------------------------------------------------------------
 
 
@@ -194,15 +204,28 @@ class RssAdapter:
 
     def parse(self, data: bytes) -> Any:
         """The refused-or-parsed document (SourceError when refused or not a feed)."""
-        entity = declared_entity(data)
-        if entity is not None:
-            raise SourceError(f"{self.label}: document declares XML entities (first: {entity!r}) "
-                              "in its DOCTYPE; refused (entity expansion / external entities)")
         # content-location lets feedparser resolve relative links against the feed's URL;
         # application/xml (not text/xml, which RFC 3023 makes US-ASCII) leaves the charset to
         # the XML declaration, and a missing content-type would itself set bozo
         headers = ({"content-location": self.spec.source, "content-type": "application/xml"}
                    if self.spec.is_url else {})
+        # Issue #6: the raw bytes are not what feedparser parses. It re-encodes the document
+        # from the encoding it settles on (UTF-32 or EBCDIC sniffed without a BOM, any codec an
+        # XML declaration names, e.g. utf-7's "+ADw-!ENTITY"), and a DOCTYPE hidden that way
+        # passed this check and had its entities expanded (a 400 kB UTF-32 document took
+        # 650 MB). So the document is also checked as feedparser's parser will read it.
+        entity = declared_entity(data)
+        if entity is None:
+            try:
+                entity = declared_entity(as_feedparser_reads(data, headers))
+            except UnicodeError as exc:
+                # issue #6: utf-7's "+2AA-" decodes to a lone surrogate, which feedparser
+                # cannot re-encode: feedparser.parse raised it and crashed the poll
+                raise SourceError(f"{self.label}: not a readable feed ({type(exc).__name__}: "
+                                  f"{exc})") from exc
+        if entity is not None:
+            raise SourceError(f"{self.label}: document declares XML entities (first: {entity!r}) "
+                              "in its DOCTYPE; refused (entity expansion / external entities)")
         parsed = feedparser.parse(io.BytesIO(data), response_headers=headers)
         if parsed.bozo and not parsed.entries:
             exc = parsed.get("bozo_exception")
