@@ -5,7 +5,7 @@ PYTHON ?= python3
 VENV   := .venv
 BIN    := $(VENV)/bin
 
-.PHONY: run test install install-dev browser clean
+.PHONY: run test install install-dev browser clean bench
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -27,6 +27,13 @@ run: install
 
 test: install-dev browser
 	$(BIN)/python -m pytest -q
+
+# The benchmark (bench/README.md): the issue's sizes, budgeted to end within about an hour on a
+# 2-core machine; writes bench/RESULTS.md and the plots. More options: make bench BENCH_ARGS="..."
+bench: | $(BIN)/python
+	$(BIN)/python -m pip install -q -e '.[dev,bench]'
+	$(BIN)/python bench/run.py --profile --budget-seconds 240 --daemon-budget-seconds 1200 \
+	  --total-budget-seconds 3300 $(BENCH_ARGS)
 
 # Browser tests drive Debian's headless Chromium; install it when we can (root with apt-get),
 # otherwise those tests skip and say why.

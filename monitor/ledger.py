@@ -404,7 +404,7 @@ class Ledger:
     @staticmethod
     def _decode(json_cols: frozenset[str], row: dict[str, Any]) -> dict[str, Any]:
         for column in json_cols:
-            if row[column] is not None:
+            if row.get(column) is not None:  # a query may select only some columns
                 row[column] = json.loads(row[column])
         return row
 
@@ -561,10 +561,26 @@ class Ledger:
         """Current major and critical findings charged to ``party`` whose incident is in
         ``governorate`` (for escalations)."""
         return self._rows(
-            "SELECT * FROM current_findings f WHERE severity IN ('major', 'critical') AND "
+            "SELECT finding_id, incident_id, term, instrument, charged_to, severity, status, "
+            "occurred, occurred_end FROM current_findings f WHERE severity IN ('major', "
+            "'critical') AND "
             "EXISTS (SELECT 1 FROM json_each(f.charged_to) WHERE value = ?) AND incident_id IN "
             "(SELECT incident_id FROM incidents WHERE admin1 = ?) ORDER BY occurred, seq",
             [party, governorate], "findings")
+
+    def pattern_incidents(self, since: str, until: str) -> list[dict[str, Any]]:
+        """Incidents with an unambiguous attacker whose event starts in [since, until), with
+        only the columns patterns need (not the resolution notes), and the incident each
+        report belongs to now (``incident_id``), in recording order."""
+        rows = self._rows(
+            "SELECT ri.incident_id AS current, i.report_key, i.occurred_start, i.occurred_end, "
+            "i.lat, i.lon, i.location_precision, i.admin1, i.event_type, i.attacker_sides, "
+            "i.target_sides, i.attribution, i.zones FROM incidents i JOIN report_incident ri "
+            "USING (report_key) WHERE i.occurred_start >= ? AND i.occurred_start < ? AND "
+            "i.attribution = 'single' ORDER BY i.seq", [since, until], "incidents")
+        for row in rows:
+            row["incident_id"] = row.pop("current")
+        return rows
 
     def incident_rows(self, since: str | None = None, until: str | None = None
                       ) -> list[dict[str, Any]]:

@@ -125,8 +125,8 @@ def _excuses(ledger: Ledger, pack: Pack, scope: Scope | None, changed: dict[str,
     if scope is None:
         rows = ledger.incident_rows()
     elif scope.starts:
-        rows = ledger.incident_rows(since=iso(min(scope.starts) - hours),
-                                    until=iso(max(scope.starts) + hours))
+        rows = ledger.pattern_incidents(iso(min(scope.starts) - hours),
+                                        iso(max(scope.starts) + hours))
     else:
         return
     incidents = current_incidents(rows)

@@ -1,0 +1,121 @@
+"""The benchmark harness (bench/, issue #6): a fast smoke test, no timing asserts.
+
+Generation must be seeded and reproducible and read cleanly by the real ACLED adapter; variant
+packs must load; ``bench/run.py --quick`` must write RESULTS.md with every table heading.
+"""
+
+from __future__ import annotations
+
+import csv
+import importlib.util
+import json
+import subprocess
+import sys
+from pathlib import Path
+from types import ModuleType
+
+import pytest
+
+from monitor.adapters.acled import read_csv
+from monitor.config import PROJECT_ROOT, load_pack
+from monitor.service import Rejection, validate
+
+BENCH = PROJECT_ROOT / "bench"
+
+
+def _load(name: str) -> ModuleType:
+    """A bench script as a module (bench/ is a folder of scripts, not a package)."""
+    spec = importlib.util.spec_from_file_location(f"bench_{name}", BENCH / f"{name}.py")
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module  # dataclasses look their module up there
+    spec.loader.exec_module(module)
+    return module
+
+
+generate = _load("generate")
+measure = _load("measure")
+
+
+def test_generation_is_seeded_and_reproducible(tmp_path: Path) -> None:
+    a = list(generate.incidents(300, seed=7))
+    assert a == list(generate.incidents(300, seed=7))
+    assert a != list(generate.incidents(300, seed=8))
+    # incident k depends only on the seed and k: a small file is a prefix of a big one
+    assert list(generate.incidents(40, seed=7)) == a[:40]
+    one, two = tmp_path / "one.csv", tmp_path / "two.csv"
+    generate.write_acled(one, 300, seed=7)
+    generate.write_acled(two, 300, seed=7)
+    assert one.read_bytes() == two.read_bytes()
+
+
+def test_incidents_follow_the_ucdp_rows() -> None:
+    ucdp = generate.load_ucdp()
+    by_date: dict[str, list[tuple[float, float]]] = {}
+    for row in ucdp:
+        by_date.setdefault(row["date_start"], []).append(
+            (float(row["latitude"]), float(row["longitude"])))
+    headlines = {row["source_headline"].strip() for row in ucdp}
+    rows = list(generate.incidents(300, seed=3, ucdp=ucdp))
+    assert len({r["event_id_cnty"] for r in rows}) == len({r["timestamp"] for r in rows}) == 300
+    actors = set(generate.ACTORS.values()) | set(generate.INSURGENTS)
+    ucdp_names = {row[k] for row in ucdp for k in ("side_a", "side_b")}
+    for r in rows:
+        assert tuple(r) == generate.ACLED_COLUMNS
+        lat, lon = float(r["latitude"]), float(r["longitude"])
+        # the point of a UCDP event of the same date, moved by at most 2 km
+        assert min(generate.distance_km(lat, lon, *p) for p in by_date[r["event_date"]]) <= 2.0
+        assert r["actor1"] in actors | ucdp_names and r["actor2"] in actors | ucdp_names
+        assert r["notes"] in headlines
+        assert r["sub_event_type"] in {s for _, s in generate.SUB_EVENTS.values()}
+    assert generate.sub_event("Warplanes carry out raids on Idlib") == "air"
+    assert generate.sub_event("Regime forces shell Daraa") == "shelling"
+    assert generate.sub_event("Clashes continue in Aleppo") == "clash"
+
+
+def test_the_acled_adapter_reads_every_generated_row(tmp_path: Path) -> None:
+    path = generate.write_acled(tmp_path / "acled.csv", 200)
+    items = list(read_csv(path))
+    assert len(items) == 200
+    reports = [validate(item[1], item[0]) for item in items if not isinstance(item, Rejection)]
+    assert not [r for r in reports if isinstance(r, Rejection)]
+    with path.open(newline="", encoding="utf-8") as fh:
+        assert tuple(csv.DictReader(fh).fieldnames or ()) == generate.ACLED_COLUMNS
+
+
+def test_variant_packs_load_with_the_asked_sizes(tmp_path: Path) -> None:
+    config = generate.make_variant(tmp_path / "v", zones=60, rules=12, seed=1)
+    pack = load_pack(config, "syria-2016")
+    assert len(pack.zones.specs) == 60 and len(pack.rules) == 12
+    real_kinds = {s.kind for s in load_pack(PROJECT_ROOT / "config", "syria-2016").zones.specs}
+    assert {s.kind for s in pack.zones.specs} <= real_kinds
+    assert any(r.term.endswith("-V9") for r in pack.rules)
+
+
+def test_budget_steps_extrapolate_only_as_extrapolation() -> None:
+    step = measure.Step(budget=10.0)
+    assert step.fits(1_000_000) == (True, "")  # nothing measured yet: try it
+    step.record(1000, 2.0)
+    ok, why = step.fits(10_000)
+    assert not ok and why.startswith("skipped: over budget") and "extrapolated" in why
+    step.record(2000, 8.0)  # cost grew 4x for 2x: the prediction follows the power law
+    seconds, how = step.predict(4000) or (0.0, "")
+    assert seconds == pytest.approx(32.0) and "exponent 2.00" in how
+
+
+def test_quick_run_writes_results_with_every_table(tmp_path: Path) -> None:
+    out = tmp_path / "out"
+    proc = subprocess.run([sys.executable, str(BENCH / "run.py"), "--quick", "--out", str(out),
+                           "--workdir", str(tmp_path / "work")],
+                          cwd=PROJECT_ROOT, capture_output=True, text=True, timeout=600, check=False)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    text = (out / "RESULTS.md").read_text("utf-8")
+    for heading in ("## Machine", "## Targets (issue #6)",
+                    "### Incidents N: import end to end vs the baseline", "### Zones",
+                    "### Rules", "### Ledger of", "### Daemon memory", "## Where the time goes",
+                    "## Plots"):
+        assert heading in text, heading
+    assert "| N | baseline s |" in text and "| zone rows |" in text
+    results = json.loads((out / "results.json").read_text("utf-8"))
+    assert results["scale"][0]["n"] == 2000 and results["settings"]["runs"] == 1
+    assert "## Targets" in proc.stdout  # the tables are printed at the end
