@@ -197,21 +197,10 @@ def record_ends(data: bytes, encoding: str = "utf-8-sig") -> list[int]:
 
 # === ACLED ===================================================================================
 
-ACLED_COLUMNS = ("event_id_cnty,event_date,year,time_precision,disorder_type,event_type,"
-                 "sub_event_type,actor1,assoc_actor_1,inter1,actor2,assoc_actor_2,inter2,"
-                 "interaction,civilian_targeting,iso,region,country,admin1,admin2,admin3,"
-                 "location,latitude,longitude,geo_precision,source,source_scale,notes,"
-                 "fatalities,tags,timestamp").split(",")
-KAFR_NABL = {
-    "event_id_cnty": "SYR9001", "event_date": "2016-08-10", "year": "2016",
-    "time_precision": "1", "event_type": "Explosions/Remote violence",
-    "sub_event_type": "Air/drone strike", "actor1": "Military Forces of Syria (2000-)",
-    "actor2": "Civilians (Syria)", "civilian_targeting": "", "country": "Syria",
-    "admin1": "Idleb", "location": "Kafr Nabl", "latitude": "35.614", "longitude": "36.562",
-    "geo_precision": "1", "source": "SOHR",
-    "notes": "Government helicopters dropped barrel bombs on the market", "fatalities": "3",
-    "timestamp": "1471000000",
-}
+# The ACLED export columns and the Kafr Nabl row, as the CLI tests define them.
+sys.path.insert(0, str(Path(__file__).parent))
+from test_cli import ACLED_COLUMNS, KAFR_NABL  # noqa: E402
+
 NOTES = ["Government helicopters dropped barrel bombs on the market",
          "Shelling on the outskirts of the town; no casualties reported",
          "Clashes between the army and rebels near the Castello road"]
