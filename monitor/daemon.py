@@ -15,7 +15,6 @@ import logging
 import os
 import signal
 import threading
-import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -225,13 +224,3 @@ class Daemon:
         finally:
             scheduler.shutdown(wait=True)
             log.info("daemon stopped")
-
-
-def wait_until(predicate: Callable[[], bool], timeout: float, step: float = 0.05) -> bool:
-    """Poll ``predicate`` until true or ``timeout`` seconds pass (tests and shutdown)."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():
-            return True
-        time.sleep(step)
-    return predicate()

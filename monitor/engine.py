@@ -12,7 +12,6 @@ from __future__ import annotations
 import copy
 import itertools
 import threading
-from collections.abc import Iterable
 from typing import Any
 
 from durable.engine import Host, MessageNotHandledException
@@ -26,10 +25,6 @@ class EngineError(RuntimeError):
 
 class _Host(Host):
     """A host whose one action records which rule fired for which fact."""
-
-    def __init__(self) -> None:
-        self.fired: list[tuple[str, str]] = []
-        super().__init__()
 
     def get_action(self, action_name: str) -> Any:
         if action_name != _ACTION:
@@ -96,7 +91,3 @@ class Engine:
             if isinstance(state, dict) and state.get("exception"):
                 raise EngineError(f"a rule action failed: {state['exception']}")
             return list(self._fired)
-
-    def evaluate_many(self, fact_sets: Iterable[dict[str, Any]]) -> list[list[str]]:
-        """:meth:`evaluate` for each fact set, in order."""
-        return [self.evaluate(f) for f in fact_sets]

@@ -19,7 +19,6 @@ from typing import Any
 from pydantic import ValidationError
 
 from .models import (
-    CONFIDENCES,
     EVENT_TYPES,
     PLATFORMS,
     TARGET_CATEGORIES,
@@ -334,11 +333,3 @@ def holds(fact: str, value: ConditionValue, facts: dict[str, Any], vocab: Vocabu
             values = _expand(fact, operand if isinstance(operand, list) else [operand], vocab)
             ok &= (actual in values) if op in ("eq", "in") else (actual not in values)
     return ok
-
-
-def lower(confidence: str, cap: str | None) -> str:
-    """The lower of two confidence grades (``cap`` None = no cap)."""
-    if cap is None:
-        return confidence
-    return min(confidence, cap, key=CONFIDENCES.index)
-
