@@ -266,7 +266,9 @@ def import_(c: Context, path: Path, fmt: str, feed: str | None) -> None:
       monitor import samples/acled_syria_2016.csv --format acled
     """
     monitor = c.monitor()
-    total = BatchResult()
+    total = BatchResult()  # rejections only: outcomes are counted, not kept (1M rows...)
+    new = duplicates = 0
+    by_term: Counter[str] = Counter()
     lines = count_lines(path)
     with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
                   console=c.err, transient=True, disable=lines < 2000) as progress:
@@ -274,28 +276,30 @@ def import_(c: Context, path: Path, fmt: str, feed: str | None) -> None:
         batch: list[Any] = []
 
         def flush() -> None:
-            result = monitor.submit(batch)
-            total.outcomes.extend(result.outcomes)
+            nonlocal new, duplicates
+            result = monitor.submit(batch, refresh=False)
+            new, duplicates = new + result.new, duplicates + result.duplicates
+            by_term.update(f.term for f in result.findings)
             total.rejections.extend(result.rejections)
             progress.advance(task, len(batch))
             batch.clear()
 
         try:
             for item in reader(fmt)(path, feed=feed or fmt):
-                batch.append(item if isinstance(item, Rejection) else validate(item[1],
-                                                                              item[0]))
+                batch.append(item)
                 if len(batch) >= BATCH:
                     flush()
             flush()
+            # escalations and cycles of excuses: once, over everything the import touched
+            monitor.refresh_patterns()
         except (sqlite3.OperationalError, OSError) as exc:
             raise click.ClickException(
                 f"the ledger could not be written ({exc}). The batch in progress was rolled "
-                f"back; the {total.new} report(s) before it are recorded and verified. Free "
+                f"back; the {new} report(s) before it are recorded and verified. Free "
                 "space (or fix the cause) and run the same import again: what is recorded is "
                 "skipped.") from None
-    by_term = Counter(f.term for f in total.findings)
-    c.console.print(f"{esc(path.name)}: {total.new} new report(s), {total.duplicates} already "
-                    f"recorded, {len(total.rejections)} rejected; {len(total.findings)} "
+    c.console.print(f"{esc(path.name)}: {new} new report(s), {duplicates} already "
+                    f"recorded, {len(total.rejections)} rejected; {sum(by_term.values())} "
                     "finding(s)" + (": " + ", ".join(f"{t} {n}" for t, n in
                                                        sorted(by_term.items())) if by_term else ""))
     _report_rejections(c, total)

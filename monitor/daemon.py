@@ -138,8 +138,9 @@ class Daemon:
         fetch = HttpFetcher(spec, self.base)
         cursor = self.monitor.feed_cursor(spec.name)
         for batch in adapter.batches(cursor, fetch):
+            # patterns are refreshed once the run is over (_refresh), not after every batch
             result = self.monitor.submit(batch.items, feed=spec.name, cursor=batch.cursor,
-                                         retractions=batch.retractions)
+                                         retractions=batch.retractions, refresh=False)
             run.batches += 1
             run.new += result.new
             run.duplicates += result.duplicates
@@ -158,7 +159,10 @@ class Daemon:
                 self.on_batch(spec.name, len(batch.items))
             if self.stop.is_set():
                 log.info("feed %s: stopping after the current batch", spec.name)
-                return
+                break
+        # escalations and cycles of excuses over what the run added (and anything an earlier,
+        # interrupted run left queued)
+        self.monitor.refresh_patterns()
 
     def run_once(self) -> list[FeedRun]:
         """Every enabled feed once, in name order (for tests and cron)."""

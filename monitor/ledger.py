@@ -235,6 +235,14 @@ def _m001_chained_tables(db: sqlite_utils.Database) -> None:
                "LIMIT 1) AS last_failure_reason FROM feed_health h GROUP BY feed")
 
 
+@MIGRATIONS(name="m002_pattern_queue")
+def _m002_pattern_queue(db: sqlite_utils.Database) -> None:
+    # Event-time windows whose patterns (monitor.timeline) await recomputation: written with
+    # the batch that made them stale, emptied by the refresh that recomputed them. Not chained:
+    # bookkeeping, like an index. A NULL start means "recompute everything".
+    db.execute("CREATE TABLE pattern_queue (id INTEGER PRIMARY KEY, start TEXT, end TEXT)")
+
+
 @dataclass(frozen=True)
 class _Table:  # what writing, reading and verifying need to know of one chained table
     name: str
@@ -456,6 +464,32 @@ class Ledger:
         """Whether the report with this key (``feed:source_id:revision``) is recorded."""
         return bool(self._rows("SELECT 1 FROM reports WHERE report_key = ?", [report_key]))
 
+    def known_reports(self, keys: Iterable[str]) -> set[str]:
+        """Which of these report keys are recorded (one query per 500 keys)."""
+        keys, out = list(dict.fromkeys(keys)), set()
+        with self._lock:
+            for i in range(0, len(keys), 500):
+                chunk = keys[i:i + 500]
+                out.update(k for (k,) in self._conn.execute(
+                    f"SELECT report_key FROM reports WHERE report_key IN "
+                    f"({', '.join('?' * len(chunk))})", chunk))
+        return out
+
+    def known_sources(self, pairs: Iterable[tuple[str, str]]) -> set[tuple[str, str]]:
+        """Which of these (feed, source_id) have any revision recorded."""
+        by_feed: dict[str, list[str]] = {}
+        for feed, source_id in dict.fromkeys(pairs):
+            by_feed.setdefault(feed, []).append(source_id)
+        out: set[tuple[str, str]] = set()
+        with self._lock:
+            for feed, ids in by_feed.items():
+                for i in range(0, len(ids), 500):
+                    chunk = ids[i:i + 500]
+                    out.update(self._conn.execute(
+                        f"SELECT DISTINCT feed, source_id FROM reports WHERE feed = ? AND "
+                        f"source_id IN ({', '.join('?' * len(chunk))})", [feed, *chunk]))
+        return out
+
     def report_keys(self, feed: str) -> set[str]:
         """Keys of every report recorded from ``feed``."""
         return {r["report_key"] for r in self._rows(
@@ -557,27 +591,34 @@ class Ledger:
             "r2.feed = r.feed AND r2.source_id = r.source_id) ORDER BY r.seq", [since],
             "reports")
 
-    def serious_findings(self, party: str, governorate: str) -> list[dict[str, Any]]:
-        """Current major and critical findings charged to ``party`` whose incident is in
-        ``governorate`` (for escalations)."""
+    def serious_findings(self, since: str | None = None,
+                         until: str | None = None) -> list[dict[str, Any]]:
+        """Current major and critical findings (``occurred`` in [since, until) when given),
+        each with its incident's ``governorate`` (the admin1 of the incident's first report),
+        for escalations."""
+        where = " AND occurred >= ? AND occurred < ?" if since else ""
         return self._rows(
-            "SELECT finding_id, incident_id, term, instrument, charged_to, severity, status, "
-            "occurred, occurred_end FROM current_findings f WHERE severity IN ('major', "
-            "'critical') AND "
-            "EXISTS (SELECT 1 FROM json_each(f.charged_to) WHERE value = ?) AND incident_id IN "
-            "(SELECT incident_id FROM incidents WHERE admin1 = ?) ORDER BY occurred, seq",
-            [party, governorate], "findings")
+            "SELECT finding_id, incident_id, charged_to, severity, status, occurred, "
+            "occurred_end, (SELECT i.admin1 FROM incidents i WHERE i.incident_id = "
+            "f.incident_id ORDER BY i.seq LIMIT 1) AS governorate FROM current_findings f "
+            "WHERE severity IN ('major', 'critical')" + where + " ORDER BY occurred, seq",
+            [since, until] if since else [], "findings")
 
-    def pattern_incidents(self, since: str, until: str) -> list[dict[str, Any]]:
-        """Incidents with an unambiguous attacker whose event starts in [since, until), with
-        only the columns patterns need (not the resolution notes), and the incident each
-        report belongs to now (``incident_id``), in recording order."""
+    def pattern_incidents(self, since: str | None = None, until: str | None = None,
+                          event_types: Iterable[str] = ()) -> list[dict[str, Any]]:
+        """Incidents with an unambiguous attacker and a point (of ``event_types`` if given)
+        whose event starts in [since, until) when given, with only the columns patterns need
+        (not the resolution notes), and the incident each report belongs to now
+        (``incident_id``), in recording order."""
+        types = sorted(event_types)
+        where = " AND i.occurred_start >= ? AND i.occurred_start < ?" if since else ""
+        where += f" AND i.event_type IN ({', '.join('?' * len(types))})" if types else ""
         rows = self._rows(
             "SELECT ri.incident_id AS current, i.report_key, i.occurred_start, i.occurred_end, "
             "i.lat, i.lon, i.location_precision, i.admin1, i.event_type, i.attacker_sides, "
             "i.target_sides, i.attribution, i.zones FROM incidents i JOIN report_incident ri "
-            "USING (report_key) WHERE i.occurred_start >= ? AND i.occurred_start < ? AND "
-            "i.attribution = 'single' ORDER BY i.seq", [since, until], "incidents")
+            "USING (report_key) WHERE i.attribution = 'single' AND i.lat IS NOT NULL" + where
+            + " ORDER BY i.seq", [*([since, until] if since else []), *types], "incidents")
         for row in rows:
             row["incident_id"] = row.pop("current")
         return rows
@@ -594,12 +635,41 @@ class Ledger:
             row["incident_id"] = row.pop("current")
         return rows
 
-    def alerts(self, kind: str | None = None) -> list[dict[str, Any]]:
-        """Alerts in force: the latest entry of each key, when it is active."""
-        rows = self._rows("SELECT * FROM alerts a WHERE seq = (SELECT max(seq) FROM alerts b "
-                          "WHERE b.key = a.key) AND active = 1" + " AND kind = ?" * bool(kind)
-                          + " ORDER BY start, key", [kind] if kind else [], "alerts")
-        return rows
+    def alerts(self, kind: str | None = None, since: str | None = None,
+               until: str | None = None, by: str = "start") -> list[dict[str, Any]]:
+        """Alerts in force: the latest entry of each key, when it is active; with ``since``
+        and ``until``, only those whose ``by`` column (start or end) is in [since, until)."""
+        if by not in ("start", "end"):
+            raise ValueError(f"alerts by {by!r}: use start or end")
+        where = " AND kind = ?" * bool(kind) + f' AND "{by}" >= ? AND "{by}" < ?' * bool(since)
+        return self._rows("SELECT * FROM alerts a WHERE seq = (SELECT max(seq) FROM alerts b "
+                          "WHERE b.key = a.key) AND active = 1" + where + " ORDER BY start, key",
+                          [*([kind] if kind else []), *([since, until] if since else [])],
+                          "alerts")
+
+    # --- the patterns' work queue (not chained: derived bookkeeping) -----------------------
+
+    def queue_patterns(self, windows: Iterable[tuple[datetime, datetime]] | None) -> None:
+        """Note event-time windows whose patterns must be recomputed (None: all of them), in
+        the caller's transaction, for :meth:`pattern_work`."""
+        self._writable("reports")  # inside a transaction, like an append
+        rows = [(None, None)] if windows is None else [(_utc_text(a), _utc_text(b))
+                                                        for a, b in windows]
+        self._conn.executemany("INSERT INTO pattern_queue (start, end) VALUES (?, ?)", rows)
+
+    def pattern_work(self) -> tuple[int, list[tuple[datetime, datetime]] | None]:
+        """The queue: its last id (0 when empty) and its windows (None: recompute all)."""
+        with self._lock:
+            rows = self._conn.execute("SELECT id, start, end FROM pattern_queue").fetchall()
+        if any(start is None for _, start, _ in rows):
+            return max(r[0] for r in rows), None
+        return max((r[0] for r in rows), default=0), [
+            (datetime.fromisoformat(a), datetime.fromisoformat(b)) for _, a, b in rows]
+
+    def pattern_done(self, last: int) -> None:
+        """Drop the queue up to ``last`` (in the transaction that recorded the refresh)."""
+        self._writable("reports")
+        self._conn.execute("DELETE FROM pattern_queue WHERE id <= ?", [last])
 
     def calm_days(self) -> list[dict[str, Any]]:
         """The SEP-CALM series: the latest entry of each day."""

@@ -153,15 +153,22 @@ class Escalation:
     key: str  # stable: hash of (party, governorate, start, sorted finding ids)
     party: str
     governorate: str
-    start: dt.datetime  # occurred of the first finding in the cluster (aware UTC)
+    day: dt.date  # the local day the window starts on: one escalation per group and day
+    start: dt.datetime  # occurred of the first finding in the window (aware UTC)
     end: dt.datetime  # start + hours: the window that was judged
     finding_ids: tuple[str, ...]  # sorted
 
 
+def day_start(day: dt.date, tz: dt.tzinfo) -> dt.datetime:
+    """The start of a local day, as an aware UTC time."""
+    return dt.datetime.combine(day, dt.time(0), tz).astimezone(dt.timezone.utc)
+
+
 def escalations(findings: Iterable[Mapping[str, Any]],
                 incidents_by_id: Mapping[str, Mapping[str, Any]], *, threshold: int = 5,
-                hours: float = 24) -> list[Escalation]:
-    """Clusters of at least ``threshold`` serious incidents by one party in one governorate.
+                hours: float = 24, tz: dt.tzinfo = dt.timezone.utc,
+                days: tuple[dt.date, dt.date] | None = None) -> list[Escalation]:
+    """Bursts of at least ``threshold`` serious incidents by one party in one governorate.
 
     Counted: findings whose status counts, severity major or critical, incident known with a
     governorate. Every party in ``charged_to`` counts the finding (TERMS.md §4: an ambiguous
@@ -169,12 +176,16 @@ def escalations(findings: Iterable[Mapping[str, Any]],
 
     The threshold counts distinct INCIDENTS, not findings: one barrel bomb on a market in a mixed
     zone is COH-GOV, MAY-CIV and JIG-SAAF at once (instruments overlap, §1), and three findings
-    from one strike are not an escalation. ``finding_ids`` lists every finding of the cluster.
+    from one strike are not an escalation. ``finding_ids`` lists every finding of the window.
 
-    Greedy clustering per (party, governorate), order-independent because it runs on the list
-    sorted by (occurred, finding_id), a total order on the set: from item i, take the window
-    [t_i, t_i + hours); if it holds ``threshold`` incidents it is an escalation and the scan resumes
-    after its last item, else it resumes at i + 1.
+    At most one escalation per (party, governorate, local day in ``tz``): the EARLIEST window
+    [t, t + hours) starting that day, at a finding's time t, that holds ``threshold`` incidents.
+    Each day depends only on the findings from its start to its end + ``hours``, so a late
+    report changes the days it can reach and no others, and :func:`monitor.timeline.refresh`
+    can recompute a range of days alone (``days``: first and last day, inclusive; the caller
+    then passes every finding from the first day's start to the last day's end + ``hours``).
+    Within a group the items are sorted by (occurred, finding_id), a total order on the set,
+    and scanned with a sliding window: O(n log n), and independent of arrival order.
     """
     span = dt.timedelta(hours=hours)
     groups: dict[tuple[str, str], set[tuple[dt.datetime, str, str]]] = {}
@@ -191,18 +202,23 @@ def escalations(findings: Iterable[Mapping[str, Any]],
     found: list[Escalation] = []
     for (party, governorate), members in groups.items():
         items = sorted(members)
-        times = [t for t, _, _ in items]
-        i = 0
-        while i < len(items):
-            j = bisect_left(times, times[i] + span)  # items[i:j] lie in [t_i, t_i + hours)
-            if len({inc for _, _, inc in items[i:j]}) >= threshold:
+        inside: dict[str, int] = {}  # incident -> findings of it in items[i:j]
+        j, done = 0, None
+        for i, (t, _, _) in enumerate(items):
+            while j < len(items) and items[j][0] < t + span:
+                inside[items[j][2]] = inside.get(items[j][2], 0) + 1
+                j += 1
+            day = t.astimezone(tz).date()
+            if day != done and (days is None or days[0] <= day <= days[1]) \
+                    and len(inside) >= threshold:
                 ids = tuple(sorted(fid for _, fid, _ in items[i:j]))
-                start = times[i]
-                key = _short_hash("esc", party, governorate, start.isoformat(), ids)
-                found.append(Escalation(key, party, governorate, start, start + span, ids))
-                i = j
-            else:
-                i += 1
+                key = _short_hash("esc", party, governorate, t.isoformat(), ids)
+                found.append(Escalation(key, party, governorate, day, t, t + span, ids))
+                done = day
+            inc = items[i][2]
+            inside[inc] -= 1
+            if not inside[inc]:
+                del inside[inc]
     return sorted(found, key=lambda e: (e.start, e.party, e.governorate, e.key))
 
 
@@ -237,23 +253,30 @@ def haversine_km(lat1: float, lon1: float, lat2: float, lon2: float) -> float:
 
 
 def cycles_of_excuses(incidents: Iterable[Mapping[str, Any]], *, government_side: set[str],
-                      hours: float = 48, km: float = 25,
-                      coarse_precision: int = 3) -> list[ExcusePattern]:
-    """Pairs (Nusra attack, later government-side attack on the opposition) close in time and space.
+                      hours: float = 48, km: float = 25, coarse_precision: int = 3,
+                      between: tuple[dt.datetime, dt.datetime] | None = None
+                      ) -> list[ExcusePattern]:
+    """Government-side attacks on the opposition that followed a Nusra attack, close in time and
+    space: one pattern per government attack, linking it to the Nusra attack it followed.
 
     The first incident has ``nusra`` among its attackers and is an attack (TERMS.md §4 "Attack").
     The second has an attacker in ``government_side`` (§2), is an attack, and hits the cessation's
     opposition: target ``coh_opposition`` or a location in zone ``opposition``/``mixed`` (§3) — a
     strike on Nusra in a ``nusra_concentrated`` zone is the exempt case (§4 Exemptions), not an
     excuse. It starts strictly after the first and at most ``hours`` later; both points are finer
-    than ``coarse_precision`` and at most ``km`` apart. Every qualifying pair is reported (one
-    government strike may follow two Nusra attacks).
+    than ``coarse_precision`` and at most ``km`` apart. When several Nusra attacks qualify, the
+    pattern links the LATEST (then the nearest, then the smallest id): one alert per government
+    attack, so a dense front does not raise an alert for every pair.
 
-    Both lists are sorted by (start, id) and each Nusra attack bisects the time-sorted government
-    list, so the cost is O(n log n + pairs examined in the window), not O(n²).
+    A government attack's pattern depends only on the Nusra attacks of the ``hours`` before it,
+    so :func:`monitor.timeline.refresh` can recompute the government attacks that start in
+    ``between`` = [lo, hi) alone, given every incident starting in [lo - hours, hi). Nusra attacks
+    are bucketed on a grid of ``km`` cells, each bucket sorted by (start, id): the cost is
+    O(n log n + the Nusra attacks of the neighbouring cells in the window).
     """
     span = dt.timedelta(hours=hours)
-    nusra: list[tuple[dt.datetime, str, float, float]] = []
+    cell = km / (EARTH_RADIUS_KM * math.pi / 180)  # degrees of latitude in `km`
+    nusra: dict[tuple[int, int], list[tuple[dt.datetime, str, float, float]]] = {}
     gov: list[tuple[dt.datetime, str, float, float]] = []
     for inc in incidents:
         if inc.get("event_type") not in ATTACK_EVENT_TYPES or not _located(inc, coarse_precision):
@@ -262,26 +285,38 @@ def cycles_of_excuses(incidents: Iterable[Mapping[str, Any]], *, government_side
                float(inc["lat"]), float(inc["lon"]))
         attackers = set(inc.get("attacker_sides") or ())
         if "nusra" in attackers:
-            nusra.append(row)
+            nusra.setdefault((int(row[2] // cell), int(row[3] // cell)), []).append(row)
         if not attackers.isdisjoint(government_side) and (
                 OPPOSITION_TARGET in (inc.get("target_sides") or ())
-                or OPPOSITION_ZONES & set(inc.get("zones") or ())):
+                or OPPOSITION_ZONES & set(inc.get("zones") or ())) and (
+                between is None or between[0] <= row[0] < between[1]):
             gov.append(row)
-    nusra.sort()
-    gov.sort()
-    gov_times = [t for t, _, _, _ in gov]
-    lat_span = km / (EARTH_RADIUS_KM * math.pi / 180)  # degrees of latitude: a cheap pre-filter
-    found: list[tuple[dt.datetime, dt.datetime, ExcusePattern]] = []
-    for t1, id1, lat1, lon1 in nusra:
-        lo, hi = bisect_right(gov_times, t1), bisect_right(gov_times, t1 + span)
-        for t2, id2, lat2, lon2 in gov[lo:hi]:
-            if id2 == id1 or abs(lat2 - lat1) > lat_span:
-                continue
-            distance = haversine_km(lat1, lon1, lat2, lon2)
-            if distance <= km:
-                pattern = ExcusePattern(_short_hash("exc", id1, id2), id1, id2,
-                                        round((t2 - t1) / dt.timedelta(hours=1), 3),
-                                        round(distance, 3))
-                found.append((t1, t2, pattern))
-    found.sort(key=lambda x: (x[0], x[1], x[2].nusra_incident, x[2].government_incident))
-    return [p for _, _, p in found]
+    for bucket in nusra.values():
+        bucket.sort()
+    times = {c: [t for t, _, _, _ in b] for c, b in nusra.items()}
+    found: list[tuple[dt.datetime, ExcusePattern]] = []
+    for t2, id2, lat2, lon2 in sorted(gov):
+        # a degree of longitude is shorter than one of latitude: widen the search east-west
+        wide = 1 + int(1 / max(0.01, math.cos(math.radians(min(89.0, abs(lat2) + cell)))))
+        row_, col = int(lat2 // cell), int(lon2 // cell)
+        best: tuple[Any, ...] | None = None
+        for r in range(row_ - 1, row_ + 2):
+            for c in range(col - wide, col + wide + 1):
+                bucket = nusra.get((r, c))
+                if not bucket:
+                    continue
+                lo, hi = bisect_left(times[(r, c)], t2 - span), bisect_left(times[(r, c)], t2)
+                for t1, id1, lat1, lon1 in bucket[lo:hi]:
+                    if id1 == id2:
+                        continue
+                    distance = haversine_km(lat1, lon1, lat2, lon2)
+                    if distance <= km:
+                        candidate = (-t1.timestamp(), distance, id1, t1)
+                        best = candidate if best is None or candidate < best else best
+        if best is not None:
+            _, distance, id1, t1 = best
+            found.append((t2, ExcusePattern(_short_hash("exc", id1, id2), id1, id2,
+                                            round((t2 - t1) / dt.timedelta(hours=1), 3),
+                                            round(distance, 3))))
+    found.sort(key=lambda x: (x[0], x[1].government_incident))
+    return [p for _, p in found]

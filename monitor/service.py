@@ -22,7 +22,7 @@ from .ledger import Ledger
 from .webhooks import Event, Notifier
 from .models import Finding, IncidentReport, Outcome, Resolution
 from .problems import location
-from .resolve import incident_id, resolve
+from .resolve import incident_id, resolve, resolve_many
 
 
 @dataclass(frozen=True)
@@ -85,7 +85,6 @@ class Monitor:
         self.evidence = EvidenceKeeper(ledger, pack.spec.corroboration_km,
                                        pack.spec.coarse_precision) if ledger else None
         self.notifier: Notifier | None = None  # webhooks (issue #5), set by the caller
-        self._scope = timeline.Scope()  # what the batch being recorded added
         # a batch is judged under one set of rules: swapping rules waits for it to finish
         self._lock = threading.RLock()
 
@@ -117,7 +116,7 @@ class Monitor:
 
     def submit(self, items: Iterable[IncidentReport | Rejection | tuple[str, dict[str, Any]]],
                *, feed: str | None = None, cursor: dict[str, Any] | None = None,
-               retractions: Iterable[str] = ()) -> BatchResult:
+               retractions: Iterable[str] = (), refresh: bool = True) -> BatchResult:
         """Judge and record a batch in one transaction: all of it lands, or none of it.
 
         ``items`` are validated reports, rejections (passed through for the caller to report)
@@ -125,48 +124,82 @@ class Monitor:
         feed, source id and revision) is a duplicate and adds nothing. ``retractions`` are
         source ids of ``feed`` the source withdrew. ``cursor`` is ``feed``'s position once this
         batch is recorded: it is written in the same transaction, so a crash at any moment
-        neither loses nor repeats a record.
+        neither loses nor repeats a record. The event-time windows the batch touched are
+        queued for the patterns (:mod:`monitor.timeline`); with ``refresh`` the patterns are
+        brought up to date in the same transaction, else the caller runs
+        :meth:`refresh_patterns` when the run is over (bulk imports: once, at the end).
         """
         result = BatchResult()
         if self.ledger is None:
             raise RuntimeError("this Monitor has no ledger; use evaluate()")
-        seen: set[str] = set()
+        alerts: list[dict[str, Any]] = []
         with self._lock, self.ledger.transaction():
-            self._scope = timeline.Scope()
-            count = 0
+            count, reports = 0, []
             for item in items:
                 count += 1
                 if isinstance(item, tuple):
                     item = validate(item[1], item[0])
                 if isinstance(item, Rejection):
                     result.rejections.append(item)
+                else:
+                    reports.append(item)
+            # one look-up per batch, not per report: what the ledger already holds
+            known = self.ledger.known_reports(r.report_key for r in reports)
+            fresh: list[IncidentReport] = []
+            for report in reports:
+                if report.report_key in known:
+                    result.outcomes.append(Outcome(report_key=report.report_key,
+                                                   incident_id=None, duplicate=True))
                     continue
-                key = item.report_key
-                if key in seen or self.ledger.has_report(key):
-                    result.outcomes.append(Outcome(report_key=key, incident_id=None,
-                                                   duplicate=True))
-                    continue
-                seen.add(key)
-                result.outcomes.append(self._record(item))
+                known.add(report.report_key)
+                fresh.append(report)
+                result.outcomes.append(None)  # type: ignore[arg-type]  # filled in below
+            sources = self.ledger.known_sources((r.feed, r.source_id) for r in fresh)
+            windows: list[tuple[dt.datetime, dt.datetime]] = []
+            recorded = iter([self._record(r, res, sources, windows) for r, res in zip(
+                fresh, resolve_many(fresh, self.pack))])
+            result.outcomes = [o if o is not None else next(recorded) for o in result.outcomes]
             for source_id in retractions:
                 if feed is None:
                     raise ValueError("retractions need the feed they belong to")
                 result.retracted += self._retract(feed, source_id)
-            alerts: list[dict[str, Any]] = []
             if result.retracted:
-                alerts = timeline.refresh(self.ledger, self.pack)["new_alerts"]
-            elif result.new:
+                self.ledger.queue_patterns(None)  # statuses changed: recompute everything
+            elif windows:
                 # a new report (even one breaking nothing) can change the series
-                alerts = timeline.refresh(self.ledger, self.pack, self._scope)["new_alerts"]
+                self.ledger.queue_patterns(timeline.merged(windows))
             if feed is not None and cursor is not None:
                 self.ledger.append("feed_cursors", {"feed": feed, "cursor": cursor,
                                                     "items": count})
+            if refresh:
+                alerts = self._refresh_patterns()
         # only what was committed is announced
         for f in result.findings:
             self.notify("finding", f.finding_id, f.model_dump(mode="json"), f.severity)
+        self._announce(alerts)
+        return result
+
+    def refresh_patterns(self) -> list[dict[str, Any]]:
+        """Bring the patterns up to date with what was queued (after submits made with
+        ``refresh=False``, or left by a crash); returns the alerts recorded now."""
+        assert self.ledger is not None
+        with self._lock, self.ledger.transaction():
+            alerts = self._refresh_patterns()
+        self._announce(alerts)
+        return alerts
+
+    def _refresh_patterns(self) -> list[dict[str, Any]]:
+        assert self.ledger is not None
+        last, windows = self.ledger.pattern_work()
+        if not last:
+            return []
+        alerts = timeline.refresh(self.ledger, self.pack, windows)["new_alerts"]
+        self.ledger.pattern_done(last)
+        return alerts
+
+    def _announce(self, alerts: list[dict[str, Any]]) -> None:
         for alert in alerts:
             self.notify("alert", alert["key"], alert)
-        return result
 
     # --- re-judging under changed rules (issue #4) ---------------------------------------
 
@@ -288,9 +321,13 @@ class Monitor:
 
     # --- revisions and retractions (issue #3): new entries, never rewrites -----------------
 
-    def _current(self, feed: str, source_id: str) -> list[dict[str, Any]]:
+    def _current(self, feed: str, source_id: str,
+                 sources: set[tuple[str, str]] | None = None) -> list[dict[str, Any]]:
+        """The findings in force of every revision of a source record; ``sources`` (the
+        records known to have revisions, when the caller looked them up) spares a query."""
         assert self.ledger is not None
-        if not self.ledger.has_source(feed, source_id):
+        if (feed, source_id) not in sources if sources is not None else (
+                not self.ledger.has_source(feed, source_id)):
             return []  # the common case: a record seen for the first time
         return [f for f in self.ledger.source_findings(feed, source_id)
                 if f["status"] not in ("superseded", "retracted")]
@@ -304,14 +341,17 @@ class Monitor:
                 "note": f"the source withdrew record {source_id}"})
         return len(current)
 
-    def _supersede(self, report: IncidentReport, findings: list[Finding]) -> dict[str, str]:
+    def _supersede(self, report: IncidentReport, sources: set[tuple[str, str]],
+                   windows: list[tuple[dt.datetime, dt.datetime]]) -> dict[str, str]:
         """Supersede the findings of a record's earlier revisions; return term -> old id."""
         assert self.ledger is not None
         replaced: dict[str, str] = {}
-        for f in self._current(report.feed, report.source_id):
+        for f in self._current(report.feed, report.source_id, sources):
             if f["revision"] == report.revision:
                 continue
             replaced[f["term"]] = f["finding_id"]
+            windows.append((dt.datetime.fromisoformat(f["occurred"]),
+                            dt.datetime.fromisoformat(f["occurred_end"])))
             self.ledger.append("status_changes", {
                 "finding_id": f["finding_id"], "status": "superseded",
                 "by": f"feed:{report.feed}",
@@ -335,9 +375,12 @@ class Monitor:
                 "retracted": run.retracted, "findings": run.findings, "reason": run.reason,
                 "lag_seconds": run.lag_seconds})
 
-    def _record(self, report: IncidentReport) -> Outcome:
+    def _record(self, report: IncidentReport, res: Resolution, sources: set[tuple[str, str]],
+                windows: list[tuple[dt.datetime, dt.datetime]]) -> Outcome:
+        """Record one new report resolved as ``res``; note its event window in ``windows``."""
         assert self.ledger is not None and self.evidence is not None
-        own, res, findings = self.evaluate(report)
+        own = incident_id(report.feed, report.source_id)
+        findings = self.judge.judge(own, report, res)
         key = report.report_key
         ledger = self.ledger
         # corroboration (issue #4): the same event reported by another feed is one incident
@@ -374,7 +417,8 @@ class Monitor:
                                       "kind": "coarse_location", "detail": detail})
         if linked:
             self.evidence.link(key, iid, "corroboration", linked[1])
-        replaced = self._supersede(report, findings)
+        replaced = self._supersede(report, sources, windows)
+        sources.add((report.feed, report.source_id))
         existing = {f["term"]: f for f in ledger.findings(incident_id=iid)
                     if f["status"] not in ("superseded", "retracted")} if linked else {}
         recorded, supported = [], []
@@ -391,8 +435,6 @@ class Monitor:
             row["supersedes"] = replaced.get(finding.term)
             stored = ledger.append("findings", row)
             recorded.append(finding.model_copy(update={"recorded_at": stored["recorded_at"]}))
-        self._scope.starts.append(res.start)
-        self._scope.findings += [{**f.model_dump(mode="json"), "governorate": res.governorate}
-                                 for f in recorded]
+        windows.append((res.start, res.end))
         return Outcome(report_key=key, incident_id=iid, findings=recorded, review=review,
                        linked=linked[1] if linked else None, corroborates=supported)

@@ -9,36 +9,34 @@ differences: a calm day whose state changed is recorded again, a new alert is re
 no longer supported is withdrawn by a new entry (``active`` 0). Nothing is rewritten, and a late
 report lands in the right day and changes the series by new entries.
 
-A batch of new reports only recomputes what it can change (a :class:`Scope`): the calm series
-if a new finding falls in its window; escalations of the (party, governorate) pairs of the new
-findings, over that pair's findings; cycles of excuses among incidents within the pattern's
-hours of a new incident. Each of those is the same function of the same set as a full
-recomputation, so the result does not depend on arrival order. Verdicts, unlinking, re-judging
-and retractions recompute everything.
+What a batch can change is known by event time: the windows of its new reports (and of any
+finding it superseded). Those windows go to a work queue in the batch's own transaction
+(:meth:`Ledger.queue_patterns`); :func:`refresh` takes the queue and recomputes only what the
+windows can reach: the calm series if they touch it; escalations of the local days they can
+reach (each day depends only on its own findings and those of the next ``hours``); cycles of
+excuses of the government attacks that start in them or up to ``hours`` after (each depends
+only on the ``hours`` before it). Each is the same function of the same set as a full
+recomputation, so the result does not depend on arrival order, nor on when the refresh runs: a
+bulk import refreshes once at the end, the daemon after each run of a feed, a hand entry at
+once, and a crash in between leaves the queue for the next refresh. Verdicts, unlinking,
+re-judging and retractions recompute everything.
 """
 
 from __future__ import annotations
 
 import datetime as dt
-from dataclasses import dataclass, field
+from collections.abc import Iterable
 from typing import Any
 
 from .config import Pack
 from .judge import iso
 from .ledger import MAX_WINDOW, Ledger
-from .patterns import calm_series, cycles_of_excuses, escalations, parse_time
+from .models import ATTACK_EVENT_TYPES
+from .patterns import calm_series, cycles_of_excuses, day_start, escalations
 
 _ALERT_COLUMNS = ("key", "kind", "party", "governorate", "start", "end", "incident_ids",
                   "finding_ids")
-
-
-@dataclass
-class Scope:
-    """What a batch added: its findings (with their incident's governorate) and the event
-    start of every new report."""
-
-    findings: list[dict[str, Any]] = field(default_factory=list)
-    starts: list[dt.datetime] = field(default_factory=list)
+Window = tuple[dt.datetime, dt.datetime]
 
 
 def current_incidents(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
@@ -50,17 +48,31 @@ def current_incidents(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
     return list(seen.values())
 
 
-def refresh(ledger: Ledger, pack: Pack, scope: Scope | None = None) -> dict[str, Any]:
-    """Recompute the patterns (all of them, or what ``scope`` can have changed) and record
-    what changed, inside the caller's transaction; ``new_alerts`` lists alerts recorded now."""
+def merged(windows: Iterable[Window], pad_before: dt.timedelta = dt.timedelta(0),
+           pad_after: dt.timedelta = dt.timedelta(0)) -> list[Window]:
+    """Windows widened by the pads and merged where they overlap or touch, in time order."""
+    out: list[list[dt.datetime]] = []
+    for start, end in sorted((s - pad_before, e + pad_after) for s, e in windows):
+        if out and start <= out[-1][1]:
+            out[-1][1] = max(out[-1][1], end)
+        else:
+            out.append([start, end])
+    return [(a, b) for a, b in out]
+
+
+def refresh(ledger: Ledger, pack: Pack, windows: list[Window] | None = None) -> dict[str, Any]:
+    """Recompute the patterns (all of them, or what event-time ``windows`` can have changed)
+    and record what changed, inside the caller's transaction; ``new_alerts`` lists alerts
+    recorded now."""
     changed: dict[str, Any] = {"calm_days": 0, "alerts": 0, "withdrawn": 0, "new_alerts": []}
-    _calm(ledger, pack, scope, changed)
-    _escalations(ledger, pack, scope, changed)
-    _excuses(ledger, pack, scope, changed)
+    _calm(ledger, pack, windows, changed)
+    _escalations(ledger, pack, windows, changed)
+    _excuses(ledger, pack, windows, changed)
     return changed
 
 
-def _calm(ledger: Ledger, pack: Pack, scope: Scope | None, changed: dict[str, Any]) -> None:
+def _calm(ledger: Ledger, pack: Pack, windows: list[Window] | None,
+          changed: dict[str, Any]) -> None:
     spec = pack.spec.patterns
     instrument = pack.instruments.get(spec.calm_instrument)
     if instrument is None:
@@ -68,9 +80,7 @@ def _calm(ledger: Ledger, pack: Pack, scope: Scope | None, changed: dict[str, An
     day_d = instrument.start
     end = day_d + dt.timedelta(days=spec.calm_days)
     recorded = {d["day"]: d for d in ledger.calm_days()}
-    if scope is not None and recorded and not any(
-            parse_time(f["occurred"]) < end and parse_time(f["occurred_end"]) > day_d
-            for f in scope.findings):
+    if windows is not None and recorded and not any(s < end and e > day_d for s, e in windows):
         return  # nothing new in the series' window
     findings = [f for f in ledger.findings(since=iso(day_d - MAX_WINDOW), until=iso(end))
                 if f["instrument"] in spec.calm_counts]
@@ -85,74 +95,77 @@ def _calm(ledger: Ledger, pack: Pack, scope: Scope | None, changed: dict[str, An
             changed["calm_days"] += 1
 
 
-def _escalations(ledger: Ledger, pack: Pack, scope: Scope | None,
+def _escalations(ledger: Ledger, pack: Pack, windows: list[Window] | None,
                  changed: dict[str, Any]) -> None:
     spec = pack.spec.patterns
-    if scope is None:
-        pairs = None
-        findings = ledger.findings()
-        governorate = {i["incident_id"]: i for i in current_incidents(ledger.incident_rows())}
+    span = dt.timedelta(hours=spec.escalation_hours)
+    if windows is None:
+        ranges: list[tuple[dt.date, dt.date] | None] = [None]
     else:
-        pairs = {(p, f["governorate"]) for f in scope.findings if f["governorate"]
-                 and f["severity"] in ("major", "critical") for p in f["charged_to"]}
-        findings, governorate = [], {}
-        for party, gov in sorted(pairs):
-            for f in ledger.serious_findings(party, gov):
-                findings.append(f)
-                governorate[f["incident_id"]] = {"governorate": gov}
-    wanted: dict[str, dict[str, Any]] = {}
-    for esc in escalations(findings, governorate, threshold=spec.escalation_threshold,
-                           hours=spec.escalation_hours):
-        if pairs is not None and (esc.party, esc.governorate) not in pairs:
-            continue
-        ids = set(esc.finding_ids)
-        wanted[esc.key] = {
-            "key": esc.key, "kind": "escalation", "active": 1, "party": esc.party,
-            "governorate": esc.governorate, "start": iso(esc.start), "end": iso(esc.end),
-            "incident_ids": sorted({f["incident_id"] for f in findings
-                                    if f["finding_id"] in ids}),
-            "finding_ids": list(esc.finding_ids),
-            "detail": f"{len(esc.finding_ids)} major/critical findings charged to {esc.party} "
-                      f"in {esc.governorate} within {spec.escalation_hours:g} hours"}
-    active = {a["key"]: a for a in ledger.alerts("escalation")
-              if pairs is None or (a["party"], a["governorate"]) in pairs}
-    _record(ledger, wanted, active, changed)
+        # a finding at t can change the windows starting in [t - span, t]: those days
+        ranges = [(a.astimezone(pack.tz).date(), b.astimezone(pack.tz).date())
+                  for a, b in merged(windows, pad_before=span)]
+    for days in ranges:
+        since = until = None
+        if days is not None:
+            since = iso(day_start(days[0], pack.tz))
+            until = iso(day_start(days[1] + dt.timedelta(days=1), pack.tz) + span)
+        findings = ledger.serious_findings(since, until)
+        governorate = {f["incident_id"]: {"governorate": f["governorate"]} for f in findings}
+        wanted: dict[str, dict[str, Any]] = {}
+        for esc in escalations(findings, governorate, threshold=spec.escalation_threshold,
+                               hours=spec.escalation_hours, tz=pack.tz, days=days):
+            ids = set(esc.finding_ids)
+            wanted[esc.key] = {
+                "key": esc.key, "kind": "escalation", "active": 1, "party": esc.party,
+                "governorate": esc.governorate, "start": iso(esc.start), "end": iso(esc.end),
+                "incident_ids": sorted({f["incident_id"] for f in findings
+                                        if f["finding_id"] in ids}),
+                "finding_ids": list(esc.finding_ids),
+                "detail": f"{len(esc.finding_ids)} major/critical findings charged to "
+                          f"{esc.party} in {esc.governorate} within "
+                          f"{spec.escalation_hours:g} hours"}
+        active = {a["key"]: a for a in ledger.alerts(
+            "escalation", *(() if days is None else (since, iso(day_start(
+                days[1] + dt.timedelta(days=1), pack.tz)))))}
+        _record(ledger, wanted, active, changed)
 
 
-def _excuses(ledger: Ledger, pack: Pack, scope: Scope | None, changed: dict[str, Any]) -> None:
+def _excuses(ledger: Ledger, pack: Pack, windows: list[Window] | None,
+             changed: dict[str, Any]) -> None:
     spec = pack.spec.patterns
     hours = dt.timedelta(hours=spec.excuses_hours)
-    if scope is None:
-        rows = ledger.incident_rows()
-    elif scope.starts:
-        rows = ledger.pattern_incidents(iso(min(scope.starts) - hours),
-                                        iso(max(scope.starts) + hours))
-    else:
-        return
-    incidents = current_incidents(rows)
-    by_id = {i["incident_id"]: i for i in incidents}
     government = set(pack.spec.side_groups.get("government_side", ()))
-    # Only attacks whose attacker is not in doubt: UCDP's "Syrian insurgents" may be Nusra or
-    # the opposition, and "either side fired" is no evidence of a Nusra attack being answered.
-    certain = [i for i in incidents if i["attribution"] == "single"]
-    wanted: dict[str, dict[str, Any]] = {}
-    for pat in cycles_of_excuses(certain, government_side=government,
-                                 hours=spec.excuses_hours, km=spec.excuses_km,
-                                 coarse_precision=pack.spec.coarse_precision):
-        first, second = by_id[pat.nusra_incident], by_id[pat.government_incident]
-        wanted[pat.key] = {
-            "key": pat.key, "kind": "cycle_of_excuses", "active": 1,
-            "party": ", ".join(s for s in second["attacker_sides"] if s in government),
-            "governorate": second["governorate"], "start": first["occurred_start"],
-            "end": second["occurred_start"],
-            "incident_ids": [pat.nusra_incident, pat.government_incident], "finding_ids": [],
-            "detail": f"a Nusra attack, then a government-side attack {pat.hours_between:g} h "
-                      f"later and {pat.distance_km:g} km away"}
-    # a batch only adds cycles; withdrawing one needs the whole picture (a full refresh)
-    active = {a["key"]: a for a in ledger.alerts("cycle_of_excuses")}
-    if scope is not None:
-        active = {k: a for k, a in active.items() if k in wanted}
-    _record(ledger, wanted, active, changed)
+    # a new incident at t changes the government attacks that start in [t, t + hours]
+    ranges: list[Window | None] = ([None] if windows is None else
+                                   merged(windows, pad_after=hours + dt.timedelta(seconds=1)))
+    for between in ranges:
+        rows = ledger.pattern_incidents(*(() if between is None else (
+            iso(between[0] - hours), iso(between[1]))), event_types=ATTACK_EVENT_TYPES)
+        incidents = current_incidents(rows)
+        by_id = {i["incident_id"]: i for i in incidents}
+        wanted: dict[str, dict[str, Any]] = {}
+        # Only attacks whose attacker is not in doubt (pattern_incidents: attribution
+        # single): UCDP's "Syrian insurgents" may be Nusra or the opposition, and "either side
+        # fired" is no evidence of a Nusra attack being answered.
+        for pat in cycles_of_excuses(incidents, government_side=government,
+                                     hours=spec.excuses_hours, km=spec.excuses_km,
+                                     coarse_precision=pack.spec.coarse_precision,
+                                     between=between):
+            first, second = by_id[pat.nusra_incident], by_id[pat.government_incident]
+            wanted[pat.key] = {
+                "key": pat.key, "kind": "cycle_of_excuses", "active": 1,
+                "party": ", ".join(s for s in second["attacker_sides"] if s in government),
+                "governorate": second["governorate"], "start": first["occurred_start"],
+                "end": second["occurred_start"],
+                "incident_ids": [pat.nusra_incident, pat.government_incident],
+                "finding_ids": [],
+                "detail": f"a Nusra attack, then a government-side attack "
+                          f"{pat.hours_between:g} h later and {pat.distance_km:g} km away"}
+        active = {a["key"]: a for a in ledger.alerts(
+            "cycle_of_excuses", *(() if between is None else (iso(between[0]),
+                                                              iso(between[1]))), by="end")}
+        _record(ledger, wanted, active, changed)
 
 
 def _record(ledger: Ledger, wanted: dict[str, dict[str, Any]],

@@ -233,12 +233,36 @@ def test_unknown_incident_or_governorate_is_skipped() -> None:
     assert escalations(aleppo_findings(5), {}) == []
 
 
-def test_greedy_clustering_resumes_after_the_window() -> None:
-    # 10 strikes 3 h apart (0..27 h): [0, 24) takes the first 8; the last 2 are not enough.
-    (esc,) = escalations(aleppo_findings(10), ALEPPO)
-    assert len(esc.finding_ids) == 8
-    pair = escalations(aleppo_findings(10), ALEPPO, threshold=2)
+def test_one_escalation_per_local_day_the_earliest_window() -> None:
+    # 10 strikes 3 h apart from 00:00 on the 21st (Damascus) to 03:00 on the 22nd: the 21st's
+    # earliest window [00:00, 24:00) holds 8; the 22nd holds 2, not enough.
+    (esc,) = escalations(aleppo_findings(10), ALEPPO, tz=DAMASCUS)
+    assert len(esc.finding_ids) == 8 and esc.day == dt.date(2016, 9, 21)
+    assert esc.start == local(21)
+    # with a threshold of 2 the 22nd has its own escalation, from its first strike
+    pair = escalations(aleppo_findings(10), ALEPPO, threshold=2, tz=DAMASCUS)
     assert [len(e.finding_ids) for e in pair] == [8, 2] and pair[1].start == local(22)
+
+
+def test_a_burst_over_midnight_is_found_in_the_day_it_starts() -> None:
+    # 3 strikes before midnight and 3 after, 1 h apart: 6 within 24 h, no calendar day has 5
+    findings = [finding(f"f-m{i}", local(20, 21 + i), incident=f"inc-a{i}") for i in range(6)]
+    (esc,) = escalations(findings, ALEPPO, tz=DAMASCUS)
+    assert esc.day == dt.date(2016, 9, 20) and len(esc.finding_ids) == 6
+
+
+def test_a_range_of_days_is_what_the_whole_set_gives_on_those_days() -> None:
+    findings, by_id = random_2016()
+    whole = escalations(findings, by_id, threshold=3, tz=DAMASCUS)
+    days = sorted({e.day for e in whole})
+    assert len(days) > 3  # not vacuous
+    first, last = days[1], days[-2]
+    since = dt.datetime.combine(first, dt.time(0), DAMASCUS)
+    until = dt.datetime.combine(last + dt.timedelta(days=1), dt.time(0), DAMASCUS)
+    near = [f for f in findings
+            if since <= parse_time(f["occurred"]) < until + dt.timedelta(hours=24)]
+    part = escalations(near, by_id, threshold=3, tz=DAMASCUS, days=(first, last))
+    assert part == [e for e in whole if first <= e.day <= last]
 
 
 # --- cycle of excuses ------------------------------------------------------------------------
@@ -283,6 +307,27 @@ def test_cycle_of_excuses_reports_the_pair() -> None:
     assert pattern.hours_between == 20.0
     assert pattern.distance_km == pytest.approx(10.6, abs=0.1)
     assert pattern.key.startswith("exc-")
+
+
+def test_a_strike_after_two_nusra_attacks_links_the_latest() -> None:
+    earlier = dict(NUSRA_ATTACK, incident_id="inc-nusra-0",
+                   occurred_start=iso(local(14, 2)))
+    (pattern,) = cycles_of_excuses([earlier, NUSRA_ATTACK, government_strike(20)],
+                                   government_side=GOVERNMENT_SIDE)
+    assert pattern.nusra_incident == "inc-nusra" and pattern.hours_between == 20.0
+
+
+def test_a_range_of_government_attacks_is_what_the_whole_set_gives_there() -> None:
+    _, by_id = random_2016()
+    incidents = list(by_id.values())
+    whole = cycles_of_excuses(incidents, government_side=GOVERNMENT_SIDE)
+    assert len(whole) > 3  # not vacuous
+    starts = {i["incident_id"]: parse_time(i["occurred_start"]) for i in incidents}
+    lo, hi = local(16), local(22)
+    near = [i for i in incidents if lo - dt.timedelta(hours=48) <= starts[i["incident_id"]] < hi]
+    part = cycles_of_excuses(near, government_side=GOVERNMENT_SIDE, between=(lo, hi))
+    assert part == [p for p in whole if lo <= starts[p.government_incident] < hi]
+    assert len({p.government_incident for p in whole}) == len(whole)  # one per strike
 
 
 def test_haversine_matches_a_known_distance() -> None:
