@@ -62,9 +62,14 @@ class EvidenceKeeper:
 
     # --- corroboration -------------------------------------------------------------------
 
-    def find_incident(self, new: ReportFacts) -> tuple[str, str] | None:
-        """The incident of another feed this report describes, with the reason; or None."""
+    def find_incident(self, new: ReportFacts,
+                      feeds: set[str] | None = None) -> tuple[str, str] | None:
+        """The incident of another feed this report describes, with the reason; or None.
+        ``feeds``: the feeds the ledger holds, when the caller knows (spares the search when
+        no other feed has reported anything)."""
         if new.lat is None or new.lon is None or (new.precision or 7) >= self.coarse_precision:
+            return None
+        if feeds is not None and not feeds - {new.feed}:
             return None
         dlat = self.distance_km / KM_PER_DEG_LAT
         rows = self.ledger.nearby_reports(new.start, new.end, new.lat, new.lon, dlat,

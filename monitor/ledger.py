@@ -252,6 +252,48 @@ class _Table:  # what writing, reading and verifying need to know of one chained
     json: frozenset[str]
     insert_sql: str
 
+    @property
+    def own_set(self) -> frozenset[str]:
+        return self._cache()[0]
+
+    @property
+    def plan(self) -> tuple[tuple[str, type, bool], ...]:
+        """(column, Python type, is JSON) of each own column, in table order."""
+        return self._cache()[1]
+
+    def canonical(self, values: Sequence[Any]) -> str:
+        """The canonical form of a stored row given as values in column order (the hash
+        column ignored): the same text as ``canonical_json({"table": name, **row})`` (the
+        module's contract), assembled from the sorted columns without building a dict."""
+        parts = self._cache()[2]
+        encode = _ENCODERS
+        return "{" + ",".join(
+            prefix + (self_json if index < 0 else (
+                "null" if (v := values[index]) is None else encode[type(v)](v)))
+            for prefix, index, self_json in parts) + "}"
+
+    def _cache(self) -> tuple[frozenset[str], tuple[tuple[str, type, bool], ...],
+                              tuple[tuple[str, int, str], ...]]:
+        cached = _TABLE_CACHE.get(self)
+        if cached is None:
+            plan = tuple((c, k, c in self.json) for c, k in zip(self.own, self.kinds))
+            order = sorted([*(c for c in self.columns if c != "hash"), "table"])
+            parts = tuple((("," if False else "") + json.dumps(k) + ":",
+                           -1 if k == "table" else self.columns.index(k),
+                           json.dumps(self.name)) for k in order)
+            cached = _TABLE_CACHE[self] = (frozenset(self.own), plan, parts)
+        return cached
+
+
+# Per-table lookups built once (a frozen dataclass cannot hold them itself).
+_TABLE_CACHE: dict[_Table, tuple[frozenset[str], tuple[tuple[str, type, bool], ...],
+                                 tuple[tuple[str, int, str], ...]]] = {}
+# How the canonical form writes each stored value type (json's own choices: its C string
+# encoder, int.__repr__, float.__repr__).
+_ENCODERS: dict[type, Callable[[Any], str]] = {
+    str: json.encoder.encode_basestring,  # type: ignore[attr-defined]
+    int: int.__repr__, float: float.__repr__}
+
 
 class Ledger:
     """One ledger file. Open it with :meth:`open`; append inside :meth:`transaction`."""
@@ -358,27 +400,40 @@ class Ledger:
 
     def _prepare(self, t: _Table, row: Mapping[str, Any], seq: int,
                  prev: str) -> tuple[tuple[Any, ...], str]:
-        if unknown := row.keys() - set(t.own):
+        if not row.keys() <= t.own_set:
+            unknown = row.keys() - t.own_set
             raise LedgerError(f"{t.name} has no column {', '.join(sorted(unknown))}; its "
                               f"columns are {', '.join(t.own)}")
         now = self._clock()
         if now.tzinfo is None:
             raise LedgerError("the ledger clock returned a naive datetime; it must be aware")
         stamp = now.astimezone(timezone.utc).isoformat(timespec="microseconds")
-        values: dict[str, Any] = {"seq": seq, "recorded_at": stamp, "prev_hash": prev}
-        for column, kind in zip(t.own, t.kinds):
-            values[column] = _stored(t, column, kind, row.get(column))
-        values["hash"] = entry_hash(t.name, values)
-        return tuple(values[c] for c in t.columns), values["hash"]
+        values: list[Any] = [seq, stamp, prev, None]
+        for column, kind, is_json in t.plan:
+            value = row.get(column)
+            if value is None:
+                values.append(None)
+            elif is_json or (type(value) is not kind or kind is float):
+                values.append(_stored(t, column, kind, value))
+            else:
+                values.append(value)  # str in TEXT, int in INTEGER: stored as given
+        digest = hashlib.sha256((prev + t.canonical(values)).encode()).hexdigest()
+        values[3] = digest
+        return tuple(values), digest
 
     def append(self, table: str, row: Mapping[str, Any]) -> dict[str, Any]:
         """Append one row of ``table`` (its own columns; missing ones are NULL). Returns it as
-        stored, seq/recorded_at/prev_hash/hash filled in, JSON columns decoded."""
+        stored, seq/recorded_at/prev_hash/hash filled in; JSON columns hold the values given."""
         t = self._writable(table)
         stored, digest = self._prepare(t, row, self._head[0] + 1, self._head[1])
         self._insert(t, [stored])
         self._head = (stored[0], digest)
-        return self._decode(t.json, dict(zip(t.columns, stored)))
+        out = dict(zip(t.columns, stored))
+        for column in t.json:  # the value given, unless JSON would read it back otherwise
+            if out[column] is not None:
+                given = row[column]
+                out[column] = given if type(given) in (list, dict) else json.loads(out[column])
+        return out
 
     def append_many(self, table: str, rows: Iterable[Mapping[str, Any]]) -> int:
         """Append rows to one table with a single ``executemany``; returns how many."""
@@ -561,6 +616,14 @@ class Ledger:
         """A report's own incident and the incident it belongs to now."""
         return next(iter(self._rows("SELECT * FROM report_incident WHERE report_key = ?",
                                     [report_key])), None)
+
+    def feeds(self) -> set[str]:
+        """The feeds with reports in the ledger (an index skip-scan: one seek per feed)."""
+        with self._lock:
+            return {f for (f,) in self._conn.execute(
+                "WITH RECURSIVE f(feed) AS (SELECT min(feed) FROM reports UNION ALL SELECT "
+                "(SELECT min(feed) FROM reports WHERE feed > f.feed) FROM f WHERE feed IS NOT "
+                "NULL) SELECT feed FROM f WHERE feed IS NOT NULL")}
 
     def nearby_reports(self, start: datetime, end: datetime, lat: float, lon: float,
                        dlat: float, exclude_feed: str) -> list[dict[str, Any]]:

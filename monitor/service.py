@@ -67,6 +67,18 @@ def validate(record: dict[str, Any], where: str) -> IncidentReport | Rejection:
         return Rejection(where, reasons)
 
 
+def resolution_json(res: Resolution) -> dict[str, Any]:
+    """``res.model_dump(mode="json")``, made directly (it is on the path of every report):
+    the times are aware UTC, which pydantic writes with ``Z``; the rest is JSON already."""
+    out = dict(res.__dict__)
+    for name in ("start", "end"):
+        out[name] = out[name].astimezone(dt.timezone.utc).isoformat().replace("+00:00", "Z")
+    for name in ("attacker_sides", "target_sides", "zones", "zone_ids", "notes",
+                 "unresolved_names"):
+        out[name] = list(out[name])
+    return out
+
+
 def _same_verdict(old: dict[str, Any], new: Finding) -> bool:
     """Whether a re-judged finding says what the recorded one says."""
     return (sorted(old["charged_to"]) == sorted(new.charged_to)
@@ -155,8 +167,9 @@ class Monitor:
                 fresh.append(report)
                 result.outcomes.append(None)  # type: ignore[arg-type]  # filled in below
             sources = self.ledger.known_sources((r.feed, r.source_id) for r in fresh)
+            feeds = self.ledger.feeds()
             windows: list[tuple[dt.datetime, dt.datetime]] = []
-            recorded = iter([self._record(r, res, sources, windows) for r, res in zip(
+            recorded = iter([self._record(r, res, sources, feeds, windows) for r, res in zip(
                 fresh, resolve_many(fresh, self.pack))])
             result.outcomes = [o if o is not None else next(recorded) for o in result.outcomes]
             for source_id in retractions:
@@ -376,15 +389,17 @@ class Monitor:
                 "lag_seconds": run.lag_seconds})
 
     def _record(self, report: IncidentReport, res: Resolution, sources: set[tuple[str, str]],
-                windows: list[tuple[dt.datetime, dt.datetime]]) -> Outcome:
-        """Record one new report resolved as ``res``; note its event window in ``windows``."""
+                feeds: set[str], windows: list[tuple[dt.datetime, dt.datetime]]) -> Outcome:
+        """Record one new report resolved as ``res``; note its event window in ``windows``.
+        ``sources`` and ``feeds`` (what the ledger holds) are kept up to date here."""
         assert self.ledger is not None and self.evidence is not None
         own = incident_id(report.feed, report.source_id)
         findings = self.judge.judge(own, report, res)
         key = report.report_key
         ledger = self.ledger
         # corroboration (issue #4): the same event reported by another feed is one incident
-        linked = self.evidence.find_incident(facts_of(report, res, own))
+        linked = self.evidence.find_incident(facts_of(report, res, own), feeds)
+        feeds.add(report.feed)
         iid = linked[0] if linked else own
         ledger.append("reports", {
             "report_key": key, "feed": report.feed, "source_id": report.source_id,
@@ -402,7 +417,7 @@ class Monitor:
             "target_category": res.target_category,
             "attacker_sides": res.attacker_sides, "target_sides": res.target_sides,
             "attribution": res.attribution, "zones": res.zones,
-            "resolution": res.model_dump(mode="json"),
+            "resolution": resolution_json(res),
         })
         review = [f"unknown actor name {n!r}" for n in res.unresolved_names]
         for name in res.unresolved_names:

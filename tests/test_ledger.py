@@ -497,7 +497,7 @@ def test_opening_sets_wal_and_migrations_are_idempotent(path: Path) -> None:
     again = Ledger.open(path, clock=SteppingClock())
     assert again.query("PRAGMA journal_mode") == [{"journal_mode": "wal"}]
     assert [m["name"] for m in again.query("SELECT name FROM _sqlite_migrations")] == [
-        "m001_chained_tables"]
+        "m001_chained_tables", "m002_pattern_queue"]
     assert sum(again.counts().values()) == 3
     record(again, 2)
     assert again.verify().entries == 6

@@ -146,6 +146,10 @@ def iter_rows(lines: Iterable[str], name: str, required: tuple[str, ...] = REQUI
             yield where, row
 
 
+# A byte that was not UTF-8, as errors="surrogateescape" decodes it.
+_UNDECODED = re.compile("[\udc80-\udcff]")
+
+
 def read_csv(path: Path, feed: str = "acled") -> Iterator[tuple[str, dict[str, Any]] | Rejection]:
     """Yield ``(where, report)`` per ACLED row, or a Rejection naming the line and reason."""
     # utf-8-sig: spreadsheet programs put a byte-order mark before the first column name.
@@ -157,7 +161,7 @@ def read_csv(path: Path, feed: str = "acled") -> Iterator[tuple[str, dict[str, A
             if isinstance(item, Rejection):
                 yield item
                 continue
-            if any("\udc80" <= ch <= "\udcff" for value in item[1].values() for ch in value):
+            if any(map(_UNDECODED.search, item[1].values())):
                 yield Rejection(item[0], "not UTF-8; save the file as UTF-8")
                 continue
             try:
@@ -213,7 +217,7 @@ class AcledAdapter:
 
     def _report(self, row: dict[str, str], where: str, stamp: int) -> Any:
         """``(where, report)`` with this feed's name and reliability, or a Rejection."""
-        if any("\udc80" <= ch <= "\udcff" for value in row.values() for ch in value):
+        if any(map(_UNDECODED.search, row.values())):
             return Rejection(where, "not UTF-8; save the file as UTF-8")
         try:
             report = to_report(row, self.spec.name)

@@ -1,0 +1,42 @@
+"""The pipeline's shortcuts give what the slow, obvious code gives (monitor/service.py)."""
+
+from __future__ import annotations
+
+import csv
+import datetime as dt
+import itertools
+from pathlib import Path
+
+import pytest
+
+from monitor.adapters import ucdp
+from monitor.config import load_pack
+from monitor.resolve import resolve, resolve_many
+from monitor.service import Rejection, resolution_json, validate
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+@pytest.fixture(scope="module")
+def resolved() -> list:
+    pack = load_pack(ROOT / "config", "syria-2016")
+    with (ROOT / "feeds" / "data" / "ged_syria_2016.csv").open(newline="") as fh:
+        rows = list(itertools.islice(csv.DictReader(fh), 1500))
+    reports = [r for r in (validate(ucdp.to_report(row, "ucdp", None), f"row {i}")
+                           for i, row in enumerate(rows)) if not isinstance(r, Rejection)]
+    assert len(reports) > 1000
+    return [(r, res, pack) for r, res in zip(reports, resolve_many(reports, pack))]
+
+
+def test_resolution_json_is_pydantics_json_dump(resolved: list) -> None:
+    for _, res, _ in resolved:
+        assert resolution_json(res) == res.model_dump(mode="json")
+    # microseconds and a non-UTC zone are written as pydantic writes them too
+    res = resolved[0][1].model_copy(update={
+        "start": dt.datetime(2016, 9, 1, 1, 2, 3, 4567, tzinfo=dt.timezone.utc)})
+    assert resolution_json(res) == res.model_dump(mode="json")
+
+
+def test_a_batch_resolves_as_each_report_alone(resolved: list) -> None:
+    for report, res, pack in resolved[::25]:
+        assert resolve(report, pack) == res
