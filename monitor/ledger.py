@@ -322,7 +322,11 @@ class Ledger:
         try:
             db = sqlite_utils.Database(conn)
             conn.create_function("canonical_json", 1, canonical_json, deterministic=True)
-            conn.executescript("PRAGMA foreign_keys=ON; PRAGMA busy_timeout=30000;")
+            # 64 MiB of page cache (SQLite's default is 2): the ledger's indexes are keyed by
+            # event time, which arrives in any order, so a big ledger's writes and reads touch
+            # pages all over them.
+            conn.executescript("PRAGMA foreign_keys=ON; PRAGMA busy_timeout=30000; "
+                               "PRAGMA cache_size=-65536;")
             ledger = cls(conn, path, clock or (lambda: datetime.now(timezone.utc)), readonly)
             if not readonly:
                 db.enable_wal()  # must run outside a transaction
@@ -668,20 +672,24 @@ class Ledger:
             [since, until] if since else [], "findings")
 
     def pattern_incidents(self, since: str | None = None, until: str | None = None,
-                          event_types: Iterable[str] = ()) -> list[dict[str, Any]]:
-        """Incidents with an unambiguous attacker and a point (of ``event_types`` if given)
-        whose event starts in [since, until) when given, with only the columns patterns need
-        (not the resolution notes), and the incident each report belongs to now
-        (``incident_id``), in recording order."""
-        types = sorted(event_types)
+                          event_types: Iterable[str] = (), attackers: Iterable[str] = ()
+                          ) -> list[dict[str, Any]]:
+        """Incidents with an unambiguous attacker and a point (of ``event_types`` and with one
+        of ``attackers`` if given) whose event starts in [since, until) when given, with only
+        the columns patterns need (not the resolution notes), and the incident each report
+        belongs to now (``incident_id``), in recording order."""
+        types, sides = sorted(event_types), sorted(attackers)
         where = " AND i.occurred_start >= ? AND i.occurred_start < ?" if since else ""
         where += f" AND i.event_type IN ({', '.join('?' * len(types))})" if types else ""
+        where += (" AND EXISTS (SELECT 1 FROM json_each(i.attacker_sides) WHERE value IN "
+                  f"({', '.join('?' * len(sides))}))") if sides else ""
         rows = self._rows(
             "SELECT ri.incident_id AS current, i.report_key, i.occurred_start, i.occurred_end, "
             "i.lat, i.lon, i.location_precision, i.admin1, i.event_type, i.attacker_sides, "
             "i.target_sides, i.attribution, i.zones FROM incidents i JOIN report_incident ri "
             "USING (report_key) WHERE i.attribution = 'single' AND i.lat IS NOT NULL" + where
-            + " ORDER BY i.seq", [*([since, until] if since else []), *types], "incidents")
+            + " ORDER BY i.seq", [*([since, until] if since else []), *types, *sides],
+            "incidents")
         for row in rows:
             row["incident_id"] = row.pop("current")
         return rows

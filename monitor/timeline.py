@@ -112,15 +112,14 @@ def _escalations(ledger: Ledger, pack: Pack, windows: list[Window] | None,
             until = iso(day_start(days[1] + dt.timedelta(days=1), pack.tz) + span)
         findings = ledger.serious_findings(since, until)
         governorate = {f["incident_id"]: {"governorate": f["governorate"]} for f in findings}
+        incident_of = {f["finding_id"]: f["incident_id"] for f in findings}
         wanted: dict[str, dict[str, Any]] = {}
         for esc in escalations(findings, governorate, threshold=spec.escalation_threshold,
                                hours=spec.escalation_hours, tz=pack.tz, days=days):
-            ids = set(esc.finding_ids)
             wanted[esc.key] = {
                 "key": esc.key, "kind": "escalation", "active": 1, "party": esc.party,
                 "governorate": esc.governorate, "start": iso(esc.start), "end": iso(esc.end),
-                "incident_ids": sorted({f["incident_id"] for f in findings
-                                        if f["finding_id"] in ids}),
+                "incident_ids": sorted({incident_of[f] for f in esc.finding_ids}),
                 "finding_ids": list(esc.finding_ids),
                 "detail": f"{len(esc.finding_ids)} major/critical findings charged to "
                           f"{esc.party} in {esc.governorate} within "
@@ -141,7 +140,8 @@ def _excuses(ledger: Ledger, pack: Pack, windows: list[Window] | None,
                                    merged(windows, pad_after=hours + dt.timedelta(seconds=1)))
     for between in ranges:
         rows = ledger.pattern_incidents(*(() if between is None else (
-            iso(between[0] - hours), iso(between[1]))), event_types=ATTACK_EVENT_TYPES)
+            iso(between[0] - hours), iso(between[1]))), event_types=ATTACK_EVENT_TYPES,
+            attackers={"nusra", *government})
         incidents = current_incidents(rows)
         by_id = {i["incident_id"]: i for i in incidents}
         wanted: dict[str, dict[str, Any]] = {}
