@@ -671,6 +671,13 @@ class Ledger:
             "WHERE severity IN ('major', 'critical')" + where + " ORDER BY occurred, seq",
             [since, until] if since else [], "findings")
 
+    def event_span(self) -> list[tuple[datetime, datetime]]:
+        """[(earliest event start, latest event end)] of every incident row ([] if none)."""
+        with self._lock:
+            first, last = self._conn.execute(
+                "SELECT min(occurred_start), max(occurred_end) FROM incidents").fetchone()
+        return [(datetime.fromisoformat(first), datetime.fromisoformat(last))] if first else []
+
     def pattern_incidents(self, since: str | None = None, until: str | None = None,
                           event_types: Iterable[str] = (), attackers: Iterable[str] = ()
                           ) -> list[dict[str, Any]]:

@@ -37,6 +37,19 @@ from .patterns import calm_series, cycles_of_excuses, day_start, escalations
 _ALERT_COLUMNS = ("key", "kind", "party", "governorate", "start", "end", "incident_ids",
                   "finding_ids")
 Window = tuple[dt.datetime, dt.datetime]
+# Escalations and cycles are recomputed this many days at a time: a refresh of a whole year
+# never holds more than a month of findings in memory.
+BLOCK_DAYS = 31
+
+
+def _blocks(first: dt.date, last: dt.date) -> list[tuple[dt.date, dt.date]]:
+    """[first, last] cut into runs of at most BLOCK_DAYS days."""
+    out = []
+    while first <= last:
+        end = min(last, first + dt.timedelta(days=BLOCK_DAYS - 1))
+        out.append((first, end))
+        first = end + dt.timedelta(days=1)
+    return out
 
 
 def current_incidents(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
@@ -100,16 +113,14 @@ def _escalations(ledger: Ledger, pack: Pack, windows: list[Window] | None,
     spec = pack.spec.patterns
     span = dt.timedelta(hours=spec.escalation_hours)
     if windows is None:
-        ranges: list[tuple[dt.date, dt.date] | None] = [None]
-    else:
-        # a finding at t can change the windows starting in [t - span, t]: those days
-        ranges = [(a.astimezone(pack.tz).date(), b.astimezone(pack.tz).date())
-                  for a, b in merged(windows, pad_before=span)]
+        windows = ledger.event_span()
+    # a finding at t can change the windows starting in [t - span, t]: those days, a block of
+    # BLOCK_DAYS at a time (memory stays bounded however much the windows cover)
+    ranges = [block for a, b in merged(windows, pad_before=span)
+              for block in _blocks(a.astimezone(pack.tz).date(), b.astimezone(pack.tz).date())]
     for days in ranges:
-        since = until = None
-        if days is not None:
-            since = iso(day_start(days[0], pack.tz))
-            until = iso(day_start(days[1] + dt.timedelta(days=1), pack.tz) + span)
+        since = iso(day_start(days[0], pack.tz))
+        until = iso(day_start(days[1] + dt.timedelta(days=1), pack.tz) + span)
         findings = ledger.serious_findings(since, until)
         governorate = {f["incident_id"]: {"governorate": f["governorate"]} for f in findings}
         incident_of = {f["finding_id"]: f["incident_id"] for f in findings}
@@ -125,8 +136,7 @@ def _escalations(ledger: Ledger, pack: Pack, windows: list[Window] | None,
                           f"{esc.party} in {esc.governorate} within "
                           f"{spec.escalation_hours:g} hours"}
         active = {a["key"]: a for a in ledger.alerts(
-            "escalation", *(() if days is None else (since, iso(day_start(
-                days[1] + dt.timedelta(days=1), pack.tz)))))}
+            "escalation", since, iso(day_start(days[1] + dt.timedelta(days=1), pack.tz)))}
         _record(ledger, wanted, active, changed)
 
 
@@ -135,13 +145,18 @@ def _excuses(ledger: Ledger, pack: Pack, windows: list[Window] | None,
     spec = pack.spec.patterns
     hours = dt.timedelta(hours=spec.excuses_hours)
     government = set(pack.spec.side_groups.get("government_side", ()))
-    # a new incident at t changes the government attacks that start in [t, t + hours]
-    ranges: list[Window | None] = ([None] if windows is None else
-                                   merged(windows, pad_after=hours + dt.timedelta(seconds=1)))
+    if windows is None:
+        windows = ledger.event_span()
+    # a new incident at t changes the government attacks that start in [t, t + hours], which
+    # are recomputed BLOCK_DAYS at a time
+    block = dt.timedelta(days=BLOCK_DAYS)
+    ranges = [(a + k * block, min(b, a + (k + 1) * block))
+              for a, b in merged(windows, pad_after=hours + dt.timedelta(seconds=1))
+              for k in range(max(1, -((a - b) // block)))]
     for between in ranges:
-        rows = ledger.pattern_incidents(*(() if between is None else (
-            iso(between[0] - hours), iso(between[1]))), event_types=ATTACK_EVENT_TYPES,
-            attackers={"nusra", *government})
+        rows = ledger.pattern_incidents(iso(between[0] - hours), iso(between[1]),
+                                        event_types=ATTACK_EVENT_TYPES,
+                                        attackers={"nusra", *government})
         incidents = current_incidents(rows)
         by_id = {i["incident_id"]: i for i in incidents}
         wanted: dict[str, dict[str, Any]] = {}
@@ -163,8 +178,7 @@ def _excuses(ledger: Ledger, pack: Pack, windows: list[Window] | None,
                 "detail": f"a Nusra attack, then a government-side attack "
                           f"{pat.hours_between:g} h later and {pat.distance_km:g} km away"}
         active = {a["key"]: a for a in ledger.alerts(
-            "cycle_of_excuses", *(() if between is None else (iso(between[0]),
-                                                              iso(between[1]))), by="end")}
+            "cycle_of_excuses", iso(between[0]), iso(between[1]), by="end")}
         _record(ledger, wanted, active, changed)
 
 

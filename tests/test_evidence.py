@@ -140,12 +140,22 @@ def ucdp_rows() -> list[dict]:
         return list(csv.DictReader(fh))
 
 
-def replay(pack, path: Path, rows: list[dict]) -> dict:
+def replay(pack, path: Path, rows: list[dict], refresh: str = "every batch") -> dict:
+    """Record ``rows`` in batches of 500, refreshing the patterns after every batch, at the end
+    (as ``monitor import`` does), or after a simulated crash that left the queue behind."""
     ledger = Ledger.open(path)
     monitor = Monitor(pack, ledger)
     for i in range(0, len(rows), 500):
         monitor.submit([(f"row {r['id']}", ucdp_report(r, "ucdp", "B"))
-                        for r in rows[i:i + 500]])
+                        for r in rows[i:i + 500]], refresh=refresh == "every batch")
+    if refresh == "after a crash":
+        assert ledger.pattern_work()[0] > 0 and not ledger.alerts()  # queued, not done
+        ledger.close()
+        ledger = Ledger.open(path)
+        monitor = Monitor(pack, ledger)
+    if refresh != "every batch":
+        monitor.refresh_patterns()
+        assert ledger.pattern_work() == (0, [])
     state = {
         "findings": sorted((f["source_id"], f["term"], tuple(sorted(f["charged_to"])),
                             f["severity"], f["confidence"], f["status"], f["attribution"])
@@ -168,6 +178,9 @@ def test_replaying_2016_shuffled_gives_what_watching_it_live_gave(pack, tmp_path
     late = replay(pack, tmp_path / "shuffled.db", shuffled)
     assert len(live["findings"]) > 4000 and len(live["calm"]) == 21 and live["alerts"]
     assert late == live
+    # refreshing once at the end, or after a crash left the queue, changes nothing either
+    assert replay(pack, tmp_path / "at-end.db", shuffled, "at the end") == live
+    assert replay(pack, tmp_path / "crash.db", shuffled, "after a crash") == live
 
 
 def test_a_late_report_changes_the_calm_series_by_new_entries(monitor, ledger):
