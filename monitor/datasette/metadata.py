@@ -254,6 +254,14 @@ def build_metadata(title: str, available: set[str] | None = None, *,
     # sqlite-utils' record of applied migrations: plumbing, not evidence
     tables["_sqlite_migrations"] = {"hidden": True,
                                     "description": "Schema migrations applied (sqlite-utils)."}
+    # the pattern work queue: which event-time windows still need their patterns recomputed
+    tables["pattern_queue"] = {
+        "hidden": True,
+        "description": "Pattern work queue (not evidence, not chained): event-time windows whose "
+                       "escalation and cycle-of-excuses alerts are due to be recomputed; emptied "
+                       "after each import or feed run.",
+        "columns": {"id": "Queue position.", "start": "Window start (UTC, ISO 8601); empty = everything.",
+                    "end": "Window end (UTC, ISO 8601); empty = everything."}}
     queries = {name: {"title": q_title, "description": text, "sql": sql}
                for name, (q_title, text, sql, needs) in QUERIES.items()
                if available is None or set(needs) <= available}
