@@ -15,6 +15,7 @@ import logging
 import os
 import signal
 import threading
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -31,6 +32,13 @@ from .service import Monitor
 
 log = logging.getLogger("monitor.daemon")
 BACKOFF_CAP = 60.0
+# Patterns (escalations, cycles of excuses) are recomputed over the event-time windows a run
+# touched. A live feed touches a day or two, and is refreshed after every run. Replaying years
+# of history through the daemon touches the whole span on every run, so a refresh that took r
+# seconds defers the next one by REFRESH_SPACING × r: patterns then take at most a fifth of the
+# daemon's time. What is deferred stays queued in the ledger and is paid by the next feed run
+# or by the main loop once due.
+REFRESH_SPACING = 4.0
 
 
 @dataclass
@@ -81,6 +89,9 @@ class Daemon:
         self._fingerprint = watch() if watch else None
         # daily jobs at a local time (name, "HH:MM", time zone, function), e.g. the brief
         self.daily: list[tuple[str, str, Any, Callable[[], Any]]] = []
+        self._refresh_lock = threading.Lock()
+        self._refresh_due = 0.0  # time.monotonic() before which a refresh is deferred
+        self._refresh_owed = False
 
     def check_config(self) -> bool:
         """Reload the pack if its files changed; keep the last good one if they are broken.
@@ -162,7 +173,24 @@ class Daemon:
                 break
         # escalations and cycles of excuses over what the run added (and anything an earlier,
         # interrupted run left queued)
-        self.monitor.refresh_patterns()
+        self.refresh_patterns()
+
+    def refresh_patterns(self, force: bool = False) -> bool:
+        """Bring the patterns up to date unless an expensive last refresh defers this one
+        (REFRESH_SPACING); ``force`` refreshes regardless. Returns whether it refreshed."""
+        with self._refresh_lock:
+            started = time.monotonic()
+            if not force and started < self._refresh_due:
+                self._refresh_owed = True
+                return False
+            self._refresh_owed = False
+            self.monitor.refresh_patterns()
+            took = time.monotonic() - started
+            self._refresh_due = time.monotonic() + REFRESH_SPACING * took
+            if took > 1.0:
+                log.info("patterns refreshed in %.1f s; the next refresh waits %.0f s",
+                         took, REFRESH_SPACING * took)
+            return True
 
     def run_once(self) -> list[FeedRun]:
         """Every enabled feed once, in name order (for tests and cron)."""
@@ -225,6 +253,8 @@ class Daemon:
         try:
             while not self.stop.wait(1.0):
                 self.check_config()
+                if self._refresh_owed and time.monotonic() >= self._refresh_due:
+                    self.refresh_patterns()
         finally:
             scheduler.shutdown(wait=True)
             log.info("daemon stopped")

@@ -253,3 +253,35 @@ def test_the_daemon_writes_the_daily_brief_of_the_day_that_ended(tmp_path, monke
     written = sorted(p.name for p in (tmp_path / "briefs").iterdir())
     assert len(written) == 2 and all(n.startswith("brief-") and n.endswith(".md")
                                      for n in written)
+
+
+def test_an_expensive_refresh_defers_the_next_and_the_queue_keeps_what_is_owed(
+        pack, ledger, clock, tmp_path, monkeypatch):
+    (tmp_path / "drop").mkdir()
+    (tmp_path / "drop" / "a.jsonl").write_text(partner_line(1) + "\n")
+    daemon = Daemon(Monitor(pack, ledger, clock), [feed("partners", "jsonl", "drop")], tmp_path,
+                    sleep=lambda s: False)
+    daemon.run_once()
+    assert ledger.pattern_work() == (0, [])  # a cheap refresh: done after the run
+    # as if the last refresh had taken an hour: the next runs only queue their windows
+    daemon._refresh_due = time.monotonic() + 3600
+    lines = "".join(partner_line(i) + "\n" for i in range(2, 8))
+    (tmp_path / "drop" / "b.jsonl").write_text(lines)
+    [run] = daemon.run_once()
+    assert run.new == 6
+    assert ledger.pattern_work()[0] > 0 and ledger.alerts("escalation") == []
+    assert daemon.refresh_patterns() is False  # still deferred
+    # once due, the owed refresh is paid; what it records is what refreshing at once gives
+    daemon._refresh_due = 0.0
+    assert daemon.refresh_patterns() is True
+    assert ledger.pattern_work() == (0, [])
+    deferred = [(a["kind"], a["party"], a["start"]) for a in ledger.alerts("escalation")]
+    assert deferred, "seven air strikes on one town in a day are an escalation"
+    other = Ledger.open(tmp_path / "other.db", clock=clock)
+    (tmp_path / "drop2").mkdir()
+    (tmp_path / "drop2" / "a.jsonl").write_text(
+        "".join(partner_line(i) + "\n" for i in range(1, 8)))
+    Daemon(Monitor(pack, other, clock), [feed("partners", "jsonl", "drop2")], tmp_path,
+           sleep=lambda s: False).run_once()
+    assert [(a["kind"], a["party"], a["start"]) for a in other.alerts("escalation")] == deferred
+    assert ledger.verify().ok
