@@ -22,6 +22,7 @@ kept in a bounded LRU keyed on the fact set without its ``id``.
 from __future__ import annotations
 
 import copy
+import functools
 import itertools
 import json
 import threading
@@ -81,10 +82,21 @@ def _paths(expr: dict[str, Any], in_or: bool = False) -> list[list[tuple[str, bo
     return [[(json.dumps(expr, sort_keys=True), in_or)]]
 
 
+@functools.lru_cache(maxsize=4096)
 def _equality(leaf: str) -> tuple[str, str] | None:
     """(field, value) of an equality leaf ``{"field": value}``; None for an operator leaf."""
     ((field, value),) = json.loads(leaf).items()
     return None if field.startswith("$") else (field, json.dumps(value))
+
+
+def _definition_paths(definition: dict[str, Any]) -> list[list[tuple[str, bool]]]:
+    """Every DNF branch of a rule (all its conditions), as :func:`_paths` gives them."""
+    out = []
+    for condition in definition.get("all", []) + definition.get("any", []):
+        for expr in condition.values():
+            if isinstance(expr, dict):
+                out += _paths(expr)
+    return out
 
 
 def stack_need(definitions: list[dict[str, Any]]) -> int:
@@ -96,19 +108,20 @@ def stack_need(definitions: list[dict[str, Any]]) -> int:
     one field only those with the fact's value match, every other test may match. A node needing
     ``m`` pushes whose children need at most ``c`` needs at most ``max(m, m - 1 + c)``. The bound
     is deliberately loose (one rule's private chain counts as one pending node per branch)."""
+    return _need([_definition_paths(d) for d in definitions])
+
+
+def _need(branches: list[list[list[tuple[str, bool]]]]) -> int:
+    """:func:`stack_need` of rules given as their :func:`_definition_paths`."""
     root: dict[str, Any] = {"kids": {}, "private": []}
-    for definition in definitions:
-        for condition in definition.get("all", []) + definition.get("any", []):
-            for expr in condition.values():
-                if not isinstance(expr, dict):
-                    continue
-                for path in _paths(expr):
-                    node, i = root, 0
-                    while i < len(path) and not path[i][1]:  # the shared prefix
-                        node = node["kids"].setdefault(path[i][0], {"kids": {}, "private": []})
-                        i += 1
-                    if i < len(path):
-                        node["private"].append(path[i][0])  # this rule's own chain
+    for paths in branches:
+        for path in paths:
+            node, i = root, 0
+            while i < len(path) and not path[i][1]:  # the shared prefix
+                node = node["kids"].setdefault(path[i][0], {"kids": {}, "private": []})
+                i += 1
+            if i < len(path):
+                node["private"].append(path[i][0])  # this rule's own chain
 
     def need(node: dict[str, Any]) -> int:
         kids = [(leaf, need(child)) for leaf, child in node["kids"].items()]
@@ -158,21 +171,30 @@ def shard(names: list[str], definitions: dict[str, dict[str, Any]],
     in one group when they fit (one ruleset, as before sharding); otherwise grouped by their
     guard (:func:`_guard`, so a shard can be skipped when the fact set fails it), in order, a
     single rule over budget in a group of its own."""
-    if not names or stack_need([definitions[n] for n in names]) <= budget:
+    branches = {n: _definition_paths(definitions[n]) for n in names}
+
+    def fits(group: list[str]) -> bool:
+        return _need([branches[n] for n in group]) <= budget
+
+    if not names or fits(names):
         return [list(names)] if names else []
     by_guard: dict[Any, list[str]] = {}
     for name in names:
         by_guard.setdefault(_guard(definitions[name]), []).append(name)
     shards: list[list[str]] = []
     for group in by_guard.values():
-        current: list[str] = []
-        for name in group:
-            if current and stack_need([definitions[n] for n in current + [name]]) > budget:
-                shards.append(current)
-                current = []
-            current.append(name)
-        if current:
-            shards.append(current)
+        start = 0
+        while start < len(group):
+            # the need only grows as rules are added: gallop, then bisect, to the longest fit
+            good, step = start + 1, 1
+            while good + step <= len(group) and fits(group[start:good + step]):
+                good, step = good + step, step * 2
+            bad = min(good + step, len(group) + 1)
+            while bad - good > 1:
+                mid = (good + bad) // 2
+                good, bad = (mid, bad) if fits(group[start:mid]) else (good, mid)
+            shards.append(group[start:good])
+            start = good
     return shards
 
 
