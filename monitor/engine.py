@@ -36,6 +36,7 @@ _ACTION = "matched"
 MAX_STACK_SIZE = 64  # durable_rules 2.0.28, events.c: the alpha walk's fixed stack
 STACK_BUDGET = 48  # what a shard may need by stack_need(): a margin below MAX_STACK_SIZE
 DEFAULT_CACHE_SIZE = 16_384  # memoised fact sets (a few hundred bytes each)
+_INTERNED_MAX = 4_096  # shared copies of repeated tuples kept for the memo
 _MISSING = object()
 
 
@@ -282,8 +283,14 @@ class Engine:
         except TypeError:
             return None
         shape = (names, types)  # shared by every entry with the same fields
-        shape = self._interned.setdefault(shape, shape)
-        return (shape, values)
+        return (self._intern(shape), values)
+
+    def _intern(self, value: tuple[Any, ...]) -> tuple[Any, ...]:
+        """One shared copy of a repeated tuple (fields of a fact set, names fired): memo
+        entries then cost little more than their values. Bounded like the memo."""
+        if len(self._interned) >= _INTERNED_MAX:
+            self._interned.clear()
+        return self._interned.setdefault(value, value)
 
     def evaluate(self, facts: dict[str, Any]) -> list[str]:
         """The names of every rule the fact set satisfies, in definition order (``[]`` when
@@ -301,7 +308,7 @@ class Engine:
                 self.misses += 1
             fired = self._evaluate(facts)
             if key is not None:
-                self._cache[key] = self._interned.setdefault(fired, fired)
+                self._cache[key] = self._intern(fired)
                 if len(self._cache) > self._cache_size:
                     self._cache.popitem(last=False)
             return list(fired)
