@@ -1,22 +1,43 @@
 """The wall around durable_rules: the only module that imports it.
 
-Rules arrive compiled as plain data (:mod:`monitor.rules`); this module registers them as one
-durable_rules ruleset and judges fact sets against it. Facts are asserted, not posted, because
+Rules arrive compiled as plain data (:mod:`monitor.rules`); this module registers them with
+durable_rules and judges fact sets against them. Facts are asserted, not posted, because
 ``post`` fires only one rule per event while ``assert_fact`` fires every matching rule
 (LIBRARIES.md); each fact is retracted right after, so nothing accumulates in the engine (its
 message index misbehaves past ~20k facts kept at once).
+
+Shards. durable_rules walks its alpha network depth first with a fixed stack of 64 nodes
+(``MAX_STACK_SIZE`` in its ``events.c``); a fact that leaves more nodes pending at once fails with
+error 303 (``ERR_MAX_STACK_SIZE``). Measured on 2.0.28: nodes reached through a ``$or`` are never
+shared between rules, so ~65 rules that share a prefix and whose ``$or`` branch matches the same
+fact overflow it (the 200-rule benchmark pack did). The definitions are therefore split, in order,
+into shards whose estimated stack need (:func:`stack_need`, an upper bound) stays within
+:data:`STACK_BUDGET`; each shard is its own ruleset and a fact set is asserted into each shard
+that can match it. The names fired are returned in definition order.
+
+Memo. Fact sets are coarse (categorical fields), so many incidents give the same one: results are
+kept in a bounded LRU keyed on the fact set without its ``id``.
 """
 
 from __future__ import annotations
 
 import copy
+import functools
 import itertools
+import json
 import threading
-from typing import Any
+from collections import OrderedDict
+from typing import Any, Callable
 
+import durable_rules_engine
 from durable.engine import Host, MessageNotHandledException
 
 _ACTION = "matched"
+MAX_STACK_SIZE = 64  # durable_rules 2.0.28, events.c: the alpha walk's fixed stack
+STACK_BUDGET = 48  # what a shard may need by stack_need(): a margin below MAX_STACK_SIZE
+DEFAULT_CACHE_SIZE = 16_384  # memoised fact sets (a few hundred bytes each)
+_INTERNED_MAX = 4_096  # shared copies of repeated tuples kept for the memo
+_MISSING = object()
 
 
 class EngineError(RuntimeError):
@@ -46,48 +67,277 @@ def _shared_host() -> _Host:
         return _host
 
 
+# --- stack need ----------------------------------------------------------------------------
+
+
+def _paths(expr: dict[str, Any], in_or: bool = False) -> list[list[tuple[str, bool]]]:
+    """The expression in disjunctive normal form: one list of (leaf, reached through $or) per
+    conjunction, leaves in the order durable_rules chains them."""
+    if "$and" in expr:
+        out: list[list[tuple[str, bool]]] = [[]]
+        for sub in expr["$and"]:
+            out = [a + b for a in out for b in _paths(sub, in_or)]
+        return out
+    if "$or" in expr:
+        return [p for sub in expr["$or"] for p in _paths(sub, True)]
+    return [[(json.dumps(expr, sort_keys=True), in_or)]]
+
+
+@functools.lru_cache(maxsize=4096)
+def _equality(leaf: str) -> tuple[str, str] | None:
+    """(field, value) of an equality leaf ``{"field": value}``; None for an operator leaf."""
+    ((field, value),) = json.loads(leaf).items()
+    return None if field.startswith("$") else (field, json.dumps(value))
+
+
+def _definition_paths(definition: dict[str, Any]) -> list[list[tuple[str, bool]]]:
+    """Every DNF branch of a rule (all its conditions), as :func:`_paths` gives them."""
+    out = []
+    for condition in definition.get("all", []) + definition.get("any", []):
+        for expr in condition.values():
+            if isinstance(expr, dict):
+                out += _paths(expr)
+    return out
+
+
+def stack_need(definitions: list[dict[str, Any]]) -> int:
+    """An upper bound on the stack durable_rules' alpha walk needs for these rules together.
+
+    The model, checked against durable_rules 2.0.28: rules share alpha nodes for identical
+    leading conditions, up to their first ``$or``; from there on every node is the rule's own.
+    When a node is visited every matching child is pushed at once; of sibling equality tests on
+    one field only those with the fact's value match, every other test may match. A node needing
+    ``m`` pushes whose children need at most ``c`` needs at most ``max(m, m - 1 + c)``. The bound
+    is deliberately loose (one rule's private chain counts as one pending node per branch)."""
+    return _need([_definition_paths(d) for d in definitions])
+
+
+def _need(branches: list[list[list[tuple[str, bool]]]]) -> int:
+    """:func:`stack_need` of rules given as their :func:`_definition_paths`."""
+    root: dict[str, Any] = {"kids": {}, "private": []}
+    for paths in branches:
+        for path in paths:
+            node, i = root, 0
+            while i < len(path) and not path[i][1]:  # the shared prefix
+                node = node["kids"].setdefault(path[i][0], {"kids": {}, "private": []})
+                i += 1
+            if i < len(path):
+                node["private"].append(path[i][0])  # this rule's own chain
+
+    def need(node: dict[str, Any]) -> int:
+        kids = [(leaf, need(child)) for leaf, child in node["kids"].items()]
+        kids += [(leaf, 1) for leaf in node["private"]]
+        if not kids:
+            return 1
+        others, same_value = 0, {}  # (field, value) -> children testing it
+        for leaf, _ in kids:
+            eq = _equality(leaf)
+            if eq is None:
+                others += 1
+            else:
+                same_value[eq] = same_value.get(eq, 0) + 1
+        by_field: dict[str, int] = {}
+        for (field, _), count in same_value.items():
+            by_field[field] = max(by_field.get(field, 0), count)
+        pushes = others + sum(by_field.values())
+        return max(pushes, pushes - 1 + max(n for _, n in kids))
+
+    return need(root)
+
+
+def _guard(definition: dict[str, Any]) -> tuple[str, Any] | None:
+    """The equality every branch of a rule starts with (``in_force_<instrument> == true``), if
+    any, as (field, value): a fact set whose field holds another value cannot match the rule."""
+    conditions = definition.get("all", [])
+    if len(conditions) != 1 or len(conditions[0]) != 1 or definition.get("any"):
+        return None
+    (expr,) = conditions[0].values()
+    if not isinstance(expr, dict):
+        return None
+    paths = _paths(expr)
+    firsts = {p[0] for p in paths if p}
+    if len(firsts) != 1 or len(paths[0]) == 0:
+        return None
+    leaf, via_or = firsts.pop()
+    eq = None if via_or else _equality(leaf)
+    if eq is None:
+        return None
+    value = json.loads(eq[1])
+    return (eq[0], value) if isinstance(value, (bool, str)) else None
+
+
+def shard(names: list[str], definitions: dict[str, dict[str, Any]],
+          budget: int = STACK_BUDGET) -> list[list[str]]:
+    """Split rule names into groups whose :func:`stack_need` is within ``budget``: all of them
+    in one group when they fit (one ruleset, as before sharding); otherwise grouped by their
+    guard (:func:`_guard`, so a shard can be skipped when the fact set fails it), in order, a
+    single rule over budget in a group of its own."""
+    branches = {n: _definition_paths(definitions[n]) for n in names}
+
+    def fits(group: list[str]) -> bool:
+        return _need([branches[n] for n in group]) <= budget
+
+    if not names or fits(names):
+        return [list(names)] if names else []
+    by_guard: dict[Any, list[str]] = {}
+    for name in names:
+        by_guard.setdefault(_guard(definitions[name]), []).append(name)
+    shards: list[list[str]] = []
+    for group in by_guard.values():
+        start = 0
+        while start < len(group):
+            # the need only grows as rules are added: gallop, then bisect, to the longest fit
+            good, step = start + 1, 1
+            while good + step <= len(group) and fits(group[start:good + step]):
+                good, step = good + step, step * 2
+            bad = min(good + step, len(group) + 1)
+            while bad - good > 1:
+                mid = (good + bad) // 2
+                good, bad = (mid, bad) if fits(group[start:mid]) else (good, mid)
+            shards.append(group[start:good])
+            start = good
+    return shards
+
+
+# --- the engine ----------------------------------------------------------------------------
+
+
+class _Shard:
+    __slots__ = ("ruleset", "names", "guard")
+
+    def __init__(self, ruleset: str, names: tuple[str, ...], guard: tuple[str, Any] | None):
+        self.ruleset, self.names, self.guard = ruleset, names, guard
+
+
 class Engine:
     """Judges fact sets against a set of compiled rules.
 
     ``definitions`` maps a rule name to a durable_rules rule without its action, e.g.
     ``{"coh-gov__0": {"all": [{"m": {"$and": [...]}}]}}``. A durable_rules ruleset cannot be
-    deleted or reloaded, so each Engine registers a new ruleset under a fresh name.
+    deleted or reloaded, so each Engine registers new rulesets under fresh names. ``cache_size``
+    bounds the memo of results (0 turns it off).
     """
 
-    def __init__(self, definitions: dict[str, dict[str, Any]]):
+    def __init__(self, definitions: dict[str, dict[str, Any]], *,
+                 cache_size: int = DEFAULT_CACHE_SIZE, stack_budget: int = STACK_BUDGET):
         self._host = _shared_host()
         self._lock = threading.Lock()
         self._fired: list[str] = []
-        self.ruleset = f"pack_{next(_names)}"
         self.rule_names = tuple(definitions)
-        ruleset: dict[str, Any] = {}
-        for name, definition in copy.deepcopy(definitions).items():
-            ruleset[name] = {**definition, "run": self._recorder(name)}
-        if ruleset:
-            # set_rulesets mutates what it is given (it deletes "run"): it gets our own copy.
-            self._host.set_rulesets({self.ruleset: ruleset})
+        self._order = {name: i for i, name in enumerate(self.rule_names)}
+        self._cache: OrderedDict[tuple[Any, ...], tuple[str, ...]] = OrderedDict()
+        self._cache_size = max(0, cache_size)
+        self._interned: dict[tuple[Any, ...], tuple[Any, ...]] = {}
+        self.hits = self.misses = 0
+        own = copy.deepcopy(definitions)
+        self._shards: list[_Shard] = []
+        base = f"pack_{next(_names)}"
+        self.ruleset = base  # kept for callers that log it; shards are base_0, base_1, ...
+        pending = shard(list(own), own, stack_budget)
+        while pending:
+            names = pending.pop(0)
+            try:
+                self._register(f"{base}_{len(self._shards)}", names, own)
+            except durable_rules_engine.error as exc:
+                if len(names) == 1:
+                    raise EngineError(f"durable_rules refused rule {names[0]!r}: {exc}") from exc
+                half = len(names) // 2  # another of the engine's fixed limits: split further
+                pending[:0] = [names[:half], names[half:]]
 
-    def _recorder(self, name: str) -> Any:
+    def _register(self, ruleset: str, names: list[str],
+                  definitions: dict[str, dict[str, Any]]) -> None:
+        rules = {name: {**copy.deepcopy(definitions[name]), "run": self._recorder(name)}
+                 for name in names}
+        # set_rulesets mutates what it is given (it deletes "run"): it gets our own copy.
+        self._host.set_rulesets({ruleset: rules})
+        guards = {_guard(definitions[n]) for n in names}
+        guard = guards.pop() if len(guards) == 1 else None
+        self._shards.append(_Shard(ruleset, tuple(names), guard))
+
+    @property
+    def shard_count(self) -> int:
+        """How many durable_rules rulesets the definitions were split into."""
+        return len(self._shards)
+
+    def _recorder(self, name: str) -> Callable[[Any], None]:
         def record(c: Any) -> None:
-            self._fired.append(name)
+            self._record(name)
 
         return record
 
+    def _record(self, name: str) -> None:
+        self._fired.append(name)
+
+    def cache_len(self) -> int:
+        """How many fact sets' results are memoised (never more than ``cache_size``)."""
+        return len(self._cache)
+
+    def _key(self, facts: dict[str, Any]) -> tuple[Any, ...] | None:
+        """The fact set without ``id``: field names, value types (True is not 1 to
+        durable_rules) and values; None if a value cannot be a key."""
+        names = tuple(k for k in facts if k != "id")
+        values = tuple(facts[k] for k in names)
+        types = tuple(v.__class__ for v in values)
+        try:
+            hash(values)
+        except TypeError:
+            return None
+        shape = (names, types)  # shared by every entry with the same fields
+        return (self._intern(shape), values)
+
+    def _intern(self, value: tuple[Any, ...]) -> tuple[Any, ...]:
+        """One shared copy of a repeated tuple (fields of a fact set, names fired): memo
+        entries then cost little more than their values. Bounded like the memo."""
+        if len(self._interned) >= _INTERNED_MAX:
+            self._interned.clear()
+        return self._interned.setdefault(value, value)
+
     def evaluate(self, facts: dict[str, Any]) -> list[str]:
-        """The names of every rule the fact set satisfies (``[]`` when none: no finding)."""
+        """The names of every rule the fact set satisfies, in definition order (``[]`` when
+        none: no finding). Raises EngineError when durable_rules fails."""
         if not self.rule_names:
             return []
+        key = self._key(facts) if self._cache_size else None
         with self._lock:
+            if key is not None:
+                hit = self._cache.get(key)
+                if hit is not None:
+                    self._cache.move_to_end(key)
+                    self.hits += 1
+                    return list(hit)
+                self.misses += 1
+            fired = self._evaluate(facts)
+            if key is not None:
+                self._cache[key] = self._intern(fired)
+                if len(self._cache) > self._cache_size:
+                    self._cache.popitem(last=False)
+            return list(fired)
+
+    def _evaluate(self, facts: dict[str, Any]) -> tuple[str, ...]:
+        fired: list[str] = []
+        for sh in self._shards:
+            if sh.guard is not None:
+                field, value = sh.guard
+                have = facts.get(field, _MISSING)
+                if have is _MISSING or have is None or (have.__class__ is value.__class__
+                                                        and have != value):
+                    continue  # every rule of the shard starts by testing field == value
             self._fired = []
             try:
-                state = self._host.assert_fact(self.ruleset, facts)
+                state = self._host.assert_fact(sh.ruleset, facts)
             except MessageNotHandledException:
-                return []  # no rule matched: that means "no finding", not an error
+                continue  # no rule of this shard matched: no finding from it
+            except durable_rules_engine.error as exc:
+                raise EngineError(f"durable_rules failed on fact {facts.get('id')!r}: {exc}") \
+                    from exc
             finally:
                 try:
-                    self._host.retract_fact(self.ruleset, {"id": facts["id"]})
-                except MessageNotHandledException:
+                    self._host.retract_fact(sh.ruleset, {"id": facts["id"]})
+                except (MessageNotHandledException, durable_rules_engine.error):
                     pass
             if isinstance(state, dict) and state.get("exception"):
                 raise EngineError(f"a rule action failed: {state['exception']}")
-            return list(self._fired)
+            fired += self._fired
+        if len(self._shards) > 1:
+            fired.sort(key=self._order.__getitem__)
+        return tuple(fired)

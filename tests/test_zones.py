@@ -283,3 +283,96 @@ def test_load_zones_reports_a_short_ring_and_bad_yaml(tmp_path: Path, pack: dict
     broken.write_text("zones:\n  - {id: a, kind: [\n", encoding="utf-8")
     _, _, problems = load_zones(broken, set(pack["zone_kinds"]), BOUNDARIES)
     assert len(problems) == 1 and "not valid YAML" in problems[0].message
+
+
+# --- batch resolution against a plain reading, on real places ------------------------------
+
+UCDP = PACK.parents[2] / "shared" / "data" / "ucdp" / "ged_syria_2016.csv"
+
+
+def ucdp_points(limit: int | None = None) -> list[tuple]:
+    """Real UCDP GED 2016 places (shared/data, README), each over its event's days."""
+    import csv
+
+    if not UCDP.exists():
+        pytest.skip("shared data not beside the project")
+    with UCDP.open(encoding="utf-8", newline="") as f:
+        rows = list(csv.DictReader(f))[:limit]
+    points = []
+    for k, row in enumerate(rows):
+        start = dt.datetime.fromisoformat(row["date_start"][:10]).replace(tzinfo=TZ)
+        end = dt.datetime.fromisoformat(row["date_end"][:10]).replace(tzinfo=TZ)
+        points.append((float(row["longitude"]), float(row["latitude"]), 1 + k % 3, start,
+                       end + dt.timedelta(days=1)))
+    return points
+
+
+def plainly(index: ZoneIndex, point: tuple) -> tuple:
+    """ZONES.md read point by point, testing every geometry, no tree: (zone ids, adm3)."""
+    x, y, precision, start, end = point
+    if x is None or precision >= index._coarse:
+        return (), None
+    t0 = (start - dt.datetime(1970, 1, 1, tzinfo=dt.timezone.utc)) // dt.timedelta(microseconds=1)
+    t1 = (end - dt.datetime(1970, 1, 1, tzinfo=dt.timezone.utc)) // dt.timedelta(microseconds=1)
+    t1 = max(t1, t0 + 1)
+    inside = shapely.intersects(index._items, shapely.Point(x, y))
+    subdistricts = np.flatnonzero(inside[index._n_pieces:])
+    adm3 = str(index._admin.pcodes[subdistricts[0]]) if len(subdistricts) else None
+    live = [k for k in np.flatnonzero(inside[:index._n_pieces])
+            if index._piece_from[k] < t1 and t0 < index._piece_to[k]]
+    levels = [int(index._piece_level[k]) for k in live]
+    best = max(levels + [-1])
+    rows = sorted({int(index._piece_row[k]) for k, lv in zip(live, levels) if lv in (-1, best)})
+    return tuple(index.specs[r].id for r in rows), adm3
+
+
+def test_resolve_many_agrees_with_a_plain_reading_on_every_ucdp_place(index: ZoneIndex) -> None:
+    points = ucdp_points()
+    assert len(points) > 6000
+    many = index.resolve_many(points)
+    assert [(m.zone_ids, m.adm3) for m in many] == [plainly(index, p) for p in points]
+    assert many[:500] == [index.resolve(*p) for p in points[:500]]
+    assert sum(m.resolved for m in many) > 3000
+
+
+def test_resolve_many_agrees_with_a_plain_reading_with_1000_generated_zones(
+        pack: dict, tmp_path: Path) -> None:
+    """The benchmark's zones dimension: octagons around real places, many overlapping."""
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location(
+        "bench_generate_for_zones", PACK.parents[1] / "bench" / "generate.py")
+    assert spec is not None and spec.loader is not None
+    generate = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(generate)
+    provenance, rows = generate.zone_rows(1000)
+    path = tmp_path / "zones.yaml"
+    path.write_text(yaml.safe_dump({"provenance": provenance, "zones": rows}), encoding="utf-8")
+    specs, provenance, problems = load_zones(path, set(pack["zone_kinds"]), BOUNDARIES)
+    assert problems == [] and len(specs) == 1000
+    big = ZoneIndex.build(specs, BOUNDARIES, pack["zone_groups"], pack["coarse_precision"],
+                          tz=pack["timezone"], provenance=provenance)
+    points = ucdp_points(2000)
+    many = big.resolve_many(points)
+    assert [(m.zone_ids, m.adm3) for m in many] == [plainly(big, p) for p in points]
+    assert many[:300] == [big.resolve(*p) for p in points[:300]]
+    assert max(len(m.zone_ids) for m in many) > 3  # generated rows do overlap
+
+
+def test_a_generated_zones_file_reports_the_same_problems_by_either_parser(
+        pack: dict, tmp_path: Path) -> None:
+    """libyaml reads the file when PyYAML has it; problems must read as they always did."""
+    rows = yaml.safe_load((PACK / "zones.yaml").read_text(encoding="utf-8"))["zones"]
+    swapped = {**rows[0], "id": "swapped", "pcodes": None,
+               "polygon": [[35.2, 36.1], [35.3, 36.1], [35.3, 36.2], [35.2, 36.1]]}
+    swapped.pop("pcodes")
+    bowtie = {**swapped, "id": "bowtie",
+              "polygon": [[36.1, 35.2], [36.2, 35.3], [36.2, 35.2], [36.1, 35.3], [36.1, 35.2]]}
+    path = tmp_path / "zones.yaml"
+    path.write_text(yaml.safe_dump({"provenance": "p", "zones": rows + [swapped, bowtie]}),
+                    encoding="utf-8")
+    _, _, problems = load_zones(path, set(pack["zone_kinds"]), BOUNDARIES)
+    assert [p.key for p in problems][-2:] == [f"zones[{len(rows)}]",
+                                              f"zones[{len(rows) + 1}].polygon"]
+    assert "outside the boundaries" in problems[-2].message
+    assert "not a valid polygon" in problems[-1].message

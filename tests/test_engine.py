@@ -1,0 +1,260 @@
+"""The durable_rules wall (monitor/engine.py): many rules, shards, fired order, the memo.
+
+The judgement is checked against an independent pure-Python reading of the compiled rule JSON
+on seeded random fact sets; the 200-rule pack is the benchmark's (bench/generate.py), whose
+rules used to overflow durable_rules' 64-entry stack (error 303) in one ruleset.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import random
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from monitor.config import PROJECT_ROOT, Pack, load_pack
+from monitor.engine import STACK_BUDGET, Engine, EngineError, shard, stack_need
+from monitor.judge import Judge
+
+
+def _generate() -> Any:
+    spec = importlib.util.spec_from_file_location("bench_generate_for_engine",
+                                                  PROJECT_ROOT / "bench" / "generate.py")
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+@pytest.fixture(scope="module")
+def pack200(tmp_path_factory: pytest.TempPathFactory) -> Pack:
+    config = _generate().make_variant(tmp_path_factory.mktemp("rules200"), rules=200)
+    pack = load_pack(config, "syria-2016")
+    assert len(pack.rules) == 200
+    return pack
+
+
+def definitions_of(pack: Pack) -> dict[str, dict[str, Any]]:
+    out: dict[str, dict[str, Any]] = {}
+    for rule in pack.rules:
+        out.update(rule.compiled)
+    return out
+
+
+# --- an independent reading of durable_rules' rule JSON ---------------------------------------
+
+def holds(expr: dict[str, Any], facts: dict[str, Any]) -> bool:
+    if "$and" in expr:
+        return all(holds(e, facts) for e in expr["$and"])
+    if "$or" in expr:
+        return any(holds(e, facts) for e in expr["$or"])
+    ((key, value),) = expr.items()
+    if key.startswith("$"):
+        ((field, operand),) = value.items()
+        if field not in facts:
+            return False
+        actual = facts[field]
+        return {"$neq": lambda: not _same(actual, operand), "$gte": lambda: actual >= operand,
+                "$lte": lambda: actual <= operand, "$gt": lambda: actual > operand,
+                "$lt": lambda: actual < operand}[key]()
+    return key in facts and _same(facts[key], value)
+
+
+def _same(a: Any, b: Any) -> bool:
+    return a == b and isinstance(a, bool) == isinstance(b, bool)
+
+
+def ways(expr: dict[str, Any], facts: dict[str, Any]) -> int:
+    """In how many ways the expression holds: durable_rules expands ``$or`` into separate
+    branches, and a rule fires once per branch that holds (two zone alternatives that both
+    hold fire the rule twice)."""
+    if "$and" in expr:
+        count = 1
+        for e in expr["$and"]:
+            count *= ways(e, facts)
+        return count
+    if "$or" in expr:
+        return sum(ways(e, facts) for e in expr["$or"])
+    return int(holds(expr, facts))
+
+
+def expected(definitions: dict[str, dict[str, Any]], facts: dict[str, Any]) -> list[str]:
+    """The names fired, each as often as it holds, in definition order."""
+    out = []
+    for name, d in definitions.items():
+        count = 1
+        for cond in d["all"]:
+            for expr in cond.values():
+                count *= ways(expr, facts)
+        out += [name] * count
+    return out
+
+
+def random_facts(pack: Pack, n: int, seed: int = 6) -> list[dict[str, Any]]:
+    """Fact sets over the pack's vocabulary, biased towards true flags so rules match."""
+    rng, vocab = random.Random(seed), pack.vocabulary
+    sides = list(pack.sides) + ["unknown"]
+    out = []
+    for i in range(n):
+        facts: dict[str, Any] = {}
+        for name, values in vocab.facts.items():
+            if name == "zone":
+                for kind in vocab.zone_kinds:
+                    facts[f"zone_{kind}"] = rng.random() < 0.4
+            elif name in ("attacker_side", "target_side"):
+                facts[name] = rng.choice(sides)
+            elif set(values) == {True, False}:
+                facts[name] = rng.random() < 0.7
+            else:
+                facts[name] = rng.choice(list(values))
+        for inst in vocab.instruments:
+            facts[f"in_force_{inst}"] = rng.random() < 0.8
+        facts["id"] = f"inc-{seed}-{i}#0"
+        out.append(facts)
+    return out
+
+
+# --- many rules ---------------------------------------------------------------------------------
+
+def test_200_generated_rules_judge_like_a_plain_reading_of_the_rules(pack200: Pack) -> None:
+    definitions = definitions_of(pack200)
+    engine = Engine(definitions, cache_size=0)
+    assert engine.shard_count > 1
+    fired_any = 0
+    for facts in random_facts(pack200, 400):
+        want = expected(definitions, facts)
+        assert engine.evaluate(facts) == want, facts  # the same names, in definition order
+        fired_any += bool(want)
+    assert fired_any > 50  # the fact sets do exercise the rules
+
+
+def test_one_ruleset_of_the_200_rules_overflows_durable_rules_stack(pack200: Pack) -> None:
+    """The bug sharding fixes (error 303), surfacing as an EngineError, not a crash."""
+    engine = Engine(definitions_of(pack200), cache_size=0, stack_budget=10**9)
+    assert engine.shard_count == 1
+    errors = []
+    for facts in random_facts(pack200, 400):
+        try:
+            engine.evaluate(facts)
+        except EngineError as exc:
+            errors.append(str(exc))
+    assert errors and all("303" in e for e in errors)
+
+
+def test_every_shard_is_within_the_stack_budget(pack200: Pack) -> None:
+    definitions = definitions_of(pack200)
+    groups = shard(list(definitions), definitions)
+    assert [n for g in groups for n in g] != [] and sorted(n for g in groups for n in g) == \
+        sorted(definitions)
+    assert all(stack_need([definitions[n] for n in g]) <= STACK_BUDGET for g in groups)
+    assert stack_need(list(definitions.values())) > 64  # one ruleset would not be
+
+
+def test_the_real_pack_is_one_ruleset_and_shards_change_nothing(pack: Pack) -> None:
+    definitions = definitions_of(pack)
+    whole = Engine(definitions, cache_size=0)
+    assert whole.shard_count == 1  # small packs keep the single ruleset they always had
+    split = Engine(definitions, cache_size=0, stack_budget=4)
+    assert split.shard_count > 3
+    for facts in random_facts(pack, 300, seed=7):
+        fired = whole.evaluate(facts)
+        assert split.evaluate(facts) == fired == expected(definitions, facts)
+
+
+def test_fired_names_come_in_definition_order(pack: Pack) -> None:
+    """Shards group rules by instrument; the answer still follows the definitions' order."""
+    items = list(definitions_of(pack).items())
+    random.Random(3).shuffle(items)  # instruments interleaved
+    reordered = dict(items)
+    engine = Engine(reordered, cache_size=0, stack_budget=4)
+    fired_many = 0
+    for facts in random_facts(pack, 200, seed=8):
+        fired = engine.evaluate(facts)
+        assert fired == expected(reordered, facts)
+        fired_many += len(set(fired)) > 2
+    assert fired_many > 20
+
+
+# --- the memo -----------------------------------------------------------------------------------
+
+def test_the_memo_gives_what_evaluation_gives(pack: Pack) -> None:
+    definitions = definitions_of(pack)
+    cached, plain = Engine(definitions), Engine(definitions, cache_size=0)
+    facts_sets = random_facts(pack, 150, seed=9)
+    for round_ in range(3):  # later rounds repeat every fact set under a new id: memo hits
+        for facts in facts_sets:
+            facts = {**facts, "id": f"{facts['id']}-r{round_}"}
+            fired = cached.evaluate(facts)
+            assert fired == plain.evaluate(facts)
+            fired.append("caller's own list")  # must not reach the memo
+    assert cached.misses == len({tuple(sorted((k, v) for k, v in f.items() if k != "id"))
+                                 for f in facts_sets})
+    assert cached.hits == 3 * len(facts_sets) - cached.misses
+    assert plain.hits == plain.misses == plain.cache_len() == 0
+
+
+def test_the_memo_is_bounded(pack: Pack) -> None:
+    engine = Engine(definitions_of(pack), cache_size=100)
+    base = random_facts(pack, 1, seed=10)[0]
+    for i in range(2_000):  # 2,000 distinct fact sets
+        engine.evaluate({**base, "id": f"i{i}", "location_resolved": bool(i % 2),
+                         "target_category": f"category-{i}"})
+        assert engine.cache_len() <= 100
+    assert engine.cache_len() == 100 and engine.misses == 2_000 and engine.hits == 0
+    # the least recently used went first: the newest are still there
+    engine.evaluate({**base, "id": "again", "location_resolved": True,
+                     "target_category": "category-1999"})
+    assert engine.hits == 1
+
+
+def test_the_memo_keeps_true_apart_from_1() -> None:
+    """True == 1 in Python but not to every durable_rules operator: separate memo entries."""
+    engine = Engine({"r": {"all": [{"m": {"$gt": {"x": 0}}}]}, "s": {"all": [{"m": {"x": True}}]}})
+    plain = Engine({"r": {"all": [{"m": {"$gt": {"x": 0}}}]}, "s": {"all": [{"m": {"x": True}}]}},
+                   cache_size=0)
+    for i, value in enumerate([True, 1, 1.0, True, 1]):
+        assert engine.evaluate({"id": str(i), "x": value}) == plain.evaluate({"id": str(i),
+                                                                              "x": value})
+    assert engine.misses == 3 and engine.hits == 2
+
+
+def test_the_same_facts_under_another_id_hit_the_memo() -> None:
+    engine = Engine({"r": {"all": [{"m": {"x": "a"}}]}})
+    assert engine.evaluate({"id": "1", "x": "a"}) == ["r"]
+    assert engine.evaluate({"id": "2", "x": "a"}) == ["r"] and engine.hits == 1
+
+
+# --- errors -------------------------------------------------------------------------------------
+
+def test_a_failing_action_is_an_engine_error(pack: Pack, monkeypatch: pytest.MonkeyPatch) -> None:
+    engine = Engine({"r": {"all": [{"m": {"x": "a"}}]}})
+
+    def broken(name: str) -> None:
+        raise RuntimeError("recorder broke")
+
+    monkeypatch.setattr(engine, "_record", broken)
+    with pytest.raises(EngineError, match="recorder broke"):
+        engine.evaluate({"id": "1", "x": "a"})
+    assert engine.cache_len() == 0  # a failure is not memoised
+
+
+def test_a_rule_too_wide_for_durable_rules_is_an_engine_error() -> None:
+    """One rule whose 70 alternatives all match needs more than the 64-entry stack: it gets a
+    shard of its own and still fails, loudly."""
+    wide = {"all": [{"m": {"$or": [{f"z{k}": True} for k in range(70)]}}]}
+    engine = Engine({"narrow": {"all": [{"m": {"z0": True}}]}, "wide": wide})
+    assert engine.shard_count == 2
+    with pytest.raises(EngineError, match="303"):
+        engine.evaluate({"id": "1", **{f"z{k}": True for k in range(70)}})
+    assert engine.evaluate({"id": "2", "z0": True}) == ["narrow", "wide"]
+
+
+def test_no_rules_no_findings() -> None:
+    assert Engine({}).evaluate({"id": "1", "x": 1}) == []
+
+
+def test_the_judge_uses_the_engine_on_the_200_rule_pack(pack200: Pack) -> None:
+    judge = Judge(pack200)
+    assert judge.engine.shard_count > 1
