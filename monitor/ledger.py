@@ -36,10 +36,10 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta, timezone
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import sqlite_utils
-from sqlite_utils import Migrations
+if TYPE_CHECKING:  # sqlite-utils is imported when a ledger is opened for writing, not to read
+    import sqlite_utils
 
 GENESIS_HASH = "0" * 64
 # The longest event window corroboration searches back over (a month-precise report).
@@ -51,8 +51,36 @@ _KIND_OF_SQL: dict[str, type] = {"TEXT": str, "INTEGER": int, "REAL": float}
 # Table -> column -> Python type, for every chained table this code knows (common columns left
 # out). ``list``/``dict`` mark JSON columns: stored as canonical JSON text, decoded on read.
 CHAINED_TABLES: dict[str, dict[str, type]] = {}
-# sqlite-utils 4 ships migrations (recorded in ``_sqlite_migrations``): one set for the ledger.
-MIGRATIONS = Migrations("monitor.ledger")
+
+
+class _Migrations:
+    """sqlite-utils 4's ``Migrations`` (recorded in ``_sqlite_migrations``), registered now and
+    built on first :meth:`apply`: importing sqlite-utils costs a read-only command (``monitor
+    findings``, ``monitor query``) a tenth of a second it never needs."""
+
+    def __init__(self, name: str) -> None:
+        self.name = name
+        self._steps: list[tuple[str, Callable[..., None]]] = []
+
+    def __call__(self, *, name: str) -> Callable[[Callable[..., None]], Callable[..., None]]:
+        def register(fn: Callable[..., None]) -> Callable[..., None]:
+            if any(step == name for step, _ in self._steps):
+                raise ValueError(f"Migration {name!r} is already registered in set {self.name!r}")
+            self._steps.append((name, fn))
+            return fn
+        return register
+
+    def apply(self, db: sqlite_utils.Database) -> None:
+        from sqlite_utils import Migrations
+
+        migrations = Migrations(self.name)
+        for name, fn in self._steps:
+            migrations(name=name)(fn)
+        migrations.apply(db)
+
+
+# One set of migrations for the ledger; registration order is the order they apply in.
+MIGRATIONS = _Migrations("monitor.ledger")
 
 _CANONICAL = json.JSONEncoder(sort_keys=True, separators=(",", ":"), ensure_ascii=False,
                               allow_nan=False)
@@ -243,6 +271,58 @@ def _m002_pattern_queue(db: sqlite_utils.Database) -> None:
     db.execute("CREATE TABLE pattern_queue (id INTEGER PRIMARY KEY, start TEXT, end TEXT)")
 
 
+# Derived tables (m003): NOT chained and never evidence, like an index. Written by the ledger
+# in the transaction of the chained rows they are derived from (``Ledger._derive``), so that the
+# views the CLI, reports and Datasette read (finding_status, scorecard, findings_per_party_day)
+# are joins over indexed rows instead of a correlated subquery and a json_each per finding.
+DERIVED_TABLES = ("finding_state", "finding_parties")
+_SCORED = "status NOT IN ('superseded', 'retracted', 'disputed', 'discounted')"
+# One row per element of a finding's charged_to (as json_each gives them), with the columns the
+# per-party views group by and the finding's current status.
+_PARTIES_FROM_FINDINGS = (
+    "INSERT INTO finding_parties (finding_id, party, instrument, term, severity, occurred, "
+    "occurred_end, status) SELECT f.finding_id, p.value, f.instrument, f.term, f.severity, "
+    "f.occurred, f.occurred_end, COALESCE((SELECT s.status FROM finding_state s WHERE "
+    "s.finding_id = f.finding_id), 'alleged') FROM findings f, json_each(f.charged_to) p")
+
+
+@MIGRATIONS(name="m003_finding_state")
+def _m003_finding_state(db: sqlite_utils.Database) -> None:
+    # finding_state: a finding's latest status and latest re-scored confidence (NULL: none
+    # recorded), only for findings that have one.
+    db.execute("CREATE TABLE finding_state (finding_id TEXT PRIMARY KEY, status TEXT, "
+               "confidence TEXT) WITHOUT ROWID")
+    db.execute("CREATE TABLE finding_parties (finding_id TEXT NOT NULL, party TEXT, "
+               "instrument TEXT, term TEXT, severity TEXT, occurred TEXT, occurred_end TEXT, "
+               "status TEXT NOT NULL)")
+    db.execute("INSERT INTO finding_state (finding_id, status, confidence) SELECT id, (SELECT "
+               "s.status FROM status_changes s WHERE s.finding_id = ids.id ORDER BY s.seq DESC "
+               "LIMIT 1), (SELECT c.confidence FROM confidence_changes c WHERE c.finding_id = "
+               "ids.id ORDER BY c.seq DESC LIMIT 1) FROM (SELECT finding_id AS id FROM "
+               "status_changes UNION SELECT finding_id FROM confidence_changes) ids")
+    db.execute(_PARTIES_FROM_FINDINGS + " ORDER BY f.seq")
+    db.execute("CREATE INDEX idx_finding_parties_finding ON finding_parties (finding_id, party)")
+    # the scorecard reads this index alone, in its GROUP BY order
+    db.execute("CREATE INDEX idx_finding_parties_scored ON finding_parties (party, instrument, "
+               f"term, severity, occurred) WHERE {_SCORED}")
+    # The same views, the same columns, now joins over the derived tables.
+    for view in ("finding_status", "findings_per_party_day", "scorecard"):
+        db.execute(f"DROP VIEW {view}")
+    columns = ", ".join(f"f.{_q(c)}" for c in (*COMMON_COLUMNS, *_CORE["findings"][0])
+                        if c != "confidence")
+    db.execute(f"CREATE VIEW finding_status AS SELECT {columns}, COALESCE(s.confidence, "
+               "f.confidence) AS confidence, COALESCE(s.status, 'alleged') AS status FROM "
+               "findings f LEFT JOIN finding_state s ON s.finding_id = f.finding_id")
+    db.execute("CREATE VIEW findings_per_party_day AS SELECT date(julianday(p.occurred) + "
+               "(julianday(p.occurred_end) - julianday(p.occurred)) / 2) AS day, p.party AS "
+               "party, p.term AS term, p.severity AS severity, count(*) AS findings FROM "
+               "finding_parties p WHERE p.status NOT IN ('superseded', 'retracted') GROUP BY "
+               "day, party, p.term, p.severity")
+    db.execute("CREATE VIEW scorecard AS SELECT party, instrument, term, severity, count(*) AS "
+               "findings, min(occurred) AS first, max(occurred) AS last FROM finding_parties "
+               f"WHERE {_SCORED} GROUP BY party, instrument, term, severity")
+
+
 @dataclass(frozen=True)
 class _Table:  # what writing, reading and verifying need to know of one chained table
     name: str
@@ -285,6 +365,8 @@ class _Table:  # what writing, reading and verifying need to know of one chained
         return cached
 
 
+# Chained table -> the column of it that finding_state keeps (findings feed finding_parties).
+_DERIVE_FROM = {"findings": "", "status_changes": "status", "confidence_changes": "confidence"}
 # Per-table lookups built once (a frozen dataclass cannot hold them itself).
 _TABLE_CACHE: dict[_Table, tuple[frozenset[str], tuple[tuple[str, type, bool], ...],
                                  tuple[tuple[str, int, str], ...]]] = {}
@@ -304,6 +386,7 @@ class Ledger:
         self._lock = threading.RLock()  # the daemon's threads share this connection
         self._depth, self._owner, self._head = 0, 0, (0, GENESIS_HASH)  # head: in transactions
         self._tables: dict[str, _Table] = {}
+        self._derived = False  # whether the file has the derived tables (m003)
 
     @classmethod
     def open(cls, path: Path, *, clock: Callable[[], datetime] | None = None,
@@ -320,7 +403,6 @@ class Ledger:
                                uri=readonly, timeout=30, isolation_level=None,
                                check_same_thread=False)
         try:
-            db = sqlite_utils.Database(conn)
             conn.create_function("canonical_json", 1, canonical_json, deterministic=True)
             # 64 MiB of page cache (SQLite's default is 2): the ledger's indexes are keyed by
             # event time, which arrives in any order, so a big ledger's writes and reads touch
@@ -329,6 +411,9 @@ class Ledger:
                                "PRAGMA cache_size=-65536;")
             ledger = cls(conn, path, clock or (lambda: datetime.now(timezone.utc)), readonly)
             if not readonly:
+                import sqlite_utils
+
+                db = sqlite_utils.Database(conn)
                 db.enable_wal()  # must run outside a transaction
                 conn.execute("PRAGMA synchronous=NORMAL")  # safe in WAL, and far faster
                 with ledger.transaction():  # two processes must not both migrate a new file
@@ -350,7 +435,10 @@ class Ledger:
         # Read from the file, not CHAINED_TABLES alone: the head and verify() must take in every
         # chained table the file holds, even one created by newer code.
         self._tables = {}
-        for (name,) in self._conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'"):
+        names = [n for (n,) in self._conn.execute(
+            "SELECT name FROM sqlite_master WHERE type = 'table'")]
+        self._derived = set(DERIVED_TABLES) <= set(names)
+        for name in names:
             info = self._conn.execute(f"PRAGMA table_info({_q(name)})").fetchall()
             columns = tuple(r[1] for r in info)
             if columns[:4] == COMMON_COLUMNS:
@@ -458,6 +546,25 @@ class Ledger:
             if "UNIQUE" in str(exc):
                 raise DuplicateEntryError(f"{t.name}: already recorded ({exc})") from exc
             raise LedgerError(f"{t.name}: refused by the database ({exc})") from exc
+        if self._derived and t.name in _DERIVE_FROM:
+            self._derive(t, batch)
+
+    def _derive(self, t: _Table, batch: list[tuple[Any, ...]]) -> None:
+        """Bring the derived tables (m003) up to date with a batch of ``t`` just inserted, in
+        the same transaction. Rows arrive in seq order, so the last one written holds."""
+        if t.name == "findings":
+            self._conn.execute(_PARTIES_FROM_FINDINGS + " WHERE f.seq BETWEEN ? AND ? ORDER BY "
+                               "f.seq", [batch[0][0], batch[-1][0]])
+            return
+        column = _DERIVE_FROM[t.name]
+        at, value_at = t.columns.index("finding_id"), t.columns.index(column)
+        pairs = [(row[at], row[value_at]) for row in batch]
+        self._conn.executemany(f"INSERT INTO finding_state (finding_id, {column}) VALUES (?, ?) "
+                               f"ON CONFLICT (finding_id) DO UPDATE SET {column} = "
+                               f"excluded.{column}", pairs)
+        if column == "status":
+            self._conn.executemany("UPDATE finding_parties SET status = ? WHERE finding_id = ?",
+                                   [(status, finding) for finding, status in pairs])
 
     # --- reading ---------------------------------------------------------------------------
 
@@ -557,20 +664,44 @@ class Ledger:
     def findings(self, *, term: str | None = None, party: str | None = None,
                  instrument: str | None = None, since: str | date | None = None,
                  until: str | date | None = None, status: str | None = None,
-                 incident_id: str | None = None, limit: int | None = None) -> list[dict[str, Any]]:
+                 incident_id: str | None = None, limit: int | None = None,
+                 as_json: bool = False) -> list[Any]:
         """Findings with their current ``status``, ordered by ``occurred`` then ``seq``. ``party``
         matches any side in ``charged_to``. ``since`` (inclusive) and ``until`` (exclusive)
         bound ``occurred``, which the writer stores as UTC ``YYYY-MM-DDTHH:MM:SS+00:00`` (text
         order is time order): a date means the start of that day in UTC (``until="2016-09-13"``
-        ends with 12 September); an aware datetime is taken in UTC."""
-        filters = {"term = ?": term, "instrument = ?": instrument, "status = ?": status,
-                   "incident_id = ?": incident_id, "occurred >= ?": _utc_bound(since),
-                   "occurred < ?": _utc_bound(until),
-                   "EXISTS (SELECT 1 FROM json_each(charged_to) WHERE value = ?)": party}
+        ends with 12 September); an aware datetime is taken in UTC. With ``as_json`` each
+        finding is the text of a JSON object (the same keys and values, made by SQLite, JSON
+        columns embedded as stored): nothing is decoded to be encoded again."""
+        bounded = since is not None or until is not None
+        # A time window is far narrower than a term or an instrument (COH-GOV is half of the
+        # findings): the unary + keeps SQLite on the index of occurred.
+        plus = "+" * bounded
+        party_clause = ("EXISTS (SELECT 1 FROM finding_parties p WHERE p.finding_id = "
+                        "f.finding_id AND p.party = ?)" if self._derived else
+                        "EXISTS (SELECT 1 FROM json_each(f.charged_to) WHERE value = ?)")
+        filters = {f"{plus}f.term = ?": term, f"{plus}f.instrument = ?": instrument,
+                   "f.status = ?": status, "f.incident_id = ?": incident_id,
+                   "f.occurred >= ?": _utc_bound(since), "f.occurred < ?": _utc_bound(until),
+                   party_clause: party}
         where = {clause: value for clause, value in filters.items() if value is not None}
-        sql = "SELECT * FROM finding_status" + " WHERE " * bool(where) + " AND ".join(where)
-        sql += " ORDER BY occurred, seq" + " LIMIT ?" * (limit is not None)
-        return self._rows(sql, [*where.values(), *[limit] * (limit is not None)], "findings")
+        t = self._tables["findings"]
+        if as_json:
+            # the view's columns, in its order (confidence and status come last)
+            names = [*(c for c in t.columns if c != "confidence"), "confidence", "status"]
+            select = "json_object(" + ", ".join(
+                f"'{c}', " + (f"json(f.{_q(c)})" if c in t.json else f"f.{_q(c)}")
+                for c in names) + ")"
+        else:
+            select = "f.*"
+        sql = f"SELECT {select} FROM finding_status f" + " WHERE " * bool(where)
+        sql += " AND ".join(where) + " ORDER BY f.occurred, f.seq" + " LIMIT ?" * (
+            limit is not None)
+        params = [*where.values(), *[limit] * (limit is not None)]
+        if as_json:
+            with self._lock:
+                return [text for (text,) in self._conn.execute(sql, params)]
+        return self._rows(sql, params, "findings")
 
     def finding(self, finding_id: str) -> dict[str, Any] | None:
         """One finding with its current status, or None."""
