@@ -26,10 +26,12 @@ CANONICAL FORM — A CONTRACT: change anything here and every hash ever recorded
 from __future__ import annotations
 
 import hashlib
-import heapq
 import json
 import math
+import os
 import sqlite3
+import subprocess
+import sys
 import threading
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
@@ -916,57 +918,199 @@ class Ledger:
     # --- verification ----------------------------------------------------------------------
 
     def verify(self) -> VerifyResult:
-        """Recompute the whole chain and report its first problem (at most one)."""
+        """Recompute the whole chain and report its first problem (at most one). A ledger of
+        :data:`PARALLEL_VERIFY_MIN` entries or more is checked in two halves at once, the upper
+        one by a second process; the result is the one a single pass gives."""
         with self._lock:
+            # a transaction of this connection holds rows no other process can see yet
+            alone = self._conn.in_transaction
             self._conn.execute("SAVEPOINT ledger_verify")  # one snapshot across all the tables
+            mmap = self._conn.execute("PRAGMA mmap_size").fetchone()[0]
+            self._conn.execute(f"PRAGMA mmap_size={_VERIFY_MMAP}")  # no copy of each page read
             try:
-                return self._verify()
+                return self._verify(alone)
             finally:
+                self._conn.execute(f"PRAGMA mmap_size={mmap}")
                 self._conn.execute("RELEASE ledger_verify")
 
-    def _verify(self) -> VerifyResult:
-        tables, cursors = list(self._tables.values()), []
-        for i, t in enumerate(tables):
-            # Fast path: SQLite assembles prev_hash + canonical form in one printf (json_quote
-            # escapes text as json.dumps does; a REAL is written by json_quote when that round-
-            # trips, else by canonical_json), Python only hashes. A row this does not reproduce
-            # is re-checked in Python (the contract): SQLite can make verify slower, never wrong.
-            keys = sorted(["table", *t.columns[:3], *t.own])
-            fmt = "%s{" + ",".join(f'"{k}":%s' for k in keys) + "}"
+    def _verify(self, alone: bool) -> VerifyResult:
+        head = max((self._conn.execute(f"SELECT max(seq) FROM {_q(name)}").fetchone()[0] or 0
+                    for name in self._tables), default=0)
+        if alone or head < PARALLEL_VERIFY_MIN:
+            return self._check_span(None, None, 0, GENESIS_HASH).result()
+        # The upper half (mid, head] in a second process, started first; the lower half here.
+        # Rows above this snapshot's head (appended meanwhile) are left out of both.
+        mid = head // 2
+        proc = _start_upper(self.path, mid + 1, head, mid)
+        upper = None
+        try:
+            lower = self._check_span(None, mid, 0, GENESIS_HASH)
+            if not lower.ok:
+                return lower.result()
+            if proc is not None:
+                out, _ = proc.communicate()
+                upper = _Span.from_json(out) if proc.returncode == 0 else None
+        finally:
+            if proc is not None and proc.poll() is None:
+                proc.kill()  # the lower half has the first problem: the rest is not needed
+                proc.wait()
+        if upper is None:  # no second process here, or it failed: check the range here
+            upper = self._check_span(mid + 1, head, mid, None)
+        return self._stitch(lower, upper)
+
+    def _stitch(self, lower: _Span, upper: _Span) -> VerifyResult:
+        """The result of one pass, from a sound lower half and the upper half checked without
+        knowing the hash before it."""
+        first = upper.first
+        if first is not None and first[2] != lower.last_hash:
+            t = self._tables[first[1]]
+            (ident,) = self._conn.execute(f"SELECT {_q(t.own[0])} FROM {_q(t.name)} WHERE "
+                                          "seq = ?", [first[0]]).fetchone()
+            return VerifyResult(False, lower.n, f"{t.name} row seq {first[0]} ({t.own[0]} "
+                                f"{ident}) {_DOES_NOT_FOLLOW.format(n=lower.n)}", t.name,
+                                first[0], lower.last_hash)
+        if upper.last_hash is None:  # it failed at its first row
+            upper = _Span(upper.ok, upper.n, lower.last_hash, upper.problem, upper.table,
+                          upper.seq, None)
+        return upper.result()
+
+    def _chain_sql(self, where: str) -> str:
+        """One query over every chained table, rows merged by SQLite in (seq, table) order:
+        seq, the table's index, prev_hash + the canonical form as bytes, hash, prev_hash.
+
+        Fast path: SQLite assembles the canonical form with json_object (keys given in sorted
+        order; its strings are escaped as json.dumps escapes them; a REAL is written by
+        json_quote when that round-trips, else by canonical_json), Python only hashes. A row
+        this does not reproduce is re-checked in Python (the contract): SQLite can make verify
+        slower, never wrong."""
+        parts = []
+        for i, t in enumerate(self._tables.values()):
             floats = {c for c, kind in zip(t.own, t.kinds) if kind is float}
-            args = [f"'\"{t.name}\"'" if k == "table" else f"json_quote({_q(k)})" if k not in
-                    floats else f"CASE WHEN CAST(json_quote({_q(k)}) AS REAL) = {_q(k)} THEN "
-                    f"json_quote({_q(k)}) ELSE canonical_json({_q(k)}) END" for k in keys]
-            cursors.append(self._conn.execute(
-                f"SELECT seq, {i}, printf('{fmt}', prev_hash, {', '.join(args)}), hash, "
-                f"prev_hash, {_q(t.own[0])} FROM {_q(t.name)} ORDER BY seq"))
-        sha, last_hash, last, n = hashlib.sha256, GENESIS_HASH, 0, 0
+            args = []
+            for k in sorted(["table", *t.columns[:3], *t.own]):
+                value = (f"'{t.name}'" if k == "table" else _q(k) if k not in floats else
+                         f"json(CASE WHEN CAST(json_quote({_q(k)}) AS REAL) = {_q(k)} THEN "
+                         f"json_quote({_q(k)}) ELSE canonical_json({_q(k)}) END)")
+                args.append(f"'{k}', {value}")
+            parts.append(f"SELECT seq, {i}, CAST(prev_hash || json_object({', '.join(args)}) "
+                         f"AS BLOB), hash, prev_hash FROM {_q(t.name)}{where}")
+        return " UNION ALL ".join(parts) + " ORDER BY 1, 2"
 
-        def fail(problem: str, table: str | None, seq: int) -> VerifyResult:
-            return VerifyResult(False, n, problem, table, seq, last_hash)
+    def _check_span(self, lo: int | None, hi: int | None, n: int,
+                    last_hash: str | None) -> _Span:
+        """Check the entries with seq in [lo, hi] (None: unbounded), the entry before them
+        being seq ``n`` with hash ``last_hash`` (None: not known here; the first row's
+        prev_hash is then returned in ``first`` for the caller to check)."""
+        tables = list(self._tables.values())
+        where = " WHERE " * (lo is not None or hi is not None) + " AND ".join(
+            [*["seq >= ?"] * (lo is not None), *["seq <= ?"] * (hi is not None)])
+        bounds = [b for b in (lo, hi) if b is not None]
+        cursor = self._conn.execute(self._chain_sql(where), bounds * len(tables))
+        sha, last, first = hashlib.sha256, -1, None
 
-        # heapq.merge orders the rows of all the tables by plain tuple comparison: (seq, index).
-        for seq, i, payload, stored, prev, ident in heapq.merge(*cursors):
-            if seq != n + 1:
-                if seq <= n:
-                    return fail(f"entry seq {seq} appears twice (in {tables[last].name} and "
-                                f"{tables[i].name})", tables[i].name, seq)
-                return fail(f"entry seq {n + 1} is missing (deleted?)", None, n + 1)
-            if sha(payload.encode()).hexdigest() != stored and self._altered(tables[i], seq):
-                problem = "was altered: its hash does not match its contents"
-            elif prev != last_hash:
-                problem = (f"does not follow entry seq {n}: its prev_hash is not that entry's "
-                           "hash (rows reordered, renumbered or rewritten?)")
-            else:
-                last_hash, last, n = stored, i, seq
+        def fail(problem: str, table: str | None, seq: int) -> _Span:
+            return _Span(False, n, last_hash, problem, table, seq, first)
+
+        while rows := cursor.fetchmany(_VERIFY_CHUNK):
+            seqs, index, payloads, stored, prevs = zip(*rows)
+            # A whole chunk at once: consecutive seqs, every hash reproduced, each prev_hash
+            # the hash before it. Else row by row, to name the first problem.
+            if (seqs == tuple(range(n + 1, n + 1 + len(rows)))
+                    and prevs[0] == (prevs[0] if last_hash is None else last_hash)
+                    and prevs[1:] == stored[:-1]
+                    and [sha(p).hexdigest() for p in payloads] == list(stored)):
+                if last_hash is None:
+                    first = (seqs[0], tables[index[0]].name, prevs[0])
+                n, last_hash, last = seqs[-1], stored[-1], index[-1]
                 continue
-            t = tables[i]
-            return fail(f"{t.name} row seq {seq} ({t.own[0]} {ident}) {problem}", t.name, seq)
-        return VerifyResult(True, n, head_hash=last_hash)
+            for seq, i, payload, digest, prev in rows:
+                if seq != n + 1:
+                    if seq <= n:
+                        return fail(f"entry seq {seq} appears twice (in {tables[last].name} "
+                                    f"and {tables[i].name})", tables[i].name, seq)
+                    return fail(f"entry seq {n + 1} is missing (deleted?)", None, n + 1)
+                if sha(payload).hexdigest() != digest and self._altered(tables[i], seq):
+                    problem = "was altered: its hash does not match its contents"
+                elif last_hash is not None and prev != last_hash:
+                    problem = _DOES_NOT_FOLLOW.format(n=n)
+                else:
+                    if last_hash is None:
+                        first = (seq, tables[i].name, prev)
+                    last_hash, last, n = digest, i, seq
+                    continue
+                t = tables[i]
+                (ident,) = self._conn.execute(f"SELECT {_q(t.own[0])} FROM {_q(t.name)} WHERE "
+                                              "seq = ?", [seq]).fetchone()
+                return fail(f"{t.name} row seq {seq} ({t.own[0]} {ident}) {problem}", t.name,
+                            seq)
+        return _Span(True, n, last_hash, first=first)
 
     def _altered(self, t: _Table, seq: int) -> bool:
         row = self._conn.execute(f"SELECT * FROM {_q(t.name)} WHERE seq = ?", [seq]).fetchone()
         return bool(entry_hash(t.name, dict(zip(t.columns, row))) != row[3])
+
+
+# verify() splits a ledger of this many entries between two processes (a second process costs
+# about 0.1 s to start; 100,000 entries take about a second).
+PARALLEL_VERIFY_MIN = 100_000
+_VERIFY_CHUNK = 2048  # rows checked at once
+_VERIFY_MMAP = 1 << 40  # SQLite caps it at its own limit (2 GiB by default)
+_DOES_NOT_FOLLOW = ("does not follow entry seq {n}: its prev_hash is not that entry's hash "
+                    "(rows reordered, renumbered or rewritten?)")
+
+
+@dataclass(frozen=True)
+class _Span:
+    """What checking a range of entries found: the last sound entry (``n``, ``last_hash``), the
+    first problem, and ``first``: (seq, table, prev_hash) of the range's first row when it
+    was checked without the hash before it."""
+
+    ok: bool
+    n: int
+    last_hash: str | None
+    problem: str | None = None
+    table: str | None = None
+    seq: int | None = None
+    first: tuple[int, str, str] | None = None
+
+    @classmethod
+    def from_json(cls, text: bytes) -> _Span:
+        fields = json.loads(text)
+        first = fields.pop("first")
+        return cls(**fields, first=tuple(first) if first else None)  # type: ignore[arg-type]
+
+    def result(self) -> VerifyResult:
+        if self.ok:
+            return VerifyResult(True, self.n, head_hash=self.last_hash)
+        return VerifyResult(False, self.n, self.problem, self.table, self.seq, self.last_hash)
+
+
+def _start_upper(path: Path, lo: int, hi: int, n: int) -> subprocess.Popen[bytes] | None:
+    """Start checking entries lo..hi of the ledger at ``path`` in a second Python process
+    (a fresh interpreter: forking the daemon's threads is unsafe). None if it cannot start."""
+    package_root = str(Path(__file__).resolve().parent.parent)
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(
+        filter(None, [package_root, os.environ.get("PYTHONPATH")]))}
+    try:
+        return subprocess.Popen(
+            [sys.executable, "-c", "from monitor.ledger import _verify_span_main as m; m()",
+             str(Path(path).resolve()), str(lo), str(hi), str(n)],
+            stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, stdin=subprocess.DEVNULL,
+            env=env)
+    except OSError:
+        return None
+
+
+def _verify_span_main() -> None:
+    """The second process of :meth:`Ledger.verify`: argv PATH LO HI N; the span as JSON."""
+    path, lo, hi, n = sys.argv[1], *map(int, sys.argv[2:5])
+    ledger = Ledger.open(Path(path), readonly=True)
+    try:
+        ledger._conn.execute(f"PRAGMA mmap_size={_VERIFY_MMAP}")
+        span = ledger._check_span(lo, hi, n, None)
+    finally:
+        ledger.close()
+    sys.stdout.write(json.dumps(span.__dict__))
 
 
 def _stored(t: _Table, column: str, kind: type, value: Any) -> Any:

@@ -363,6 +363,44 @@ def test_verify_detects_renumbered_rows(ledger: Ledger, path: Path) -> None:
     assert (result.ok, result.table, result.seq, result.entries) == (False, "reviews", 3, 2)
 
 
+def forged(ledger: Ledger, seq: int, **changes: Any) -> tuple[str, tuple[Any, ...]]:
+    """A findings row rewritten with a hash that matches its new contents."""
+    row = ledger.query("SELECT * FROM findings WHERE seq = ?", [seq])[0] | changes
+    sets = ", ".join(f"{k} = ?" for k in changes)
+    return (f"UPDATE findings SET {sets}, hash = ? WHERE seq = {seq}",
+            (*changes.values(), entry_hash("findings", row)))
+
+
+@pytest.mark.parametrize("statements", [
+    [],
+    [("UPDATE findings SET severity = 'minor' WHERE seq = 27", ())],  # in the upper half
+    [("UPDATE findings SET severity = 'minor' WHERE seq = 6", ())],  # in the lower half
+    [("DELETE FROM incidents WHERE seq = 17", ())],  # the upper half's first entry
+    [("DELETE FROM incidents WHERE seq = 29", ())],
+    "forge 15",  # the last entry of the lower half: the upper one does not follow it
+    "forge 18",
+    [("UPDATE reports SET seq = 15 WHERE seq = 16", ())],  # twice, at the boundary
+    [("UPDATE findings SET seq = 99 WHERE seq = 15", ()),  # contents swapped across it
+     ("UPDATE findings SET seq = 15 WHERE seq = 18", ()),
+     ("UPDATE findings SET seq = 18 WHERE seq = 99", ())],
+], ids=["intact", "edited-upper", "edited-lower", "deleted-first-upper", "deleted-upper",
+        "forged-boundary", "forged-upper", "renumbered-boundary", "swapped-across"])
+def test_verify_in_two_processes_finds_what_one_pass_finds(
+        ledger: Ledger, path: Path, monkeypatch: pytest.MonkeyPatch, statements: Any) -> None:
+    for n in range(1, 11):  # 30 entries: halves 1..15 and 16..30
+        record(ledger, n)
+    if isinstance(statements, str):
+        statements = [forged(ledger, int(statements.split()[1]), severity="minor")]
+    tamper(path, *statements)
+    one_pass = ledger.verify()
+    monkeypatch.setattr(ledger_module, "PARALLEL_VERIFY_MIN", 2)
+    assert ledger.verify() == one_pass
+    reader = Ledger.open(path, readonly=True)
+    assert reader.verify() == one_pass
+    reader.close()
+    assert one_pass.ok == (statements == [])
+
+
 def test_verify_trusts_python_when_sqlite_builds_a_different_string(ledger: Ledger) -> None:
     record(ledger, 1)
     # Pretend this SQLite formats REALs differently: only the slow path can vouch for the row.
