@@ -11,22 +11,25 @@ import sqlite3
 import sys
 from collections import Counter
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
+from zoneinfo import ZoneInfo
 
 import click
-from rich.console import Console
-from rich.markup import escape as esc
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
 
 from . import __version__
-from .adapters import count_lines, reader
-from .config import Pack, Paths, load_pack, resolve_paths
-from .judge import iso
+from .config import Pack, Paths, load_pack, pack_timezone, resolve_paths
 from .ledger import Ledger
 from .models import EVENT_TYPES, PLATFORMS, STATUSES, TARGET_CATEGORIES, Finding
-from .output import render
+from .output import render, render_json_texts
 from .problems import ProblemsError
-from .service import BatchResult, Monitor, Rejection, validate
+
+# Start-up time is most of a read command's time (issue #6): the pipeline (service, judge,
+# zones with shapely, adapters), rich's console and progress bars are imported by the commands
+# that use them.
+if TYPE_CHECKING:
+    from rich.console import Console
+
+    from .service import BatchResult, Monitor
 
 FINDING_COLUMNS = ("finding_id", "occurred", "term", "charged_to", "severity", "confidence",
                    "status", "source")
@@ -40,8 +43,25 @@ class Context:
         self._config, self._db = config, db
         self._paths: Paths | None = None
         self._pack: Pack | None = None
-        self.console = Console(stderr=False)
-        self.err = Console(stderr=True)
+        self._tz: ZoneInfo | None = None
+        self._console: Console | None = None
+        self._err: Console | None = None
+
+    @property
+    def console(self) -> Console:
+        if self._console is None:
+            from rich.console import Console
+
+            self._console = Console(stderr=False)
+        return self._console
+
+    @property
+    def err(self) -> Console:
+        if self._err is None:
+            from rich.console import Console
+
+            self._err = Console(stderr=True)
+        return self._err
 
     @property
     def paths(self) -> Paths:
@@ -56,10 +76,23 @@ class Context:
             self._pack = _guard(lambda: load_pack(paths.config, paths.settings.pack))
         return self._pack
 
+    @property
+    def tz(self) -> ZoneInfo:
+        """The pack's time zone: read from pack.yaml alone when the pack is not loaded yet
+        (reading commands need nothing else of it); loading the pack reports a bad one."""
+        if self._tz is None:
+            paths = self.paths
+            self._tz = (self._pack.tz if self._pack is not None else
+                        _guard(lambda: pack_timezone(paths.config, paths.settings.pack))
+                        or self.pack.tz)
+        return self._tz
+
     def ledger(self, readonly: bool = False) -> Ledger:
         return _guard(lambda: Ledger.open(self.paths.db, readonly=readonly))
 
     def monitor(self) -> Monitor:
+        from .service import Monitor
+
         monitor = Monitor(self.pack, self.ledger())
         hooks = self.paths.settings.webhooks
         if hooks:
@@ -70,6 +103,18 @@ class Context:
             # costs at most this wait, never ingestion time)
             click.get_current_context().call_on_close(monitor.notifier.close)
         return monitor
+
+
+def esc(text: str) -> str:
+    """``text`` with rich markup escaped (rich imported on first use)."""
+    from rich.markup import escape
+
+    return escape(text)
+
+
+def iso(value: dt.datetime) -> str:
+    """Timestamps in the ledger: UTC, seconds, '+00:00' (as monitor.judge writes them)."""
+    return value.astimezone(dt.timezone.utc).isoformat(timespec="seconds")
 
 
 def _problems(problems: list[Any]) -> click.ClickException:
@@ -177,6 +222,8 @@ def incident_add(c: Context, json_file: Any, prompt: bool, **fields: Any) -> Non
             # ValueError covers JSONDecodeError and integers too long to convert;
             # RecursionError, nesting deeper than Python can follow
             raise click.ClickException(f"{name}: not valid JSON: {exc}") from None
+        from .service import Rejection, validate
+
         records = data if isinstance(data, list) else [data]
         items = []
         for i, rec in enumerate(records):
@@ -191,6 +238,8 @@ def incident_add(c: Context, json_file: Any, prompt: bool, **fields: Any) -> Non
             given = {**_prompt_fields(), **given}
         if not given.get("occurred"):
             raise click.UsageError("--occurred is required (or use --json FILE).")
+        from .service import validate
+
         items = [validate(_record_from_flags(given, fields["feed"]), "flags")]
     monitor = c.monitor()
     result = monitor.submit(items)
@@ -265,6 +314,11 @@ def import_(c: Context, path: Path, fmt: str, feed: str | None) -> None:
     Example:
       monitor import samples/acled_syria_2016.csv --format acled
     """
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
+
+    from .adapters import count_lines, reader
+    from .service import BatchResult
+
     monitor = c.monitor()
     total = BatchResult()  # rejections only: outcomes are counted, not kept (1M rows...)
     new = duplicates = 0
@@ -316,11 +370,11 @@ def _day_start(c: Context, value: str | None) -> str | None:
         day = dt.date.fromisoformat(value)
     except ValueError:
         raise click.BadParameter(f"{value!r} is not a date (YYYY-MM-DD)") from None
-    return iso(dt.datetime.combine(day, dt.time(0), c.pack.tz))
+    return iso(dt.datetime.combine(day, dt.time(0), c.tz))
 
 
 def _local_date(c: Context, value: str) -> str:
-    return dt.datetime.fromisoformat(value).astimezone(c.pack.tz).strftime("%Y-%m-%d")
+    return dt.datetime.fromisoformat(value).astimezone(c.tz).strftime("%Y-%m-%d")
 
 
 @main.command()
@@ -347,9 +401,13 @@ def findings(c: Context, term: str | None, party: str | None, instrument: str | 
       monitor findings --format geojson > findings.geojson    # for QGIS
     """
     ledger = c.ledger(readonly=True)
-    rows = ledger.findings(term=term, party=party, instrument=instrument,
-                           since=_day_start(c, since), until=_day_start(c, until),
-                           status=status, limit=limit)
+    query = {"term": term, "party": party, "instrument": instrument,
+             "since": _day_start(c, since), "until": _day_start(c, until), "status": status,
+             "limit": limit}
+    if fmt in ("json", "jsonl"):  # SQLite writes each finding's JSON; Python only joins them
+        click.echo(render_json_texts(ledger.findings(**query, as_json=True), fmt))
+        return
+    rows = ledger.findings(**query)
     if fmt == "table":
         shown = [{**r, "occurred": _local_date(c, r["occurred"]),
                   "source": f"{r['feed']}:{r['source_id']}"} for r in rows]
@@ -422,6 +480,7 @@ def rules_test(c: Context) -> None:
       monitor rules test
     """
     from .casesuite import run_suites
+    from .service import Monitor
 
     results = run_suites(Monitor(c.pack, None))
     failed = [r for r in results if not r.passed]
@@ -558,6 +617,8 @@ def run_(c: Context, once: bool, verbose: bool) -> None:
       monitor run            # the daemon
       monitor run --once     # every feed once (tests, cron)
     """
+    from rich.progress import Progress, TextColumn
+
     from .daemon import Daemon
 
     _setup_logging(verbose)

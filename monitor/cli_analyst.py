@@ -114,7 +114,7 @@ def incident_unlink(c: Context, report_key: str, note: str, by: str) -> None:
 def _local(c: Context, value: str) -> str:
     import datetime as dt
 
-    return dt.datetime.fromisoformat(value).astimezone(c.pack.tz).strftime("%Y-%m-%d %H:%M")
+    return dt.datetime.fromisoformat(value).astimezone(c.tz).strftime("%Y-%m-%d %H:%M")
 
 
 def _rows(rows: list[dict[str, Any]], fmt: str, title: str, columns: list[str],

@@ -5,7 +5,6 @@ from __future__ import annotations
 import click
 
 from .cli import Context, main, pass_ctx
-from .serve import build, can_listen, is_loopback, relations, run
 
 
 @main.command("serve")
@@ -22,6 +21,8 @@ def serve(c: Context, host: str, port: int) -> None:
     Example:
       monitor serve --port 8001        # then open http://127.0.0.1:8001/
     """
+    from .serve import build, can_listen, is_loopback, relations, run
+
     db = c.paths.db
     try:
         relations(db)  # a missing or foreign file is refused before the pack is loaded (1 s)

@@ -11,19 +11,21 @@ import datetime as dt
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 from pathlib import Path
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import AwareDatetime, BaseModel, Field, ValidationError
 
-from .actors import ActorRegistry, load_actors
-from .classify import Classifier, load_classifier
 from .models import FileModel, Instrument, SideSpec
 from .problems import Problem, ProblemsError, did_you_mean, from_validation, read_yaml
-from .rules import LoadedRule, Vocabulary, load_rules
 from .webhooks import WebhookSpec
-from .zones import ZoneIndex, load_zones
+
+if TYPE_CHECKING:  # the pipeline's modules (shapely, rules...) load with a pack, not for paths
+    from .actors import ActorRegistry
+    from .classify import Classifier
+    from .rules import LoadedRule, Vocabulary
+    from .zones import ZoneIndex
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 SETTINGS_FILE = "monitor.yaml"
@@ -217,6 +219,18 @@ def _check_spec(spec: PackSpec, label: str, instruments: list[str]) -> list[Prob
     return problems
 
 
+def pack_timezone(config_dir: Path, name: str) -> ZoneInfo | None:
+    """The time zone of pack ``name`` read from its pack.yaml alone (None when that file does
+    not give a valid one): what read commands need to turn local dates into UTC, without
+    loading the zones, actors and rules that :func:`load_pack` checks."""
+    data, problems = read_yaml(config_dir / name / "pack.yaml")
+    zone = data.get("timezone") if isinstance(data, dict) and not problems else None
+    try:
+        return ZoneInfo(zone) if isinstance(zone, str) else None
+    except (ZoneInfoNotFoundError, ValueError):
+        return None
+
+
 def pack_fingerprint(config_dir: Path, name: str) -> tuple[tuple[str, int, int], ...]:
     """Names, sizes and modification times of every file of a pack (config and rules), so a
     running daemon notices an edit."""
@@ -245,6 +259,11 @@ def pack_fingerprint(config_dir: Path, name: str) -> tuple[tuple[str, int, int],
 def load_pack(config_dir: Path, name: str, label_root: Path | None = None) -> Pack:
     """Load and check every file of pack ``name``; raise :class:`ProblemsError` with all problems.
     """
+    from .actors import ActorRegistry, load_actors
+    from .classify import load_classifier
+    from .rules import Vocabulary, load_rules
+    from .zones import ZoneIndex, load_zones
+
     folder = config_dir / name
     root = label_root or config_dir.parent
 

@@ -13,12 +13,14 @@ import re
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Annotated, Any, Protocol
+from typing import TYPE_CHECKING, Annotated, Any, Protocol
 
-import httpx
 from pydantic import Field, ValidationError, model_validator
 
 from .models import FileModel, Name, Reliability
+
+if TYPE_CHECKING:  # httpx is imported by the fetcher, not by reading the settings (~0.1 s)
+    import httpx
 from .problems import Problem, did_you_mean, from_validation, read_yaml
 
 # adapter name -> "module:Class" (imported on first use, so a feed's extra needs stay its own)
@@ -145,6 +147,8 @@ class HttpFetcher:
     timeouts and HTTP errors become :class:`SourceError` with the reason."""
 
     def __init__(self, spec: FeedSpec, base: Path, client: httpx.Client | None = None):
+        import httpx
+
         self.spec = spec
         self.base = base
         self.client = client or httpx.Client(
@@ -166,6 +170,8 @@ class HttpFetcher:
                 return path.read_bytes()
             except OSError as exc:
                 raise SourceError(f"cannot read {path}: {exc.strerror or exc}") from exc
+        import httpx
+
         try:
             with self.client.stream("GET", source) as response:
                 if response.status_code >= 400:
@@ -185,6 +191,8 @@ class HttpFetcher:
 
     def get_json(self, url: str, params: dict[str, Any] | None = None) -> Any:
         import json
+
+        import httpx
 
         if params:
             # keep the URL's own query (``...?country=Syria``) and add the params to it

@@ -26,20 +26,22 @@ CANONICAL FORM — A CONTRACT: change anything here and every hash ever recorded
 from __future__ import annotations
 
 import hashlib
-import heapq
 import json
 import math
+import os
 import sqlite3
+import subprocess
+import sys
 import threading
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta, timezone
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import sqlite_utils
-from sqlite_utils import Migrations
+if TYPE_CHECKING:  # sqlite-utils is imported when a ledger is opened for writing, not to read
+    import sqlite_utils
 
 GENESIS_HASH = "0" * 64
 # The longest event window corroboration searches back over (a month-precise report).
@@ -51,8 +53,36 @@ _KIND_OF_SQL: dict[str, type] = {"TEXT": str, "INTEGER": int, "REAL": float}
 # Table -> column -> Python type, for every chained table this code knows (common columns left
 # out). ``list``/``dict`` mark JSON columns: stored as canonical JSON text, decoded on read.
 CHAINED_TABLES: dict[str, dict[str, type]] = {}
-# sqlite-utils 4 ships migrations (recorded in ``_sqlite_migrations``): one set for the ledger.
-MIGRATIONS = Migrations("monitor.ledger")
+
+
+class _Migrations:
+    """sqlite-utils 4's ``Migrations`` (recorded in ``_sqlite_migrations``), registered now and
+    built on first :meth:`apply`: importing sqlite-utils costs a read-only command (``monitor
+    findings``, ``monitor query``) a tenth of a second it never needs."""
+
+    def __init__(self, name: str) -> None:
+        self.name = name
+        self._steps: list[tuple[str, Callable[..., None]]] = []
+
+    def __call__(self, *, name: str) -> Callable[[Callable[..., None]], Callable[..., None]]:
+        def register(fn: Callable[..., None]) -> Callable[..., None]:
+            if any(step == name for step, _ in self._steps):
+                raise ValueError(f"Migration {name!r} is already registered in set {self.name!r}")
+            self._steps.append((name, fn))
+            return fn
+        return register
+
+    def apply(self, db: sqlite_utils.Database) -> None:
+        from sqlite_utils import Migrations
+
+        migrations = Migrations(self.name)
+        for name, fn in self._steps:
+            migrations(name=name)(fn)
+        migrations.apply(db)
+
+
+# One set of migrations for the ledger; registration order is the order they apply in.
+MIGRATIONS = _Migrations("monitor.ledger")
 
 _CANONICAL = json.JSONEncoder(sort_keys=True, separators=(",", ":"), ensure_ascii=False,
                               allow_nan=False)
@@ -243,6 +273,58 @@ def _m002_pattern_queue(db: sqlite_utils.Database) -> None:
     db.execute("CREATE TABLE pattern_queue (id INTEGER PRIMARY KEY, start TEXT, end TEXT)")
 
 
+# Derived tables (m003): NOT chained and never evidence, like an index. Written by the ledger
+# in the transaction of the chained rows they are derived from (``Ledger._derive``), so that the
+# views the CLI, reports and Datasette read (finding_status, scorecard, findings_per_party_day)
+# are joins over indexed rows instead of a correlated subquery and a json_each per finding.
+DERIVED_TABLES = ("finding_state", "finding_parties")
+_SCORED = "status NOT IN ('superseded', 'retracted', 'disputed', 'discounted')"
+# One row per element of a finding's charged_to (as json_each gives them), with the columns the
+# per-party views group by and the finding's current status.
+_PARTIES_FROM_FINDINGS = (
+    "INSERT INTO finding_parties (finding_id, party, instrument, term, severity, occurred, "
+    "occurred_end, status) SELECT f.finding_id, p.value, f.instrument, f.term, f.severity, "
+    "f.occurred, f.occurred_end, COALESCE((SELECT s.status FROM finding_state s WHERE "
+    "s.finding_id = f.finding_id), 'alleged') FROM findings f, json_each(f.charged_to) p")
+
+
+@MIGRATIONS(name="m003_finding_state")
+def _m003_finding_state(db: sqlite_utils.Database) -> None:
+    # finding_state: a finding's latest status and latest re-scored confidence (NULL: none
+    # recorded), only for findings that have one.
+    db.execute("CREATE TABLE finding_state (finding_id TEXT PRIMARY KEY, status TEXT, "
+               "confidence TEXT) WITHOUT ROWID")
+    db.execute("CREATE TABLE finding_parties (finding_id TEXT NOT NULL, party TEXT, "
+               "instrument TEXT, term TEXT, severity TEXT, occurred TEXT, occurred_end TEXT, "
+               "status TEXT NOT NULL)")
+    db.execute("INSERT INTO finding_state (finding_id, status, confidence) SELECT id, (SELECT "
+               "s.status FROM status_changes s WHERE s.finding_id = ids.id ORDER BY s.seq DESC "
+               "LIMIT 1), (SELECT c.confidence FROM confidence_changes c WHERE c.finding_id = "
+               "ids.id ORDER BY c.seq DESC LIMIT 1) FROM (SELECT finding_id AS id FROM "
+               "status_changes UNION SELECT finding_id FROM confidence_changes) ids")
+    db.execute(_PARTIES_FROM_FINDINGS + " ORDER BY f.seq")
+    db.execute("CREATE INDEX idx_finding_parties_finding ON finding_parties (finding_id, party)")
+    # the scorecard reads this index alone, in its GROUP BY order
+    db.execute("CREATE INDEX idx_finding_parties_scored ON finding_parties (party, instrument, "
+               f"term, severity, occurred) WHERE {_SCORED}")
+    # The same views, the same columns, now joins over the derived tables.
+    for view in ("finding_status", "findings_per_party_day", "scorecard"):
+        db.execute(f"DROP VIEW {view}")
+    columns = ", ".join(f"f.{_q(c)}" for c in (*COMMON_COLUMNS, *_CORE["findings"][0])
+                        if c != "confidence")
+    db.execute(f"CREATE VIEW finding_status AS SELECT {columns}, COALESCE(s.confidence, "
+               "f.confidence) AS confidence, COALESCE(s.status, 'alleged') AS status FROM "
+               "findings f LEFT JOIN finding_state s ON s.finding_id = f.finding_id")
+    db.execute("CREATE VIEW findings_per_party_day AS SELECT date(julianday(p.occurred) + "
+               "(julianday(p.occurred_end) - julianday(p.occurred)) / 2) AS day, p.party AS "
+               "party, p.term AS term, p.severity AS severity, count(*) AS findings FROM "
+               "finding_parties p WHERE p.status NOT IN ('superseded', 'retracted') GROUP BY "
+               "day, party, p.term, p.severity")
+    db.execute("CREATE VIEW scorecard AS SELECT party, instrument, term, severity, count(*) AS "
+               "findings, min(occurred) AS first, max(occurred) AS last FROM finding_parties "
+               f"WHERE {_SCORED} GROUP BY party, instrument, term, severity")
+
+
 @dataclass(frozen=True)
 class _Table:  # what writing, reading and verifying need to know of one chained table
     name: str
@@ -285,6 +367,8 @@ class _Table:  # what writing, reading and verifying need to know of one chained
         return cached
 
 
+# Chained table -> the column of it that finding_state keeps (findings feed finding_parties).
+_DERIVE_FROM = {"findings": "", "status_changes": "status", "confidence_changes": "confidence"}
 # Per-table lookups built once (a frozen dataclass cannot hold them itself).
 _TABLE_CACHE: dict[_Table, tuple[frozenset[str], tuple[tuple[str, type, bool], ...],
                                  tuple[tuple[str, int, str], ...]]] = {}
@@ -304,6 +388,7 @@ class Ledger:
         self._lock = threading.RLock()  # the daemon's threads share this connection
         self._depth, self._owner, self._head = 0, 0, (0, GENESIS_HASH)  # head: in transactions
         self._tables: dict[str, _Table] = {}
+        self._derived = False  # whether the file has the derived tables (m003)
 
     @classmethod
     def open(cls, path: Path, *, clock: Callable[[], datetime] | None = None,
@@ -320,7 +405,6 @@ class Ledger:
                                uri=readonly, timeout=30, isolation_level=None,
                                check_same_thread=False)
         try:
-            db = sqlite_utils.Database(conn)
             conn.create_function("canonical_json", 1, canonical_json, deterministic=True)
             # 64 MiB of page cache (SQLite's default is 2): the ledger's indexes are keyed by
             # event time, which arrives in any order, so a big ledger's writes and reads touch
@@ -329,6 +413,9 @@ class Ledger:
                                "PRAGMA cache_size=-65536;")
             ledger = cls(conn, path, clock or (lambda: datetime.now(timezone.utc)), readonly)
             if not readonly:
+                import sqlite_utils
+
+                db = sqlite_utils.Database(conn)
                 db.enable_wal()  # must run outside a transaction
                 conn.execute("PRAGMA synchronous=NORMAL")  # safe in WAL, and far faster
                 with ledger.transaction():  # two processes must not both migrate a new file
@@ -350,7 +437,10 @@ class Ledger:
         # Read from the file, not CHAINED_TABLES alone: the head and verify() must take in every
         # chained table the file holds, even one created by newer code.
         self._tables = {}
-        for (name,) in self._conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'"):
+        names = [n for (n,) in self._conn.execute(
+            "SELECT name FROM sqlite_master WHERE type = 'table'")]
+        self._derived = set(DERIVED_TABLES) <= set(names)
+        for name in names:
             info = self._conn.execute(f"PRAGMA table_info({_q(name)})").fetchall()
             columns = tuple(r[1] for r in info)
             if columns[:4] == COMMON_COLUMNS:
@@ -458,6 +548,25 @@ class Ledger:
             if "UNIQUE" in str(exc):
                 raise DuplicateEntryError(f"{t.name}: already recorded ({exc})") from exc
             raise LedgerError(f"{t.name}: refused by the database ({exc})") from exc
+        if self._derived and t.name in _DERIVE_FROM:
+            self._derive(t, batch)
+
+    def _derive(self, t: _Table, batch: list[tuple[Any, ...]]) -> None:
+        """Bring the derived tables (m003) up to date with a batch of ``t`` just inserted, in
+        the same transaction. Rows arrive in seq order, so the last one written holds."""
+        if t.name == "findings":
+            self._conn.execute(_PARTIES_FROM_FINDINGS + " WHERE f.seq BETWEEN ? AND ? ORDER BY "
+                               "f.seq", [batch[0][0], batch[-1][0]])
+            return
+        column = _DERIVE_FROM[t.name]
+        at, value_at = t.columns.index("finding_id"), t.columns.index(column)
+        pairs = [(row[at], row[value_at]) for row in batch]
+        self._conn.executemany(f"INSERT INTO finding_state (finding_id, {column}) VALUES (?, ?) "
+                               f"ON CONFLICT (finding_id) DO UPDATE SET {column} = "
+                               f"excluded.{column}", pairs)
+        if column == "status":
+            self._conn.executemany("UPDATE finding_parties SET status = ? WHERE finding_id = ?",
+                                   [(status, finding) for finding, status in pairs])
 
     # --- reading ---------------------------------------------------------------------------
 
@@ -557,20 +666,44 @@ class Ledger:
     def findings(self, *, term: str | None = None, party: str | None = None,
                  instrument: str | None = None, since: str | date | None = None,
                  until: str | date | None = None, status: str | None = None,
-                 incident_id: str | None = None, limit: int | None = None) -> list[dict[str, Any]]:
+                 incident_id: str | None = None, limit: int | None = None,
+                 as_json: bool = False) -> list[Any]:
         """Findings with their current ``status``, ordered by ``occurred`` then ``seq``. ``party``
         matches any side in ``charged_to``. ``since`` (inclusive) and ``until`` (exclusive)
         bound ``occurred``, which the writer stores as UTC ``YYYY-MM-DDTHH:MM:SS+00:00`` (text
         order is time order): a date means the start of that day in UTC (``until="2016-09-13"``
-        ends with 12 September); an aware datetime is taken in UTC."""
-        filters = {"term = ?": term, "instrument = ?": instrument, "status = ?": status,
-                   "incident_id = ?": incident_id, "occurred >= ?": _utc_bound(since),
-                   "occurred < ?": _utc_bound(until),
-                   "EXISTS (SELECT 1 FROM json_each(charged_to) WHERE value = ?)": party}
+        ends with 12 September); an aware datetime is taken in UTC. With ``as_json`` each
+        finding is the text of a JSON object (the same keys and values, made by SQLite, JSON
+        columns embedded as stored): nothing is decoded to be encoded again."""
+        bounded = since is not None or until is not None
+        # A time window is far narrower than a term or an instrument (COH-GOV is half of the
+        # findings): the unary + keeps SQLite on the index of occurred.
+        plus = "+" * bounded
+        party_clause = ("EXISTS (SELECT 1 FROM finding_parties p WHERE p.finding_id = "
+                        "f.finding_id AND p.party = ?)" if self._derived else
+                        "EXISTS (SELECT 1 FROM json_each(f.charged_to) WHERE value = ?)")
+        filters = {f"{plus}f.term = ?": term, f"{plus}f.instrument = ?": instrument,
+                   "f.status = ?": status, "f.incident_id = ?": incident_id,
+                   "f.occurred >= ?": _utc_bound(since), "f.occurred < ?": _utc_bound(until),
+                   party_clause: party}
         where = {clause: value for clause, value in filters.items() if value is not None}
-        sql = "SELECT * FROM finding_status" + " WHERE " * bool(where) + " AND ".join(where)
-        sql += " ORDER BY occurred, seq" + " LIMIT ?" * (limit is not None)
-        return self._rows(sql, [*where.values(), *[limit] * (limit is not None)], "findings")
+        t = self._tables["findings"]
+        if as_json:
+            # the view's columns, in its order (confidence and status come last)
+            names = [*(c for c in t.columns if c != "confidence"), "confidence", "status"]
+            select = "json_object(" + ", ".join(
+                f"'{c}', " + (f"json(f.{_q(c)})" if c in t.json else f"f.{_q(c)}")
+                for c in names) + ")"
+        else:
+            select = "f.*"
+        sql = f"SELECT {select} FROM finding_status f" + " WHERE " * bool(where)
+        sql += " AND ".join(where) + " ORDER BY f.occurred, f.seq" + " LIMIT ?" * (
+            limit is not None)
+        params = [*where.values(), *[limit] * (limit is not None)]
+        if as_json:
+            with self._lock:
+                return [text for (text,) in self._conn.execute(sql, params)]
+        return self._rows(sql, params, "findings")
 
     def finding(self, finding_id: str) -> dict[str, Any] | None:
         """One finding with its current status, or None."""
@@ -785,57 +918,199 @@ class Ledger:
     # --- verification ----------------------------------------------------------------------
 
     def verify(self) -> VerifyResult:
-        """Recompute the whole chain and report its first problem (at most one)."""
+        """Recompute the whole chain and report its first problem (at most one). A ledger of
+        :data:`PARALLEL_VERIFY_MIN` entries or more is checked in two halves at once, the upper
+        one by a second process; the result is the one a single pass gives."""
         with self._lock:
+            # a transaction of this connection holds rows no other process can see yet
+            alone = self._conn.in_transaction
             self._conn.execute("SAVEPOINT ledger_verify")  # one snapshot across all the tables
+            mmap = self._conn.execute("PRAGMA mmap_size").fetchone()[0]
+            self._conn.execute(f"PRAGMA mmap_size={_VERIFY_MMAP}")  # no copy of each page read
             try:
-                return self._verify()
+                return self._verify(alone)
             finally:
+                self._conn.execute(f"PRAGMA mmap_size={mmap}")
                 self._conn.execute("RELEASE ledger_verify")
 
-    def _verify(self) -> VerifyResult:
-        tables, cursors = list(self._tables.values()), []
-        for i, t in enumerate(tables):
-            # Fast path: SQLite assembles prev_hash + canonical form in one printf (json_quote
-            # escapes text as json.dumps does; a REAL is written by json_quote when that round-
-            # trips, else by canonical_json), Python only hashes. A row this does not reproduce
-            # is re-checked in Python (the contract): SQLite can make verify slower, never wrong.
-            keys = sorted(["table", *t.columns[:3], *t.own])
-            fmt = "%s{" + ",".join(f'"{k}":%s' for k in keys) + "}"
+    def _verify(self, alone: bool) -> VerifyResult:
+        head = max((self._conn.execute(f"SELECT max(seq) FROM {_q(name)}").fetchone()[0] or 0
+                    for name in self._tables), default=0)
+        if alone or head < PARALLEL_VERIFY_MIN:
+            return self._check_span(None, None, 0, GENESIS_HASH).result()
+        # The upper half (mid, head] in a second process, started first; the lower half here.
+        # Rows above this snapshot's head (appended meanwhile) are left out of both.
+        mid = head // 2
+        proc = _start_upper(self.path, mid + 1, head, mid)
+        upper = None
+        try:
+            lower = self._check_span(None, mid, 0, GENESIS_HASH)
+            if not lower.ok:
+                return lower.result()
+            if proc is not None:
+                out, _ = proc.communicate()
+                upper = _Span.from_json(out) if proc.returncode == 0 else None
+        finally:
+            if proc is not None and proc.poll() is None:
+                proc.kill()  # the lower half has the first problem: the rest is not needed
+                proc.wait()
+        if upper is None:  # no second process here, or it failed: check the range here
+            upper = self._check_span(mid + 1, head, mid, None)
+        return self._stitch(lower, upper)
+
+    def _stitch(self, lower: _Span, upper: _Span) -> VerifyResult:
+        """The result of one pass, from a sound lower half and the upper half checked without
+        knowing the hash before it."""
+        first = upper.first
+        if first is not None and first[2] != lower.last_hash:
+            t = self._tables[first[1]]
+            (ident,) = self._conn.execute(f"SELECT {_q(t.own[0])} FROM {_q(t.name)} WHERE "
+                                          "seq = ?", [first[0]]).fetchone()
+            return VerifyResult(False, lower.n, f"{t.name} row seq {first[0]} ({t.own[0]} "
+                                f"{ident}) {_DOES_NOT_FOLLOW.format(n=lower.n)}", t.name,
+                                first[0], lower.last_hash)
+        if upper.last_hash is None:  # it failed at its first row
+            upper = _Span(upper.ok, upper.n, lower.last_hash, upper.problem, upper.table,
+                          upper.seq, None)
+        return upper.result()
+
+    def _chain_sql(self, where: str) -> str:
+        """One query over every chained table, rows merged by SQLite in (seq, table) order:
+        seq, the table's index, prev_hash + the canonical form as bytes, hash, prev_hash.
+
+        Fast path: SQLite assembles the canonical form with json_object (keys given in sorted
+        order; its strings are escaped as json.dumps escapes them; a REAL is written by
+        json_quote when that round-trips, else by canonical_json), Python only hashes. A row
+        this does not reproduce is re-checked in Python (the contract): SQLite can make verify
+        slower, never wrong."""
+        parts = []
+        for i, t in enumerate(self._tables.values()):
             floats = {c for c, kind in zip(t.own, t.kinds) if kind is float}
-            args = [f"'\"{t.name}\"'" if k == "table" else f"json_quote({_q(k)})" if k not in
-                    floats else f"CASE WHEN CAST(json_quote({_q(k)}) AS REAL) = {_q(k)} THEN "
-                    f"json_quote({_q(k)}) ELSE canonical_json({_q(k)}) END" for k in keys]
-            cursors.append(self._conn.execute(
-                f"SELECT seq, {i}, printf('{fmt}', prev_hash, {', '.join(args)}), hash, "
-                f"prev_hash, {_q(t.own[0])} FROM {_q(t.name)} ORDER BY seq"))
-        sha, last_hash, last, n = hashlib.sha256, GENESIS_HASH, 0, 0
+            args = []
+            for k in sorted(["table", *t.columns[:3], *t.own]):
+                value = (f"'{t.name}'" if k == "table" else _q(k) if k not in floats else
+                         f"json(CASE WHEN CAST(json_quote({_q(k)}) AS REAL) = {_q(k)} THEN "
+                         f"json_quote({_q(k)}) ELSE canonical_json({_q(k)}) END)")
+                args.append(f"'{k}', {value}")
+            parts.append(f"SELECT seq, {i}, CAST(prev_hash || json_object({', '.join(args)}) "
+                         f"AS BLOB), hash, prev_hash FROM {_q(t.name)}{where}")
+        return " UNION ALL ".join(parts) + " ORDER BY 1, 2"
 
-        def fail(problem: str, table: str | None, seq: int) -> VerifyResult:
-            return VerifyResult(False, n, problem, table, seq, last_hash)
+    def _check_span(self, lo: int | None, hi: int | None, n: int,
+                    last_hash: str | None) -> _Span:
+        """Check the entries with seq in [lo, hi] (None: unbounded), the entry before them
+        being seq ``n`` with hash ``last_hash`` (None: not known here; the first row's
+        prev_hash is then returned in ``first`` for the caller to check)."""
+        tables = list(self._tables.values())
+        where = " WHERE " * (lo is not None or hi is not None) + " AND ".join(
+            [*["seq >= ?"] * (lo is not None), *["seq <= ?"] * (hi is not None)])
+        bounds = [b for b in (lo, hi) if b is not None]
+        cursor = self._conn.execute(self._chain_sql(where), bounds * len(tables))
+        sha, last, first = hashlib.sha256, -1, None
 
-        # heapq.merge orders the rows of all the tables by plain tuple comparison: (seq, index).
-        for seq, i, payload, stored, prev, ident in heapq.merge(*cursors):
-            if seq != n + 1:
-                if seq <= n:
-                    return fail(f"entry seq {seq} appears twice (in {tables[last].name} and "
-                                f"{tables[i].name})", tables[i].name, seq)
-                return fail(f"entry seq {n + 1} is missing (deleted?)", None, n + 1)
-            if sha(payload.encode()).hexdigest() != stored and self._altered(tables[i], seq):
-                problem = "was altered: its hash does not match its contents"
-            elif prev != last_hash:
-                problem = (f"does not follow entry seq {n}: its prev_hash is not that entry's "
-                           "hash (rows reordered, renumbered or rewritten?)")
-            else:
-                last_hash, last, n = stored, i, seq
+        def fail(problem: str, table: str | None, seq: int) -> _Span:
+            return _Span(False, n, last_hash, problem, table, seq, first)
+
+        while rows := cursor.fetchmany(_VERIFY_CHUNK):
+            seqs, index, payloads, stored, prevs = zip(*rows)
+            # A whole chunk at once: consecutive seqs, every hash reproduced, each prev_hash
+            # the hash before it. Else row by row, to name the first problem.
+            if (seqs == tuple(range(n + 1, n + 1 + len(rows)))
+                    and prevs[0] == (prevs[0] if last_hash is None else last_hash)
+                    and prevs[1:] == stored[:-1]
+                    and [sha(p).hexdigest() for p in payloads] == list(stored)):
+                if last_hash is None:
+                    first = (seqs[0], tables[index[0]].name, prevs[0])
+                n, last_hash, last = seqs[-1], stored[-1], index[-1]
                 continue
-            t = tables[i]
-            return fail(f"{t.name} row seq {seq} ({t.own[0]} {ident}) {problem}", t.name, seq)
-        return VerifyResult(True, n, head_hash=last_hash)
+            for seq, i, payload, digest, prev in rows:
+                if seq != n + 1:
+                    if seq <= n:
+                        return fail(f"entry seq {seq} appears twice (in {tables[last].name} "
+                                    f"and {tables[i].name})", tables[i].name, seq)
+                    return fail(f"entry seq {n + 1} is missing (deleted?)", None, n + 1)
+                if sha(payload).hexdigest() != digest and self._altered(tables[i], seq):
+                    problem = "was altered: its hash does not match its contents"
+                elif last_hash is not None and prev != last_hash:
+                    problem = _DOES_NOT_FOLLOW.format(n=n)
+                else:
+                    if last_hash is None:
+                        first = (seq, tables[i].name, prev)
+                    last_hash, last, n = digest, i, seq
+                    continue
+                t = tables[i]
+                (ident,) = self._conn.execute(f"SELECT {_q(t.own[0])} FROM {_q(t.name)} WHERE "
+                                              "seq = ?", [seq]).fetchone()
+                return fail(f"{t.name} row seq {seq} ({t.own[0]} {ident}) {problem}", t.name,
+                            seq)
+        return _Span(True, n, last_hash, first=first)
 
     def _altered(self, t: _Table, seq: int) -> bool:
         row = self._conn.execute(f"SELECT * FROM {_q(t.name)} WHERE seq = ?", [seq]).fetchone()
         return bool(entry_hash(t.name, dict(zip(t.columns, row))) != row[3])
+
+
+# verify() splits a ledger of this many entries between two processes (a second process costs
+# about 0.1 s to start; 100,000 entries take about a second).
+PARALLEL_VERIFY_MIN = 100_000
+_VERIFY_CHUNK = 2048  # rows checked at once
+_VERIFY_MMAP = 1 << 40  # SQLite caps it at its own limit (2 GiB by default)
+_DOES_NOT_FOLLOW = ("does not follow entry seq {n}: its prev_hash is not that entry's hash "
+                    "(rows reordered, renumbered or rewritten?)")
+
+
+@dataclass(frozen=True)
+class _Span:
+    """What checking a range of entries found: the last sound entry (``n``, ``last_hash``), the
+    first problem, and ``first``: (seq, table, prev_hash) of the range's first row when it
+    was checked without the hash before it."""
+
+    ok: bool
+    n: int
+    last_hash: str | None
+    problem: str | None = None
+    table: str | None = None
+    seq: int | None = None
+    first: tuple[int, str, str] | None = None
+
+    @classmethod
+    def from_json(cls, text: bytes) -> _Span:
+        fields = json.loads(text)
+        first = fields.pop("first")
+        return cls(**fields, first=tuple(first) if first else None)  # type: ignore[arg-type]
+
+    def result(self) -> VerifyResult:
+        if self.ok:
+            return VerifyResult(True, self.n, head_hash=self.last_hash)
+        return VerifyResult(False, self.n, self.problem, self.table, self.seq, self.last_hash)
+
+
+def _start_upper(path: Path, lo: int, hi: int, n: int) -> subprocess.Popen[bytes] | None:
+    """Start checking entries lo..hi of the ledger at ``path`` in a second Python process
+    (a fresh interpreter: forking the daemon's threads is unsafe). None if it cannot start."""
+    package_root = str(Path(__file__).resolve().parent.parent)
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(
+        filter(None, [package_root, os.environ.get("PYTHONPATH")]))}
+    try:
+        return subprocess.Popen(
+            [sys.executable, "-c", "from monitor.ledger import _verify_span_main as m; m()",
+             str(Path(path).resolve()), str(lo), str(hi), str(n)],
+            stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, stdin=subprocess.DEVNULL,
+            env=env)
+    except OSError:
+        return None
+
+
+def _verify_span_main() -> None:
+    """The second process of :meth:`Ledger.verify`: argv PATH LO HI N; the span as JSON."""
+    path, lo, hi, n = sys.argv[1], *map(int, sys.argv[2:5])
+    ledger = Ledger.open(Path(path), readonly=True)
+    try:
+        ledger._conn.execute(f"PRAGMA mmap_size={_VERIFY_MMAP}")
+        span = ledger._check_span(lo, hi, n, None)
+    finally:
+        ledger.close()
+    sys.stdout.write(json.dumps(span.__dict__))
 
 
 def _stored(t: _Table, column: str, kind: type, value: Any) -> Any:

@@ -7,10 +7,10 @@ import io
 import json
 import re
 from collections.abc import Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from rich.console import Console
-from rich.table import Table
+if TYPE_CHECKING:  # rich is imported to print a table, not to write JSON or CSV
+    from rich.console import Console
 
 # Cells that a spreadsheet would run as a formula (CSV injection: '=cmd|...').
 FORMULA_LEAD = ("=", "+", "-", "@", "\t", "\r")
@@ -68,6 +68,9 @@ def render(rows: Sequence[dict[str, Any]], fmt: str, columns: Sequence[str] | No
         lines = [_csv_line(cols)]
         lines += [_csv_line([safe_csv_cell(row.get(c)) for c in cols]) for row in rows]
         return "".join(lines)
+    from rich.console import Console
+    from rich.table import Table
+
     table = Table(title=title, show_lines=False)
     for col in cols:
         table.add_column(col, overflow="fold")
@@ -75,3 +78,11 @@ def render(rows: Sequence[dict[str, Any]], fmt: str, columns: Sequence[str] | No
         table.add_row(*(_cell(row.get(c)) for c in cols))
     (console or Console()).print(table)
     return None
+
+
+def render_json_texts(objects: Sequence[str], fmt: str) -> str:
+    """Rows already written as JSON object texts (``Ledger.findings(as_json=True)``) as 'json'
+    (an array, one object a line) or 'jsonl': joined, never decoded and encoded again."""
+    if fmt == "jsonl":
+        return "\n".join(objects)
+    return "[\n" + ",\n".join(objects) + "\n]" if objects else "[]"

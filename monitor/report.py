@@ -31,11 +31,12 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo
 
-import shapely
-from jinja2 import Environment, FileSystemLoader, StrictUndefined
+if TYPE_CHECKING:  # shapely and jinja2 load when a brief is written, not with the CLI
+    import shapely
+    from jinja2 import Environment
 
 from .config import Pack
 from .ledger import Ledger
@@ -310,6 +311,8 @@ def chart(days: dict[dt.date, Counter[str]], colours: dict[str, str]) -> Row:
 @lru_cache(maxsize=4)
 def _base_map(path: str) -> tuple[tuple[str, shapely.Geometry], ...]:
     """The governorates (adm1) of a GeoJSON file: (name, simplified geometry)."""
+    import shapely
+
     data = json.loads(Path(path).read_text(encoding="utf-8"))
     out = []
     for feature in data["features"]:
@@ -340,6 +343,8 @@ class _Projection:
         return (lon - self.minx) * self.k * self.s, (self.maxy - lat) * self.s
 
     def path(self, geom: shapely.Geometry) -> str:
+        import shapely
+
         rings = []
         for part in shapely.get_parts(geom):
             if part.geom_type != "Polygon":
@@ -364,6 +369,8 @@ def map_layers(pack: Pack, p: Period, points: list[Row]) -> Row:
     """The governorates, the zones valid in the period coloured by kind, and a dot per
     incident coloured by its most serious finding, projected to SVG paths
     (templates/report/map.svg.j2 draws them)."""
+    import shapely
+
     base = _base_map(str(governorates_file(pack)))
     proj = _Projection(shapely.union_all([g for _, g in base]).buffer(0.05).bounds, 860)
     rows = sorted((r for r in pack.zones.describe() if _zone_valid(r, p)),
@@ -456,6 +463,8 @@ def build(ledger: Ledger, pack: Pack, p: Period, *, maps: bool = True,
 
 @lru_cache(maxsize=2)
 def _environment(autoescape: bool) -> Environment:
+    from jinja2 import Environment, FileSystemLoader, StrictUndefined
+
     env = Environment(loader=FileSystemLoader(TEMPLATES), autoescape=autoescape,
                       undefined=StrictUndefined, trim_blocks=True, lstrip_blocks=True,
                       keep_trailing_newline=True)

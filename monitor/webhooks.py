@@ -15,13 +15,15 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
-import httpx
 from pydantic import Field
 
 from .feeds import redact
 from .models import SEVERITIES, FileModel, Severity
+
+if TYPE_CHECKING:  # httpx is imported to deliver, not to read the settings
+    import httpx
 
 log = logging.getLogger("monitor.webhooks")
 EventKind = Literal["finding", "alert", "feed_failure"]
@@ -51,6 +53,8 @@ class Notifier:
     def __init__(self, hooks: list[WebhookSpec], record: Callable[[dict[str, Any]], None],
                  max_queue: int = 10_000, sleep: Callable[[float], None] = time.sleep,
                  client: httpx.Client | None = None):
+        import httpx
+
         self.hooks = hooks
         self.record = record
         self.queue: queue.Queue[tuple[WebhookSpec, Event] | None] = queue.Queue(max_queue)
@@ -95,6 +99,8 @@ class Notifier:
     def _deliver(self, hook: WebhookSpec, event: Event) -> None:
         body = json.dumps({"event": event.kind, "key": event.key, **event.payload},
                           ensure_ascii=False, default=str).encode()
+        import httpx
+
         delay = 1.0
         for attempt in range(1, hook.retries + 2):
             status, error = None, None

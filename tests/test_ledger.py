@@ -363,6 +363,44 @@ def test_verify_detects_renumbered_rows(ledger: Ledger, path: Path) -> None:
     assert (result.ok, result.table, result.seq, result.entries) == (False, "reviews", 3, 2)
 
 
+def forged(ledger: Ledger, seq: int, **changes: Any) -> tuple[str, tuple[Any, ...]]:
+    """A findings row rewritten with a hash that matches its new contents."""
+    row = ledger.query("SELECT * FROM findings WHERE seq = ?", [seq])[0] | changes
+    sets = ", ".join(f"{k} = ?" for k in changes)
+    return (f"UPDATE findings SET {sets}, hash = ? WHERE seq = {seq}",
+            (*changes.values(), entry_hash("findings", row)))
+
+
+@pytest.mark.parametrize("statements", [
+    [],
+    [("UPDATE findings SET severity = 'minor' WHERE seq = 27", ())],  # in the upper half
+    [("UPDATE findings SET severity = 'minor' WHERE seq = 6", ())],  # in the lower half
+    [("DELETE FROM incidents WHERE seq = 17", ())],  # the upper half's first entry
+    [("DELETE FROM incidents WHERE seq = 29", ())],
+    "forge 15",  # the last entry of the lower half: the upper one does not follow it
+    "forge 18",
+    [("UPDATE reports SET seq = 15 WHERE seq = 16", ())],  # twice, at the boundary
+    [("UPDATE findings SET seq = 99 WHERE seq = 15", ()),  # contents swapped across it
+     ("UPDATE findings SET seq = 15 WHERE seq = 18", ()),
+     ("UPDATE findings SET seq = 18 WHERE seq = 99", ())],
+], ids=["intact", "edited-upper", "edited-lower", "deleted-first-upper", "deleted-upper",
+        "forged-boundary", "forged-upper", "renumbered-boundary", "swapped-across"])
+def test_verify_in_two_processes_finds_what_one_pass_finds(
+        ledger: Ledger, path: Path, monkeypatch: pytest.MonkeyPatch, statements: Any) -> None:
+    for n in range(1, 11):  # 30 entries: halves 1..15 and 16..30
+        record(ledger, n)
+    if isinstance(statements, str):
+        statements = [forged(ledger, int(statements.split()[1]), severity="minor")]
+    tamper(path, *statements)
+    one_pass = ledger.verify()
+    monkeypatch.setattr(ledger_module, "PARALLEL_VERIFY_MIN", 2)
+    assert ledger.verify() == one_pass
+    reader = Ledger.open(path, readonly=True)
+    assert reader.verify() == one_pass
+    reader.close()
+    assert one_pass.ok == (statements == [])
+
+
 def test_verify_trusts_python_when_sqlite_builds_a_different_string(ledger: Ledger) -> None:
     record(ledger, 1)
     # Pretend this SQLite formats REALs differently: only the slow path can vouch for the row.
@@ -424,6 +462,91 @@ def test_a_finding_takes_the_status_of_its_latest_change(ledger: Ledger) -> None
     assert [f["finding_id"] for f in ledger.findings(status="disputed")] == ["f-2"]
     assert [s["status"] for s in ledger.status_history("f-1")] == ["corroborated", "confirmed"]
     assert ledger.verify().ok
+
+
+# The views as m001 wrote them (a correlated subquery and a json_each per finding): the
+# derived tables of m003 must give the same rows.
+M001_VIEWS = {
+    "finding_status": "SELECT f.*, COALESCE((SELECT c.confidence FROM confidence_changes c "
+                      "WHERE c.finding_id = f.finding_id ORDER BY c.seq DESC LIMIT 1), "
+                      "f.confidence) AS confidence_now, COALESCE((SELECT s.status FROM "
+                      "status_changes s WHERE s.finding_id = f.finding_id ORDER BY s.seq DESC "
+                      "LIMIT 1), 'alleged') AS status FROM findings f ORDER BY f.seq",
+    "findings_per_party_day": "SELECT date(julianday(f.occurred) + (julianday(f.occurred_end) "
+                              "- julianday(f.occurred)) / 2) AS day, p.value AS party, f.term, "
+                              "f.severity, count(*) AS findings FROM current_findings f, "
+                              "json_each(f.charged_to) p GROUP BY day, party, f.term, "
+                              "f.severity",
+    "scorecard": "SELECT p.value AS party, f.instrument, f.term, f.severity, count(*) AS "
+                 "findings, min(f.occurred) AS first, max(f.occurred) AS last FROM "
+                 "current_findings f, json_each(f.charged_to) p WHERE f.status NOT IN "
+                 "('disputed', 'discounted') GROUP BY party, f.instrument, f.term, f.severity",
+}
+
+
+def changes(ledger: Ledger) -> None:
+    """Findings charged to one, two (one twice) or no side; status and confidence changes,
+    one of them recorded before its finding."""
+    record(ledger, 1)
+    record(ledger, 2, charged_to=["russia", "syrian_government"], term="MAY-CIV",
+           instrument="MAY", severity="critical")
+    record(ledger, 3, charged_to=[])
+    with ledger.transaction():
+        ledger.append("status_changes", {"finding_id": "f-5", "status": "retracted"})
+        ledger.append("status_changes", {"finding_id": "f-1", "status": "disputed"})
+        ledger.append("status_changes", {"finding_id": "f-1", "status": "confirmed"})
+        ledger.append("confidence_changes", {"finding_id": "f-2", "confidence": "high"})
+        ledger.append_many("status_changes", [{"finding_id": "f-2", "status": "retracted"},
+                                              {"finding_id": "f-2", "status": "discounted"}])
+    record(ledger, 4, charged_to=["opposition", "opposition"])
+    record(ledger, 5)  # retracted before it was recorded
+    with ledger.transaction():
+        ledger.append("status_changes", {"finding_id": "f-4", "status": "corroborated"})
+
+
+def view_rows(ledger: Ledger, view: str) -> list[dict[str, Any]]:
+    if view == "finding_status":
+        rows = ledger.query("SELECT * FROM finding_status ORDER BY seq")
+        return [{**r, "confidence_now": r["confidence"], "confidence": f["confidence"]}
+                for r, f in zip(rows, ledger.query("SELECT * FROM findings ORDER BY seq"))]
+    return ledger.query(f"SELECT * FROM {view}")
+
+
+@pytest.mark.parametrize("view", sorted(M001_VIEWS))
+def test_the_views_over_derived_tables_give_what_the_chained_tables_say(
+        ledger: Ledger, view: str) -> None:
+    changes(ledger)
+    expected = ledger.query(M001_VIEWS[view])
+    assert expected and view_rows(ledger, view) == expected
+    assert "finding_state" not in ledger.counts()  # derived: not chained, not verified
+    assert ledger.verify().entries == sum(ledger.counts().values())
+
+
+def test_m003_fills_the_derived_tables_of_an_existing_ledger(
+        path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    older = Migrations("monitor.ledger")  # the ledger as the code before m003 left it
+    older(name="m001_chained_tables")(ledger_module._m001_chained_tables)
+    older(name="m002_pattern_queue")(ledger_module._m002_pattern_queue)
+    with monkeypatch.context() as m:
+        m.setattr(ledger_module, "MIGRATIONS", older)
+        old = Ledger.open(path, clock=SteppingClock())
+        changes(old)
+        expected = {view: old.query(sql) for view, sql in M001_VIEWS.items()}
+        assert [f["finding_id"] for f in old.findings(party="opposition")] == ["f-4"]
+        old.close()
+    new = Ledger.open(path, clock=SteppingClock())
+    assert {view: view_rows(new, view) for view in M001_VIEWS} == expected
+    assert new.verify().ok
+
+
+def test_findings_as_json_text_are_the_findings(ledger: Ledger) -> None:
+    changes(ledger)
+    for filters in ({}, {"party": "russia"}, {"term": "COH-AIR", "since": "2016-09-02"},
+                    {"status": "confirmed"}, {"limit": 2}):
+        texts = ledger.findings(**filters, as_json=True)
+        rows = ledger.findings(**filters)
+        assert [json.loads(t) for t in texts] == rows
+        assert [list(json.loads(t)) for t in texts] == [list(r) for r in rows]  # same order
 
 
 def test_reports_incidents_reviews_and_counts(ledger: Ledger) -> None:
@@ -497,7 +620,7 @@ def test_opening_sets_wal_and_migrations_are_idempotent(path: Path) -> None:
     again = Ledger.open(path, clock=SteppingClock())
     assert again.query("PRAGMA journal_mode") == [{"journal_mode": "wal"}]
     assert [m["name"] for m in again.query("SELECT name FROM _sqlite_migrations")] == [
-        "m001_chained_tables", "m002_pattern_queue"]
+        "m001_chained_tables", "m002_pattern_queue", "m003_finding_state"]
     assert sum(again.counts().values()) == 3
     record(again, 2)
     assert again.verify().entries == 6

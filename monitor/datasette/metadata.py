@@ -262,6 +262,26 @@ def build_metadata(title: str, available: set[str] | None = None, *,
                        "after each import or feed run.",
         "columns": {"id": "Queue position.", "start": "Window start (UTC, ISO 8601); empty = everything.",
                     "end": "Window end (UTC, ISO 8601); empty = everything."}}
+    # derived from the chained tables by the ledger (m003), for the views: like an index, not
+    # evidence and not chained; monitor ledger verify never counts them
+    tables["finding_state"] = {
+        "hidden": True,
+        "description": "Derived, not evidence, not chained: each finding's latest status and "
+                       "latest re-scored confidence (from status_changes and confidence_changes), "
+                       "only for findings that have one; finding_status reads it.",
+        "columns": {"finding_id": "The finding.",
+                    "status": "Its latest status change (empty: none, so 'alleged').",
+                    "confidence": "Its latest re-scored confidence (empty: none, so the one "
+                                  "it was recorded with)."}}
+    tables["finding_parties"] = {
+        "hidden": True,
+        "description": "Derived, not evidence, not chained: one row per side in a finding's "
+                       "charged_to, with the finding's instrument, term, severity, event window "
+                       "and current status; scorecard and findings_per_party_day read it.",
+        "columns": {"finding_id": "The finding.", "party": "A side charged.",
+                    "instrument": "The finding's instrument.", "term": "The finding's term.",
+                    "severity": "The finding's severity.", "occurred": "Event start (UTC).",
+                    "occurred_end": "Event end (UTC).", "status": STATUS}}
     queries = {name: {"title": q_title, "description": text, "sql": sql}
                for name, (q_title, text, sql, needs) in QUERIES.items()
                if available is None or set(needs) <= available}
