@@ -791,6 +791,19 @@ class Ledger:
             "r2.feed = r.feed AND r2.source_id = r.source_id) ORDER BY r.seq", [since],
             "reports")
 
+    def calm_findings(self, since: str, until: str,
+                      instruments: Iterable[str]) -> list[dict[str, Any]]:
+        """Major and critical findings under ``instruments`` with ``occurred`` in
+        [since, until): only what the calm series reads (id, status, severity, instrument,
+        event window), so a dense month costs megabytes, not the findings' whole evidence."""
+        wanted = sorted(set(instruments))
+        return self._rows(
+            "SELECT finding_id, status, severity, instrument, occurred, occurred_end "
+            "FROM finding_status WHERE severity IN ('major', 'critical') AND instrument IN ("
+            + ", ".join("?" * len(wanted)) + ") AND occurred >= ? AND occurred < ? "
+            "ORDER BY occurred, seq", [*wanted, _utc_bound(since), _utc_bound(until)],
+            "findings")
+
     def serious_findings(self, since: str | None = None,
                          until: str | None = None) -> list[dict[str, Any]]:
         """Current major and critical findings (``occurred`` in [since, until) when given),

@@ -12,6 +12,7 @@ import pytest
 from click.testing import CliRunner
 
 from monitor.adapters.ucdp import to_report as ucdp_report
+from monitor import timeline
 from monitor.cli import main
 from monitor.config import PROJECT_ROOT, load_pack
 from monitor.ledger import Ledger
@@ -170,7 +171,7 @@ def replay(pack, path: Path, rows: list[dict], refresh: str = "every batch") -> 
     return state
 
 
-def test_replaying_2016_shuffled_gives_what_watching_it_live_gave(pack, tmp_path):
+def test_replaying_2016_shuffled_gives_what_watching_it_live_gave(pack, tmp_path, monkeypatch):
     rows = ucdp_rows()
     live = replay(pack, tmp_path / "live.db", sorted(rows, key=lambda r: r["date_start"]))
     shuffled = rows[:]
@@ -181,6 +182,9 @@ def test_replaying_2016_shuffled_gives_what_watching_it_live_gave(pack, tmp_path
     # refreshing once at the end, or after a crash left the queue, changes nothing either
     assert replay(pack, tmp_path / "at-end.db", shuffled, "at the end") == live
     assert replay(pack, tmp_path / "crash.db", shuffled, "after a crash") == live
+    # nor does the size of the blocks a refresh works in
+    monkeypatch.setattr(timeline, "BLOCK_DAYS", 2)
+    assert replay(pack, tmp_path / "blocks.db", shuffled, "at the end") == live
 
 
 def test_a_late_report_changes_the_calm_series_by_new_entries(monitor, ledger):
