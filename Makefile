@@ -40,8 +40,8 @@ test: install-dev browser
 bench: | $(BIN)/python
 	$(BIN)/python -m pip install -q -e '.[dev,bench]'
 	$(COMPILE)
-	$(BIN)/python bench/run.py --profile --budget-seconds 240 --daemon-budget-seconds 1200 \
-	  --total-budget-seconds 3300 $(BENCH_ARGS)
+	$(BIN)/python bench/run.py --profile --budget-seconds 720 --daemon-budget-seconds 1200 \
+	  --total-budget-seconds 3600 $(BENCH_ARGS)
 
 # Browser tests drive Debian's headless Chromium; install it when we can (root with apt-get),
 # otherwise those tests skip and say why.
