@@ -232,6 +232,35 @@ QUERIES: dict[str, tuple[str, str, str, tuple[str, ...]]] = {
 }
 
 
+# Tables that are bookkeeping, not evidence and not chained (hidden in Datasette): the pattern
+# work queue, and the tables the ledger derives from chained rows for its views (m003), which
+# are like an index and which monitor ledger verify never counts.
+BOOKKEEPING: dict[str, tuple[str, dict[str, str]]] = {
+    "pattern_queue": (
+        "Pattern work queue (not evidence, not chained): event-time windows whose escalation "
+        "and cycle-of-excuses alerts are due to be recomputed; emptied after each import or "
+        "feed run.",
+        {"id": "Queue position.", "start": "Window start (UTC, ISO 8601); empty = everything.",
+         "end": "Window end (UTC, ISO 8601); empty = everything."}),
+    "finding_state": (
+        "Derived, not evidence, not chained: each finding's latest status and latest re-scored "
+        "confidence (from status_changes and confidence_changes), only for findings that have "
+        "one; finding_status reads it.",
+        {"finding_id": "The finding.",
+         "status": "Its latest status change (empty: none, so 'alleged').",
+         "confidence": "Its latest re-scored confidence (empty: none, so the one it was "
+                       "recorded with)."}),
+    "finding_parties": (
+        "Derived, not evidence, not chained: one row per side in a finding's charged_to, with "
+        "the finding's instrument, term, severity, event window and current status; scorecard "
+        "and findings_per_party_day read it.",
+        {"finding_id": "The finding.", "party": "A side charged.",
+         "instrument": "The finding's instrument.", "term": "The finding's term.",
+         "severity": "The finding's severity.", "occurred": "Event start (UTC).",
+         "occurred_end": "Event end (UTC).", "status": STATUS}),
+}
+
+
 def _columns(described: dict[str, str], common: bool) -> dict[str, str]:
     return {**COMMON, **described} if common else dict(described)
 
@@ -254,34 +283,8 @@ def build_metadata(title: str, available: set[str] | None = None, *,
     # sqlite-utils' record of applied migrations: plumbing, not evidence
     tables["_sqlite_migrations"] = {"hidden": True,
                                     "description": "Schema migrations applied (sqlite-utils)."}
-    # the pattern work queue: which event-time windows still need their patterns recomputed
-    tables["pattern_queue"] = {
-        "hidden": True,
-        "description": "Pattern work queue (not evidence, not chained): event-time windows whose "
-                       "escalation and cycle-of-excuses alerts are due to be recomputed; emptied "
-                       "after each import or feed run.",
-        "columns": {"id": "Queue position.", "start": "Window start (UTC, ISO 8601); empty = everything.",
-                    "end": "Window end (UTC, ISO 8601); empty = everything."}}
-    # derived from the chained tables by the ledger (m003), for the views: like an index, not
-    # evidence and not chained; monitor ledger verify never counts them
-    tables["finding_state"] = {
-        "hidden": True,
-        "description": "Derived, not evidence, not chained: each finding's latest status and "
-                       "latest re-scored confidence (from status_changes and confidence_changes), "
-                       "only for findings that have one; finding_status reads it.",
-        "columns": {"finding_id": "The finding.",
-                    "status": "Its latest status change (empty: none, so 'alleged').",
-                    "confidence": "Its latest re-scored confidence (empty: none, so the one "
-                                  "it was recorded with)."}}
-    tables["finding_parties"] = {
-        "hidden": True,
-        "description": "Derived, not evidence, not chained: one row per side in a finding's "
-                       "charged_to, with the finding's instrument, term, severity, event window "
-                       "and current status; scorecard and findings_per_party_day read it.",
-        "columns": {"finding_id": "The finding.", "party": "A side charged.",
-                    "instrument": "The finding's instrument.", "term": "The finding's term.",
-                    "severity": "The finding's severity.", "occurred": "Event start (UTC).",
-                    "occurred_end": "Event end (UTC).", "status": STATUS}}
+    tables.update({name: {"hidden": True, "description": text, "columns": cols}
+                   for name, (text, cols) in BOOKKEEPING.items()})
     queries = {name: {"title": q_title, "description": text, "sql": sql}
                for name, (q_title, text, sql, needs) in QUERIES.items()
                if available is None or set(needs) <= available}
