@@ -285,3 +285,27 @@ def test_an_expensive_refresh_defers_the_next_and_the_queue_keeps_what_is_owed(
            sleep=lambda s: False).run_once()
     assert [(a["kind"], a["party"], a["start"]) for a in other.alerts("escalation")] == deferred
     assert ledger.verify().ok
+
+
+def test_memory_a_run_freed_goes_back_to_the_system():
+    # What a long daemon must not do: keep, for months, the peak of its largest run. Buffers of
+    # 4 KiB come from the C heap (not Python's arenas); keeping the last one pins the heap's top,
+    # so without malloc_trim glibc would keep every freed page below it.
+    if sys.platform != "linux" or not os.path.exists("/proc/self/status"):
+        pytest.skip("resident memory is read from /proc on Linux")
+
+    def rss_mib() -> float:
+        with open("/proc/self/status") as fh:
+            return next(int(line.split()[1]) for line in fh if line.startswith("VmRSS")) / 1024
+
+    from monitor.daemon import give_back_memory
+    before = rss_mib()
+    buffers = [bytearray(4096) for _ in range(50_000)]  # ~200 MiB, each page touched
+    peak = rss_mib()
+    keep = buffers[-1]
+    del buffers
+    assert peak - before > 150
+    assert give_back_memory() is True  # glibc (Debian) can be asked
+    after = rss_mib()
+    assert after - before < 50, (before, peak, after)
+    assert len(keep) == 4096
