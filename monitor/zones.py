@@ -16,7 +16,7 @@ geometry, point) pair. The answer is that of ``tree.query(points, predicate="int
 about 20x faster with shapely 2.2 / GEOS 3.14 (100k points, 62 districts: 1.6 s vs 0.08 s). Each
 point's rows come from one sort of (point, row) keys, not per-point sets: with the benchmark's
 5,000 rows a point lies in ~60 of them (10k points: ~58 µs a point before, ~26 µs after).
-Start-up: zones.yaml is parsed by libyaml when PyYAML has it, and row shapes are checked and
+Start-up: zones.yaml is parsed by libyaml when PyYAML has it (``read_yaml``), and row shapes are checked and
 polygons built in batched shapely calls (5,000 rows: ~8 s before, ~3 s after, mostly YAML).
 """
 
@@ -34,7 +34,6 @@ from zoneinfo import ZoneInfo
 
 import numpy as np
 import shapely
-import yaml
 from pydantic import ValidationError
 
 from monitor.models import ZoneSpec
@@ -324,7 +323,7 @@ def load_zones(path: Path, kinds: set[str], boundaries: Path, file_label: str | 
     area, bad polygon rings, empty validity. Returns (specs, provenance, problems); use the
     specs only when problems is empty."""
     file = file_label or str(path)
-    data, problems = _read_yaml_fast(Path(path))
+    data, problems = read_yaml(Path(path))
     if problems:
         return [], "", problems
     if not isinstance(data, dict):
@@ -385,19 +384,6 @@ def load_zones(path: Path, kinds: set[str], boundaries: Path, file_label: str | 
                                  valid.get(id(spec)))
         problems += _check_validity(file, key, spec, zone_tz)
     return specs, provenance, problems
-
-
-def _read_yaml_fast(path: Path) -> tuple[Any, list[Problem]]:
-    """What :func:`read_yaml` gives, parsed by libyaml when PyYAML has it (a 5,000-row zones
-    file: ~8 s with the pure-Python parser, well under 1 s with libyaml). Any failure is left
-    to read_yaml, so problems read exactly as before."""
-    loader = getattr(yaml, "CSafeLoader", None)
-    if loader is not None:
-        try:
-            return yaml.load(path.read_text(encoding="utf-8"), Loader=loader), []
-        except (OSError, UnicodeDecodeError, yaml.YAMLError):
-            pass
-    return read_yaml(path)
 
 
 def _shape_facts(specs: list[ZoneSpec], admin: _Admin | None
