@@ -18,7 +18,7 @@ import click
 
 from . import __version__
 from .config import Pack, Paths, load_pack, pack_timezone, resolve_paths
-from .ledger import Ledger
+from .ledger import Ledger, iso
 from .models import EVENT_TYPES, PLATFORMS, STATUSES, TARGET_CATEGORIES, Finding
 from .output import render, render_json_texts
 from .problems import ProblemsError
@@ -110,11 +110,6 @@ def esc(text: str) -> str:
     from rich.markup import escape
 
     return escape(text)
-
-
-def iso(value: dt.datetime) -> str:
-    """Timestamps in the ledger: UTC, seconds, '+00:00' (as monitor.judge writes them)."""
-    return value.astimezone(dt.timezone.utc).isoformat(timespec="seconds")
 
 
 def _problems(problems: list[Any]) -> click.ClickException:

@@ -29,7 +29,7 @@ from apscheduler.triggers.cron import CronTrigger
 from apscheduler.triggers.interval import IntervalTrigger
 
 from .feeds import FeedSpec, HttpFetcher, SourceError, adapter_for
-from .judge import iso
+from .ledger import iso
 from .service import Monitor
 
 log = logging.getLogger("monitor.daemon")
@@ -60,7 +60,8 @@ def give_back_memory() -> bool:
     A run that reads a month of a big ledger (a pattern refresh, SQLite's row buffers, decoded
     JSON) frees what it used, but glibc keeps freed pages below the top of its heap, so a
     daemon's resident memory would ratchet up to its largest run and stay there for months.
-    Called after each feed run and each pattern refresh; costs milliseconds."""
+    Called after each feed run (its pattern refresh included) and after a refresh the main
+    loop pays; costs milliseconds."""
     if _TRIM is None:
         return False
     _TRIM(0)
@@ -212,9 +213,9 @@ class Daemon:
                 return False
             self._refresh_owed = False
             self.monitor.refresh_patterns()
-            give_back_memory()
-            took = time.monotonic() - started
-            self._refresh_due = time.monotonic() + REFRESH_SPACING * took
+            finished = time.monotonic()
+            took = finished - started
+            self._refresh_due = finished + REFRESH_SPACING * took
             if took > 1.0:
                 log.info("patterns refreshed in %.1f s; the next refresh waits %.0f s",
                          took, REFRESH_SPACING * took)
@@ -283,6 +284,7 @@ class Daemon:
                 self.check_config()
                 if self._refresh_owed and time.monotonic() >= self._refresh_due:
                     self.refresh_patterns()
+                    give_back_memory()
         finally:
             scheduler.shutdown(wait=True)
             log.info("daemon stopped")

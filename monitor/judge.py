@@ -14,6 +14,7 @@ from typing import Any
 
 from .config import Pack
 from .engine import Engine
+from .ledger import iso
 from .models import (
     AIRCRAFT_PLATFORMS,
     ATTACK_EVENT_TYPES,
@@ -35,11 +36,6 @@ def finding_id(incident: str, report_key: str, term: str, rule_version: str) -> 
     every replay, and anything else a different one."""
     key = f"{incident}|{report_key}|{term}|{rule_version}"
     return "f-" + hashlib.sha256(key.encode()).hexdigest()[:16]
-
-
-def iso(value: dt.datetime) -> str:
-    """Timestamps in the ledger: UTC, seconds, '+00:00' (so text order is time order)."""
-    return value.astimezone(dt.timezone.utc).isoformat(timespec="seconds")
 
 
 class Judge:

@@ -776,7 +776,7 @@ class Ledger:
             "JOIN report_incident ri USING (report_key) WHERE i.occurred_start < ? AND "
             "i.occurred_start >= ? AND i.occurred_end > ? AND i.lat BETWEEN ? AND ? AND "
             "i.lon BETWEEN ? AND ? AND r.feed != ? ORDER BY i.seq",
-            [_utc_text(end), _utc_text(start - MAX_WINDOW), _utc_text(start), lat - dlat,
+            [iso(end), iso(start - MAX_WINDOW), iso(start), lat - dlat,
              lat + dlat, lon - dlon, lon + dlon, exclude_feed])
         return [self._decode(frozenset({"attacker_sides", "target_sides", "body"}), r)
                 for r in rows]
@@ -877,7 +877,7 @@ class Ledger:
         """Note event-time windows whose patterns must be recomputed (None: all of them), in
         the caller's transaction, for :meth:`pattern_work`."""
         self._writable("reports")  # inside a transaction, like an append
-        rows = [(None, None)] if windows is None else [(_utc_text(a), _utc_text(b))
+        rows = [(None, None)] if windows is None else [(iso(a), iso(b))
                                                         for a, b in windows]
         self._conn.executemany("INSERT INTO pattern_queue (start, end) VALUES (?, ?)", rows)
 
@@ -977,11 +977,9 @@ class Ledger:
         first = upper.first
         if first is not None and first[2] != lower.last_hash:
             t = self._tables[first[1]]
-            (ident,) = self._conn.execute(f"SELECT {_q(t.own[0])} FROM {_q(t.name)} WHERE "
-                                          "seq = ?", [first[0]]).fetchone()
-            return VerifyResult(False, lower.n, f"{t.name} row seq {first[0]} ({t.own[0]} "
-                                f"{ident}) {_DOES_NOT_FOLLOW.format(n=lower.n)}", t.name,
-                                first[0], lower.last_hash)
+            return VerifyResult(False, lower.n, self._row_problem(
+                t, first[0], _DOES_NOT_FOLLOW.format(n=lower.n)), t.name, first[0],
+                lower.last_hash)
         if upper.last_hash is None:  # it failed at its first row
             upper = _Span(upper.ok, upper.n, lower.last_hash, upper.problem, upper.table,
                           upper.seq, None)
@@ -1052,11 +1050,14 @@ class Ledger:
                     last_hash, last, n = digest, i, seq
                     continue
                 t = tables[i]
-                (ident,) = self._conn.execute(f"SELECT {_q(t.own[0])} FROM {_q(t.name)} WHERE "
-                                              "seq = ?", [seq]).fetchone()
-                return fail(f"{t.name} row seq {seq} ({t.own[0]} {ident}) {problem}", t.name,
-                            seq)
+                return fail(self._row_problem(t, seq, problem), t.name, seq)
         return _Span(True, n, last_hash, first=first)
+
+    def _row_problem(self, t: _Table, seq: int, problem: str) -> str:
+        """``problem`` of row ``seq`` of ``t``, naming the row by its first own column."""
+        (ident,) = self._conn.execute(f"SELECT {_q(t.own[0])} FROM {_q(t.name)} WHERE seq = ?",
+                                      [seq]).fetchone()
+        return f"{t.name} row seq {seq} ({t.own[0]} {ident}) {problem}"
 
     def _altered(self, t: _Table, seq: int) -> bool:
         row = self._conn.execute(f"SELECT * FROM {_q(t.name)} WHERE seq = ?", [seq]).fetchone()
@@ -1160,8 +1161,9 @@ _ACTION_NAMES = dict(enumerate((
     "RECURSIVE")))  # SQLite's authorizer action codes 1..33, in order
 
 
-def _utc_text(value: datetime) -> str:
-    """An aware time as the ledger writes event times: UTC, seconds, '+00:00'."""
+def iso(value: datetime) -> str:
+    """An aware time as the ledger writes it: UTC, seconds, '+00:00' (so text order is time
+    order)."""
     return value.astimezone(timezone.utc).isoformat(timespec="seconds")
 
 

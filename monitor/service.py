@@ -17,8 +17,8 @@ from pydantic import ValidationError
 from . import timeline
 from .config import Pack
 from .evidence import EvidenceKeeper, facts_of
-from .judge import Judge, finding_id, iso
-from .ledger import Ledger
+from .judge import Judge, finding_id
+from .ledger import Ledger, iso
 from .webhooks import Event, Notifier
 from .models import Finding, IncidentReport, Outcome, Resolution
 from .problems import location

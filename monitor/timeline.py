@@ -29,8 +29,7 @@ from collections.abc import Iterable
 from typing import Any
 
 from .config import Pack
-from .judge import iso
-from .ledger import MAX_WINDOW, Ledger
+from .ledger import MAX_WINDOW, Ledger, iso
 from .models import ATTACK_EVENT_TYPES
 from .patterns import calm_series, cycles_of_excuses, day_start, escalations
 
