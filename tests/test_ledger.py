@@ -401,11 +401,34 @@ def test_verify_in_two_processes_finds_what_one_pass_finds(
     assert one_pass.ok == (statements == [])
 
 
-def test_verify_trusts_python_when_sqlite_builds_a_different_string(ledger: Ledger) -> None:
+def test_verify_trusts_python_when_sqlite_builds_a_different_string(
+        ledger: Ledger, monkeypatch: pytest.MonkeyPatch) -> None:
     record(ledger, 1)
     # Pretend this SQLite formats REALs differently: only the slow path can vouch for the row.
-    ledger._conn.create_function("canonical_json", 1, lambda value: "1.0e+00")
+    monkeypatch.setattr(ledger_module, "_sql_canonical_json", lambda value: "1.0e+00")
     assert ledger.verify().ok
+    with ledger.transaction():  # inside a transaction verify reads through the ledger's own
+        ledger._conn.create_function("canonical_json", 1, lambda value: "1.0e+00")
+        assert ledger.verify().ok
+
+
+@pytest.mark.parametrize("engine", ["sqlean", "sqlite3"])
+def test_verify_reads_with_sqlean_or_the_standard_library_alike(
+        ledger: Ledger, path: Path, monkeypatch: pytest.MonkeyPatch, engine: str) -> None:
+    module = pytest.importorskip(engine)  # sqlean.py is a dependency where it has wheels
+    monkeypatch.setattr(ledger_module, "_sqlite_module", lambda: module)
+    reader = ledger_module._reader(path)
+    assert type(reader).__module__.split(".")[0] == engine
+    reader.close()
+    for n in range(1, 11):
+        record(ledger, n)
+    intact = ledger.verify()
+    assert intact.ok and intact.entries == 30
+    tamper(path, ("UPDATE findings SET severity = 'minor' WHERE seq = 18", ()))
+    result = ledger.verify()
+    assert (result.ok, result.entries, result.table, result.seq) == (False, 17, "findings", 18)
+    assert result.problem is not None and "findings row seq 18" in result.problem
+    assert "altered" in result.problem
 
 
 def test_an_empty_ledger_verifies(ledger: Ledger) -> None:
