@@ -54,11 +54,13 @@ def _blocks(first: dt.date, last: dt.date) -> list[tuple[dt.date, dt.date]]:
 
 
 def current_incidents(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    """One dict per incident (the first report that made it), in the shape patterns take."""
+    """One dict per incident (the first report that made it), in the shape patterns take: the
+    rows themselves, given a ``governorate`` (not copied: a week of a big ledger's rows)."""
     seen: dict[str, dict[str, Any]] = {}
     for row in rows:
         if row["incident_id"] not in seen:
-            seen[row["incident_id"]] = {**row, "governorate": row["admin1"]}
+            row["governorate"] = row["admin1"]
+            seen[row["incident_id"]] = row
     return list(seen.values())
 
 
