@@ -245,14 +245,15 @@ def grow_findings(db_path: Path, target: int, chunk: int = 50_000) -> dict[str, 
 
 def profile(csv_path: Path, db_path: Path, out: Path) -> dict[str, Any]:
     """pyinstrument on ``monitor import`` run in this process (``monitor.cli.main`` with
-    ``standalone_mode=False``); writes the text profile to ``out`` and returns a summary."""
+    ``standalone_mode=False``, ``--no-pipeline``: every step in the one process profiled);
+    writes the text profile to ``out`` and returns a summary."""
     sys.path.insert(0, str(ROOT))
     from pyinstrument import Profiler
 
     from monitor.cli import main
 
     args = ["--config", str(ROOT / "config"), "--db", str(db_path), "import", str(csv_path),
-            "--format", "acled"]
+            "--format", "acled", "--no-pipeline"]
     profiler = Profiler(interval=0.001)
     start = time.perf_counter()
     profiler.start()

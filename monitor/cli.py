@@ -298,12 +298,16 @@ def _report_rejections(c: Context, result: BatchResult) -> None:
 @click.option("--format", "fmt", type=click.Choice(["acled", "jsonl"]), required=True,
               help="The file's format.")
 @click.option("--feed", default=None, help="Feed name to record (default: the format name).")
+@click.option("--pipeline/--no-pipeline", default=None,
+              help="Read, resolve and judge in a second process while this one records "
+                   "(default: for files of 20,000 lines or more, on 2 or more cores).")
 @pass_ctx
-def import_(c: Context, path: Path, fmt: str, feed: str | None) -> None:
+def import_(c: Context, path: Path, fmt: str, feed: str | None, pipeline: bool | None) -> None:
     """Import a file of incident reports; print what was found.
 
     Re-importing the same file adds nothing. A malformed row is reported with its line
     number and reason while the other rows go in; the exit status is 1 if any was rejected.
+    Either way of importing (one process or two) records the same ledger.
 
     \b
     Example:
@@ -311,22 +315,36 @@ def import_(c: Context, path: Path, fmt: str, feed: str | None) -> None:
     """
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
 
+    from . import pipeline as two_processes
     from .adapters import count_lines, reader
     from .service import BatchResult
 
-    monitor = c.monitor()
+    lines = count_lines(path)
+    worker = None
+    if two_processes.wanted(pipeline, lines):  # the worker loads the pack alongside this one
+        paths = c.paths
+        try:
+            worker = two_processes.Worker(paths.config, paths.settings.pack, fmt, path,
+                                          feed or fmt, BATCH)
+        except OSError as exc:  # no second process here: one does it all
+            c.err.print(f"note: importing in one process ({esc(str(exc))})")
+    try:
+        monitor = c.monitor()
+    except BaseException:
+        if worker is not None:
+            worker.close()
+        raise
     total = BatchResult()  # rejections only: outcomes are counted, not kept (1M rows...)
     new = duplicates = 0
     by_term: Counter[str] = Counter()
-    lines = count_lines(path)
     with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
                   console=c.err, transient=True, disable=lines < 2000) as progress:
         task = progress.add_task(f"importing {path.name}", total=lines)
         batch: list[Any] = []
 
-        def flush() -> None:
+        def flush(judged: list[Any] | None = None) -> None:
             nonlocal new, duplicates
-            result = monitor.submit(batch, refresh=False)
+            result = monitor.submit(batch, refresh=False, judged=judged)
             new, duplicates = new + result.new, duplicates + result.duplicates
             by_term.update(f.term for f in result.findings)
             total.rejections.extend(result.rejections)
@@ -334,11 +352,16 @@ def import_(c: Context, path: Path, fmt: str, feed: str | None) -> None:
             batch.clear()
 
         try:
-            for item in reader(fmt)(path, feed=feed or fmt):
-                batch.append(item)
-                if len(batch) >= BATCH:
-                    flush()
-            flush()
+            if worker is not None:
+                for prepared in worker:
+                    batch.extend(prepared.items)
+                    flush(prepared.judged)
+            else:
+                for item in reader(fmt)(path, feed=feed or fmt):
+                    batch.append(item)
+                    if len(batch) >= BATCH:
+                        flush()
+                flush()
             # escalations and cycles of excuses: once, over everything the import touched
             monitor.refresh_patterns()
         except (sqlite3.OperationalError, OSError) as exc:
@@ -347,6 +370,11 @@ def import_(c: Context, path: Path, fmt: str, feed: str | None) -> None:
                 f"back; the {new} report(s) before it are recorded and verified. Free "
                 "space (or fix the cause) and run the same import again: what is recorded is "
                 "skipped.") from None
+        except two_processes.PipelineError as exc:
+            raise click.ClickException(str(exc)) from None
+        finally:
+            if worker is not None:
+                worker.close()  # ends the worker if the import stopped early
     c.console.print(f"{esc(path.name)}: {new} new report(s), {duplicates} already "
                     f"recorded, {len(total.rejections)} rejected; {sum(by_term.values())} "
                     "finding(s)" + (": " + ", ".join(f"{t} {n}" for t, n in

@@ -8,8 +8,9 @@ from __future__ import annotations
 
 import datetime as dt
 import threading
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
+from itertools import repeat
 from typing import Any
 
 from pydantic import ValidationError
@@ -128,7 +129,9 @@ class Monitor:
 
     def submit(self, items: Iterable[IncidentReport | Rejection | tuple[str, dict[str, Any]]],
                *, feed: str | None = None, cursor: dict[str, Any] | None = None,
-               retractions: Iterable[str] = (), refresh: bool = True) -> BatchResult:
+               retractions: Iterable[str] = (), refresh: bool = True,
+               judged: Sequence[tuple[Resolution, list[Finding]] | None] | None = None
+               ) -> BatchResult:
         """Judge and record a batch in one transaction: all of it lands, or none of it.
 
         ``items`` are validated reports, rejections (passed through for the caller to report)
@@ -140,14 +143,18 @@ class Monitor:
         queued for the patterns (:mod:`monitor.timeline`); with ``refresh`` the patterns are
         brought up to date in the same transaction, else the caller runs
         :meth:`refresh_patterns` when the run is over (bulk imports: once, at the end).
+        ``judged``, item by item, is each report's resolution and findings under this pack,
+        made already (by :mod:`monitor.pipeline`'s worker): they are recorded as given.
         """
         result = BatchResult()
         if self.ledger is None:
             raise RuntimeError("this Monitor has no ledger; use evaluate()")
         alerts: list[dict[str, Any]] = []
         with self._lock, self.ledger.transaction():
-            count, reports = 0, []
-            for item in items:
+            count, reports, made = 0, [], []
+            pairs = (zip(items, judged, strict=True) if judged is not None else
+                     zip(items, repeat(None)))
+            for item, ready in pairs:
                 count += 1
                 if isinstance(item, tuple):
                     item = validate(item[1], item[0])
@@ -155,22 +162,26 @@ class Monitor:
                     result.rejections.append(item)
                 else:
                     reports.append(item)
+                    made.append(ready)
             # one look-up per batch, not per report: what the ledger already holds
             known = self.ledger.known_reports(r.report_key for r in reports)
-            fresh: list[IncidentReport] = []
-            for report in reports:
+            fresh: list[tuple[IncidentReport, tuple[Resolution, list[Finding]] | None]] = []
+            for report, ready in zip(reports, made):
                 if report.report_key in known:
                     result.outcomes.append(Outcome(report_key=report.report_key,
                                                    incident_id=None, duplicate=True))
                     continue
                 known.add(report.report_key)
-                fresh.append(report)
+                fresh.append((report, ready))
                 result.outcomes.append(None)  # type: ignore[arg-type]  # filled in below
-            sources = self.ledger.known_sources((r.feed, r.source_id) for r in fresh)
+            sources = self.ledger.known_sources((r.feed, r.source_id) for r, _ in fresh)
             feeds = self.ledger.feeds()
             windows: list[tuple[dt.datetime, dt.datetime]] = []
-            recorded = iter([self._record(r, res, sources, feeds, windows) for r, res in zip(
-                fresh, resolve_many(fresh, self.pack))])
+            if judged is None:
+                resolved = resolve_many([r for r, _ in fresh], self.pack)
+                fresh = [(r, (res, None)) for (r, _), res in zip(fresh, resolved)]
+            recorded = iter([self._record(r, ready[0], sources, feeds, windows, ready[1])
+                             for r, ready in fresh])
             result.outcomes = [o if o is not None else next(recorded) for o in result.outcomes]
             for source_id in retractions:
                 if feed is None:
@@ -389,12 +400,15 @@ class Monitor:
                 "lag_seconds": run.lag_seconds})
 
     def _record(self, report: IncidentReport, res: Resolution, sources: set[tuple[str, str]],
-                feeds: set[str], windows: list[tuple[dt.datetime, dt.datetime]]) -> Outcome:
-        """Record one new report resolved as ``res``; note its event window in ``windows``.
-        ``sources`` and ``feeds`` (what the ledger holds) are kept up to date here."""
+                feeds: set[str], windows: list[tuple[dt.datetime, dt.datetime]],
+                findings: list[Finding] | None = None) -> Outcome:
+        """Record one new report resolved as ``res`` (judged as ``findings``, or judged here);
+        note its event window in ``windows``. ``sources`` and ``feeds`` (what the ledger
+        holds) are kept up to date here."""
         assert self.ledger is not None and self.evidence is not None
         own = incident_id(report.feed, report.source_id)
-        findings = self.judge.judge(own, report, res)
+        if findings is None:
+            findings = self.judge.judge(own, report, res)
         key = report.report_key
         ledger = self.ledger
         # corroboration (issue #4): the same event reported by another feed is one incident

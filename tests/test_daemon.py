@@ -21,6 +21,7 @@ from monitor.ledger import Ledger, LedgerError
 from monitor.service import Monitor
 
 sys.path.insert(0, str(Path(__file__).parent))
+from procs import alive, workers  # noqa: E402
 from servers import serve  # noqa: E402
 
 UCDP = Path(__file__).resolve().parents[1] / "feeds" / "data" / "ged_syria_2016.csv"
@@ -182,33 +183,44 @@ def test_sigkill_at_many_points_loses_and_repeats_nothing(tmp_path):
     assert verify.returncode == 0 and "hash chain intact" in verify.stdout
 
 
-def test_sigkill_of_import_at_many_points_loses_and_repeats_nothing(tmp_path):
+N_IMPORT = 10_000  # enough that 20 of the 50 runs are still going when killed
+
+
+@pytest.mark.parametrize("mode", ["--no-pipeline", "--pipeline"])
+def test_sigkill_of_import_at_many_points_loses_and_repeats_nothing(tmp_path, mode):
     env = env_for(tmp_path)
     source = tmp_path / "drop.jsonl"
     with source.open("w") as fh:
-        for i in range(5000):
+        for i in range(N_IMPORT):
             fh.write(json.dumps({"source_id": f"k{i}", "occurred": "2016-08-10",
                                  "attacker": "Syrian air force", "target": "civilians",
                                  "event_type": "air_strike",
                                  "location": {"lat": 35.0 + i / 10000, "lon": 36.5},
                                  "notes": "barrel bombs on the market"}) + "\n")
-    command = MONITOR + ["import", str(source), "--format", "jsonl"]
+    command = MONITOR + ["import", str(source), "--format", "jsonl", mode]
     rng = random.Random(6)
-    kills = 0
+    kills, orphans = 0, []
     for _ in range(50):
         proc = subprocess.Popen(command, env=env, cwd=tmp_path, stdout=subprocess.DEVNULL,
                                 stderr=subprocess.DEVNULL)
         time.sleep(rng.uniform(0.7, 2.2))
         if proc.poll() is None:
+            orphans += workers(proc.pid)  # the two-process import's worker, if started
             proc.kill()
             kills += 1
         proc.wait()
+    # the worker dies with the import (it must not go on reading, or hold the file)
+    deadline = time.monotonic() + 10
+    while any(map(alive, orphans)) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert not any(map(alive, orphans))
+    assert (len(orphans) >= 10) == (mode == "--pipeline")
     final = subprocess.run(command, env=env, cwd=tmp_path, capture_output=True, text=True)
     assert final.returncode == 0, final.stderr
     ledger = Ledger.open(tmp_path / "l.db", readonly=True)
     counts = ledger.query("SELECT count(*) AS n, count(DISTINCT source_id) AS d FROM reports")
     assert kills >= 20, "the import finished before it could be killed: grow the file"
-    assert counts == [{"n": 5000, "d": 5000}]
+    assert counts == [{"n": N_IMPORT, "d": N_IMPORT}]
     assert ledger.verify().ok
 
 

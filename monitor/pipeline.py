@@ -1,0 +1,164 @@
+"""Two processes for a long ``monitor import`` (issue #6): a worker reads, validates, resolves
+and judges the next batches while the importing process records the previous ones.
+
+What the worker does is a function of the file and the pack alone (no ledger): it loads the
+same pack from the same configuration. Recording (duplicates, corroboration, supersession,
+the hash chain) stays in the importing process, one transaction per batch exactly as without
+the worker, so a crash at any moment neither loses nor repeats a record, and the ledger is the
+one a single process writes (a test compares them).
+
+The worker is a fresh interpreter (``spawn``: forking a process holding an open SQLite
+connection is unsafe). It dies with the importing process (``PR_SET_PDEATHSIG`` where Linux
+offers it; elsewhere it notices at its next hand-over), and the importing process ends it on
+any error of its own.
+"""
+
+from __future__ import annotations
+
+import multiprocessing
+import os
+import queue
+import signal
+import sys
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from .models import Finding, IncidentReport, Resolution
+
+# Files of this many lines or more are imported with the worker, on a machine of 2+ cores (a
+# worker costs a second start-up and pack load, about a second, spent alongside the first one).
+PIPELINE_MIN_LINES = 20_000
+_AHEAD = 4  # batches the worker may be ahead of the recording
+
+
+@dataclass
+class Prepared:
+    """One batch, ready to record: the validated items in file order (reports and rejections)
+    and, item by item, a report's resolution and findings (None for a rejection)."""
+
+    items: list[Any]
+    judged: list[tuple[Resolution, list[Finding]] | None]
+
+
+def wanted(requested: bool | None, lines: int) -> bool:
+    """Whether to import with the worker: as requested, else for big files on 2+ cores."""
+    if requested is not None:
+        return requested
+    return lines >= PIPELINE_MIN_LINES and (os.cpu_count() or 1) >= 2
+
+
+class PipelineError(RuntimeError):
+    """The worker ended without finishing (killed, out of memory): the message says what to do."""
+
+
+class Worker:
+    """The worker process, started at once (its pack loads while the caller loads its own).
+    Iterate over it for the file's batches of ``batch`` items in file order; an error of the
+    worker (an unreadable file, a pack that does not load) is raised there. :meth:`close`
+    ends it (an import that stops early)."""
+
+    def __init__(self, config: Path, pack_name: str, fmt: str, path: Path, feed: str,
+                 batch: int) -> None:
+        ctx = multiprocessing.get_context("spawn")
+        self._channel = ctx.Queue(maxsize=_AHEAD)
+        self._process = ctx.Process(
+            target=_work, name="monitor-import-worker", daemon=True,
+            args=(self._channel, os.getpid(), str(config), pack_name, fmt, str(path), feed,
+                  batch))
+        self._process.start()
+
+    def __iter__(self) -> Iterator[Prepared]:
+        try:
+            while True:
+                try:
+                    kind, payload = self._channel.get(timeout=1)
+                except queue.Empty:
+                    if not self._process.is_alive():
+                        raise PipelineError(
+                            "the import's worker process ended unexpectedly (exit code "
+                            f"{self._process.exitcode}); the batches before are recorded. Run "
+                            "the same import again (what is recorded is skipped), or add "
+                            "--no-pipeline.") from None
+                    continue
+                if kind == "batch":
+                    yield payload
+                elif kind == "error":
+                    raise payload
+                else:  # "done"
+                    return
+        finally:
+            self.close()
+
+    def close(self) -> None:
+        """End the worker (if it still runs) and free the channel."""
+        if self._process.is_alive():
+            self._process.kill()  # an error here, or the caller stopped: the rest is unneeded
+        self._process.join()
+        self._channel.close()
+        self._channel.cancel_join_thread()
+
+
+def _die_with(parent: int) -> None:
+    """Have the kernel kill this process when its parent dies (Linux); elsewhere, or if the
+    parent is already gone, the hand-overs check."""
+    if sys.platform.startswith("linux"):
+        try:
+            import ctypes
+
+            libc = ctypes.CDLL(None, use_errno=True)
+            libc.prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
+        except (OSError, AttributeError):
+            pass
+    if os.getppid() != parent:
+        os._exit(1)
+
+
+def _hand_over(channel: Any, parent: int, message: tuple[str, Any]) -> None:
+    while True:
+        try:
+            channel.put(message, timeout=1)
+            return
+        except queue.Full:
+            if os.getppid() != parent:  # the importing process is gone: so is the import
+                os._exit(1)
+
+
+def _work(channel: Any, parent: int, config: str, pack_name: str, fmt: str, path: str,
+          feed: str, batch: int) -> None:
+    """The worker: read, validate, resolve and judge, a batch at a time."""
+    _die_with(parent)
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the importing process's to handle
+    try:
+        from .adapters import reader
+        from .config import load_pack
+        from .resolve import incident_id, resolve_many
+        from .service import Monitor, validate
+
+        pack = load_pack(Path(config), pack_name)
+        judge = Monitor(pack, None).judge
+        items: list[Any] = []
+
+        def send() -> None:
+            validated = [validate(i[1], i[0]) if isinstance(i, tuple) else i for i in items]
+            reports = [i for i in validated if isinstance(i, IncidentReport)]
+            resolved = iter([(res, judge.judge(incident_id(r.feed, r.source_id), r, res))
+                             for r, res in zip(reports, resolve_many(reports, pack))])
+            judged = [next(resolved) if isinstance(i, IncidentReport) else None
+                      for i in validated]
+            _hand_over(channel, parent, ("batch", Prepared(validated, judged)))
+            items.clear()
+
+        for item in reader(fmt)(Path(path), feed=feed):
+            items.append(item)
+            if len(items) >= batch:
+                send()
+        send()
+        _hand_over(channel, parent, ("done", None))
+    except BaseException as exc:  # noqa: BLE001 - every failure goes to the importing process
+        try:
+            _hand_over(channel, parent, ("error", exc))
+        except Exception:  # noqa: BLE001 - an exception that does not pickle: its text
+            _hand_over(channel, parent, ("error", RuntimeError(
+                f"the import's worker failed: {type(exc).__name__}: {exc}")))

@@ -1,0 +1,156 @@
+"""`monitor import` in two processes (monitor/pipeline.py): the ledger it writes is the one a
+single process writes, a worker that dies is a clear error that loses nothing, and a killed
+import takes its worker with it."""
+
+from __future__ import annotations
+
+import csv
+import importlib.util
+import json
+import os
+import signal
+import sqlite3
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from monitor import pipeline
+from monitor.ledger import Ledger
+
+sys.path.insert(0, str(Path(__file__).parent))
+from procs import alive, workers  # noqa: E402
+
+ROOT = Path(__file__).resolve().parents[1]
+MONITOR = [sys.executable, "-m", "monitor"]
+# what differs between two ledgers of the same records: when and in which chain they were written
+UNCOMPARED = {"recorded_at", "hash", "prev_hash"}
+
+
+def generated_acled(path: Path, n: int) -> Path:
+    """``n`` ACLED rows drawn from the real UCDP 2016 events (the benchmark's generator)."""
+    spec = importlib.util.spec_from_file_location("bench_generate", ROOT / "bench" / "generate.py")
+    assert spec is not None and spec.loader is not None
+    generate = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(generate)
+    return generate.write_acled(path, n)
+
+
+def env_for(tmp_path: Path, db: str) -> dict[str, str]:
+    return {**os.environ, "MONITOR_CONFIG": str(ROOT / "config"),
+            "MONITOR_DB": str(tmp_path / db), "PYTHONUNBUFFERED": "1"}
+
+
+def content(db: Path) -> dict[str, list[tuple]]:
+    """Every table's rows in order, without the columns of when they were written."""
+    conn = sqlite3.connect(db)
+    out = {}
+    for (table,) in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table' AND name "
+                                 "NOT LIKE 'sqlite_%' AND name != '_sqlite_migrations'"):
+        cols = [r[1] for r in conn.execute(f'PRAGMA table_info("{table}")')
+                if r[1] not in UNCOMPARED]
+        out[table] = conn.execute(f'SELECT {", ".join(f"[{c}]" for c in cols)} FROM "{table}" '
+                                  "ORDER BY 1, 2").fetchall()
+    conn.close()
+    return out
+
+
+@pytest.fixture(scope="module")
+def acled_file(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """3,000 generated rows, then a bad one, a row repeated, and more rows after them."""
+    folder = tmp_path_factory.mktemp("pipeline")
+    path = generated_acled(folder / "events.csv", 3000)
+    with path.open(newline="") as fh:
+        rows = list(csv.DictReader(fh))
+    bad = {**rows[5], "event_id_cnty": "BAD1", "event_date": "2016-13-45"}
+    far = {**rows[6], "event_id_cnty": "BAD2", "latitude": "nan"}
+    rows = rows[:1500] + [bad, rows[10], far] + rows[1500:]
+    with path.open("w", newline="") as fh:
+        writer = csv.DictWriter(fh, fieldnames=list(rows[0]))
+        writer.writeheader()
+        writer.writerows(rows)
+    return path
+
+
+def test_two_processes_write_the_ledger_one_writes(tmp_path: Path, acled_file: Path) -> None:
+    runs = {}
+    for mode in ("--no-pipeline", "--pipeline"):
+        db = f"{mode[2:]}.db"
+        first = subprocess.run(MONITOR + ["import", str(acled_file), "--format", "acled", mode],
+                               env=env_for(tmp_path, db), capture_output=True, text=True)
+        again = subprocess.run(MONITOR + ["import", str(acled_file), "--format", "acled", mode],
+                               env=env_for(tmp_path, db), capture_output=True, text=True)
+        runs[mode] = (first, again, content(tmp_path / db))
+        assert first.returncode == 1  # the rejections
+        assert "3000 new report(s), 1 already recorded, 2 rejected" in first.stdout
+        assert "2 record(s) rejected; the others were recorded" in first.stderr
+        assert "0 new report(s), 3001 already recorded" in again.stdout
+    one, two = runs["--no-pipeline"], runs["--pipeline"]
+    assert [r.stdout for r in one[:2]] == [r.stdout for r in two[:2]]
+    assert [r.stderr for r in one[:2]] == [r.stderr for r in two[:2]]
+    assert "events.csv line 1502" in one[0].stderr  # the bad row, named where it is
+    assert one[2] == two[2]
+    assert len(one[2]["reports"]) == 3000 and len(one[2]["findings"]) > 500
+    assert Ledger.open(tmp_path / "pipeline.db", readonly=True).verify().ok
+
+
+def wait_for(check, seconds: float = 60) -> bool:
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        if check():
+            return True
+        time.sleep(0.05)
+    return False
+
+
+pytestmark = pytest.mark.skipif(not Path("/proc/self/task").exists(),
+                                reason="finds the worker process through Linux's /proc")
+
+
+def test_a_worker_that_dies_is_a_clear_error_and_the_rerun_completes(
+        tmp_path: Path, acled_file: Path) -> None:
+    env = env_for(tmp_path, "l.db")
+    command = MONITOR + ["import", str(acled_file), "--format", "acled", "--pipeline"]
+    proc = subprocess.Popen(command, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            text=True)
+    db = tmp_path / "l.db"
+
+    def recording() -> bool:
+        try:
+            return db.exists() and Ledger.open(db, readonly=True).counts()["reports"] >= 500
+        except Exception:  # noqa: BLE001 - the ledger is being created
+            return False
+
+    assert wait_for(recording), "the import recorded nothing"
+    (worker,) = workers(proc.pid)
+    os.kill(worker, signal.SIGKILL)
+    _, err = proc.communicate(timeout=60)
+    assert proc.returncode == 1
+    assert "worker process ended unexpectedly" in err and "Run the same import again" in err
+    ledger = Ledger.open(db, readonly=True)
+    taken = ledger.counts()["reports"]
+    assert taken in (500, 1000, 1500, 1997, 2497)  # whole batches (the 4th has 3 not new)
+    assert ledger.verify().ok
+    rerun = subprocess.run(command, env=env, capture_output=True, text=True)
+    assert f"{3000 - taken} new report(s), {taken + 1} already recorded" in rerun.stdout  # +1: the repeated row
+    assert Ledger.open(db, readonly=True).verify().ok
+
+
+def test_a_killed_import_takes_its_worker_with_it(tmp_path: Path, acled_file: Path) -> None:
+    proc = subprocess.Popen(MONITOR + ["import", str(acled_file), "--format", "acled",
+                                       "--pipeline"], env=env_for(tmp_path, "l.db"),
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    assert wait_for(lambda: bool(workers(proc.pid)))
+    (worker,) = workers(proc.pid)
+    proc.kill()
+    proc.wait()
+    assert wait_for(lambda: not alive(worker), 10), "the worker outlived the import"
+
+
+def test_big_files_take_the_second_process_unless_told() -> None:
+    big, small = pipeline.PIPELINE_MIN_LINES, pipeline.PIPELINE_MIN_LINES - 1
+    assert pipeline.wanted(None, big) == ((os.cpu_count() or 1) >= 2)
+    assert not pipeline.wanted(None, small)
+    assert pipeline.wanted(True, 10) and not pipeline.wanted(False, big)
