@@ -5,6 +5,7 @@ Errors of configuration and input become one ``click.ClickException`` listing ev
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import json
 import sqlite3
@@ -320,25 +321,22 @@ def import_(c: Context, path: Path, fmt: str, feed: str | None, pipeline: bool |
     from .service import BatchResult
 
     lines = count_lines(path)
-    worker = None
-    if two_processes.wanted(pipeline, lines):  # the worker loads the pack alongside this one
-        paths = c.paths
-        try:
-            worker = two_processes.Worker(paths.config, paths.settings.pack, fmt, path,
-                                          feed or fmt, BATCH)
-        except OSError as exc:  # no second process here: one does it all
-            c.err.print(f"note: importing in one process ({esc(str(exc))})")
-    try:
-        monitor = c.monitor()
-    except BaseException:
-        if worker is not None:
-            worker.close()
-        raise
     total = BatchResult()  # rejections only: outcomes are counted, not kept (1M rows...)
     new = duplicates = 0
     by_term: Counter[str] = Counter()
-    with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
-                  console=c.err, transient=True, disable=lines < 2000) as progress:
+    with contextlib.ExitStack() as stack:  # the worker, if any, ends with the import
+        worker = None
+        if two_processes.wanted(pipeline, lines):  # its pack loads alongside this one's
+            paths = c.paths
+            try:
+                worker = stack.enter_context(two_processes.Worker(
+                    paths.config, paths.settings.pack, fmt, path, feed or fmt, BATCH))
+            except OSError as exc:  # no second process here: one does it all
+                c.err.print(f"note: importing in one process ({esc(str(exc))})")
+        monitor = c.monitor()
+        progress = stack.enter_context(Progress(
+            TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
+            console=c.err, transient=True, disable=lines < 2000))
         task = progress.add_task(f"importing {path.name}", total=lines)
         batch: list[Any] = []
 
@@ -372,9 +370,6 @@ def import_(c: Context, path: Path, fmt: str, feed: str | None, pipeline: bool |
                 "skipped.") from None
         except two_processes.PipelineError as exc:
             raise click.ClickException(str(exc)) from None
-        finally:
-            if worker is not None:
-                worker.close()  # ends the worker if the import stopped early
     c.console.print(f"{esc(path.name)}: {new} new report(s), {duplicates} already "
                     f"recorded, {len(total.rejections)} rejected; {sum(by_term.values())} "
                     "finding(s)" + (": " + ", ".join(f"{t} {n}" for t, n in

@@ -56,8 +56,8 @@ class PipelineError(RuntimeError):
 class Worker:
     """The worker process, started at once (its pack loads while the caller loads its own).
     Iterate over it for the file's batches of ``batch`` items in file order; an error of the
-    worker (an unreadable file, a pack that does not load) is raised there. :meth:`close`
-    ends it (an import that stops early)."""
+    worker (an unreadable file, a pack that does not load) is raised there. Leaving the
+    ``with`` block ends it, whether the import finished or stopped early."""
 
     def __init__(self, config: Path, pack_name: str, fmt: str, path: Path, feed: str,
                  batch: int) -> None:
@@ -69,27 +69,30 @@ class Worker:
                   batch))
         self._process.start()
 
+    def __enter__(self) -> Worker:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
     def __iter__(self) -> Iterator[Prepared]:
-        try:
-            while True:
-                try:
-                    kind, payload = self._channel.get(timeout=1)
-                except queue.Empty:
-                    if not self._process.is_alive():
-                        raise PipelineError(
-                            "the import's worker process ended unexpectedly (exit code "
-                            f"{self._process.exitcode}); the batches before are recorded. Run "
-                            "the same import again (what is recorded is skipped), or add "
-                            "--no-pipeline.") from None
-                    continue
-                if kind == "batch":
-                    yield payload
-                elif kind == "error":
-                    raise payload
-                else:  # "done"
-                    return
-        finally:
-            self.close()
+        while True:
+            try:
+                kind, payload = self._channel.get(timeout=1)
+            except queue.Empty:
+                if not self._process.is_alive():
+                    raise PipelineError(
+                        "the import's worker process ended unexpectedly (exit code "
+                        f"{self._process.exitcode}); the batches before are recorded. Run the "
+                        "same import again (what is recorded is skipped), or add "
+                        "--no-pipeline.") from None
+                continue
+            if kind == "batch":
+                yield payload
+            elif kind == "error":
+                raise payload
+            else:  # "done"
+                return
 
     def close(self) -> None:
         """End the worker (if it still runs) and free the channel."""
@@ -133,21 +136,16 @@ def _work(channel: Any, parent: int, config: str, pack_name: str, fmt: str, path
     try:
         from .adapters import reader
         from .config import load_pack
-        from .resolve import incident_id, resolve_many
-        from .service import Monitor, validate
+        from .service import Monitor, validated
 
-        pack = load_pack(Path(config), pack_name)
-        judge = Monitor(pack, None).judge
+        monitor = Monitor(load_pack(Path(config), pack_name), None)  # judges, records nothing
         items: list[Any] = []
 
         def send() -> None:
-            validated = [validate(i[1], i[0]) if isinstance(i, tuple) else i for i in items]
-            reports = [i for i in validated if isinstance(i, IncidentReport)]
-            resolved = iter([(res, judge.judge(incident_id(r.feed, r.source_id), r, res))
-                             for r, res in zip(reports, resolve_many(reports, pack))])
-            judged = [next(resolved) if isinstance(i, IncidentReport) else None
-                      for i in validated]
-            _hand_over(channel, parent, ("batch", Prepared(validated, judged)))
+            ready = [validated(i) for i in items]
+            made = iter(monitor.judge_many([i for i in ready if isinstance(i, IncidentReport)]))
+            judged = [next(made) if isinstance(i, IncidentReport) else None for i in ready]
+            _hand_over(channel, parent, ("batch", Prepared(ready, judged)))
             items.clear()
 
         for item in reader(fmt)(Path(path), feed=feed):

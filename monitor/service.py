@@ -68,6 +68,13 @@ def validate(record: dict[str, Any], where: str) -> IncidentReport | Rejection:
         return Rejection(where, reasons)
 
 
+def validated(item: IncidentReport | Rejection | tuple[str, dict[str, Any]]
+              ) -> IncidentReport | Rejection:
+    """An item of a batch as a report or a rejection: a ``(where, raw dict)`` pair is
+    validated, the rest are already one or the other."""
+    return validate(item[1], item[0]) if isinstance(item, tuple) else item
+
+
 def resolution_json(res: Resolution) -> dict[str, Any]:
     """``res.model_dump(mode="json")``, made directly (it is on the path of every report):
     the times are aware UTC, which pydantic writes with ``Z``; the rest is JSON already."""
@@ -127,6 +134,14 @@ class Monitor:
         res = resolve(report, self.pack)
         return iid, res, self.judge.judge(iid, report, res)
 
+    def judge_many(self, reports: list[IncidentReport]
+                   ) -> list[tuple[Resolution, list[Finding]]]:
+        """Resolve (a batch at once) and judge reports without recording them: each one's
+        resolution and findings, in order. A function of the pack alone (no ledger), which is
+        what lets :mod:`monitor.pipeline`'s worker do it for :meth:`submit`."""
+        return [(res, self.judge.judge(incident_id(r.feed, r.source_id), r, res))
+                for r, res in zip(reports, resolve_many(reports, self.pack))]
+
     def submit(self, items: Iterable[IncidentReport | Rejection | tuple[str, dict[str, Any]]],
                *, feed: str | None = None, cursor: dict[str, Any] | None = None,
                retractions: Iterable[str] = (), refresh: bool = True,
@@ -143,8 +158,9 @@ class Monitor:
         queued for the patterns (:mod:`monitor.timeline`); with ``refresh`` the patterns are
         brought up to date in the same transaction, else the caller runs
         :meth:`refresh_patterns` when the run is over (bulk imports: once, at the end).
-        ``judged``, item by item, is each report's resolution and findings under this pack,
-        made already (by :mod:`monitor.pipeline`'s worker): they are recorded as given.
+        ``judged``, item by item, is each report's resolution and findings under this pack
+        (:meth:`judge_many`), made already by :mod:`monitor.pipeline`'s worker: they are
+        recorded as given.
         """
         result = BatchResult()
         if self.ledger is None:
@@ -156,8 +172,7 @@ class Monitor:
                      zip(items, repeat(None)))
             for item, ready in pairs:
                 count += 1
-                if isinstance(item, tuple):
-                    item = validate(item[1], item[0])
+                item = validated(item)
                 if isinstance(item, Rejection):
                     result.rejections.append(item)
                 else:
@@ -178,9 +193,8 @@ class Monitor:
             feeds = self.ledger.feeds()
             windows: list[tuple[dt.datetime, dt.datetime]] = []
             if judged is None:
-                resolved = resolve_many([r for r, _ in fresh], self.pack)
-                fresh = [(r, (res, None)) for (r, _), res in zip(fresh, resolved)]
-            recorded = iter([self._record(r, ready[0], sources, feeds, windows, ready[1])
+                fresh = list(zip([r for r, _ in fresh], self.judge_many([r for r, _ in fresh])))
+            recorded = iter([self._record(r, *ready, sources, feeds, windows)
                              for r, ready in fresh])
             result.outcomes = [o if o is not None else next(recorded) for o in result.outcomes]
             for source_id in retractions:
@@ -399,16 +413,14 @@ class Monitor:
                 "retracted": run.retracted, "findings": run.findings, "reason": run.reason,
                 "lag_seconds": run.lag_seconds})
 
-    def _record(self, report: IncidentReport, res: Resolution, sources: set[tuple[str, str]],
-                feeds: set[str], windows: list[tuple[dt.datetime, dt.datetime]],
-                findings: list[Finding] | None = None) -> Outcome:
-        """Record one new report resolved as ``res`` (judged as ``findings``, or judged here);
-        note its event window in ``windows``. ``sources`` and ``feeds`` (what the ledger
-        holds) are kept up to date here."""
+    def _record(self, report: IncidentReport, res: Resolution, findings: list[Finding],
+                sources: set[tuple[str, str]], feeds: set[str],
+                windows: list[tuple[dt.datetime, dt.datetime]]) -> Outcome:
+        """Record one new report resolved as ``res`` and judged as ``findings``; note its
+        event window in ``windows``. ``sources`` and ``feeds`` (what the ledger holds) are
+        kept up to date here."""
         assert self.ledger is not None and self.evidence is not None
         own = incident_id(report.feed, report.source_id)
-        if findings is None:
-            findings = self.judge.judge(own, report, res)
         key = report.report_key
         ledger = self.ledger
         # corroboration (issue #4): the same event reported by another feed is one incident
