@@ -1062,7 +1062,7 @@ class Ledger:
     def _row_problem(self, conn: Any, t: _Table, seq: int, problem: str) -> str:
         """``problem`` of row ``seq`` of ``t``, naming the row by its first own column."""
         (ident,) = conn.execute(f"SELECT {_q(t.own[0])} FROM {_q(t.name)} WHERE seq = ?",
-                                      [seq]).fetchone()
+                                [seq]).fetchone()
         return f"{t.name} row seq {seq} ({t.own[0]} {ident}) {problem}"
 
     def _altered(self, conn: Any, t: _Table, seq: int) -> bool:
@@ -1076,6 +1076,8 @@ PARALLEL_VERIFY_MIN = 100_000
 _LOWER_SHARE = 0.51  # of the entries, checked by this process while the second one starts
 _VERIFY_CHUNK = 2048  # rows checked at once
 _VERIFY_MMAP = 1 << 40  # SQLite caps it at its own limit (2 GiB by default)
+_DOES_NOT_FOLLOW = ("does not follow entry seq {n}: its prev_hash is not that entry's hash "
+                    "(rows reordered, renumbered or rewritten?)")
 
 
 def _sql_canonical_json(value: Any) -> Any:
@@ -1105,8 +1107,6 @@ def _reader(path: Path) -> Any:
     conn.execute("PRAGMA busy_timeout=30000")
     conn.execute(f"PRAGMA mmap_size={_VERIFY_MMAP}")
     return conn
-_DOES_NOT_FOLLOW = ("does not follow entry seq {n}: its prev_hash is not that entry's hash "
-                    "(rows reordered, renumbered or rewritten?)")
 
 
 @dataclass(frozen=True)
