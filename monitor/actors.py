@@ -100,6 +100,14 @@ class ActorMatch:
     on: dt.date | None = None
     without_period: bool = False
 
+    @property
+    def air_sides(self) -> tuple[str, ...]:
+        """The sides this name may stand for in an air strike whose aircraft the source does not
+        name (TERMS.md §4; the alias's ``air_sides``, else its sides)."""
+        if self.alias is not None and self.alias.air_sides:
+            return tuple(self.alias.air_sides)
+        return self.sides
+
     def note(self) -> str:
         """One line explaining the match, for the resolution notes and the review queue."""
         if not self.resolved or self.alias is None:
@@ -251,6 +259,9 @@ def _check_actor(actor: Actor, where: str, sides: set[str], label: str) -> list[
     found = []
     for key, side in [(f"{where}.side", actor.side)] + [
         (f"{where}.sides[{j}]", s) for j, s in enumerate(actor.sides or [])
+    ] + [
+        (f"{where}.aliases[{j}].air_sides[{k}]", s)
+        for j, alias in enumerate(actor.aliases) for k, s in enumerate(alias.air_sides or [])
     ]:
         if side not in sides:
             found.append(Problem(label, key, f"{side!r} is not a side.", did_you_mean(side, sides)))

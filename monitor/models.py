@@ -291,6 +291,9 @@ class Alias(FileModel):
     valid_from: dt.date | None = None
     valid_to: dt.date | None = None
     source: Name  # e.g. "ACLED", "UCDP", "press"
+    # TERMS.md §4: the sides this name may stand for in an air strike whose aircraft the source
+    # does not name (UCDP folds Russian strikes into "Government of Syria"); None = its side(s)
+    air_sides: list[str] | None = None
 
 
 class Actor(FileModel):
