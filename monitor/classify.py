@@ -37,10 +37,13 @@ from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationErr
 from monitor.models import EventType, Mission, Platform, TargetCategory
 from monitor.problems import Problem, did_you_mean, location, read_yaml
 
-FIELDS = ("platform", "target_category", "event_type", "mission")
+FIELDS = ("platform", "target_category", "event_type", "mission", "fired_by")
 # What a text no class matches counts as when measuring (there is no "unknown" event type).
 NOTHING = {"platform": "unknown", "target_category": "unknown", "event_type": "other",
-           "mission": "unknown"}
+           "mission": "unknown", "fired_by": ""}
+# fired_by values are side ids of the pack joined by "+" ("russia+syrian_government"), checked
+# against the pack's sides when the pack loads (monitor.config)
+SIDE_SET = re.compile(r"^[a-z][a-z0-9_]*(\+[a-z][a-z0-9_]*)*$")
 _WRAP_HEAD = r"\b(?:"
 
 
@@ -153,6 +156,22 @@ class MissionClass(ClassSpec):
     field_name, allowed = "mission", get_args(Mission)
 
 
+class FiredByClass(ClassSpec):
+    """TERMS.md §4 "Who attacked": words that name who fired ("regime forces shelled X").
+    The value is the set of sides they name, joined by "+"; words may narrow a report's
+    candidates, never widen them."""
+
+    field_name = "fired_by"
+
+    @field_validator("value")
+    @classmethod
+    def _known_value(cls, value: str) -> str:
+        if not SIDE_SET.match(value):
+            raise SpecError(f"{value!r} is not a side id or sides joined by '+'.",
+                            "Write e.g. 'syrian_government' or 'russia+syrian_government'.")
+        return value
+
+
 class ClassifierSpec(BaseModel):
     """``classifier.yaml``: for each field, its classes in priority order (first match wins)."""
 
@@ -164,6 +183,7 @@ class ClassifierSpec(BaseModel):
     target_category: list[TargetCategoryClass] = Field(default_factory=list)
     event_type: list[EventTypeClass] = Field(default_factory=list)
     mission: list[MissionClass] = Field(default_factory=list)
+    fired_by: list[FiredByClass] = Field(default_factory=list)
 
     @field_validator("segment_separator")
     @classmethod
@@ -201,6 +221,7 @@ class Classification:
     target_category: Decision
     event_type: Decision
     mission: Decision
+    fired_by: Decision = Decision(None, ())
 
     def notes(self) -> list[str]:
         """One explanation per field, in field order."""
@@ -285,7 +306,7 @@ class Classifier:
     def classify(self, text: str) -> Classification:
         """Each field's decision for ``text``; an empty text decides nothing."""
         if not text or not text.strip():
-            return Classification(_NONE, _NONE, _NONE, _NONE)
+            return Classification(_NONE, _NONE, _NONE, _NONE, _NONE)
         folded = text.lower()
         cuts = [m.start() for m in self._separator.finditer(folded)] if self._separator else []
         fields = self._matchers
@@ -294,7 +315,12 @@ class Classifier:
             target_category=fields["target_category"].decide(text, folded, cuts),
             event_type=fields["event_type"].decide(text, folded, cuts),
             mission=fields["mission"].decide(text, folded, cuts),
+            fired_by=fields["fired_by"].decide(text, folded, cuts),
         )
+
+    def side_sets(self) -> list[tuple[str, list[str]]]:
+        """Each fired_by class's value and its sides, for checking against the pack."""
+        return [(v, v.split("+")) for v in self._matchers["fired_by"].values]
 
 
 def load_classifier(path: Path, file_label: str | None = None) -> tuple[Classifier | None,

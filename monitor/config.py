@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import datetime as dt
 import os
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Literal
 from pathlib import Path
@@ -24,6 +24,7 @@ from .webhooks import WebhookSpec
 if TYPE_CHECKING:  # the pipeline's modules (shapely, rules...) load with a pack, not for paths
     from .actors import ActorRegistry
     from .classify import Classifier
+    from .words import Places
     from .rules import LoadedRule, Vocabulary
     from .zones import ZoneIndex
 
@@ -56,6 +57,10 @@ class PackFiles(FileModel):
     actors: str = "actors.yaml"
     zones: str = "zones.yaml"
     classifier: str = "classifier.yaml"
+    # TERMS.md §4 "Which words decide": the places the pack knows and the mentions that decide
+    # nothing; without them the whole text of a report decides
+    gazetteer: str | None = None
+    clauses: str | None = None
 
 
 class PatternsSpec(FileModel):
@@ -92,6 +97,9 @@ class PackSpec(FileModel):
     zone_groups: dict[str, list[str]] = Field(default_factory=dict)
     milestones: dict[str, AwareDatetime | None] = Field(default_factory=dict)
     patterns: PatternsSpec = PatternsSpec()
+    # TERMS.md §4: the sides that fly; an air strike whose aircraft are not named has these
+    # candidates, narrowed by the report's sides
+    air_operators: list[str] = Field(default_factory=list)
 
 
 class InstrumentsFile(FileModel):
@@ -111,6 +119,7 @@ class Pack:
     classifier: Classifier
     rules: list[LoadedRule]
     vocabulary: Vocabulary
+    places: Places | None = None
 
     @property
     def sides(self) -> list[str]:
@@ -201,6 +210,10 @@ def _check_spec(spec: PackSpec, label: str, instruments: list[str]) -> list[Prob
                 problems.append(Problem(label, f"sides[{i}].bound_by[{j}]",
                                         f"{instrument!r} is not an instrument.",
                                         did_you_mean(instrument, instruments)))
+    for i, side in enumerate(spec.air_operators):
+        if side not in sides:
+            problems.append(Problem(label, f"air_operators[{i}]", f"{side!r} is not a side.",
+                                    did_you_mean(side, sides)))
     for key in ("calm_instrument",):
         value = getattr(spec.patterns, key)
         if value not in instruments:
@@ -307,6 +320,15 @@ def load_pack(config_dir: Path, name: str, label_root: Path | None = None) -> Pa
     cls_path = folder / files.classifier
     classifier, errs = load_classifier(cls_path, label(cls_path))
     problems += errs
+    if classifier is not None:
+        for i, (value, members) in enumerate(classifier.side_sets()):
+            for side in members:
+                if side not in side_ids:
+                    problems.append(Problem(label(cls_path), f"fired_by[{i}].value",
+                                            f"{side!r} (in {value!r}) is not a side.",
+                                            did_you_mean(side, side_ids)))
+    places, errs = _load_places(folder, files, label)
+    problems += errs
 
     vocab = Vocabulary.build(sorted(side_ids), spec.side_groups, spec.zone_kinds,
                              spec.zone_groups, ids, list(spec.milestones))
@@ -328,5 +350,28 @@ def load_pack(config_dir: Path, name: str, label_root: Path | None = None) -> Pa
         classifier=classifier,
         rules=rules,
         vocabulary=vocab,
+        places=places,
     )
+
+
+def _load_places(folder: Path, files: PackFiles, label: Callable[[Path], str]
+                 ) -> tuple[Places | None, list[Problem]]:
+    """The gazetteer and clause rules of TERMS.md §4, when the pack declares them."""
+    if files.gazetteer is None and files.clauses is None:
+        return None, []
+    from .places import load_clause_rules, load_gazetteer
+    from .words import Places
+
+    if files.gazetteer is None or files.clauses is None:
+        missing = "gazetteer" if files.gazetteer is None else "clauses"
+        return None, [Problem(label(folder / "pack.yaml"), f"files.{missing}",
+                              "the gazetteer and the clause rules work together: name both",
+                              "Add files.gazetteer and files.clauses, or neither.")]
+    gaz_path, rules_path = folder / files.gazetteer, folder / files.clauses
+    gazetteer, problems = load_gazetteer(gaz_path, label(gaz_path))
+    rules, errs = load_clause_rules(rules_path, label(rules_path))
+    problems += errs
+    if gazetteer is None or rules is None or problems:
+        return None, problems
+    return Places(gazetteer, rules), []
 

@@ -16,13 +16,16 @@ precision, source grading and corroboration) by adding points:
 | date precision coarser than a day (days, week, month, year)                 | -1      |
 | the incident's window only partly inside the instrument's                   | -1      |
 | attribution ambiguous (TERMS.md §4)                                         | -1      |
-| the term holds for some candidate sides, not all (only if not ambiguous)    | -1      |
+| the term holds for some candidate sides, not all                            | -1      |
+| a split place (ZONES.md) and the term depends on a zone                     | -1      |
 | each independent source beyond the first                                    | +1 (≤2) |
-| grade: total ≥ 3 high, 2 medium, ≤ 1 low; then the rule's cap if lower      |         |
+| grade: total ≥ 3 high, 2 medium, 1 low; then the rule's cap if lower        |         |
+| below 1: low, with a needs_review note (TERMS.md §4: never below low)       |         |
+| an aggregate report (a tally or round-up, TERMS.md §4): low whatever the sum |        |
 
-So one source graded B, precise, single attribution: 3 → high; ambiguous: 2 → medium; ambiguous
-and located within 25 km for a zone term: 1 → low; ambiguous but corroborated by an independent
-second source: 3 - 1 + 1 = 3 → high again.
+Each doubt costs its own grade (TERMS.md §4). So one source graded B, precise, single
+attribution: 3 → high; ambiguous: 2 → medium; ambiguous and holding for one candidate only: 1 →
+low; ambiguous but corroborated by an independent second source: 3 - 1 + 1 = 3 → high again.
 """
 
 from __future__ import annotations
@@ -45,6 +48,7 @@ GROUND_FIGHTING = frozenset({"armed_clash", "ground_assault"})
 BASE_POINTS: dict[str | None, int] = {"A": 3, "B": 3, "C": 2, "D": 1, "E": 0, "F": 2, None: 3}
 DATE_PRECISIONS = ("time", "day", "days", "week", "month", "year")
 MAX_CORROBORATION = 2
+NEEDS_REVIEW = "needs_review"
 
 
 # --- matching ------------------------------------------------------------------------------
@@ -249,6 +253,8 @@ class Evidence:
     date_precision: str = "day"  # time, day, days, week, month, year
     window_partial: bool = False  # incident window only partly inside the instrument's
     cap: str | None = None  # the rule's confidence_at_most
+    split_place: bool = False  # a zone term on a report naming only a split city (ZONES.md)
+    aggregate: bool = False  # a tally or round-up (TERMS.md §4 "Aggregate reports")
 
 
 def score(e: Evidence) -> tuple[str, list[str]]:
@@ -282,9 +288,11 @@ def score(e: Evidence) -> tuple[str, list[str]]:
         minus("the incident's window is only partly inside the instrument's")
     if e.attribution_ambiguous:
         minus("attribution ambiguous (TERMS.md §4)")
-    elif e.partial_candidates:
-        # one doubt about who did it is lowered once, not once as ambiguity and again here
+    if e.partial_candidates:
         minus("the term holds for some of the candidate sides, not all")
+    if e.split_place:
+        minus("the report names only a split city (ZONES.md): the zone holds for some "
+              "readings")
     extra = min(MAX_CORROBORATION, len(grades) - 1)
     if extra:
         points += extra
@@ -292,6 +300,12 @@ def score(e: Evidence) -> tuple[str, list[str]]:
                        f"(at most +{MAX_CORROBORATION}): +{extra}, now {points}")
     grade = "high" if points >= 3 else "medium" if points == 2 else "low"
     reasons.append(f"total {points}: {grade} (3 or more high, 2 medium, 1 or less low)")
+    if points < 1:
+        reasons.append(f"{NEEDS_REVIEW}: more doubts than grades; recorded low for an analyst "
+                       "to review (TERMS.md §4)")
+    if e.aggregate and grade != "low":
+        reasons.append("an aggregate report (a tally or round-up): low")
+        grade = "low"
     if e.cap is not None and CONFIDENCES.index(e.cap) < CONFIDENCES.index(grade):
         reasons.append(f"the rule allows at most {e.cap}: capped at {e.cap}")
         grade = e.cap

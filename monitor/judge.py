@@ -2,7 +2,11 @@
 
 One fact set is made per candidate attribution (attacker side × target side): TERMS.md §4,
 "each term is evaluated for each candidate and the finding is recorded once, attribution:
-ambiguous, charged to both, confidence one grade lower".
+ambiguous, charged to the candidates for which the term holds, confidence one grade lower". A
+clash (no direction) has a fact set for each side in each position, so a term naming both
+parties (COH-CLASH) matches whichever way round the source lists them; it charges nobody
+(``charged_to: none``: attribution undetermined) or, for a term that charges the attacker, each
+side of the clash (attribution joint: both broke it).
 """
 
 from __future__ import annotations
@@ -67,6 +71,9 @@ class Judge:
               in_force: dict[str, str]) -> list[dict[str, Any]]:
         """One fact set per candidate attribution (see rules/README.md for each fact)."""
         base: dict[str, Any] = {
+            "direction": res.direction,
+            "aggregate": res.aggregate,
+            "split_place": res.split_place is not None,
             "event_type": res.event_type,
             "is_attack": res.event_type in ATTACK_EVENT_TYPES,
             "is_air": res.platform in AIRCRAFT_PLATFORMS or res.event_type == "air_strike",
@@ -83,12 +90,18 @@ class Judge:
             base[f"in_force_{inst}"] = inst in in_force
         for name, when in self.pack.milestones.items():
             base[f"after_{name}"] = when is not None and res.start >= when
-        pairs = [(a, t) for a, t in itertools.product(res.attacker_sides, res.target_sides)
-                 if a != t or a == "unknown"]
+        first, second = res.attacker_sides, res.target_sides
+        oriented = [(first, second)]
+        if res.direction == "clash":
+            oriented.append((second, first))
+        pairs = list(dict.fromkeys(
+            (a, t, len(ours) > 1, len(theirs) > 1) for ours, theirs in oriented
+            for a, t in itertools.product(ours, theirs) if a != t or a == "unknown"))
         if not pairs:
-            pairs = [(res.attacker_sides[0], res.target_sides[0])]
-        return [{**base, "id": f"{incident}#{i}", "attacker_side": a, "target_side": t}
-                for i, (a, t) in enumerate(pairs)]
+            pairs = [(first[0], second[0], len(first) > 1, len(second) > 1)]
+        return [{**base, "id": f"{incident}#{i}", "attacker_side": a, "target_side": t,
+                 "attacker_set": a_set, "target_set": t_set}
+                for i, (a, t, a_set, t_set) in enumerate(pairs)]
 
     # --- findings ------------------------------------------------------------------------
 
@@ -114,17 +127,9 @@ class Judge:
                  rule: LoadedRule, hits: list[tuple[dict[str, Any], str]],
                  in_force: dict[str, str], candidates: int) -> Finding:
         spec = rule.spec
-        charged: list[str] = []
-        for facts, _ in hits:
-            if spec.charged_to == "attacker":
-                side = facts["attacker_side"]
-            elif spec.charged_to == "target":
-                side = facts["target_side"]
-            else:
-                charged.extend(spec.charged_to)
-                continue
-            charged.append(UNATTRIBUTED if side == "unknown" else side)
-        charged = list(dict.fromkeys(charged))
+        parties = sorted({side for facts, _ in hits
+                          for side in (facts["attacker_side"], facts["target_side"])})
+        charged, attribution = _charged(spec.charged_to, hits, res)
         caps = [rule.branches[b][1] for _, b in hits]
         cap = None if any(c is None for c in caps) else max(caps, key=CONFIDENCES.index)
         uses_zone = any("zone" in rule.branches[b][0] for _, b in hits)
@@ -139,13 +144,18 @@ class Judge:
             "partial_candidates": len({f["id"] for f, _ in hits}) < candidates,
             "location_precision": loc.precision if loc else None,
             "uses_zone": uses_zone,
+            "split_place": uses_zone and res.split_place is not None,
+            "aggregate": res.aggregate,
             "date_precision": res.date_precision,
             "window_partial": in_force[spec.instrument] == "partial",
             "cap": cap,
         }
         confidence, reasons = score(Evidence(reliabilities=(report.reliability,), **evidence))
         facts0 = hits[0][0]
-        explanation = self._explain(rule, hits, in_force[spec.instrument], res, reasons)
+        recorded = {"parties": parties, "aggregate": res.aggregate,
+                    "claimed_target": report.claimed_target}
+        explanation = [{"finding": recorded}]
+        explanation += self._explain(rule, hits, in_force[spec.instrument], res, reasons)
         explanation.append({"evidence": evidence})
         version = rule.version
         fid = finding_id(incident, report.report_key, spec.term, version)
@@ -158,7 +168,10 @@ class Judge:
             charged_to=charged,
             severity=severity_for(spec, facts0, self.pack.vocabulary),  # type: ignore[arg-type]
             confidence=confidence,  # type: ignore[arg-type]
-            attribution="ambiguous" if ambiguous else "single",
+            attribution=attribution,  # type: ignore[arg-type]
+            parties=parties,
+            aggregate=res.aggregate,
+            claimed_target=report.claimed_target,
             rule_id=spec.id,
             rule_version=version,
             explanation=explanation,
@@ -192,6 +205,24 @@ class Judge:
         out += [{"resolution": n} for n in res.notes]
         out += [{"confidence": r} for r in reasons]
         return out
+
+
+def _charged(charged_to: str | list[str], hits: list[tuple[dict[str, Any], str]],
+             res: Resolution) -> tuple[list[str], str]:
+    """Who a finding is charged to, and its attribution (TERMS.md §4-5), sorted so that a
+    charged set reads the same wherever it is counted."""
+    if charged_to == "none":
+        return [], "undetermined"
+    if isinstance(charged_to, list):
+        return sorted(charged_to), "single" if len(charged_to) == 1 else "joint"
+    if res.direction == "clash":
+        # a term that charges the attacker, broken in a clash: both sides broke it
+        sides = {facts[key] for facts, _ in hits for key in ("attacker_side", "target_side")}
+        return sorted(UNATTRIBUTED if s == "unknown" else s for s in sides), "joint"
+    key = "attacker_side" if charged_to == "attacker" else "target_side"
+    charged = sorted({UNATTRIBUTED if facts[key] == "unknown" else facts[key]
+                      for facts, _ in hits})
+    return charged, "ambiguous" if res.attribution == "ambiguous" else "single"
 
 
 def _describe(value: Any) -> str:

@@ -7,7 +7,7 @@ from files use ``extra="forbid"`` so a typo is an error, not a silently ignored 
 from __future__ import annotations
 
 import datetime as dt
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, ClassVar, Literal
 
 from pydantic import (
     AwareDatetime,
@@ -87,8 +87,18 @@ Status = Literal["alleged", "corroborated", "confirmed", "disputed", "discounted
                  "superseded"]
 STATUSES = ("alleged", "corroborated", "confirmed", "disputed", "discounted", "retracted",
             "superseded")
-Attribution = Literal["single", "ambiguous"]
-InstrumentStatus = Literal["agreed", "proposed"]
+# TERMS.md §4-5: single (one side charged), ambiguous (charged to the candidates for which the
+# term holds), undetermined (a clash: charged to nobody), joint (each side of a clash charged)
+Attribution = Literal["single", "ambiguous", "undetermined", "joint"]
+# What a source may say of a report's attribution (the rest is decided by the judge)
+SourceAttribution = Literal["single", "ambiguous"]
+# TERMS.md §4 "Who attacked": `directed` — the source says who acted against whom (attacked,
+# blocked, took ground from); `clash` — both fought, the initiator undetermined; `words` — the
+# source names the parties but not who acted, so the words about this incident decide (else a
+# clash). None: from the event type (armed_clash a clash; anything else directed).
+DirectionGiven = Literal["directed", "clash", "words"]
+Direction = Literal["directed", "clash"]
+InstrumentStatus = Literal["agreed", "proposed", "context"]
 Reliability = Literal["A", "B", "C", "D", "E", "F"]
 
 # The years an incident may be dated in: the calendar's first and last (1, 9999) are refused,
@@ -149,7 +159,10 @@ class IncidentReport(BaseModel):
     target: list[Name] = Field(default_factory=list, max_length=20)
     attacker_side: list[str] | None = None
     target_side: list[str] | None = None
-    attribution: Attribution | None = None
+    attribution: SourceAttribution | None = None
+    direction: DirectionGiven | None = None
+    # TERMS.md §4: what the attacker said it aimed at ("strikes on Nusra"): kept, never the target
+    claimed_target: Name | None = None
     event_type: EventType = "attack"
     platform: Platform | None = None
     target_category: TargetCategory | None = None
@@ -245,6 +258,9 @@ class Resolution(BaseModel):
     attacker_sides: list[str]
     target_sides: list[str]
     attribution: Attribution
+    direction: Direction = "directed"
+    aggregate: bool = False  # TERMS.md §4 "Aggregate reports": a tally or round-up
+    split_place: str | None = None  # ZONES.md "Split places": the city the report names alone
     zones: list[str]  # zone kinds (and zone groups) the location resolved to
     zone_ids: list[str]  # the zone rows that matched (for the explanation)
     location_resolved: bool
@@ -361,7 +377,8 @@ class RuleSpec(FileModel):
     clause_source: Name
     severity: Severity
     severity_if: list[SeverityRule] = Field(default_factory=list)
-    charged_to: Literal["attacker", "target"] | list[str] = "attacker"
+    # "none": a finding charged to nobody (COH-CLASH: attribution undetermined)
+    charged_to: Literal["attacker", "target", "none"] | list[str] = "attacker"
     when: dict[str, ConditionValue] = Field(default_factory=dict)
     any: list[Branch] = Field(default_factory=list)
     unless: list[dict[str, ConditionValue]] = Field(default_factory=list)
@@ -401,12 +418,33 @@ class Finding(BaseModel):
     rule_id: str
     rule_version: str
     explanation: list[dict[str, Any]]
+    # TERMS.md §5; recorded in the explanation's first entry ({"finding": {...}}), not as columns
+    parties: list[str] = Field(default_factory=list)
+    aggregate: bool = False
+    claimed_target: str | None = None
     occurred: str  # the incident's window start, ISO 8601
     occurred_end: str
     feed: str
     source_id: str
     revision: str
     recorded_at: str | None = None
+
+    # what the finding records beyond the columns of the ledger's findings table
+    RECORDED_IN_EXPLANATION: ClassVar[tuple[str, ...]] = ("parties", "aggregate",
+                                                          "claimed_target")
+
+    def ledger_row(self) -> dict[str, Any]:
+        """The row of the ledger's ``findings`` table (status and time are the ledger's own)."""
+        return self.model_dump(exclude={"status", "recorded_at", *self.RECORDED_IN_EXPLANATION})
+
+    @staticmethod
+    def recorded_facts(explanation: list[dict[str, Any]]) -> dict[str, Any]:
+        """Parties, aggregate and claimed target of a recorded finding (its explanation's
+        ``finding`` entry; a finding recorded before TERMS.md revision 2 has none)."""
+        for entry in explanation[:1]:
+            if isinstance(entry, dict) and isinstance(entry.get("finding"), dict):
+                return dict(entry["finding"])
+        return {}
 
 
 class Outcome(BaseModel):

@@ -12,9 +12,10 @@ from collections.abc import Sequence
 from zoneinfo import ZoneInfo
 
 from .config import Pack
+from .classify import Decision
 from .models import (
     AIRCRAFT_PLATFORMS,
-    ATTACK_EVENT_TYPES,
+    Direction,
     IncidentReport,
     Resolution,
 )
@@ -24,6 +25,10 @@ UTC = dt.timezone.utc
 # Sources' text words that mean "the attacker is not known" are registry aliases of `unknown`;
 # a name the registry does not know at all also resolves to `unknown`, and is sent for review.
 UNKNOWN = "unknown"
+# TERMS.md §4 "Aggregate reports"
+AGGREGATE_WINDOW = dt.timedelta(days=7)
+COUNTRY_PRECISION = 6  # UCDP where_prec 6: the whole country
+NON_VIOLENT_EVENT_TYPES = frozenset({"territory_change", "access_denial", "military_presence"})
 
 
 def incident_id(feed: str, source_id: str) -> str:
@@ -70,8 +75,47 @@ def resolve_many(reports: Sequence[IncidentReport], pack: Pack) -> list[Resoluti
     points = [(r.location.lon, r.location.lat, r.location.precision, w[0], w[1])
               if r.location is not None else (None, None, 7, w[0], w[1])
               for r, w in zip(reports, windows)]
-    zones = pack.zones.resolve_many(points) if points else []
+    places = [r.location.place if r.location is not None else None for r in reports]
+    zones = pack.zones.resolve_many(points, places=places) if points else []
     return [_resolve(r, pack, w, z) for r, w, z in zip(reports, windows, zones)]
+
+
+def words_of(report: IncidentReport) -> str:
+    """The report's own words: its notes, else its cited sources (which repeat the headline)."""
+    if report.notes:
+        return report.notes
+    return "; ".join(s for s in report.sources if s)
+
+
+def is_aggregate(report: IncidentReport, start: dt.datetime, end: dt.datetime) -> bool:
+    """TERMS.md §4 "Aggregate reports": an event window of 7 days or longer, or a location no
+    finer than the whole country (a monthly tally, a national casualty round-up)."""
+    coarse = report.location is not None and report.location.precision >= COUNTRY_PRECISION
+    return end - start >= AGGREGATE_WINDOW or coarse
+
+
+class _Sides:
+    """The sides a role's names stand for, and those they may stand for in an air strike whose
+    aircraft the source does not name (an alias's ``air_sides``, TERMS.md §4)."""
+
+    def __init__(self, names: list[str], explicit: list[str] | None, role: str, day: dt.date,
+                 pack: Pack, notes: list[str], unresolved: list[str]) -> None:
+        if explicit:
+            notes.append(f"{role} side given as {', '.join(explicit)}")
+            self.sides = list(dict.fromkeys(explicit))
+            self.air = list(self.sides)
+            return
+        sides: list[str] = []
+        air: list[str] = []
+        for name in names:
+            match = pack.registry.resolve(name, day)
+            notes.append(f"{role}: {match.note()}")
+            if not match.resolved:
+                unresolved.append(name)
+            sides.extend(match.sides)
+            air.extend(match.air_sides)
+        self.sides = list(dict.fromkeys(sides)) or [UNKNOWN]
+        self.air = list(dict.fromkeys(air)) or [UNKNOWN]
 
 
 def _resolve(report: IncidentReport, pack: Pack, window: tuple[dt.datetime, dt.datetime, str],
@@ -80,30 +124,18 @@ def _resolve(report: IncidentReport, pack: Pack, window: tuple[dt.datetime, dt.d
     unresolved: list[str] = []
     start, end, precision = window
     day = start.astimezone(pack.tz).date()
-
-    def sides_of(names: list[str], explicit: list[str] | None, role: str) -> list[str]:
-        if explicit:
-            notes.append(f"{role} side given as {', '.join(explicit)}")
-            return list(dict.fromkeys(explicit))
-        out: list[str] = []
-        for name in names:
-            match = pack.registry.resolve(name, day)
-            notes.append(f"{role}: {match.note()}")
-            if not match.resolved:
-                unresolved.append(name)
-            out.extend(match.sides)
-        return list(dict.fromkeys(out)) or [UNKNOWN]
-
-    attackers = sides_of(report.attacker, report.attacker_side, "attacker")
-    targets = sides_of(report.target, report.target_side, "target")
-    ambiguous = report.attribution == "ambiguous" or len(attackers) > 1
-    if ambiguous:
-        notes.append("attribution ambiguous: every candidate attacker is judged")
+    first = _Sides(report.attacker, report.attacker_side, "attacker", day, pack, notes, unresolved)
+    second = _Sides(report.target, report.target_side, "target", day, pack, notes, unresolved)
 
     loc = report.location
     notes.append(f"zone: {zone.note}")
 
-    text = " ".join(t for t in (report.notes, *report.sources) if t)
+    # TERMS.md §4 "Which words decide": only the words about this incident
+    text = words_of(report)
+    if text and pack.places is not None:
+        selection = pack.places.select(text, report.location)
+        notes.append(selection.note())
+        text = selection.text
     guess = pack.classifier.classify(text) if text else None
 
     def pick(field: str, given: str | None, default: str) -> str:
@@ -119,9 +151,14 @@ def _resolve(report: IncidentReport, pack: Pack, window: tuple[dt.datetime, dt.d
 
     event_type = report.event_type
     platform = pick("platform", report.platform, "unknown")
-    if event_type == "attack" and guess and guess.event_type.value in ATTACK_EVENT_TYPES:
-        # the generic "attack" is refined by the text ("air strike", "shelling", "clashes"),
-        # never turned into a non-attack by a word like "besieged" 
+    refinable = event_type == "attack" or (
+        event_type == "other" and guess is not None
+        and guess.event_type.value in NON_VIOLENT_EVENT_TYPES)
+    if refinable and guess and guess.event_type.value is not None:
+        # the source's generic "attack" (or "event") is refined by the words about it: a means
+        # ("air strike", "shelling"), fighting ("clashes"), or a non-violent event ("convoy
+        # turned back", "took control") that the terms judge on its own (COH-HUM, COH-LAND); a
+        # source's "other" (ACLED's strategic developments) only into a non-violent event
         event_type = guess.event_type.value  # type: ignore[assignment]
         notes.append(guess.event_type.note("event_type"))
     if event_type == "air_strike" and platform not in AIRCRAFT_PLATFORMS:
@@ -133,13 +170,32 @@ def _resolve(report: IncidentReport, pack: Pack, window: tuple[dt.datetime, dt.d
         mission = guess.mission.value  # type: ignore[assignment]
         notes.append(guess.mission.note("mission"))
 
+    is_air = platform in AIRCRAFT_PLATFORMS or event_type == "air_strike"
+    fired = guess.fired_by if guess else None
+    direction, attackers, targets = _direction(report, pack, event_type, is_air, first, second,
+                                               fired, notes)
+    if direction == "clash":
+        attribution = "undetermined"
+    else:
+        ambiguous = report.attribution == "ambiguous" or len(attackers) > 1
+        attribution = "ambiguous" if ambiguous else "single"
+        if ambiguous:
+            notes.append("attribution ambiguous: every candidate attacker is judged")
+    aggregate = is_aggregate(report, start, end)
+    if aggregate:
+        notes.append("aggregate report (an event window of 7 days or more, or a whole country): "
+                     "recorded, never counted in calm days, alerts or a brief's most serious")
+
     return Resolution(
         start=start,
         end=end,
         date_precision=precision,  # type: ignore[arg-type]
         attacker_sides=attackers,
         target_sides=targets,
-        attribution="ambiguous" if ambiguous else "single",
+        attribution=attribution,  # type: ignore[arg-type]
+        direction=direction,
+        aggregate=aggregate,
+        split_place=zone.split,
         zones=list(zone.kinds),
         zone_ids=list(zone.zone_ids),
         location_resolved=zone.resolved,
@@ -151,3 +207,84 @@ def _resolve(report: IncidentReport, pack: Pack, window: tuple[dt.datetime, dt.d
         notes=notes,
         unresolved_names=unresolved,
     )
+
+
+def _direction(report: IncidentReport, pack: Pack, event_type: str, is_air: bool,
+               first: _Sides, second: _Sides, fired: Decision | None, notes: list[str]
+               ) -> tuple[Direction, list[str], list[str]]:
+    """TERMS.md §4 "Who attacked": directed (attackers, targets) or a clash (both sides).
+
+    The source decides first (``report.direction``; without one, the event type: fighting is
+    a clash, anything else names who acted). A source that names the parties but not who acted
+    (``words``: UCDP state-based and non-state events) is directed only when the words about
+    the incident name who fired, or when it is an air strike and only one party flies. Words
+    and air operators narrow a party's candidates, never widen them."""
+    given = report.direction
+    if given == "clash" or (given is None and event_type == "armed_clash"):
+        notes.append("direction: a clash — both sides fought and the source does not say who "
+                     "attacked (TERMS.md §4): charged to neither as the attacker")
+        return "clash", first.sides, second.sides
+    if given in (None, "directed"):
+        attackers = first.sides
+        if attackers == [UNKNOWN] and fired is not None and fired.value is not None:
+            # no attacker named by the source (a news item): the words narrow "anyone"
+            attackers = fired.value.split("+")
+            notes.append(f"{fired.note('fired_by')}: the source names no attacker")
+        elif is_air:
+            attackers = _narrow_air(first, fired, pack, notes) or attackers
+        why = "given by the source" if given else f"the source names who acted ({event_type})"
+        notes.append(f"direction: {' or '.join(attackers)} acted against "
+                     f"{' or '.join(second.sides)} ({why})")
+        return "directed", attackers, second.sides
+    # "words": the source names the parties, not who acted
+    if fired is not None and fired.value is not None:
+        named = set(fired.value.split("+"))
+        pool_a = set(first.air if is_air else first.sides)
+        pool_b = set(second.air if is_air else second.sides)
+        if named & pool_a and not named & pool_b:
+            attackers = [s for s in (first.air if is_air else first.sides) if s in named]
+            notes.append(f"direction: {fired.note('fired_by')}: {' or '.join(attackers)} "
+                         f"attacked {' or '.join(second.sides)}")
+            return "directed", attackers, second.sides
+        if named & pool_b and not named & pool_a:
+            attackers = [s for s in (second.air if is_air else second.sides) if s in named]
+            notes.append(f"direction: {fired.note('fired_by')}: {' or '.join(attackers)} "
+                         f"attacked {' or '.join(first.sides)}")
+            return "directed", attackers, first.sides
+        notes.append(f"{fired.note('fired_by')}, which names neither party alone: the words "
+                     "cannot set the direction")
+    if is_air:
+        operators = set(pack.spec.air_operators)
+        fly_a = [s for s in first.air if s in operators]
+        fly_b = [s for s in second.air if s in operators]
+        if fly_a and not fly_b:
+            notes.append(f"direction: an air strike whose aircraft are not named; of the "
+                         f"parties only {' or '.join(fly_a)} flies (air_operators)")
+            return "directed", fly_a, second.sides
+        if fly_b and not fly_a:
+            notes.append(f"direction: an air strike whose aircraft are not named; of the "
+                         f"parties only {' or '.join(fly_b)} flies (air_operators)")
+            return "directed", fly_b, first.sides
+    notes.append("direction: a clash — the source names the parties, not who attacked, and "
+                 "the words about the incident do not say (TERMS.md §4): charged to neither "
+                 "as the attacker")
+    return "clash", first.sides, second.sides
+
+
+def _narrow_air(first: _Sides, fired: Decision | None, pack: Pack,
+                notes: list[str]) -> list[str] | None:
+    """The attackers of a directed air strike: a name that may stand for several air forces
+    (UCDP's "Government of Syria") is narrowed by the words, else by the pack's air
+    operators; a name that names its air force is kept as it is."""
+    if first.air == first.sides:
+        return None
+    if fired is not None and fired.value is not None:
+        named = [s for s in first.air if s in fired.value.split("+")]
+        if named:
+            notes.append(f"{fired.note('fired_by')}: the aircraft are {' or '.join(named)}'s")
+            return named
+    flying = [s for s in first.air if s in pack.spec.air_operators]
+    if flying:
+        notes.append(f"an air strike whose aircraft are not named: {' or '.join(flying)} "
+                     "(the attacker's name may stand for each, TERMS.md §4)")
+    return flying or None

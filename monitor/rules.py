@@ -14,7 +14,7 @@ from __future__ import annotations
 import hashlib
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, get_args
 
 from pydantic import ValidationError
 
@@ -23,6 +23,7 @@ from .models import (
     PLATFORMS,
     TARGET_CATEGORIES,
     ConditionValue,
+    Direction,
     RuleSpec,
 )
 from .problems import Problem, did_you_mean, from_validation, read_yaml
@@ -65,6 +66,11 @@ class Vocabulary:
             "coordinated": ("yes", "no", "unknown"),
             "location_resolved": BOOL,
             "zone": tuple(zone_kinds) + tuple(zone_groups),
+            "direction": get_args(Direction),
+            "attacker_set": BOOL,
+            "target_set": BOOL,
+            "split_place": BOOL,
+            "aggregate": BOOL,
         }
         for name in milestones:
             facts[f"after_{name}"] = BOOL

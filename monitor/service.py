@@ -291,7 +291,7 @@ class Monitor:
         assert self.ledger is not None
         finding = finding.model_copy(update={"incident_id": incident, "finding_id": finding_id(
             incident, report_key, finding.term, finding.rule_version)})
-        row = finding.model_dump(exclude={"status", "recorded_at"})
+        row = finding.ledger_row()
         row["supersedes"] = supersedes
         return self.ledger.append("findings", row)
 
@@ -350,7 +350,7 @@ class Monitor:
             own, res, findings = self.evaluate(report)
             recorded = []
             for finding in findings:
-                row = finding.model_dump(exclude={"status", "recorded_at"})
+                row = finding.ledger_row()
                 row["supersedes"] = None
                 self.ledger.append("findings", row)
                 recorded.append(finding)
@@ -472,7 +472,7 @@ class Monitor:
             if linked:
                 finding = finding.model_copy(update={"incident_id": iid, "finding_id": finding_id(
                     iid, key, finding.term, finding.rule_version)})
-            row = finding.model_dump(exclude={"status", "recorded_at"})
+            row = finding.ledger_row()
             row["supersedes"] = replaced.get(finding.term)
             stored = ledger.append("findings", row)
             recorded.append(finding.model_copy(update={"recorded_at": stored["recorded_at"]}))

@@ -10,18 +10,11 @@ year: day/days/week/month/year; the 2016 file's spans are 1, 2–6, 7, 8–31 an
 bound) → casualties; the headline → ``notes`` and the articles and offices → ``sources``, both
 read by the core's classifier (GED has no weapon field).
 
-ATTRIBUTION (a published decision). GED's ``side_a``/``side_b`` name the two parties, not who
-attacked whom, and UCDP folds Russian strikes into "Government of Syria". So:
-
-- type 3 (one-sided violence): ``side_a`` attacked civilians (target "Civilians"), single.
-- types 1/2, ``side_a`` "Government of Syria": the headline decides, round-up segments
-  ("N were killed yesterday ...", which list every means used across Syria) left out:
-  Russian and Syrian fire both named → both governments, ambiguous; Russian aircraft named →
-  Russia, single; the regime's fire named (regime/government/Syrian shelling or aircraft,
-  barrel bombs, helicopters) → Government of Syria, single; aircraft of no stated nationality
-  → Syria or Russia, ambiguous. The target is ``side_b``.
-- anything else: either side may have attacked the other: attacker and target are both
-  sides, ambiguous. A bare "regime" is not enough: "casualties among the regime forces".
+DIRECTION (TERMS.md §4 "Who attacked"). GED's ``side_a``/``side_b`` name the two parties, not
+who attacked whom. Type 3 (one-sided violence): ``side_a`` attacked civilians (target
+"Civilians"), directed. Types 1/2: the parties are given as they are and ``direction: words``:
+the core decides from the words about this incident (a clash when they do not say who fired;
+UCDP folds Russian strikes into "Government of Syria", which the registry's ``air_sides`` says).
 Names are UCDP's own (the registry knows them); coalitions UCDP joins with commas are split.
 
 Options: ``version``; ``batch_size`` (default 500); ``token`` (accepted, not yet sent: Fetcher
@@ -54,8 +47,6 @@ from ..service import Rejection
 Row = dict[str, Any]
 Item = tuple[str, dict[str, Any]] | Rejection
 
-GOS = "Government of Syria"
-RUSSIA = "Government of Russia (Soviet Union)"
 CIVILIANS = "Civilians"
 REQUIRED = ("id", "date_start", "latitude", "longitude", "where_prec", "side_a", "type_of_violence")
 OPTIONS = ("version", "batch_size", "token")
@@ -63,42 +54,6 @@ OPTIONS = ("version", "batch_size", "token")
 _DATE = re.compile(r"(\d{4}-\d{2}-\d{2})(?:[T ]00:00(?::00(?:\.0+)?)?Z?)?")
 DATE_PRECISION = {1: "day", 2: "days", 3: "week", 4: "month", 5: "year"}
 MAX_NOTES, MAX_SOURCE, MAX_SOURCES, MAX_NAMES = 20_000, 2_000, 50, 20
-
-# The same round-up wording as the classifier's weak `unknown` class (classifier.yaml).
-ROUNDUP = re.compile(r"killed yesterday|killed in \d+ days|casualties are among|killed in (?:"
-                     r"january|february|march|april|may|june|july|august|september|october|"
-                     r"november|december)\b", re.I)
-_AIR = (r"(?:war ?planes?|jets?|air ?strikes?|air[- ]raids?|raids?|aircraft|aviation|aerial"
-        r"|bombers?)")
-_FIRE = (r"(?:war ?planes?|jets?|air ?strikes?|air[- ]raids?|raids?|aircraft|aviation|aerial"
-         r"|bombers?|helicopters?|bombardment|bombing|shell(?:s|ing|ed)?|artillery|rockets?"
-         r"|missiles?)")
-_GOV = r"(?:regime|government|assad|syrian)"
-_TOGETHER = r"(?: and | or |/|-| ?& ?)"
-# What a headline says about who fired in a Government-of-Syria event. Every name found counts;
-# attribute() combines them, so the order here does not matter.
-ATTRIBUTION: tuple[tuple[str, re.Pattern[str]], ...] = tuple(
-    (name, re.compile("|".join(alternatives), re.I)) for name, alternatives in (
-        # both named as one: "Russian and Syrian warplanes", "Assad/Russian raids", "the
-        # regime forces and Russian warplanes", "warplanes of the regime and Russia", HRW's
-        # "Russia/Syria: ..." reports
-        ("both", (rf"\b(?:syrian?|regime|assad)(?: army| forces)?{_TOGETHER}russian?\b",
-                  rf"\brussian?{_TOGETHER}(?:syrian?|regime|assad)\b")),
-        # Russian aircraft ("Russian airstrikes", "warplanes believed to be Russian"); not
-        # helicopters: "the Russian helicopter which was shot down" names a victim
-        ("russian", (rf"\brussian\b[^;,.]{{0,25}}?\b{_AIR}", rf"\b{_AIR} believed to be russian")),
-        # the regime's own fire: "regime's helicopters", "Syrian warplanes", "the regime forces
-        # shell/renew", "shelling by the regime"; barrel bombs and helicopters are SAAF's alone
-        ("syrian", (rf"\b{_GOV}(?:['’]s)?(?: army| forces| troops)?(?:['’]s?)? {_FIRE}",
-                    rf"\b{_GOV}(?: army| forces| troops)? (?:renew|shell|bomb|pound|target"
-                    r"|attack|fire|launch|drop|storm)",
-                    rf"\b(?:shell\w*|bombard\w*|raids?|strikes?|attacks?|bombing|fire|targeting)"
-                    rf" by (?:the )?{_GOV}",
-                    r"\bbarrel[- ]?bombs?|\bexplosive barrels?|(?<!russian )\bhelicopters?\b")),
-        # an air attack whose nationality is not stated
-        ("air", (rf"\b{_AIR}\b", r"\bair (?:and \w+ )?(?:bombardment|attacks?|strikes?)\b")),
-    ))
-
 
 def _text(row: Row, key: str) -> str:
     value = row.get(key)
@@ -137,26 +92,12 @@ def names(side: str) -> list[str]:
     return list(dict.fromkeys(n.strip() for n in side.split(",") if n.strip()))[:MAX_NAMES]
 
 
-def attribute(kind: int, side_a: str, side_b: str, headline: str
-              ) -> tuple[list[str], list[str], str]:
-    """Attacker names, target names and attribution (see the module docstring)."""
+def parties(kind: int, side_a: str, side_b: str) -> tuple[list[str], list[str], str]:
+    """Attacker names, target names and how the direction is known (see the module docstring)."""
     a, b = names(side_a), names(side_b)
     if kind == 3:  # one-sided violence: the armed side against civilians
-        return a, [CIVILIANS], "single"
-    both_ways = list(dict.fromkeys(a + b))[:MAX_NAMES]
-    if side_a != GOS:  # UCDP does not say which of two armed groups attacked
-        return both_ways, both_ways, "ambiguous"
-    text = ";".join(s for s in headline.split(";") if not ROUNDUP.search(s))
-    found = {name for name, rx in ATTRIBUTION if rx.search(text)}
-    if "both" in found or {"russian", "syrian"} <= found:  # both named: either may be charged
-        return [GOS, RUSSIA], b, "ambiguous"
-    if "russian" in found:  # UCDP folded a strike the headline gives to Russia into GoS
-        return [RUSSIA], b, "single"
-    if "syrian" in found:  # the regime's own guns or aircraft, barrel bombs, helicopters
-        return [GOS], b, "single"
-    if "air" in found:  # a GoS air strike of unstated nationality: Syrian or Russian
-        return [GOS, RUSSIA], b, "ambiguous"
-    return both_ways, both_ways, "ambiguous"  # clashes, round-ups: who fired is not said
+        return a, [CIVILIANS], "directed"
+    return a, b, "words"
 
 
 def _sources(row: Row) -> list[str]:
@@ -184,7 +125,7 @@ def to_report(row: Row, feed: str, reliability: str | None, *,
     if kind not in (1, 2, 3):
         raise ValueError(f"type_of_violence {kind} is not 1, 2 or 3")
     headline = _text(row, "source_headline")
-    attacker, target, attribution = attribute(kind, side_a, _text(row, "side_b"), headline)
+    attacker, target, direction = parties(kind, side_a, _text(row, "side_b"))
     # low..high, with best standing in for a missing bound. UCDP's three disagree in 15 of the
     # 6,170 rows of 2016 (best outside low..high; low 8 > high 7 in event 236249): the range
     # then covers all three rather than losing the event.
@@ -199,7 +140,7 @@ def to_report(row: Row, feed: str, reliability: str | None, *,
             "admin1": _text(row, "adm_1")[:500] or None,
             "admin2": _text(row, "adm_2")[:500] or None,
         },
-        "attacker": attacker, "target": target, "attribution": attribution,
+        "attacker": attacker, "target": target, "direction": direction,
         "event_type": "attack",  # the core's classifier refines it from the headline
         "civilian_targeting": kind == 3,
         "casualties_min": min(deaths, default=None),
