@@ -4,6 +4,7 @@ the calm series and alerts, re-judging under changed rules."""
 from __future__ import annotations
 
 import json
+from pathlib import Path
 from typing import Any
 
 import click
@@ -163,6 +164,56 @@ def alerts(c: Context, kind: str | None, fmt: str) -> None:
     rows = c.ledger(readonly=True).alerts(kind)
     _rows(rows, fmt, f"{len(rows)} alert(s)",
           ["kind", "start", "party", "governorate", "detail", "key"], c)
+
+
+@rules.command("evaluate")
+@click.option("--labels", "labels", multiple=True, type=click.Path(exists=True, dir_okay=False,
+              path_type=Path), help="A labels CSV (feed,source_id,expected,aggregate,reason); "
+              "repeat for several. Default: the bundled evaluation set.")
+@click.option("--source", "sources", multiple=True, metavar="FEED=FILE",
+              help="The source file of a feed's rows (ucdp or acled CSV). Default: the bundled "
+              "UCDP 2016 file and ACLED sample.")
+@click.option("--reliability", default="B", show_default=True,
+              type=click.Choice(list("ABCDEF")), help="The grade the sources are judged with.")
+@click.option("--format", "fmt", type=click.Choice(["table", "json"]), default="table",
+              show_default=True)
+@click.option("--mistakes", is_flag=True, help="List every finding that differs from a label.")
+@pass_ctx
+def rules_evaluate(c: Context, labels: tuple[Path, ...], sources: tuple[str, ...],
+                   reliability: str, fmt: str, mistakes: bool) -> None:
+    """Measure the rules against rows labelled blind: precision and recall per term, accuracy
+    of charged_to, and the share of findings that are right per confidence grade.
+
+    \b
+    Example:
+      monitor rules evaluate
+      monitor rules evaluate --labels my-labels.csv --source ucdp=ged.csv --mistakes
+    """
+    from .evaluate import DEFAULT_LABELS, DEFAULT_SOURCES, LabelsError, evaluate, markdown
+    from .evaluate import read_labels
+    from .service import Monitor
+
+    files = {}
+    for item in sources:
+        feed, sep, path = item.partition("=")
+        if not sep or not path:
+            raise click.BadParameter(f"{item!r} is not FEED=FILE (e.g. ucdp=ged.csv)",
+                                     param_hint="--source")
+        files[feed.strip()] = Path(path)
+    try:
+        found = read_labels(labels or DEFAULT_LABELS)
+        result = evaluate(Monitor(c.pack, None), found, {**DEFAULT_SOURCES, **files},
+                          reliability)
+    except (LabelsError, OSError) as exc:
+        raise click.ClickException(str(exc)) from None
+    if fmt == "json":
+        click.echo(json.dumps(result.as_dict(), indent=2))
+        return
+    click.echo(markdown(result))
+    if mistakes:
+        for m in result.mistakes:
+            click.echo(f"{m['row']} {m['term']}: expected {m['expected']}, found {m['found']} "
+                       f"({m['confidence']}) — label: {m['reason']}")
 
 
 @rules.command("rejudge")

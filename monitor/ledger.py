@@ -279,13 +279,21 @@ def _m002_pattern_queue(db: sqlite_utils.Database) -> None:
 # are joins over indexed rows instead of a correlated subquery and a json_each per finding.
 DERIVED_TABLES = ("finding_state", "finding_parties")
 _SCORED = "status NOT IN ('superseded', 'retracted', 'disputed', 'discounted')"
-# One row per element of a finding's charged_to (as json_each gives them), with the columns the
-# per-party views group by and the finding's current status.
+# TERMS.md §4 "Counting": a finding's charged set, the one row of a scorecard it sits in —
+# "syrian_government", "russia or syrian_government" (ambiguous), "coh_opposition and
+# syrian_government" (joint), "unattributed", or "undetermined" (a clash charged to nobody).
+CHARGED_SET_SQL = (
+    "(CASE WHEN json_array_length(f.charged_to) = 0 THEN 'undetermined' ELSE (SELECT "
+    "group_concat(c.value, CASE WHEN f.attribution = 'joint' THEN ' and ' ELSE ' or ' END) FROM "
+    "(SELECT DISTINCT value FROM json_each(f.charged_to) ORDER BY value) c) END)")
+# One row per finding that counts against a party (context findings, CTX-CIV, never do): its
+# charged set, the columns the per-party views group by, and its current status.
 _PARTIES_FROM_FINDINGS = (
     "INSERT INTO finding_parties (finding_id, party, instrument, term, severity, occurred, "
-    "occurred_end, status) SELECT f.finding_id, p.value, f.instrument, f.term, f.severity, "
-    "f.occurred, f.occurred_end, COALESCE((SELECT s.status FROM finding_state s WHERE "
-    "s.finding_id = f.finding_id), 'alleged') FROM findings f, json_each(f.charged_to) p")
+    f"occurred_end, status) SELECT f.finding_id, {CHARGED_SET_SQL}, f.instrument, f.term, "
+    "f.severity, f.occurred, f.occurred_end, COALESCE((SELECT s.status FROM finding_state s "
+    "WHERE s.finding_id = f.finding_id), 'alleged') FROM findings f WHERE f.instrument_status "
+    "IS NOT 'context'")
 
 
 @MIGRATIONS(name="m003_finding_state")
@@ -323,6 +331,14 @@ def _m003_finding_state(db: sqlite_utils.Database) -> None:
     db.execute("CREATE VIEW scorecard AS SELECT party, instrument, term, severity, count(*) AS "
                "findings, min(occurred) AS first, max(occurred) AS last FROM finding_parties "
                f"WHERE {_SCORED} GROUP BY party, instrument, term, severity")
+
+
+@MIGRATIONS(name="m004_charged_sets")
+def _m004_charged_sets(db: sqlite_utils.Database) -> None:
+    # TERMS.md revision 2: a finding sits in one row, its charged set, instead of one row per
+    # side charged; context findings in none. The derived table is rebuilt from the chain.
+    db.execute("DELETE FROM finding_parties")
+    db.execute(_PARTIES_FROM_FINDINGS + " ORDER BY f.seq")
 
 
 @dataclass(frozen=True)
@@ -555,7 +571,7 @@ class Ledger:
         """Bring the derived tables (m003) up to date with a batch of ``t`` just inserted, in
         the same transaction. Rows arrive in seq order, so the last one written holds."""
         if t.name == "findings":
-            self._conn.execute(_PARTIES_FROM_FINDINGS + " WHERE f.seq BETWEEN ? AND ? ORDER BY "
+            self._conn.execute(_PARTIES_FROM_FINDINGS + " AND f.seq BETWEEN ? AND ? ORDER BY "
                                "f.seq", [batch[0][0], batch[-1][0]])
             return
         column = _DERIVE_FROM[t.name]
@@ -664,12 +680,15 @@ class Ledger:
             "SELECT report_key FROM reports WHERE feed = ?", [feed])}
 
     def findings(self, *, term: str | None = None, party: str | None = None,
+                 attribution: str | None = None,
                  instrument: str | None = None, since: str | date | None = None,
                  until: str | date | None = None, status: str | None = None,
                  incident_id: str | None = None, limit: int | None = None,
                  as_json: bool = False) -> list[Any]:
         """Findings with their current ``status``, ordered by ``occurred`` then ``seq``. ``party``
-        matches any side in ``charged_to``. ``since`` (inclusive) and ``until`` (exclusive)
+        is a charged set (TERMS.md §4 "Counting": "syrian_government" matches the findings
+        charged to it alone; "russia or syrian_government", "undetermined", "unattributed");
+        ``attribution`` is single, ambiguous, undetermined or joint. ``since`` (inclusive) and ``until`` (exclusive)
         bound ``occurred``, which the writer stores as UTC ``YYYY-MM-DDTHH:MM:SS+00:00`` (text
         order is time order): a date means the start of that day in UTC (``until="2016-09-13"``
         ends with 12 September); an aware datetime is taken in UTC. With ``as_json`` each
@@ -681,8 +700,9 @@ class Ledger:
         plus = "+" * bounded
         party_clause = ("EXISTS (SELECT 1 FROM finding_parties p WHERE p.finding_id = "
                         "f.finding_id AND p.party = ?)" if self._derived else
-                        "EXISTS (SELECT 1 FROM json_each(f.charged_to) WHERE value = ?)")
+                        f"{CHARGED_SET_SQL} = ?")
         filters = {f"{plus}f.term = ?": term, f"{plus}f.instrument = ?": instrument,
+                   "f.attribution = ?": attribution,
                    "f.status = ?": status, "f.incident_id = ?": incident_id,
                    "f.occurred >= ?": _utc_bound(since), "f.occurred < ?": _utc_bound(until),
                    party_clause: party}
@@ -798,7 +818,7 @@ class Ledger:
         event window), so a dense month costs megabytes, not the findings' whole evidence."""
         wanted = sorted(set(instruments))
         return self._rows(
-            "SELECT finding_id, status, severity, instrument, occurred, occurred_end "
+            "SELECT finding_id, status, severity, confidence, instrument, occurred, occurred_end "
             "FROM finding_status WHERE severity IN ('major', 'critical') AND instrument IN ("
             + ", ".join("?" * len(wanted)) + ") AND occurred >= ? AND occurred < ? "
             "ORDER BY occurred, seq", [*wanted, _utc_bound(since), _utc_bound(until)],
@@ -807,14 +827,17 @@ class Ledger:
     def serious_findings(self, since: str | None = None,
                          until: str | None = None) -> list[dict[str, Any]]:
         """Current major and critical findings (``occurred`` in [since, until) when given),
-        each with its incident's ``governorate`` (the admin1 of the incident's first report),
-        for escalations."""
+        each with its charged set and its incident's ``governorate`` (the admin1 of the
+        incident's first report), for escalations. Context findings (CTX-CIV) and aggregate
+        reports (an event window of 7 days or more, TERMS.md §4) are left out."""
         where = " AND occurred >= ? AND occurred < ?" if since else ""
         return self._rows(
-            "SELECT finding_id, incident_id, charged_to, severity, status, occurred, "
-            "occurred_end, (SELECT i.admin1 FROM incidents i WHERE i.incident_id = "
-            "f.incident_id ORDER BY i.seq LIMIT 1) AS governorate FROM current_findings f "
-            "WHERE severity IN ('major', 'critical')" + where + " ORDER BY occurred, seq",
+            f"SELECT finding_id, incident_id, charged_to, {CHARGED_SET_SQL} AS charged_set, "
+            "severity, status, occurred, occurred_end, (SELECT i.admin1 FROM incidents i WHERE "
+            "i.incident_id = f.incident_id ORDER BY i.seq LIMIT 1) AS governorate FROM "
+            "current_findings f WHERE severity IN ('major', 'critical') AND instrument_status "
+            "IS NOT 'context' AND julianday(occurred_end) - julianday(occurred) < 7" + where
+            + " ORDER BY occurred, seq",
             [since, until] if since else [], "findings")
 
     def event_span(self) -> list[tuple[datetime, datetime]]:

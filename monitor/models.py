@@ -401,6 +401,19 @@ class RuleCases(FileModel):
 
 # --- findings and the ledger ---------------------------------------------------------------
 
+UNDETERMINED = "undetermined"
+
+
+def charged_set(charged_to: list[str], attribution: str) -> str:
+    """TERMS.md §4 "Counting": the one scorecard row a finding sits in — its charged set
+    ("syrian_government", "russia or syrian_government", "coh_opposition and syrian_government"
+    for a joint one, "unattributed"), or "undetermined" for a clash charged to nobody. The
+    ledger's SQL (``monitor.ledger.CHARGED_SET_SQL``) computes the same label."""
+    if not charged_to:
+        return UNDETERMINED
+    return (" and " if attribution == "joint" else " or ").join(sorted(set(charged_to)))
+
+
 
 class Finding(BaseModel):
     """A term an incident broke, with everything needed to explain and reproduce it."""

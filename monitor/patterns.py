@@ -30,12 +30,14 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from monitor.models import ATTACK_EVENT_TYPES
+from monitor.models import ATTACK_EVENT_TYPES, charged_set
 
 # TERMS.md §5: an analyst's "disputed"/"discounted", a source's "retracted", and a finding replaced
 # by a newer revision ("superseded") are not evidence, so they count in no pattern.
 NOT_COUNTED = frozenset({"disputed", "discounted", "retracted", "superseded"})
 SERIOUS = frozenset({"major", "critical"})  # SEP-CALM: "no major or critical finding"
+# SEP-CALM: "... of confidence medium or high" (an aggregate is recorded low: it never counts)
+CALM_CONFIDENCES = frozenset({"medium", "high"})
 DAY_D = dt.datetime(2016, 9, 12, 19, 0, tzinfo=dt.timezone(dt.timedelta(hours=3)))  # §1 SEP
 DAY = dt.timedelta(hours=24)
 EARTH_RADIUS_KM = 6371.0088  # mean Earth radius (IUGG), as in monitor.zones
@@ -112,7 +114,8 @@ def calm_series(findings: Iterable[Mapping[str, Any]], *, day_d: dt.datetime, en
     n_days = -((start0 - stop) // DAY) if stop > start0 else 0  # ceil: a partial day counts
     hits: list[set[str]] = [set() for _ in range(n_days)]
     for f in findings:
-        if not (counts(f) and f.get("severity") in SERIOUS and f.get("instrument") in instruments):
+        if not (counts(f) and f.get("severity") in SERIOUS and f.get("instrument") in instruments
+                and f.get("confidence", "high") in CALM_CONFIDENCES):
             continue
         occ, occ_end = _window(f, "occurred", "occurred_end")
         if occ >= stop or occ_end < start0 or (occ_end == start0 and occ_end > occ):
@@ -171,8 +174,9 @@ def escalations(findings: Iterable[Mapping[str, Any]],
     """Bursts of at least ``threshold`` serious incidents by one party in one governorate.
 
     Counted: findings whose status counts, severity major or critical, incident known with a
-    governorate. Every party in ``charged_to`` counts the finding (TERMS.md §4: an ambiguous
-    finding is charged to both candidates; ``unattributed`` is a party label like any other).
+    governorate, per charged set (TERMS.md §4 "Counting": five Syrian-or-Russian strikes are an
+    escalation of "russia or syrian_government", not of each; ``unattributed`` and
+    ``undetermined`` are labels like any other).
 
     The threshold counts distinct INCIDENTS, not findings: one barrel bomb on a market in a mixed
     zone is COH-GOV, MAY-CIV and JIG-SAAF at once (instruments overlap, §1), and three findings
@@ -197,8 +201,9 @@ def escalations(findings: Iterable[Mapping[str, Any]],
         if not governorate:
             continue  # no governorate, no place to escalate in
         item = (parse_time(f["occurred"]), str(f["finding_id"]), str(f["incident_id"]))
-        for party in set(f.get("charged_to") or ()):
-            groups.setdefault((party, governorate), set()).add(item)
+        party = f.get("charged_set") or charged_set(list(f.get("charged_to") or ()),
+                                                    str(f.get("attribution", "")))
+        groups.setdefault((party, governorate), set()).add(item)
     found: list[Escalation] = []
     for (party, governorate), members in groups.items():
         items = sorted(members)

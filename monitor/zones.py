@@ -18,6 +18,13 @@ point's rows come from one sort of (point, row) keys, not per-point sets: with t
 5,000 rows a point lies in ~60 of them (10k points: ~58 µs a point before, ~26 µs after).
 Start-up: zones.yaml is parsed by libyaml when PyYAML has it (``read_yaml``), and row shapes are checked and
 polygons built in batched shapely calls (5,000 rows: ~8 s before, ~3 s after, mostly YAML).
+
+Split places (TERMS.md §3, ZONES.md "Split places"): a city divided between kinds (Aleppo, Daraa,
+Deir ez-Zor, Damascus in 2016). A report that names only the city (its location name, compared by
+:func:`place_key`, is one of the place's ``names``) at a settlement's precision resolves to every
+kind of the place, whatever its point, plus the overlay rows containing the point. They are data:
+the ``split_places:`` section of zones.yaml, checked by :func:`load_zones` and handed to
+:meth:`ZoneIndex.build` with the rows (:class:`ZoneRows`).
 """
 
 from __future__ import annotations
@@ -26,17 +33,21 @@ import datetime as dt
 import json
 import math
 import os
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any
 from zoneinfo import ZoneInfo
 
 import numpy as np
 import shapely
-from pydantic import ValidationError
+from pydantic import Field, ValidationError
 
-from monitor.models import ZoneSpec
+# the actor registry's name key (case, accents, apostrophes, hyphens, spaces): place names are
+# transliterated the same way ("Deir ez-Zor", "Deir ez Zor", "Dayr az-Zawr")
+from monitor.actors import _normalise as _name_key
+from monitor.models import FileModel, Name, ZoneSpec
 from monitor.problems import Problem, did_you_mean, from_validation, read_yaml
 
 # Precedence levels (ZONES.md "Rules of the table"): higher = more specific = wins.
@@ -49,6 +60,48 @@ _EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.timezone.utc)
 _US = dt.timedelta(microseconds=1)
 _NEVER, _FOREVER = -(2**62), 2**62  # open validity bounds, in microseconds
 _DESCRIBED_MAX = 65_536  # row combinations whose description is kept (then start afresh)
+_TYPE_WORDS = ("town", "city")  # UCDP names a settlement "Aleppo town", "Damascus city"
+_TOP_KEYS = ("provenance", "zones", "split_places")
+
+
+def place_key(name: str) -> str:
+    """The key a location name is matched by against split places' ``names``: case, accents,
+    apostrophes, hyphens and surrounding space normalised, a trailing type word ("town", "city")
+    dropped. ``place_key("Aleppo town") == place_key("aleppo") == "aleppo"``; "Aleppo - Sukkari"
+    stays "aleppo sukkari" (a neighbourhood, not the city)."""
+    key = _name_key(name)
+    head, _, last = key.rpartition(" ")
+    return head if head and last in _TYPE_WORDS else key
+
+
+class ReferencePoint(FileModel):
+    """A point written with named coordinates, so that it cannot be swapped."""
+
+    lat: float = Field(ge=-90, le=90, allow_inf_nan=False)
+    lon: float = Field(ge=-180, le=180, allow_inf_nan=False)
+
+
+class SplitPlace(FileModel):
+    """A settlement divided between zones of different kinds (ZONES.md "Split places"): a
+    report naming only the settlement resolves to every kind in ``kinds`` (TERMS.md §3)."""
+
+    id: Annotated[str, Field(pattern=r"^[a-z0-9][a-z0-9_.-]*$")]
+    place: Name  # display name, "Aleppo city"
+    names: tuple[Name, ...] = Field(min_length=1)  # location names meaning the city itself
+    point: ReferencePoint  # where the feeds put the city itself (UCDP "Aleppo town")
+    kinds: tuple[str, ...] = Field(min_length=2)  # a place split between fewer is not split
+    valid_from: dt.datetime | dt.date | None = None
+    valid_to: dt.datetime | dt.date | None = None
+    source: Name  # the source of the split (ZONES.md)
+
+
+class ZoneRows(list[ZoneSpec]):
+    """The rows of a zones file (a list of :class:`ZoneSpec`) with the file's split places, so
+    that ``ZoneIndex.build(specs, ...)`` receives both from what :func:`load_zones` returns."""
+
+    def __init__(self, rows: Iterable[ZoneSpec] = (), split_places: Iterable[SplitPlace] = ()):
+        super().__init__(rows)
+        self.split_places: tuple[SplitPlace, ...] = tuple(split_places)
 
 
 @dataclass(frozen=True)
@@ -61,6 +114,7 @@ class ZoneMatch:
     note: str  # how it was decided, for the finding's explanation
     adm3: str | None = None  # the OCHA sub-district pcode the point is in (governorate: [:4])
     governorate: str | None = None  # its governorate's English name
+    split: str | None = None  # the split place's id when the report names only that city
 
 
 @dataclass(frozen=True)
@@ -156,12 +210,16 @@ class ZoneIndex:
 
     @classmethod
     def build(cls, specs: list[ZoneSpec], boundaries: Path, groups: dict[str, list[str]],
-              coarse_precision: int = 3, tz: str = "Asia/Damascus",
-              provenance: str = "") -> ZoneIndex:
+              coarse_precision: int = 3, tz: str = "Asia/Damascus", provenance: str = "",
+              split_places: Sequence[SplitPlace] | None = None) -> ZoneIndex:
         """Build every row's geometry (a union of OCHA sub-districts per pcode level, a polygon,
         a buffered line) and one STRtree over them and the sub-districts. ``specs`` should come
-        from :func:`load_zones`; a pcode matching no sub-district raises ValueError."""
+        from :func:`load_zones`; a pcode matching no sub-district raises ValueError.
+        ``split_places`` defaults to those :func:`load_zones` read with the rows (none for a
+        plain list); a name shared by two split places raises ValueError."""
         ix = cls()
+        ix._set_split_places(tuple(getattr(specs, "split_places", ()) if split_places is None
+                                   else split_places), ZoneInfo(tz))
         ix.specs, ix._admin, ix._tz = tuple(specs), _read_boundaries(boundaries), ZoneInfo(tz)
         ix._groups = {g: frozenset(m) for g, m in groups.items()}
         ix._coarse, ix._provenance = coarse_precision, provenance
@@ -203,7 +261,29 @@ class ZoneIndex:
         shapely.prepare(ix._items)
         ix._n_pieces = len(pieces)
         ix._tree = shapely.STRtree(ix._items)  # built once, queried once per resolve_many
+        ix._row_overlay = [s.overlay for s in specs]
         return ix
+
+    def _set_split_places(self, places: tuple[SplitPlace, ...], tz: ZoneInfo) -> None:
+        self._split = places
+        self._split_from = [_to_us(p.valid_from, tz, False) for p in places]
+        self._split_to = [_to_us(p.valid_to, tz, True) for p in places]
+        self._split_by_key: dict[str, int] = {}  # place_key(name) -> index in places
+        for i, place in enumerate(places):
+            for name in place.names:
+                other = self._split_by_key.setdefault(place_key(name), i)
+                if other != i:
+                    raise ValueError(f"split place {place.id}: name {name!r} is also a name of "
+                                     f"{places[other].id}")
+        self._split_of_name: dict[str, int] = {}  # location name as written -> index or -1
+        self._split_cache: dict[tuple[int, tuple[int, ...]],
+                                tuple[tuple[str, ...], tuple[str, ...], str]] = {}
+
+    @property
+    def split_places(self) -> tuple[SplitPlace, ...]:
+        """The split places (ZONES.md), for display: a report naming only one of these cities
+        resolves to all its kinds."""
+        return self._split
 
     @property
     def provenance(self) -> str:
@@ -230,14 +310,24 @@ class ZoneIndex:
         return out
 
     def resolve(self, lon: float | None, lat: float | None, precision: int,
-                start: dt.datetime, end: dt.datetime) -> ZoneMatch:
-        """The zones containing (lon, lat) at any time in [start, end) (aware datetimes)."""
-        return self.resolve_many([(lon, lat, precision, start, end)])[0]
+                start: dt.datetime, end: dt.datetime, place: str | None = None) -> ZoneMatch:
+        """The zones containing (lon, lat) at any time in [start, end) (aware datetimes).
+        ``place`` is the report's location name (split places: see :meth:`resolve_many`)."""
+        return self.resolve_many([(lon, lat, precision, start, end)], places=[place])[0]
 
-    def resolve_many(self, points: list[tuple[float | None, float | None, int, dt.datetime,
-                                              dt.datetime]]) -> list[ZoneMatch]:
+    def resolve_many(self, points: Sequence[tuple[float | None, float | None, int, dt.datetime,
+                                                  dt.datetime]],
+                     places: Sequence[str | None] | None = None) -> list[ZoneMatch]:
         """Resolve many (lon, lat, precision, start, end) at once: one index query for all.
-        A window covers [start, end) (aware datetimes); start == end is the instant start."""
+        A window covers [start, end) (aware datetimes); start == end is the instant start.
+
+        ``places``, parallel to ``points``, are the reports' location names (None: no name).
+        A point whose name is a split place's (:func:`place_key`), valid during its window, at
+        a settlement's precision (finer than the pack's coarse threshold), resolves to every
+        kind of the split place plus the overlay rows containing the point, with ``split`` set
+        (TERMS.md §3). Without ``places`` no point is a split place."""
+        if places is not None and len(places) != len(points):
+            raise ValueError(f"places has {len(places)} names for {len(points)} points")
         n, seen = len(points), {}  # seen: datetime -> microseconds (imports share windows)
         lon, lat = np.full(n, np.nan), np.full(n, np.nan)
         prec, t0, t1 = (np.zeros(n, dtype=np.int64) for _ in range(3))
@@ -278,6 +368,9 @@ class ZoneIndex:
         key_point = keys // n_rows
         rows_flat = (keys - key_point * n_rows).tolist()
         bounds = np.searchsorted(key_point, np.arange(n + 1)).tolist()
+        split = (self._split_points(places, usable, t0, t1)
+                 if places is not None and self._split else {})
+        named = places if places is not None else ()
         out = []
         for i, ok, x, y, a in zip(range(n), usable.tolist(), lon.tolist(), lat.tolist(),
                                   admin.tolist()):
@@ -290,6 +383,12 @@ class ZoneIndex:
             label = self._admin.labels[a] if a < n_admin else "outside Syria's sub-districts"
             adm3 = str(self._admin.pcodes[a]) if a < n_admin else None
             gov = self._admin.names.get(adm3[:4]) if adm3 else None
+            if i in split:
+                rows = tuple(rows_flat[bounds[i]:bounds[i + 1]])
+                kinds, ids, text = self._describe_split(split[i], rows)
+                out.append(ZoneMatch(kinds, ids, True, f"{where}, named {named[i]!r}, {text}; "
+                                     f"{label}", adm3, gov, self._split[split[i]].id))
+                continue
             if bounds[i] < bounds[i + 1]:
                 kinds, ids, text = self._describe_rows(tuple(rows_flat[bounds[i]:bounds[i + 1]]))
                 out.append(ZoneMatch(kinds, ids, True, f"{where} in {text}; {label})", adm3, gov))
@@ -301,6 +400,51 @@ class ZoneIndex:
                                  adm3, gov))
         return out
 
+    def _split_points(self, places: Sequence[str | None], usable: np.ndarray, t0: np.ndarray,
+                      t1: np.ndarray) -> dict[int, int]:
+        """Point -> split place, for the points that name only a split city at a settlement's
+        precision during the place's validity. One dict lookup per point, by the name as
+        written (its :func:`place_key` is computed once per distinct name)."""
+        memo, by_key = self._split_of_name, self._split_by_key
+        out = {}
+        for i, name in enumerate(places):
+            if not isinstance(name, str):
+                continue  # no name (None, or a missing value from a data frame)
+            s = memo.get(name)
+            if s is None:
+                if len(memo) >= _DESCRIBED_MAX:  # bounded: free text names are endless
+                    memo.clear()
+                s = memo[name] = by_key.get(place_key(name), -1)
+            if s >= 0 and usable[i] and self._split_from[s] < t1[i] and t0[i] < self._split_to[s]:
+                out[i] = s
+        return out
+
+    def _describe_split(self, s: int, rows: tuple[int, ...]
+                        ) -> tuple[tuple[str, ...], tuple[str, ...], str]:
+        """Kinds (the split place's, then the overlays' kinds, then their groups), ids (the
+        overlay rows) and note text for a point naming split place ``s`` and lying in ``rows``."""
+        overlays = tuple(r for r in rows if self._row_overlay[r])
+        cached = self._split_cache.get((s, overlays))
+        if cached is None:
+            if len(self._split_cache) >= _DESCRIBED_MAX:
+                self._split_cache.clear()
+            place = self._split[s]
+            ids = tuple([self._row_ids[r] for r in overlays])
+            kinds = tuple(dict.fromkeys([*place.kinds, *(self._row_kinds[r] for r in overlays)]))
+            text = (f"is {place.place} (split place {place.id}: {' and '.join(place.kinds)}; the "
+                    "report names only the city, so every kind applies, TERMS.md §3) — ZONES.md "
+                    "approximation")
+            if ids:
+                text += (f"; also in zone{'s' if len(ids) > 1 else ''} {', '.join(ids)} "
+                         f"({', '.join(self._row_kinds[r] for r in overlays)})")
+            cached = self._split_cache[(s, overlays)] = (kinds + self._groups_of(kinds), ids,
+                                                         text)
+        return cached
+
+    def _groups_of(self, kinds: tuple[str, ...]) -> tuple[str, ...]:
+        """The zone groups (TERMS.md §3) any of ``kinds`` falls in, in the pack's order."""
+        return tuple(g for g, members in self._groups.items() if not members.isdisjoint(kinds))
+
     def _describe_rows(self, rows: tuple[int, ...]) -> tuple[tuple[str, ...], tuple[str, ...], str]:
         """Kinds (then the groups they fall in, TERMS.md §3), ids and note text for some rows."""
         cached = self._cache.get(rows)
@@ -309,28 +453,27 @@ class ZoneIndex:
                 self._cache.clear()
             ids = tuple([self._row_ids[r] for r in rows])
             kinds = tuple(dict.fromkeys([self._row_kinds[r] for r in rows]))
-            groups = tuple(g for g, members in self._groups.items()
-                           if not members.isdisjoint(kinds))
             text = f"zone{'s' if len(ids) > 1 else ''} {', '.join(ids)} ({', '.join(kinds)}"
-            cached = self._cache[rows] = (kinds + groups, ids, text)
+            cached = self._cache[rows] = (kinds + self._groups_of(kinds), ids, text)
         return cached
 
 
 def load_zones(path: Path, kinds: set[str], boundaries: Path, file_label: str | None = None,
-               tz: str = "Asia/Damascus") -> tuple[list[ZoneSpec], str, list[Problem]]:
-    """Read and check a zones file (``provenance:`` + ``zones:``), reporting every problem at
-    once: invalid rows, unknown kinds and pcodes (with a hint), duplicate ids, rows without an
-    area, bad polygon rings, empty validity. Returns (specs, provenance, problems); use the
-    specs only when problems is empty."""
+               tz: str = "Asia/Damascus") -> tuple[ZoneRows, str, list[Problem]]:
+    """Read and check a zones file (``provenance:`` + ``zones:``, optionally ``split_places:``),
+    reporting every problem at once: invalid rows, unknown kinds and pcodes (with a hint),
+    duplicate ids, rows without an area, bad polygon rings, empty validity; the same for split
+    places, and a name given to two of them. Returns (specs, provenance, problems); specs is a
+    :class:`ZoneRows` carrying the split places. Use the specs only when problems is empty."""
     file = file_label or str(path)
     data, problems = read_yaml(Path(path))
     if problems:
-        return [], "", problems
+        return ZoneRows(), "", problems
     if not isinstance(data, dict):
-        return [], "", [Problem(file, "", "must be a mapping with keys 'provenance' and 'zones'")]
-    top = ("provenance", "zones")
-    problems += [Problem(file, str(k), "is not a known key", did_you_mean(k, top))
-                 for k in data if k not in top]
+        return ZoneRows(), "", [Problem(file, "", "must be a mapping with keys 'provenance' and "
+                                        "'zones' (and optionally 'split_places')")]
+    problems += [Problem(file, str(k), "is not a known key", did_you_mean(k, _TOP_KEYS))
+                 for k in data if k not in _TOP_KEYS]
     provenance = data.get("provenance")
     if not isinstance(provenance, str) or not provenance.strip():
         problems.append(Problem(file, "provenance", "is required: say where the delineation "
@@ -338,7 +481,8 @@ def load_zones(path: Path, kinds: set[str], boundaries: Path, file_label: str | 
         provenance = ""
     rows = data.get("zones")
     if not isinstance(rows, list) or not rows:
-        return [], provenance, problems + [Problem(file, "zones", "must be a non-empty list")]
+        return ZoneRows(), provenance, problems + [Problem(file, "zones",
+                                                           "must be a non-empty list")]
     try:
         admin: _Admin | None = _read_boundaries(Path(boundaries))
     except ValueError as exc:
@@ -383,7 +527,78 @@ def load_zones(path: Path, kinds: set[str], boundaries: Path, file_label: str | 
         problems += _check_shape(file, key, spec, admin, outside.get(id(spec)),
                                  valid.get(id(spec)))
         problems += _check_validity(file, key, spec, zone_tz)
-    return specs, provenance, problems
+    places, errs = _load_split_places(file, data.get("split_places"), kinds, admin, zone_tz)
+    return ZoneRows(specs, places), provenance, problems + errs
+
+
+def _load_split_places(file: str, rows: Any, kinds: set[str], admin: _Admin | None,
+                       tz: ZoneInfo) -> tuple[list[SplitPlace], list[Problem]]:
+    """Check the ``split_places:`` section: each entry a valid :class:`SplitPlace` whose kinds
+    are zone kinds, whose id and names are its own, whose point is in the boundaries."""
+    if rows is None:
+        return [], []
+    if not isinstance(rows, list):
+        return [], [Problem(file, "split_places", "must be a list of places (id, place, names, "
+                            "point, kinds, valid_from, valid_to, source)")]
+    places: list[SplitPlace] = []
+    keys: list[str] = []
+    problems: list[Problem] = []
+    first_row: dict[str, int] = {}
+    owner: dict[str, int] = {}  # place_key(name) -> the entry that first gave it
+    for i, row in enumerate(rows):
+        key = f"split_places[{i}]"
+        if not isinstance(row, dict):
+            problems.append(Problem(file, key, "must be a mapping (id, place, names, point, "
+                                    "kinds, ...)"))
+            continue
+        if isinstance(row.get("id"), str) and row["id"] in first_row:
+            problems.append(Problem(file, f"{key}.id", f"{row['id']!r} is a duplicate id (also "
+                                    f"split_places[{first_row[row['id']]}]); ids must be unique"))
+        first_row.setdefault(str(row.get("id")), i)
+        raw_kinds = row.get("kinds")
+        found = _check_split_kinds(file, key, raw_kinds, kinds) if isinstance(raw_kinds, list) \
+            else []
+        try:
+            place = SplitPlace.model_validate(row)
+        except ValidationError as exc:
+            ours = {p.key for p in found}
+            problems += [p for p in from_validation(file, exc, key) if p.key not in ours] + found
+            continue
+        problems += found
+        for j, name in enumerate(place.names):
+            name_key = place_key(name)
+            if not name_key:
+                problems.append(Problem(file, f"{key}.names[{j}]", f"{name!r} has no letters "
+                                        "left once normalised; give the place's name"))
+            elif owner.setdefault(name_key, i) != i:
+                k = owner[name_key]
+                problems.append(Problem(file, f"{key}.names[{j}]", f"{name!r} is also a name of "
+                                        f"split_places[{k}] ({rows[k].get('id')}): a name may mean "
+                                        "one place only"))
+        problems += _check_validity(file, key, place, tz)
+        places.append(place)
+        keys.append(key)
+    if places and admin is not None:  # a reference point outside Syria: lat and lon swapped?
+        inside = np.zeros(len(places), dtype=bool)
+        xy = shapely.points([p.point.lon for p in places], [p.point.lat for p in places])
+        inside[admin.tree.query(xy, predicate="intersects")[0]] = True
+        problems += [Problem(file, f"{key}.point", f"({place.point.lat}, {place.point.lon}) "
+                             "lies outside the boundaries (Syria)", "Are lat and lon swapped?")
+                     for key, place, ok in zip(keys, places, inside.tolist()) if not ok]
+    return places, problems
+
+
+def _check_split_kinds(file: str, key: str, raw: list[Any], kinds: set[str]) -> list[Problem]:
+    out = []
+    for j, kind in enumerate(raw):
+        if not isinstance(kind, str):
+            continue  # reported by the model
+        if kind not in kinds:
+            out.append(Problem(file, f"{key}.kinds[{j}]", f"{kind!r} is not a zone kind.",
+                               did_you_mean(kind, kinds)))
+        elif kind in raw[:j]:
+            out.append(Problem(file, f"{key}.kinds[{j}]", f"{kind!r} is listed twice"))
+    return out
 
 
 def _shape_facts(specs: list[ZoneSpec], admin: _Admin | None
@@ -491,7 +706,8 @@ def _check_shape(file: str, key: str, spec: ZoneSpec, admin: _Admin | None,
     return out
 
 
-def _check_validity(file: str, key: str, spec: ZoneSpec, tz: ZoneInfo) -> list[Problem]:
+def _check_validity(file: str, key: str, spec: ZoneSpec | SplitPlace,
+                    tz: ZoneInfo) -> list[Problem]:
     out = []
     for name in ("valid_from", "valid_to"):
         value = getattr(spec, name)

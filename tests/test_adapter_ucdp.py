@@ -14,15 +14,17 @@ from typing import Any
 
 import pytest
 
-from monitor.adapters.ucdp import CIVILIANS, GOS, RUSSIA, UcdpAdapter, to_report
+from monitor.adapters.ucdp import CIVILIANS, UcdpAdapter, to_report
 from monitor.config import PROJECT_ROOT, Pack
 from monitor.feeds import Batch, FeedSpec, HttpFetcher, SourceError
 from monitor.models import IncidentReport
+from monitor.resolve import resolve
 from monitor.service import Rejection
 
 from tests.servers import serve
 
 GED = PROJECT_ROOT.parent / "shared" / "data" / "ucdp" / "ged_syria_2016.csv"
+INSURGENTS = ["coh_opposition", "other_opposition", "nusra"]  # TERMS.md §2: a candidate set
 GED_SHA256 = "06436ea95c61606f8365c9ff68dee0e5cb9ae270e0ae7ace786f51e75dbd3d5e"  # data README
 PAGES = Path(__file__).parent / "fixtures" / "ucdp"
 API_PATH = "/api/gedevents/19.1"
@@ -54,42 +56,39 @@ def ids(batches: list[Batch]) -> list[str]:
 
 # --- to_report on real rows ------------------------------------------------------------------
 
-ATTRIBUTED = [
-    # (GED id, attacker, target, attribution)
-    ("215936", ["IS"], [CIVILIANS], "single"),
-    ("226322", [GOS], ["Syrian insurgents"], "single"),
-    ("234086", [GOS], ["Syrian insurgents"], "single"),
-    ("216253", [RUSSIA], ["IS"], "single"),
-    ("232548", [GOS, RUSSIA], ["Syrian insurgents"], "ambiguous"),
-    ("235169", [GOS, RUSSIA], ["IS"], "ambiguous"),
-    ("224694", [GOS, "Syrian insurgents"], [GOS, "Syrian insurgents"], "ambiguous"),
-    ("233237", [GOS, "IS"], [GOS, "IS"], "ambiguous"),
-    ("216204", ["Ahrar al-Sham", "Jabhat Fateh al-Sham", "Southern Front", "IS"],
-     ["Ahrar al-Sham", "Jabhat Fateh al-Sham", "Southern Front", "IS"], "ambiguous"),
-    ("236249", ["Government of Turkey", "IS"], ["Government of Turkey", "IS"], "ambiguous"),
+GOS = "Government of Syria"
+
+DIRECTED = [
+    # (GED id, direction, attackers, targets) as the core resolves them (TERMS.md §4)
+    ("215936", "directed", ["isil"], ["civilians"]),
+    ("226322", "directed", ["syrian_government"], INSURGENTS),
+    ("234086", "directed", ["syrian_government"], INSURGENTS),
+    ("216253", "directed", ["russia"], ["isil"]),
+    ("232548", "directed", ["syrian_government", "russia"], INSURGENTS),
+    ("235169", "directed", ["syrian_government", "russia"], ["isil"]),
+    ("224694", "clash", ["syrian_government"], INSURGENTS),
 ]
 
 
-@pytest.mark.parametrize(("gid", "attacker", "target", "attribution"), ATTRIBUTED, ids=[
+@pytest.mark.parametrize(("gid", "direction", "attackers", "targets"), DIRECTED, ids=[
     "type 3: IS against civilians",
     "'The regime forces shell the Eastern Ghouta': Syria",
     "'bombing by regime's helicopters': Syria",
     "'Russian airstrikes target Hama countryside': Russia",
     "'Russian and Syrian airstrikes': Syria or Russia",
-    "'Warplanes kill 21' (no nationality): Syria or Russia",
-    "'Continued clashes around Talbisa': either side",
-    "round-up naming regime forces as victims: either side",
-    "coalition of three vs IS (type 2): split, either side",
-    "Turkey vs IS: either side",
+    "'Warplanes kill 21' (no nationality): the air operators among the parties",
+    "'Continued clashes around Talbisa': a clash",
 ])
-def test_attribution_of_real_rows(ged: dict[str, dict[str, str]], gid: str,
-                                  attacker: list[str], target: list[str],
-                                  attribution: str) -> None:
-    report = to_report(ged[gid], "ucdp", "B")
-    assert (report["attacker"], report["target"], report["attribution"]) == (
-        attacker, target, attribution)
-    assert report["civilian_targeting"] is (ged[gid]["type_of_violence"] == "3")
-    IncidentReport.model_validate(report)
+def test_direction_of_real_rows(ged: dict[str, dict[str, str]], pack: Pack, gid: str,
+                                direction: str, attackers: list[str],
+                                targets: list[str]) -> None:
+    """The adapter gives the parties; the core reads who attacked from the words."""
+    report = IncidentReport.model_validate(to_report(ged[gid], "ucdp", "B"))
+    assert report.direction == ("directed" if ged[gid]["type_of_violence"] == "3" else "words")
+    assert report.civilian_targeting is (ged[gid]["type_of_violence"] == "3")
+    res = resolve(report, pack)
+    assert (res.direction, res.attacker_sides, res.target_sides) == (
+        direction, attackers, targets), res.notes
 
 
 def test_a_governorate_level_row_maps_every_field(ged: dict[str, dict[str, str]]) -> None:
@@ -102,7 +101,7 @@ def test_a_governorate_level_row_maps_every_field(ged: dict[str, dict[str, str]]
         "location": {"lat": 36.25, "lon": 37.616667, "precision": 4,
                      "place": "Aleppo Governorate", "admin1": "Aleppo Governorate",
                      "admin2": None},
-        "attacker": [GOS], "target": ["Syrian insurgents"], "attribution": "single",
+        "attacker": [GOS], "target": ["Syrian insurgents"], "direction": "words",
         "event_type": "attack", "civilian_targeting": False,
         "casualties_min": 1, "casualties_max": 1,
         "notes": headline, "sources": [f"SOHR,2016-01-06,{headline}", "SOHR"],
@@ -164,8 +163,8 @@ def test_unmappable_rows_raise_naming_the_field(ged: dict[str, dict[str, str]],
 
 
 def test_the_whole_2016_file_maps_and_validates() -> None:
-    """All 6,170 rows through the file feed: no rejection, every report valid, and the
-    attribution decision counted (the numbers the module docstring's decision produces)."""
+    """All 6,170 rows through the file feed: no rejection, every report valid; one-sided
+    violence is directed against civilians, the rest leave the direction to the words."""
     batches = run(feed(GED.name), GED.parent)
     assert [len(b.items) for b in batches] == [500] * 12 + [170]
     assert batches[-1].cursor == {"file_sha256": GED_SHA256, "rows_done": 6170}
@@ -174,21 +173,14 @@ def test_the_whole_2016_file_maps_and_validates() -> None:
     outcome: collections.Counter[str] = collections.Counter()
     for where, raw in (i for b in batches for i in b.items):
         report = IncidentReport.model_validate(raw)
-        sides = tuple(report.attacker)
-        outcome[report.attribution or "?"] += 1
-        if report.civilian_targeting:
-            outcome["one-sided"] += 1
-        elif sides in ((GOS,), (RUSSIA,), (GOS, RUSSIA)):
-            outcome[" / ".join(sides)] += 1
-        else:
-            assert report.attacker == report.target
-            outcome["either side"] += 1
-    assert outcome == {"single": 657, "ambiguous": 5513, "one-sided": 185, GOS: 427,
-                       RUSSIA: 45, f"{GOS} / {RUSSIA}": 1371, "either side": 4142}
+        outcome[report.direction or "?"] += 1
+        if report.direction == "directed":
+            assert report.target == [CIVILIANS] and report.civilian_targeting
+    assert outcome == {"directed": 185, "words": 5985}
 
 
 def test_names_the_adapter_writes_are_known_to_the_registry(pack: Pack) -> None:
-    for name in (GOS, RUSSIA, CIVILIANS):
+    for name in (GOS, CIVILIANS):
         assert pack.registry.resolve(name, dt.date(2016, 6, 1)).resolved, name
 
 

@@ -240,8 +240,13 @@ def test_count_independent(reports: list[ReportFacts], expected: int) -> None:
     pytest.param(Evidence(("B",), date_precision="month"), "medium", id="date-month"),
     pytest.param(Evidence(("B",), window_partial=True), "medium", id="window-partial"),
     pytest.param(Evidence(("B",), partial_candidates=True), "medium", id="partial-candidates"),
+    # TERMS.md §4: each doubt costs its own grade (an ambiguous attacker, and the term holding
+    # for some candidates only)
     pytest.param(Evidence(("B",), attribution_ambiguous=True, partial_candidates=True),
-                 "medium", id="partial-candidates-not-counted-when-ambiguous"),
+                 "low", id="ambiguous-and-partial-candidates-two-grades"),
+    pytest.param(Evidence(("B",), uses_zone=True, split_place=True), "medium",
+                 id="split-place"),
+    pytest.param(Evidence(("A", "A", "A"), aggregate=True), "low", id="aggregate-always-low"),
     # corroboration and its maximum
     pytest.param(Evidence(("C", "C")), "high", id="C-corroborated-once"),
     pytest.param(Evidence(("E", "E", "E")), "medium", id="E-plus-two"),
@@ -267,6 +272,8 @@ def test_score_reasons_follow_the_arithmetic() -> None:
         "attribution ambiguous (TERMS.md §4): -1, now -1",
         "2 independent sources: +1 for each beyond the first (at most +2): +1, now 0",
         "total 0: low (3 or more high, 2 medium, 1 or less low)",
+        "needs_review: more doubts than grades; recorded low for an analyst to review "
+        "(TERMS.md §4)",
     ]
     assert grade == "low"  # the cap (medium) is above: no cap sentence
 

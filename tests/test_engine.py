@@ -111,6 +111,9 @@ def random_facts(pack: Pack, n: int, seed: int = 6) -> list[dict[str, Any]]:
                 facts[name] = rng.choice(list(values))
         for inst in vocab.instruments:
             facts[f"in_force_{inst}"] = rng.random() < 0.8
+        # most reports say who attacked (TERMS.md §4); a clash matches only COH-CLASH and
+        # SEP-CASTELLO
+        facts["direction"] = "directed" if rng.random() < 0.8 else "clash"
         facts["id"] = f"inc-{seed}-{i}#0"
         out.append(facts)
     return out

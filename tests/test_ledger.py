@@ -450,9 +450,11 @@ def test_findings_filters(ledger: Ledger) -> None:
     assert ids() == ["f-10", "f-12", "f-13"]
     assert ids(term="MAY-CIV") == ["f-12"]
     assert ids(instrument="COH") == ["f-10", "f-13"]
-    assert ids(party="syrian_government") == ["f-10", "f-12"]
-    assert ids(party="russia") == ["f-12"]
-    assert ids(party="syria") == []  # whole elements, not substrings
+    # TERMS.md §4 "Counting": a party's own row holds what is charged to it alone
+    assert ids(party="syrian_government") == ["f-10"]
+    assert ids(party="russia") == []
+    assert ids(party="russia or syrian_government") == ["f-12"]
+    assert ids(party="syria") == []  # whole sets, not substrings
     assert ids(since="2016-09-12") == ["f-12", "f-13"]  # inclusive
     assert ids(until="2016-09-12") == ["f-10"]  # exclusive
     assert ids(since=date(2016, 9, 11), until=date(2016, 9, 13)) == ["f-12"]
@@ -487,8 +489,10 @@ def test_a_finding_takes_the_status_of_its_latest_change(ledger: Ledger) -> None
     assert ledger.verify().ok
 
 
-# The views as m001 wrote them (a correlated subquery and a json_each per finding): the
-# derived tables of m003 must give the same rows.
+# The views read straight from the chained tables (a correlated subquery per finding; each
+# finding in one row, its charged set, TERMS.md §4 "Counting"; context findings in none): the
+# derived tables of m003/m004 must give the same rows.
+_SET = ledger_module.CHARGED_SET_SQL
 M001_VIEWS = {
     "finding_status": "SELECT f.*, COALESCE((SELECT c.confidence FROM confidence_changes c "
                       "WHERE c.finding_id = f.finding_id ORDER BY c.seq DESC LIMIT 1), "
@@ -496,14 +500,15 @@ M001_VIEWS = {
                       "status_changes s WHERE s.finding_id = f.finding_id ORDER BY s.seq DESC "
                       "LIMIT 1), 'alleged') AS status FROM findings f ORDER BY f.seq",
     "findings_per_party_day": "SELECT date(julianday(f.occurred) + (julianday(f.occurred_end) "
-                              "- julianday(f.occurred)) / 2) AS day, p.value AS party, f.term, "
-                              "f.severity, count(*) AS findings FROM current_findings f, "
-                              "json_each(f.charged_to) p GROUP BY day, party, f.term, "
+                              f"- julianday(f.occurred)) / 2) AS day, {_SET} AS party, f.term, "
+                              "f.severity, count(*) AS findings FROM current_findings f WHERE "
+                              "f.instrument_status IS NOT 'context' GROUP BY day, party, f.term, "
                               "f.severity",
-    "scorecard": "SELECT p.value AS party, f.instrument, f.term, f.severity, count(*) AS "
+    "scorecard": f"SELECT {_SET} AS party, f.instrument, f.term, f.severity, count(*) AS "
                  "findings, min(f.occurred) AS first, max(f.occurred) AS last FROM "
-                 "current_findings f, json_each(f.charged_to) p WHERE f.status NOT IN "
-                 "('disputed', 'discounted') GROUP BY party, f.instrument, f.term, f.severity",
+                 "current_findings f WHERE f.status NOT IN ('disputed', 'discounted') AND "
+                 "f.instrument_status IS NOT 'context' GROUP BY party, f.instrument, f.term, "
+                 "f.severity",
 }
 
 
@@ -643,7 +648,8 @@ def test_opening_sets_wal_and_migrations_are_idempotent(path: Path) -> None:
     again = Ledger.open(path, clock=SteppingClock())
     assert again.query("PRAGMA journal_mode") == [{"journal_mode": "wal"}]
     assert [m["name"] for m in again.query("SELECT name FROM _sqlite_migrations")] == [
-        "m001_chained_tables", "m002_pattern_queue", "m003_finding_state"]
+        "m001_chained_tables", "m002_pattern_queue", "m003_finding_state",
+        "m004_charged_sets"]
     assert sum(again.counts().values()) == 3
     record(again, 2)
     assert again.verify().entries == 6

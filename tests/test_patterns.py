@@ -220,11 +220,18 @@ def test_no_escalation(findings: list[dict[str, Any]]) -> None:
     assert escalations(findings, ALEPPO) == []
 
 
-def test_every_party_charged_counts_the_finding() -> None:
+def test_an_escalation_is_per_charged_set_not_per_candidate() -> None:
+    """TERMS.md §4 "Counting": five Syrian-or-Russian air strikes in Aleppo in 24 hours are an
+    escalation of "russia or syrian_government", not of each; a clash charged to nobody counts
+    under "undetermined" and never against a party."""
     both = aleppo_findings(5, charged_to=("syrian_government", "russia"))
     result = escalations(both, ALEPPO)
-    assert [e.party for e in result] == ["russia", "syrian_government"]
-    assert result[0].finding_ids == result[1].finding_ids and result[0].key != result[1].key
+    assert [e.party for e in result] == ["russia or syrian_government"]
+    mixed = (aleppo_findings(3, charged_to=("syrian_government",))
+             + aleppo_findings(2, charged_to=("syrian_government", "russia")))
+    assert escalations(mixed, ALEPPO) == []  # 3 + 2: neither set reaches five
+    clashes = aleppo_findings(5, charged_to=())
+    assert [e.party for e in escalations(clashes, ALEPPO)] == ["undetermined"]
 
 
 def test_unknown_incident_or_governorate_is_skipped() -> None:

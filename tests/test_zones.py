@@ -17,7 +17,7 @@ import pytest
 import shapely
 import yaml
 
-from monitor.zones import ZoneIndex, ZoneMatch, load_zones
+from monitor.zones import SplitPlace, ZoneIndex, ZoneMatch, load_zones, place_key
 
 PACK = Path(__file__).resolve().parents[1] / "config" / "syria-2016"
 BOUNDARIES = PACK / "boundaries" / "syr_admin3_subdistricts_ocha.geojson"
@@ -224,6 +224,154 @@ def test_resolve_many_equals_resolve_on_random_points(index: ZoneIndex) -> None:
     assert sum(m.resolved for m in many) > 500  # most of Syria is classified
 
 
+# --- split places (TERMS.md §3, ZONES.md "Split places") -----------------------------------
+
+
+def test_shipped_split_places_are_the_four_cities_of_zones_md(loaded) -> None:
+    specs, _, _ = loaded
+    got = {p.id: (p.kinds, p.valid_to.isoformat()) for p in specs.split_places}
+    assert got == {"aleppo": (("government", "mixed"), "2016-12-22"),
+                   "daraa": (("government", "opposition"), "2016-12-31"),
+                   "deir-ez-zor": (("government", "isil"), "2016-12-31"),
+                   "damascus": (("government", "mixed"), "2016-12-31")}
+    assert all(p.source.startswith("ZONES.md") for p in specs.split_places)
+
+
+SPLIT_CASES = [
+    # (id, lat, lon, day, location name, precision, expected kinds, expected split)
+    ("ucdp-aleppo-town", 36.201241, 37.161173, "2016-08-10", "Aleppo town", 1,
+     ("government", "mixed", "designated_area"), "aleppo"),
+    ("acled-aleppo-precision-2", 36.201241, 37.161173, "2016-08-10", "Aleppo", 2,
+     ("government", "mixed", "designated_area"), "aleppo"),
+    ("aleppo-last-split-day", 36.201241, 37.161173, "2016-12-22", "Aleppo town", 1,
+     ("government", "mixed", "designated_area"), "aleppo"),
+    ("aleppo-after-evacuation-not-split", 36.201241, 37.161173, "2016-12-23", "Aleppo town", 1,
+     ("government",), None),
+    ("aleppo-named-elsewhere-in-the-city", 36.209, 37.130, "2016-08-10", "Halab", 1,
+     ("government", "mixed", "designated_area"), "aleppo"),
+    ("aleppo-sukkari-not-split", 36.178, 37.152, "2016-08-10", "Aleppo - Sukkari", 1,
+     ("mixed", "designated_area"), None),
+    ("ucdp-daraa-town", 32.61889, 36.10213, "2016-08-10", "Daraa town", 1,
+     ("government", "opposition"), "daraa"),
+    ("daraa-governorate-not-split", 32.61889, 36.10213, "2016-08-10", "Daraa Governorate", 1,
+     ("opposition",), None),
+    ("ucdp-deir-ez-zor-town", 35.335876, 40.140844, "2016-08-10", "Deir ez Zor town", 1,
+     ("government", "isil"), "deir-ez-zor"),
+    ("acled-deir-ez-zor", 35.335876, 40.140844, "2016-08-10", "Deir-ez-Zor", 1,
+     ("government", "isil"), "deir-ez-zor"),
+    ("ucdp-damascus-city", 33.513364, 36.291575, "2016-08-10", "Damascus city", 1,
+     ("government", "mixed", "designated_area"), "damascus"),
+    ("aleppo-named-in-castello-corridor-keeps-the-overlay", 36.259, 37.105, "2016-09-14",
+     "Aleppo", 1, ("government", "mixed", "castello_dmz", "designated_area"), "aleppo"),
+]
+
+
+@pytest.mark.parametrize("lat, lon, iso, place, precision, kinds, split",
+                         [c[1:] for c in SPLIT_CASES], ids=[c[0] for c in SPLIT_CASES])
+def test_split_places(index: ZoneIndex, lat: float, lon: float, iso: str, place: str,
+                      precision: int, kinds: tuple, split: str | None) -> None:
+    match = index.resolve(lon, lat, precision, *day(iso), place=place)
+    assert (match.kinds, match.split, match.resolved) == (kinds, split, True)
+    assert ("split place" in match.note) is (split is not None)
+    if split is None:  # a name that is not the city's changes nothing
+        assert match == index.resolve(lon, lat, precision, *day(iso))
+
+
+def test_split_place_note_and_ids(index: ZoneIndex) -> None:
+    match = index.resolve(37.161173, 36.201241, 1, *day("2016-08-10"), place="Aleppo town")
+    assert match.zone_ids == ()  # the kinds come from the split place, not from a row
+    assert (match.adm3, match.governorate) == ("SY020000", "Aleppo")
+    assert match.note.startswith("36.201N 37.161E, named 'Aleppo town', is Aleppo city (split "
+                                 "place aleppo: government and mixed; the report names only the "
+                                 "city")
+    assert "ZONES.md approximation" in match.note and "SY020000" in match.note
+    corridor = index.resolve(37.105, 36.259, 1, *day("2016-09-14"), place="Aleppo")
+    assert corridor.zone_ids == ("castello-dmz",) and "also in zone castello-dmz" in corridor.note
+
+
+def test_the_same_point_without_a_name_resolves_as_before(index: ZoneIndex) -> None:
+    match = index.resolve(37.161173, 36.201241, 1, *day("2016-08-10"))
+    assert match.kinds == ("mixed", "designated_area")  # polygon E only
+    assert match.zone_ids == ("aleppo-east-city",) and match.split is None
+    assert index.resolve(37.161173, 36.201241, 1, *day("2016-08-10"), place=None) == match
+
+
+def test_a_window_reaching_into_the_split_is_split(index: ZoneIndex) -> None:
+    start = dt.datetime(2016, 12, 22, 12, tzinfo=TZ)  # Aleppo split to the end of 22 Dec
+    match = index.resolve(37.161173, 36.201241, 1, start, start + dt.timedelta(days=1),
+                          place="Aleppo town")
+    assert match.split == "aleppo"
+
+
+@pytest.mark.parametrize("precision", [3, 4, 6])
+def test_a_coarse_location_naming_a_split_city_is_unresolved(index: ZoneIndex,
+                                                             precision: int) -> None:
+    match = index.resolve(37.161173, 36.201241, precision, *day("2016-08-10"),
+                          place="Aleppo town")
+    assert match == ZoneMatch((), (), False, match.note)
+    assert f"location precision {precision} is coarser than a settlement" in match.note
+
+
+def test_a_split_city_named_without_coordinates_is_unresolved(index: ZoneIndex) -> None:
+    match = index.resolve(None, None, 1, *day("2016-08-10"), place="Aleppo")
+    assert not match.resolved and match.split is None and "no location" in match.note
+
+
+@pytest.mark.parametrize("name, key", [
+    ("Aleppo town", "aleppo"), ("  ALEPPO  City ", "aleppo"), ("Ḥalab", "halab"),
+    ("Deir-ez-Zor", "deir ez zor"), ("Deir ez Zor town", "deir ez zor"), ("Dar'a", "dara"),
+    ("Dar’a", "dara"), ("Aleppo - Sukkari", "aleppo sukkari"), ("city", "city"),
+    ("Aleppo Governorate", "aleppo governorate"),
+])
+def test_place_key(name: str, key: str) -> None:
+    assert place_key(name) == key
+
+
+def test_places_must_parallel_points(index: ZoneIndex) -> None:
+    with pytest.raises(ValueError, match="1 names for 2 points"):
+        index.resolve_many([(36.5, 35.6, 1, *day("2016-08-10"))] * 2, places=["Aleppo"])
+
+
+def test_a_name_shared_by_two_split_places_is_refused_by_build(loaded, pack: dict) -> None:
+    specs, _, _ = loaded
+    twin = specs.split_places[0].model_copy(update={"id": "twin", "names": ("Halab",)})
+    with pytest.raises(ValueError, match="'Halab' is also a name of aleppo"):
+        ZoneIndex.build(specs, BOUNDARIES, pack["zone_groups"],
+                        split_places=[*specs.split_places, twin])
+
+
+def test_a_plain_list_of_rows_has_no_split_places(loaded, pack: dict) -> None:
+    specs, _, _ = loaded
+    plain = ZoneIndex.build(list(specs), BOUNDARIES, pack["zone_groups"], tz=pack["timezone"])
+    assert plain.split_places == ()
+    match = plain.resolve(37.161173, 36.201241, 1, *day("2016-08-10"), place="Aleppo town")
+    assert match.split is None and match.zone_ids == ("aleppo-east-city",)
+
+
+NAMES = ["Aleppo town", "Aleppo", "Aleppo - Sukkari", "Daraa town", "Deir ez Zor town",
+         "Damascus city", "Bustan al-Qasr", "Idlib", None, None]
+
+
+def test_resolve_many_with_places_equals_resolve_per_point(index: ZoneIndex) -> None:
+    rng = np.random.default_rng(22)
+    base = dt.datetime(2016, 1, 1, tzinfo=TZ)
+    points, places = [], []
+    for k in range(600):  # around the four cities' reference points, over 2016
+        lat, lon = [(36.2012, 37.1612), (32.6189, 36.1021), (35.3359, 40.1408),
+                    (33.5134, 36.2916), (36.259, 37.105)][k % 5]
+        start = base + dt.timedelta(hours=int(rng.integers(0, 366 * 24)))
+        points.append((lon + rng.normal(0, 0.03), lat + rng.normal(0, 0.03),
+                       int(rng.choice([1, 2, 3])), start,
+                       start + dt.timedelta(hours=int(rng.integers(0, 72)))))
+        places.append(NAMES[int(rng.integers(0, len(NAMES)))])
+    many = index.resolve_many(points, places=places)
+    assert many == [index.resolve(*p, place=name) for p, name in zip(points, places)]
+    assert 100 < sum(m.split is not None for m in many) < 400
+    unnamed = index.resolve_many(points)
+    assert [m for m in many if m.split is None] == [
+        u for m, u in zip(many, unnamed) if m.split is None]
+
+
 # --- describe, geometry, provenance --------------------------------------------------------
 
 
@@ -270,6 +418,47 @@ zones:
     assert any("zones[5].polygon: is not closed" in t for t in text)
     assert any("zones[6].valid_from: 2016-08-13 is after valid_to 2016-08-12" in t for t in text)
     assert len(problems) == 7, text
+
+
+def test_load_zones_reports_split_place_problems_with_the_key_and_a_hint(
+        tmp_path: Path, pack: dict) -> None:
+    bad = tmp_path / "zones.yaml"
+    bad.write_text("""
+provenance: "test: approximate"
+zones:
+  - {id: idleb, area: Idleb, kind: nusra_concentrated, pcodes: [SY0700]}
+split_places:
+  - {id: aleppo, place: Aleppo city, names: [Aleppo, Aleppo town], point: {lat: 36.2, lon: 37.16},
+     kinds: [government, mixd], valid_to: 2016-12-22, source: ZONES.md}
+  - {id: halab, place: Halab, names: [Halab, ALEPPO city], point: {lat: 37.16, lon: 36.2},
+     kinds: [government, opposition], source: ZONES.md}
+  - {id: daraa, place: Daraa city, names: [Daraa], point: {lat: 32.6, lon: 36.1},
+     kinds: [government, opposition], source: ZONES.md, valid_from: 2016-02-01,
+     valid_to: 2016-01-01, kindz: x}
+  - {id: damascus, place: Damascus city, names: [Damascus], point: {lat: 33.5, lon: 36.3},
+     kinds: [government]}
+""", encoding="utf-8")
+    specs, _, problems = load_zones(bad, set(pack["zone_kinds"]), BOUNDARIES,
+                                    file_label="zones.yaml")
+    text = [str(p) for p in problems]
+    assert ("zones.yaml: split_places[0].kinds[1]: 'mixd' is not a zone kind. "
+            "Did you mean 'mixed'?") in text
+    assert any(t.startswith("zones.yaml: split_places[1].names[1]: 'ALEPPO city' is also a name "
+                            "of split_places[0] (aleppo)") for t in text)
+    assert ("zones.yaml: split_places[1].point: (37.16, 36.2) lies outside the boundaries "
+            "(Syria) Are lat and lon swapped?") in text
+    assert any(t.startswith("zones.yaml: split_places[2].kindz: is not a known field")
+               for t in text)
+    assert any(t.startswith("zones.yaml: split_places[3].kinds: ") for t in text)
+    assert any(t.startswith("zones.yaml: split_places[3].source: is required") for t in text)
+    assert len(problems) == 6, text
+    loose = tmp_path / "loose.yaml"
+    loose.write_text("provenance: p\nzones:\n  - {id: i, area: I, kind: mixed, "
+                     "pcodes: [SY0700]}\nsplit_place: []\n", encoding="utf-8")
+    _, _, problems = load_zones(loose, set(pack["zone_kinds"]), BOUNDARIES,
+                                file_label="z.yaml")
+    assert [str(p) for p in problems] == [
+        "z.yaml: split_place: is not a known key Did you mean 'split_places'?"]
 
 
 def test_load_zones_reports_a_short_ring_and_bad_yaml(tmp_path: Path, pack: dict) -> None:
@@ -335,6 +524,45 @@ def test_resolve_many_agrees_with_a_plain_reading_on_every_ucdp_place(index: Zon
     assert sum(m.resolved for m in many) > 3000
 
 
+def ucdp_names(limit: int | None = None) -> list[str]:
+    """The location names (``where_coordinates``) of :func:`ucdp_points`' events, in order."""
+    import csv
+
+    with UCDP.open(encoding="utf-8", newline="") as f:
+        return [row["where_coordinates"] for row in list(csv.DictReader(f))[:limit]]
+
+
+def plainly_split(index: ZoneIndex, point: tuple, name: str) -> tuple | None:
+    """TERMS.md §3 read plainly: (split place id, kinds) when the report names only a split
+    city at a settlement's precision while it is split, else None."""
+    x, y, precision, start, end = point
+    if x is None or precision >= index._coarse:
+        return None
+    for place in index.split_places:
+        valid_from = dt.datetime.combine(place.valid_from, dt.time(), tzinfo=TZ)
+        valid_to = dt.datetime.combine(place.valid_to + dt.timedelta(days=1), dt.time(),
+                                       tzinfo=TZ)
+        if (place_key(name) in {place_key(n) for n in place.names}
+                and valid_from < max(end, start + dt.timedelta(microseconds=1))
+                and start < valid_to):
+            overlays = [s.kind for s in index.specs if s.overlay and s.id in plainly(index,
+                                                                                     point)[0]]
+            kinds = tuple(dict.fromkeys([*place.kinds, *overlays]))
+            groups = tuple(g for g, members in index._groups.items() if set(members) & set(kinds))
+            return place.id, kinds + groups
+    return None
+
+
+def test_split_places_agree_with_a_plain_reading_on_every_ucdp_place(index: ZoneIndex) -> None:
+    points, names = ucdp_points(), ucdp_names()
+    many = index.resolve_many(points, places=names)
+    assert [(m.split, m.kinds) if m.split else None for m in many] == [
+        plainly_split(index, p, n) for p, n in zip(points, names)]
+    assert sum(m.split is not None for m in many) > 500  # "Aleppo town" alone is ~700 events
+    unnamed = index.resolve_many(points)
+    assert all(m == u for m, u in zip(many, unnamed) if m.split is None)
+
+
 def test_resolve_many_agrees_with_a_plain_reading_with_1000_generated_zones(
         pack: dict, tmp_path: Path) -> None:
     """The benchmark's zones dimension: octagons around real places, many overlapping."""
@@ -355,6 +583,7 @@ def test_resolve_many_agrees_with_a_plain_reading_with_1000_generated_zones(
     points = ucdp_points(2000)
     many = big.resolve_many(points)
     assert [(m.zone_ids, m.adm3) for m in many] == [plainly(big, p) for p in points]
+    assert big.resolve_many(points, places=ucdp_names(2000)) == many  # no split places here
     assert many[:300] == [big.resolve(*p) for p in points[:300]]
     assert max(len(m.zone_ids) for m in many) > 3  # generated rows do overlap
 

@@ -9,6 +9,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from monitor.ledger import CHARGED_SET_SQL
+
 DATABASE = "ledger"  # the name (and URL segment, /ledger) the ledger is served under
 
 ATTRIBUTION = (
@@ -147,7 +149,10 @@ VIEWS: dict[str, tuple[str, dict[str, str]]] = {
 
 # A finding's day, as in the findings_per_party_day view (keep the two in step).
 DAY = "date(julianday(f.occurred) + (julianday(f.occurred_end) - julianday(f.occurred)) / 2)"
-PARTY = "(:party = '' OR EXISTS (SELECT 1 FROM json_each(f.charged_to) p WHERE p.value = :party))"
+# TERMS.md §4 "Counting": a finding sits in one row, its charged set ("syrian_government",
+# "russia or syrian_government", "undetermined", "unattributed"); the ledger writes the label
+CHARGED_SET = CHARGED_SET_SQL
+PARTY = f"(:party = '' OR {CHARGED_SET} = :party)"
 
 
 def _period(day: str) -> str:
@@ -182,10 +187,10 @@ QUERIES: dict[str, tuple[str, str, str, tuple[str, ...]]] = {
         "Scorecard for a period",
         "Current findings per party, instrument, term and severity between since (inclusive) "
         "and until (exclusive), YYYY-MM-DD; disputed and discounted findings left out.",
-        f"SELECT p.value AS party, f.instrument, f.term, f.severity, count(*) AS findings, "
+        f"SELECT {CHARGED_SET} AS party, f.instrument, f.term, f.severity, count(*) AS findings, "
         f"min(f.day) AS first_day, max(f.day) AS last_day FROM (SELECT *, {DAY} AS day FROM "
-        f"current_findings f) f, json_each(f.charged_to) p WHERE f.status NOT IN ('disputed', "
-        f"'discounted') AND {_period('f.day')} GROUP BY party, f.instrument, "
+        f"current_findings f) f WHERE f.status NOT IN ('disputed', 'discounted') AND "
+        f"f.instrument_status IS NOT 'context' AND {_period('f.day')} GROUP BY party, f.instrument, "
         "f.term, f.severity ORDER BY party, findings DESC",
         ("current_findings",)),
     "feed_health": (
