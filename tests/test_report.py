@@ -118,8 +118,9 @@ def test_the_html_scorecard_counts_what_the_ledger_holds(week_ledger, week_html)
             mine = [f for f in now if f["severity"] == sev]
             assert cells[(party, f"sev:{sev}")][0] == per_party(mine)[party]
     gov_now, gov_before = (per_party(fs)["syrian_government"] for fs in (now, before))
+    trend = "up" if gov_now > gov_before else "down" if gov_now < gov_before else ""
     assert (f'data-key="total" data-count="{gov_now}" data-previous="{gov_before}">{gov_now}'
-            f'<span class="chg down">{signed(gov_now, gov_before)}</span>') in week_html
+            f'<span class="chg {trend}">{signed(gov_now, gov_before)}</span>') in week_html
     assert f'id="total-findings">{len(now)}<' in week_html
 
 
