@@ -206,6 +206,7 @@ class Decision:
 
     value: str | None
     words: tuple[str, ...] = ()
+    weak: bool = False  # decided by a class marked weak (a casualty round-up)
 
     def note(self, field: str) -> str:
         """The explanation kept with the incident, e.g. "platform=helicopter from the words
@@ -286,7 +287,7 @@ class _FieldMatcher:
                 if source[start:stop].lower() not in (w.lower() for w in words):
                     words.append(source[start:stop])
                 end = stop
-        return Decision(self.values[best], tuple(words))
+        return Decision(self.values[best], tuple(words), self.weak[best])
 
 
 class Classifier:

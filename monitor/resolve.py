@@ -132,11 +132,21 @@ def _resolve(report: IncidentReport, pack: Pack, window: tuple[dt.datetime, dt.d
 
     # TERMS.md §4 "Which words decide": only the words about this incident
     text = words_of(report)
+    whole_text = False
     if text and pack.places is not None:
-        selection = pack.places.select(text, report.location)
+        selection = pack.places.select(text, report.location,
+                                       pack.zones.admin_name(zone.adm3))
         notes.append(selection.note())
-        text = selection.text
+        text, whole_text = selection.text, selection.how == "single"
     guess = pack.classifier.classify(text) if text else None
+    if guess is not None and whole_text and guess.platform.weak:
+        # a casualty round-up ("164 died yesterday ... in air strikes, sniper bullets and
+        # explosions") reports many incidents across the country: no clause names this one's
+        # place, so none of its words is about it
+        notes.append("the text is a casualty round-up of many incidents and no clause names "
+                     f"this one's place ({guess.platform.note('round-up')}): its words decide "
+                     "nothing")
+        guess = None
 
     def pick(field: str, given: str | None, default: str) -> str:
         if given is not None:

@@ -20,10 +20,13 @@ class Places:
     gazetteer: Gazetteer
     rules: ClauseRules
 
-    def select(self, text: str, location: Location | None) -> Selection:
-        """The clauses of ``text`` about the incident at ``location`` (see monitor.places)."""
+    def select(self, text: str, location: Location | None,
+               sub_district: str | None = None) -> Selection:
+        """The clauses of ``text`` about the incident at ``location`` (see monitor.places).
+        ``sub_district``: the OCHA sub-district the point lies in, when the source names none
+        (UCDP gives the district only)."""
         names: tuple[str, ...] = ()
         if location is not None:
             names = self.gazetteer.incident_names(location.place, location.admin2,
-                                                  location.admin3)
+                                                  location.admin3 or sub_district)
         return select(text, names, self.gazetteer, self.rules)

@@ -285,6 +285,10 @@ class ZoneIndex:
         resolves to all its kinds."""
         return self._split
 
+    def admin_name(self, pcode: str | None) -> str | None:
+        """The English name of an OCHA governorate, district or sub-district pcode."""
+        return self._admin.names.get(pcode) if pcode else None
+
     @property
     def provenance(self) -> str:
         """Where the delineation comes from; it always says the delineation is approximate."""
