@@ -12,7 +12,7 @@ import sqlite3
 import sys
 from collections import Counter
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, get_args
 from zoneinfo import ZoneInfo
 
 import click
@@ -20,7 +20,7 @@ import click
 from . import __version__
 from .config import Pack, Paths, load_pack, pack_timezone, resolve_paths
 from .ledger import Ledger, iso
-from .models import EVENT_TYPES, PLATFORMS, STATUSES, TARGET_CATEGORIES, Finding
+from .models import EVENT_TYPES, PLATFORMS, STATUSES, TARGET_CATEGORIES, Attribution, Finding
 from .output import render, render_json_texts
 from .problems import ProblemsError
 
@@ -397,7 +397,11 @@ def _local_date(c: Context, value: str) -> str:
 
 @main.command()
 @click.option("--term", help="Only this term (e.g. JIG-SAAF).")
-@click.option("--party", help="Only findings charged to this side (e.g. russia).")
+@click.option("--party", help="Only findings charged to this set alone (TERMS.md §4 "
+              "'Counting'): 'syrian_government', 'russia or syrian_government', "
+              "'undetermined' (clashes), 'unattributed'.")
+@click.option("--attribution", type=click.Choice(get_args(Attribution)),
+              help="Only findings of this attribution.")
 @click.option("--instrument", help="Only this instrument (COH, MAY, JIG, SEP).")
 @click.option("--since", help="Event date on or after (YYYY-MM-DD).")
 @click.option("--until", help="Event date before (YYYY-MM-DD).")
@@ -407,19 +411,21 @@ def _local_date(c: Context, value: str) -> str:
               default="table", show_default=True)
 @click.option("--limit", type=int, default=None, help="At most this many.")
 @pass_ctx
-def findings(c: Context, term: str | None, party: str | None, instrument: str | None,
-             since: str | None, until: str | None, status: str | None, fmt: str,
-             limit: int | None) -> None:
+def findings(c: Context, term: str | None, party: str | None, attribution: str | None,
+             instrument: str | None, since: str | None, until: str | None,
+             status: str | None, fmt: str, limit: int | None) -> None:
     """List findings, filtered.
 
     \b
     Example:
       monitor findings --term MAY-CIV --party syrian_government --since 2016-09-12
+      monitor findings --party "russia or syrian_government" --attribution ambiguous
+      monitor findings --term COH-CLASH --attribution undetermined
       monitor findings --format json > findings.json
       monitor findings --format geojson > findings.geojson    # for QGIS
     """
     ledger = c.ledger(readonly=True)
-    query = {"term": term, "party": party, "instrument": instrument,
+    query = {"term": term, "party": party, "attribution": attribution, "instrument": instrument,
              "since": _day_start(c, since), "until": _day_start(c, until), "status": status,
              "limit": limit}
     if fmt in ("json", "jsonl"):  # SQLite writes each finding's JSON; Python only joins them
@@ -441,6 +447,9 @@ def findings(c: Context, term: str | None, party: str | None, instrument: str | 
         click.echo(json.dumps(findings_geojson(rows, by_incident), ensure_ascii=False))
         return
     columns = list(Finding.model_fields) if rows else None
+    # parties, aggregate and claimed target are recorded in the explanation's first entry
+    rows = [{**{k: None for k in Finding.RECORDED_IN_EXPLANATION},
+             **Finding.recorded_facts(r["explanation"]), **r} for r in rows]
     click.echo(render(rows, fmt, columns))
 
 

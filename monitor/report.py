@@ -40,7 +40,7 @@ if TYPE_CHECKING:  # shapely and jinja2 load when a brief is written, not with t
 
 from .config import Pack
 from .ledger import Ledger
-from .models import CONFIDENCES, SEVERITIES
+from .models import CONFIDENCES, SEVERITIES, Finding, charged_set
 
 DEFAULT_CUTOFF = dt.time(19, 30)
 GONE = ("superseded", "retracted")  # replaced or withdrawn: in no brief
@@ -119,7 +119,20 @@ def _findings(ledger: Ledger, p: Period) -> list[Row]:
 
 
 def _counted(findings: Iterable[Row]) -> list[Row]:
-    return [f for f in findings if f["status"] not in SET_ASIDE]
+    """The findings a brief counts: not set aside by an analyst, and not context (CTX-CIV is
+    recorded so that nothing is lost, never counted among violations, TERMS.md §4)."""
+    return [f for f in findings
+            if f["status"] not in SET_ASIDE and f.get("instrument_status") != "context"]
+
+
+def party_of(f: Row) -> str:
+    """The one scorecard row a finding sits in: its charged set (TERMS.md §4 "Counting")."""
+    return charged_set(list(f["charged_to"]), str(f.get("attribution", "")))
+
+
+def _aggregate(f: Row) -> bool:
+    """A tally or round-up (TERMS.md §4): never among a brief's most serious incidents."""
+    return bool(Finding.recorded_facts(f.get("explanation") or []).get("aggregate"))
 
 
 def _when(f: Row, tz: ZoneInfo) -> str:
@@ -153,11 +166,17 @@ def condense(explanation: list[Row]) -> tuple[list[str], list[str]]:
 
 
 def _tally(findings: list[Row]) -> dict[str, Counter[str]]:
-    """Per party: total, per term ("term:X") and per severity ("sev:Y")."""
+    """Per charged set: findings in all ("total"), per term ("term:X") and per severity
+    ("sev:Y"), and distinct incidents ("incidents"; TERMS.md §4: briefs count distinct
+    incidents per charged set). Each finding counts in one row only."""
     out: dict[str, Counter[str]] = defaultdict(Counter)
+    seen: dict[str, set[str]] = defaultdict(set)
     for f in findings:
-        for party in f["charged_to"]:
-            out[party].update(("total", "term:" + f["term"], "sev:" + f["severity"]))
+        party = party_of(f)
+        out[party].update(("total", "term:" + f["term"], "sev:" + f["severity"]))
+        seen[party].add(f["incident_id"])
+    for party, incidents in seen.items():
+        out[party]["incidents"] = len(incidents)
     return out
 
 
@@ -173,7 +192,7 @@ def scorecard(counted: list[Row], previous: list[Row]) -> Row:
     now, before = _tally(counted), _tally(previous)
     terms = sorted({f["term"] for f in counted} | {f["term"] for f in previous})
     columns = ([("term:" + t, t) for t in terms] + [("sev:" + s, s) for s in SEVERITY_ORDER]
-               + [("total", "all")])
+               + [("incidents", "incidents"), ("total", "all")])
     parties = sorted(set(now) | set(before), key=lambda p: (-now[p]["total"], p))
     rows = [{"party": p, "cells": [_cell(k, now[p], before[p]) for k, _ in columns]}
             for p in parties]
@@ -216,7 +235,8 @@ def serious_incidents(counted: list[Row], incidents: dict[str, Row],
     before medium before low, then earliest first. Minor-only incidents are left out."""
     by_incident: dict[str, list[Row]] = defaultdict(list)
     for f in counted:
-        by_incident[f["incident_id"]].append(f)
+        if not _aggregate(f):
+            by_incident[f["incident_id"]].append(f)
 
     def rank(item: tuple[str, list[Row]]) -> tuple[Any, ...]:
         fs = item[1]
@@ -270,10 +290,10 @@ def party_colours(pack: Pack, parties: Iterable[str]) -> dict[str, str]:
 
 
 def per_day(counted: list[Row], p: Period) -> dict[dt.date, Counter[str]]:
-    """Findings per day (cut-off to cut-off) per party."""
+    """Findings per day (cut-off to cut-off) per charged set."""
     out: dict[dt.date, Counter[str]] = {d: Counter() for d in p.days()}
     for f in counted:
-        out[p.day_of(dt.datetime.fromisoformat(f["occurred"]))].update(f["charged_to"])
+        out[p.day_of(dt.datetime.fromisoformat(f["occurred"]))][party_of(f)] += 1
     return out
 
 
@@ -431,7 +451,7 @@ def build(ledger: Ledger, pack: Pack, p: Period, *, maps: bool = True,
     incidents = {i: ledger.incident(i) or {} for i in dict.fromkeys(f["incident_id"]
                                                                   for f in counted)}
     days = per_day(counted, p)
-    parties = sorted({q for f in counted for q in f["charged_to"]},
+    parties = sorted({party_of(f) for f in counted},
                      key=lambda q: (-sum(c[q] for c in days.values()), q))
     colours = party_colours(pack, parties)
     points = _points(counted, incidents)

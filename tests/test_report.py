@@ -21,6 +21,7 @@ from monitor.adapters.ucdp import to_report as ucdp_report
 from monitor.cli import main
 from monitor.config import PROJECT_ROOT
 from monitor.ledger import Ledger
+from monitor.models import charged_set
 from monitor.service import Monitor
 from tests.conftest import FixedClock
 
@@ -38,13 +39,16 @@ def cut(day: dt.date) -> dt.datetime:
 
 
 def counted(ledger: Ledger, start: dt.datetime, end: dt.datetime) -> list[dict]:
-    """The findings a brief must count, filtered in Python from every finding."""
+    """The findings a brief must count, filtered in Python from every finding (context
+    findings, CTX-CIV, are never counted)."""
     return [f for f in ledger.findings() if f["status"] not in NOT_COUNTED
+            and f["instrument_status"] != "context"
             and start <= dt.datetime.fromisoformat(f["occurred"]) < end]
 
 
 def per_party(findings: list[dict]) -> Counter:
-    return Counter(p for f in findings for p in f["charged_to"])
+    """Findings per charged set (TERMS.md §4 "Counting"): each finding in one row."""
+    return Counter(charged_set(f["charged_to"], f["attribution"]) for f in findings)
 
 
 def signed(now: int, before: int) -> str:
@@ -330,3 +334,37 @@ def test_a_real_browser_renders_the_brief(week_ledger, week_html, tmp_path):
     assert "Scorecard by party" in dom and 'data-party="syrian_government"' in dom
     assert re.search(rf'data-key="total" data-count="{gov}"[^>]*>{gov}<', dom)
     assert dom.count('<g class="day"') == 7 and '<circle class="finding' in dom
+
+
+def test_a_brief_counts_each_finding_once_under_its_charged_set() -> None:
+    """TERMS.md §4 "Counting": a Syrian-or-Russian finding is in the row "russia or
+    syrian_government", a clash in "undetermined"; context findings are not counted; the
+    incidents cell counts distinct incidents per charged set."""
+    def f(i: str, incident: str, charged: list[str], attribution: str, term: str = "COH-GOV",
+          status: str = "alleged", context: bool = False) -> dict:
+        return {"finding_id": i, "incident_id": incident, "term": term, "severity": "major",
+                "charged_to": charged, "attribution": attribution, "status": status,
+                "instrument_status": "context" if context else "agreed"}
+
+    rows = report._counted([
+        f("a", "i1", ["syrian_government", "russia"], "ambiguous"),
+        f("b", "i1", ["syrian_government", "russia"], "ambiguous", term="MAY-CIV"),
+        f("c", "i2", ["syrian_government"], "single"),
+        f("d", "i3", [], "undetermined", term="COH-CLASH"),
+        f("e", "i4", ["isil"], "single", term="CTX-CIV", context=True),
+        f("g", "i5", ["syrian_government"], "single", status="discounted"),
+    ])
+    card = report.scorecard(rows, [])
+    cells = {r["party"]: {c["key"]: c["count"] for c in r["cells"]} for r in card["rows"]}
+    assert set(cells) == {"russia or syrian_government", "syrian_government", "undetermined"}
+    assert cells["russia or syrian_government"]["total"] == 2
+    assert cells["russia or syrian_government"]["incidents"] == 1
+    assert cells["syrian_government"]["total"] == 1 and cells["undetermined"]["total"] == 1
+    assert sum(c["total"] for c in cells.values()) == len(rows) == 4
+
+
+def test_aggregates_are_never_among_the_most_serious() -> None:
+    tally = {"finding_id": "a", "incident_id": "i1", "term": "MAY-CIV", "severity": "critical",
+             "confidence": "low", "occurred": "2016-09-01T00:00:00+00:00",
+             "explanation": [{"finding": {"aggregate": True, "parties": []}}]}
+    assert report.serious_incidents([tally], {}, None, DAMASCUS) == []  # type: ignore[arg-type]
