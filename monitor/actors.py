@@ -146,12 +146,18 @@ class ActorRegistry:
     same dates, the first one listed wins.
     """
 
-    def __init__(self, actors: list[Actor]) -> None:
+    def __init__(self, actors: list[Actor], contested_side: str | None = None) -> None:
+        """``contested_side``: the side an actor whose acceptance of the agreement is contested
+        (``coh_status: contested``) may also be read as (TERMS.md §2: a contested member adds
+        a non-party reading); None adds nothing."""
         self._actors = list(actors)
         self._exact: dict[str, list[_Entry]] = {}
         self._by_base: dict[str, list[_Entry]] = {}  # keyed without ACLED's period suffix
         for actor in self._actors:
             sides = tuple(actor.sides) if actor.sides else (actor.side,)
+            if (actor.coh_status == "contested" and contested_side
+                    and contested_side not in sides):
+                sides += (contested_side,)
             for alias in actor.aliases:
                 entry = _Entry(alias, actor, sides)
                 key = _normalise(alias.name)

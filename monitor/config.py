@@ -100,6 +100,9 @@ class PackSpec(FileModel):
     # TERMS.md §4: the sides that fly; an air strike whose aircraft are not named has these
     # candidates, narrowed by the report's sides
     air_operators: list[str] = Field(default_factory=list)
+    # TERMS.md §2: the side an actor with coh_status "contested" may also be read as (a
+    # non-party reading); null: none
+    contested_side: str | None = None
 
 
 class InstrumentsFile(FileModel):
@@ -214,6 +217,9 @@ def _check_spec(spec: PackSpec, label: str, instruments: list[str]) -> list[Prob
         if side not in sides:
             problems.append(Problem(label, f"air_operators[{i}]", f"{side!r} is not a side.",
                                     did_you_mean(side, sides)))
+    if spec.contested_side is not None and spec.contested_side not in sides:
+        problems.append(Problem(label, "contested_side", f"{spec.contested_side!r} is not a "
+                                "side.", did_you_mean(spec.contested_side, sides)))
     for key in ("calm_instrument",):
         value = getattr(spec.patterns, key)
         if value not in instruments:
@@ -345,7 +351,7 @@ def load_pack(config_dir: Path, name: str, label_root: Path | None = None) -> Pa
         folder=folder,
         tz=ZoneInfo(spec.timezone),
         instruments={i.id: i for i in instruments},
-        registry=ActorRegistry(actors),
+        registry=ActorRegistry(actors, spec.contested_side),
         zones=zones,
         classifier=classifier,
         rules=rules,

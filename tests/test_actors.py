@@ -562,3 +562,12 @@ def test_misspelt_top_key_suggests_actors(tmp_path: Path) -> None:
 def test_missing_file_is_a_problem(tmp_path: Path) -> None:
     actors, problems = load_actors(tmp_path / "nope.yaml", SIDES, file_label=LABEL)
     assert actors == [] and [str(p) for p in problems] == ["config/actors.yaml: file not found"]
+
+
+def test_a_contested_member_adds_the_non_party_reading(pack: Pack) -> None:
+    """TERMS.md §2: Ahrar al-Sham's acceptance of the cessation is contested (coh_status), so
+    the pack's contested_side is a second reading; an accepted group has one reading."""
+    day = dt.date(2016, 6, 1)
+    assert set(pack.registry.resolve("Ahrar al-Sham", day).sides) == {
+        "coh_opposition", "other_opposition"}
+    assert pack.registry.resolve("Free Syrian Army", day).sides == ("coh_opposition",)
