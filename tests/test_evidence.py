@@ -241,3 +241,47 @@ def test_rejudge_records_differences_under_a_changed_rule(tmp_path, clock):
     old = ledger.finding(before["JIG-SAAF"]["finding_id"])
     assert old["status"] == "superseded" and old["severity"] == "major"  # still reproducible
     assert changed.rejudge("2016-01-01T00:00:00+00:00")["new"] == 0  # nothing more to do
+
+
+# A UCDP clash as the revision-1 adapter wrote it: both sides as attacker and as target.
+REVISION_1_CLASH = {
+    "feed": "ucdp", "source_id": "224694", "revision": "19.1", "occurred": "2016-07-13",
+    "location": {"lat": 34.8425, "lon": 36.7303, "precision": 1, "place": "Talbiseh town",
+                 "admin1": "Homs Governorate", "admin2": "Ar Rastan district"},
+    "attacker": ["Government of Syria", "Syrian insurgents"],
+    "target": ["Government of Syria", "Syrian insurgents"], "attribution": "ambiguous",
+    "event_type": "attack", "notes": "Continued clashes around Talbisa", "reliability": "B",
+}
+
+
+def test_rejudge_brings_a_revision_1_ledger_to_revision_2(tmp_path, clock):
+    """TERMS.md revision 2: a clash judged under revision 1 charged both sides (COH-GOV and
+    COH-OPP). Re-judging under revision 2 supersedes both and records one COH-CLASH charged
+    to nobody — as new entries: nothing recorded before is changed, and the chain verifies."""
+    shutil.copytree(PROJECT_ROOT / "config", tmp_path / "config")
+    shutil.copytree(PROJECT_ROOT / "rules", tmp_path / "rules")
+    rules = tmp_path / "rules" / "syria-2016"
+    shutil.rmtree(rules / "COH-CLASH")  # revision 1 had no COH-CLASH...
+    for term in ("COH-GOV", "COH-OPP"):  # ...and charged an attack without a direction
+        path = rules / term / "rule.yaml"
+        path.write_text(path.read_text().replace("  direction: directed\n", ""))
+    ledger = Ledger.open(tmp_path / "l.db", clock=clock)
+    old = Monitor(load_pack(tmp_path / "config", "syria-2016"), ledger, clock)
+    old.submit([("r1", REVISION_1_CLASH)])
+    before = {f["term"]: f for f in current(ledger)}
+    assert {"COH-GOV", "COH-OPP"} <= set(before)
+    rows_before = ledger.query("SELECT seq, hash FROM findings ORDER BY seq")
+
+    new = Monitor(load_pack(PROJECT_ROOT / "config", "syria-2016"), ledger, clock)
+    result = new.rejudge("2016-01-01T00:00:00+00:00")
+    after = {f["term"]: f for f in current(ledger)}
+    assert "COH-GOV" not in after and "COH-OPP" not in after
+    clash = after["COH-CLASH"]
+    assert clash["charged_to"] == [] and clash["attribution"] == "undetermined"
+    assert result["superseded"] >= 2 and result["new"] >= 1
+    for term in ("COH-GOV", "COH-OPP"):
+        assert ledger.finding(before[term]["finding_id"])["status"] == "superseded"
+    assert ledger.query("SELECT seq, hash FROM findings ORDER BY seq")[:len(rows_before)] == (
+        rows_before)  # appended, never rewritten
+    assert ledger.verify().ok
+    assert [r["party"] for r in ledger.query("SELECT party FROM scorecard")] == ["undetermined"]
