@@ -303,6 +303,8 @@ class Gazetteer:
         self.by_skeleton = {k: tuple(dict.fromkeys(v)) for k, v in by_skel.items()}
         self.key_prefixes, self.skeleton_prefixes = _prefixes(self.by_key, self.by_skeleton)
         self._names: dict[tuple[str | None, ...], tuple[str, ...]] = {}
+        # cities with neighbourhoods (Aleppo, Homs, Damascus...): their sub-district is the city
+        self._cities = frozenset(_ident(p.city) for p in self.places if p.city)
 
     def lookup(self, name: str, kinds: Iterable[str] = PLACE_KINDS) -> tuple[Place, ...]:
         """The places ``name`` is a spelling of: by normal form, else by skeleton."""
@@ -317,14 +319,20 @@ class Gazetteer:
         """Whether ``name`` is a town, city, neighbourhood or governorate (not only a district)."""
         return bool(self.lookup(name, ("place", "neighbourhood", "governorate")))
 
+    def _is_city(self, name: str) -> bool:
+        """Whether ``name`` is a governorate's or a city with neighbourhoods (Homs, Aleppo)."""
+        return bool(self.lookup(name, ("governorate",))) or _ident(name) in self._cities
+
     def incident_names(self, place: str | None, admin2: str | None,
                        admin3: str | None = None) -> tuple[str, ...]:
         """TERMS.md §4 step 3: the names that, found in a clause, make it about this incident.
 
         ``"Tadmur/Palmyra town"`` → Tadmur, Palmyra and their spellings; ``"Jobar
         neighborhood"`` adds Damascus; ``"Hamah Governorate"`` gives "Hamah governorate", an area
-        name (:func:`select` matches it in any form, "Hama countryside" too). District and
-        sub-district names are added unless they are a town's or a governorate's name."""
+        name (:func:`select` matches it in any form, "Hama countryside" too). A district name is
+        added unless it is a town's or a governorate's name (the Homs district reaches 80 km
+        from Homs); a sub-district name (a town and its surroundings, ~10-20 km) is added unless
+        it is a governorate's name or a city's (its sub-district is the city's own area)."""
         cache_key = (place, admin2, admin3)
         found = self._names.get(cache_key)
         if found is not None:
@@ -337,11 +345,11 @@ class Gazetteer:
                 words = [w for w in words if w.lower() not in AREA_WORDS | DIRECTIONS]
             if words and normalise(" ".join(words)):
                 bases.append((" ".join(words), "governorate" if area == "province" else area))
-        for admin in (admin2, admin3):
+        for admin, named_after_town in ((admin2, self.is_town), (admin3, self._is_city)):
             words = [w for w in (admin or "").split()
                      if w.lower() not in TYPE_WORDS and normalise(w) not in self._admin_prefixes]
             name = " ".join(words)
-            if normalise(name) and not self.is_town(name):
+            if normalise(name) and not named_after_town(name):
                 bases.append((name, ""))
         names: dict[str, None] = {}
         for base, area in bases:
