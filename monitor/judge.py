@@ -133,7 +133,10 @@ class Judge:
         caps = [rule.branches[b][1] for _, b in hits]
         cap = None if any(c is None for c in caps) else max(caps, key=CONFIDENCES.index)
         uses_zone = any("zone" in rule.branches[b][0] for _, b in hits)
-        ambiguous = res.attribution == "ambiguous" and candidates > 1
+        # an ambiguous attacker; or a clash charged to both sides where a side is a candidate
+        # set ("Syrian insurgents": which faction was there is not known)
+        ambiguous = (res.attribution == "ambiguous" and candidates > 1) or (
+            attribution == "joint" and any(f["attacker_set"] or f["target_set"] for f, _ in hits))
         loc = report.location
         # the inputs of the documented scoring (monitor.corroborate.score), kept in the
         # explanation so corroboration can re-score the finding later
