@@ -651,6 +651,15 @@ def run_(c: Context, once: bool, verbose: bool) -> None:
     _setup_logging(verbose)
     specs = _feeds(c)
     monitor = c.monitor()
+    stale = monitor.stale_since()
+    if stale is not None:
+        # the rules changed since findings were recorded (a new revision of the terms): the
+        # ledger is brought up to date with new entries before polling, never rewritten
+        c.err.print(f"the rules changed since findings from {stale[:10]} on were recorded: "
+                    "re-judging them (past verdicts stay, superseded)")
+        result = monitor.rejudge(stale)
+        c.err.print(f"re-judged {result['reports']} report(s): {result['new']} new finding(s), "
+                    f"{result['superseded']} superseded, {result['unchanged']} unchanged")
     with Progress(TextColumn("{task.description}"), TextColumn("{task.completed} records"),
                   console=c.err, transient=True) as progress:
         tasks: dict[str, Any] = {}

@@ -241,6 +241,17 @@ class Monitor:
 
     # --- re-judging under changed rules (issue #4) ---------------------------------------
 
+    def stale_since(self) -> str | None:
+        """The event time of the earliest standing finding made by a rule that has since
+        changed or gone (its version is not the pack's), or None: where a re-judging must
+        start so that the ledger says what the current rules say."""
+        assert self.ledger is not None
+        versions = sorted({r.version for r in self.pack.rules})
+        rows = self.ledger.query(
+            "SELECT min(occurred) AS since FROM current_findings WHERE rule_version NOT IN ("
+            + ", ".join("?" * len(versions)) + ")", versions)
+        return rows[0]["since"] if rows and rows[0]["since"] else None
+
     def rejudge(self, since: str) -> dict[str, int]:
         """Re-evaluate the latest revision of every report whose event started at or after
         ``since`` (UTC ISO) under the current rules. A finding whose rule changed and whose

@@ -285,3 +285,33 @@ def test_rejudge_brings_a_revision_1_ledger_to_revision_2(tmp_path, clock):
         rows_before)  # appended, never rewritten
     assert ledger.verify().ok
     assert [r["party"] for r in ledger.query("SELECT party FROM scorecard")] == ["undetermined"]
+
+
+def test_the_daemon_rejudges_findings_of_changed_rules_before_it_polls(tmp_path, clock):
+    """`monitor run` on a ledger whose findings were made by rules since changed (revision 1)
+    brings it to the current rules first, with new entries: `make run` on an old ledger shows
+    revision-2 findings."""
+    shutil.copytree(PROJECT_ROOT / "config", tmp_path / "config")
+    shutil.copytree(PROJECT_ROOT / "rules", tmp_path / "rules")
+    rule = tmp_path / "rules" / "syria-2016" / "COH-GOV" / "rule.yaml"
+    current_rule = rule.read_text()
+    rule.write_text(current_rule.replace("  direction: directed\n", ""))
+    shutil.rmtree(tmp_path / "rules" / "syria-2016" / "COH-CLASH")
+    db = tmp_path / "l.db"
+    ledger = Ledger.open(db, clock=clock)
+    Monitor(load_pack(tmp_path / "config", "syria-2016"), ledger, clock).submit(
+        [("r1", REVISION_1_CLASH)])
+    assert "COH-GOV" in {f["term"] for f in current(ledger)}
+    ledger.close()
+    shutil.rmtree(tmp_path / "rules")  # the current rules, as a new release brings them
+    shutil.copytree(PROJECT_ROOT / "rules", tmp_path / "rules")
+    (tmp_path / "feeds").mkdir()
+    (tmp_path / "config" / "monitor.yaml").write_text(
+        f"pack: syria-2016\ndb: {db}\nfeeds: {tmp_path / 'feeds'}\n")
+    out = CliRunner().invoke(main, ["--config", str(tmp_path / "config"), "run", "--once"])
+    assert out.exit_code == 0, out.output
+    assert "re-judging" in out.output
+    again = Ledger.open(db, clock=clock)
+    terms = {f["term"] for f in current(again)}
+    assert "COH-CLASH" in terms and "COH-GOV" not in terms
+    assert again.verify().ok
