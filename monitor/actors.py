@@ -103,9 +103,10 @@ class ActorMatch:
     @property
     def air_sides(self) -> tuple[str, ...]:
         """The sides this name may stand for in an air strike whose aircraft the source does not
-        name (TERMS.md §4; the alias's ``air_sides``, else its sides)."""
-        if self.alias is not None and self.alias.air_sides:
-            return tuple(self.alias.air_sides)
+        name (TERMS.md §4; the alias's ``air_sides``, else its sides; an empty ``air_sides``:
+        ground forces, which fly nothing)."""
+        if self.alias is not None and self.alias.air_sides is not None:
+            return tuple(self.alias.air_sides)  # [] for ground forces: never an air strike
         return self.sides
 
     def note(self) -> str:
