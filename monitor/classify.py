@@ -35,7 +35,7 @@ from typing import Annotated, Any, ClassVar, get_args
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from monitor.models import EventType, Mission, Platform, TargetCategory
-from monitor.problems import Problem, did_you_mean, location, read_yaml
+from monitor.problems import Problem, did_you_mean, location, read_mapping
 
 FIELDS = ("platform", "target_category", "event_type", "mission", "fired_by")
 # What a text no class matches counts as when measuring (there is no "unknown" event type).
@@ -328,12 +328,9 @@ def load_classifier(path: Path, file_label: str | None = None) -> tuple[Classifi
                                                                         list[Problem]]:
     """Read and check ``classifier.yaml``; every problem is returned at once, with a hint."""
     label = file_label or str(path)
-    data, problems = read_yaml(path)
-    if problems:
-        return None, [Problem(label, p.key, p.message, p.hint) for p in problems]
-    if not isinstance(data, dict):
-        return None, [Problem(label, "", "must be a mapping with keys " + ", ".join(FIELDS),
-                              "See config/syria-2016/classifier.yaml for an example.")]
+    data, problems = read_mapping(path, label, "keys " + ", ".join(FIELDS))
+    if data is None:
+        return None, problems
     try:
         spec = ClassifierSpec.model_validate(data)
     except ValidationError as exc:

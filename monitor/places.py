@@ -68,7 +68,7 @@ from pydantic import AfterValidator, Field, ValidationError, model_validator
 
 from monitor.classify import SpecError, _fold, check_pattern
 from monitor.models import FileModel, Name
-from monitor.problems import Problem, did_you_mean, location, read_yaml
+from monitor.problems import Problem, did_you_mean, location, read_mapping
 
 How = Literal["named", "single", "several", "empty"]
 PlaceKind = Literal["governorate", "district", "sub-district", "place", "neighbourhood"]
@@ -380,12 +380,9 @@ def load_gazetteer(path: Path, file_label: str | None = None) -> tuple[Gazetteer
                                                                       list[Problem]]:
     """Read and check ``gazetteer.yaml``; every problem is returned at once, with a hint."""
     label = file_label or str(path)
-    data, problems = read_yaml(path)
-    if problems:
-        return None, [Problem(label, p.key, p.message, p.hint) for p in problems]
-    if not isinstance(data, dict):
-        return None, [Problem(label, "", "must be a mapping with a 'places' list",
-                              "See config/syria-2016/gazetteer.yaml for an example.")]
+    data, problems = read_mapping(path, label, "a 'places' list")
+    if data is None:
+        return None, problems
     try:
         spec = GazetteerSpec.model_validate(data)
     except ValidationError as exc:
@@ -550,12 +547,9 @@ def load_clause_rules(path: Path, file_label: str | None = None) -> tuple[Clause
     """Read and check ``clauses.yaml``; a pattern that would not compile, or would match the
     empty text, is a Problem naming the file, the key (``negated[3]``) and the fix."""
     label = file_label or str(path)
-    data, problems = read_yaml(path)
-    if problems:
-        return None, [Problem(label, p.key, p.message, p.hint) for p in problems]
-    if not isinstance(data, dict):
-        return None, [Problem(label, "", "must be a mapping with keys 'negated', 'non_hostile'",
-                              "See config/syria-2016/clauses.yaml for an example.")]
+    data, problems = read_mapping(path, label, "keys 'negated', 'non_hostile'")
+    if data is None:
+        return None, problems
     try:
         spec = ClauseRulesSpec.model_validate(data)
     except ValidationError as exc:

@@ -99,3 +99,16 @@ def read_yaml(path: Path) -> tuple[Any, list[Problem]]:
         where = f"line {mark.line + 1}, column {mark.column + 1}" if mark else ""
         reason = getattr(exc, "problem", None) or str(exc)
         return None, [Problem(str(path), where, f"is not valid YAML: {reason}")]
+
+
+def read_mapping(path: Path, label: str, expected: str) -> tuple[dict[str, Any] | None,
+                                                                 list[Problem]]:
+    """A YAML file whose top level must be a mapping (``expected`` says with which keys): its
+    data, or the problems named under ``label``, with an example to follow."""
+    data, problems = read_yaml(path)
+    if problems:
+        return None, [Problem(label, p.key, p.message, p.hint) for p in problems]
+    if not isinstance(data, dict):
+        return None, [Problem(label, "", f"must be a mapping with {expected}",
+                              f"See config/syria-2016/{path.name} for an example.")]
+    return data, []
