@@ -103,6 +103,10 @@ class PackSpec(FileModel):
     # TERMS.md §2: the side an actor with coh_status "contested" may also be read as (a
     # non-party reading); null: none
     contested_side: str | None = None
+    # TERMS.md §4 "Target = what the report shows was hit": the side of civilian targets. A
+    # report naming only the parties whose words about the incident say civilians or civilian
+    # objects were hit has this target, not the other party; null: the other party
+    civilian_side: str | None = None
 
 
 class InstrumentsFile(FileModel):
@@ -217,6 +221,9 @@ def _check_spec(spec: PackSpec, label: str, instruments: list[str]) -> list[Prob
         if side not in sides:
             problems.append(Problem(label, f"air_operators[{i}]", f"{side!r} is not a side.",
                                     did_you_mean(side, sides)))
+    if spec.civilian_side is not None and spec.civilian_side not in sides:
+        problems.append(Problem(label, "civilian_side", f"{spec.civilian_side!r} is not a "
+                                "side.", did_you_mean(spec.civilian_side, sides)))
     if spec.contested_side is not None and spec.contested_side not in sides:
         problems.append(Problem(label, "contested_side", f"{spec.contested_side!r} is not a "
                                 "side.", did_you_mean(spec.contested_side, sides)))

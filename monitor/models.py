@@ -37,6 +37,9 @@ Platform = Literal[
     "ground", "unknown",
 ]
 AIRCRAFT_PLATFORMS = frozenset({"fixed_wing", "helicopter", "drone", "aircraft"})
+# TERMS.md MAY-CIV: the target categories that are civilians or civilian objects
+CIVILIAN_TARGETS = frozenset({"civilians", "residential", "market", "medical", "school",
+                              "idp_camp", "water_power", "aid"})
 
 TARGET_CATEGORIES = (
     "military",

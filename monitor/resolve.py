@@ -15,6 +15,7 @@ from .config import Pack
 from .classify import Decision
 from .models import (
     AIRCRAFT_PLATFORMS,
+    CIVILIAN_TARGETS,
     Direction,
     IncidentReport,
     Resolution,
@@ -184,6 +185,14 @@ def _resolve(report: IncidentReport, pack: Pack, window: tuple[dt.datetime, dt.d
     fired = guess.fired_by if guess else None
     direction, attackers, targets = _direction(report, pack, event_type, is_air, first, second,
                                                fired, notes)
+    civilian = pack.spec.civilian_side
+    if (direction == "directed" and report.direction == "words" and civilian
+            and target_category in CIVILIAN_TARGETS and report.target_category is None):
+        # TERMS.md §4: the target is what the report shows was hit — the words say civilians
+        # or a civilian object, not the other party of the source's pair
+        notes.append(f"target: {civilian} (the words about the incident say "
+                     f"{target_category} was hit, not {' or '.join(targets)})")
+        targets = [civilian]
     if direction == "clash":
         attribution = "undetermined"
     else:
