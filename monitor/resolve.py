@@ -15,6 +15,7 @@ from .config import Pack
 from .classify import Decision
 from .models import (
     AIRCRAFT_PLATFORMS,
+    ATTACK_EVENT_TYPES,
     CIVILIAN_TARGETS,
     Direction,
     IncidentReport,
@@ -187,7 +188,8 @@ def _resolve(report: IncidentReport, pack: Pack, window: tuple[dt.datetime, dt.d
                                                fired, notes)
     civilian = pack.spec.civilian_side
     if (direction == "directed" and report.direction == "words" and civilian
-            and target_category in CIVILIAN_TARGETS and report.target_category is None):
+            and event_type in ATTACK_EVENT_TYPES and target_category in CIVILIAN_TARGETS
+            and report.target_category is None):
         # TERMS.md §4: the target is what the report shows was hit — the words say civilians
         # or a civilian object, not the other party of the source's pair
         notes.append(f"target: {civilian} (the words about the incident say "

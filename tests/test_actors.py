@@ -571,3 +571,14 @@ def test_a_contested_member_adds_the_non_party_reading(pack: Pack) -> None:
     assert set(pack.registry.resolve("Ahrar al-Sham", day).sides) == {
         "coh_opposition", "other_opposition"}
     assert pack.registry.resolve("Free Syrian Army", day).sides == ("coh_opposition",)
+
+
+def test_every_actor_of_the_acled_sample_resolves(pack: Pack) -> None:
+    """The bundled ACLED-format sample: every actor and associated actor is known on its date."""
+    path = ROOT / "feeds" / "samples" / "acled_syria_2016_sample.csv"
+    with path.open(encoding="utf-8", newline="") as fh:
+        unknown = [(r["event_id_cnty"], r[k]) for r in csv.DictReader(fh)
+                   for k in ("actor1", "assoc_actor_1", "actor2", "assoc_actor_2")
+                   if r[k].strip() and not pack.registry.resolve(
+                       r[k], dt.date.fromisoformat(r["event_date"])).resolved]
+    assert unknown == []
