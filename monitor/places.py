@@ -766,7 +766,8 @@ def _clauses(s: _Sentence, aside: Sequence[str]) -> list[_Clause]:
     or between two parts that each name one, starts a clause; so does a part set aside as
     negated or non-hostile ("Warplanes bomb Aleppo and more food enters the city"). Any other
     part continues the clause it follows, set aside or not ("Another agreement in al-Waer
-    between regime forces and rebels"); a part that is only place names always does."""
+    between regime forces and rebels"), unless it names the incident's own place after a part
+    set aside; a part that is only place names always does."""
     w = s.words
     groups: list[tuple[int, int, list[_Mention], str]] = []
     group_has_place = False
@@ -780,7 +781,10 @@ def _clauses(s: _Sentence, aside: Sequence[str]) -> list[_Clause]:
             while lead < hi and w.keys[lead] in _LEAD:
                 lead += 1
             split = (bool(why) and why != groups[-1][3]) or bool(here) and (
-                here[0].start == lead or group_has_place)
+                here[0].start == lead or group_has_place
+                # the incident's own place, after a part set aside: "Cautious calm in Tal and
+                # the regime forces targeting Madaya" — the calm is not Madaya's
+                or (bool(groups[-1][3]) and not why and any(m.ours for m in here)))
         if groups and not split:
             g_lo, _, g_mentions, g_why = groups[-1]
             groups[-1] = (g_lo, hi, g_mentions + here, g_why)

@@ -226,6 +226,10 @@ def test_mentions_set_aside_decide_nothing(text: str, place: str, dropped: str,
                  "False truce kills 12 civilians", (), id="a-broken-truce-is-hostile"),
     pytest.param("Convoy blocked at the entrance of Madaya", "Madaya town",
                  "Convoy blocked", (), id="a-blocked-convoy-is-hostile"),
+    pytest.param("Cautious calm in the city of Tal and the regime forces targeting Madaya and "
+                 "its surroundings", "Madaya town", "the regime forces targeting Madaya",
+                 ("Cautious calm in the city of Tal",),
+                 id="the-place-after-a-calm-elsewhere-is-not-set-aside"),
 ])
 def test_hostile_words_stay(text: str, place: str, decides: str, dropped: tuple[str, ...],
                            gazetteer: Gazetteer, rules: ClauseRules) -> None:
