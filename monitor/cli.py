@@ -20,7 +20,15 @@ import click
 from . import __version__
 from .config import Pack, Paths, load_pack, pack_timezone, resolve_paths
 from .ledger import Ledger, iso
-from .models import EVENT_TYPES, PLATFORMS, STATUSES, TARGET_CATEGORIES, Attribution, Finding
+from .models import (
+    EVENT_TYPES,
+    PLATFORMS,
+    STATUSES,
+    TARGET_CATEGORIES,
+    Attribution,
+    DirectionGiven,
+    Finding,
+)
 from .output import render, render_json_texts
 from .problems import ProblemsError
 
@@ -185,6 +193,12 @@ def incident() -> None:
 @click.option("--attacker", multiple=True, help="Attacker as the source names it (repeatable).")
 @click.option("--target", multiple=True, help="Target as the source names it (repeatable).")
 @click.option("--event-type", type=click.Choice(EVENT_TYPES), default=None)
+@click.option("--direction", type=click.Choice(get_args(DirectionGiven)), default=None,
+              help="directed: the attacker attacked the target; clash: both fought, the "
+              "source does not say who attacked; words: the notes decide (default: from the "
+              "event type — armed_clash is a clash, anything else directed).")
+@click.option("--claimed-target", help="What the attacker said it aimed at (kept, never "
+              "taken as the target).")
 @click.option("--platform", type=click.Choice(PLATFORMS), default=None)
 @click.option("--target-category", type=click.Choice(TARGET_CATEGORIES), default=None)
 @click.option("--civilian-targeting", is_flag=True, default=None,
@@ -259,7 +273,8 @@ def _record_from_flags(given: dict[str, Any], feed: str) -> dict[str, Any]:
     for key in ("attacker", "target", "sources"):
         if given.get(key):
             rec[key] = list(given[key])
-    for key in ("event_type", "platform", "target_category", "civilian_targeting", "notes"):
+    for key in ("event_type", "direction", "claimed_target", "platform", "target_category",
+                "civilian_targeting", "notes"):
         if given.get(key) is not None:
             rec[key] = given[key]
     return rec

@@ -125,6 +125,23 @@ def test_incident_add_from_flags_prints_its_findings(run):
     assert {f["feed"] for f in findings_json(run)} == {"manual"}
 
 
+def test_incident_add_a_clash_by_hand_is_charged_to_nobody(run):
+    """TERMS.md §4: an analyst's entry of fighting between the army and the FSA, with no
+    attacker known, is one COH-CLASH charged to nobody; filters name its charged set."""
+    result = run("incident", "add", "--occurred", "2016-07-02", "--lat", "32.7547", "--lon",
+                 "36.1330", "--attacker", "Military Forces of Syria (2000-)", "--target",
+                 "Free Syrian Army", "--direction", "clash", "--claimed-target", "terrorists",
+                 "--notes", "fighting north of Da'el")
+    assert "COH-CLASH" in result.output and "COH-GOV" not in result.output
+    (clash,) = findings_json(run, "--attribution", "undetermined")
+    assert clash["term"] == "COH-CLASH" and clash["charged_to"] == []
+    assert clash["explanation"][0]["finding"] == {
+        "parties": ["coh_opposition", "syrian_government"], "aggregate": False,
+        "claimed_target": "terrorists"}
+    assert findings_json(run, "--party", "undetermined") == [clash]
+    assert findings_json(run, "--party", "syrian_government") == []
+
+
 def test_incident_add_from_json_on_stdin(run):
     record = {"source_id": "hand-1", "occurred": "2016-09-14T10:00:00+03:00",
               "attacker": "Syrian army", "event_type": "military_presence",
