@@ -27,16 +27,23 @@ COMMON = {
     "hash": "sha256(prev_hash + canonical form of this row): `monitor ledger verify` "
             "recomputes it.",
 }
+CHARGED_SET_TEXT = ("The charged set (TERMS.md §4 'Counting'): 'syrian_government', 'russia or "
+                    "syrian_government' (ambiguous), 'undetermined' (a clash charged to "
+                    "nobody), 'unattributed'.")
 FINDING = {
     "finding_id": "The finding's id (`monitor finding show ID` prints its whole story).",
     "incident_id": "The incident the finding is about.",
     "term": "The agreement term broken (rules/<pack>/<term>), e.g. COH-GOV, MAY-CIV.",
     "instrument": "The instrument the term belongs to (COH, MAY, JIG, SEP).",
-    "instrument_status": "agreed, or proposed (JIG: never signed).",
-    "charged_to": "JSON list of the sides charged; 'unattributed' when the attacker is unknown.",
+    "instrument_status": "agreed, proposed (JIG: never signed), or context (CTX-CIV: recorded, "
+                         "never counted among violations).",
+    "charged_to": "JSON list of the sides charged; 'unattributed' when the attacker is unknown; "
+                  "empty for a clash charged to nobody (COH-CLASH).",
     "severity": "minor, major or critical (the rule's).",
     "confidence": "high, medium or low (README: the confidence score).",
-    "attribution": "single, or ambiguous when several candidate attackers (one grade lower).",
+    "attribution": "single; ambiguous when several candidate attackers (one grade lower); "
+                   "undetermined for a clash charged to nobody; joint when both sides of a "
+                   "clash broke the term.",
     "rule_id": "The rule that made the finding.",
     "rule_version": "SHA-256 of the rule file when it judged.",
     "explanation": "JSON: each condition that held with its value, each exemption checked, how "
@@ -132,13 +139,14 @@ VIEWS: dict[str, tuple[str, dict[str, str]]] = {
                        {**FINDING, "status": STATUS, "confidence": "Current confidence."}),
     "current_findings": ("The findings that stand: finding_status without the superseded "
                          "and retracted ones.", {"status": STATUS}),
-    "findings_per_party_day": ("Current findings per charged party, day, term and severity. "
+    "findings_per_party_day": ("Current findings per charged set (each finding in one row; "
+                               "context findings in none), day, term and severity. "
                                "A finding's day is the UTC date of the middle of its event "
                                "window: for a report dated to a day, that local day.", {
-        "day": "The finding's day.", "party": "A side charged.", "findings": "How many."}),
-    "scorecard": ("Current findings per party, instrument, term and severity, disputed and "
-                  "discounted ones left out.", {
-        "party": "A side charged.", "findings": "How many.",
+        "day": "The finding's day.", "party": CHARGED_SET_TEXT, "findings": "How many."}),
+    "scorecard": ("Current findings per charged set, instrument, term and severity (each "
+                  "finding in one row; disputed, discounted and context ones left out).", {
+        "party": CHARGED_SET_TEXT, "findings": "How many.",
         "first": "Earliest event (UTC).", "last": "Latest event (UTC)."}),
     "feed_status": ("Per feed: runs, records taken, last success, last failure and why.", {
         "last_failure_reason": "Why the latest failed run failed."}),
@@ -256,10 +264,11 @@ BOOKKEEPING: dict[str, tuple[str, dict[str, str]]] = {
          "confidence": "Its latest re-scored confidence (empty: none, so the one it was "
                        "recorded with)."}),
     "finding_parties": (
-        "Derived, not evidence, not chained: one row per side in a finding's charged_to, with "
-        "the finding's instrument, term, severity, event window and current status; scorecard "
-        "and findings_per_party_day read it.",
-        {"finding_id": "The finding.", "party": "A side charged.",
+        "Derived, not evidence, not chained: one row per finding that counts against a party "
+        "(context findings have none), its charged set, with the finding's instrument, term, "
+        "severity, event window and current status; scorecard and findings_per_party_day read "
+        "it.",
+        {"finding_id": "The finding.", "party": CHARGED_SET_TEXT,
          "instrument": "The finding's instrument.", "term": "The finding's term.",
          "severity": "The finding's severity.", "occurred": "Event start (UTC).",
          "occurred_end": "Event end (UTC).", "status": STATUS}),
