@@ -230,6 +230,7 @@ class Classification:
 
 
 _NONE = Decision(None, ())
+_APOSTROPHES = str.maketrans({"\u2019": "'", "\u2018": "'", "\u02bc": "'", "\u00b4": "'"})
 
 
 class _FieldMatcher:
@@ -308,7 +309,9 @@ class Classifier:
         """Each field's decision for ``text``; an empty text decides nothing."""
         if not text or not text.strip():
             return Classification(_NONE, _NONE, _NONE, _NONE, _NONE)
-        folded = text.lower()
+        # typographic apostrophes ("regime’s") read as the plain one the patterns are written
+        # with; one character for one, so the words quoted keep their place in the text
+        folded = text.lower().translate(_APOSTROPHES)
         cuts = [m.start() for m in self._separator.finditer(folded)] if self._separator else []
         fields = self._matchers
         return Classification(

@@ -320,3 +320,11 @@ def test_critical_classes_are_found(classifier: Classifier, gold_rows: list[dict
     report = evaluate(classifier, gold_rows)
     assert report["target_category"]["classes"]["medical"]["recall"] == 1.0
     assert report["platform"]["classes"]["helicopter"]["recall"] == 1.0
+
+
+def test_a_typographic_apostrophe_reads_as_the_plain_one(classifier: Classifier) -> None:
+    """UCDP writes "regime’s": patterns written with "'" match it, and the words quoted are
+    the text's own."""
+    decision = classifier.classify("A massacre by the regime’s warplanes in Aleppo").fired_by
+    assert decision.value == "syrian_government"
+    assert decision.words == ("regime’s warplanes",)
