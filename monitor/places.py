@@ -707,10 +707,12 @@ def _mentions(w: _Words, text: str, gaz: Gazetteer, inc: _Incident,
 
 
 def _area_form(keys: Sequence[str], start: int, end: int) -> bool:
-    """"Hama countryside", "Hama's northern countryside", "the countryside of Hama",
-    "rural Hama", "Idlib province": the area, not the town (TERMS.md §4 step 3)."""
+    """"Hama countryside", "Hama's northern countryside", "Aleppo northern and northeastern
+    countryside", "the countryside of Hama", "rural Hama", "Idlib province": the area, not the
+    town (TERMS.md §4 step 3)."""
     k = end
-    while k < len(keys) and keys[k] in DIRECTIONS:
+    while k < len(keys) and (keys[k] in DIRECTIONS or (
+            keys[k] == "and" and k > end and keys[k - 1] in DIRECTIONS)):
         k += 1
     if k < len(keys) and keys[k] in AREA_WORDS:
         return True

@@ -185,6 +185,9 @@ def test_clauses_that_name_the_place_decide(text: str, place: str, clauses: tupl
                  "named", "Warplanes target", id="governorate-location-matches-countryside"),
     pytest.param("Warplanes raid Hama's countryside and clashes in Idlib", "Hamah Governorate",
                  "named", "Warplanes raid Hama", id="possessive-countryside"),
+    pytest.param("Air strikes target Aleppo northern and northeastern countryside and clashes "
+                 "in Marea neighborhood.", "Aleppo town", "several", "",
+                 id="x-northern-and-northeastern-countryside-is-not-x"),
 ])
 def test_countryside_and_governorate(text: str, place: str, how: str, decides: str,
                                      gazetteer: Gazetteer, rules: ClauseRules) -> None:
