@@ -178,9 +178,13 @@ def alerts(c: Context, kind: str | None, fmt: str) -> None:
 @click.option("--format", "fmt", type=click.Choice(["table", "json"]), default="table",
               show_default=True)
 @click.option("--mistakes", is_flag=True, help="List every finding that differs from a label.")
+@click.option("--second-labels", type=click.Path(exists=True, dir_okay=False, path_type=Path),
+              help="Another labeller's labels of some of the same rows: print how far the two "
+              "labellers agree, scored as the monitor is (the ceiling to read its figures by).")
 @pass_ctx
 def rules_evaluate(c: Context, labels: tuple[Path, ...], sources: tuple[str, ...],
-                   reliability: str, fmt: str, mistakes: bool) -> None:
+                   reliability: str, fmt: str, mistakes: bool,
+                   second_labels: Path | None) -> None:
     """Measure the rules against rows labelled blind: precision and recall per term, accuracy
     of charged_to, and the share of findings that are right per confidence grade.
 
@@ -188,9 +192,10 @@ def rules_evaluate(c: Context, labels: tuple[Path, ...], sources: tuple[str, ...
     Example:
       monitor rules evaluate
       monitor rules evaluate --labels my-labels.csv --source ucdp=ged.csv --mistakes
+      monitor rules evaluate --second-labels tests/fixtures/eval/labels_double.csv
     """
     from .evaluate import DEFAULT_LABELS, DEFAULT_SOURCES, LabelsError, evaluate, markdown
-    from .evaluate import read_labels
+    from .evaluate import agreement, read_labels
     from .service import Monitor
 
     files = {}
@@ -206,10 +211,27 @@ def rules_evaluate(c: Context, labels: tuple[Path, ...], sources: tuple[str, ...
                           reliability)
     except (LabelsError, OSError) as exc:
         raise click.ClickException(str(exc)) from None
+    second = None
+    if second_labels is not None:
+        try:
+            score = agreement(found, read_labels([second_labels]))
+        except (LabelsError, OSError) as exc:
+            raise click.ClickException(str(exc)) from None
+        second = {"precision": score.precision, "recall": score.recall,
+                  "charged_to_accuracy": score.charged_right / score.hit if score.hit else None,
+                  "expected": score.expected, "labelled": score.predicted}
     if fmt == "json":
-        click.echo(json.dumps(result.as_dict(), indent=2))
+        click.echo(json.dumps({**result.as_dict(), "labellers_agreement": second}, indent=2))
         return
     click.echo(markdown(result))
+    if second is not None:
+        def pct(x: float | None) -> str:
+            return "–" if x is None else f"{x:.2f}"
+
+        click.echo(f"\nSecond labeller against the first, on the rows both labelled: "
+                   f"precision {pct(second['precision'])}, recall {pct(second['recall'])}, "
+                   f"charged_to {pct(second['charged_to_accuracy'])} "
+                   f"({second['expected']} findings expected, {second['labelled']} labelled).")
     if mistakes:
         for m in result.mistakes:
             click.echo(f"{m['row']} {m['term']}: expected {m['expected']}, found {m['found']} "

@@ -191,6 +191,25 @@ def compare(labels: list[Label], judged: Mapping[tuple[str, str], list[Finding]]
     return ev
 
 
+def agreement(reference: list[Label], other: list[Label]) -> Score:
+    """How far a second labeller's labels agree with the first's on the rows both labelled,
+    scored as the monitor is (precision and recall of terms, charged sets right): the ceiling
+    against which the monitor's figures are read."""
+    theirs = {(l.feed, l.source_id): l.expected for l in other}
+    score = Score()
+    for label in reference:
+        found = theirs.get((label.feed, label.source_id))
+        if found is None:
+            continue
+        for term in set(found) | set(label.expected):
+            got, want = found.get(term), label.expected.get(term)
+            score.predicted += got is not None
+            score.expected += want is not None
+            score.hit += got is not None and want is not None
+            score.charged_right += got is not None and got == want
+    return score
+
+
 def evaluate(monitor: Any, labels: list[Label], sources: Mapping[str, Path],
              reliability: str | None = "B") -> Evaluation:
     """Judge every labelled row with ``monitor`` (a :class:`monitor.service.Monitor`, no ledger

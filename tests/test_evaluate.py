@@ -16,6 +16,7 @@ from click.testing import CliRunner
 from monitor.cli import main
 from monitor.config import Pack
 from monitor.evaluate import (
+    agreement,
     DEFAULT_LABELS,
     DEFAULT_SOURCES,
     LabelsError,
@@ -95,3 +96,16 @@ def test_the_command_prints_the_table_and_the_mistakes() -> None:
     assert "expected" in out.output and "label:" in out.output
     missing = CliRunner().invoke(main, ["rules", "evaluate", "--source", "ucdp"])
     assert missing.exit_code != 0 and "FEED=FILE" in missing.output
+
+
+def test_two_labellers_agreement_is_scored_as_the_monitor_is(tmp_path: Path) -> None:
+    header = "feed,source_id,expected,aggregate,reason\n"
+    first, second = tmp_path / "a.csv", tmp_path / "b.csv"
+    first.write_text(header + "ucdp,1,COH-GOV=syrian_government; MAY-CIV=russia+syrian_government,"
+                     "no,x\nucdp,2,COH-CLASH=-,no,y\nucdp,3,,no,z\n")
+    second.write_text(header + "ucdp,1,COH-GOV=russia+syrian_government,no,x\n"
+                      "ucdp,2,COH-CLASH=-,no,y\nucdp,4,COH-CLASH=-,no,w\n")
+    score = agreement(read_labels([first]), read_labels([second]))
+    # rows 1-2 in both; row 3 only in the first (no findings), row 4 only in the second
+    assert (score.expected, score.predicted, score.hit, score.charged_right) == (3, 2, 2, 1)
+    assert score.precision == 1.0 and score.recall == pytest.approx(2 / 3)
