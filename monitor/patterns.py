@@ -25,7 +25,7 @@ import datetime as dt
 import hashlib
 import json
 import math
-from bisect import bisect_left, bisect_right
+from bisect import bisect_left
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any

@@ -12,6 +12,7 @@ import yaml
 
 from monitor.actors import ActorMatch, ActorRegistry, load_actors
 from monitor.adapters.ucdp import names as ucdp_names
+from monitor.config import Pack
 
 ROOT = Path(__file__).resolve().parents[1]
 PACK = ROOT / "config" / "syria-2016"
