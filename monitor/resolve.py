@@ -167,7 +167,7 @@ def _resolve(report: IncidentReport, pack: Pack, window: tuple[dt.datetime, dt.d
         event_type == "other" and guess is not None
         and guess.event_type.value in NON_VIOLENT_EVENT_TYPES)
     if refinable and guess and guess.event_type.value is not None:
-        # the source's generic "attack" (or "event") is refined by the words about it: a means
+        # the source's generic "attack" is refined by the words about it: a means
         # ("air strike", "shelling"), fighting ("clashes"), or a non-violent event ("convoy
         # turned back", "took control") that the terms judge on its own (COH-HUM, COH-LAND); a
         # source's "other" (ACLED's strategic developments) only into a non-violent event
