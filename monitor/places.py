@@ -18,9 +18,11 @@ the words *about this incident*. The procedure, step by step:
    gazetteer. A neighbourhood counts as its city, in the location and in the text. "X
    countryside", "rural X", "the countryside of X" and "X governorate/province" never name the
    *town* X; a location that is itself a governorate ("Hamah Governorate") gives the area name
-   "Hamah governorate", which any mention of Hama names. A district named after its chief town
-   ("Mintaqat Markaz Homs", "Duma") is not added: to a reader "Homs" is the city, 80 km from
-   al-Qaryatayn. Governorate names are never added.
+   "Hamah governorate", which any mention of Hama names. A district or sub-district named after
+   its chief town ("Ar Rastan", "Mintaqat Markaz Homs") names the incident only as written, never
+   through a neighbourhood: "al-Wa'er" (a neighbourhood of Homs city) is not al-Qaryatayn in the
+   Homs district, while "Rastan" names an event in the Ar Rastan district. Governorate names are
+   never added.
 4. **Matching** (:func:`names_match`): equal normal forms, or equal consonant skeletons
    (:func:`skeleton`) of at least 3 letters: Ter Ma'la = Teir Maaleh, Idlib = Idleb. In a text a
    place is looked for only from a capitalised word (any word if the text has no capitals),
@@ -70,6 +72,7 @@ from monitor.classify import SpecError, _fold, check_pattern
 from monitor.models import FileModel, Name
 from monitor.problems import Problem, did_you_mean, location, read_mapping
 
+DIRECT = "="  # marks an incident name that matches only as written (Gazetteer.incident_names)
 How = Literal["named", "single", "several", "empty"]
 PlaceKind = Literal["governorate", "district", "sub-district", "place", "neighbourhood"]
 PLACE_KINDS: tuple[str, ...] = get_args(PlaceKind)
@@ -349,8 +352,12 @@ class Gazetteer:
             words = [w for w in (admin or "").split()
                      if w.lower() not in TYPE_WORDS and normalise(w) not in self._admin_prefixes]
             name = " ".join(words)
-            if normalise(name) and not named_after_town(name):
-                bases.append((name, ""))
+            if not normalise(name) or self.lookup(name, ("governorate",)):
+                continue
+            # a district or sub-district named after its chief town ("Ar Rastan", "Homs")
+            # names the incident only when a clause names it as written: al-Wa'er, a
+            # neighbourhood of Homs city, is not al-Qaryatayn in the Homs district
+            bases.append((name, DIRECT if named_after_town(name) else ""))
         names: dict[str, None] = {}
         for base, area in bases:
             spellings = [base]
@@ -358,6 +365,9 @@ class Gazetteer:
                 spellings.extend(p.spellings)
                 for city in self.lookup(p.city, ("place",)) if p.city else ():
                     spellings.extend(city.spellings)
+            if area == DIRECT:
+                names.update((f"{DIRECT}{s}", None) for s in spellings)
+                continue
             names.update((f"{s} {area}" if area else s, None) for s in spellings)
         found = tuple(names)
         if len(self._names) < 65536:
@@ -616,6 +626,10 @@ class _Incident:
     first_words: frozenset[str]  # looked for even when the gazetteer says "not a place"
     key_prefixes: frozenset[str]
     skel_prefixes: frozenset[str]
+    # names that match only when written as they are (a district named after its town), never
+    # through a neighbourhood's city
+    direct_keys: frozenset[str] = frozenset()
+    direct_skels: frozenset[str] = frozenset()
 
 
 @lru_cache(maxsize=4096)
@@ -627,7 +641,18 @@ def _incident(names: tuple[str, ...]) -> _Incident:
     first = ""
     longest = 1
     first_words: set[str] = set()
+    direct_keys: set[str] = set()
+    direct_skels: set[str] = set()
     for name in names:
+        if name.startswith(DIRECT):
+            words = _words(html.unescape(name[len(DIRECT):])).keys
+            if words:
+                direct_keys.add(" ".join(words))
+                longest = max(longest, len(words))
+                first_words.add(words[0])
+                if len(skel := _skeleton_of(words)) >= 3:
+                    direct_skels.add(skel)
+            continue
         words = _words(html.unescape(name)).keys
         area = bool(words) and words[-1] in AREA_WORDS
         words = [k for k in words if k not in AREA_WORDS | DIRECTIONS] if area else words
@@ -640,10 +665,11 @@ def _incident(names: tuple[str, ...]) -> _Incident:
         (area_keys if area else keys).add(" ".join(words))
         if len(skel) >= 3:
             (area_skels if area else skels).add(skel)
-    key_prefixes, skel_prefixes = _prefixes(keys | area_keys, skels | area_skels)
+    key_prefixes, skel_prefixes = _prefixes(keys | area_keys | direct_keys,
+                                            skels | area_skels | direct_skels)
     return _Incident(first, frozenset(keys), frozenset(skels), frozenset(area_keys),
                      frozenset(area_skels), longest, frozenset(first_words), key_prefixes,
-                     skel_prefixes)
+                     skel_prefixes, frozenset(direct_keys), frozenset(direct_skels))
 
 
 @dataclass(frozen=True, slots=True)
@@ -683,8 +709,8 @@ def _mentions(w: _Words, text: str, gaz: Gazetteer, inc: _Incident,
                     if j == i or (skel and caps[j] and not any_case) else "")
             s3 = skel if len(skel) >= 3 else ""
             hits = by_key.get(name) or (by_skel.get(s3, ()) if s3 else ())
-            if hits or name in inc.keys or name in inc.area_keys or (
-                    s3 and (s3 in inc.skels or s3 in inc.area_skels)):
+            if hits or name in inc.keys or name in inc.area_keys or name in inc.direct_keys or (
+                    s3 and (s3 in inc.skels or s3 in inc.area_skels or s3 in inc.direct_skels)):
                 found = (j + 1, name, s3, hits)
             if not (name in key_prefixes or name in inc.key_prefixes or (skel and (
                     skel in skel_prefixes or skel in inc.skel_prefixes))):
@@ -695,7 +721,8 @@ def _mentions(w: _Words, text: str, gaz: Gazetteer, inc: _Incident,
         area = _area_form(keys, i, end)
         ours = name in inc.area_keys or (bool(s3) and s3 in inc.area_skels)
         if not ours and not area:
-            ours = name in inc.keys or (bool(s3) and s3 in inc.skels) or any(
+            ours = name in inc.keys or (bool(s3) and s3 in inc.skels) or (
+                name in inc.direct_keys or (bool(s3) and s3 in inc.direct_skels)) or any(
                 gaz.places[h].city_key in inc.keys or gaz.places[h].city_skeleton in inc.skels
                 for h in hits if gaz.places[h].city)
         ident = min(gaz.places[h].ident for h in hits) if hits else (s3 or name)

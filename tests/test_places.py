@@ -256,8 +256,9 @@ def test_named_note(gazetteer: Gazetteer, rules: ClauseRules) -> None:
     selection = decide("Barrel bombs hit Teir Maaleh and clashes in Rastan",
                        "Teir Maaleh village", "Ar Rastan district", gazetteer, rules)
     assert selection.how == "named"
-    assert selection.note() == ("words about this incident: the clause 'Barrel bombs hit Teir "
-                                "Maaleh' names Teir Maaleh")
+    # TERMS.md §4 step 3: the district's name is the incident's too, written as it is
+    assert selection.note() == ("words about this incident: the clauses 'Barrel bombs hit Teir "
+                                "Maaleh' and 'clashes in Rastan' name Teir Maaleh")
 
 
 def test_single_event_whole_text_decides(gazetteer: Gazetteer, rules: ClauseRules) -> None:
@@ -441,7 +442,7 @@ def test_labelled_rows_are_real_ucdp_rows(ucdp_rows: dict[str, dict[str, str]]) 
 
 def test_labelled_rows_accuracy(gazetteer: Gazetteer, rules: ClauseRules) -> None:
     """A row is right when the decision kind is the label's and, for a named row, the words
-    that decide contain the labelled clause. Measured: 103 of 112 (0.92); run with -s to read
+    that decide contain the labelled clause. Measured: 101 of 112 (0.90); run with -s to read
     the misses."""
     with open(LABELLED, encoding="utf-8", newline="") as f:
         rows = list(csv.DictReader(f))
