@@ -51,7 +51,7 @@ def test_the_set_is_large_and_labels_every_sampled_row() -> None:
 
 def test_overall_precision_and_recall_do_not_regress(result) -> None:  # type: ignore[no-untyped-def]
     overall = result["overall"]
-    assert overall["precision"] >= 0.90 and overall["recall"] >= 0.89, overall
+    assert overall["precision"] >= 0.91 and overall["recall"] >= 0.92, overall
     assert overall["charged_to_accuracy"] >= 0.98, overall
 
 
@@ -59,7 +59,7 @@ def test_the_held_out_set_does_not_regress(held_out) -> None:  # type: ignore[no
     """163 rows labelled after the vocabulary was tuned on the development set."""
     assert held_out["rows"] == 163
     overall = held_out["overall"]
-    assert overall["precision"] >= 0.86 and overall["recall"] >= 0.86, overall
+    assert overall["precision"] >= 0.89 and overall["recall"] >= 0.90, overall
     assert overall["charged_to_accuracy"] >= 0.95, overall
     assert held_out["confidence"]["medium"]["share_right"] >= 0.85
 
@@ -96,6 +96,14 @@ def test_the_command_prints_the_table_and_the_mistakes() -> None:
     assert "expected" in out.output and "label:" in out.output
     missing = CliRunner().invoke(main, ["rules", "evaluate", "--source", "ucdp"])
     assert missing.exit_code != 0 and "FEED=FILE" in missing.output
+
+
+def test_the_two_labellers_of_the_development_set_agree() -> None:
+    """120 rows labelled twice, blind: the labels are consistent enough to measure against."""
+    score = agreement(read_labels(DEFAULT_LABELS), read_labels([EVAL / "labels_double.csv"]))
+    assert score.expected >= 80
+    assert score.precision >= 0.95 and score.recall >= 0.95  # type: ignore[operator]
+    assert score.charged_right / score.hit >= 0.95
 
 
 def test_two_labellers_agreement_is_scored_as_the_monitor_is(tmp_path: Path) -> None:
