@@ -195,7 +195,7 @@ def rules_evaluate(c: Context, labels: tuple[Path, ...], sources: tuple[str, ...
       monitor rules evaluate --second-labels tests/fixtures/eval/labels_double.csv
     """
     from .evaluate import DEFAULT_LABELS, DEFAULT_SOURCES, LabelsError, evaluate, markdown
-    from .evaluate import agreement, read_labels
+    from .evaluate import agreement, pct, read_labels
     from .service import Monitor
 
     files = {}
@@ -225,9 +225,6 @@ def rules_evaluate(c: Context, labels: tuple[Path, ...], sources: tuple[str, ...
         return
     click.echo(markdown(result))
     if second is not None:
-        def pct(x: float | None) -> str:
-            return "–" if x is None else f"{x:.2f}"
-
         click.echo(f"\nSecond labeller against the first, on the rows both labelled: "
                    f"precision {pct(second['precision'])}, recall {pct(second['recall'])}, "
                    f"charged_to {pct(second['charged_to_accuracy'])} "

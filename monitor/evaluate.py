@@ -221,11 +221,13 @@ def evaluate(monitor: Any, labels: list[Label], sources: Mapping[str, Path],
     return compare(labels, findings)
 
 
+def pct(x: float | None) -> str:
+    """A share as the tables print it: two decimals, or "–" when there is nothing to share."""
+    return "–" if x is None else f"{x:.2f}"
+
+
 def markdown(ev: Evaluation) -> str:
     """The evaluation as the README's tables."""
-    def pct(x: float | None) -> str:
-        return "–" if x is None else f"{x:.2f}"
-
     d = ev.as_dict()
     lines = [f"Rows: {ev.rows}.", "",
              "| term | expected | found | precision | recall | charged_to right |",
