@@ -631,7 +631,8 @@ def _setup_logging(verbose: bool) -> None:
 
 
 def print_summary(c: Context, runs: list[Any]) -> None:
-    """Findings per term and per party of a cycle, as a table."""
+    """Findings per term and per charged set of a cycle (each finding once; context findings
+    not among them), as tables."""
     terms: Counter[str] = Counter()
     parties: Counter[str] = Counter()
     for run in runs:
@@ -640,7 +641,7 @@ def print_summary(c: Context, runs: list[Any]) -> None:
     render([{"term": t, "findings": n} for t, n in sorted(terms.items())], "table",
            title="findings per term", console=c.console)
     render([{"charged to": p, "findings": n} for p, n in parties.most_common()], "table",
-           title="findings per party", console=c.console)
+           title="findings per charged set", console=c.console)
 
 
 @main.command("run")

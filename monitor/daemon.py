@@ -30,6 +30,7 @@ from apscheduler.triggers.interval import IntervalTrigger
 
 from .feeds import FeedSpec, HttpFetcher, SourceError, adapter_for
 from .ledger import iso
+from .models import charged_set
 from .service import Monitor
 
 log = logging.getLogger("monitor.daemon")
@@ -84,7 +85,7 @@ class FeedRun:
     reason: str | None = None
     lag_seconds: float | None = None
     terms: dict[str, int] = field(default_factory=dict)
-    parties: dict[str, int] = field(default_factory=dict)
+    parties: dict[str, int] = field(default_factory=dict)  # per charged set (TERMS.md §4)
 
     def summary(self) -> str:
         if not self.ok:
@@ -188,7 +189,8 @@ class Daemon:
             run.findings += len(result.findings)
             for f in result.findings:
                 run.terms[f.term] = run.terms.get(f.term, 0) + 1
-                for party in f.charged_to:
+                if f.instrument_status != "context":  # CTX-CIV: never among violations
+                    party = charged_set(f.charged_to, f.attribution)  # one row per finding
                     run.parties[party] = run.parties.get(party, 0) + 1
             for rejection in result.rejections:
                 log.warning("feed %s: rejected %s", spec.name, rejection)

@@ -315,3 +315,30 @@ def test_the_daemon_rejudges_findings_of_changed_rules_before_it_polls(tmp_path,
     terms = {f["term"] for f in current(again)}
     assert "COH-CLASH" in terms and "COH-GOV" not in terms
     assert again.verify().ok
+
+
+def test_the_daemons_summary_counts_each_finding_once_under_its_charged_set(tmp_path):
+    """`monitor run` prints findings per charged set: a Syrian-or-Russian strike once, under
+    "russia or syrian_government"; an IS bombing (context, CTX-CIV) not at all."""
+    shutil.copytree(PROJECT_ROOT / "config", tmp_path / "config")
+    shutil.copytree(PROJECT_ROOT / "rules", tmp_path / "rules")
+    drop = tmp_path / "feeds" / "drop"
+    drop.mkdir(parents=True)
+    (tmp_path / "feeds" / "partners.yaml").write_text(
+        "name: partners\nadapter: jsonl\nsource: drop\nschedule: {every_seconds: 30}\n")
+    strike = {"source_id": "p1", "occurred": "2016-09-15", "attacker": "Syrian or Russian jets",
+              "target": "civilians", "event_type": "air_strike", "target_category": "market",
+              "location": {"lat": 36.136, "lon": 36.830, "precision": 1, "place": "Atareb"}}
+    bombing = {"source_id": "p2", "occurred": "2016-05-23", "attacker": "Islamic State (Syria)",
+               "target": "Civilians (Syria)", "event_type": "bombing",
+               "target_category": "civilians",
+               "location": {"lat": 35.3606, "lon": 35.9282, "precision": 1, "place": "Jableh"}}
+    (drop / "a.jsonl").write_text(json.dumps(strike) + "\n" + json.dumps(bombing) + "\n")
+    (tmp_path / "config" / "monitor.yaml").write_text(
+        f"pack: syria-2016\ndb: {tmp_path / 'l.db'}\nfeeds: {tmp_path / 'feeds'}\n")
+    out = CliRunner().invoke(main, ["--config", str(tmp_path / "config"), "run", "--once"],
+                             env={"COLUMNS": "200"})
+    assert out.exit_code == 0, out.output
+    summary = out.output.split("findings per charged set", 1)[1]
+    assert "russia or syrian_government" in summary
+    assert "isil" not in summary and "CTX-CIV" in out.output  # recorded, not counted
