@@ -18,6 +18,7 @@ from monitor.config import (PROJECT_ROOT, BriefsSpec, PackFiles, PackSpec, Patte
 from monitor.feeds import FeedSpec, Schedule
 from monitor.models import Actor, Alias, Instrument, ZoneSpec
 from monitor.webhooks import WebhookSpec
+from monitor.zones import SplitPlace
 
 README = (PROJECT_ROOT / "README.md").read_text(encoding="utf-8")
 
@@ -41,7 +42,8 @@ def test_every_command_is_in_the_readme_with_help_and_an_example(command: str) -
     assert "Example:" in result.output, f"`{command} --help` has no example"
 
 
-MODELS = [Settings, BriefsSpec, WebhookSpec, PackSpec, PackFiles, PatternsSpec, FeedSpec, Schedule, Instrument, Actor, Alias, ZoneSpec]
+MODELS = [Settings, BriefsSpec, WebhookSpec, PackSpec, PackFiles, PatternsSpec, FeedSpec, Schedule,
+          Instrument, Actor, Alias, ZoneSpec, SplitPlace]
 
 
 @pytest.mark.parametrize(("model", "key"), [(m, k) for m in MODELS for k in m.model_fields],
