@@ -726,8 +726,9 @@ def _mentions(w: _Words, text: str, gaz: Gazetteer, inc: _Incident,
                 gaz.places[h].city_key in inc.keys or gaz.places[h].city_skeleton in inc.skels
                 for h in hits if gaz.places[h].city)
         ident = min(gaz.places[h].ident for h in hits) if hits else (s3 or name)
-        if area:  # "X countryside" is not the town X: another place when counting them
-            ident = f"{ident} countryside"
+        if area:  # "X countryside" is not the town X: another place when counting them, and
+            # the northern countryside of X another than its southern one
+            ident = f"{ident} {_direction_near(keys, i, end)}countryside"
         out.append(_Mention(i, end, ours, ident, text[w.starts[i]:w.ends[end - 1]]))
         after = end
     return out
@@ -752,6 +753,13 @@ def _area_form(keys: Sequence[str], start: int, end: int) -> bool:
             k -= 1
         return k >= 0 and keys[k] in AREA_WORDS
     return False
+
+
+def _direction_near(keys: Sequence[str], start: int, end: int) -> str:
+    """The direction words of an area phrase ("northern " in "the northern countryside of
+    Aleppo", "Aleppo southern countryside"), or ""."""
+    found = [k for k in (*keys[end:end + 4], *keys[max(start - 4, 0):start]) if k in DIRECTIONS]
+    return (" ".join(dict.fromkeys(found)) + " ") if found else ""
 
 
 @dataclass(frozen=True, slots=True)

@@ -188,6 +188,9 @@ def test_clauses_that_name_the_place_decide(text: str, place: str, clauses: tupl
     pytest.param("Air strikes target Aleppo northern and northeastern countryside and clashes "
                  "in Marea neighborhood.", "Aleppo town", "several", "",
                  id="x-northern-and-northeastern-countryside-is-not-x"),
+    pytest.param("Casualties in shelling in the northern countryside of Aleppo and air strikes "
+                 "targeting the southern countryside of Aleppo", "Hreitan town", "several", "",
+                 id="northern-and-southern-countryside-are-two-places"),
 ])
 def test_countryside_and_governorate(text: str, place: str, how: str, decides: str,
                                      gazetteer: Gazetteer, rules: ClauseRules) -> None:
