@@ -17,7 +17,7 @@ import pytest
 import shapely
 import yaml
 
-from monitor.zones import SplitPlace, ZoneIndex, ZoneMatch, load_zones, place_key
+from monitor.zones import ZoneIndex, ZoneMatch, load_zones, place_key
 
 PACK = Path(__file__).resolve().parents[1] / "config" / "syria-2016"
 BOUNDARIES = PACK / "boundaries" / "syr_admin3_subdistricts_ocha.geojson"
