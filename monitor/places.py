@@ -449,6 +449,8 @@ class ClauseRulesSpec(FileModel):
     description: str = ""
     negated: list[PatternText] = Field(default_factory=list)
     non_hostile: list[PatternText] = Field(default_factory=list)
+    # words that say the text reports several events ("kill 8 people in 3 towns")
+    several: list[PatternText] = Field(default_factory=list)
 
 
 class ClauseRules:
@@ -467,6 +469,8 @@ class ClauseRules:
                  ("h", [_fold(p) for p in spec.non_hostile]))
         alternatives = [f"(?:{p})\\b(?P<{kind}{i}>)"
                         for kind, patterns in lists for i, p in enumerate(patterns)]
+        self.several = (re.compile(r"\b(?:" + "|".join(_fold(p) for p in spec.several) + r")\b")
+                        if spec.several else None)
         self.regex = (re.compile(r"\b(?=\w)(?:" + "|".join(alternatives) + ")")
                       if alternatives else None)
         starts = [_starts(list(_sre_parse.parse(p)), True) for _, ps in lists for p in ps]
@@ -877,7 +881,8 @@ def select(text: str, names: Sequence[str], gazetteer: Gazetteer, rules: ClauseR
     for c in kept:
         for m in c.others:
             others.setdefault(m.ident, m.written)
-    if articles > 1 or len(others) > 1:
+    counted = rules.several is not None and any(rules.several.search(c.normal) for c in kept)
+    if articles > 1 or len(others) > 1 or counted:
         return Selection("", (), dropped, "several", inc.first, articles,
                          tuple(others.values()))
     whole = tuple(c.text for c in kept)

@@ -191,6 +191,8 @@ def test_clauses_that_name_the_place_decide(text: str, place: str, clauses: tupl
     pytest.param("Casualties in shelling in the northern countryside of Aleppo and air strikes "
                  "targeting the southern countryside of Aleppo", "Hreitan town", "several", "",
                  id="northern-and-southern-countryside-are-two-places"),
+    pytest.param("Warplanes and regime forces missiles kill 8 people in 3 Syrian cities and "
+                 "towns", "Arbin town", "several", "", id="in-three-towns-is-several-events"),
 ])
 def test_countryside_and_governorate(text: str, place: str, how: str, decides: str,
                                      gazetteer: Gazetteer, rules: ClauseRules) -> None:
