@@ -217,16 +217,13 @@ def _check_spec(spec: PackSpec, label: str, instruments: list[str]) -> list[Prob
                 problems.append(Problem(label, f"sides[{i}].bound_by[{j}]",
                                         f"{instrument!r} is not an instrument.",
                                         did_you_mean(instrument, instruments)))
-    for i, side in enumerate(spec.air_operators):
+    named = [(f"air_operators[{i}]", side) for i, side in enumerate(spec.air_operators)]
+    named += [(key, side) for key in ("civilian_side", "contested_side")
+              if (side := getattr(spec, key)) is not None]
+    for key, side in named:
         if side not in sides:
-            problems.append(Problem(label, f"air_operators[{i}]", f"{side!r} is not a side.",
+            problems.append(Problem(label, key, f"{side!r} is not a side.",
                                     did_you_mean(side, sides)))
-    if spec.civilian_side is not None and spec.civilian_side not in sides:
-        problems.append(Problem(label, "civilian_side", f"{spec.civilian_side!r} is not a "
-                                "side.", did_you_mean(spec.civilian_side, sides)))
-    if spec.contested_side is not None and spec.contested_side not in sides:
-        problems.append(Problem(label, "contested_side", f"{spec.contested_side!r} is not a "
-                                "side.", did_you_mean(spec.contested_side, sides)))
     for key in ("calm_instrument",):
         value = getattr(spec.patterns, key)
         if value not in instruments:

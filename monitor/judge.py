@@ -172,9 +172,7 @@ class Judge:
             severity=severity_for(spec, facts0, self.pack.vocabulary),  # type: ignore[arg-type]
             confidence=confidence,  # type: ignore[arg-type]
             attribution=attribution,  # type: ignore[arg-type]
-            parties=parties,
-            aggregate=res.aggregate,
-            claimed_target=report.claimed_target,
+            **recorded,
             rule_id=spec.id,
             rule_version=version,
             explanation=explanation,

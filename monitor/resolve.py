@@ -257,35 +257,30 @@ def _direction(report: IncidentReport, pack: Pack, event_type: str, is_air: bool
         notes.append(f"direction: {' or '.join(attackers)} acted against "
                      f"{' or '.join(second.sides)} ({why})")
         return "directed", attackers, second.sides
-    # "words": the source names the parties, not who acted
+    # "words": the source names the parties, not who acted; either may turn out the attacker
+    orientations = ((first, second), (second, first))
     if fired is not None and fired.value is not None:
         named = set(fired.value.split("+"))
-        pool_a = set(first.air if is_air else first.sides)
-        pool_b = set(second.air if is_air else second.sides)
-        if named & pool_a and not named & pool_b:
-            attackers = [s for s in (first.air if is_air else first.sides) if s in named]
-            notes.append(f"direction: {fired.note('fired_by')}: {' or '.join(attackers)} "
-                         f"attacked {' or '.join(second.sides)}")
-            return "directed", attackers, second.sides
-        if named & pool_b and not named & pool_a:
-            attackers = [s for s in (second.air if is_air else second.sides) if s in named]
-            notes.append(f"direction: {fired.note('fired_by')}: {' or '.join(attackers)} "
-                         f"attacked {' or '.join(first.sides)}")
-            return "directed", attackers, first.sides
+
+        def candidates(p: _Sides) -> list[str]:
+            return [s for s in (p.air if is_air else p.sides) if s in named]
+
+        for acting, other in orientations:
+            attackers = candidates(acting)
+            if attackers and not candidates(other):
+                notes.append(f"direction: {fired.note('fired_by')}: {' or '.join(attackers)} "
+                             f"attacked {' or '.join(other.sides)}")
+                return "directed", attackers, other.sides
         notes.append(f"{fired.note('fired_by')}, which names neither party alone: the words "
                      "cannot set the direction")
     if is_air:
         operators = set(pack.spec.air_operators)
-        fly_a = [s for s in first.air if s in operators]
-        fly_b = [s for s in second.air if s in operators]
-        if fly_a and not fly_b:
-            notes.append(f"direction: an air strike whose aircraft are not named; of the "
-                         f"parties only {' or '.join(fly_a)} flies (air_operators)")
-            return "directed", fly_a, second.sides
-        if fly_b and not fly_a:
-            notes.append(f"direction: an air strike whose aircraft are not named; of the "
-                         f"parties only {' or '.join(fly_b)} flies (air_operators)")
-            return "directed", fly_b, first.sides
+        for acting, other in orientations:
+            flying = [s for s in acting.air if s in operators]
+            if flying and not any(s in operators for s in other.air):
+                notes.append(f"direction: an air strike whose aircraft are not named; of the "
+                             f"parties only {' or '.join(flying)} flies (air_operators)")
+                return "directed", flying, other.sides
     notes.append("direction: a clash — the source names the parties, not who attacked, and "
                  "the words about the incident do not say (TERMS.md §4): charged to neither "
                  "as the attacker")

@@ -258,6 +258,26 @@ def test_config_check_reports_every_problem_at_once(run, tmp_path):
     assert "Did you mean 'attacker_side'?" in result.output
 
 
+def test_config_check_names_a_side_of_pack_yaml_that_does_not_exist(run, tmp_path):
+    """air_operators, civilian_side and contested_side name sides of the pack."""
+    config = tmp_path / "config"
+    shutil.copytree(PROJECT_ROOT / "config", config)
+    shutil.copytree(PROJECT_ROOT / "rules", tmp_path / "rules")
+    shutil.copytree(PROJECT_ROOT / "feeds", tmp_path / "feeds",
+                    ignore=shutil.ignore_patterns("data", "drop", "samples"))
+    pack = config / "syria-2016" / "pack.yaml"
+    pack.write_text(pack.read_text()
+                    .replace("air_operators: [syrian_government, russia,",
+                             "air_operators: [syrian_goverment, russia,")
+                    .replace("civilian_side: civilians", "civilian_side: civilian")
+                    .replace("contested_side: other_opposition",
+                             "contested_side: other_oposition"))
+    result = run("--config", str(config), "config", "check", ok=False)
+    assert "air_operators[0]: 'syrian_goverment' is not a side." in result.output
+    assert "civilian_side: 'civilian' is not a side. Did you mean 'civilians'?" in result.output
+    assert "contested_side: 'other_oposition' is not a side." in result.output
+
+
 def test_actors_and_zones_say_what_the_configuration_says(run):
     out = run("actors", "--resolve", "Jabhat Fateh al-Sham", "--on", "2016-08-10").output
     assert "nusra" in out
