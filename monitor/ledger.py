@@ -286,6 +286,9 @@ CHARGED_SET_SQL = (
     "(CASE WHEN json_array_length(f.charged_to) = 0 THEN 'undetermined' ELSE (SELECT "
     "group_concat(c.value, CASE WHEN f.attribution = 'joint' THEN ' and ' ELSE ' or ' END) FROM "
     "(SELECT DISTINCT value FROM json_each(f.charged_to) ORDER BY value) c) END)")
+# A finding of an aggregate report (TERMS.md §4): monitor.judge records it in the explanation's
+# first entry (models.Finding.recorded_facts); a finding recorded before revision 2 is not one.
+AGGREGATE_SQL = "COALESCE(json_extract(f.explanation, '$[0].finding.aggregate'), 0)"
 # One row per finding that counts against a party (context findings, CTX-CIV, never do): its
 # charged set, the columns the per-party views group by, and its current status.
 _PARTIES_FROM_FINDINGS = (
@@ -828,15 +831,16 @@ class Ledger:
                          until: str | None = None) -> list[dict[str, Any]]:
         """Current major and critical findings (``occurred`` in [since, until) when given),
         each with its charged set and its incident's ``governorate`` (the admin1 of the
-        incident's first report), for escalations. Context findings (CTX-CIV) and aggregate
-        reports (an event window of 7 days or more, TERMS.md §4) are left out."""
+        incident's first report), for escalations. Context findings (CTX-CIV) and findings of
+        aggregate reports (TERMS.md §4; the judge records ``aggregate`` in the explanation's
+        first entry) are left out."""
         where = " AND occurred >= ? AND occurred < ?" if since else ""
         return self._rows(
             f"SELECT finding_id, incident_id, charged_to, {CHARGED_SET_SQL} AS charged_set, "
             "severity, status, occurred, occurred_end, (SELECT i.admin1 FROM incidents i WHERE "
             "i.incident_id = f.incident_id ORDER BY i.seq LIMIT 1) AS governorate FROM "
             "current_findings f WHERE severity IN ('major', 'critical') AND instrument_status "
-            "IS NOT 'context' AND julianday(occurred_end) - julianday(occurred) < 7" + where
+            f"IS NOT 'context' AND NOT {AGGREGATE_SQL}" + where
             + " ORDER BY occurred, seq",
             [since, until] if since else [], "findings")
 

@@ -14,6 +14,7 @@ from typing import Any
 import pytest
 from sqlite_utils import Migrations
 
+from monitor.models import charged_set
 from monitor import ledger as ledger_module
 from monitor.ledger import (
     GENESIS_HASH,
@@ -688,3 +689,26 @@ def test_canonical_json_is_compact_sorted_and_utf8() -> None:
     assert canonical_json({"b": [1, 2.5], "a": "é"}) == '{"a":"é","b":[1,2.5]}'
     with pytest.raises(ValueError):
         canonical_json(float("inf"))
+
+
+@pytest.mark.parametrize(("charged_to", "attribution"), [
+    (["syrian_government"], "single"), (["syrian_government", "russia"], "ambiguous"),
+    ([], "undetermined"), (["unattributed"], "single"), (["opposition", "opposition"], "single"),
+    (["syrian_government", "coh_opposition"], "joint"),
+])
+def test_the_charged_set_in_sql_is_the_one_in_python(ledger: Ledger, charged_to: list[str],
+                                                     attribution: str) -> None:
+    """The ledger's fast path (SQL) and the plain one (models.charged_set) agree."""
+    record(ledger, 1, charged_to=charged_to, attribution=attribution)
+    (row,) = ledger.query(f"SELECT {ledger_module.CHARGED_SET_SQL} AS s FROM findings f")
+    assert row["s"] == charged_set(charged_to, attribution)
+
+
+def test_escalations_read_no_aggregate_and_no_context_finding(ledger: Ledger) -> None:
+    record(ledger, 1)
+    record(ledger, 2, explanation=[{"finding": {"aggregate": True, "parties": []}}])
+    record(ledger, 3, term="CTX-CIV", instrument="CTX", instrument_status="context")
+    record(ledger, 4, explanation=[{"finding": {"aggregate": False, "parties": []}}])
+    rows = ledger.serious_findings()
+    assert [r["finding_id"] for r in rows] == ["f-1", "f-4"]
+    assert {r["charged_set"] for r in rows} == {"syrian_government"}
