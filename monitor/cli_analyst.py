@@ -218,7 +218,7 @@ def rules_evaluate(c: Context, labels: tuple[Path, ...], sources: tuple[str, ...
         except (LabelsError, OSError) as exc:
             raise click.ClickException(str(exc)) from None
         second = {"precision": score.precision, "recall": score.recall,
-                  "charged_to_accuracy": score.charged_right / score.hit if score.hit else None,
+                  "charged_to_accuracy": score.charged_to_accuracy,
                   "expected": score.expected, "labelled": score.predicted}
     if fmt == "json":
         click.echo(json.dumps({**result.as_dict(), "labellers_agreement": second}, indent=2))

@@ -122,6 +122,20 @@ class Score:
     def recall(self) -> float | None:
         return self.hit / self.expected if self.expected else None
 
+    @property
+    def charged_to_accuracy(self) -> float | None:
+        return self.charged_right / self.hit if self.hit else None
+
+    def count(self, found: frozenset[str] | None, wanted: frozenset[str] | None) -> bool:
+        """Count one term of one row: what was found (its charged set, None: no finding)
+        against what was wanted; True when the term is wanted and charged as wanted."""
+        right = found is not None and found == wanted
+        self.predicted += found is not None
+        self.expected += wanted is not None
+        self.hit += found is not None and wanted is not None
+        self.charged_right += right
+        return right
+
 
 @dataclass
 class Evaluation:
@@ -136,7 +150,7 @@ class Evaluation:
         def score(s: Score) -> dict[str, Any]:
             return {"predicted": s.predicted, "expected": s.expected, "hit": s.hit,
                     "precision": s.precision, "recall": s.recall,
-                    "charged_to_accuracy": s.charged_right / s.hit if s.hit else None}
+                    "charged_to_accuracy": s.charged_to_accuracy}
 
         return {
             "rows": self.rows,
@@ -152,10 +166,6 @@ class Evaluation:
         }
 
 
-def charged_of(finding: Finding) -> frozenset[str]:
-    return frozenset(finding.charged_to)
-
-
 def compare(labels: list[Label], judged: Mapping[tuple[str, str], list[Finding]]) -> Evaluation:
     """Score the findings of each labelled row against its label."""
     ev = Evaluation(rows=len(labels))
@@ -163,17 +173,10 @@ def compare(labels: list[Label], judged: Mapping[tuple[str, str], list[Finding]]
     for label in labels:
         found = {f.term: f for f in judged[(label.feed, label.source_id)]}
         for term in set(found) | set(label.expected):
-            score = ev.terms.setdefault(term, Score())
             finding, expected = found.get(term), label.expected.get(term)
-            for s in (score, ev.overall):
-                s.predicted += finding is not None
-                s.expected += expected is not None
-                s.hit += finding is not None and expected is not None
-            right = (finding is not None and expected is not None
-                     and charged_of(finding) == expected)
-            if right:
-                score.charged_right += 1
-                ev.overall.charged_right += 1
+            charged = None if finding is None else frozenset(finding.charged_to)
+            right = ev.terms.setdefault(term, Score()).count(charged, expected)
+            ev.overall.count(charged, expected)
             if finding is not None:
                 ev.grades[finding.confidence]["total"] += 1
                 ev.grades[finding.confidence]["right"] += right
@@ -202,11 +205,7 @@ def agreement(reference: list[Label], other: list[Label]) -> Score:
         if found is None:
             continue
         for term in set(found) | set(label.expected):
-            got, want = found.get(term), label.expected.get(term)
-            score.predicted += got is not None
-            score.expected += want is not None
-            score.hit += got is not None and want is not None
-            score.charged_right += got is not None and got == want
+            score.count(found.get(term), label.expected.get(term))
     return score
 
 
