@@ -41,7 +41,7 @@ _PERIOD = re.compile(r"\s*\(\s*\d{4}\s*(?:\d{4}\s*)?\)$")
 
 
 @functools.lru_cache(maxsize=65_536)
-def _normalise(name: str) -> str:
+def name_key(name: str) -> str:
     """The key a name is matched by: casefolded, NFKC, accents, apostrophes, hyphens, quotes,
     repeated spaces and surrounding punctuation (including enclosing brackets) removed."""
     text = unicodedata.normalize("NFKC", name).translate(_TRANSLATE).casefold()
@@ -161,7 +161,7 @@ class ActorRegistry:
                 sides += (contested_side,)
             for alias in actor.aliases:
                 entry = _Entry(alias, actor, sides)
-                key = _normalise(alias.name)
+                key = name_key(alias.name)
                 self._exact.setdefault(key, []).append(entry)
                 base = _without_period(key)
                 if base != key:
@@ -185,7 +185,7 @@ class ActorRegistry:
         """
         if isinstance(on, dt.datetime):  # a datetime would not compare with the alias dates
             on = on.date()
-        key = _normalise(name)
+        key = name_key(name)
         candidates = self._exact.get(key)
         without_period = False
         if not candidates and key:
@@ -282,7 +282,7 @@ def _check_actor(actor: Actor, where: str, sides: set[str], label: str) -> list[
         if alias.valid_from and alias.valid_to and alias.valid_from > alias.valid_to:
             found.append(Problem(label, f"{where}.aliases[{j}].valid_from", f"{alias.valid_from} "
                                  f"is after valid_to {alias.valid_to}."))
-        if not _normalise(alias.name):
+        if not name_key(alias.name):
             found.append(Problem(label, f"{where}.aliases[{j}].name",
                                  f"{alias.name!r} has no letters or digits to match."))
     if not actor.aliases:
@@ -298,7 +298,7 @@ def _overlapping_names(
     found = []
     for i, actor in actors:
         for j, alias in enumerate(actor.aliases):
-            key = _normalise(alias.name)
+            key = name_key(alias.name)
             for other_id, other_where, other in seen.get(key, []):
                 if other_id != actor.id and _overlap(alias, other):
                     found.append((i, Problem(

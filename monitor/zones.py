@@ -46,7 +46,7 @@ from pydantic import Field, ValidationError
 
 # the actor registry's name key (case, accents, apostrophes, hyphens, spaces): place names are
 # transliterated the same way ("Deir ez-Zor", "Deir ez Zor", "Dayr az-Zawr")
-from monitor.actors import _normalise as _name_key
+from monitor.actors import name_key as _name_key
 from monitor.models import FileModel, Name, ZoneSpec
 from monitor.problems import Problem, did_you_mean, from_validation, read_yaml
 
