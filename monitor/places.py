@@ -83,7 +83,7 @@ _TOWN_KINDS = ("district", "sub-district", "place", "neighbourhood")
 TYPE_WORDS = frozenset({"town", "village", "villages", "villge", "villae", "city", "district",
                         "governorate", "sub-district", "subdistrict", "neighborhood",
                         "neighbourhood", "area", "suburb", "military", "base", "airbase",
-                        "airport"})
+                        "airport", "mountain", "mountains", "hill", "hills", "dam", "camp"})
 # Words that make a mention of X the area around X, not the town X.
 AREA_WORDS = frozenset({"countryside", "governorate", "province", "provinces"})
 DIRECTIONS = frozenset({"north", "south", "east", "west", "northern", "southern", "eastern",

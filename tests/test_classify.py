@@ -54,6 +54,8 @@ CASES = [
                  id="clashes-in-hama"),
     pytest.param("regime shelling on Douma", {"platform": "artillery", "event_type": "shelling"},
                  id="shelling-douma"),
+    pytest.param("More than 15 casualties and injuries in raids at Idlib city",
+                 {"platform": "aircraft", "event_type": "air_strike"}, id="sohr-raids-at-a-town"),
     pytest.param("On 12 March 2016, Syrian regime helicopters dropped barrel bombs on residential "
                  "buildings in Daraya, killing 3 civilians.",
                  {"platform": "helicopter", "target_category": "residential",

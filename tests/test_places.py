@@ -123,6 +123,10 @@ def test_skeleton_drops_vowels_w_y_and_a_final_h() -> None:
                  id="aleppo-neighbourhood"),
     pytest.param("Hamah Governorate", None, ["Hamah governorate"], ["Hamah", "Hama"],
                  id="governorate-location-is-an-area-name"),
+    pytest.param("Jabal al Akrad mountain", "Al Haffah district", ["Jabal al Akrad"],
+                 ["Jabal al Akrad mountain"], id="mountain-is-a-type-word"),
+    pytest.param("Al Rukban camp", None, ["Al Rukban"], ["Al Rukban camp"],
+                 id="camp-is-a-type-word"),
 ])
 def test_incident_names(place: str, admin2: str | None, present: list[str], absent: list[str],
                         gazetteer: Gazetteer) -> None:
