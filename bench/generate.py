@@ -36,10 +36,11 @@ from typing import Any
 
 import yaml
 
+from monitor.geo import KM_PER_DEGREE, distance_km
+
 ROOT = Path(__file__).resolve().parent.parent
 UCDP = ROOT / "feeds" / "data" / "ged_syria_2016.csv"
 SEED = 2016
-KM_PER_DEG = 6371.0088 * math.pi / 180  # mean Earth radius, km per degree of arc
 MAX_JITTER_KM = 1.99  # "≤ 2 km", with room for rounding the coordinates to 5 decimals
 
 # ACLED's CSV export columns (shared/data/README.md; feeds/samples/acled_syria_2016_sample.csv)
@@ -89,17 +90,9 @@ def jitter(lat: float, lon: float, rng: random.Random) -> tuple[float, float]:
     """A point uniformly within ``MAX_JITTER_KM`` of (lat, lon), rounded to 5 decimals (~1 m)."""
     r = MAX_JITTER_KM * math.sqrt(rng.random())
     theta = rng.random() * 2 * math.pi
-    dlat = r * math.cos(theta) / KM_PER_DEG
-    dlon = r * math.sin(theta) / (KM_PER_DEG * math.cos(math.radians(lat)))
+    dlat = r * math.cos(theta) / KM_PER_DEGREE
+    dlon = r * math.sin(theta) / (KM_PER_DEGREE * math.cos(math.radians(lat)))
     return round(lat + dlat, 5), round(lon + dlon, 5)
-
-
-def distance_km(lat1: float, lon1: float, lat2: float, lon2: float) -> float:
-    """Great-circle distance (haversine), for checking the jitter."""
-    p1, p2 = math.radians(lat1), math.radians(lat2)
-    a = (math.sin((p2 - p1) / 2) ** 2
-         + math.cos(p1) * math.cos(p2) * math.sin(math.radians(lon2 - lon1) / 2) ** 2)
-    return 2 * 6371.0088 * math.asin(math.sqrt(a))
 
 
 def _actor(name: str, rng: random.Random) -> str:
@@ -222,8 +215,8 @@ def _ring(lat: float, lon: float, km: float, sides: int = 8) -> list[list[float]
     ring = []
     for i in range(sides):
         a = 2 * math.pi * i / sides
-        ring.append([round(lon + km * math.sin(a) / (KM_PER_DEG * math.cos(math.radians(lat))), 5),
-                     round(lat + km * math.cos(a) / KM_PER_DEG, 5)])
+        ring.append([round(lon + km * math.sin(a) / (KM_PER_DEGREE * math.cos(math.radians(lat))), 5),
+                     round(lat + km * math.cos(a) / KM_PER_DEGREE, 5)])
     return ring + [ring[0]]
 
 

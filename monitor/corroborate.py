@@ -31,13 +31,12 @@ low; ambiguous but corroborated by an independent second source: 3 - 1 + 1 = 3 �
 from __future__ import annotations
 
 import datetime as dt
-import math
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
+from . import geo
 from .models import ATTACK_EVENT_TYPES, CONFIDENCES
 
-EARTH_RADIUS_KM = 6371.0088  # mean Earth radius (IUGG), as monitor.zones uses
 UNKNOWN = ("unknown",)
 # A report given to the minute is an instant; resolve.time_window gives it a one-minute window.
 # A window that arrives empty is read the same way, so an instant still overlaps its day.
@@ -80,14 +79,6 @@ class Match:
     report_key: str
     distance_km: float
     reason: str
-
-
-def haversine_km(lat1: float, lon1: float, lat2: float, lon2: float) -> float:
-    """Great-circle distance in km between two (lat, lon) points in degrees."""
-    p1, p2 = math.radians(lat1), math.radians(lat2)
-    dp, dl = p2 - p1, math.radians(lon2 - lon1)
-    h = math.sin(dp / 2) ** 2 + math.cos(p1) * math.cos(p2) * math.sin(dl / 2) ** 2
-    return 2 * EARTH_RADIUS_KM * math.asin(min(1.0, math.sqrt(h)))
 
 
 def _end(r: ReportFacts) -> dt.datetime:
@@ -136,7 +127,7 @@ def _why(new: ReportFacts, old: ReportFacts, limit: float,
     if (new.feed == old.feed or not windows_overlap(new, old)
             or not (_located(new, coarse) and _located(old, coarse))):
         return None
-    km = haversine_km(new.lat, new.lon, old.lat, old.lon)  # type: ignore[arg-type]
+    km = geo.distance_km(new.lat, new.lon, old.lat, old.lon)  # type: ignore[arg-type]
     if (km > limit or not sides_compatible(new.attacker_sides, old.attacker_sides)
             or not sides_compatible(new.target_sides, old.target_sides)
             or not types_compatible(new.event_type, old.event_type)):
@@ -166,7 +157,7 @@ def match(new: ReportFacts, existing: Iterable[ReportFacts], *, distance_km: flo
       day-dated report overlaps any time that day); an empty window is read as one minute;
     - **both located precisely** — lat, lon and precision known, precision < ``coarse_precision``
       (default 3: settlement or within 25 km; a district centroid cannot place an event);
-    - **near** — haversine distance (R = 6371.0088 km) at most ``distance_km``;
+    - **near** — :func:`monitor.geo.distance_km` at most ``distance_km``;
     - **attackers compatible** — side sets intersect, or either is exactly ``("unknown",)``;
     - **targets compatible** — the same test on the target sides;
     - **event types compatible** — equal; or one is the generic ``attack`` and the other an attack

@@ -12,6 +12,7 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any
 
+from . import geo
 from .corroborate import Evidence, ReportFacts, count_independent, match, score
 from .ledger import Ledger
 from .models import IncidentReport, Resolution
@@ -21,8 +22,6 @@ ANALYST_VERDICTS = {"confirm": "confirmed", "dispute": "disputed", "discount": "
                     "retract": "retracted"}
 # Statuses that evidence never moves a finding out of: an analyst's word, or a replacement.
 SETTLED = ("confirmed", "disputed", "discounted", "retracted", "superseded")
-# Degrees of latitude per km, and the largest distance corroboration considers.
-KM_PER_DEG_LAT = 111.32
 
 
 class EvidenceError(ValueError):
@@ -71,7 +70,7 @@ class EvidenceKeeper:
             return None
         if feeds is not None and not feeds - {new.feed}:
             return None
-        dlat = self.distance_km / KM_PER_DEG_LAT
+        dlat = geo.degrees_of_latitude(self.distance_km)
         rows = self.ledger.nearby_reports(new.start, new.end, new.lat, new.lon, dlat,
                                           exclude_feed=new.feed)
         found = match(new, [facts_of_row(r) for r in rows], distance_km=self.distance_km,

@@ -30,6 +30,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from monitor import geo
 from monitor.models import ATTACK_EVENT_TYPES, charged_set
 
 # TERMS.md §5: an analyst's "disputed"/"discounted", a source's "retracted", and a finding replaced
@@ -40,7 +41,6 @@ SERIOUS = frozenset({"major", "critical"})  # SEP-CALM: "no major or critical fi
 CALM_CONFIDENCES = frozenset({"medium", "high"})
 DAY_D = dt.datetime(2016, 9, 12, 19, 0, tzinfo=dt.timezone(dt.timedelta(hours=3)))  # §1 SEP
 DAY = dt.timedelta(hours=24)
-EARTH_RADIUS_KM = 6371.0088  # mean Earth radius (IUGG), as in monitor.zones
 # TERMS.md §2 / §3: targets and zones that mark "the opposition that accepted the cessation".
 OPPOSITION_TARGET = "coh_opposition"
 OPPOSITION_ZONES = frozenset({"opposition", "mixed"})
@@ -249,14 +249,6 @@ def _located(incident: Mapping[str, Any], coarse_precision: int) -> bool:
             and p is not None and p < coarse_precision)
 
 
-def haversine_km(lat1: float, lon1: float, lat2: float, lon2: float) -> float:
-    """Great-circle distance in km on a sphere of the mean Earth radius."""
-    p1, p2 = math.radians(lat1), math.radians(lat2)
-    dp, dl = p2 - p1, math.radians(lon2 - lon1)
-    a = math.sin(dp / 2) ** 2 + math.cos(p1) * math.cos(p2) * math.sin(dl / 2) ** 2
-    return 2 * EARTH_RADIUS_KM * math.asin(min(1.0, math.sqrt(a)))
-
-
 def cycles_of_excuses(incidents: Iterable[Mapping[str, Any]], *, government_side: set[str],
                       hours: float = 48, km: float = 25, coarse_precision: int = 3,
                       between: tuple[dt.datetime, dt.datetime] | None = None
@@ -280,7 +272,7 @@ def cycles_of_excuses(incidents: Iterable[Mapping[str, Any]], *, government_side
     O(n log n + the Nusra attacks of the neighbouring cells in the window).
     """
     span = dt.timedelta(hours=hours)
-    cell = km / (EARTH_RADIUS_KM * math.pi / 180)  # degrees of latitude in `km`
+    cell = geo.degrees_of_latitude(km)
     nusra: dict[tuple[int, int], list[tuple[dt.datetime, str, float, float]]] = {}
     gov: list[tuple[dt.datetime, str, float, float]] = []
     for inc in incidents:
@@ -314,7 +306,7 @@ def cycles_of_excuses(incidents: Iterable[Mapping[str, Any]], *, government_side
                 for t1, id1, lat1, lon1 in bucket[lo:hi]:
                     if id1 == id2:
                         continue
-                    distance = haversine_km(lat1, lon1, lat2, lon2)
+                    distance = geo.distance_km(lat1, lon1, lat2, lon2)
                     if distance <= km:
                         candidate = (-t1.timestamp(), distance, id1, t1)
                         best = candidate if best is None or candidate < best else best

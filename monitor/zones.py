@@ -46,6 +46,7 @@ from pydantic import Field, ValidationError
 
 # the actor registry's name key (case, accents, apostrophes, hyphens, spaces): place names are
 # transliterated the same way ("Deir ez-Zor", "Deir ez Zor", "Dayr az-Zawr")
+from monitor import geo
 from monitor.actors import name_key as _name_key
 from monitor.models import FileModel, Name, ZoneSpec
 from monitor.problems import Problem, did_you_mean, from_validation, read_yaml
@@ -55,7 +56,6 @@ PCODE_LEVELS = {4: 0, 6: 1, 8: 2}  # pcode length -> governorate, district, sub-
 CUSTOM_LEVEL = 3  # a hand-drawn polygon or buffered line
 OVERLAY_LEVEL = -1  # overlay rows take no part in precedence
 LEVEL_NAMES = ("governorate", "district", "sub-district", "custom")
-KM_PER_DEGREE = 6371.0088 * math.pi / 180  # mean Earth radius (IUGG), km per degree of arc
 _EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.timezone.utc)
 _US = dt.timedelta(microseconds=1)
 _NEVER, _FOREVER = -(2**62), 2**62  # open validity bounds, in microseconds
@@ -179,7 +179,7 @@ def _buffer_line(coords: list[tuple[float, float]], km: float) -> shapely.Geomet
     (x scaled by cos of the line's mean latitude), buffer with round caps and joins, project
     back. For a corridor of a few tens of km the scale error is far below 1%."""
     lon0, lat0 = np.mean(np.asarray(coords, dtype=float), axis=0)
-    scale = np.array([KM_PER_DEGREE * math.cos(math.radians(lat0)), KM_PER_DEGREE])
+    scale = np.array([geo.KM_PER_DEGREE * math.cos(math.radians(lat0)), geo.KM_PER_DEGREE])
     origin = np.array([lon0, lat0])
     local = shapely.transform(shapely.LineString(coords), lambda xy: (xy - origin) * scale)
     return shapely.transform(local.buffer(km, quad_segs=16), lambda xy: xy / scale + origin)
@@ -202,7 +202,7 @@ def _polygons(specs: list[ZoneSpec]) -> dict[int, shapely.Geometry]:
 def _approx_km2(geom: shapely.Geometry) -> float:
     """Area in km² from degrees², scaled at the centroid's latitude (approximate)."""
     lat = 0.0 if geom.is_empty else shapely.centroid(geom).y
-    return float(geom.area * KM_PER_DEGREE**2 * math.cos(math.radians(lat)))
+    return float(geom.area * geo.KM_PER_DEGREE**2 * math.cos(math.radians(lat)))
 
 
 class ZoneIndex:

@@ -13,11 +13,11 @@ import itertools
 
 import pytest
 
+from monitor import geo
 from monitor.corroborate import (
     Evidence,
     ReportFacts,
     count_independent,
-    haversine_km,
     independent,
     match,
     score,
@@ -78,8 +78,8 @@ def test_same_strike_from_two_feeds_matches_and_says_why() -> None:
 
 
 def test_distance_is_haversine() -> None:
-    assert haversine_km(*KAFR_NABL, *MAARAT_AL_NUMAN) == pytest.approx(10.6, abs=0.1)
-    assert haversine_km(*KAFR_NABL, *ATAREB) == pytest.approx(62.9, abs=0.1)
+    assert geo.distance_km(*KAFR_NABL, *MAARAT_AL_NUMAN) == pytest.approx(10.6, abs=0.1)
+    assert geo.distance_km(*KAFR_NABL, *ATAREB) == pytest.approx(62.9, abs=0.1)
 
 
 @pytest.mark.parametrize("new, why", [

@@ -19,7 +19,6 @@ from monitor.patterns import (
     calm_series,
     cycles_of_excuses,
     escalations,
-    haversine_km,
     parse_time,
 )
 
@@ -335,11 +334,6 @@ def test_a_range_of_government_attacks_is_what_the_whole_set_gives_there() -> No
     part = cycles_of_excuses(near, government_side=GOVERNMENT_SIDE, between=(lo, hi))
     assert part == [p for p in whole if lo <= starts[p.government_incident] < hi]
     assert len({p.government_incident for p in whole}) == len(whole)  # one per strike
-
-
-def test_haversine_matches_a_known_distance() -> None:
-    # Aleppo citadel to Damascus Umayyad Mosque: ~308 km.
-    assert haversine_km(36.1993, 37.1625, 33.5117, 36.3064) == pytest.approx(308, abs=3)
 
 
 # --- permutation: a function of the set ------------------------------------------------------
