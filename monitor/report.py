@@ -38,6 +38,7 @@ if TYPE_CHECKING:  # shapely and jinja2 load when a brief is written, not with t
     import shapely
     from jinja2 import Environment
 
+from .colours import PALETTE, SEVERITY_COLOURS, UNATTRIBUTED, ZONE_FILL_OPACITY, zone_colour
 from .config import Pack
 from .ledger import Ledger
 from .models import CONFIDENCES, SEVERITIES, Finding, charged_set
@@ -52,13 +53,7 @@ TOP_INCIDENTS = 10
 FORMATS = {"html": "brief.html.j2", "md": "brief.md.j2"}
 TEMPLATES = Path(__file__).parent / "templates" / "report"
 SIMPLIFY_DEG = 0.01  # ~1 km: invisible at brief scale, keeps the brief ~100 kB
-# Colours: one per side in pack order (Tableau 10, then more), severities, zone kinds.
-PALETTE = ("#d62728", "#ff9896", "#8c564b", "#1f77b4", "#2ca02c", "#98df8a", "#7f7f7f",
-           "#111111", "#bcbd22", "#17becf", "#9467bd", "#e377c2", "#c49c94", "#aec7e8")
-SEVERITY_COLOURS = {"critical": "#c00000", "major": "#1f3b8f", "minor": "#2a9d8f"}
-KIND_COLOURS = {"government": "#c6dbef", "opposition": "#c7e9c0", "mixed": "#fdd0a2",
-                "nusra_concentrated": "#dadaeb", "isil": "#bdbdbd", "kurdish_sdf": "#fff3a8",
-                "turkey_backed": "#fcbba1", "castello_dmz": "#e7298a"}
+
 ATTRIBUTION = ("Incident data: Uppsala Conflict Data Program (UCDP), Georeferenced Event Dataset, "
                "licensed CC BY 4.0, and the other feeds named with each source. Boundaries: "
                "OCHA / Humanitarian Data Exchange, Syrian Arab Republic subnational "
@@ -285,7 +280,7 @@ def party_colours(pack: Pack, parties: Iterable[str]) -> dict[str, str]:
     out = {}
     for p in parties:
         i = order.index(p) if p in order else len(order) + sum(map(ord, p))
-        out[p] = "#c7c7c7" if p in ("unattributed", "unknown") else PALETTE[i % len(PALETTE)]
+        out[p] = UNATTRIBUTED if p in ("unattributed", "unknown") else PALETTE[i % len(PALETTE)]
     return out
 
 
@@ -406,14 +401,10 @@ def map_layers(pack: Pack, p: Period, points: list[Row]) -> Row:
                               "label": proj.xy(*g.representative_point().coords[0])}
                              for name, g in base],
             "zones": [{"kind": r["kind"], "name": r["area"] or r["id"], "overlay": r["overlay"],
-                       "colour": kind_colour(r["kind"]),
+                       "colour": zone_colour(r["kind"]),
                        "d": proj.path(pack.zones.geometry(r["id"]).simplify(SIMPLIFY_DEG))}
                       for r in rows],
-            "kinds": [(k, kind_colour(k)) for k in dict.fromkeys(r["kind"] for r in rows)]}
-
-
-def kind_colour(kind: str) -> str:
-    return KIND_COLOURS.get(kind) or PALETTE[sum(map(ord, kind)) % len(PALETTE)]
+            "kinds": [(k, zone_colour(k)) for k in dict.fromkeys(r["kind"] for r in rows)]}
 
 
 def _points(counted: list[Row], incidents: dict[str, Row]) -> list[Row]:
@@ -476,7 +467,7 @@ def build(ledger: Ledger, pack: Pack, p: Period, *, maps: bool = True,
                  for d, c in days.items()],
         "parties": parties, "colours": colours, "chart": chart(days, colours),
         "map": map_layers(pack, p, points) if maps else None, "points": len(points),
-        "severity_colours": SEVERITY_COLOURS,
+        "severity_colours": SEVERITY_COLOURS, "zone_opacity": ZONE_FILL_OPACITY,
         "provenance": pack.zones.provenance.strip(), "attribution": ATTRIBUTION,
     }
 

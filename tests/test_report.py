@@ -5,6 +5,7 @@ renders."""
 from __future__ import annotations
 
 import csv
+import json
 import datetime as dt
 import re
 import shutil
@@ -368,3 +369,19 @@ def test_aggregates_are_never_among_the_most_serious() -> None:
              "confidence": "low", "occurred": "2016-09-01T00:00:00+00:00",
              "explanation": [{"finding": {"aggregate": True, "parties": []}}]}
     assert report.serious_incidents([tally], {}, None, DAMASCUS) == []  # type: ignore[arg-type]
+
+
+def test_the_brief_and_the_browser_map_colour_zones_alike(week_html, pack):
+    """One colour table: a zone kind has the same colour in the brief's map and in the GeoJSON
+    the browser map draws."""
+    from monitor.datasette.geo import GeoLayers
+    from monitor.report import governorates_file
+
+    svg_map = re.search(r'<svg class="map".*?</svg>', week_html, re.S).group(0)
+    in_brief = dict(re.findall(r'<path class="zone[^"]*" data-kind="([^"]+)" fill="([^"]+)"',
+                               svg_map))
+    layers = GeoLayers.build(governorates_file(pack), pack.zones)
+    on_map = {f["properties"]["kind"]: f["properties"]["colour"]
+              for f in json.loads(layers.zones)["features"]}
+    assert len(in_brief) >= 4
+    assert in_brief == {kind: on_map[kind] for kind in in_brief}

@@ -30,16 +30,13 @@ from xml.sax.saxutils import escape
 import numpy as np
 import shapely
 
+from monitor.colours import zone_colour
+
 TILE = 256  # pixels per tile side (Leaflet's default)
 MAX_ZOOM = 18
 SUB_ZOOM, SUB_LABEL_ZOOM = 9, 10  # sub-district borders, then names, from these zooms
 SIMPLIFY_DEG = 0.003  # GeoJSON sent to browsers: ~300 m, far below what a finding's point means
 DECIMALS = 4  # ~10 m: enough for the simplified outlines, and keeps the files small
-ZONE_COLOURS = {  # zone kind -> colour on the map; an unknown kind gets grey
-    "nusra_concentrated": "#7b3294", "mixed": "#c2a5cf", "opposition": "#5aae61",
-    "government": "#2166ac", "isil": "#252525", "kurdish_sdf": "#e6ab02",
-    "turkey_backed": "#1b7837", "castello_dmz": "#01665e",
-}
 # Colours of the tiles (and of the findings map page): outside the country, inside it,
 # borders, the country's outline, names.
 SEA, LAND, BORDER, OUTLINE, LABEL = "#e4e4e4", "#f6f3ec", "#9a8f80", "#5f564a", "#4a4238"
@@ -116,7 +113,7 @@ class GeoLayers:
                 "id": row["id"], "area": row["area"], "kind": row["kind"],
                 "valid_from": _day(row["valid_from"]), "valid_to": _day(row["valid_to"]),
                 "overlay": row["overlay"], "source": row["source"],
-                "colour": ZONE_COLOURS.get(row["kind"], "#888888")}})
+                "colour": zone_colour(row["kind"])}})
         world = np.array([_mercator(g) for g in govs], dtype=object)
         sub_world = np.array(subs, dtype=object)
 

@@ -25,12 +25,12 @@ from weakref import WeakKeyDictionary
 from datasette import hookimpl
 from datasette.utils.asgi import NotFound, Response
 
+from ..colours import SEVERITY_COLOURS, ZONE_FILL_OPACITY
 from .geo import GeoLayers
 from .metadata import DATABASE, MAP_PAGE
 
 _LAYERS: WeakKeyDictionary[Any, GeoLayers] = WeakKeyDictionary()
 FILTERS = ("term", "party", "since", "until", "zones_on")
-SEVERITY_COLOURS = {"critical": "#b2182b", "major": "#ef8a62", "minor": "#fddbc7"}
 
 
 def attach(datasette: Any, layers: GeoLayers) -> None:
@@ -84,6 +84,7 @@ async def findings_map(datasette: Any, request: Any) -> Response:
         "governorates": datasette.urls.path("-/monitor/governorates.geojson"),
         "zones": datasette.urls.path("-/monitor/zones.geojson"),
         "page": MAP_PAGE, "params": params, "severity": SEVERITY_COLOURS,
+        "zone_opacity": ZONE_FILL_OPACITY,
         "attribution": layers.attribution,
     }
     html = await datasette.render_template("findings_map.html", {

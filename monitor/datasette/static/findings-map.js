@@ -58,7 +58,7 @@ function legend(L, kinds) {
     const sev = Object.entries(cfg.severity).map(([name, colour]) =>
       `<i class="dot" style="background:${colour}"></i>${escapeHTML(name)}`);
     const zones = Object.entries(kinds).map(([name, colour]) =>
-      `<i style="background:${colour};opacity:0.6"></i>${escapeHTML(name)}`);
+      `<i style="background:${colour};opacity:${cfg.zone_opacity}"></i>${escapeHTML(name)}`);
     div.innerHTML = `<strong>finding severity</strong><br>${sev.join("<br>")}` +
       (zones.length ? `<br><strong>zone kind</strong><br>${zones.join("<br>")}` : "");
     return div;
@@ -89,7 +89,7 @@ async function main() {
   shown.forEach((f) => { kinds[f.properties.kind] = f.properties.colour; });
   const zoneLayer = L.geoJSON({ type: "FeatureCollection", features: shown }, {
     style: (f) => ({ color: f.properties.colour, weight: 1, fillColor: f.properties.colour,
-      fillOpacity: 0.22, dashArray: f.properties.overlay ? "4 3" : null }),
+      fillOpacity: cfg.zone_opacity, dashArray: f.properties.overlay ? "4 3" : null }),
     onEachFeature: (f, layer) => layer.bindPopup(
       `<strong>${escapeHTML(f.properties.id)}</strong> (${escapeHTML(f.properties.kind)})<br>` +
       `${escapeHTML(f.properties.area)}<br>valid ${escapeHTML(f.properties.valid_from)} .. ` +
