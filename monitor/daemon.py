@@ -31,10 +31,10 @@ from apscheduler.triggers.interval import IntervalTrigger
 from .feeds import FeedSpec, HttpFetcher, SourceError, adapter_for
 from .ledger import iso
 from .models import charged_set
+from .retry import attempts
 from .service import Monitor
 
 log = logging.getLogger("monitor.daemon")
-BACKOFF_CAP = 60.0
 # Patterns (escalations, cycles of excuses) are recomputed over the event-time windows a run
 # touched. A live feed touches a day or two, and is refreshed after every run. Replaying years
 # of history through the daemon touches the whole span on every run, so a refresh that took r
@@ -149,8 +149,7 @@ class Daemon:
         spec = self.feeds[name]
         run = FeedRun(feed=name)
         started = self.monitor.clock()
-        delay = 1.0
-        for attempt in range(1, spec.retries + 2):
+        for attempt, delay in attempts(spec.retries):
             run.attempts = attempt
             try:
                 self._poll(spec, run)
@@ -162,9 +161,8 @@ class Daemon:
                 log.exception("feed %s: unexpected error", name)
                 run.ok, run.reason = False, f"{type(exc).__name__}: {exc}"
             log.warning("feed %s: attempt %d failed: %s", name, attempt, run.reason)
-            if attempt <= spec.retries and self.sleep(delay):
+            if delay is not None and self.sleep(delay):
                 break  # asked to stop while waiting
-            delay = min(delay * 2, BACKOFF_CAP)
         self.monitor.record_feed_health(name, run, started)
         give_back_memory()
         if not run.ok:

@@ -21,6 +21,7 @@ from pydantic import Field
 
 from .feeds import redact
 from .models import SEVERITIES, FileModel, Severity
+from .retry import attempts
 
 if TYPE_CHECKING:  # httpx is imported to deliver, not to read the settings
     import httpx
@@ -101,8 +102,7 @@ class Notifier:
                           ensure_ascii=False, default=str).encode()
         import httpx
 
-        delay = 1.0
-        for attempt in range(1, hook.retries + 2):
+        for attempt, delay in attempts(hook.retries):
             status, error = None, None
             try:
                 response = self.client.post(hook.url, content=body, timeout=hook.timeout_seconds,
@@ -115,9 +115,8 @@ class Notifier:
             except httpx.HTTPError as exc:
                 error = f"{type(exc).__name__}: {exc}"
             self._record(hook, event, attempt, False, status, error)
-            if attempt <= hook.retries:
+            if delay is not None:
                 self.sleep(delay)
-                delay = min(delay * 2, 60.0)
 
     def _record(self, hook: WebhookSpec, event: Event, attempt: int, ok: bool,
                 status: int | None, error: str | None) -> None:
