@@ -3,7 +3,7 @@
 Rules arrive compiled as plain data (:mod:`monitor.rules`); this module registers them with
 durable_rules and judges fact sets against them. Facts are asserted, not posted, because
 ``post`` fires only one rule per event while ``assert_fact`` fires every matching rule
-(LIBRARIES.md); each fact is retracted right after, so nothing accumulates in the engine (its
+(measured on durable_rules 2.0.28); each fact is retracted right after, so nothing accumulates in the engine (its
 message index misbehaves past ~20k facts kept at once).
 
 Shards. durable_rules walks its alpha network depth first with a fixed stack of 64 nodes

@@ -2,7 +2,7 @@
 
 The only module that talks SQL: one SQLite file in WAL mode, so readers never wait for the
 daemon's writer. Rows are never updated or deleted (triggers refuse both); a correction is a new
-row pointing at the old one (STYLE.md §7). Every *chained table* starts with ``seq, recorded_at,
+row pointing at the old one. Every *chained table* starts with ``seq, recorded_at,
 prev_hash, hash``: ``seq`` is one sequence across all of them (1, 2, 3 ... no gaps) and
 ``prev_hash`` is the ``hash`` of the entry before (``"0" * 64`` for seq 1), so all the tables
 share one chain, which :meth:`Ledger.verify` recomputes.

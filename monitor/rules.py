@@ -6,7 +6,7 @@ did-you-mean hint. Compilation turns a rule into durable_rules JSON rule definit
 only :mod:`monitor.engine` hands them to durable_rules.
 
 A rule's version is the SHA-256 of its file's bytes, so every finding names the exact text of
-the rule that produced it (STYLE.md §4).
+the rule that produced it.
 """
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""UCDP Georeferenced Event Dataset (GED): a CSV file or the GED API (../shared/data/README.md).
+"""UCDP Georeferenced Event Dataset (GED): a CSV file or the GED API (feeds/data/README.md).
 
 Mapping of one GED record (CSV row or API JSON object: the field names are the same):
 ``id`` → source id; the GED version (option ``version``, else the API URL's, else "1") →
