@@ -16,12 +16,11 @@ from . import geo
 from .corroborate import Evidence, ReportFacts, count_independent, match, score
 from .ledger import Ledger
 from .models import IncidentReport, Resolution
+from .vocabulary import SETTLED_STATUSES
 
 # What an analyst may say of a finding (TERMS.md §5), as CLI verb -> status.
 ANALYST_VERDICTS = {"confirm": "confirmed", "dispute": "disputed", "discount": "discounted",
                     "retract": "retracted"}
-# Statuses that evidence never moves a finding out of: an analyst's word, or a replacement.
-SETTLED = ("confirmed", "disputed", "discounted", "retracted", "superseded")
 
 
 class EvidenceError(ValueError):
@@ -113,7 +112,7 @@ class EvidenceKeeper:
             self.ledger.append("confidence_changes", {"finding_id": finding["finding_id"],
                                                       "confidence": grade, "reasons": reasons})
         status = current["status"]
-        if status in SETTLED:
+        if status in SETTLED_STATUSES:
             return
         wanted = "corroborated" if independent >= 2 else "alleged"
         if wanted != status:

@@ -18,91 +18,31 @@ from pydantic import (
     model_validator,
 )
 
-# --- closed vocabularies -------------------------------------------------------------------
-
-PLATFORMS = (
-    "fixed_wing",
-    "helicopter",
-    "drone",
-    "aircraft",  # an aircraft of unknown kind ("air strike", "warplanes")
-    "artillery",
-    "rocket",
-    "mortar",
-    "missile",
-    "ground",
-    "unknown",
+from .vocabulary import (  # noqa: F401  (re-exported: the vocabulary every module speaks)
+    AIRCRAFT_PLATFORMS,
+    ATTACK_EVENT_TYPES,
+    CIVILIAN_TARGETS,
+    CONFIDENCES,
+    EVENT_TYPES,
+    PLATFORMS,
+    SEVERITIES,
+    STATUSES,
+    TARGET_CATEGORIES,
+    Attribution,
+    Confidence,
+    DatePrecision,
+    Direction,
+    DirectionGiven,
+    EventType,
+    InstrumentStatus,
+    Mission,
+    Platform,
+    Reliability,
+    Severity,
+    SourceAttribution,
+    Status,
+    TargetCategory,
 )
-Platform = Literal[
-    "fixed_wing", "helicopter", "drone", "aircraft", "artillery", "rocket", "mortar", "missile",
-    "ground", "unknown",
-]
-AIRCRAFT_PLATFORMS = frozenset({"fixed_wing", "helicopter", "drone", "aircraft"})
-# TERMS.md MAY-CIV: the target categories that are civilians or civilian objects
-CIVILIAN_TARGETS = frozenset({"civilians", "residential", "market", "medical", "school",
-                              "idp_camp", "water_power", "aid"})
-
-TARGET_CATEGORIES = (
-    "military",
-    "civilians",
-    "residential",
-    "market",
-    "medical",
-    "school",
-    "idp_camp",  # displaced-persons camp
-    "water_power",  # water or power infrastructure
-    "aid",  # aid convoy, aid warehouse or aid workers
-    "unknown",
-)
-TargetCategory = Literal[
-    "military", "civilians", "residential", "market", "medical", "school", "idp_camp",
-    "water_power", "aid", "unknown",
-]
-
-EVENT_TYPES = (
-    "air_strike",
-    "shelling",  # artillery, rockets, mortars, missiles
-    "bombing",  # IED, car bomb, suicide attack
-    "armed_clash",
-    "ground_assault",
-    "attack",  # use of force, means unknown
-    "territory_change",
-    "access_denial",  # humanitarian access blocked: convoy turned back, siege closure
-    "military_presence",
-    "other",  # not a use of force (arrests, agreements, ...)
-)
-EventType = Literal[
-    "air_strike", "shelling", "bombing", "armed_clash", "ground_assault", "attack",
-    "territory_change", "access_denial", "military_presence", "other",
-]
-# TERMS.md §4: "Attack" = any use of force against a target.
-ATTACK_EVENT_TYPES = frozenset(
-    {"air_strike", "shelling", "bombing", "armed_clash", "ground_assault", "attack"}
-)
-
-Mission = Literal["combat", "medical", "evacuation", "reconnaissance", "unknown"]
-DatePrecision = Literal["time", "day", "days", "week", "month", "year"]
-Severity = Literal["minor", "major", "critical"]
-SEVERITIES = ("minor", "major", "critical")
-Confidence = Literal["low", "medium", "high"]
-CONFIDENCES = ("low", "medium", "high")
-# TERMS.md §5, plus "superseded": the source revised the record and a newer finding replaces it
-Status = Literal["alleged", "corroborated", "confirmed", "disputed", "discounted", "retracted",
-                 "superseded"]
-STATUSES = ("alleged", "corroborated", "confirmed", "disputed", "discounted", "retracted",
-            "superseded")
-# TERMS.md §4-5: single (one side charged), ambiguous (charged to the candidates for which the
-# term holds), undetermined (a clash: charged to nobody), joint (each side of a clash charged)
-Attribution = Literal["single", "ambiguous", "undetermined", "joint"]
-# What a source may say of a report's attribution (the rest is decided by the judge)
-SourceAttribution = Literal["single", "ambiguous"]
-# TERMS.md §4 "Who attacked": `directed` — the source says who acted against whom (attacked,
-# blocked, took ground from); `clash` — both fought, the initiator undetermined; `words` — the
-# source names the parties but not who acted, so the words about this incident decide (else a
-# clash). None: from the event type (armed_clash a clash; anything else directed).
-DirectionGiven = Literal["directed", "clash", "words"]
-Direction = Literal["directed", "clash"]
-InstrumentStatus = Literal["agreed", "proposed", "context"]
-Reliability = Literal["A", "B", "C", "D", "E", "F"]
 
 # The years an incident may be dated in: the calendar's first and last (1, 9999) are refused,
 # see IncidentReport._placeable.

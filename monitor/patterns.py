@@ -32,11 +32,12 @@ from typing import Any
 
 from monitor import geo
 from monitor.models import ATTACK_EVENT_TYPES, charged_set
+from monitor.vocabulary import GONE_STATUSES, SERIOUS_SEVERITIES, SET_ASIDE_STATUSES
 
 # TERMS.md §5: an analyst's "disputed"/"discounted", a source's "retracted", and a finding replaced
 # by a newer revision ("superseded") are not evidence, so they count in no pattern.
-NOT_COUNTED = frozenset({"disputed", "discounted", "retracted", "superseded"})
-SERIOUS = frozenset({"major", "critical"})  # SEP-CALM: "no major or critical finding"
+NOT_COUNTED = GONE_STATUSES | SET_ASIDE_STATUSES
+SERIOUS = SERIOUS_SEVERITIES  # SEP-CALM: "no major or critical finding"
 # SEP-CALM: "... of confidence medium or high" (an aggregate is recorded low: it never counts)
 CALM_CONFIDENCES = frozenset({"medium", "high"})
 DAY_D = dt.datetime(2016, 9, 12, 19, 0, tzinfo=dt.timezone(dt.timedelta(hours=3)))  # §1 SEP

@@ -42,10 +42,9 @@ from .colours import PALETTE, SEVERITY_COLOURS, UNATTRIBUTED, ZONE_FILL_OPACITY,
 from .config import Pack
 from .ledger import Ledger
 from .models import CONFIDENCES, SEVERITIES, Finding, charged_set
+from .vocabulary import GONE_STATUSES, SET_ASIDE_STATUSES
 
 DEFAULT_CUTOFF = dt.time(19, 30)
-GONE = ("superseded", "retracted")  # replaced or withdrawn: in no brief
-SET_ASIDE = ("disputed", "discounted")  # an analyst doubts them: listed, never counted
 SEVERITY_ORDER = tuple(reversed(SEVERITIES))  # critical, major, minor
 SEV_RANK = {s: i for i, s in enumerate(SEVERITIES)}
 CONF_RANK = {c: i for i, c in enumerate(CONFIDENCES)}
@@ -110,14 +109,14 @@ def change(now: int, before: int) -> str:
 
 def _findings(ledger: Ledger, p: Period) -> list[Row]:
     """Findings whose event window starts in ``p``, minus superseded and retracted ones."""
-    return [f for f in ledger.findings(since=p.start, until=p.end) if f["status"] not in GONE]
+    return [f for f in ledger.findings(since=p.start, until=p.end) if f["status"] not in GONE_STATUSES]
 
 
 def _counted(findings: Iterable[Row]) -> list[Row]:
     """The findings a brief counts: not set aside by an analyst, and not context (CTX-CIV is
     recorded so that nothing is lost, never counted among violations, TERMS.md §4)."""
     return [f for f in findings
-            if f["status"] not in SET_ASIDE and f.get("instrument_status") != "context"]
+            if f["status"] not in SET_ASIDE_STATUSES and f.get("instrument_status") != "context"]
 
 
 def party_of(f: Row) -> str:
@@ -266,7 +265,7 @@ def _set_aside(findings: list[Row], ledger: Ledger, tz: ZoneInfo) -> list[Row]:
     """Disputed and discounted findings, with the analyst's last word on each."""
     out = []
     for f in findings:
-        if f["status"] not in SET_ASIDE:
+        if f["status"] not in SET_ASIDE_STATUSES:
             continue
         last = (ledger.status_history(f["finding_id"]) or [{}])[-1]
         out.append({**f, "when": _when(f, tz), "by": last.get("by") or "",

@@ -10,6 +10,7 @@ from __future__ import annotations
 from typing import Any
 
 from monitor.ledger import CHARGED_SET_SQL
+from monitor.vocabulary import SET_ASIDE_STATUSES, sql_list
 
 DATABASE = "ledger"  # the name (and URL segment, /ledger) the ledger is served under
 
@@ -197,7 +198,7 @@ QUERIES: dict[str, tuple[str, str, str, tuple[str, ...]]] = {
         "and until (exclusive), YYYY-MM-DD; disputed and discounted findings left out.",
         f"SELECT {CHARGED_SET} AS party, f.instrument, f.term, f.severity, count(*) AS findings, "
         f"min(f.day) AS first_day, max(f.day) AS last_day FROM (SELECT *, {DAY} AS day FROM "
-        f"current_findings f) f WHERE f.status NOT IN ('disputed', 'discounted') AND "
+        f"current_findings f) f WHERE f.status NOT IN {sql_list(SET_ASIDE_STATUSES)} AND "
         f"f.instrument_status IS NOT 'context' AND {_period('f.day')} GROUP BY party, f.instrument, "
         "f.term, f.severity ORDER BY party, findings DESC",
         ("current_findings",)),
