@@ -307,7 +307,7 @@ def write(r: dict[str, Any], out: Path) -> str:
         + (f", {s['total_budget_seconds']:.0f} s in all" if s.get("total_budget_seconds")
            else "") + f"; seed {s['seed']}; whole run {r.get('elapsed_s', 0):,.0f} s.",
         "",
-        tables(r).replace("## ", "### ").replace("### Targets", "## Targets (issue #6)", 1),
+        tables(r).replace("## ", "### ").replace("### Targets", "## Targets", 1),
         "",
         "Notes on method:",
         "",

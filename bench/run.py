@@ -1,4 +1,4 @@
-"""The benchmark (issue #6): times the monitor against a plain-SQLite baseline, along each
+"""The benchmark: times the monitor against a plain-SQLite baseline, along each
 dimension that should not cost more than it must: incidents N, zone rows, rules, findings in
 the ledger, and the daemon's memory. Writes bench/RESULTS.md, bench/results.json and PNG plots.
 

@@ -64,7 +64,7 @@ class PackFiles(FileModel):
 
 
 class PatternsSpec(FileModel):
-    """Terms over time (issue #4), judged on event time."""
+    """Terms over time, judged on event time."""
 
     calm_instrument: str = Field(default="SEP", description="Day D is this instrument's start")
     calm_days: int = Field(default=21, ge=1, le=366, description="days of the calm series")
@@ -89,7 +89,7 @@ class PackSpec(FileModel):
     boundaries: str
     coarse_precision: int = Field(default=3, ge=1, le=7)
     # reports of different feeds within this distance (and overlapping in time, with
-    # compatible sides and event types) describe one incident (issue #4)
+    # compatible sides and event types) describe one incident
     corroboration_km: float = Field(default=10.0, gt=0, le=100)
     sides: list[SideSpec]
     side_groups: dict[str, list[str]] = Field(default_factory=dict)

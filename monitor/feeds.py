@@ -3,7 +3,7 @@
 An adapter turns a source into batches of raw incident reports. It never fetches anything the
 feed file does not name. Each batch carries the cursor that is true once the batch is recorded;
 the service records the batch and the cursor in one ledger transaction, so a crash at any
-moment neither loses nor repeats a record (issue #3).
+moment neither loses nor repeats a record.
 """
 
 from __future__ import annotations

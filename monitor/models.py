@@ -152,9 +152,9 @@ class IncidentReport(BaseModel):
     @field_validator("occurred", "occurred_end")
     @classmethod
     def _placeable(cls, value: Any) -> Any:
-        """Years 1 and 9999 are refused (issue #6): they are placeholders ("9999-12-31" for
+        """Years 1 and 9999 are refused: they are placeholders ("9999-12-31" for
         "unknown"), and a window at the calendar's ends (the local day in UTC, a minute after a
-        time, a week around a date) overflowed datetime and crashed the whole batch."""
+        time, a week around a date) would overflow datetime."""
         if value is not None and not (PLACEABLE_YEARS[0] <= value.year <= PLACEABLE_YEARS[1]):
             raise ValueError(
                 f"{value.isoformat()} is outside the years {PLACEABLE_YEARS[0]}–"

@@ -37,7 +37,7 @@ def safe_csv_cell(value: Any) -> str:
 
 # A plain decimal number, as a spreadsheet reads one. Not float(): it also takes "-inf", "+nan",
 # "-1_0" and surrounding whitespace ("\t1", "\r-1"), which a spreadsheet takes for a formula or
-# text starting with a formula character (issue #6: such cells went out unescaped); ASCII
+# text starting with a formula character, which is escaped; ASCII
 # digits only ("-٣" is not a number to a spreadsheet).
 _NUMBER = re.compile(r"[+-]?(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][+-]?\d+)?", re.ASCII)
 
@@ -49,8 +49,8 @@ def _is_number(text: str) -> bool:
 def _csv_line(cells: Sequence[Any]) -> str:
     r"""One CSV row ending in "\n". Written with "\r\n" as the terminator, then cut back: the
     csv module quotes a cell only for the terminator's own characters, so with "\n" a cell
-    holding "\r" went out unquoted, and spreadsheets start a new row at the "\r" ("Kafr
-    Nabl\r=cmd|..." put a formula cell on a line of its own: issue #6)."""
+    holding "\r" would go out unquoted, and spreadsheets start a new row at the "\r" ("Kafr
+    Nabl\r=cmd|..." would put a formula cell on a line of its own)."""
     line = io.StringIO()
     csv.writer(line, lineterminator="\r\n").writerow(cells)
     return line.getvalue()[:-2] + "\n"

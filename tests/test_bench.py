@@ -1,4 +1,4 @@
-"""The benchmark harness (bench/, issue #6): a fast smoke test, no timing asserts.
+"""The benchmark harness (bench/): a fast smoke test, no timing asserts.
 
 Generation must be seeded and reproducible and read cleanly by the real ACLED adapter; variant
 packs must load; ``bench/run.py --quick`` must write RESULTS.md with every table heading.
@@ -110,7 +110,7 @@ def test_quick_run_writes_results_with_every_table(tmp_path: Path) -> None:
                           cwd=PROJECT_ROOT, capture_output=True, text=True, timeout=600, check=False)
     assert proc.returncode == 0, proc.stderr[-3000:]
     text = (out / "RESULTS.md").read_text("utf-8")
-    for heading in ("## Machine", "## Targets (issue #6)",
+    for heading in ("## Machine", "## Targets",
                     "### Incidents N: import end to end vs the baseline", "### Zones",
                     "### Rules", "### Ledger of", "### Daemon memory", "## Where the time goes",
                     "## Plots"):

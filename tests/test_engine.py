@@ -2,7 +2,7 @@
 
 The judgement is checked against an independent pure-Python reading of the compiled rule JSON
 on seeded random fact sets; the 200-rule pack is the benchmark's (bench/generate.py), whose
-rules used to overflow durable_rules' 64-entry stack (error 303) in one ruleset.
+rules would overflow durable_rules' 64-entry stack (error 303) in one ruleset.
 """
 
 from __future__ import annotations

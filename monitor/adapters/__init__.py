@@ -12,10 +12,10 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
-# Issue #6: the csv module's 128 KiB field limit made one long field (a 200 kB ACLED note) a
-# csv.Error that ended the ACLED import at that row and failed a UCDP file whole; gdelt.py set
-# the limit too, but only once it was imported. Every adapter module imports this package
-# first: a long field is now read, and the report's own limits reject its row alone.
+# The csv module's 128 KiB field limit would make one long field (a 200 kB ACLED note) a
+# csv.Error that ends the whole file's import. Every adapter module imports this package
+# first, so the limit is raised before any file is read: a long field is read, and the
+# report's own limits reject its row alone.
 csv.field_size_limit(2**31 - 1)
 
 from . import acled, jsonl  # noqa: E402

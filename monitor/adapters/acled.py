@@ -88,7 +88,7 @@ def to_report(row: dict[str, str], feed: str) -> dict[str, Any]:
     if precision == "2":
         try:
             week = day - dt.timedelta(days=3), day + dt.timedelta(days=3)
-        except OverflowError:  # issue #6: 9999-12-31 or 0001-01-01 crashed the whole import
+        except OverflowError:  # 9999-12-31 or 0001-01-01: one bad row, not a failed import
             raise ValueError(f"event_date {day} is too close to the calendar's end for a week "
                              "around it (time_precision 2)") from None
         report.update(occurred=week[0].isoformat(), date_precision="week",
@@ -153,7 +153,7 @@ _UNDECODED = re.compile("[\udc80-\udcff]")
 def read_csv(path: Path, feed: str = "acled") -> Iterator[tuple[str, dict[str, Any]] | Rejection]:
     """Yield ``(where, report)`` per ACLED row, or a Rejection naming the line and reason."""
     # utf-8-sig: spreadsheet programs put a byte-order mark before the first column name.
-    # surrogateescape (issue #6): with "strict" one byte that is not UTF-8 raised out of the
+    # surrogateescape: with "strict" one byte that is not UTF-8 raised out of the
     # header read (a crash) or ended the file at that point (the rows after it, and the rows
     # decoded with it, neither imported nor rejected); now only its own row is rejected.
     with path.open(newline="", encoding="utf-8-sig", errors="surrogateescape") as fh:

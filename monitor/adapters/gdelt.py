@@ -210,7 +210,7 @@ class _Guarded(io.RawIOBase):
     """A zip member's bytes, every error of opening or reading them a BadZipFile. On a corrupt
     or unusual archive zipfile raises whatever its decompressors raise: RuntimeError (an
     encrypted member), NotImplementedError (a compression method it lacks), lzma.LZMAError,
-    ValueError, IndexError ... which crashed the poll (issue #6)."""
+    ValueError, IndexError ..., each of which would otherwise end the poll."""
 
     def __init__(self, archive: zipfile.ZipFile, member: zipfile.ZipInfo) -> None:
         super().__init__()
@@ -316,8 +316,8 @@ class GdeltAdapter:
         try:
             archive = zipfile.ZipFile(io.BytesIO(data))
             members = [i for i in archive.infolist() if not i.is_dir()]
-        # issue #6: a corrupt central directory also raises ValueError ("negative seek value")
-        # and IndexError (a member with an empty name), which crashed the poll; only zipfile
+        # a corrupt central directory also raises ValueError ("negative seek value")
+        # and IndexError (a member with an empty name); only zipfile
         # runs in this block
         except Exception as exc:
             raise SourceError(f"{name}: not a readable zip archive ({exc})") from exc

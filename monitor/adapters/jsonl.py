@@ -49,9 +49,9 @@ def parse_line(raw: bytes, where: str) -> dict[str, Any] | Rejection | None:
                          "save the file as UTF-8")
     except json.JSONDecodeError as exc:
         return Rejection(where, f"not valid JSON: {exc.msg} at column {exc.colno}")
-    except RecursionError:  # issue #6: '[[[[...' a few thousand deep crashed the poll
+    except RecursionError:  # '[[[[...' a few thousand deep: one bad line, not a failed poll
         return Rejection(where, "not valid JSON: nested too deeply")
-    except ValueError:  # issue #6: an integer of over 4300 digits crashed the poll
+    except ValueError:  # an integer of over 4300 digits: one bad line, not a failed poll
         return Rejection(where, "not valid JSON: a number too long to read")
     if not isinstance(record, dict):
         return Rejection(where, "each line must be a JSON object (an incident report)")

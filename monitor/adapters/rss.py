@@ -209,18 +209,18 @@ class RssAdapter:
         # the XML declaration, and a missing content-type would itself set bozo
         headers = ({"content-location": self.spec.source, "content-type": "application/xml"}
                    if self.spec.is_url else {})
-        # Issue #6: the raw bytes are not what feedparser parses. It re-encodes the document
+        # The raw bytes are not what feedparser parses. It re-encodes the document
         # from the encoding it settles on (UTF-32 or EBCDIC sniffed without a BOM, any codec an
         # XML declaration names, e.g. utf-7's "+ADw-!ENTITY"), and a DOCTYPE hidden that way
-        # passed this check and had its entities expanded (a 400 kB UTF-32 document took
-        # 650 MB). So the document is also checked as feedparser's parser will read it.
+        # would pass a check of the raw bytes and have its entities expanded (a 400 kB UTF-32
+        # document: 650 MB). So the document is also checked as feedparser's parser reads it.
         entity = declared_entity(data)
         if entity is None:
             try:
                 entity = declared_entity(as_feedparser_reads(data, headers))
             except UnicodeError as exc:
-                # issue #6: utf-7's "+2AA-" decodes to a lone surrogate, which feedparser
-                # cannot re-encode: feedparser.parse raised it and crashed the poll
+                # utf-7's "+2AA-" decodes to a lone surrogate, which feedparser
+                # cannot re-encode: feedparser.parse would raise it out of the poll
                 raise SourceError(f"{self.label}: not a readable feed ({type(exc).__name__}: "
                                   f"{exc})") from exc
         if entity is not None:
