@@ -9,7 +9,9 @@ moment neither loses nor repeats a record.
 from __future__ import annotations
 
 import importlib
+import ipaddress
 import re
+import socket
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -17,6 +19,7 @@ from typing import TYPE_CHECKING, Annotated, Any, Protocol
 
 from pydantic import Field, ValidationError, model_validator
 
+from .files import FileRefused, read_regular
 from .models import FileModel, Name, Reliability
 
 if TYPE_CHECKING:  # httpx is imported by the fetcher, not by reading the settings (~0.1 s)
@@ -58,6 +61,9 @@ class FeedSpec(FileModel):
     options: dict[str, Any] = Field(default_factory=dict)
     # bytes a single response or file may have before it is refused (a 1 GB reply is an error)
     max_bytes: int = Field(default=200_000_000, ge=1)
+    # a URL feed may reach a loopback, private or link-local address (an internal service)
+    # only when its file says so
+    allow_private_network: bool = False
     timeout_seconds: float = Field(default=30, gt=0, le=600)
     retries: int = Field(default=3, ge=0, le=10)
 
@@ -140,11 +146,39 @@ def expand_env(value: Any, env: Mapping[str, str], where: str, problems: list[Pr
     return value
 
 
+def _origin(url: httpx.URL) -> tuple[str, str, int | None]:
+    return url.scheme, url.host, url.port or {"http": 80, "https": 443}.get(url.scheme)
+
+
+def private_address(host: str) -> str | None:
+    """The first address ``host`` resolves to that is loopback, private, link-local,
+    multicast, reserved or unspecified; None when every address is public (or it does not
+    resolve: the request itself then fails with the resolver's error)."""
+    try:
+        infos = socket.getaddrinfo(host, None, proto=socket.IPPROTO_TCP)
+    except (OSError, UnicodeError):
+        return None
+    for info in infos:
+        address = ipaddress.ip_address(str(info[4][0]).split("%")[0])
+        mapped = getattr(address, "ipv4_mapped", None)
+        if mapped is not None:
+            address = mapped
+        if not address.is_global or address.is_multicast:
+            return str(address)
+    return None
+
+
 class HttpFetcher:
     """The one place feeds touch the network or the disk, with limits.
 
-    Responses larger than the feed's ``max_bytes`` are cut off and refused; connection errors,
-    timeouts and HTTP errors become :class:`SourceError` with the reason."""
+    Only regular files are read (:mod:`monitor.files`). Responses and files larger than the
+    feed's ``max_bytes`` are cut off and refused. A redirect is followed only on the same
+    scheme, host and port, at most ``MAX_REDIRECTS`` times; a host that resolves to a loopback,
+    private, link-local or reserved address is refused unless the feed's file sets
+    ``allow_private_network``. Connection errors, timeouts and HTTP errors become
+    :class:`SourceError` with the reason."""
+
+    MAX_REDIRECTS = 5
 
     def __init__(self, spec: FeedSpec, base: Path, client: httpx.Client | None = None):
         import httpx
@@ -153,7 +187,7 @@ class HttpFetcher:
         self.base = base
         self.client = client or httpx.Client(
             timeout=httpx.Timeout(spec.timeout_seconds, connect=min(5, spec.timeout_seconds)),
-            follow_redirects=True, headers={"User-Agent": "ceasefire-monitor"})
+            follow_redirects=False, headers={"User-Agent": "ceasefire-monitor"})
 
     def path(self, source: str) -> Path:
         p = Path(source)
@@ -163,31 +197,53 @@ class HttpFetcher:
         if not source.startswith(("http://", "https://")):
             path = self.path(source)
             try:
-                size = path.stat().st_size
-                if size > self.spec.max_bytes:
-                    raise SourceError(f"{path} is {size} bytes, over the feed's max_bytes "
-                                      f"({self.spec.max_bytes})")
-                return path.read_bytes()
+                return read_regular(path, self.spec.max_bytes)
+            except FileRefused as exc:
+                raise SourceError(str(exc)) from exc
             except OSError as exc:
                 raise SourceError(f"cannot read {path}: {exc.strerror or exc}") from exc
         import httpx
 
         try:
-            with self.client.stream("GET", source) as response:
-                if response.status_code >= 400:
-                    raise SourceError(redact(f"GET {source}: HTTP {response.status_code}"))
-                chunks, total = [], 0
-                for chunk in response.iter_bytes():
-                    total += len(chunk)
-                    if total > self.spec.max_bytes:
-                        raise SourceError(redact(f"GET {source}: response over the feed's "
-                                                 f"max_bytes ({self.spec.max_bytes}); refused"))
-                    chunks.append(chunk)
-                return b"".join(chunks)
+            url = httpx.URL(source)
+            origin = _origin(url)
+            for _ in range(self.MAX_REDIRECTS + 1):
+                self._check_address(url, source)
+                with self.client.stream("GET", url) as response:
+                    if not response.has_redirect_location:
+                        return self._body(response, source)
+                    target = url.join(response.headers["location"])
+                if _origin(target) != origin:
+                    raise SourceError(redact(
+                        f"GET {source}: redirected to another host ({target.host}); not "
+                        "followed — put the address it redirects to in the feed file"))
+                url = target
+            raise SourceError(redact(f"GET {source}: more than {self.MAX_REDIRECTS} redirects"))
         except httpx.TimeoutException as exc:
             raise SourceError(redact(f"GET {source}: timed out ({type(exc).__name__})")) from exc
         except httpx.HTTPError as exc:
             raise SourceError(redact(f"GET {source}: {type(exc).__name__}: {exc}")) from exc
+
+    def _check_address(self, url: httpx.URL, source: str) -> None:
+        if self.spec.allow_private_network:
+            return
+        private = private_address(url.host)
+        if private:
+            raise SourceError(redact(
+                f"GET {source}: {url.host} is {private}, a loopback, private or reserved "
+                "address; a feed reaches one only if its file says allow_private_network: true"))
+
+    def _body(self, response: httpx.Response, source: str) -> bytes:
+        if response.status_code >= 400:
+            raise SourceError(redact(f"GET {source}: HTTP {response.status_code}"))
+        chunks, total = [], 0
+        for chunk in response.iter_bytes():
+            total += len(chunk)
+            if total > self.spec.max_bytes:
+                raise SourceError(redact(f"GET {source}: response over the feed's "
+                                         f"max_bytes ({self.spec.max_bytes}); refused"))
+            chunks.append(chunk)
+        return b"".join(chunks)
 
     def get_json(self, url: str, params: dict[str, Any] | None = None) -> Any:
         import json

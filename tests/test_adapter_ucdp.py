@@ -43,7 +43,7 @@ def ged() -> dict[str, dict[str, str]]:
 def feed(source: str, **options: Any) -> FeedSpec:
     return FeedSpec.model_validate({"name": "ucdp-test", "adapter": "ucdp", "source": source,
                                     "reliability": "B", "retries": 0, "timeout_seconds": 5,
-                                    "options": options})
+                                    "options": options, "allow_private_network": True})
 
 
 def run(spec: FeedSpec, base: Path, cursor: dict[str, Any] | None = None) -> list[Batch]:

@@ -43,7 +43,7 @@ def ucdp_subset(path: Path, rows: int) -> Path:
 
 def feed(name: str, adapter: str, source: str, **extra) -> FeedSpec:
     return FeedSpec.model_validate({"name": name, "adapter": adapter, "source": source,
-                                    "reliability": "B", **extra})
+                                    "reliability": "B", "allow_private_network": True, **extra})
 
 
 def partner_line(i: int) -> str:

@@ -12,6 +12,8 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
+from ..files import open_regular
+
 # The csv module's 128 KiB field limit would make one long field (a 200 kB ACLED note) a
 # csv.Error that ends the whole file's import. Every adapter module imports this package
 # first, so the limit is raised before any file is read: a long field is read, and the
@@ -39,5 +41,5 @@ def reader(name: str) -> Reader:
 
 def count_lines(path: Path) -> int:
     """Lines in a file (for progress bars), counted in binary chunks."""
-    with path.open("rb") as fh:
+    with open_regular(path) as fh:
         return sum(chunk.count(b"\n") for chunk in iter(lambda: fh.read(1 << 20), b""))

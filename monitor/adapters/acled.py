@@ -34,6 +34,7 @@ from urllib.parse import parse_qsl, urlsplit, urlunsplit
 from pydantic import Field
 
 from ..feeds import Batch, FeedSpec, Fetcher, SourceError
+from ..files import open_regular
 from ..models import FileModel
 from ..service import Rejection
 
@@ -156,7 +157,8 @@ def read_csv(path: Path, feed: str = "acled") -> Iterator[tuple[str, dict[str, A
     # surrogateescape: with "strict" one byte that is not UTF-8 raised out of the
     # header read (a crash) or ended the file at that point (the rows after it, and the rows
     # decoded with it, neither imported nor rejected); now only its own row is rejected.
-    with path.open(newline="", encoding="utf-8-sig", errors="surrogateescape") as fh:
+    with io.TextIOWrapper(open_regular(path), newline="", encoding="utf-8-sig",
+                          errors="surrogateescape") as fh:
         for item in iter_rows(fh, path.name):
             if isinstance(item, Rejection):
                 yield item

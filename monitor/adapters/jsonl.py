@@ -13,6 +13,12 @@ Feed (:class:`JsonlAdapter`): ``source`` is one of
   when done, so a file is never read half written; those names are ignored. Cursor
   ``{"done": {filename: sha256}}``: a file done with the same hash is skipped, a changed one is
   read again. Files are not moved: the ledger is the memory, and a partner can see what is done.
+  The done map is recorded with the batch that finishes a file once files a quarter of its
+  last size are done since (every file, in a small folder), and at the end of the poll — not
+  with every batch, so its size over a poll grows with the folder, not with
+  its square; a crash re-reads at most those files, whose records are then no-ops. Only regular
+  files inside the folder are read: a symbolic link that leads out of it, a FIFO or a device
+  named ``*.jsonl`` is rejected once, by name.
 - a URL: the whole body each poll. Cursor ``{"sha256": ...}``: an unchanged body yields nothing.
 
 Options: ``batch_size`` (lines per batch, default 500). Records without ``feed`` or
@@ -24,6 +30,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import stat
 from collections.abc import Iterator
 from pathlib import Path, PurePosixPath
 from typing import Any
@@ -32,6 +39,7 @@ from urllib.parse import urlsplit
 from pydantic import Field
 
 from ..feeds import Batch, FeedSpec, Fetcher
+from ..files import open_regular, outside
 from ..models import FileModel
 from ..service import Rejection
 
@@ -61,7 +69,7 @@ def parse_line(raw: bytes, where: str) -> dict[str, Any] | Rejection | None:
 def read_file(path: Path, feed: str = "jsonl") -> Iterator[tuple[str, dict[str, Any]] | Rejection]:
     """Yield ``(where, record)`` per non-blank line; a line that is not a JSON object is a
     Rejection. Records without a ``feed`` get ``feed``."""
-    with path.open("rb") as fh:
+    with open_regular(path) as fh:
         for number, raw in enumerate(fh, start=1):
             where = f"{path.name} line {number}"
             record = parse_line(raw, where)
@@ -90,6 +98,23 @@ def _lines(data: bytes, start: int = 0) -> Iterator[tuple[bytes, int]]:
         end = len(data) if end < 0 else end + 1
         yield data[start:end], end
         start = end
+
+
+def _refused(entry: Path, folder: Path) -> str | None:
+    """Why a drop folder entry is not read, or None: it must be a regular file inside it."""
+    real = outside(entry, folder)
+    if real is not None:
+        return (f"a symbolic link to {real}, outside the drop folder; refused (copy the file "
+                "into the folder instead)")
+    try:
+        mode = entry.stat().st_mode
+    except OSError as exc:
+        return f"cannot read it: {exc.strerror or exc}"
+    if stat.S_ISDIR(mode):
+        return "a folder, not a file; refused"
+    if not stat.S_ISREG(mode):
+        return "not a regular file (a FIFO or a device); refused"
+    return None
 
 
 def eligible(name: str) -> bool:
@@ -162,20 +187,38 @@ class JsonlAdapter:
                                              "head_sha256": _sha256(data[:min(end, HEAD)])})
 
     def _folder(self, cursor: dict[str, Any], fetch: Fetcher) -> Iterator[Batch]:
-        names = sorted(p.name for p in self.path.iterdir() if p.is_file() and eligible(p.name))
+        entries = sorted((p for p in self.path.iterdir() if eligible(p.name)),
+                         key=lambda p: p.name)
+        names = {p.name for p in entries}
         # forget files that are gone, so the cursor stays as small as the folder
-        done = {n: h for n, h in dict(cursor.get("done") or {}).items() if n in names}
-        for name in names:
-            data = fetch.read_bytes(str(PurePosixPath(self.spec.source) / name))
-            digest = _sha256(data)
-            if done.get(name) == digest:
+        before = {n: h for n, h in dict(cursor.get("done") or {}).items() if n in names}
+        done = dict(before)
+        recorded = before  # the done map of the last cursor recorded
+        finished = 0  # files done since
+        for entry in entries:
+            refused = _refused(entry, self.path)
+            if refused:
+                if done.get(entry.name) != refused:
+                    done[entry.name] = refused
+                    yield Batch(items=[Rejection(entry.name, refused)])
                 continue
-            chunks = list(self._chunks(data, name, complete=True)) or [([], 0)]
+            data = fetch.read_bytes(str(PurePosixPath(self.spec.source) / entry.name))
+            digest = _sha256(data)
+            if done.get(entry.name) == digest:
+                continue
+            chunks = list(self._chunks(data, entry.name, complete=True)) or [([], 0)]
             for i, (items, _) in enumerate(chunks):
+                mark = None
                 if i == len(chunks) - 1:
-                    done[name] = digest  # only once the file's last line is in a batch
+                    done[entry.name] = digest  # only once the file's last line is in a batch
+                    finished += 1
+                    if finished >= max(1, len(recorded) // 4):
+                        recorded, finished = dict(done), 0
+                        mark = {"done": recorded}
                 # a crash mid-file reads the whole file again: repeats are no-ops
-                yield Batch(items=items, cursor={"done": dict(done)})
+                yield Batch(items=items, cursor=mark)
+        if done != recorded:
+            yield Batch(items=[], cursor={"done": done})
 
     def _url(self, cursor: dict[str, Any], fetch: Fetcher) -> Iterator[Batch]:
         data = fetch.read_bytes(self.spec.source)
