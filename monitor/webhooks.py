@@ -16,6 +16,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Literal
+from urllib.parse import urlsplit
 
 from pydantic import Field
 
@@ -34,10 +35,24 @@ class WebhookSpec(FileModel):
     """One webhook of ``config/monitor.yaml``'s ``webhooks:`` list."""
 
     url: str = Field(pattern=r"^https?://")
+    # what the ledger records of it: the URL's user-info, path and query may hold secrets
+    # (chat webhooks put their token in the path), so only this name, or the URL's scheme and
+    # host, are ever written down
+    name: str | None = Field(default=None, min_length=1, max_length=100)
     min_severity: Severity = "major"
     events: list[EventKind] = Field(default_factory=lambda: ["finding", "alert", "feed_failure"])
     timeout_seconds: float = Field(default=5, gt=0, le=60)
     retries: int = Field(default=3, ge=0, le=10)
+
+
+    @property
+    def label(self) -> str:
+        """The webhook as the ledger records it: its name, or ``scheme://host[:port]``."""
+        if self.name:
+            return self.name
+        parts = urlsplit(self.url)
+        host = parts.hostname or "?"
+        return f"{parts.scheme}://{host}" + (f":{parts.port}" if parts.port else "")
 
 
 @dataclass(frozen=True)
@@ -121,8 +136,10 @@ class Notifier:
     def _record(self, hook: WebhookSpec, event: Event, attempt: int, ok: bool,
                 status: int | None, error: str | None) -> None:
         try:
-            self.record({"webhook": redact(hook.url), "event": event.kind,
+            if error:
+                error = redact(error.replace(hook.url, hook.label))
+            self.record({"webhook": hook.label, "event": event.kind,
                          "event_key": event.key, "attempt": attempt, "ok": int(ok),
-                         "status": status, "error": redact(error) if error else None})
+                         "status": status, "error": error})
         except Exception:  # noqa: BLE001 - recording must never kill the delivery thread
             log.exception("could not record a webhook delivery")

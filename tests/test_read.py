@@ -147,3 +147,30 @@ def test_a_dead_or_slow_webhook_never_slows_ingestion(tmp_path, pack, ledger, cl
     assert len(attempts) == 2 * 3 and all(a["ok"] == 0 for a in attempts)
     assert waits == [1.0, 2.0] * 2  # backoff between retries, per finding
     assert ledger.verify().ok
+
+
+def test_a_webhooks_secrets_never_reach_the_ledger(tmp_path, pack, ledger, clock):
+    """User-info, a secret path and a token in the query: the ledger records the host only
+    (or the webhook's name), in the delivery row and in its error."""
+    from monitor.service import Monitor
+
+    with serve({"/hooks/T0SECRETPATH": (500, b"down", {})}) as base:
+        url = base.replace("http://", "http://alice:pa55word@") + "/hooks/T0SECRETPATH?token=tk1"
+        monitor = Monitor(pack, ledger, clock)
+        monitor.notifier = Notifier([WebhookSpec(url=url, min_severity="critical", retries=0),
+                                     WebhookSpec(url=url, name="ops-chat", retries=0,
+                                                 min_severity="critical")],
+                                    monitor.record_delivery)
+        monitor.submit([("a", {"feed": "acled", "source_id": "H9", "occurred": "2016-08-10",
+                               "attacker": "Military Forces of Syria (2000-)",
+                               "target": "Civilians (Syria)", "event_type": "air_strike",
+                               "location": {"lat": 35.614, "lon": 36.562},
+                               "notes": "air strike hit the hospital"})])
+        monitor.notifier.close()
+    rows = ledger.query("SELECT webhook, status, error FROM deliveries ORDER BY seq")
+    assert sorted(r["webhook"] for r in rows) == sorted([base, "ops-chat"])
+    assert all(r["status"] == 500 for r in rows)
+    files = [ledger.path, ledger.path.with_name(ledger.path.name + "-wal")]
+    raw = b"".join(f.read_bytes() for f in files if f.exists())
+    for secret in (b"pa55word", b"alice", b"T0SECRETPATH", b"tk1"):
+        assert secret not in raw
