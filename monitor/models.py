@@ -181,8 +181,17 @@ class IncidentReport(BaseModel):
 
     @property
     def report_key(self) -> str:
-        """The identity of this report: the same key is never recorded twice."""
-        return f"{self.feed}:{self.source_id}:{self.revision}"
+        """The identity of this report: the same key is never recorded twice.
+
+        ``feed:source_id:revision``, with "%" and ":" inside the source id and the revision
+        percent-encoded, so two different reports never share a key ("dup:1" revision "2" is
+        ``f:dup%3A1:2``, "dup" revision "1:2" is ``f:dup:1%3A2``); a part without either
+        character is written as it is."""
+        return f"{self.feed}:{_key_part(self.source_id)}:{_key_part(self.revision)}"
+
+
+def _key_part(text: str) -> str:
+    return text.replace("%", "%25").replace(":", "%3A") if ("%" in text or ":" in text) else text
 
 
 def _as_sortable(value: dt.date | dt.datetime) -> dt.date:

@@ -342,3 +342,12 @@ def test_the_daemons_summary_counts_each_finding_once_under_its_charged_set(tmp_
     summary = out.output.split("findings per charged set", 1)[1]
     assert "russia or syrian_government" in summary
     assert "isil" not in summary and "CTX-CIV" in out.output  # recorded, not counted
+
+
+def test_two_reports_whose_parts_join_alike_are_two_reports(monitor, ledger):
+    """source_id "dup:1" revision "2" and source_id "dup" revision "1:2" are different records."""
+    base = {**THREE_SOURCES[0], "feed": "jsonl"}
+    monitor.submit([("a", {**base, "source_id": "dup:1", "revision": "2"}),
+                    ("b", {**base, "source_id": "dup", "revision": "1:2"})])
+    keys = sorted(r["report_key"] for r in ledger.query("SELECT report_key FROM reports"))
+    assert keys == ["jsonl:dup%3A1:2", "jsonl:dup:1%3A2"]

@@ -25,6 +25,15 @@ def test_a_good_report_is_accepted() -> None:
     assert report.report_key == "manual:r1:1"
 
 
+def test_report_keys_never_collide() -> None:
+    """A ":" inside a source id or a revision cannot make two reports one key."""
+    pairs = [("dup:1", "2"), ("dup", "1:2"), ("dup%3A1", "2"), ("dup:1:2", "1"), ("dup", "1%3A2")]
+    keys = [IncidentReport.model_validate({**GOOD, "source_id": sid, "revision": rev}).report_key
+            for sid, rev in pairs]
+    assert len(set(keys)) == len(pairs)
+    assert keys[0] == "manual:dup%3A1:2" and keys[1] == "manual:dup:1%3A2"
+
+
 @pytest.mark.parametrize(("change", "field", "reason"), [
     ({"location": {"lat": 95, "lon": 36.5}}, "location.lat", "less than or equal to 90"),
     ({"location": {"lat": 35, "lon": 181}}, "location.lon", "less than or equal to 180"),
