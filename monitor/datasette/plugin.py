@@ -26,6 +26,7 @@ from datasette import hookimpl
 from datasette.utils.asgi import NotFound, Response
 
 from ..colours import SEVERITY_COLOURS, ZONE_FILL_OPACITY
+from .csvsafe import safe_csv_exports
 from .geo import GeoLayers
 from .metadata import DATABASE, MAP_PAGE
 
@@ -94,6 +95,12 @@ async def findings_map(datasette: Any, request: Any) -> Response:
         "css_url": datasette.urls.static_plugins("monitor.datasette", "findings-map.css"),
     }, request=request)
     return Response.html(html)
+
+
+@hookimpl
+def asgi_wrapper(datasette: Any) -> Any:
+    """CSV exports with formula cells neutralised, as the CLI's are."""
+    return safe_csv_exports
 
 
 @hookimpl
