@@ -647,10 +647,6 @@ class Ledger:
             finally:
                 self._conn.set_authorizer(None)
 
-    def has_report(self, report_key: str) -> bool:
-        """Whether the report with this key (``feed:source_id:revision``) is recorded."""
-        return bool(self._rows("SELECT 1 FROM reports WHERE report_key = ?", [report_key]))
-
     def known_reports(self, keys: Iterable[str]) -> set[str]:
         """Which of these report keys are recorded (one query per 500 keys)."""
         keys, out = list(dict.fromkeys(keys)), set()
@@ -676,11 +672,6 @@ class Ledger:
                         f"SELECT DISTINCT feed, source_id FROM reports WHERE feed = ? AND "
                         f"source_id IN ({', '.join('?' * len(chunk))})", [feed, *chunk]))
         return out
-
-    def report_keys(self, feed: str) -> set[str]:
-        """Keys of every report recorded from ``feed``."""
-        return {r["report_key"] for r in self._rows(
-            "SELECT report_key FROM reports WHERE feed = ?", [feed])}
 
     def findings(self, *, term: str | None = None, party: str | None = None,
                  attribution: str | None = None,
@@ -733,24 +724,10 @@ class Ledger:
         return next(iter(self._rows("SELECT * FROM finding_status WHERE finding_id = ?",
                                     [finding_id], "findings")), None)
 
-    def status_history(self, finding_id: str) -> list[dict[str, Any]]:
-        """Every status change of a finding, oldest first."""
-        return self._rows("SELECT * FROM status_changes WHERE finding_id = ? ORDER BY seq",
-                          [finding_id])
-
     def incident(self, incident_id: str) -> dict[str, Any] | None:
         """One incident as recorded, or None."""
         return next(iter(self._rows("SELECT * FROM incidents WHERE incident_id = ?",
                                     [incident_id], "incidents")), None)
-
-    def reports_for_incident(self, incident_id: str) -> list[dict[str, Any]]:
-        """The reports of an incident, in recording order."""
-        return self._rows("SELECT * FROM reports WHERE incident_id = ? ORDER BY seq",
-                          [incident_id], "reports")
-
-    def reviews(self) -> list[dict[str, Any]]:
-        """What was flagged for a human (unknown actors, coarse locations...), oldest first."""
-        return self._rows("SELECT * FROM reviews ORDER BY seq")
 
     def history(self, table: str, finding_id: str) -> list[dict[str, Any]]:
         """Rows of ``status_changes``, ``confidence_changes`` or ``finding_support`` for a
@@ -760,9 +737,10 @@ class Ledger:
         return self._rows(f"SELECT * FROM {_q(table)} WHERE finding_id = ? ORDER BY seq",
                           [finding_id], table)
 
-    def incident_reports(self, incident_id: str) -> list[dict[str, Any]]:
-        """Every report that belongs to an incident now (its own, and those linked to it),
-        with the report's body, in recording order."""
+    def reports_now_in(self, incident_id: str) -> list[dict[str, Any]]:
+        """Every report that belongs to an incident now (those judged in it and not linked
+        away, and those linked to it), its ``body`` decoded, with its ``own_incident``, in
+        recording order."""
         return self._rows("SELECT r.*, ri.own_incident FROM report_incident ri JOIN reports r "
                           "USING (report_key) WHERE ri.incident_id = ? ORDER BY r.seq",
                           [incident_id], "reports")
@@ -772,8 +750,10 @@ class Ledger:
         return next(iter(self._rows("SELECT * FROM reports WHERE report_key = ?", [report_key],
                                     "reports")), None)
 
-    def report_incident(self, report_key: str) -> dict[str, Any] | None:
-        """A report's own incident and the incident it belongs to now."""
+    def incidents_of_report(self, report_key: str) -> dict[str, Any] | None:
+        """A report's two incidents: ``own_incident`` (the one it was judged in) and
+        ``incident_id`` (the one it belongs to now), with its key, feed, source_id and
+        revision; None if no such report."""
         return next(iter(self._rows("SELECT * FROM report_incident WHERE report_key = ?",
                                     [report_key])), None)
 

@@ -16,6 +16,7 @@ from sqlite_utils import Migrations
 
 from monitor.models import charged_set
 from monitor import ledger as ledger_module
+from ledger_helpers import has_report, report_keys_of_feed, reports_judged_in, reviews
 from monitor.ledger import (
     GENESIS_HASH,
     DuplicateEntryError,
@@ -221,7 +222,7 @@ def test_a_nested_transaction_rolls_back_only_its_own_rows(ledger: Ledger) -> No
         ledger.append("reports", report(2))
     assert [r["report_key"] for r in ledger.query("SELECT * FROM reports ORDER BY seq")] == [
         "acled:1:1", "acled:2:1"]
-    assert ledger.reviews() == []
+    assert reviews(ledger) == []
     assert ledger.verify() == ledger_module.VerifyResult(
         True, 2, head_hash=ledger.query("SELECT hash FROM reports WHERE seq = 2")[0]["hash"])
 
@@ -233,7 +234,7 @@ def test_append_many_is_all_or_nothing(ledger: Ledger) -> None:
             ledger.append_many("reports", [report(n) for n in range(101, 111)] + [report(5)])
         ledger.append("reviews", {"kind": "note", "detail": "after the failed batch"})
     assert ledger.counts()["reports"] == 100
-    assert ledger.reviews()[0]["seq"] == 101
+    assert reviews(ledger)[0]["seq"] == 101
     assert ledger.verify().ok
 
 
@@ -258,7 +259,7 @@ def test_two_ledgers_on_one_file_in_two_threads_keep_one_chain(path: Path) -> No
     for thread in threads:
         thread.join()
     assert errors == []
-    rows = writers[0].reviews()
+    rows = reviews(writers[0])
     assert [r["seq"] for r in rows] == list(range(1, 161))
     # Each transaction's two rows are adjacent: no writer ever slipped in between.
     assert all(a["kind"] == b["kind"] and a["detail"].split()[0] == b["detail"].split()[0]
@@ -280,7 +281,7 @@ def test_one_ledger_shared_by_threads_keeps_one_chain(ledger: Ledger) -> None:
     for thread in threads:
         thread.join()
     assert ledger.verify() == ledger_module.VerifyResult(
-        True, 100, head_hash=ledger.reviews()[-1]["hash"])
+        True, 100, head_hash=reviews(ledger)[-1]["hash"])
 
 
 # --- append-only and verification ----------------------------------------------------------
@@ -486,7 +487,7 @@ def test_a_finding_takes_the_status_of_its_latest_change(ledger: Ledger) -> None
     assert [f["finding_id"] for f in ledger.findings(status="confirmed")] == ["f-1"]
     assert [f["finding_id"] for f in ledger.findings(status="alleged")] == []
     assert [f["finding_id"] for f in ledger.findings(status="disputed")] == ["f-2"]
-    assert [s["status"] for s in ledger.status_history("f-1")] == ["corroborated", "confirmed"]
+    assert [s["status"] for s in ledger.history("status_changes", "f-1")] == ["corroborated", "confirmed"]
     assert ledger.verify().ok
 
 
@@ -585,17 +586,34 @@ def test_reports_incidents_reviews_and_counts(ledger: Ledger) -> None:
         ledger.append("reports", report(7, feed="ucdp"))
         ledger.append("reviews", {"incident_id": "inc-7", "report_key": "ucdp:7:1",
                                   "kind": "unknown_actor", "detail": "Liwa X"})
-    assert ledger.has_report("acled:1:1") and not ledger.has_report("acled:1:3")
-    assert ledger.report_keys("acled") == {"acled:1:1", "acled:1:2"}
-    assert ledger.report_keys("nothing") == set()
-    assert [r["revision"] for r in ledger.reports_for_incident("inc-1")] == ["1", "2"]
+    assert has_report(ledger, "acled:1:1") and not has_report(ledger, "acled:1:3")
+    assert report_keys_of_feed(ledger, "acled") == {"acled:1:1", "acled:1:2"}
+    assert report_keys_of_feed(ledger, "nothing") == set()
+    assert [r["revision"] for r in reports_judged_in(ledger, "inc-1")] == ["1", "2"]
     stored = ledger.incident("inc-1")
     assert stored is not None and stored["zones"] == ["coh_area"] and stored["lat"] == 35.93
     assert stored["resolution"] == {"notes": ["platform from 'warplanes'"]}
     assert ledger.incident("inc-404") is None
-    assert [(r["kind"], r["detail"]) for r in ledger.reviews()] == [("unknown_actor", "Liwa X")]
+    assert [(r["kind"], r["detail"]) for r in reviews(ledger)] == [("unknown_actor", "Liwa X")]
     assert {k: v for k, v in ledger.counts().items() if v} == {
         "findings": 1, "incidents": 1, "reports": 3, "reviews": 1}
+
+
+def test_a_linked_report_is_now_in_the_incident_it_was_linked_to(ledger: Ledger) -> None:
+    with ledger.transaction():
+        ledger.append_many("reports", [report(1), report(7, feed="ucdp")])
+        ledger.append("links", {"report_key": "ucdp:7:1", "incident_id": "inc-1",
+                                "action": "link", "by": "corroboration"})
+    assert [r["report_key"] for r in reports_judged_in(ledger, "inc-1")] == ["acled:1:1"]
+    now_in = ledger.reports_now_in("inc-1")
+    assert [(r["report_key"], r["own_incident"]) for r in now_in] == [
+        ("acled:1:1", "inc-1"), ("ucdp:7:1", "inc-7")]
+    assert now_in[1]["body"] == report(7)["body"]  # decoded
+    assert ledger.reports_now_in("inc-7") == []
+    linked = ledger.incidents_of_report("ucdp:7:1")
+    assert linked is not None
+    assert (linked["own_incident"], linked["incident_id"]) == ("inc-7", "inc-1")
+    assert ledger.incidents_of_report("ucdp:404:1") is None
 
 
 def test_query_is_read_only(ledger: Ledger) -> None:
