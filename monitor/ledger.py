@@ -40,6 +40,8 @@ from datetime import date, datetime, timedelta, timezone
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from .errors import MonitorError
+
 if TYPE_CHECKING:  # sqlite-utils is imported when a ledger is opened for writing, not to read
     import sqlite_utils
 
@@ -99,7 +101,7 @@ def entry_hash(table: str, row: Mapping[str, Any]) -> str:
     return hashlib.sha256((row["prev_hash"] + _CANONICAL.encode(body)).encode()).hexdigest()
 
 
-class LedgerError(Exception):
+class LedgerError(MonitorError):
     """A ledger operation was refused; the message says why and what to do."""
 
 

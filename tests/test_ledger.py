@@ -14,6 +14,7 @@ from typing import Any
 import pytest
 from sqlite_utils import Migrations
 
+from monitor.errors import MonitorError
 from monitor.models import charged_set
 from monitor import ledger as ledger_module
 from ledger_helpers import has_report, report_keys_of_feed, reports_judged_in, reviews
@@ -171,6 +172,10 @@ def test_wrong_rows_are_refused(ledger: Ledger, table: str, row: dict[str, Any],
 def test_append_outside_a_transaction_is_refused(ledger: Ledger) -> None:
     with pytest.raises(LedgerError, match="inside `with ledger.transaction"):
         ledger.append("reports", report(1))
+
+
+def test_ledger_errors_are_monitor_errors() -> None:
+    assert issubclass(LedgerError, MonitorError) and issubclass(DuplicateEntryError, LedgerError)
 
 
 def test_another_thread_cannot_append_into_an_open_transaction(ledger: Ledger) -> None:
