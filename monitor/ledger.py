@@ -21,6 +21,11 @@ CANONICAL FORM — A CONTRACT: change anything here and every hash ever recorded
     microseconds (``2026-11-22T04:00:00.123456+00:00``). Hence: never ``ALTER`` a chained table
     (a new column would enter old rows' canonical form as ``null``); add a new one with
     :func:`chained_table_migration`.
+
+    :func:`canonical_entry` is this definition in code, the only one in Python: appending
+    hashes with it, and verify re-checks with it any row its SQL fast path (SQLite's
+    ``json_object``) does not reproduce. A test checks that the fast path writes the same text
+    for every entry of a real ledger.
 """
 
 from __future__ import annotations
@@ -95,10 +100,18 @@ def canonical_json(value: Any) -> str:
     return _CANONICAL.encode(value)
 
 
+def canonical_entry(table: str, row: Mapping[str, Any]) -> str:
+    """The canonical form of a stored row of ``table`` (a ``hash`` key in ``row`` is ignored):
+    the one definition, which appending, verifying and any faster path must agree with."""
+    body = dict(row)
+    body.pop("hash", None)
+    body["table"] = table
+    return _CANONICAL.encode(body)
+
+
 def entry_hash(table: str, row: Mapping[str, Any]) -> str:
-    """The hash of a stored row of ``table`` (a ``hash`` key in ``row`` is ignored)."""
-    body = {"table": table, **{k: v for k, v in row.items() if k != "hash"}}
-    return hashlib.sha256((row["prev_hash"] + _CANONICAL.encode(body)).encode()).hexdigest()
+    """The hash of a stored row of ``table``: sha256 of its ``prev_hash`` and canonical form."""
+    return hashlib.sha256((row["prev_hash"] + canonical_entry(table, row)).encode()).hexdigest()
 
 
 class LedgerError(MonitorError):
@@ -364,40 +377,18 @@ class _Table:  # what writing, reading and verifying need to know of one chained
         """(column, Python type, is JSON) of each own column, in table order."""
         return self._cache()[1]
 
-    def canonical(self, values: Sequence[Any]) -> str:
-        """The canonical form of a stored row given as values in column order (the hash
-        column ignored): the same text as ``canonical_json({"table": name, **row})`` (the
-        module's contract), assembled from the sorted columns without building a dict."""
-        parts = self._cache()[2]
-        encode = _ENCODERS
-        return "{" + ",".join(
-            prefix + (self_json if index < 0 else (
-                "null" if (v := values[index]) is None else encode[type(v)](v)))
-            for prefix, index, self_json in parts) + "}"
-
-    def _cache(self) -> tuple[frozenset[str], tuple[tuple[str, type, bool], ...],
-                              tuple[tuple[str, int, str], ...]]:
+    def _cache(self) -> tuple[frozenset[str], tuple[tuple[str, type, bool], ...]]:
         cached = _TABLE_CACHE.get(self)
         if cached is None:
             plan = tuple((c, k, c in self.json) for c, k in zip(self.own, self.kinds))
-            order = sorted([*(c for c in self.columns if c != "hash"), "table"])
-            parts = tuple((("," if False else "") + json.dumps(k) + ":",
-                           -1 if k == "table" else self.columns.index(k),
-                           json.dumps(self.name)) for k in order)
-            cached = _TABLE_CACHE[self] = (frozenset(self.own), plan, parts)
+            cached = _TABLE_CACHE[self] = (frozenset(self.own), plan)
         return cached
 
 
 # Chained table -> the column of it that finding_state keeps (findings feed finding_parties).
 _DERIVE_FROM = {"findings": "", "status_changes": "status", "confidence_changes": "confidence"}
 # Per-table lookups built once (a frozen dataclass cannot hold them itself).
-_TABLE_CACHE: dict[_Table, tuple[frozenset[str], tuple[tuple[str, type, bool], ...],
-                                 tuple[tuple[str, int, str], ...]]] = {}
-# How the canonical form writes each stored value type (json's own choices: its C string
-# encoder, int.__repr__, float.__repr__).
-_ENCODERS: dict[type, Callable[[Any], str]] = {
-    str: json.encoder.encode_basestring,  # type: ignore[attr-defined]
-    int: int.__repr__, float: float.__repr__}
+_TABLE_CACHE: dict[_Table, tuple[frozenset[str], tuple[tuple[str, type, bool], ...]]] = {}
 
 
 class Ledger:
@@ -532,7 +523,7 @@ class Ledger:
                 values.append(_stored(t, column, kind, value))
             else:
                 values.append(value)  # str in TEXT, int in INTEGER: stored as given
-        digest = hashlib.sha256((prev + t.canonical(values)).encode()).hexdigest()
+        digest = entry_hash(t.name, dict(zip(t.columns, values)))
         values[3] = digest
         return tuple(values), digest
 

@@ -23,10 +23,14 @@ from monitor.ledger import (
     DuplicateEntryError,
     Ledger,
     LedgerError,
+    canonical_entry,
     canonical_json,
     chained_table_migration,
     entry_hash,
 )
+from monitor.adapters import reader
+from monitor.config import PROJECT_ROOT, Pack
+from monitor.service import Monitor
 
 T0 = datetime(2026, 11, 22, 4, 0, tzinfo=timezone.utc)
 
@@ -134,6 +138,7 @@ def test_canonical_form_is_the_documented_contract(ledger: Ledger, path: Path) -
         '"feed":"acled","incident_id":"inc-1","prev_hash":"' + "0" * 64 + '",'
         '"recorded_at":"2026-11-22T04:00:00.000000+00:00","report_key":"acled:1:1",'
         '"revision":"1","seq":1,"source_id":"1","table":"reports"}')
+    assert canonical_entry("reports", stored) == canonical  # the ledger's one definition
     digest = hashlib.sha256((GENESIS_HASH + canonical).encode("utf-8")).hexdigest()
     assert stored["hash"] == digest == (
         "5529266766889e8bad6d33f1690c1d5a1d91b9066a584a8fe9567286f416d3f6")
@@ -417,6 +422,51 @@ def test_verify_trusts_python_when_sqlite_builds_a_different_string(
     with ledger.transaction():  # inside a transaction verify reads through the ledger's own
         ledger._conn.create_function("canonical_json", 1, lambda value: "1.0e+00")
         assert ledger.verify().ok
+
+
+def real_ledger(path: Path, pack: Pack) -> Ledger:
+    """A ledger as the monitor writes it: the sample feed, a strike told by two feeds
+    (corroboration), an analyst's verdict, a feed run."""
+    ledger = Ledger.open(path, clock=SteppingClock())
+    monitor = Monitor(pack, ledger, clock=SteppingClock())
+    sample = PROJECT_ROOT / "feeds" / "samples" / "acled_syria_2016_sample.csv"
+    monitor.submit(list(reader("acled")(sample, feed="acled")))
+    strike = {"occurred": "2016-09-20", "event_type": "air_strike", "target": "Civilians",
+              "attacker": "Syrian or Russian jets", "notes": "warplanes struck the market",
+              "location": {"lat": 35.614, "lon": 36.562, "precision": 1, "place": "Kafr Nabl"}}
+    monitor.submit([("ucdp", {**strike, "feed": "ucdp", "source_id": "U1", "sources": ["SOHR"]})])
+    monitor.submit([("by hand", {**strike, "feed": "manual", "source_id": "hand-1",
+                                 "sources": ["an interview"]})])
+    monitor.verdict(ledger.findings()[0]["finding_id"], "confirm", "analyst", "seen")
+    with ledger.transaction():
+        ledger.append("feed_health", {"feed": "acled", "ok": 1, "new": 11, "lag_seconds": 12.5,
+                                      "started_at": "2026-11-22T04:00:00+00:00"})
+    return ledger
+
+
+@pytest.mark.parametrize("engine", ["sqlean", "sqlite3"])
+def test_verify_sql_builds_the_canonical_form_of_every_real_entry(
+        path: Path, pack: Pack, monkeypatch: pytest.MonkeyPatch, engine: str) -> None:
+    """verify's fast path, SQLite's json_object, writes for each entry of a real ledger the
+    very text canonical_entry writes: re-checking in Python is for rare REALs only."""
+    module = pytest.importorskip(engine)
+    ledger = real_ledger(path, pack)
+    monkeypatch.setattr(ledger_module, "_sqlite_module", lambda: module)
+    conn = ledger_module._reader(path)
+    tables = list(ledger._tables.values())
+    checked: dict[str, int] = {}
+    for seq, index, payload, digest, prev in conn.execute(ledger._chain_sql("")):
+        t = tables[index]
+        (row,) = ledger.query(f"SELECT * FROM {t.name} WHERE seq = ?", [seq])
+        assert payload.decode() == prev + canonical_entry(t.name, row), (t.name, seq)
+        assert hashlib.sha256(payload).hexdigest() == digest == entry_hash(t.name, row)
+        checked[t.name] = checked.get(t.name, 0) + 1
+    conn.close()
+    assert set(checked) >= {"reports", "incidents", "findings", "status_changes", "reviews",
+                            "links", "finding_support", "confidence_changes", "calm_days",
+                            "feed_health"}
+    assert sum(checked.values()) == ledger.verify().entries
+    ledger.close()
 
 
 @pytest.mark.parametrize("engine", ["sqlean", "sqlite3"])
