@@ -14,22 +14,24 @@ from typing import Any
 import pytest
 from sqlite_utils import Migrations
 
-from monitor.errors import MonitorError
-from monitor.models import charged_set
-from monitor import ledger as ledger_module
 from ledger_helpers import has_report, report_keys_of_feed, reports_judged_in, reviews
+from monitor.adapters import reader
+from monitor.config import PROJECT_ROOT, Pack
+from monitor.errors import MonitorError
 from monitor.ledger import (
+    CHARGED_SET_SQL,
     GENESIS_HASH,
     DuplicateEntryError,
     Ledger,
     LedgerError,
+    VerifyResult,
     canonical_entry,
     canonical_json,
     chained_table_migration,
     entry_hash,
 )
-from monitor.adapters import reader
-from monitor.config import PROJECT_ROOT, Pack
+from monitor.ledger import schema, verify
+from monitor.models import charged_set
 from monitor.service import Monitor
 
 T0 = datetime(2026, 11, 22, 4, 0, tzinfo=timezone.utc)
@@ -118,7 +120,7 @@ def test_append_fills_in_the_chain(ledger: Ledger, path: Path) -> None:
     assert first["body"] == {"notes": "report 1 — Idlib", "attacker": ["SAA"]}  # decoded
     assert (second["seq"], second["prev_hash"]) == (2, first["hash"])
     assert second["recorded_at"] == "2026-11-22T04:00:00.001000+00:00"
-    assert ledger.verify() == ledger_module.VerifyResult(True, 2, head_hash=second["hash"])
+    assert ledger.verify() == VerifyResult(True, 2, head_hash=second["hash"])
 
 
 def test_canonical_form_is_the_documented_contract(ledger: Ledger, path: Path) -> None:
@@ -233,7 +235,7 @@ def test_a_nested_transaction_rolls_back_only_its_own_rows(ledger: Ledger) -> No
     assert [r["report_key"] for r in ledger.query("SELECT * FROM reports ORDER BY seq")] == [
         "acled:1:1", "acled:2:1"]
     assert reviews(ledger) == []
-    assert ledger.verify() == ledger_module.VerifyResult(
+    assert ledger.verify() == VerifyResult(
         True, 2, head_hash=ledger.query("SELECT hash FROM reports WHERE seq = 2")[0]["hash"])
 
 
@@ -274,7 +276,7 @@ def test_two_ledgers_on_one_file_in_two_threads_keep_one_chain(path: Path) -> No
     # Each transaction's two rows are adjacent: no writer ever slipped in between.
     assert all(a["kind"] == b["kind"] and a["detail"].split()[0] == b["detail"].split()[0]
                for a, b in zip(rows[::2], rows[1::2]))
-    assert writers[1].verify() == ledger_module.VerifyResult(True, 160, head_hash=rows[-1]["hash"])
+    assert writers[1].verify() == VerifyResult(True, 160, head_hash=rows[-1]["hash"])
     for writer in writers:
         writer.close()
 
@@ -290,7 +292,7 @@ def test_one_ledger_shared_by_threads_keeps_one_chain(ledger: Ledger) -> None:
         thread.start()
     for thread in threads:
         thread.join()
-    assert ledger.verify() == ledger_module.VerifyResult(
+    assert ledger.verify() == VerifyResult(
         True, 100, head_hash=reviews(ledger)[-1]["hash"])
 
 
@@ -405,7 +407,7 @@ def test_verify_in_two_processes_finds_what_one_pass_finds(
         statements = [forged(ledger, int(statements.split()[1]), severity="minor")]
     tamper(path, *statements)
     one_pass = ledger.verify()
-    monkeypatch.setattr(ledger_module, "PARALLEL_VERIFY_MIN", 2)
+    monkeypatch.setattr(verify, "PARALLEL_VERIFY_MIN", 2)
     assert ledger.verify() == one_pass
     reader = Ledger.open(path, readonly=True)
     assert reader.verify() == one_pass
@@ -413,11 +415,35 @@ def test_verify_in_two_processes_finds_what_one_pass_finds(
     assert one_pass.ok == (statements == [])
 
 
+def test_the_upper_part_is_checked_by_a_second_process(
+        ledger: Ledger, path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    # verify falls back to checking the upper part itself: see that the second process runs.
+    for n in range(1, 5):
+        record(ledger, n)
+    monkeypatch.chdir(path.parent)  # it finds the monitor package wherever it runs
+    monkeypatch.delenv("PYTHONPATH", raising=False)
+    started: list[dict[str, Any]] = []
+    with monkeypatch.context() as m:  # installed or not: its path leads to this package
+        m.setattr(verify.subprocess, "Popen", lambda *args, **kwargs: started.append(kwargs))
+        verify._start_upper(path, 7, 12, 6)
+    assert (Path(started[0]["env"]["PYTHONPATH"]) / "monitor" / "ledger" / "verify.py"
+            ).samefile(verify.__file__)
+    proc = verify._start_upper(path, 7, 12, 6)
+    assert proc is not None
+    out, _ = proc.communicate()
+    assert proc.returncode == 0
+    (last,) = ledger.query("SELECT hash FROM findings WHERE seq = 12")
+    (first,) = ledger.query("SELECT prev_hash FROM reports WHERE seq = 7")
+    span = json.loads(out)
+    assert (span["ok"], span["n"], span["last_hash"]) == (True, 12, last["hash"])
+    assert span["first"] == [7, "reports", first["prev_hash"]]
+
+
 def test_verify_trusts_python_when_sqlite_builds_a_different_string(
         ledger: Ledger, monkeypatch: pytest.MonkeyPatch) -> None:
     record(ledger, 1)
     # Pretend this SQLite formats REALs differently: only the slow path can vouch for the row.
-    monkeypatch.setattr(ledger_module, "_sql_canonical_json", lambda value: "1.0e+00")
+    monkeypatch.setattr(verify, "_sql_canonical_json", lambda value: "1.0e+00")
     assert ledger.verify().ok
     with ledger.transaction():  # inside a transaction verify reads through the ledger's own
         ledger._conn.create_function("canonical_json", 1, lambda value: "1.0e+00")
@@ -451,11 +477,11 @@ def test_verify_sql_builds_the_canonical_form_of_every_real_entry(
     very text canonical_entry writes: re-checking in Python is for rare REALs only."""
     module = pytest.importorskip(engine)
     ledger = real_ledger(path, pack)
-    monkeypatch.setattr(ledger_module, "_sqlite_module", lambda: module)
-    conn = ledger_module._reader(path)
+    monkeypatch.setattr(verify, "_sqlite_module", lambda: module)
+    conn = verify._reader(path)
     tables = list(ledger._tables.values())
     checked: dict[str, int] = {}
-    for seq, index, payload, digest, prev in conn.execute(ledger._chain_sql("")):
+    for seq, index, payload, digest, prev in conn.execute(verify.chain_sql(tables)):
         t = tables[index]
         (row,) = ledger.query(f"SELECT * FROM {t.name} WHERE seq = ?", [seq])
         assert payload.decode() == prev + canonical_entry(t.name, row), (t.name, seq)
@@ -473,8 +499,8 @@ def test_verify_sql_builds_the_canonical_form_of_every_real_entry(
 def test_verify_reads_with_sqlean_or_the_standard_library_alike(
         ledger: Ledger, path: Path, monkeypatch: pytest.MonkeyPatch, engine: str) -> None:
     module = pytest.importorskip(engine)  # sqlean.py is a dependency where it has wheels
-    monkeypatch.setattr(ledger_module, "_sqlite_module", lambda: module)
-    reader = ledger_module._reader(path)
+    monkeypatch.setattr(verify, "_sqlite_module", lambda: module)
+    reader = verify._reader(path)
     assert type(reader).__module__.split(".")[0] == engine
     reader.close()
     for n in range(1, 11):
@@ -489,7 +515,7 @@ def test_verify_reads_with_sqlean_or_the_standard_library_alike(
 
 
 def test_an_empty_ledger_verifies(ledger: Ledger) -> None:
-    assert ledger.verify() == ledger_module.VerifyResult(True, 0, head_hash=GENESIS_HASH)
+    assert ledger.verify() == VerifyResult(True, 0, head_hash=GENESIS_HASH)
 
 
 # --- reading -------------------------------------------------------------------------------
@@ -542,14 +568,15 @@ def test_a_finding_takes_the_status_of_its_latest_change(ledger: Ledger) -> None
     assert [f["finding_id"] for f in ledger.findings(status="confirmed")] == ["f-1"]
     assert [f["finding_id"] for f in ledger.findings(status="alleged")] == []
     assert [f["finding_id"] for f in ledger.findings(status="disputed")] == ["f-2"]
-    assert [s["status"] for s in ledger.history("status_changes", "f-1")] == ["corroborated", "confirmed"]
+    assert [s["status"] for s in ledger.history("status_changes", "f-1")] == [
+        "corroborated", "confirmed"]
     assert ledger.verify().ok
 
 
 # The views read straight from the chained tables (a correlated subquery per finding; each
 # finding in one row, its charged set, TERMS.md §4 "Counting"; context findings in none): the
 # derived tables of m003/m004 must give the same rows.
-_SET = ledger_module.CHARGED_SET_SQL
+_SET = CHARGED_SET_SQL
 M001_VIEWS = {
     "finding_status": "SELECT f.*, COALESCE((SELECT c.confidence FROM confidence_changes c "
                       "WHERE c.finding_id = f.finding_id ORDER BY c.seq DESC LIMIT 1), "
@@ -610,10 +637,10 @@ def test_the_views_over_derived_tables_give_what_the_chained_tables_say(
 def test_m003_fills_the_derived_tables_of_an_existing_ledger(
         path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     older = Migrations("monitor.ledger")  # the ledger as the code before m003 left it
-    older(name="m001_chained_tables")(ledger_module._m001_chained_tables)
-    older(name="m002_pattern_queue")(ledger_module._m002_pattern_queue)
+    older(name="m001_chained_tables")(schema._m001_chained_tables)
+    older(name="m002_pattern_queue")(schema._m002_pattern_queue)
     with monkeypatch.context() as m:
-        m.setattr(ledger_module, "MIGRATIONS", older)
+        m.setattr(schema, "MIGRATIONS", older)
         old = Ledger.open(path, clock=SteppingClock())
         changes(old)
         expected = {view: old.query(sql) for view, sql in M001_VIEWS.items()}
@@ -732,10 +759,10 @@ def test_opening_sets_wal_and_migrations_are_idempotent(path: Path) -> None:
 
 def test_a_new_chained_table_is_one_line(path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     # Keep the module's registry and migration set as they were for the other tests.
-    monkeypatch.setattr(ledger_module, "CHAINED_TABLES", dict(ledger_module.CHAINED_TABLES))
+    monkeypatch.setattr(schema, "CHAINED_TABLES", dict(schema.CHAINED_TABLES))
     fresh = Migrations("monitor.ledger")
-    fresh(name="m001_chained_tables")(ledger_module._m001_chained_tables)
-    monkeypatch.setattr(ledger_module, "MIGRATIONS", fresh)
+    fresh(name="m001_chained_tables")(schema._m001_chained_tables)
+    monkeypatch.setattr(schema, "MIGRATIONS", fresh)
     old = Ledger.open(path, clock=SteppingClock())
     record(old, 1)
     old.close()
@@ -773,7 +800,7 @@ def test_the_charged_set_in_sql_is_the_one_in_python(ledger: Ledger, charged_to:
                                                      attribution: str) -> None:
     """The ledger's fast path (SQL) and the plain one (models.charged_set) agree."""
     record(ledger, 1, charged_to=charged_to, attribution=attribution)
-    (row,) = ledger.query(f"SELECT {ledger_module.CHARGED_SET_SQL} AS s FROM findings f")
+    (row,) = ledger.query(f"SELECT {CHARGED_SET_SQL} AS s FROM findings f")
     assert row["s"] == charged_set(charged_to, attribution)
 
 
