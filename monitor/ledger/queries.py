@@ -41,10 +41,10 @@ class Queries(LedgerBase):
 
     def known_reports(self, keys: Iterable[str]) -> set[str]:
         """Which of these report keys are recorded (one query per 500 keys)."""
-        keys, out = list(dict.fromkeys(keys)), set()
+        wanted, out = list(dict.fromkeys(keys)), set[str]()
         with self._lock:
-            for i in range(0, len(keys), 500):
-                chunk = keys[i:i + 500]
+            for i in range(0, len(wanted), 500):
+                chunk = wanted[i:i + 500]
                 out.update(k for (k,) in self._conn.execute(
                     f"SELECT report_key FROM reports WHERE report_key IN "
                     f"({', '.join('?' * len(chunk))})", chunk))

@@ -162,8 +162,8 @@ CHAINED_TABLES.update((name, dict(spec[0])) for name, spec in _CORE.items())
 
 @MIGRATIONS(name="m001_chained_tables")
 def _m001_chained_tables(db: sqlite_utils.Database) -> None:
-    for name, (columns, unique, not_null, indexes) in _CORE.items():
-        _create_chained_table(db, name, columns, unique, unique + not_null, indexes)
+    for name, (own, unique, not_null, indexes) in _CORE.items():
+        _create_chained_table(db, name, own, unique, unique + not_null, indexes)
     # A finding's current status is its latest status change (by seq), else 'alleged'; its
     # current confidence the latest re-scoring, else the one it was recorded with.
     columns = ", ".join(f"f.{quote(c)}" for c in (*COMMON_COLUMNS, *_CORE["findings"][0])
