@@ -90,7 +90,7 @@ class EvidenceKeeper:
     def sources_of(self, finding: dict[str, Any]) -> list[dict[str, Any]]:
         """The reports that support a finding now: the one that produced it and every
         supporting report still linked to its incident."""
-        reports = {r["report_key"]: r for r in self.ledger.incident_reports(finding["incident_id"])}
+        reports = {r["report_key"]: r for r in self.ledger.reports_now_in(finding["incident_id"])}
         keys = [k for k in reports if reports[k]["feed"] == finding["feed"]
                 and reports[k]["source_id"] == finding["source_id"]]
         keys += [s["report_key"] for s in self.ledger.history("finding_support",

@@ -216,7 +216,7 @@ def sources(ledger: Ledger, incident_id: str) -> list[str]:
     """Every source of every report of the incident (its own and those linked to it), each
     once, with the feed that carried it."""
     out: list[str] = []
-    for report in ledger.incident_reports(incident_id):
+    for report in ledger.reports_now_in(incident_id):
         for source in (report.get("body") or {}).get("sources") or ["(no source named)"]:
             if (text := f"{source} [{report['feed']}]") not in out:
                 out.append(text)
@@ -267,7 +267,7 @@ def _set_aside(findings: list[Row], ledger: Ledger, tz: ZoneInfo) -> list[Row]:
     for f in findings:
         if f["status"] not in SET_ASIDE_STATUSES:
             continue
-        last = (ledger.status_history(f["finding_id"]) or [{}])[-1]
+        last = (ledger.history("status_changes", f["finding_id"]) or [{}])[-1]
         out.append({**f, "when": _when(f, tz), "by": last.get("by") or "",
                     "note": last.get("note") or ""})
     return out

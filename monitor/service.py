@@ -336,7 +336,7 @@ class Monitor:
         assert self.ledger is not None and self.evidence is not None
         from .evidence import EvidenceError
 
-        where = self.ledger.report_incident(report_key)
+        where = self.ledger.incidents_of_report(report_key)
         if where is None:
             raise EvidenceError(f"no report {report_key!r} (keys are feed:source_id:revision)")
         if where["incident_id"] == where["own_incident"]:

@@ -48,7 +48,7 @@ def test_one_strike_from_three_sources_is_one_incident_with_corroborated_finding
     assert sorted(f["term"] for f in findings) == ["JIG-SAAF", "MAY-CIV"]  # one per term
     assert {f["incident_id"] for f in findings} == {findings[0]["incident_id"]}
     incident = findings[0]["incident_id"]
-    assert len(ledger.incident_reports(incident)) == 3
+    assert len(ledger.reports_now_in(incident)) == 3
     for f in findings:
         assert f["status"] == "corroborated" and f["confidence"] == "high"
         assert len(monitor.story(f["finding_id"])["sources"]) == 3

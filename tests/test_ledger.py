@@ -14,17 +14,25 @@ from typing import Any
 import pytest
 from sqlite_utils import Migrations
 
-from monitor.models import charged_set
-from monitor import ledger as ledger_module
+from ledger_helpers import has_report, report_keys_of_feed, reports_judged_in, reviews
+from monitor.adapters import reader
+from monitor.config import PROJECT_ROOT, Pack
+from monitor.errors import MonitorError
 from monitor.ledger import (
+    CHARGED_SET_SQL,
     GENESIS_HASH,
     DuplicateEntryError,
     Ledger,
     LedgerError,
+    VerifyResult,
+    canonical_entry,
     canonical_json,
     chained_table_migration,
     entry_hash,
 )
+from monitor.ledger import schema, verify
+from monitor.models import charged_set
+from monitor.service import Monitor
 
 T0 = datetime(2026, 11, 22, 4, 0, tzinfo=timezone.utc)
 
@@ -112,7 +120,7 @@ def test_append_fills_in_the_chain(ledger: Ledger, path: Path) -> None:
     assert first["body"] == {"notes": "report 1 — Idlib", "attacker": ["SAA"]}  # decoded
     assert (second["seq"], second["prev_hash"]) == (2, first["hash"])
     assert second["recorded_at"] == "2026-11-22T04:00:00.001000+00:00"
-    assert ledger.verify() == ledger_module.VerifyResult(True, 2, head_hash=second["hash"])
+    assert ledger.verify() == VerifyResult(True, 2, head_hash=second["hash"])
 
 
 def test_canonical_form_is_the_documented_contract(ledger: Ledger, path: Path) -> None:
@@ -132,6 +140,7 @@ def test_canonical_form_is_the_documented_contract(ledger: Ledger, path: Path) -
         '"feed":"acled","incident_id":"inc-1","prev_hash":"' + "0" * 64 + '",'
         '"recorded_at":"2026-11-22T04:00:00.000000+00:00","report_key":"acled:1:1",'
         '"revision":"1","seq":1,"source_id":"1","table":"reports"}')
+    assert canonical_entry("reports", stored) == canonical  # the ledger's one definition
     digest = hashlib.sha256((GENESIS_HASH + canonical).encode("utf-8")).hexdigest()
     assert stored["hash"] == digest == (
         "5529266766889e8bad6d33f1690c1d5a1d91b9066a584a8fe9567286f416d3f6")
@@ -170,6 +179,10 @@ def test_wrong_rows_are_refused(ledger: Ledger, table: str, row: dict[str, Any],
 def test_append_outside_a_transaction_is_refused(ledger: Ledger) -> None:
     with pytest.raises(LedgerError, match="inside `with ledger.transaction"):
         ledger.append("reports", report(1))
+
+
+def test_ledger_errors_are_monitor_errors() -> None:
+    assert issubclass(LedgerError, MonitorError) and issubclass(DuplicateEntryError, LedgerError)
 
 
 def test_another_thread_cannot_append_into_an_open_transaction(ledger: Ledger) -> None:
@@ -221,8 +234,8 @@ def test_a_nested_transaction_rolls_back_only_its_own_rows(ledger: Ledger) -> No
         ledger.append("reports", report(2))
     assert [r["report_key"] for r in ledger.query("SELECT * FROM reports ORDER BY seq")] == [
         "acled:1:1", "acled:2:1"]
-    assert ledger.reviews() == []
-    assert ledger.verify() == ledger_module.VerifyResult(
+    assert reviews(ledger) == []
+    assert ledger.verify() == VerifyResult(
         True, 2, head_hash=ledger.query("SELECT hash FROM reports WHERE seq = 2")[0]["hash"])
 
 
@@ -233,7 +246,7 @@ def test_append_many_is_all_or_nothing(ledger: Ledger) -> None:
             ledger.append_many("reports", [report(n) for n in range(101, 111)] + [report(5)])
         ledger.append("reviews", {"kind": "note", "detail": "after the failed batch"})
     assert ledger.counts()["reports"] == 100
-    assert ledger.reviews()[0]["seq"] == 101
+    assert reviews(ledger)[0]["seq"] == 101
     assert ledger.verify().ok
 
 
@@ -258,12 +271,12 @@ def test_two_ledgers_on_one_file_in_two_threads_keep_one_chain(path: Path) -> No
     for thread in threads:
         thread.join()
     assert errors == []
-    rows = writers[0].reviews()
+    rows = reviews(writers[0])
     assert [r["seq"] for r in rows] == list(range(1, 161))
     # Each transaction's two rows are adjacent: no writer ever slipped in between.
     assert all(a["kind"] == b["kind"] and a["detail"].split()[0] == b["detail"].split()[0]
                for a, b in zip(rows[::2], rows[1::2]))
-    assert writers[1].verify() == ledger_module.VerifyResult(True, 160, head_hash=rows[-1]["hash"])
+    assert writers[1].verify() == VerifyResult(True, 160, head_hash=rows[-1]["hash"])
     for writer in writers:
         writer.close()
 
@@ -279,8 +292,8 @@ def test_one_ledger_shared_by_threads_keeps_one_chain(ledger: Ledger) -> None:
         thread.start()
     for thread in threads:
         thread.join()
-    assert ledger.verify() == ledger_module.VerifyResult(
-        True, 100, head_hash=ledger.reviews()[-1]["hash"])
+    assert ledger.verify() == VerifyResult(
+        True, 100, head_hash=reviews(ledger)[-1]["hash"])
 
 
 # --- append-only and verification ----------------------------------------------------------
@@ -394,7 +407,7 @@ def test_verify_in_two_processes_finds_what_one_pass_finds(
         statements = [forged(ledger, int(statements.split()[1]), severity="minor")]
     tamper(path, *statements)
     one_pass = ledger.verify()
-    monkeypatch.setattr(ledger_module, "PARALLEL_VERIFY_MIN", 2)
+    monkeypatch.setattr(verify, "PARALLEL_VERIFY_MIN", 2)
     assert ledger.verify() == one_pass
     reader = Ledger.open(path, readonly=True)
     assert reader.verify() == one_pass
@@ -402,23 +415,92 @@ def test_verify_in_two_processes_finds_what_one_pass_finds(
     assert one_pass.ok == (statements == [])
 
 
+def test_the_upper_part_is_checked_by_a_second_process(
+        ledger: Ledger, path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    # verify falls back to checking the upper part itself: see that the second process runs.
+    for n in range(1, 5):
+        record(ledger, n)
+    monkeypatch.chdir(path.parent)  # it finds the monitor package wherever it runs
+    monkeypatch.delenv("PYTHONPATH", raising=False)
+    started: list[dict[str, Any]] = []
+    with monkeypatch.context() as m:  # installed or not: its path leads to this package
+        m.setattr(verify.subprocess, "Popen", lambda *args, **kwargs: started.append(kwargs))
+        verify._start_upper(path, 7, 12, 6)
+    assert (Path(started[0]["env"]["PYTHONPATH"]) / "monitor" / "ledger" / "verify.py"
+            ).samefile(verify.__file__)
+    proc = verify._start_upper(path, 7, 12, 6)
+    assert proc is not None
+    out, _ = proc.communicate()
+    assert proc.returncode == 0
+    (last,) = ledger.query("SELECT hash FROM findings WHERE seq = 12")
+    (first,) = ledger.query("SELECT prev_hash FROM reports WHERE seq = 7")
+    span = json.loads(out)
+    assert (span["ok"], span["n"], span["last_hash"]) == (True, 12, last["hash"])
+    assert span["first"] == [7, "reports", first["prev_hash"]]
+
+
 def test_verify_trusts_python_when_sqlite_builds_a_different_string(
         ledger: Ledger, monkeypatch: pytest.MonkeyPatch) -> None:
     record(ledger, 1)
     # Pretend this SQLite formats REALs differently: only the slow path can vouch for the row.
-    monkeypatch.setattr(ledger_module, "_sql_canonical_json", lambda value: "1.0e+00")
+    monkeypatch.setattr(verify, "_sql_canonical_json", lambda value: "1.0e+00")
     assert ledger.verify().ok
     with ledger.transaction():  # inside a transaction verify reads through the ledger's own
         ledger._conn.create_function("canonical_json", 1, lambda value: "1.0e+00")
         assert ledger.verify().ok
 
 
+def real_ledger(path: Path, pack: Pack) -> Ledger:
+    """A ledger as the monitor writes it: the sample feed, a strike told by two feeds
+    (corroboration), an analyst's verdict, a feed run."""
+    ledger = Ledger.open(path, clock=SteppingClock())
+    monitor = Monitor(pack, ledger, clock=SteppingClock())
+    sample = PROJECT_ROOT / "feeds" / "samples" / "acled_syria_2016_sample.csv"
+    monitor.submit(list(reader("acled")(sample, feed="acled")))
+    strike = {"occurred": "2016-09-20", "event_type": "air_strike", "target": "Civilians",
+              "attacker": "Syrian or Russian jets", "notes": "warplanes struck the market",
+              "location": {"lat": 35.614, "lon": 36.562, "precision": 1, "place": "Kafr Nabl"}}
+    monitor.submit([("ucdp", {**strike, "feed": "ucdp", "source_id": "U1", "sources": ["SOHR"]})])
+    monitor.submit([("by hand", {**strike, "feed": "manual", "source_id": "hand-1",
+                                 "sources": ["an interview"]})])
+    monitor.verdict(ledger.findings()[0]["finding_id"], "confirm", "analyst", "seen")
+    with ledger.transaction():
+        ledger.append("feed_health", {"feed": "acled", "ok": 1, "new": 11, "lag_seconds": 12.5,
+                                      "started_at": "2026-11-22T04:00:00+00:00"})
+    return ledger
+
+
+@pytest.mark.parametrize("engine", ["sqlean", "sqlite3"])
+def test_verify_sql_builds_the_canonical_form_of_every_real_entry(
+        path: Path, pack: Pack, monkeypatch: pytest.MonkeyPatch, engine: str) -> None:
+    """verify's fast path, SQLite's json_object, writes for each entry of a real ledger the
+    very text canonical_entry writes: re-checking in Python is for rare REALs only."""
+    module = pytest.importorskip(engine)
+    ledger = real_ledger(path, pack)
+    monkeypatch.setattr(verify, "_sqlite_module", lambda: module)
+    conn = verify._reader(path)
+    tables = list(ledger._tables.values())
+    checked: dict[str, int] = {}
+    for seq, index, payload, digest, prev in conn.execute(verify.chain_sql(tables)):
+        t = tables[index]
+        (row,) = ledger.query(f"SELECT * FROM {t.name} WHERE seq = ?", [seq])
+        assert payload.decode() == prev + canonical_entry(t.name, row), (t.name, seq)
+        assert hashlib.sha256(payload).hexdigest() == digest == entry_hash(t.name, row)
+        checked[t.name] = checked.get(t.name, 0) + 1
+    conn.close()
+    assert set(checked) >= {"reports", "incidents", "findings", "status_changes", "reviews",
+                            "links", "finding_support", "confidence_changes", "calm_days",
+                            "feed_health"}
+    assert sum(checked.values()) == ledger.verify().entries
+    ledger.close()
+
+
 @pytest.mark.parametrize("engine", ["sqlean", "sqlite3"])
 def test_verify_reads_with_sqlean_or_the_standard_library_alike(
         ledger: Ledger, path: Path, monkeypatch: pytest.MonkeyPatch, engine: str) -> None:
     module = pytest.importorskip(engine)  # sqlean.py is a dependency where it has wheels
-    monkeypatch.setattr(ledger_module, "_sqlite_module", lambda: module)
-    reader = ledger_module._reader(path)
+    monkeypatch.setattr(verify, "_sqlite_module", lambda: module)
+    reader = verify._reader(path)
     assert type(reader).__module__.split(".")[0] == engine
     reader.close()
     for n in range(1, 11):
@@ -433,7 +515,7 @@ def test_verify_reads_with_sqlean_or_the_standard_library_alike(
 
 
 def test_an_empty_ledger_verifies(ledger: Ledger) -> None:
-    assert ledger.verify() == ledger_module.VerifyResult(True, 0, head_hash=GENESIS_HASH)
+    assert ledger.verify() == VerifyResult(True, 0, head_hash=GENESIS_HASH)
 
 
 # --- reading -------------------------------------------------------------------------------
@@ -486,14 +568,15 @@ def test_a_finding_takes_the_status_of_its_latest_change(ledger: Ledger) -> None
     assert [f["finding_id"] for f in ledger.findings(status="confirmed")] == ["f-1"]
     assert [f["finding_id"] for f in ledger.findings(status="alleged")] == []
     assert [f["finding_id"] for f in ledger.findings(status="disputed")] == ["f-2"]
-    assert [s["status"] for s in ledger.status_history("f-1")] == ["corroborated", "confirmed"]
+    assert [s["status"] for s in ledger.history("status_changes", "f-1")] == [
+        "corroborated", "confirmed"]
     assert ledger.verify().ok
 
 
 # The views read straight from the chained tables (a correlated subquery per finding; each
 # finding in one row, its charged set, TERMS.md §4 "Counting"; context findings in none): the
 # derived tables of m003/m004 must give the same rows.
-_SET = ledger_module.CHARGED_SET_SQL
+_SET = CHARGED_SET_SQL
 M001_VIEWS = {
     "finding_status": "SELECT f.*, COALESCE((SELECT c.confidence FROM confidence_changes c "
                       "WHERE c.finding_id = f.finding_id ORDER BY c.seq DESC LIMIT 1), "
@@ -554,10 +637,10 @@ def test_the_views_over_derived_tables_give_what_the_chained_tables_say(
 def test_m003_fills_the_derived_tables_of_an_existing_ledger(
         path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     older = Migrations("monitor.ledger")  # the ledger as the code before m003 left it
-    older(name="m001_chained_tables")(ledger_module._m001_chained_tables)
-    older(name="m002_pattern_queue")(ledger_module._m002_pattern_queue)
+    older(name="m001_chained_tables")(schema._m001_chained_tables)
+    older(name="m002_pattern_queue")(schema._m002_pattern_queue)
     with monkeypatch.context() as m:
-        m.setattr(ledger_module, "MIGRATIONS", older)
+        m.setattr(schema, "MIGRATIONS", older)
         old = Ledger.open(path, clock=SteppingClock())
         changes(old)
         expected = {view: old.query(sql) for view, sql in M001_VIEWS.items()}
@@ -585,17 +668,34 @@ def test_reports_incidents_reviews_and_counts(ledger: Ledger) -> None:
         ledger.append("reports", report(7, feed="ucdp"))
         ledger.append("reviews", {"incident_id": "inc-7", "report_key": "ucdp:7:1",
                                   "kind": "unknown_actor", "detail": "Liwa X"})
-    assert ledger.has_report("acled:1:1") and not ledger.has_report("acled:1:3")
-    assert ledger.report_keys("acled") == {"acled:1:1", "acled:1:2"}
-    assert ledger.report_keys("nothing") == set()
-    assert [r["revision"] for r in ledger.reports_for_incident("inc-1")] == ["1", "2"]
+    assert has_report(ledger, "acled:1:1") and not has_report(ledger, "acled:1:3")
+    assert report_keys_of_feed(ledger, "acled") == {"acled:1:1", "acled:1:2"}
+    assert report_keys_of_feed(ledger, "nothing") == set()
+    assert [r["revision"] for r in reports_judged_in(ledger, "inc-1")] == ["1", "2"]
     stored = ledger.incident("inc-1")
     assert stored is not None and stored["zones"] == ["coh_area"] and stored["lat"] == 35.93
     assert stored["resolution"] == {"notes": ["platform from 'warplanes'"]}
     assert ledger.incident("inc-404") is None
-    assert [(r["kind"], r["detail"]) for r in ledger.reviews()] == [("unknown_actor", "Liwa X")]
+    assert [(r["kind"], r["detail"]) for r in reviews(ledger)] == [("unknown_actor", "Liwa X")]
     assert {k: v for k, v in ledger.counts().items() if v} == {
         "findings": 1, "incidents": 1, "reports": 3, "reviews": 1}
+
+
+def test_a_linked_report_is_now_in_the_incident_it_was_linked_to(ledger: Ledger) -> None:
+    with ledger.transaction():
+        ledger.append_many("reports", [report(1), report(7, feed="ucdp")])
+        ledger.append("links", {"report_key": "ucdp:7:1", "incident_id": "inc-1",
+                                "action": "link", "by": "corroboration"})
+    assert [r["report_key"] for r in reports_judged_in(ledger, "inc-1")] == ["acled:1:1"]
+    now_in = ledger.reports_now_in("inc-1")
+    assert [(r["report_key"], r["own_incident"]) for r in now_in] == [
+        ("acled:1:1", "inc-1"), ("ucdp:7:1", "inc-7")]
+    assert now_in[1]["body"] == report(7)["body"]  # decoded
+    assert ledger.reports_now_in("inc-7") == []
+    linked = ledger.incidents_of_report("ucdp:7:1")
+    assert linked is not None
+    assert (linked["own_incident"], linked["incident_id"]) == ("inc-7", "inc-1")
+    assert ledger.incidents_of_report("ucdp:404:1") is None
 
 
 def test_query_is_read_only(ledger: Ledger) -> None:
@@ -659,10 +759,10 @@ def test_opening_sets_wal_and_migrations_are_idempotent(path: Path) -> None:
 
 def test_a_new_chained_table_is_one_line(path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     # Keep the module's registry and migration set as they were for the other tests.
-    monkeypatch.setattr(ledger_module, "CHAINED_TABLES", dict(ledger_module.CHAINED_TABLES))
+    monkeypatch.setattr(schema, "CHAINED_TABLES", dict(schema.CHAINED_TABLES))
     fresh = Migrations("monitor.ledger")
-    fresh(name="m001_chained_tables")(ledger_module._m001_chained_tables)
-    monkeypatch.setattr(ledger_module, "MIGRATIONS", fresh)
+    fresh(name="m001_chained_tables")(schema._m001_chained_tables)
+    monkeypatch.setattr(schema, "MIGRATIONS", fresh)
     old = Ledger.open(path, clock=SteppingClock())
     record(old, 1)
     old.close()
@@ -700,7 +800,7 @@ def test_the_charged_set_in_sql_is_the_one_in_python(ledger: Ledger, charged_to:
                                                      attribution: str) -> None:
     """The ledger's fast path (SQL) and the plain one (models.charged_set) agree."""
     record(ledger, 1, charged_to=charged_to, attribution=attribution)
-    (row,) = ledger.query(f"SELECT {ledger_module.CHARGED_SET_SQL} AS s FROM findings f")
+    (row,) = ledger.query(f"SELECT {CHARGED_SET_SQL} AS s FROM findings f")
     assert row["s"] == charged_set(charged_to, attribution)
 
 

@@ -1,0 +1,116 @@
+"""One ledger file's connection, shared by the daemon's threads, and plain reads through it:
+what writing (:mod:`.chain`), the domain queries (:mod:`.queries`) and the pattern queue
+(:mod:`.patterns_queue`) build on. :class:`monitor.ledger.Ledger` joins them.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import threading
+from collections.abc import Callable, Mapping, Sequence
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from .errors import LedgerError
+from .schema import DERIVED_TABLES, ChainedTable, quote, read_tables, table_names
+
+
+class LedgerBase:
+    """The connection to one ledger file, and what the file holds: its chained tables, and
+    whether it has the derived tables."""
+
+    def __init__(self, conn: sqlite3.Connection, path: Path, clock: Callable[[], datetime],
+                 readonly: bool) -> None:
+        self._conn, self.path, self.readonly, self._clock = conn, path, readonly, clock
+        self._lock = threading.RLock()  # the daemon's threads share this connection
+        self._tables: dict[str, ChainedTable] = {}
+        self._derived = False  # whether the file has the derived tables (m003)
+
+    def close(self) -> None:
+        """Close the connection."""
+        with self._lock:
+            self._conn.close()
+
+    def _load_tables(self) -> None:
+        self._derived = set(DERIVED_TABLES) <= set(table_names(self._conn))
+        self._tables = read_tables(self._conn)
+
+    def _rows(self, sql: str, params: Sequence[Any] = (), table: str = "") -> list[dict[str, Any]]:
+        json_cols = self._tables[table].json if table in self._tables else frozenset()
+        with self._lock:  # reads too: the connection may be inside another thread's write
+            cursor = self._conn.execute(sql, params)
+            names = [d[0] for d in cursor.description]
+            return [self._decode(json_cols, dict(zip(names, r))) for r in cursor]
+
+    @staticmethod
+    def _decode(json_cols: frozenset[str], row: dict[str, Any]) -> dict[str, Any]:
+        for column in json_cols:
+            if row.get(column) is not None:  # a query may select only some columns
+                row[column] = json.loads(row[column])
+        return row
+
+    def query(self, sql: str,
+              params: Sequence[Any] | Mapping[str, Any] = ()) -> list[dict[str, Any]]:
+        """Run read-only SQL; rows as dicts, JSON columns left as text. Writes are refused."""
+        with self._lock:
+            self._conn.execute("PRAGMA query_only=ON")
+            try:
+                cursor = self._conn.execute(sql, params)
+                names = [d[0] for d in cursor.description or ()]
+                return [dict(zip(names, r)) for r in cursor]
+            finally:
+                self._conn.execute(f"PRAGMA query_only={int(self.readonly)}")
+
+    def user_query(self, sql: str, params: Sequence[Any] | Mapping[str, Any] = ()
+                   ) -> tuple[list[str], list[tuple[Any, ...]]]:
+        """Run a user's SQL read-only: only reading is authorised (SQLite's authorizer refuses
+        every write, ATTACH, DETACH and PRAGMA before the statement runs, whatever it is
+        wrapped in). Returns (column names, rows); LedgerError explains a refusal."""
+        refused: list[str] = []
+
+        def authorize(action: int, arg1: Any, arg2: Any, db: Any, source: Any) -> int:
+            if action in _READ_ACTIONS:
+                return sqlite3.SQLITE_OK
+            refused.append(_ACTION_NAMES.get(action, f"action {action}")
+                           + (f" {arg1}" if isinstance(arg1, str) else ""))
+            return sqlite3.SQLITE_DENY
+
+        with self._lock:
+            self._conn.set_authorizer(authorize)
+            try:
+                cursor = self._conn.execute(sql, params)
+                names = [d[0] for d in cursor.description or ()]
+                return names, cursor.fetchall()
+            except sqlite3.DatabaseError as exc:
+                if refused:
+                    asks = ", ".join(dict.fromkeys(refused))
+                    raise LedgerError(f"refused: the ledger is read-only here, and this "
+                                      f"statement asks for {asks}. Only SELECT (and "
+                                      "WITH ... SELECT) queries are allowed.") from None
+                raise LedgerError(f"SQL error: {exc}") from None
+            except (sqlite3.Warning, sqlite3.ProgrammingError) as exc:
+                raise LedgerError(f"SQL error: {exc}") from None
+            finally:
+                self._conn.set_authorizer(None)
+
+    def counts(self) -> dict[str, int]:
+        """Rows per chained table."""
+        with self._lock:
+            return {name: self._conn.execute(f"SELECT count(*) FROM {quote(name)}").fetchone()[0]
+                    for name in sorted(self._tables)}
+
+
+# What a read-only user query may do (sqlite3 authorizer action codes).
+_READ_ACTIONS = frozenset({sqlite3.SQLITE_SELECT, sqlite3.SQLITE_READ, sqlite3.SQLITE_FUNCTION,
+                           getattr(sqlite3, "SQLITE_RECURSIVE", 33)})
+_ACTION_NAMES = dict(enumerate((
+    "", "CREATE INDEX", "CREATE TABLE", "CREATE TEMP INDEX", "CREATE TEMP TABLE",
+    "CREATE TEMP TRIGGER", "CREATE TEMP VIEW", "CREATE TRIGGER", "CREATE VIEW", "DELETE on",
+    "DROP INDEX", "DROP TABLE", "DROP TEMP INDEX", "DROP TEMP TABLE", "DROP TEMP TRIGGER",
+    "DROP TEMP VIEW", "DROP TRIGGER", "DROP VIEW", "INSERT into", "PRAGMA", "READ", "SELECT",
+    "a TRANSACTION", "UPDATE of", "ATTACH of", "DETACH of", "ALTER TABLE", "REINDEX",
+    "ANALYZE", "CREATE VIRTUAL TABLE", "DROP VIRTUAL TABLE", "FUNCTION", "a SAVEPOINT",
+    "RECURSIVE")))  # SQLite's authorizer action codes 1..33, in order
+

@@ -1,0 +1,215 @@
+"""The hash chain: the canonical form of an entry, its hash, and appending entries.
+
+Every chained table (:mod:`.schema`) starts with ``seq, recorded_at, prev_hash, hash``: ``seq``
+is one sequence across all of them (1, 2, 3 ... no gaps) and ``prev_hash`` is the ``hash`` of
+the entry before (:data:`GENESIS_HASH`, ``"0" * 64``, for seq 1), so all the tables share one
+chain, which :mod:`.verify` recomputes. Rows are never updated or deleted; a correction is a new
+row pointing at the old one (STYLE.md §7).
+
+CANONICAL FORM — A CONTRACT: change anything here and every hash ever recorded changes.
+    For a row of table ``T``::
+
+        canonical = json.dumps({"table": T, **{every column except "hash"}},
+                               sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+        hash = sha256((prev_hash + canonical).encode("utf-8")).hexdigest()
+
+    Values are exactly as stored: TEXT as str, INTEGER as int, REAL as a Python float (an int
+    given for a REAL column is stored, and hashed, as ``5.0``), NULL as ``null``; NaN and
+    infinities are refused. JSON columns (declared ``list``/``dict``) hold the text of
+    :func:`canonical_json` (same dumps settings). ``recorded_at`` is ISO 8601 UTC with
+    microseconds (``2026-11-22T04:00:00.123456+00:00``). Hence: never ``ALTER`` a chained table
+    (a new column would enter old rows' canonical form as ``null``); add a new one with
+    :func:`~.schema.chained_table_migration`.
+
+    :func:`canonical_entry` is this definition in code, the only one in Python: appending
+    hashes with it, and verify re-checks with it any row its SQL fast path (SQLite's
+    ``json_object``) does not reproduce. A test checks that the fast path writes the same text
+    for every entry of a real ledger.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+import sqlite3
+import threading
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from contextlib import contextmanager
+from datetime import date, datetime, timezone
+from pathlib import Path
+from typing import Any, Self
+
+from .base import LedgerBase
+from .errors import DuplicateEntryError, LedgerError
+from .schema import DERIVED_FROM, PARTIES_FROM_FINDINGS, ChainedTable, quote
+
+GENESIS_HASH = "0" * 64
+_CANONICAL = json.JSONEncoder(sort_keys=True, separators=(",", ":"), ensure_ascii=False,
+                              allow_nan=False)
+
+
+def canonical_json(value: Any) -> str:
+    """JSON text as the ledger stores and hashes it (sorted keys, no spaces, UTF-8)."""
+    return _CANONICAL.encode(value)
+
+
+def canonical_entry(table: str, row: Mapping[str, Any]) -> str:
+    """The canonical form of a stored row of ``table`` (a ``hash`` key in ``row`` is ignored):
+    the one definition, which appending, verifying and any faster path must agree with."""
+    body = dict(row)
+    body.pop("hash", None)
+    body["table"] = table
+    return _CANONICAL.encode(body)
+
+
+def entry_hash(table: str, row: Mapping[str, Any]) -> str:
+    """The hash of a stored row of ``table``: sha256 of its ``prev_hash`` and canonical form."""
+    return hashlib.sha256((row["prev_hash"] + canonical_entry(table, row)).encode()).hexdigest()
+
+
+class Chain(LedgerBase):
+    """Appending to the chain: :meth:`transaction`, :meth:`append`, :meth:`append_many`."""
+
+    def __init__(self, conn: sqlite3.Connection, path: Path, clock: Callable[[], datetime],
+                 readonly: bool) -> None:
+        super().__init__(conn, path, clock, readonly)
+        # the open transaction: how deep, the thread that owns it, the chain's head in it
+        self._depth, self._owner, self._head = 0, 0, (0, GENESIS_HASH)
+
+    @contextmanager
+    def transaction(self) -> Iterator[Self]:
+        """Group appends: all of them land or none does. A nested block is a savepoint."""
+        if self.readonly:
+            raise LedgerError(f"{self.path} was opened read-only: nothing can be recorded")
+        with self._lock:
+            outer, name, saved = not self._depth, f"ledger_{self._depth}", self._head
+            # IMMEDIATE takes the write lock now (waiting up to busy_timeout) and the head is
+            # read under it: two writers, even in two processes, never fork the chain.
+            self._conn.execute("BEGIN IMMEDIATE" if outer else f"SAVEPOINT {name}")
+            self._depth += 1
+            try:
+                if outer:
+                    self._head, self._owner = self._read_head(), threading.get_ident()
+                yield self
+                self._conn.execute("COMMIT" if outer else f"RELEASE {name}")
+            except BaseException:
+                if self._conn.in_transaction:  # some errors have rolled back already
+                    self._conn.execute("ROLLBACK" if outer else f"ROLLBACK TO {name}")
+                    if not outer:
+                        self._conn.execute(f"RELEASE {name}")
+                self._head = saved  # the rows are gone, and so is their part of the chain
+                raise
+            finally:
+                self._depth -= 1
+
+    def _read_head(self) -> tuple[int, str]:
+        heads = [row for name in self._tables for row in self._conn.execute(
+            f"SELECT seq, hash FROM {quote(name)} ORDER BY seq DESC LIMIT 1")]
+        return max(heads, default=(0, GENESIS_HASH))
+
+    def _writable(self, table: str) -> ChainedTable:
+        if not self._depth or self._owner != threading.get_ident():
+            raise LedgerError("append() must run inside `with ledger.transaction():`")
+        if table not in self._tables:
+            raise LedgerError(f"{table!r} is not a chained table; there are "
+                              f"{', '.join(sorted(self._tables))}")
+        return self._tables[table]
+
+    def _prepare(self, t: ChainedTable, row: Mapping[str, Any], seq: int,
+                 prev: str) -> tuple[tuple[Any, ...], str]:
+        if not row.keys() <= t.own_set:
+            unknown = row.keys() - t.own_set
+            raise LedgerError(f"{t.name} has no column {', '.join(sorted(unknown))}; its "
+                              f"columns are {', '.join(t.own)}")
+        now = self._clock()
+        if now.tzinfo is None:
+            raise LedgerError("the ledger clock returned a naive datetime; it must be aware")
+        stamp = now.astimezone(timezone.utc).isoformat(timespec="microseconds")
+        values: list[Any] = [seq, stamp, prev, None]
+        for column, kind, is_json in t.plan:
+            value = row.get(column)
+            if value is None:
+                values.append(None)
+            elif is_json or (type(value) is not kind or kind is float):
+                values.append(stored_value(t, column, kind, value))
+            else:
+                values.append(value)  # str in TEXT, int in INTEGER: stored as given
+        digest = entry_hash(t.name, dict(zip(t.columns, values)))
+        values[3] = digest
+        return tuple(values), digest
+
+    def append(self, table: str, row: Mapping[str, Any]) -> dict[str, Any]:
+        """Append one row of ``table`` (its own columns; missing ones are NULL). Returns it as
+        stored, seq/recorded_at/prev_hash/hash filled in; JSON columns hold the values given."""
+        t = self._writable(table)
+        stored, digest = self._prepare(t, row, self._head[0] + 1, self._head[1])
+        self._insert(t, [stored])
+        self._head = (stored[0], digest)
+        out = dict(zip(t.columns, stored))
+        for column in t.json:  # the value given, unless JSON would read it back otherwise
+            if out[column] is not None:
+                given = row[column]
+                out[column] = given if type(given) in (list, dict) else json.loads(out[column])
+        return out
+
+    def append_many(self, table: str, rows: Iterable[Mapping[str, Any]]) -> int:
+        """Append rows to one table with a single ``executemany``; returns how many."""
+        t = self._writable(table)
+        with self.transaction():  # a savepoint: a duplicate half-way leaves nothing behind
+            (seq, prev), batch = self._head, []
+            for seq, row in enumerate(rows, seq + 1):
+                stored, prev = self._prepare(t, row, seq, prev)
+                batch.append(stored)
+            self._insert(t, batch)
+            self._head = (seq, prev)
+        return len(batch)
+
+    def _insert(self, t: ChainedTable, batch: list[tuple[Any, ...]]) -> None:
+        try:
+            self._conn.executemany(t.insert_sql, batch)
+        except sqlite3.IntegrityError as exc:
+            if "UNIQUE" in str(exc):
+                raise DuplicateEntryError(f"{t.name}: already recorded ({exc})") from exc
+            raise LedgerError(f"{t.name}: refused by the database ({exc})") from exc
+        if self._derived and t.name in DERIVED_FROM:
+            self._derive(t, batch)
+
+    def _derive(self, t: ChainedTable, batch: list[tuple[Any, ...]]) -> None:
+        """Bring the derived tables (m003) up to date with a batch of ``t`` just inserted, in
+        the same transaction. Rows arrive in seq order, so the last one written holds."""
+        if t.name == "findings":
+            self._conn.execute(PARTIES_FROM_FINDINGS + " AND f.seq BETWEEN ? AND ? ORDER BY "
+                               "f.seq", [batch[0][0], batch[-1][0]])
+            return
+        column = DERIVED_FROM[t.name]
+        at, value_at = t.columns.index("finding_id"), t.columns.index(column)
+        pairs = [(row[at], row[value_at]) for row in batch]
+        self._conn.executemany(f"INSERT INTO finding_state (finding_id, {column}) VALUES (?, ?) "
+                               f"ON CONFLICT (finding_id) DO UPDATE SET {column} = "
+                               f"excluded.{column}", pairs)
+        if column == "status":
+            self._conn.executemany("UPDATE finding_parties SET status = ? WHERE finding_id = ?",
+                                   [(status, finding) for finding, status in pairs])
+
+
+def stored_value(t: ChainedTable, column: str, kind: type, value: Any) -> Any:
+    """``value`` exactly as SQLite will store and return it, so that the hash computed now is
+    the hash recomputed later (an int in a REAL column comes back as a float, for instance)."""
+    if value is None:
+        return None
+    if column in t.json or isinstance(value, (list, dict, tuple)):
+        try:
+            return canonical_json(value)
+        except (TypeError, ValueError) as exc:
+            raise LedgerError(f"{t.name}.{column}: not JSON-serialisable ({exc})") from None
+    if kind is float and type(value) in (int, float) and math.isfinite(value):
+        return float(value) + 0.0  # -0.0 comes back from SQLite as 0.0
+    if kind is int and isinstance(value, int):
+        return int(value)  # a bool is stored, and hashed, as 0/1
+    if kind is str and isinstance(value, str):
+        return value
+    hint = " (pass an ISO 8601 string)" * isinstance(value, date)
+    raise LedgerError(f"{t.name}.{column}: cannot record {value!r:.60} in a {kind.__name__} "
+                      f"column{hint}")
+

@@ -1,0 +1,70 @@
+"""The ledger file: :class:`Ledger` opens it (migrating it when writable) and joins the chain,
+the queries, the pattern queue and verification."""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Callable
+from datetime import datetime, timezone
+from pathlib import Path
+
+from . import schema
+from .chain import canonical_json
+from .errors import LedgerError
+from .patterns_queue import PatternQueue
+from .queries import Queries
+from .verify import VerifyResult, verify_file, verify_through
+
+
+class Ledger(PatternQueue, Queries):
+    """One ledger file. Open it with :meth:`open`; append inside :meth:`transaction`."""
+
+    @classmethod
+    def open(cls, path: Path, *, clock: Callable[[], datetime] | None = None,
+             readonly: bool = False) -> Ledger:
+        """Open the ledger at ``path``; unless ``readonly``, create it (and its directory) if
+        needed and apply pending migrations. A missing read-only file is FileNotFoundError."""
+        path = Path(path)
+        if readonly and not path.is_file():
+            raise FileNotFoundError(f"{path}: no ledger file here. Record something first "
+                                    "(monitor import) or give the right path (--db).")
+        if not readonly:
+            path.parent.mkdir(parents=True, exist_ok=True)
+        conn = sqlite3.connect(path.resolve().as_uri() + "?mode=ro" if readonly else path,
+                               uri=readonly, timeout=30, isolation_level=None,
+                               check_same_thread=False)
+        try:
+            conn.create_function("canonical_json", 1, canonical_json, deterministic=True)
+            # 64 MiB of page cache (SQLite's default is 2): the ledger's indexes are keyed by
+            # event time, which arrives in any order, so a big ledger's writes and reads touch
+            # pages all over them.
+            conn.executescript("PRAGMA foreign_keys=ON; PRAGMA busy_timeout=30000; "
+                               "PRAGMA cache_size=-65536;")
+            ledger = cls(conn, path, clock or (lambda: datetime.now(timezone.utc)), readonly)
+            if not readonly:
+                import sqlite_utils
+
+                db = sqlite_utils.Database(conn)
+                db.enable_wal()  # must run outside a transaction
+                conn.execute("PRAGMA synchronous=NORMAL")  # safe in WAL, and far faster
+                with ledger.transaction():  # two processes must not both migrate a new file
+                    schema.MIGRATIONS.apply(db)
+            ledger._load_tables()
+            if not ledger._tables:
+                raise LedgerError(f"{path} is not a ledger (it has no chained tables)")
+        except BaseException:
+            conn.close()
+            raise
+        return ledger
+
+    def verify(self) -> VerifyResult:
+        """Recompute the whole chain and report its first problem (at most one). The file is
+        read through a connection of its own, so writers are not held up; a ledger of
+        :data:`~.verify.PARALLEL_VERIFY_MIN` entries or more is checked in two parts at once,
+        with the result a single pass gives (:mod:`.verify`)."""
+        tables = list(self._tables.values())
+        with self._lock:
+            # a transaction of this connection holds rows no other connection can see yet
+            if self._conn.in_transaction or not self.path.is_file():
+                return verify_through(self._conn, tables)
+        return verify_file(self.path, tables)

@@ -1,0 +1,278 @@
+"""Verification: recompute the whole chain and name its first problem (at most one).
+
+A ledger file is read through a read-only connection of its own (:func:`_reader`), so writers
+are not held up. From :data:`PARALLEL_VERIFY_MIN` entries it is checked in two parts at once,
+the upper one by a second process, and the parts are stitched at the boundary: the result is
+the one a single pass gives.
+
+Fast path: SQLite assembles each entry's canonical form with ``json_object`` (keys given in
+sorted order; its strings are escaped as json.dumps escapes them; a REAL is written by
+json_quote when that round-trips, else by canonical_json), Python only hashes. A row this does
+not reproduce is re-checked with :func:`~.chain.entry_hash` (the contract): SQLite can make
+verify slower, never wrong.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import sqlite3
+import subprocess
+import sys
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from .chain import GENESIS_HASH, canonical_json, entry_hash
+from .schema import ChainedTable, quote, read_tables
+
+# A ledger of this many entries is split between two processes (a second process costs about
+# 0.1 s to start; 100,000 entries take about half a second).
+PARALLEL_VERIFY_MIN = 100_000
+_LOWER_SHARE = 0.51  # of the entries, checked by this process while the second one starts
+_VERIFY_CHUNK = 2048  # rows checked at once
+_VERIFY_MMAP = 1 << 40  # SQLite caps it at its own limit (2 GiB by default)
+_DOES_NOT_FOLLOW = ("does not follow entry seq {n}: its prev_hash is not that entry's hash "
+                    "(rows reordered, renumbered or rewritten?)")
+
+
+@dataclass(frozen=True)
+class VerifyResult:
+    """Outcome of :meth:`Ledger.verify`: ``entries`` found intact before the first ``problem``
+    (at ``table``, ``seq``); ``head_hash``, kept elsewhere, would reveal a cut-off tail."""
+
+    ok: bool
+    entries: int
+    problem: str | None = None
+    table: str | None = None
+    seq: int | None = None
+    head_hash: str | None = None
+
+
+@dataclass(frozen=True)
+class _Span:
+    """What checking a range of entries found: the last sound entry (``n``, ``last_hash``), the
+    first problem, and ``first``: (seq, table, prev_hash) of the range's first row when it
+    was checked without the hash before it."""
+
+    ok: bool
+    n: int
+    last_hash: str | None
+    problem: str | None = None
+    table: str | None = None
+    seq: int | None = None
+    first: tuple[int, str, str] | None = None
+
+    @classmethod
+    def from_json(cls, text: bytes) -> _Span:
+        fields = json.loads(text)
+        first = fields.pop("first")
+        return cls(**fields, first=tuple(first) if first else None)  # type: ignore[arg-type]
+
+    def result(self) -> VerifyResult:
+        if self.ok:
+            return VerifyResult(True, self.n, head_hash=self.last_hash)
+        return VerifyResult(False, self.n, self.problem, self.table, self.seq, self.last_hash)
+
+
+def verify_file(path: Path, tables: Sequence[ChainedTable]) -> VerifyResult:
+    """Verify the ledger file at ``path``, whose chained tables are ``tables``, through a
+    read-only connection of its own."""
+    conn = _reader(path)
+    try:
+        conn.execute("BEGIN")  # one snapshot across all the tables, from the first read
+        return _verify(conn, path, tables)
+    finally:
+        conn.close()
+
+
+def verify_through(conn: Any, tables: Sequence[ChainedTable]) -> VerifyResult:
+    """Verify through ``conn`` itself, in one pass: for a connection inside a transaction,
+    whose rows no other connection can see yet."""
+    conn.execute("SAVEPOINT ledger_verify")  # one snapshot of every table
+    try:
+        return check_span(conn, tables, None, None, 0, GENESIS_HASH).result()
+    finally:
+        conn.execute("RELEASE ledger_verify")
+
+
+def _verify(conn: Any, path: Path, tables: Sequence[ChainedTable]) -> VerifyResult:
+    head = max((conn.execute(f"SELECT max(seq) FROM {quote(t.name)}").fetchone()[0] or 0
+                for t in tables), default=0)
+    # Rows above this snapshot's head (appended meanwhile) are left out.
+    if head < PARALLEL_VERIFY_MIN:
+        return check_span(conn, tables, None, head, 0, GENESIS_HASH).result()
+    # The upper part (mid, head] in a second process, started first; the lower part here.
+    # The second process starts about 0.1 s late, so this one takes a little more.
+    mid = int(head * _LOWER_SHARE)
+    proc = _start_upper(path, mid + 1, head, mid)
+    upper = None
+    try:
+        lower = check_span(conn, tables, None, mid, 0, GENESIS_HASH)
+        if not lower.ok:
+            return lower.result()
+        if proc is not None:
+            out, _ = proc.communicate()
+            upper = _Span.from_json(out) if proc.returncode == 0 else None
+    finally:
+        if proc is not None and proc.poll() is None:
+            proc.kill()  # the lower part has the first problem: the rest is not needed
+            proc.wait()
+    if upper is None:  # no second process here, or it failed: check the range here
+        upper = check_span(conn, tables, mid + 1, head, mid, None)
+    return _stitch(conn, tables, lower, upper)
+
+
+def _stitch(conn: Any, tables: Sequence[ChainedTable], lower: _Span,
+            upper: _Span) -> VerifyResult:
+    """The result of one pass, from a sound lower part and the upper part checked without
+    knowing the hash before it."""
+    first = upper.first
+    if first is not None and first[2] != lower.last_hash:
+        t = next(t for t in tables if t.name == first[1])
+        return VerifyResult(False, lower.n, _row_problem(
+            conn, t, first[0], _DOES_NOT_FOLLOW.format(n=lower.n)), t.name, first[0],
+            lower.last_hash)
+    if upper.last_hash is None:  # it failed at its first row
+        upper = _Span(upper.ok, upper.n, lower.last_hash, upper.problem, upper.table,
+                      upper.seq, None)
+    return upper.result()
+
+
+def chain_sql(tables: Sequence[ChainedTable], where: str = "") -> str:
+    """One query over every chained table, rows merged by SQLite in (seq, table) order: seq,
+    the table's index in ``tables``, prev_hash + the canonical form as bytes (the fast path),
+    hash, prev_hash. ``where`` (e.g. `` WHERE seq >= ?``) applies to each table."""
+    parts = []
+    for i, t in enumerate(tables):
+        floats = {c for c, kind in zip(t.own, t.kinds) if kind is float}
+        args = []
+        for k in sorted(["table", *t.columns[:3], *t.own]):
+            value = (f"'{t.name}'" if k == "table" else quote(k) if k not in floats else
+                     f"json(CASE WHEN CAST(json_quote({quote(k)}) AS REAL) = {quote(k)} THEN "
+                     f"json_quote({quote(k)}) ELSE canonical_json({quote(k)}) END)")
+            args.append(f"'{k}', {value}")
+        parts.append(f"SELECT seq, {i}, CAST(prev_hash || json_object({', '.join(args)}) "
+                     f"AS BLOB), hash, prev_hash FROM {quote(t.name)}{where}")
+    return " UNION ALL ".join(parts) + " ORDER BY 1, 2"
+
+
+def check_span(conn: Any, tables: Sequence[ChainedTable], lo: int | None, hi: int | None,
+               n: int, last_hash: str | None) -> _Span:
+    """Check, reading through ``conn`` (a connection to a ledger file whose chained tables are
+    ``tables``), the entries with seq in [lo, hi] (None: unbounded), the entry before them
+    being seq ``n`` with hash ``last_hash`` (None: not known here; the first row's
+    prev_hash is then returned in ``first`` for the caller to check)."""
+    where = " WHERE " * (lo is not None or hi is not None) + " AND ".join(
+        [*["seq >= ?"] * (lo is not None), *["seq <= ?"] * (hi is not None)])
+    bounds = [b for b in (lo, hi) if b is not None]
+    cursor = conn.execute(chain_sql(tables, where), bounds * len(tables))
+    sha, last, first = hashlib.sha256, -1, None
+
+    def fail(problem: str, table: str | None, seq: int) -> _Span:
+        return _Span(False, n, last_hash, problem, table, seq, first)
+
+    while rows := cursor.fetchmany(_VERIFY_CHUNK):
+        seqs, index, payloads, stored, prevs = zip(*rows)
+        # A whole chunk at once: consecutive seqs, every hash reproduced, each prev_hash
+        # the hash before it. Else row by row, to name the first problem.
+        if (seqs == tuple(range(n + 1, n + 1 + len(rows)))
+                and prevs[0] == (prevs[0] if last_hash is None else last_hash)
+                and prevs[1:] == stored[:-1]
+                and [sha(p).hexdigest() for p in payloads] == list(stored)):
+            if last_hash is None:
+                first = (seqs[0], tables[index[0]].name, prevs[0])
+            n, last_hash, last = seqs[-1], stored[-1], index[-1]
+            continue
+        for seq, i, payload, digest, prev in rows:
+            if seq != n + 1:
+                if seq <= n:
+                    return fail(f"entry seq {seq} appears twice (in {tables[last].name} "
+                                f"and {tables[i].name})", tables[i].name, seq)
+                return fail(f"entry seq {n + 1} is missing (deleted?)", None, n + 1)
+            if sha(payload).hexdigest() != digest and _altered(conn, tables[i], seq):
+                problem = "was altered: its hash does not match its contents"
+            elif last_hash is not None and prev != last_hash:
+                problem = _DOES_NOT_FOLLOW.format(n=n)
+            else:
+                if last_hash is None:
+                    first = (seq, tables[i].name, prev)
+                last_hash, last, n = digest, i, seq
+                continue
+            t = tables[i]
+            return fail(_row_problem(conn, t, seq, problem), t.name, seq)
+    return _Span(True, n, last_hash, first=first)
+
+
+def _row_problem(conn: Any, t: ChainedTable, seq: int, problem: str) -> str:
+    """``problem`` of row ``seq`` of ``t``, naming the row by its first own column."""
+    (ident,) = conn.execute(f"SELECT {quote(t.own[0])} FROM {quote(t.name)} WHERE seq = ?",
+                            [seq]).fetchone()
+    return f"{t.name} row seq {seq} ({t.own[0]} {ident}) {problem}"
+
+
+def _altered(conn: Any, t: ChainedTable, seq: int) -> bool:
+    """Whether row ``seq`` of ``t`` fails the contract: its hash is not the one
+    :func:`~.chain.entry_hash` gives for its contents."""
+    row = conn.execute(f"SELECT * FROM {quote(t.name)} WHERE seq = ?", [seq]).fetchone()
+    return bool(entry_hash(t.name, dict(zip(t.columns, row))) != row[3])
+
+
+def _sql_canonical_json(value: Any) -> Any:
+    """``canonical_json`` as the SQL function verify's query calls (for REALs)."""
+    return canonical_json(value)
+
+
+def _sqlite_module() -> Any:
+    """The sqlite3-compatible module verify reads with: sqlean.py's when installed (a recent
+    SQLite, whose json_object builds the canonical form 10-20 % faster than the SQLite
+    Python 3.11 ships with), else the standard library's. Either gives the same result: a
+    string SQLite builds differently is re-checked in Python."""
+    try:
+        import sqlean  # type: ignore[import-untyped]
+    except ImportError:
+        return sqlite3
+    return sqlean
+
+
+def _reader(path: Path) -> Any:
+    """A read-only connection to the ledger file at ``path`` for verify (mmap: no copy of
+    each page read)."""
+    engine = _sqlite_module()
+    conn = engine.connect(Path(path).resolve().as_uri() + "?mode=ro", uri=True, timeout=30,
+                          isolation_level=None, check_same_thread=False)
+    conn.create_function("canonical_json", 1, _sql_canonical_json, deterministic=True)
+    conn.execute("PRAGMA busy_timeout=30000")
+    conn.execute(f"PRAGMA mmap_size={_VERIFY_MMAP}")
+    return conn
+
+
+def _start_upper(path: Path, lo: int, hi: int, n: int) -> subprocess.Popen[bytes] | None:
+    """Start checking entries lo..hi of the ledger at ``path`` in a second Python process
+    (a fresh interpreter: forking the daemon's threads is unsafe). None if it cannot start."""
+    package_root = str(Path(__file__).resolve().parents[2])  # the folder holding monitor/
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(
+        filter(None, [package_root, os.environ.get("PYTHONPATH")]))}
+    try:
+        return subprocess.Popen(
+            [sys.executable, "-c", "from monitor.ledger.verify import _upper_part_main as m; m()",
+             str(Path(path).resolve()), str(lo), str(hi), str(n)],
+            stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, stdin=subprocess.DEVNULL,
+            env=env)
+    except OSError:
+        return None
+
+
+def _upper_part_main() -> None:
+    """The second process of :func:`verify_file`: argv PATH LO HI N; the span as JSON."""
+    path, lo, hi, n = sys.argv[1], *map(int, sys.argv[2:5])
+    conn = _reader(Path(path))
+    try:
+        tables = list(read_tables(conn).values())
+        conn.execute("BEGIN")
+        span = check_span(conn, tables, lo, hi, n, None)
+    finally:
+        conn.close()
+    sys.stdout.write(json.dumps(span.__dict__))
