@@ -12,7 +12,6 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any
 
-from . import geo
 from .corroborate import Evidence, ReportFacts, count_independent, match, score
 from .ledger import Ledger
 from .models import IncidentReport, Resolution
@@ -69,9 +68,8 @@ class EvidenceKeeper:
             return None
         if feeds is not None and not feeds - {new.feed}:
             return None
-        dlat = geo.degrees_of_latitude(self.distance_km)
-        rows = self.ledger.nearby_reports(new.start, new.end, new.lat, new.lon, dlat,
-                                          exclude_feed=new.feed)
+        rows = self.ledger.nearby_reports(new.start, new.end, new.lat, new.lon,
+                                          self.distance_km, exclude_feed=new.feed)
         found = match(new, [facts_of_row(r) for r in rows], distance_km=self.distance_km,
                       coarse_precision=self.coarse_precision)
         return (found.incident_id, found.reason) if found else None

@@ -2,7 +2,7 @@
 
 The only package that talks SQL: one SQLite file in WAL mode, so readers never wait for the
 daemon's writer. Rows are never updated or deleted (triggers refuse both); a correction is a
-new row pointing at the old one (STYLE.md §7). All the chained tables share one hash chain.
+new row pointing at the old one. All the chained tables share one hash chain.
 
 Its modules, one job each:
 

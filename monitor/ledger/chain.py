@@ -4,7 +4,7 @@ Every chained table (:mod:`.schema`) starts with ``seq, recorded_at, prev_hash, 
 is one sequence across all of them (1, 2, 3 ... no gaps) and ``prev_hash`` is the ``hash`` of
 the entry before (:data:`GENESIS_HASH`, ``"0" * 64``, for seq 1), so all the tables share one
 chain, which :mod:`.verify` recomputes. Rows are never updated or deleted; a correction is a new
-row pointing at the old one (STYLE.md §7).
+row pointing at the old one.
 
 CANONICAL FORM — A CONTRACT: change anything here and every hash ever recorded changes.
     For a row of table ``T``::

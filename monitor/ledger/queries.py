@@ -7,11 +7,11 @@ window is a range on an index.
 
 from __future__ import annotations
 
-import math
 from collections.abc import Iterable
 from datetime import date, datetime, timedelta, timezone
 from typing import Any
 
+from .. import geo
 from .base import LedgerBase
 from .errors import LedgerError
 from .schema import AGGREGATE_SQL, CHARGED_SET_SQL, quote
@@ -159,12 +159,12 @@ class Queries(LedgerBase):
                 "NULL) SELECT feed FROM f WHERE feed IS NOT NULL")}
 
     def nearby_reports(self, start: datetime, end: datetime, lat: float, lon: float,
-                       dlat: float, exclude_feed: str) -> list[dict[str, Any]]:
+                       km: float, exclude_feed: str) -> list[dict[str, Any]]:
         """Reports of other feeds whose event window overlaps [start, end) and whose point
-        lies within ``dlat`` degrees of latitude (and the same distance in longitude), with
-        the incident each belongs to now: the candidates for corroboration. Windows longer
-        than MAX_WINDOW (a report dated only to a year) are not searched for."""
-        dlon = dlat / max(0.1, math.cos(math.radians(lat)))
+        lies in :func:`monitor.geo.bounding_box` of ``km`` around (lat, lon), with the
+        incident each belongs to now: the candidates for corroboration. Windows longer than
+        MAX_WINDOW (a report dated only to a year) are not searched for."""
+        lat_lo, lat_hi, lon_lo, lon_hi = geo.bounding_box(lat, lon, km)
         rows = self._rows(
             "SELECT i.report_key, ri.incident_id, r.feed, i.occurred_start, i.occurred_end, "
             "i.lat, i.lon, i.location_precision, i.attacker_sides, i.target_sides, "
@@ -172,8 +172,8 @@ class Queries(LedgerBase):
             "JOIN report_incident ri USING (report_key) WHERE i.occurred_start < ? AND "
             "i.occurred_start >= ? AND i.occurred_end > ? AND i.lat BETWEEN ? AND ? AND "
             "i.lon BETWEEN ? AND ? AND r.feed != ? ORDER BY i.seq",
-            [iso(end), iso(start - MAX_WINDOW), iso(start), lat - dlat,
-             lat + dlat, lon - dlon, lon + dlon, exclude_feed])
+            [iso(end), iso(start - MAX_WINDOW), iso(start), lat_lo, lat_hi, lon_lo, lon_hi,
+             exclude_feed])
         return [self._decode(frozenset({"attacker_sides", "target_sides", "body"}), r)
                 for r in rows]
 
