@@ -136,6 +136,21 @@ class Pack:
     def milestones(self) -> dict[str, dt.datetime | None]:
         return dict(self.spec.milestones)
 
+    def side_label(self, side: str) -> str:
+        """The readable name of a side ("Syrian government"), else its id."""
+        for s in self.spec.sides:
+            if s.id == side:
+                return s.label or side
+        return side
+
+    def set_label(self, charged: str) -> str:
+        """A charged set for people: "russia or syrian_government" -> "Russia or Syrian
+        government"; "undetermined" and "unattributed" as they are."""
+        for joiner in (" or ", " and "):
+            if joiner in charged:
+                return joiner.join(self.side_label(s) for s in charged.split(joiner))
+        return self.side_label(charged)
+
 
 @dataclass(frozen=True)
 class Paths:

@@ -248,6 +248,8 @@ class Instrument(FileModel):
 
 class SideSpec(FileModel):
     id: Annotated[str, Field(pattern=r"^[a-z][a-z0-9_]*$")]
+    # what people read in briefs and tables ("Syrian government"); the id when not given
+    label: str | None = Field(default=None, min_length=1, max_length=80)
     description: str
     bound_by: list[str] = Field(default_factory=list)
 

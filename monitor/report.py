@@ -40,6 +40,7 @@ if TYPE_CHECKING:  # shapely and jinja2 load when a brief is written, not with t
 
 from .colours import PALETTE, SEVERITY_COLOURS, UNATTRIBUTED, ZONE_FILL_OPACITY, zone_colour
 from .config import Pack
+from .explain import because
 from .ledger import Ledger
 from .models import CONFIDENCES, SEVERITIES, Finding, charged_set
 from .vocabulary import GONE_STATUSES, SET_ASIDE_STATUSES
@@ -144,19 +145,24 @@ def _value(value: Any) -> str:
     return ", ".join(map(str, value)) if isinstance(value, list) else str(value)
 
 
-def condense(explanation: list[Row]) -> tuple[list[str], list[str]]:
+def condense(explanation: list[Row]) -> tuple[list[tuple[str, list[Any]]], list[str]]:
     """A finding's explanation in brief: each condition that held with the values that held
     it (merged over the candidate attributions), and the resolution notes."""
-    held: dict[str, list[str]] = {}
+    held: dict[str, list[Any]] = {}
     notes: list[str] = []
     for item in explanation:
         if "condition" in item:
             values = held.setdefault(item["condition"], [])
-            if (text := _value(item.get("value"))) not in values:
-                values.append(text)
+            if item.get("value") not in values:
+                values.append(item.get("value"))
         elif "resolution" in item and item["resolution"] not in notes:
             notes.append(str(item["resolution"]))
-    return [f"{c}: {' / '.join(v)}" for c, v in held.items()], notes
+    return list(held.items()), notes
+
+
+def held_lines(conditions: list[tuple[str, list[Any]]]) -> list[str]:
+    """The conditions as the rule states them ("attacker_side in [...]: syrian_government")."""
+    return [f"{c}: {' / '.join(_value(v) for v in values)}" for c, values in conditions]
 
 
 def _tally(findings: list[Row]) -> dict[str, Counter[str]]:
@@ -223,8 +229,8 @@ def sources(ledger: Ledger, incident_id: str) -> list[str]:
     return out
 
 
-def serious_incidents(counted: list[Row], incidents: dict[str, Row],
-                      ledger: Ledger, tz: ZoneInfo, limit: int = TOP_INCIDENTS) -> list[Row]:
+def serious_incidents(counted: list[Row], incidents: dict[str, Row], ledger: Ledger,
+                      pack: Pack, tz: ZoneInfo, limit: int = TOP_INCIDENTS) -> list[Row]:
     """The ``limit`` most serious incidents: critical before major, then high confidence
     before medium before low, then earliest first. Minor-only incidents are left out."""
     by_incident: dict[str, list[Row]] = defaultdict(list)
@@ -247,12 +253,15 @@ def serious_incidents(counted: list[Row], incidents: dict[str, Row],
         notes: list[str] = []
         terms = []
         for f in sorted(fs, key=lambda f: (-SEV_RANK[f["severity"]], f["term"])):
-            held, resolution = condense(f["explanation"])
+            conditions, resolution = condense(f["explanation"])
             notes += [n for n in resolution if n not in notes]
             terms.append({**{k: f[k] for k in ("finding_id", "term", "instrument",
                                                "instrument_status", "charged_to", "severity",
                                                "confidence", "status", "attribution")},
-                          "held": held})
+                          "charged": pack.set_label(party_of(f)),
+                          "held": held_lines(conditions),
+                          "why": because(conditions, pack.side_label,
+                                         lambda i: _instrument_title(pack, i))})
         place = ", ".join(x for x in (row.get("place"), row.get("admin1")) if x)
         out.append({"incident_id": incident_id, "when": _when(fs[0], tz), "place": place,
                     "severity": severity, "confidence": max(
@@ -274,12 +283,16 @@ def _set_aside(findings: list[Row], ledger: Ledger, tz: ZoneInfo) -> list[Row]:
 
 
 def party_colours(pack: Pack, parties: Iterable[str]) -> dict[str, str]:
-    """A fixed colour per side (pack order, so a party keeps its colour across briefs)."""
+    """A colour per charged set: a side keeps its pack-order colour across briefs; a set of
+    several sides ("russia or syrian_government") takes the next colour no side of this
+    brief has, so no two rows of one brief share a colour (while the palette lasts)."""
     order = [*pack.sides, "unattributed"]
-    out = {}
-    for p in parties:
-        i = order.index(p) if p in order else len(order) + sum(map(ord, p))
-        out[p] = UNATTRIBUTED if p in ("unattributed", "unknown") else PALETTE[i % len(PALETTE)]
+    parties = list(parties)
+    out = {p: UNATTRIBUTED if p in ("unattributed", "unknown")
+           else PALETTE[order.index(p) % len(PALETTE)] for p in parties if p in order}
+    free = [c for c in PALETTE if c not in out.values()] or list(PALETTE)
+    for i, p in enumerate(sorted(p for p in parties if p not in out)):
+        out[p] = free[i % len(free)]
     return out
 
 
@@ -344,6 +357,9 @@ def governorates_file(pack: Pack) -> Path:
     return next(iter(sorted(folder.glob("*admin1*.geojson"))), pack.folder / pack.spec.boundaries)
 
 
+INSET_MIN_INCIDENTS = 3
+
+
 class _Projection:
     """Equirectangular, longitude scaled by cos(mean latitude): true shape at this scale."""
 
@@ -403,7 +419,34 @@ def map_layers(pack: Pack, p: Period, points: list[Row]) -> Row:
                        "colour": zone_colour(r["kind"]),
                        "d": proj.path(pack.zones.geometry(r["id"]).simplify(SIMPLIFY_DEG))}
                       for r in rows],
-            "kinds": [(k, zone_colour(k)) for k in dict.fromkeys(r["kind"] for r in rows)]}
+            "kinds": [(k, zone_colour(k)) for k in dict.fromkeys(r["kind"] for r in rows)],
+            "inset": _inset(base, proj, dots)}
+
+
+def _inset(base: tuple[tuple[str, shapely.Geometry], ...], proj: _Projection,
+           dots: list[Row]) -> Row | None:
+    """A closer look at the governorate with the most incidents: the same drawing seen
+    through a smaller window (an SVG viewBox) around its incidents, dots drawn at their
+    usual size. None when no governorate holds three incidents."""
+    import shapely
+
+    best: tuple[int, str, list[Row]] = (0, "", [])
+    for name, geom in base:
+        inside = [d for d in dots if geom.covers(shapely.Point(d["lon"], d["lat"]))]
+        if len(inside) > best[0]:
+            best = (len(inside), name, inside)
+    count, name, inside = best
+    if count < INSET_MIN_INCIDENTS:
+        return None
+    xs, ys = [d["x"] for d in inside], [d["y"] for d in inside]
+    pad = 0.15 * proj.s  # ~15 km around the outermost incidents
+    x0, x1, y0, y1 = min(xs) - pad, max(xs) + pad, min(ys) - pad, max(ys) + pad
+    side = max(x1 - x0, y1 - y0, 0.5 * proj.s)  # a square window, at least ~55 km across
+    cx, cy = (x0 + x1) / 2, (y0 + y1) / 2
+    zoom = proj.width / side
+    return {"name": name, "incidents": count, "zoom": zoom,
+            "view": f"{cx - side / 2:.1f} {cy - side / 2:.1f} {side:.1f} {side:.1f}",
+            "dots": [{**d, "r": d["r"] / zoom * 1.6} for d in dots]}
 
 
 def _points(counted: list[Row], incidents: dict[str, Row]) -> list[Row]:
@@ -421,6 +464,51 @@ def _points(counted: list[Row], incidents: dict[str, Row]) -> list[Row]:
             sorted({f["term"] for f in fs})) + f" ({severity})"
         out.append({"lat": row["lat"], "lon": row["lon"], "severity": severity, "label": label})
     return out
+
+
+def _instrument_title(pack: Pack, instrument: str) -> str:
+    found = pack.instruments.get(instrument)
+    return found.title if found else instrument
+
+
+def summary(pack: Pack, p: Period, counted: list[Row], before: list[Row], serious: list[Row],
+            calm: list[Row]) -> str:
+    """The brief's opening paragraph: how many findings and how that changed, who is charged
+    most, the most serious incidents, and the calm count."""
+    n, m = len(counted), len(before)
+    incidents = len({f["incident_id"] for f in counted})
+    text = [f"{n} finding{'s' * (n != 1)} on {incidents} incident{'s' * (incidents != 1)}"
+            + (f", {abs(n - m)} {'more' if n > m else 'fewer'} than in the previous "
+               f"{len(p.days())} day{'s' * (len(p.days()) != 1)} ({m})." if n != m else
+               f", as many as in the previous {len(p.days())} days.")]
+    by_party = Counter(party_of(f) for f in counted)
+    named = [(q, k) for q, k in by_party.most_common() if q not in ("undetermined",)][:2]
+    if named:
+        text.append("Most findings are charged to " + " and ".join(
+            f"{pack.set_label(q)} ({k})" for q, k in named) + ".")
+    if by_party.get("undetermined"):
+        text.append(f"{by_party['undetermined']} are clashes whose initiator is not known.")
+    if serious:
+        worst = serious[:2]
+        text.append("Most serious: " + "; ".join(
+            f"{s['when']}{', ' + s['place'] if s['place'] else ''} — "
+            + ", ".join(f"{t['term']} charged to {t['charged']}" for t in s["terms"][:2])
+            + f" ({s['severity']}, confidence {s['confidence']})" for s in worst) + ".")
+    days = [d for d in calm if _overlaps(d, p)]
+    if days:
+        quiet = sum(1 for d in days if d["calm"])
+        text.append(f"Calm count (SEP-CALM): {quiet} of the {len(days)} counted day"
+                    f"{'s' * (len(days) != 1)} in the period were calm; "
+                    + ("the seven-day condition was met."
+                       if any(d["condition_met"] for d in days) else
+                       f"{days[-1]['consecutive']} consecutive calm day"
+                       f"{'s' * (days[-1]['consecutive'] != 1)} at its end."))
+    return " ".join(text)
+
+
+def _overlaps(day: Row, p: Period) -> bool:
+    start, end = (dt.datetime.fromisoformat(str(day[k])) for k in ("start", "end"))
+    return start < p.end and end > p.start
 
 
 def title(p: Period) -> str:
@@ -445,6 +533,7 @@ def build(ledger: Ledger, pack: Pack, p: Period, *, maps: bool = True,
                      key=lambda q: (-sum(c[q] for c in days.values()), q))
     colours = party_colours(pack, parties)
     points = _points(counted, incidents)
+    serious = serious_incidents(counted, incidents, ledger, pack, p.tz)
     fmt = "%a %d %b %Y %H:%M"
     return {
         "title": title(p),
@@ -455,19 +544,24 @@ def build(ledger: Ledger, pack: Pack, p: Period, *, maps: bool = True,
         "cutoff": p.cutoff.strftime("%H:%M"), "ndays": len(p.days()),
         "previous_start": p.previous().start.strftime(fmt),
         "previous_end": p.previous().end.strftime(fmt),
-        "generated": f"{(now or dt.datetime.now(dt.UTC)).astimezone(dt.UTC):%Y-%m-%d %H:%M} UTC",
+        "generated": f"{(now or dt.datetime.now(dt.UTC)).astimezone(p.tz):%Y-%m-%d %H:%M} "
+                     f"({p.tz})",
         "total": len(counted), "previous_total": len(before),
         "change": change(len(counted), len(before)),
         "incident_count": len({f["incident_id"] for f in counted}),
         "scorecard": scorecard(counted, before), "terms": term_table(counted, before, pack),
-        "serious": serious_incidents(counted, incidents, ledger, p.tz),
+        "serious": serious,
+        "summary": summary(pack, p, counted, before, serious, ledger.calm_days()),
+        "set_label": pack.set_label,
         "set_aside": _set_aside(found, ledger, p.tz),
         "days": [{"day": d, "label": f"{d:%a %d %b}", "counts": c, "total": sum(c.values())}
                  for d, c in days.items()],
         "parties": parties, "colours": colours, "chart": chart(days, colours),
         "map": map_layers(pack, p, points) if maps else None, "points": len(points),
         "severity_colours": SEVERITY_COLOURS, "zone_opacity": ZONE_FILL_OPACITY,
-        "provenance": pack.zones.provenance.strip(), "attribution": ATTRIBUTION,
+        # the brief says "approximate" once, before the provenance
+        "provenance": re.sub(r"^APPROXIMATE DELINEATION\.\s*", "", pack.zones.provenance.strip()),
+        "attribution": ATTRIBUTION,
     }
 
 

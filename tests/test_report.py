@@ -181,7 +181,8 @@ def test_the_markdown_brief_has_the_same_counts(week_ledger, pack):
     assert header[-2:] == ["all", "previous"]
     for party in set(per_party(now)) | set(per_party(before)):
         n, b = per_party(now)[party], per_party(before)[party]
-        assert body[party]["all"] == f"{n} ({signed(n, b)})" and body[party]["previous"] == str(b)
+        row = body[pack.set_label(party)]  # the pack's readable name of the charged set
+        assert row["all"] == f"{n} ({signed(n, b)})" and row["previous"] == str(b)
     terms = {r[0]: r for r in md_section(text, "Findings by term")[1:]}
     for term, n in Counter(f["term"] for f in now).items():
         assert terms[term][3] == str(n)
@@ -238,8 +239,8 @@ def test_the_previous_period_comparison_on_a_hand_built_case(august, ledger, pac
                      r'<td class="num">\u00b10</td>', html, re.S)
     md = report.brief(ledger, pack, dt.date(2016, 8, 10), dt.date(2016, 8, 12), "md")
     rows = {r[0]: r for r in md_section(md, "Scorecard by party")}
-    assert rows["syrian_government"][-2:] == ["6 (+2)", "4"]
-    assert rows["russia"][-2:] == ["1 (\u22121)", "2"]
+    assert rows["Syrian government"][-2:] == ["6 (+2)", "4"]
+    assert rows["Russia"][-2:] == ["1 (\u22121)", "2"]
     # a source given as a URL is kept, without its scheme
     assert "example.org/kafr-nabl" in html and "https://" not in html
 
@@ -295,7 +296,8 @@ def test_daily_writes_one_brief_per_day(week, week_ledger, tmp_path):
 def test_the_command_writes_a_file_and_refuses_bad_input(week, tmp_path):
     target = tmp_path / "out" / "brief.html"
     result = run(week, "--since", "2016-09-12", "--until", "2016-09-19", "--output", str(target))
-    assert "brief written to" in result.output and target.read_text().count("<svg") == 2
+    # the chart, the map and its inset
+    assert "brief written to" in result.output and target.read_text().count("<svg") == 3
     md = run(week, "--since", "2016-09-12", "--until", "2016-09-19", "--format", "md").output
     assert md.startswith("# Ceasefire compliance brief, 12\u201319 Sep 2016")
     bad = run(week, "--since", "2016-09-19", "--until", "2016-09-12", ok=False)
@@ -368,7 +370,7 @@ def test_aggregates_are_never_among_the_most_serious() -> None:
     tally = {"finding_id": "a", "incident_id": "i1", "term": "MAY-CIV", "severity": "critical",
              "confidence": "low", "occurred": "2016-09-01T00:00:00+00:00",
              "explanation": [{"finding": {"aggregate": True, "parties": []}}]}
-    assert report.serious_incidents([tally], {}, None, DAMASCUS) == []  # type: ignore[arg-type]
+    assert report.serious_incidents([tally], {}, None, None, DAMASCUS) == []  # type: ignore[arg-type]
 
 
 def test_the_brief_and_the_browser_map_colour_zones_alike(week_html, pack):
@@ -385,3 +387,31 @@ def test_the_brief_and_the_browser_map_colour_zones_alike(week_html, pack):
               for f in json.loads(layers.zones)["features"]}
     assert len(in_brief) >= 4
     assert in_brief == {kind: on_map[kind] for kind in in_brief}
+
+
+def test_the_brief_speaks_to_people(week_ledger, week_html, pack):
+    """A summary first; parties by their names; why a term holds in sentences; local times;
+    the approximation said once."""
+    summary = re.search(r'<p class="summary" id="summary">(.*?)</p>', week_html, re.S).group(1)
+    now = counted(week_ledger, cut(SINCE), cut(UNTIL))
+    assert f"{len(now)} findings on" in summary and "Most serious:" in summary
+    assert "Calm count (SEP-CALM)" in summary
+    assert "Syrian government" in week_html and ">syrian_government<" not in week_html
+    whys = re.findall(r'<p class="why">(.*?)</p>', week_html, re.S)
+    assert whys and all(w[0].isupper() and w.endswith(".") for w in whys)
+    assert not any("= True" in w or "not_in [" in w or "_side" in w for w in whys)
+    assert any("was in force when it happened" in w for w in whys)
+    assert "is_attack = True" not in week_html
+    assert week_html.lower().count("approximate delineation") == 0
+    assert week_html.count("The zone delineation is approximate") == 1
+    generated = re.search(r"Generated ([^<]*) from the compliance ledger", week_html).group(1)
+    assert "Asia/Damascus" in generated and "UTC" not in generated
+
+
+def test_the_map_has_an_inset_of_the_densest_governorate(week_html):
+    inset = re.search(r'<svg class="map inset" viewBox="([-\d. ]+)".*?</svg>', week_html, re.S)
+    assert inset and '<use href="#map-base"/>' in inset.group(0)
+    caption = re.search(r"Inset: (\S+) governorate, where (\d+) of the incidents are", week_html)
+    assert caption and int(caption.group(2)) >= 3
+    main = re.search(r'<svg class="map".*?</svg>', week_html, re.S).group(0)
+    assert main.count('<circle class="finding') == inset.group(0).count('<circle class="finding')
