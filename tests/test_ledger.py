@@ -96,13 +96,17 @@ def record(ledger: Ledger, n: int, **finding_changes: Any) -> None:
 
 
 def tamper(path: Path, *statements: tuple[str, tuple[Any, ...]]) -> None:
-    """What a user with the sqlite3 shell could do: drop the triggers, then change rows."""
+    """What a user with the sqlite3 shell could do: drop the triggers, change rows, and put
+    the triggers back (a trigger left out is itself named by verify)."""
     conn = sqlite3.connect(path)
-    triggers = conn.execute("SELECT name FROM sqlite_master WHERE type = 'trigger'").fetchall()
-    for (name,) in triggers:
+    triggers = conn.execute("SELECT name, sql FROM sqlite_master WHERE type = 'trigger'"
+                            ).fetchall()
+    for name, _ in triggers:
         conn.execute(f'DROP TRIGGER "{name}"')
     for sql, params in statements:
         conn.execute(sql, params)
+    for _, sql in triggers:
+        conn.execute(sql)
     conn.commit()
     conn.close()
 

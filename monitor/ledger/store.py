@@ -3,12 +3,13 @@ the queries, the pattern queue and verification."""
 
 from __future__ import annotations
 
+import dataclasses
 import sqlite3
 from collections.abc import Callable
 from datetime import datetime, timezone
 from pathlib import Path
 
-from . import schema
+from . import integrity, schema
 from .chain import canonical_json
 from .errors import LedgerError
 from .patterns_queue import PatternQueue
@@ -57,14 +58,49 @@ class Ledger(PatternQueue, Queries):
             raise
         return ledger
 
-    def verify(self) -> VerifyResult:
+    def verify(self, head: str | None = None, derived: bool = True) -> VerifyResult:
         """Recompute the whole chain and report its first problem (at most one). The file is
         read through a connection of its own, so writers are not held up; a ledger of
         :data:`~.verify.PARALLEL_VERIFY_MIN` entries or more is checked in two parts at once,
-        with the result a single pass gives (:mod:`.verify`)."""
+        with the result a single pass gives (:mod:`.verify`).
+
+        Then, when the chain holds: ``head`` (``SEQ:HASH``, kept outside the file) must still
+        be in it (:func:`.integrity.check_head`; ValueError for a malformed one), and unless
+        not ``derived``, the derived tables must be what the chain gives and the views,
+        triggers and indexes what the code creates (:mod:`.integrity`)."""
+        if head is not None:
+            integrity.parse_head(head)
         tables = list(self._tables.values())
         with self._lock:
             # a transaction of this connection holds rows no other connection can see yet
             if self._conn.in_transaction or not self.path.is_file():
-                return verify_through(self._conn, tables)
-        return verify_file(self.path, tables)
+                result = verify_through(self._conn, tables)
+            else:
+                result = None
+        result = result or verify_file(self.path, tables)
+        if not result.ok:
+            return result
+        with self._lock:
+            names = list(self._tables)
+            problems = [p for p in [integrity.check_head(self._conn, names, head)
+                                    if head else None] if p]
+            if derived:
+                problems += integrity.schema_problems(self._conn)
+                problems += integrity.derived_problems(self._conn)
+        if problems:
+            return dataclasses.replace(result, ok=False, problem="; ".join(problems))
+        return result
+
+    def head(self) -> str:
+        """The chain's last entry as ``SEQ:HASH``: keep it elsewhere, and ``verify(head=...)``
+        will say whether this file still holds it (empty ledger: ``0:`` and no hash)."""
+        with self._lock:
+            seq, digest = integrity.head_of(self._conn, list(self._tables))
+        return f"{seq}:{digest}"
+
+    def rebuild(self) -> list[str]:
+        """Restore the derived tables from the chain and the views, triggers and indexes from
+        the code (:func:`.integrity.rebuild`); the chained entries are not touched. What was
+        restored (empty when nothing differed)."""
+        with self.transaction():
+            return integrity.rebuild(self._conn)

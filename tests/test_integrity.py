@@ -1,0 +1,144 @@
+"""What the chain alone cannot show: anchored heads against truncation, rollback and a
+recomputed chain; derived tables, views and triggers edited behind the chain's back."""
+
+from __future__ import annotations
+
+import shutil
+import sqlite3
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from monitor.ledger import Ledger
+from monitor.ledger.chain import entry_hash
+from tests.test_ledger import SteppingClock, record, tamper
+
+
+@pytest.fixture
+def path(tmp_path: Path) -> Path:
+    return tmp_path / "ledger.db"
+
+
+@pytest.fixture
+def ledger(path: Path):
+    opened = Ledger.open(path, clock=SteppingClock())
+    for n in range(1, 6):
+        record(opened, n)  # 15 entries
+    with opened.transaction():
+        opened.append("status_changes", {"finding_id": "f-2", "status": "disputed",
+                                         "by": "analyst", "note": "two sources deny it"})
+    yield opened
+    opened.close()
+
+
+def rechain(path: Path, start: int) -> None:
+    """An adversary's full cover-up: recompute every hash from ``start`` on, so the chain
+    verifies against itself again."""
+    conn = sqlite3.connect(path)
+    conn.row_factory = sqlite3.Row
+    tables = [r[0] for r in conn.execute(
+        "SELECT name FROM sqlite_master WHERE type = 'table' AND sql LIKE '%prev_hash%'")]
+    rows = sorted(((dict(r), t) for t in tables
+                   for r in conn.execute(f'SELECT * FROM "{t}" WHERE seq >= ?', [start])),
+                  key=lambda x: x[0]["seq"])
+    prev = next(r[0] for t in tables for r in conn.execute(
+        f'SELECT hash FROM "{t}" WHERE seq = ?', [start - 1]))
+    triggers = conn.execute("SELECT name, sql FROM sqlite_master WHERE type = 'trigger'").fetchall()
+    for name, _ in triggers:
+        conn.execute(f'DROP TRIGGER "{name}"')
+    for row, table in rows:
+        row["prev_hash"] = prev
+        row["hash"] = prev = entry_hash(table, row)
+        conn.execute(f'UPDATE "{table}" SET prev_hash = ?, hash = ? WHERE seq = ?',
+                     [row["prev_hash"], row["hash"], row["seq"]])
+    for _, sql in triggers:
+        conn.execute(sql)
+    conn.commit()
+    conn.close()
+
+
+def test_the_head_is_seq_and_hash_and_verifies(ledger: Ledger) -> None:
+    head = ledger.head()
+    seq, digest = head.split(":")
+    assert int(seq) == 16 and len(digest) == 64
+    assert ledger.verify(head=head).ok
+
+
+def test_a_cut_off_tail_fails_against_the_anchored_head(ledger: Ledger, path: Path) -> None:
+    head = ledger.head()
+    tamper(path, *[(f'DELETE FROM "{t}" WHERE seq > 12', ()) for t in
+                   ("reports", "incidents", "findings", "status_changes")])
+    assert ledger.verify(derived=False).ok  # the shorter chain still holds together
+    result = ledger.verify(head=head, derived=False)
+    assert not result.ok and "past the end of the ledger (entry 12)" in str(result.problem)
+
+
+def test_an_older_copy_of_the_file_fails_against_the_anchored_head(path: Path) -> None:
+    first = Ledger.open(path, clock=SteppingClock())
+    for n in range(1, 4):
+        record(first, n)
+    first.close()
+    old = path.with_name("old.db")
+    shutil.copy(path, old)  # a backup taken now...
+    later = Ledger.open(path, clock=SteppingClock())
+    record(later, 4)
+    head = later.head()  # ...the head anchored after more was recorded
+    later.close()
+    shutil.copy(old, path)  # ...and the backup put back in place of the file
+    for suffix in ("-wal", "-shm"):
+        path.with_name(path.name + suffix).unlink(missing_ok=True)
+    rolled_back = Ledger.open(path)
+    try:
+        assert rolled_back.verify().ok
+        result = rolled_back.verify(head=head)
+        assert not result.ok and "cut off the tail, or an older copy" in str(result.problem)
+    finally:
+        rolled_back.close()
+
+
+def test_a_recomputed_chain_fails_against_the_anchored_head(ledger: Ledger, path: Path) -> None:
+    head = ledger.head()
+    tamper(path, ("UPDATE findings SET severity = 'minor' WHERE seq = 6", ()))
+    rechain(path, 6)
+    assert ledger.verify(derived=False).ok  # it holds together again
+    result = ledger.verify(head=head)
+    assert not result.ok and "does not have the anchored head's hash" in str(result.problem)
+
+
+def test_a_malformed_head_is_an_error_naming_the_form(ledger: Ledger) -> None:
+    with pytest.raises(ValueError, match="expected SEQ:HASH"):
+        ledger.verify(head="16-abc")
+
+
+@pytest.mark.parametrize("statements, named", [
+    ([("UPDATE finding_parties SET party = 'isil' WHERE finding_id = 'f-1'", ())],
+     "finding_parties does not match the chain"),
+    ([("UPDATE finding_state SET status = 'confirmed' WHERE finding_id = 'f-2'", ())],
+     "finding_state does not match the chain"),
+    ([("DELETE FROM finding_state", ())], "finding_state does not match the chain"),
+    ([("DROP VIEW scorecard", ()),
+      ("CREATE VIEW scorecard AS SELECT 'x' AS party, 1 AS findings", ())],
+     "view scorecard differs from the code's definition"),
+], ids=["party-moved", "status-changed", "state-emptied", "view-redefined"])
+def test_derived_state_edited_with_sql_fails_verify_and_rebuild_restores_it(
+        ledger: Ledger, path: Path, statements: Any, named: str) -> None:
+    before = ledger.query("SELECT * FROM finding_parties ORDER BY finding_id")
+    tamper(path, *statements)
+    result = ledger.verify()
+    assert not result.ok and named in str(result.problem)
+    assert named.split(" does")[0].split(" differs")[0] in " ".join(ledger.rebuild())
+    assert ledger.verify().ok
+    assert ledger.query("SELECT * FROM finding_parties ORDER BY finding_id") == before
+
+
+def test_a_removed_trigger_is_named_at_once(ledger: Ledger, path: Path) -> None:
+    conn = sqlite3.connect(path)
+    conn.execute('DROP TRIGGER "findings_no_update"')
+    conn.commit()
+    conn.close()
+    result = ledger.verify()
+    assert not result.ok and "trigger findings_no_update is missing" in str(result.problem)
+    ledger.rebuild()
+    with pytest.raises(sqlite3.IntegrityError, match="cannot be updated"):
+        sqlite3.connect(path).execute("UPDATE findings SET severity = 'minor'")
