@@ -24,13 +24,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from .errors import MonitorError
 from .models import Finding, IncidentReport
 
 NOBODY = "-"
 LABEL_COLUMNS = ("feed", "source_id", "expected", "aggregate", "reason")
 
 
-class LabelsError(ValueError):
+class LabelsError(MonitorError, ValueError):
     """A labels file that cannot be read; the message names the file, line and fix."""
 
 

@@ -13,6 +13,7 @@ import datetime as dt
 from typing import Any
 
 from .corroborate import Evidence, ReportFacts, count_independent, match, score
+from .errors import MonitorError
 from .ledger import Ledger
 from .models import IncidentReport, Resolution
 
@@ -25,7 +26,7 @@ SETTLED = ("confirmed", "disputed", "discounted", "retracted", "superseded")
 KM_PER_DEG_LAT = 111.32
 
 
-class EvidenceError(ValueError):
+class EvidenceError(MonitorError, ValueError):
     """An analyst's request that cannot be carried out (unknown id, settled finding...)."""
 
 

@@ -3,7 +3,7 @@
 An adapter turns a source into batches of raw incident reports. It never fetches anything the
 feed file does not name. Each batch carries the cursor that is true once the batch is recorded;
 the service records the batch and the cursor in one ledger transaction, so a crash at any
-moment neither loses nor repeats a record (issue #3).
+moment neither loses nor repeats a record.
 """
 
 from __future__ import annotations
@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Annotated, Any, Protocol
 
 from pydantic import Field, ValidationError, model_validator
 
+from .errors import MonitorError
 from .models import FileModel, Name, Reliability
 
 if TYPE_CHECKING:  # httpx is imported by the fetcher, not by reading the settings (~0.1 s)
@@ -104,7 +105,7 @@ class Adapter(Protocol):
     def batches(self, cursor: dict[str, Any], fetch: Fetcher) -> Iterator[Batch]: ...
 
 
-class SourceError(Exception):
+class SourceError(MonitorError):
     """The source failed (unreachable, HTTP error, too large, garbage): retry later."""
 
 

@@ -285,3 +285,25 @@ def test_actors_and_zones_say_what_the_configuration_says(run):
     assert "aliases" in listing
     zones = run("zones").output
     assert "approximate" in zones and "castello" in zones.lower()
+
+
+ERRORS = [
+    ("monitor.classify", "SpecError", ValueError),
+    ("monitor.feeds", "SourceError", None),
+    ("monitor.evidence", "EvidenceError", ValueError),
+    ("monitor.engine", "EngineError", RuntimeError),
+    ("monitor.problems", "ProblemsError", None),
+    ("monitor.evaluate", "LabelsError", ValueError),
+    ("monitor.pipeline", "PipelineError", RuntimeError),
+]
+
+
+@pytest.mark.parametrize(("module", "name", "also"), ERRORS, ids=[e[1] for e in ERRORS])
+def test_the_monitors_errors_share_one_root(module, name, also):
+    import importlib
+
+    from monitor.errors import MonitorError
+
+    error = getattr(importlib.import_module(module), name)
+    assert issubclass(error, MonitorError)
+    assert also is None or issubclass(error, also)  # `except ValueError` still catches it
