@@ -5,10 +5,8 @@ Errors of configuration and input become one ``click.ClickException`` listing ev
 
 from __future__ import annotations
 
-import contextlib
 import datetime as dt
 import json
-import sqlite3
 import sys
 from collections import Counter
 from pathlib import Path
@@ -38,11 +36,10 @@ from .problems import ProblemsError
 if TYPE_CHECKING:
     from rich.console import Console
 
-    from .service import BatchResult, Monitor
+    from .service import BatchResult, Monitor, Rejection
 
 FINDING_COLUMNS = ("finding_id", "occurred", "term", "charged_to", "severity", "confidence",
                    "status", "source")
-BATCH = 500  # reports per ledger transaction on import
 
 
 class Context:
@@ -254,7 +251,7 @@ def incident_add(c: Context, json_file: Any, prompt: bool, **fields: Any) -> Non
     monitor = c.monitor()
     result = monitor.submit(items)
     print_outcomes(c, result)
-    _report_rejections(c, result)
+    _report_rejections(c, result.rejections)
 
 
 def _new_id() -> str:
@@ -301,11 +298,11 @@ def _prompt_fields() -> dict[str, Any]:
     return {k: v for k, v in out.items() if v not in (None, [])}
 
 
-def _report_rejections(c: Context, result: BatchResult) -> None:
-    for rej in result.rejections:
+def _report_rejections(c: Context, rejections: list[Rejection]) -> None:
+    for rej in rejections:
         c.err.print(f"[red]rejected[/red] {esc(str(rej))}", highlight=False, markup=True)
-    if result.rejections:
-        raise click.ClickException(f"{len(result.rejections)} record(s) rejected; "
+    if rejections:
+        raise click.ClickException(f"{len(rejections)} record(s) rejected; "
                                    "the others were recorded")
 
 
@@ -329,67 +326,52 @@ def import_(c: Context, path: Path, fmt: str, feed: str | None, pipeline: bool |
     Example:
       monitor import samples/acled_syria_2016.csv --format acled
     """
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
+    from .errors import MonitorError
+    from .imports import import_file
 
-    from . import pipeline as two_processes
-    from .adapters import count_lines, reader
-    from .service import BatchResult
-
-    lines = count_lines(path)
-    total = BatchResult()  # rejections only: outcomes are counted, not kept (1M rows...)
-    new = duplicates = 0
-    by_term: Counter[str] = Counter()
-    with contextlib.ExitStack() as stack:  # the worker, if any, ends with the import
-        worker = None
-        if two_processes.wanted(pipeline, lines):  # its pack loads alongside this one's
-            paths = c.paths
-            try:
-                worker = stack.enter_context(two_processes.Worker(
-                    paths.config, paths.settings.pack, fmt, path, feed or fmt, BATCH))
-            except OSError as exc:  # no second process here: one does it all
-                c.err.print(f"note: importing in one process ({esc(str(exc))})")
-        monitor = c.monitor()
-        progress = stack.enter_context(Progress(
-            TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
-            console=c.err, transient=True, disable=lines < 2000))
-        task = progress.add_task(f"importing {path.name}", total=lines)
-        batch: list[Any] = []
-
-        def flush(judged: list[Any] | None = None) -> None:
-            nonlocal new, duplicates
-            result = monitor.submit(batch, refresh=False, judged=judged)
-            new, duplicates = new + result.new, duplicates + result.duplicates
-            by_term.update(f.term for f in result.findings)
-            total.rejections.extend(result.rejections)
-            progress.advance(task, len(batch))
-            batch.clear()
-
-        try:
-            if worker is not None:
-                for prepared in worker:
-                    batch.extend(prepared.items)
-                    flush(prepared.judged)
-            else:
-                for item in reader(fmt)(path, feed=feed or fmt):
-                    batch.append(item)
-                    if len(batch) >= BATCH:
-                        flush()
-                flush()
-            # escalations and cycles of excuses: once, over everything the import touched
-            monitor.refresh_patterns()
-        except (sqlite3.OperationalError, OSError) as exc:
-            raise click.ClickException(
-                f"the ledger could not be written ({exc}). The batch in progress was rolled "
-                f"back; the {new} report(s) before it are recorded and verified. Free "
-                "space (or fix the cause) and run the same import again: what is recorded is "
-                "skipped.") from None
-        except two_processes.PipelineError as exc:
-            raise click.ClickException(str(exc)) from None
-    c.console.print(f"{esc(path.name)}: {new} new report(s), {duplicates} already "
-                    f"recorded, {len(total.rejections)} rejected; {sum(by_term.values())} "
+    try:
+        with _ImportBar(c.err, path.name) as bar:
+            result = import_file(path, fmt, c.monitor, config=c.paths.config,
+                                 pack=c.paths.settings.pack, feed=feed, pipeline=pipeline,
+                                 on_start=bar.start, on_batch=bar.advance,
+                                 on_note=lambda text: c.err.print(f"note: {esc(text)}"))
+    except MonitorError as exc:
+        raise click.ClickException(str(exc)) from None
+    c.console.print(f"{esc(path.name)}: {result.new} new report(s), {result.duplicates} already "
+                    f"recorded, {len(result.rejections)} rejected; {result.findings} "
                     "finding(s)" + (": " + ", ".join(f"{t} {n}" for t, n in
-                                                       sorted(by_term.items())) if by_term else ""))
-    _report_rejections(c, total)
+                                                       sorted(result.by_term.items()))
+                                    if result.by_term else ""))
+    _report_rejections(c, result.rejections)
+
+
+class _ImportBar:
+    """The import's progress bar on standard error, from its first batch (none for a file
+    under 2,000 lines); it leaves nothing behind."""
+
+    def __init__(self, console: Console, name: str) -> None:
+        self._console, self._name = console, name
+        self._progress: Any = None
+        self._task: Any = None
+
+    def __enter__(self) -> _ImportBar:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self._progress is not None:
+            self._progress.stop()
+
+    def start(self, lines: int) -> None:
+        from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
+
+        self._progress = Progress(TextColumn("{task.description}"), BarColumn(),
+                                  MofNCompleteColumn(), console=self._console, transient=True,
+                                  disable=lines < 2000)
+        self._progress.start()
+        self._task = self._progress.add_task(f"importing {self._name}", total=lines)
+
+    def advance(self, reports: int) -> None:
+        self._progress.advance(self._task, reports)
 
 
 # --- findings ------------------------------------------------------------------------------
@@ -741,24 +723,10 @@ def feeds_status(c: Context, fmt: str) -> None:
     Example:
       monitor feeds status
     """
+    from .feeds import status
+
     specs = _feeds(c)
-    health = c.ledger(readonly=True).feed_health() if c.paths.db.exists() else []
-    rows = []
-    for spec in specs:
-        runs = [h for h in health if h["feed"] == spec.name]
-        ok = [h for h in runs if h["ok"]]
-        bad = [h for h in runs if not h["ok"]]
-        rows.append({
-            "feed": spec.name, "adapter": spec.adapter, "enabled": spec.enabled,
-            "every_seconds": spec.schedule.every_seconds,
-            "last_success": ok[-1]["finished_at"] if ok else None,
-            "last_failure": bad[-1]["finished_at"] if bad else None,
-            "failure_reason": bad[-1]["reason"] if bad else None,
-            "records_taken": sum(h["new"] for h in runs),
-            "runs": len(runs),
-            "lag_seconds": next((h["lag_seconds"] for h in reversed(runs)
-                                 if h["lag_seconds"] is not None), None),
-        })
+    rows = status(specs, c.ledger(readonly=True) if c.paths.db.exists() else None)
     if fmt == "json":
         click.echo(render(rows, "json"))
         return

@@ -307,3 +307,40 @@ def test_the_monitors_errors_share_one_root(module, name, also):
     error = getattr(importlib.import_module(module), name)
     assert issubclass(error, MonitorError)
     assert also is None or issubclass(error, also)  # `except ValueError` still catches it
+
+
+def test_feeds_status_reads_the_health_of_each_feed_from_the_ledger(run, tmp_path):
+    from monitor.ledger import Ledger
+
+    config = tmp_path / "config"
+    shutil.copytree(PROJECT_ROOT / "config", config)
+    (tmp_path / "feeds").mkdir()
+    for name, enabled in (("ucdp", "true"), ("broken", "true"), ("idle", "false")):
+        (tmp_path / "feeds" / f"{name}.yaml").write_text(
+            f"name: {name}\nadapter: jsonl\nsource: {name}.jsonl\nenabled: {enabled}\n")
+    ledger = Ledger.open(run.db)
+    run_ = {"started_at": "2016-09-12T10:00:00+00:00", "attempts": 1, "duplicates": 0,
+            "rejected": 0, "retracted": 0, "findings": 0, "reason": None}
+    with ledger.transaction():
+        for feed, ok, at, new, lag, reason in [
+                ("ucdp", 1, "10:01", 5, 12.5, None), ("ucdp", 1, "10:02", 2, None, None),
+                ("broken", 0, "10:03", 0, None, "cannot read it"),
+                ("broken", 1, "10:04", 1, 3.0, None), ("broken", 0, "10:05", 0, None, "again")]:
+            ledger.append("feed_health", {**run_, "feed": feed, "ok": ok, "new": new,
+                                          "finished_at": f"2016-09-12T{at}:00+00:00",
+                                          "lag_seconds": lag, "reason": reason})
+    ledger.close()
+    rows = json.loads(run("--config", str(config), "feeds", "status", "--format", "json").output)
+    assert rows == [
+        {"feed": "broken", "adapter": "jsonl", "enabled": True, "every_seconds": 900,
+         "last_success": "2016-09-12T10:04:00+00:00", "last_failure": "2016-09-12T10:05:00+00:00",
+         "failure_reason": "again", "records_taken": 1, "runs": 3, "lag_seconds": 3.0},
+        {"feed": "idle", "adapter": "jsonl", "enabled": False, "every_seconds": 900,
+         "last_success": None, "last_failure": None, "failure_reason": None,
+         "records_taken": 0, "runs": 0, "lag_seconds": None},
+        {"feed": "ucdp", "adapter": "jsonl", "enabled": True, "every_seconds": 900,
+         "last_success": "2016-09-12T10:02:00+00:00", "last_failure": None,
+         "failure_reason": None, "records_taken": 7, "runs": 2, "lag_seconds": 12.5},
+    ]
+    table = run("--config", str(config), "feeds", "status").output
+    assert "3 feed(s)" in table and "again" in table
