@@ -27,6 +27,7 @@ from pathlib import Path
 from typing import Any
 
 from .config import Pack
+from .errors import MonitorError
 
 SETTINGS = {
     # The canned queries take under 50 ms on the real 2016 year (4,444 findings); 5 s (not
@@ -37,6 +38,10 @@ SETTINGS = {
 }
 
 
+class ServeError(MonitorError, ValueError):
+    """The ledger cannot be served: the file is not a ledger."""
+
+
 def _ledger_uri(path: Path) -> str:
     # as_uri() percent-encodes the path: Datasette's own f"file:{path}?mode=ro" breaks on a
     # path with '?', '#' or '%' in it
@@ -44,7 +49,8 @@ def _ledger_uri(path: Path) -> str:
 
 
 def relations(path: Path) -> set[str]:
-    """The tables and views of the ledger file (read-only); FileNotFoundError, ValueError."""
+    """The tables and views of the ledger file (read-only); FileNotFoundError when there is
+    no file, ServeError when it is not a ledger."""
     if not Path(path).is_file():
         raise FileNotFoundError(f"{path}: no ledger file here. Record something first "
                                 "(monitor run --once, monitor import) or give --db.")
@@ -56,9 +62,9 @@ def relations(path: Path) -> set[str]:
         finally:
             conn.close()
     except sqlite3.DatabaseError as exc:
-        raise ValueError(f"{path}: not a ledger ({exc})") from None
+        raise ServeError(f"{path}: not a ledger ({exc})") from None
     if "findings" not in names:
-        raise ValueError(f"{path}: not a ledger (it has no findings table)")
+        raise ServeError(f"{path}: not a ledger (it has no findings table)")
     return names
 
 
