@@ -344,3 +344,43 @@ def test_feeds_status_reads_the_health_of_each_feed_from_the_ledger(run, tmp_pat
     ]
     table = run("--config", str(config), "feeds", "status").output
     assert "3 feed(s)" in table and "again" in table
+
+
+def test_no_command_module_imports_the_entry_point_back():
+    """Command modules import only what they share (common, options); monitor/cli/__init__.py
+    registers their commands on `main`."""
+    import ast
+
+    for path in sorted((PROJECT_ROOT / "monitor" / "cli").glob("*.py")):
+        if path.name == "__init__.py":
+            continue
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if isinstance(node, ast.ImportFrom) and node.level == 1:
+                assert node.module in ("common", "options"), (path.name, node.module)
+            if isinstance(node, ast.ImportFrom) and node.level == 0:
+                assert not (node.module or "").startswith("monitor.cli"), path.name
+            if isinstance(node, ast.Import):
+                assert not any(a.name.startswith("monitor.cli") for a in node.names), path.name
+
+
+@pytest.mark.parametrize("error", ["MonitorError", "LedgerError", "ProblemsError"])
+def test_an_error_the_user_can_fix_is_one_message_and_exit_1(run, monkeypatch, error):
+    from monitor.cli.common import Context
+    from monitor.errors import MonitorError
+    from monitor.ledger import LedgerError
+    from monitor.problems import Problem, ProblemsError
+
+    raised = {"MonitorError": MonitorError("the ledger is busy: try again"),
+              "LedgerError": LedgerError("the ledger is busy: try again"),
+              "ProblemsError": ProblemsError([Problem("a.yaml", "k", "bad."),
+                                              Problem("b.yaml", "", "worse.")])}[error]
+
+    def fail(self, readonly=False):
+        raise raised
+
+    monkeypatch.setattr(Context, "ledger", fail)
+    result = run("ledger", "verify", ok=False)
+    assert result.exit_code == 1
+    assert result.output == ("Error: 2 problem(s):\n  a.yaml: k: bad.\n  b.yaml: worse.\n"
+                             if error == "ProblemsError" else
+                             "Error: the ledger is busy: try again\n")
