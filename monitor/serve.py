@@ -38,8 +38,26 @@ SETTINGS = {
 }
 
 
+# Datasette, its map plugins and uvicorn are the `serve` extra of pyproject.toml.
+INSTALL_HINT = "pip install 'ceasefire-monitor[serve]'"
+SERVE_MODULES = ("datasette", "datasette_cluster_map", "datasette_leaflet", "uvicorn")
+
+
 class ServeError(MonitorError, ValueError):
-    """The ledger cannot be served: the file is not a ledger."""
+    """The ledger cannot be served: Datasette is not installed, or the file is not a ledger."""
+
+
+def require_datasette() -> None:
+    """Import what serving needs; ServeError says how to install it when something is missing
+    (nothing but ``monitor serve`` imports Datasette)."""
+    import importlib
+
+    for name in SERVE_MODULES:
+        try:
+            importlib.import_module(name)
+        except ImportError:
+            raise ServeError(f"monitor serve needs Datasette, which is not installed here "
+                             f"({name} is missing): {INSTALL_HINT}") from None
 
 
 def _ledger_uri(path: Path) -> str:

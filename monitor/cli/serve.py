@@ -15,14 +15,16 @@ from .common import Context, pass_ctx
 def serve(c: Context, host: str, port: int) -> None:
     """Serve the ledger read-only in a browser: tables and views with their descriptions,
     SQL, canned queries for the common questions, and the findings on a map that needs no
-    internet access (/-/findings-map). Safe while the daemon writes.
+    internet access (/-/findings-map). Safe while the daemon writes. Needs the `serve`
+    extra: pip install 'ceasefire-monitor[serve]'.
 
     \b
     Example:
       monitor serve --port 8001        # then open http://127.0.0.1:8001/
     """
-    from ..serve import build, can_listen, is_loopback, relations, run
+    from ..serve import build, can_listen, is_loopback, relations, require_datasette, run
 
+    require_datasette()
     db = c.paths.db
     relations(db)  # a missing or foreign file is refused before the pack is loaded (1 s)
     ds, missing = build(db, c.pack)
