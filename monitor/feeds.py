@@ -249,7 +249,6 @@ def load_feeds(folder: Path, label: str | None = None, env: Mapping[str, str] | 
     return feeds, problems
 
 
-
 def status(specs: list[FeedSpec], ledger: Ledger | None) -> list[dict[str, Any]]:
     """Per feed: its settings, and its health as the ledger's ``feed_status`` view has it
     (runs, records taken, last success, last failure and why), with the lag behind the source

@@ -76,7 +76,6 @@ def findings(c: Context, term: str | None, party: str | None, attribution: str |
     click.echo(render(rows, fmt, columns))
 
 
-
 @click.group()
 def finding() -> None:
     """One finding: an analyst's verdict, or its whole history."""
@@ -146,4 +145,3 @@ def finding_show(c: Context, finding_id: str, fmt: str) -> None:
     for s in story["sources"]:
         cites = ", ".join(s["body"].get("sources", [])) or "no citation"
         out.print(f"  {s['report_key']} ({cites})", highlight=False, markup=False)
-

@@ -247,4 +247,3 @@ class _ImportBar:
 
     def advance(self, reports: int) -> None:
         self._progress.advance(self._task, reports)
-

@@ -122,4 +122,3 @@ def daily_brief(c: Context, monitor: Monitor, briefs: BriefsSpec) -> None:
     for day in (today - dt.timedelta(days=1), today):
         write_daily(monitor.ledger, c.pack, Path(briefs.output_dir), day, fmt=briefs.format,
                     cutoff=dt.time.fromisoformat(briefs.cutoff))
-
