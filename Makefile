@@ -12,12 +12,13 @@ $(BIN)/python:
 	$(BIN)/python -m pip install -q --upgrade pip
 
 # An editable install leaves the package uncompiled, and with PYTHONDONTWRITEBYTECODE set every
-# command would compile it again (~0.1 s of each start-up): compile it once, as pip
-# does for a wheel. A source edited later is compiled in memory until the next compile.
+# command would compile it again (~0.1 s of each start-up): compile it once, as pip does for a
+# wheel. A source edited later is compiled in memory until the next compile.
 COMPILE = $(BIN)/python -m compileall -q monitor >/dev/null
 
+# `serve` (Datasette, for `monitor serve`) is an extra; `dev` includes it.
 $(VENV)/.installed: pyproject.toml | $(BIN)/python
-	$(BIN)/python -m pip install -q -e .
+	$(BIN)/python -m pip install -q -e '.[serve]'
 	$(COMPILE)
 	touch $@
 

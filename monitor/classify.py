@@ -34,6 +34,7 @@ from typing import Annotated, Any, ClassVar, get_args
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError, field_validator
 
+from monitor.errors import MonitorError
 from monitor.models import EventType, Mission, Platform, TargetCategory
 from monitor.problems import Problem, did_you_mean, location, read_mapping
 
@@ -65,7 +66,7 @@ def _wrap(pattern: str) -> str:
 # --- the vocabulary file -------------------------------------------------------------------
 
 
-class SpecError(ValueError):
+class SpecError(MonitorError, ValueError):
     """A vocabulary mistake with the fix; :func:`load_classifier` turns it into a Problem."""
 
     def __init__(self, message: str, hint: str = "") -> None:

@@ -32,6 +32,8 @@ from typing import Any, Callable
 import durable_rules_engine
 from durable.engine import Host, MessageNotHandledException
 
+from .errors import MonitorError
+
 _ACTION = "matched"
 MAX_STACK_SIZE = 64  # durable_rules 2.0.28, events.c: the alpha walk's fixed stack
 STACK_BUDGET = 48  # what a shard may need by stack_need(): a margin below MAX_STACK_SIZE
@@ -40,7 +42,7 @@ _INTERNED_MAX = 4_096  # shared copies of repeated tuples kept for the memo
 _MISSING = object()
 
 
-class EngineError(RuntimeError):
+class EngineError(MonitorError, RuntimeError):
     """durable_rules reported a failure while judging a fact."""
 
 

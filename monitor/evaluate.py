@@ -22,15 +22,16 @@ from collections import Counter
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, TextIO
 
+from .errors import MonitorError
 from .models import Finding, IncidentReport
 
 NOBODY = "-"
 LABEL_COLUMNS = ("feed", "source_id", "expected", "aggregate", "reason")
 
 
-class LabelsError(ValueError):
+class LabelsError(MonitorError, ValueError):
     """A labels file that cannot be read; the message names the file, line and fix."""
 
 
@@ -58,12 +59,20 @@ def parse_expected(text: str, where: str) -> dict[str, frozenset[str]]:
     return out
 
 
+def _open(path: Path, encoding: str) -> TextIO:
+    """A CSV file opened for reading; one that cannot be opened is a LabelsError saying why."""
+    try:
+        return path.open(encoding=encoding, newline="")
+    except OSError as exc:
+        raise LabelsError(str(exc)) from None
+
+
 def read_labels(paths: Iterable[Path]) -> list[Label]:
     """Every label of the files, in order; a bad line is an error naming it."""
     labels: list[Label] = []
     seen: set[tuple[str, str]] = set()
     for path in paths:
-        with path.open(encoding="utf-8", newline="") as fh:
+        with _open(path, "utf-8") as fh:
             reader = csv.DictReader(fh)
             missing = [c for c in LABEL_COLUMNS if c not in (reader.fieldnames or [])]
             if missing:
@@ -93,7 +102,7 @@ def source_reports(labels: list[Label], sources: Mapping[str, Path],
     for feed, ids in wanted.items():
         if feed not in sources:
             raise LabelsError(f"no source file for feed {feed!r}: give --source {feed}=FILE")
-        with sources[feed].open(encoding="utf-8-sig", newline="") as fh:
+        with _open(sources[feed], "utf-8-sig") as fh:
             for row in csv.DictReader(fh):
                 key = row.get("id") if feed == "ucdp" else row.get("event_id_cnty")
                 if key not in ids:

@@ -13,6 +13,7 @@ import datetime as dt
 from typing import Any
 
 from .corroborate import Evidence, ReportFacts, count_independent, match, score
+from .errors import MonitorError
 from .ledger import Ledger
 from .models import IncidentReport, Resolution
 from .vocabulary import SETTLED_STATUSES
@@ -22,7 +23,7 @@ ANALYST_VERDICTS = {"confirm": "confirmed", "dispute": "disputed", "discount": "
                     "retract": "retracted"}
 
 
-class EvidenceError(ValueError):
+class EvidenceError(MonitorError, ValueError):
     """An analyst's request that cannot be carried out (unknown id, settled finding...)."""
 
 

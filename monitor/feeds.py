@@ -19,11 +19,14 @@ from typing import TYPE_CHECKING, Annotated, Any, Protocol
 
 from pydantic import Field, ValidationError, model_validator
 
+from .errors import MonitorError
 from .files import FileRefused, read_regular
 from .models import FileModel, Name, Reliability
 
 if TYPE_CHECKING:  # httpx is imported by the fetcher, not by reading the settings (~0.1 s)
     import httpx
+
+    from .ledger import Ledger
 from .problems import Problem, did_you_mean, from_validation, read_yaml
 
 # adapter name -> "module:Class" (imported on first use, so a feed's extra needs stay its own)
@@ -110,7 +113,7 @@ class Adapter(Protocol):
     def batches(self, cursor: dict[str, Any], fetch: Fetcher) -> Iterator[Batch]: ...
 
 
-class SourceError(Exception):
+class SourceError(MonitorError):
     """The source failed (unreachable, HTTP error, too large, garbage): retry later."""
 
 
@@ -301,3 +304,29 @@ def load_feeds(folder: Path, label: str | None = None, env: Mapping[str, str] | 
         feeds.append(spec)
     return feeds, problems
 
+
+def status(specs: list[FeedSpec], ledger: Ledger | None) -> list[dict[str, Any]]:
+    """Per feed: its settings, and its health as the ledger's ``feed_status`` view has it
+    (runs, records taken, last success, last failure and why), with the lag behind the source
+    of the latest run that measured one. ``ledger`` None: no run yet."""
+    health: dict[str, dict[str, Any]] = {}
+    lag: dict[str, float] = {}
+    if ledger is not None:
+        health = {r["feed"]: r for r in ledger.query("SELECT * FROM feed_status")}
+        lag = {r["feed"]: r["lag_seconds"] for r in ledger.query(
+            "SELECT feed, lag_seconds FROM feed_health WHERE seq IN (SELECT max(seq) FROM "
+            "feed_health WHERE lag_seconds IS NOT NULL GROUP BY feed)")}
+    rows = []
+    for spec in specs:
+        runs = health.get(spec.name, {})
+        rows.append({
+            "feed": spec.name, "adapter": spec.adapter, "enabled": spec.enabled,
+            "every_seconds": spec.schedule.every_seconds,
+            "last_success": runs.get("last_success"),
+            "last_failure": runs.get("last_failure"),
+            "failure_reason": runs.get("last_failure_reason"),
+            "records_taken": runs.get("records_taken", 0),
+            "runs": runs.get("runs", 0),
+            "lag_seconds": lag.get(spec.name),
+        })
+    return rows

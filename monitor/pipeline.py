@@ -1,5 +1,5 @@
-"""Two processes for a long ``monitor import`` (issue #6): a worker reads, validates, resolves
-and judges the next batches while the importing process records the previous ones.
+"""Two processes for a long ``monitor import``: a worker reads, validates, resolves and judges
+the next batches while the importing process records the previous ones.
 
 What the worker does is a function of the file and the pack alone (no ledger): it loads the
 same pack from the same configuration. Recording (duplicates, corroboration, supersession,
@@ -25,6 +25,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from .errors import MonitorError
 from .models import Finding, IncidentReport, Resolution
 
 # Files of this many lines or more are imported with the worker, on a machine of 2+ cores (a
@@ -49,7 +50,7 @@ def wanted(requested: bool | None, lines: int) -> bool:
     return lines >= PIPELINE_MIN_LINES and (os.cpu_count() or 1) >= 2
 
 
-class PipelineError(RuntimeError):
+class PipelineError(MonitorError, RuntimeError):
     """The worker ended without finishing (killed, out of memory): the message says what to do."""
 
 

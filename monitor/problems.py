@@ -11,6 +11,8 @@ from typing import Any
 import yaml
 from pydantic import ValidationError
 
+from .errors import MonitorError
+
 
 @dataclass(frozen=True)
 class Problem:
@@ -29,7 +31,7 @@ class Problem:
         return where + self.message + (f" {self.hint}" if self.hint else "")
 
 
-class ProblemsError(Exception):
+class ProblemsError(MonitorError):
     """Raised when a set of files has problems; carries every one of them."""
 
     def __init__(self, problems: Iterable[Problem]):

@@ -27,6 +27,7 @@ from pathlib import Path
 from typing import Any
 
 from .config import Pack
+from .errors import MonitorError
 
 SETTINGS = {
     # The canned queries take under 50 ms on the real 2016 year (4,444 findings); 5 s (not
@@ -37,6 +38,28 @@ SETTINGS = {
 }
 
 
+# Datasette, its map plugins and uvicorn are the `serve` extra of pyproject.toml.
+INSTALL_HINT = "pip install 'ceasefire-monitor[serve]'"
+SERVE_MODULES = ("datasette", "datasette_cluster_map", "datasette_leaflet", "uvicorn")
+
+
+class ServeError(MonitorError, ValueError):
+    """The ledger cannot be served: Datasette is not installed, or the file is not a ledger."""
+
+
+def require_datasette() -> None:
+    """Import what serving needs; ServeError says how to install it when something is missing
+    (nothing but ``monitor serve`` imports Datasette)."""
+    import importlib
+
+    for name in SERVE_MODULES:
+        try:
+            importlib.import_module(name)
+        except ImportError:
+            raise ServeError(f"monitor serve needs Datasette, which is not installed here "
+                             f"({name} is missing): {INSTALL_HINT}") from None
+
+
 def _ledger_uri(path: Path) -> str:
     # as_uri() percent-encodes the path: Datasette's own f"file:{path}?mode=ro" breaks on a
     # path with '?', '#' or '%' in it
@@ -44,7 +67,8 @@ def _ledger_uri(path: Path) -> str:
 
 
 def relations(path: Path) -> set[str]:
-    """The tables and views of the ledger file (read-only); FileNotFoundError, ValueError."""
+    """The tables and views of the ledger file (read-only); FileNotFoundError when there is
+    no file, ServeError when it is not a ledger."""
     if not Path(path).is_file():
         raise FileNotFoundError(f"{path}: no ledger file here. Record something first "
                                 "(monitor run --once, monitor import) or give --db.")
@@ -56,9 +80,9 @@ def relations(path: Path) -> set[str]:
         finally:
             conn.close()
     except sqlite3.DatabaseError as exc:
-        raise ValueError(f"{path}: not a ledger ({exc})") from None
+        raise ServeError(f"{path}: not a ledger ({exc})") from None
     if "findings" not in names:
-        raise ValueError(f"{path}: not a ledger (it has no findings table)")
+        raise ServeError(f"{path}: not a ledger (it has no findings table)")
     return names
 
 

@@ -285,3 +285,102 @@ def test_actors_and_zones_say_what_the_configuration_says(run):
     assert "aliases" in listing
     zones = run("zones").output
     assert "approximate" in zones and "castello" in zones.lower()
+
+
+ERRORS = [
+    ("monitor.classify", "SpecError", ValueError),
+    ("monitor.feeds", "SourceError", None),
+    ("monitor.evidence", "EvidenceError", ValueError),
+    ("monitor.engine", "EngineError", RuntimeError),
+    ("monitor.problems", "ProblemsError", None),
+    ("monitor.evaluate", "LabelsError", ValueError),
+    ("monitor.pipeline", "PipelineError", RuntimeError),
+]
+
+
+@pytest.mark.parametrize(("module", "name", "also"), ERRORS, ids=[e[1] for e in ERRORS])
+def test_the_monitors_errors_share_one_root(module, name, also):
+    import importlib
+
+    from monitor.errors import MonitorError
+
+    error = getattr(importlib.import_module(module), name)
+    assert issubclass(error, MonitorError)
+    assert also is None or issubclass(error, also)  # `except ValueError` still catches it
+
+
+def test_feeds_status_reads_the_health_of_each_feed_from_the_ledger(run, tmp_path):
+    from monitor.ledger import Ledger
+
+    config = tmp_path / "config"
+    shutil.copytree(PROJECT_ROOT / "config", config)
+    (tmp_path / "feeds").mkdir()
+    for name, enabled in (("ucdp", "true"), ("broken", "true"), ("idle", "false")):
+        (tmp_path / "feeds" / f"{name}.yaml").write_text(
+            f"name: {name}\nadapter: jsonl\nsource: {name}.jsonl\nenabled: {enabled}\n")
+    ledger = Ledger.open(run.db)
+    run_ = {"started_at": "2016-09-12T10:00:00+00:00", "attempts": 1, "duplicates": 0,
+            "rejected": 0, "retracted": 0, "findings": 0, "reason": None}
+    with ledger.transaction():
+        for feed, ok, at, new, lag, reason in [
+                ("ucdp", 1, "10:01", 5, 12.5, None), ("ucdp", 1, "10:02", 2, None, None),
+                ("broken", 0, "10:03", 0, None, "cannot read it"),
+                ("broken", 1, "10:04", 1, 3.0, None), ("broken", 0, "10:05", 0, None, "again")]:
+            ledger.append("feed_health", {**run_, "feed": feed, "ok": ok, "new": new,
+                                          "finished_at": f"2016-09-12T{at}:00+00:00",
+                                          "lag_seconds": lag, "reason": reason})
+    ledger.close()
+    rows = json.loads(run("--config", str(config), "feeds", "status", "--format", "json").output)
+    assert rows == [
+        {"feed": "broken", "adapter": "jsonl", "enabled": True, "every_seconds": 900,
+         "last_success": "2016-09-12T10:04:00+00:00", "last_failure": "2016-09-12T10:05:00+00:00",
+         "failure_reason": "again", "records_taken": 1, "runs": 3, "lag_seconds": 3.0},
+        {"feed": "idle", "adapter": "jsonl", "enabled": False, "every_seconds": 900,
+         "last_success": None, "last_failure": None, "failure_reason": None,
+         "records_taken": 0, "runs": 0, "lag_seconds": None},
+        {"feed": "ucdp", "adapter": "jsonl", "enabled": True, "every_seconds": 900,
+         "last_success": "2016-09-12T10:02:00+00:00", "last_failure": None,
+         "failure_reason": None, "records_taken": 7, "runs": 2, "lag_seconds": 12.5},
+    ]
+    table = run("--config", str(config), "feeds", "status").output
+    assert "3 feed(s)" in table and "again" in table
+
+
+def test_no_command_module_imports_the_entry_point_back():
+    """Command modules import only what they share (common, options); monitor/cli/__init__.py
+    registers their commands on `main`."""
+    import ast
+
+    for path in sorted((PROJECT_ROOT / "monitor" / "cli").glob("*.py")):
+        if path.name == "__init__.py":
+            continue
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if isinstance(node, ast.ImportFrom) and node.level == 1:
+                assert node.module in ("common", "options"), (path.name, node.module)
+            if isinstance(node, ast.ImportFrom) and node.level == 0:
+                assert not (node.module or "").startswith("monitor.cli"), path.name
+            if isinstance(node, ast.Import):
+                assert not any(a.name.startswith("monitor.cli") for a in node.names), path.name
+
+
+@pytest.mark.parametrize("error", ["MonitorError", "LedgerError", "ProblemsError"])
+def test_an_error_the_user_can_fix_is_one_message_and_exit_1(run, monkeypatch, error):
+    from monitor.cli.common import Context
+    from monitor.errors import MonitorError
+    from monitor.ledger import LedgerError
+    from monitor.problems import Problem, ProblemsError
+
+    raised = {"MonitorError": MonitorError("the ledger is busy: try again"),
+              "LedgerError": LedgerError("the ledger is busy: try again"),
+              "ProblemsError": ProblemsError([Problem("a.yaml", "k", "bad."),
+                                              Problem("b.yaml", "", "worse.")])}[error]
+
+    def fail(self, readonly=False):
+        raise raised
+
+    monkeypatch.setattr(Context, "ledger", fail)
+    result = run("ledger", "verify", ok=False)
+    assert result.exit_code == 1
+    assert result.output == ("Error: 2 problem(s):\n  a.yaml: k: bad.\n  b.yaml: worse.\n"
+                             if error == "ProblemsError" else
+                             "Error: the ledger is busy: try again\n")

@@ -254,15 +254,16 @@ def test_first_sigterm_finishes_the_batch_and_exits_cleanly(tmp_path):
 
 
 def test_the_daemon_writes_the_daily_brief_of_the_day_that_ended(tmp_path, monkeypatch):
-    from monitor import cli
+    from monitor.cli.common import Context
+    from monitor.cli.run import daily_brief
     from monitor.config import BriefsSpec
 
     env = env_for(tmp_path)
     monkeypatch.setenv("MONITOR_CONFIG", env["MONITOR_CONFIG"])
-    context = cli.Context(None, str(tmp_path / "l.db"))
+    context = Context(None, str(tmp_path / "l.db"))
     monitor = Monitor(context.pack, Ledger.open(tmp_path / "l.db"))
     spec = BriefsSpec(output_dir=str(tmp_path / "briefs"), format="md")
-    cli._daily_brief(context, monitor, spec)
+    daily_brief(context, monitor, spec)
     written = sorted(p.name for p in (tmp_path / "briefs").iterdir())
     assert len(written) == 2 and all(n.startswith("brief-") and n.endswith(".md")
                                      for n in written)

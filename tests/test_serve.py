@@ -404,3 +404,32 @@ def test_a_ledger_older_than_its_views_is_served_without_the_queries_that_need_t
     queries = build_metadata("test", available)["databases"]["ledger"]["queries"]
     assert set(queries) == {"alerts_in_force", "sep_calm"}
     assert set(missing_queries(available)) == set(QUERIES) - set(queries)
+
+
+@pytest.mark.parametrize("module", ["datasette", "datasette_cluster_map", "datasette_leaflet",
+                                    "uvicorn"])
+def test_serve_without_datasette_says_how_to_install_it(tmp_path, monkeypatch, module):
+    monkeypatch.setitem(sys.modules, module, None)  # `import module` now fails, as if missing
+    result = CliRunner().invoke(main, ["--db", str(tmp_path / "none.db"), "serve"])
+    assert result.exit_code == 1
+    assert result.output == (f"Error: monitor serve needs Datasette, which is not installed "
+                             f"here ({module} is missing): pip install "
+                             "'ceasefire-monitor[serve]'\n")
+
+
+def test_nothing_but_serve_imports_datasette():
+    """Datasette is the `serve` extra: every other module, and the CLI, import without it."""
+    script = (
+        "import importlib, pathlib, sys\n"
+        "from click.testing import CliRunner\n"
+        "from monitor.cli import main\n"
+        "for path in sorted(pathlib.Path('monitor').rglob('*.py')):\n"
+        "    name = '.'.join(path.with_suffix('').parts).removesuffix('.__init__')\n"
+        "    if not name.startswith(('monitor.datasette', 'monitor.__main__')):\n"
+        "        importlib.import_module(name)\n"
+        "assert CliRunner().invoke(main, ['--help']).exit_code == 0\n"
+        "print(sorted(n for n in sys.modules if n.split('.')[0] in\n"
+        "             ('datasette', 'datasette_cluster_map', 'datasette_leaflet', 'uvicorn')))\n")
+    out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
+                         check=True, cwd=PROJECT_ROOT)
+    assert out.stdout.strip() == "[]", out.stdout

@@ -32,6 +32,8 @@ import shapely
 
 from monitor.colours import zone_colour
 
+from ..errors import MonitorError
+
 TILE = 256  # pixels per tile side (Leaflet's default)
 MAX_ZOOM = 18
 SUB_ZOOM, SUB_LABEL_ZOOM = 9, 10  # sub-district borders, then names, from these zooms
@@ -40,6 +42,10 @@ DECIMALS = 4  # ~10 m: enough for the simplified outlines, and keeps the files s
 # Colours of the tiles (and of the findings map page): outside the country, inside it,
 # borders, the country's outline, names.
 SEA, LAND, BORDER, OUTLINE, LABEL = "#e4e4e4", "#f6f3ec", "#9a8f80", "#5f564a", "#4a4238"
+
+
+class BoundariesError(MonitorError, ValueError):
+    """The pack's boundaries file cannot be drawn."""
 
 
 def _round(geom: shapely.Geometry) -> dict[str, Any]:
@@ -97,7 +103,8 @@ class GeoLayers:
                 subs.append(_mercator(geom))
                 sub_names.append(f["properties"].get("adm3_name") or "")
         except (OSError, ValueError, KeyError, TypeError, shapely.errors.GEOSException) as exc:
-            raise ValueError(f"{boundaries}: not an OCHA sub-district GeoJSON ({exc!r})") from exc
+            raise BoundariesError(
+                f"{boundaries}: not an OCHA sub-district GeoJSON ({exc!r})") from exc
         codes = sorted(parts)
         # make_valid: sub-district edges do not always meet exactly, and union must not fail.
         govs = [shapely.make_valid(shapely.union_all(parts[c])) for c in codes]

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import click
 
-from .cli import Context, main, pass_ctx
+from .common import Context, pass_ctx
 
 
-@main.command("serve")
+@click.command("serve")
 @click.option("--host", default="127.0.0.1", show_default=True,
               help="Address to listen on (anything but loopback exposes the ledger).")
 @click.option("--port", type=click.IntRange(1, 65535), default=8001, show_default=True)
@@ -15,20 +15,19 @@ from .cli import Context, main, pass_ctx
 def serve(c: Context, host: str, port: int) -> None:
     """Serve the ledger read-only in a browser: tables and views with their descriptions,
     SQL, canned queries for the common questions, and the findings on a map that needs no
-    internet access (/-/findings-map). Safe while the daemon writes.
+    internet access (/-/findings-map). Safe while the daemon writes. Needs the `serve`
+    extra: pip install 'ceasefire-monitor[serve]'.
 
     \b
     Example:
       monitor serve --port 8001        # then open http://127.0.0.1:8001/
     """
-    from .serve import build, can_listen, is_loopback, relations, run
+    from ..serve import build, can_listen, is_loopback, relations, require_datasette, run
 
+    require_datasette()
     db = c.paths.db
-    try:
-        relations(db)  # a missing or foreign file is refused before the pack is loaded (1 s)
-        ds, missing = build(db, c.pack)
-    except (FileNotFoundError, ValueError) as exc:
-        raise click.ClickException(str(exc)) from None
+    relations(db)  # a missing or foreign file is refused before the pack is loaded (1 s)
+    ds, missing = build(db, c.pack)
     if not can_listen(host, port):
         raise click.ClickException(f"cannot listen on {host}:{port} (in use, or not an address "
                                    "of this machine): choose another with --port or --host")

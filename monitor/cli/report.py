@@ -7,44 +7,29 @@ from pathlib import Path
 
 import click
 
-from . import report
-from .cli import Context, main, pass_ctx
+from .. import report
+from .common import Context, pass_ctx
+from .options import LOCAL_DATE, TIME_OF_DAY, format_option
 
 
-def _date(value: str, flag: str) -> dt.date:
-    try:
-        return dt.date.fromisoformat(value)
-    except ValueError:
-        raise click.BadParameter(f"{value!r} is not a date (YYYY-MM-DD)",
-                                 param_hint=flag) from None
-
-
-def _cutoff(value: str) -> dt.time:
-    try:
-        return dt.time.fromisoformat(value)
-    except ValueError:
-        raise click.BadParameter(f"{value!r} is not a time of day (HH:MM)",
-                                 param_hint="--cutoff") from None
-
-
-@main.command("report")
-@click.option("--since", required=True, help="First cut-off: the period starts at the cut-off "
-                                             "of this date (YYYY-MM-DD).")
-@click.option("--until", required=True, help="Last cut-off: the period ends at the cut-off of "
-                                             "this date (YYYY-MM-DD).")
-@click.option("--cutoff", default="19:30", show_default=True, metavar="HH:MM",
+@click.command("report")
+@click.option("--since", type=LOCAL_DATE, required=True,
+              help="First cut-off: the period starts at the cut-off of this date.")
+@click.option("--until", type=LOCAL_DATE, required=True,
+              help="Last cut-off: the period ends at the cut-off of this date.")
+@click.option("--cutoff", type=TIME_OF_DAY, default="19:30", show_default=True,
               help="The daily cut-off, local time of the pack's time zone.")
-@click.option("--format", "fmt", type=click.Choice(sorted(report.FORMATS)), default="html",
-              show_default=True, help="html: one self-contained file with chart and map; md: "
-                                      "the same tables as Markdown, no map.")
+@format_option(*sorted(report.FORMATS), default="html",
+               help="html: one self-contained file with chart and map; md: the same tables as "
+                    "Markdown, no map.")
 @click.option("--output", type=click.Path(dir_okay=False, path_type=Path), metavar="FILE",
               help="Write the brief here (default: standard output).")
 @click.option("--daily", is_flag=True, help="One brief per day of the period, in --output-dir.")
 @click.option("--output-dir", type=click.Path(file_okay=False, path_type=Path), metavar="DIR",
               help="With --daily: the folder for brief-YYYY-MM-DD.html (or .md).")
 @pass_ctx
-def report_(c: Context, since: str, until: str, cutoff: str, fmt: str, output: Path | None,
-            daily: bool, output_dir: Path | None) -> None:
+def report_(c: Context, since: dt.date, until: dt.date, cutoff: dt.time, fmt: str,
+            output: Path | None, daily: bool, output_dir: Path | None) -> None:
     """Write the brief of a period: scorecard per party against the previous period, findings
     per term, the most serious incidents with their explanation and sources, findings per day
     and a map (HTML).
@@ -61,8 +46,7 @@ def report_(c: Context, since: str, until: str, cutoff: str, fmt: str, output: P
       monitor report --since 2016-09-12 --until 2016-09-19 --format md
       monitor report --since 2016-09-12 --until 2016-09-19 --daily --output-dir var/briefs
     """
-    first, last, at = _date(since, "--since"), _date(until, "--until"), _cutoff(cutoff)
-    if last <= first:
+    if until <= since:
         raise click.BadParameter("must be after --since", param_hint="--until")
     if daily != (output_dir is not None):
         raise click.UsageError("--daily and --output-dir go together")
@@ -72,15 +56,15 @@ def report_(c: Context, since: str, until: str, cutoff: str, fmt: str, output: P
     try:
         if daily:
             assert output_dir is not None
-            days = report.period(first, last, pack.tz, at).days()
+            days = report.period(since, until, pack.tz, cutoff).days()
             with click.progressbar(days, label="briefs", file=c.err.file,
                                    hidden=len(days) < 5) as bar:
-                paths = [report.write_daily(ledger, pack, output_dir, day, fmt, cutoff=at)
+                paths = [report.write_daily(ledger, pack, output_dir, day, fmt, cutoff=cutoff)
                          for day in bar]
             c.console.print(f"{len(paths)} brief(s) in {output_dir}: {paths[0].name} .. "
                             f"{paths[-1].name}", highlight=False)
             return
-        text = report.brief(ledger, pack, first, last, fmt, cutoff=at)
+        text = report.brief(ledger, pack, since, until, fmt, cutoff=cutoff)
     finally:
         ledger.close()
     if output is None:

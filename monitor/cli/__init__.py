@@ -1,0 +1,73 @@
+"""The ``monitor`` command: each command parses, calls the library, prints.
+
+One module per command group (:mod:`.incident`, :mod:`.findings`, :mod:`.read`,
+:mod:`.rules`, :mod:`.config`, :mod:`.ledger`, :mod:`.feeds`, :mod:`.run`, :mod:`.report`,
+:mod:`.serve`), none of which imports this one: it registers their commands on :func:`main`.
+What they share is in :mod:`.common` and :mod:`.options`.
+
+Errors the user can act on become one ``Error: ...`` message and exit status 1 in one place,
+:meth:`MonitorGroup.invoke`.
+"""
+
+from __future__ import annotations
+
+import click
+
+from .. import __version__
+from ..errors import MonitorError
+from ..ledger import LedgerError
+from ..problems import ProblemsError
+from . import config, feeds, findings, incident, ledger, read, report, rules, run, serve
+from .common import Context
+
+USER_ERRORS = (MonitorError, LedgerError)
+# a file named on the command line or in the configuration that is missing or unreadable
+FILE_ERRORS = (FileNotFoundError, PermissionError)
+
+
+def message(exc: BaseException) -> str:
+    """What the user reads for an error: every problem of a set of files, one a line, or the
+    error's own one-line message."""
+    if isinstance(exc, ProblemsError):
+        lines = [str(p) for p in exc.problems]
+        return f"{len(lines)} problem(s):\n  " + "\n  ".join(lines)
+    return str(exc)
+
+
+class MonitorGroup(click.Group):
+    """The top-level group; every command runs inside its :meth:`invoke`."""
+
+    def invoke(self, ctx: click.Context) -> object:
+        try:
+            return super().invoke(ctx)
+        except (*USER_ERRORS, *FILE_ERRORS) as exc:
+            raise click.ClickException(message(exc)) from None
+
+
+@click.group(cls=MonitorGroup, context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, prog_name="monitor")
+@click.option("--config", "config", envvar="MONITOR_CONFIG", metavar="DIR",
+              help="Configuration folder (default ./config).")
+@click.option("--db", "db", envvar="MONITOR_DB", metavar="FILE",
+              help="Ledger file (default from config/monitor.yaml: var/ledger.db).")
+@click.pass_context
+def main(ctx: click.Context, config: str | None, db: str | None) -> None:
+    """Ceasefire compliance monitor: judge incident reports against an agreement's terms and
+    record every report and finding in a hash-chained ledger.
+
+    \b
+    Example:
+      monitor import samples/acled_syria_2016.csv --format acled
+      monitor findings --term JIG-SAAF --format json
+    """
+    ctx.obj = Context(config, db)
+
+
+for command in (
+    incident.incident, incident.import_,
+    findings.findings, findings.finding,
+    read.query, read.incidents, read.calm, read.alerts,
+    rules.rules, config.config_, config.actors, config.zones,
+    ledger.ledger, feeds.feeds, run.run_, report.report_, serve.serve,
+):
+    main.add_command(command)

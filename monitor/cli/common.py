@@ -1,0 +1,133 @@
+"""What every command shares: the :class:`Context` (configuration, pack, ledger, consoles,
+each loaded on first use) and the decorator that passes it."""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import TYPE_CHECKING, Any
+from zoneinfo import ZoneInfo
+
+import click
+
+from ..config import Pack, Paths, load_pack, pack_timezone, resolve_paths
+from ..ledger import Ledger, iso
+from ..problems import ProblemsError
+
+# Start-up time is most of a read command's time: the pipeline (service, judge, zones with
+# shapely, adapters), rich's console and progress bars are imported by the commands that use
+# them.
+if TYPE_CHECKING:
+    from rich.console import Console
+
+    from ..feeds import FeedSpec
+    from ..service import Monitor
+
+
+class Context:
+    """What every command needs, loaded on first use (so `--help` stays fast)."""
+
+    def __init__(self, config: str | None, db: str | None):
+        self._config, self._db = config, db
+        self._paths: Paths | None = None
+        self._pack: Pack | None = None
+        self._tz: ZoneInfo | None = None
+        self._console: Console | None = None
+        self._err: Console | None = None
+
+    @property
+    def console(self) -> Console:
+        if self._console is None:
+            from rich.console import Console
+
+            self._console = Console(stderr=False)
+        return self._console
+
+    @property
+    def err(self) -> Console:
+        if self._err is None:
+            from rich.console import Console
+
+            self._err = Console(stderr=True)
+        return self._err
+
+    @property
+    def paths(self) -> Paths:
+        if self._paths is None:
+            self._paths = resolve_paths(self._config, self._db)
+        return self._paths
+
+    @property
+    def pack(self) -> Pack:
+        if self._pack is None:
+            self._pack = load_pack(self.paths.config, self.paths.settings.pack)
+        return self._pack
+
+    @property
+    def tz(self) -> ZoneInfo:
+        """The pack's time zone: read from pack.yaml alone when the pack is not loaded yet
+        (reading commands need nothing else of it); loading the pack reports a bad one."""
+        if self._tz is None:
+            paths = self.paths
+            self._tz = (self._pack.tz if self._pack is not None else
+                        pack_timezone(paths.config, paths.settings.pack) or self.pack.tz)
+        return self._tz
+
+    def ledger(self, readonly: bool = False) -> Ledger:
+        return Ledger.open(self.paths.db, readonly=readonly)
+
+    def monitor(self) -> Monitor:
+        from ..service import Monitor
+
+        monitor = Monitor(self.pack, self.ledger())
+        hooks = self.paths.settings.webhooks
+        if hooks:
+            from ..webhooks import Notifier
+
+            monitor.notifier = Notifier(hooks, monitor.record_delivery)
+            # deliver what is queued before the command exits (bounded: a dead endpoint
+            # costs at most this wait, never ingestion time)
+            click.get_current_context().call_on_close(monitor.notifier.close)
+        return monitor
+
+    def feeds(self) -> list[FeedSpec]:
+        """The feed files of the feeds folder; ProblemsError lists every problem in them."""
+        from ..config import environment
+        from ..feeds import load_feeds
+
+        folder = self.paths.feeds
+        specs, problems = load_feeds(folder, label=folder.name, env=environment())
+        if problems:
+            raise ProblemsError(problems)
+        return specs
+
+    def day_start(self, day: dt.date | None) -> str | None:
+        """A date given by a user means the local day of the pack's time zone, stored in UTC:
+        the day's first instant."""
+        if day is None:
+            return None
+        return iso(dt.datetime.combine(day, dt.time(0), self.tz))
+
+    def local(self, value: str, fmt: str = "%Y-%m-%d") -> str:
+        """A stored UTC time as local time of the pack's time zone."""
+        return dt.datetime.fromisoformat(value).astimezone(self.tz).strftime(fmt)
+
+
+pass_ctx = click.make_pass_decorator(Context)
+
+
+def esc(text: str) -> str:
+    """``text`` with rich markup escaped (rich imported on first use)."""
+    from rich.markup import escape
+
+    return escape(text)
+
+
+def rows_out(c: Context, rows: list[dict[str, Any]], fmt: str, title: str,
+             columns: list[str] | None = None) -> None:
+    """Rows as a titled table on the console, or as JSON on standard output."""
+    from ..output import render
+
+    if fmt == "json":
+        click.echo(render(rows, "json"))
+    else:
+        render(rows, "table", columns, title=title, console=c.console)

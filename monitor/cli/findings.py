@@ -1,0 +1,147 @@
+"""Findings: ``monitor findings`` lists them; ``monitor finding`` shows one's whole story or
+records an analyst's verdict on it."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from typing import Any, get_args
+
+import click
+
+from ..evidence import ANALYST_VERDICTS
+from ..models import STATUSES, Attribution, Finding
+from ..output import render, render_json_texts
+from .common import Context, pass_ctx
+from .options import LOCAL_DATE, format_option
+
+FINDING_COLUMNS = ("finding_id", "occurred", "term", "charged_to", "severity", "confidence",
+                   "status", "source")
+
+
+@click.command()
+@click.option("--term", help="Only this term (e.g. JIG-SAAF).")
+@click.option("--party", help="Only findings charged to this set alone (TERMS.md §4 "
+              "'Counting'): 'syrian_government', 'russia or syrian_government', "
+              "'undetermined' (clashes), 'unattributed'.")
+@click.option("--attribution", type=click.Choice(get_args(Attribution)),
+              help="Only findings of this attribution.")
+@click.option("--instrument", help="Only this instrument (COH, MAY, JIG, SEP).")
+@click.option("--since", type=LOCAL_DATE, help="Event date on or after.")
+@click.option("--until", type=LOCAL_DATE, help="Event date before.")
+@click.option("--status", type=click.Choice(STATUSES), help="Only findings in this status.")
+@format_option("table", "json", "csv", "jsonl", "geojson")
+@click.option("--limit", type=int, default=None, help="At most this many.")
+@pass_ctx
+def findings(c: Context, term: str | None, party: str | None, attribution: str | None,
+             instrument: str | None, since: dt.date | None, until: dt.date | None,
+             status: str | None, fmt: str, limit: int | None) -> None:
+    """List findings, filtered.
+
+    \b
+    Example:
+      monitor findings --term MAY-CIV --party syrian_government --since 2016-09-12
+      monitor findings --party "russia or syrian_government" --attribution ambiguous
+      monitor findings --term COH-CLASH --attribution undetermined
+      monitor findings --format json > findings.json
+      monitor findings --format geojson > findings.geojson    # for QGIS
+    """
+    ledger = c.ledger(readonly=True)
+    query: dict[str, Any] = {
+        "term": term, "party": party, "attribution": attribution, "instrument": instrument,
+        "since": c.day_start(since), "until": c.day_start(until), "status": status,
+        "limit": limit}
+    if fmt in ("json", "jsonl"):  # SQLite writes each finding's JSON; Python only joins them
+        click.echo(render_json_texts(ledger.findings(**query, as_json=True), fmt))
+        return
+    rows = ledger.findings(**query)
+    if fmt == "table":
+        shown = [{**r, "occurred": c.local(r["occurred"]),
+                  "source": f"{r['feed']}:{r['source_id']}"} for r in rows]
+        render(shown, "table", FINDING_COLUMNS, title=f"{len(rows)} finding(s)",
+               console=c.console)
+        return
+    if fmt == "geojson":
+        from ..exports import findings_geojson
+
+        by_incident: dict[str, dict[str, Any]] = {}
+        for row in ledger.incident_rows():
+            by_incident.setdefault(row["incident_id"], row)
+        click.echo(json.dumps(findings_geojson(rows, by_incident), ensure_ascii=False))
+        return
+    columns = list(Finding.model_fields) if rows else None
+    # parties, aggregate and claimed target are recorded in the explanation's first entry
+    rows = [{**{k: None for k in Finding.RECORDED_IN_EXPLANATION},
+             **Finding.recorded_facts(r["explanation"]), **r} for r in rows]
+    click.echo(render(rows, fmt, columns))
+
+
+@click.group()
+def finding() -> None:
+    """One finding: an analyst's verdict, or its whole history."""
+
+
+def _verdict_command(verb: str) -> None:
+    status = ANALYST_VERDICTS[verb]
+
+    @finding.command(verb, help=f"""Mark a finding {status}, with who and why (a new ledger
+    entry; nothing is overwritten).
+
+    \b
+    Example:
+      monitor finding {verb} f-1c35cc1e7e019f16 --by "J. Analyst" --note "imagery shows ..."
+    """)
+    @click.argument("finding_id")
+    @click.option("--note", required=True, help="Why (kept in the ledger).")
+    @click.option("--by", "by", required=True, help="Who gives the verdict.")
+    @pass_ctx
+    def command(c: Context, finding_id: str, note: str, by: str) -> None:
+        entry = c.monitor().verdict(finding_id, verb, by, note)
+        c.console.print(f"{finding_id}: {entry['status']} by {entry['by']} at "
+                        f"{entry['recorded_at']} (ledger entry {entry['seq']})", markup=False)
+
+
+for _verb in ANALYST_VERDICTS:
+    _verdict_command(_verb)
+
+
+@finding.command("show")
+@click.argument("finding_id")
+@format_option("text", "json")
+@pass_ctx
+def finding_show(c: Context, finding_id: str, fmt: str) -> None:
+    """Print a finding: its verdict, explanation, every status and confidence change, and
+    every source that supports it.
+
+    \b
+    Example:
+      monitor finding show f-1c35cc1e7e019f16
+    """
+    story = c.monitor().story(finding_id)
+    if story is None:
+        raise click.ClickException(f"no finding {finding_id!r}: see `monitor findings` for ids")
+    if fmt == "json":
+        click.echo(json.dumps(story, indent=2, ensure_ascii=False, default=str))
+        return
+    f = story["finding"]
+    out = c.console
+    out.print(f"[bold]{f['finding_id']}[/bold] {f['term']} ({f['instrument']}, "
+              f"{f['instrument_status']}) charged to {', '.join(f['charged_to'])}")
+    out.print(f"  severity {f['severity']}, confidence {f['confidence']}, status "
+              f"[bold]{f['status']}[/bold], attribution {f['attribution']}")
+    out.print(f"  incident {f['incident_id']}, occurred {f['occurred']} .. {f['occurred_end']}")
+    out.print(f"  rule {f['rule_id']} {f['rule_version']}; recorded {f['recorded_at']}")
+    out.print("[bold]Explanation[/bold]")
+    for item in f["explanation"]:
+        out.print("  " + "; ".join(f"{k}: {v}" for k, v in item.items()), highlight=False,
+                  markup=False)
+    out.print("[bold]History[/bold]")
+    out.print(f"  {f['recorded_at']} recorded: alleged, confidence {story['recorded_confidence']}")
+    for h in story["history"]:
+        what = (f"status {h['status']} by {h['by']}: {h['note']}" if "status" in h
+                else f"confidence {h['confidence']}: {'; '.join(h['reasons'])}")
+        out.print(f"  {h['recorded_at']} {what}", highlight=False, markup=False)
+    out.print(f"[bold]Sources[/bold] ({len(story['sources'])})")
+    for s in story["sources"]:
+        cites = ", ".join(s["body"].get("sources", [])) or "no citation"
+        out.print(f"  {s['report_key']} ({cites})", highlight=False, markup=False)

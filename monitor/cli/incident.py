@@ -1,0 +1,249 @@
+"""Reports in: ``monitor incident add`` (by hand), ``monitor incident unlink`` (undo a
+corroboration) and ``monitor import`` (a file)."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, get_args
+
+import click
+
+from ..models import (EVENT_TYPES, PLATFORMS, TARGET_CATEGORIES, DirectionGiven,
+                      IncidentReport)
+from .common import Context, esc, pass_ctx
+
+if TYPE_CHECKING:
+    from rich.console import Console
+
+    from ..service import BatchResult, Rejection
+
+
+def print_outcomes(c: Context, result: BatchResult) -> None:
+    for outcome in result.outcomes:
+        if outcome.duplicate:
+            c.console.print(f"{esc(outcome.report_key)}: already in the ledger, nothing added")
+            continue
+        c.console.print(f"incident {outcome.incident_id} ({esc(outcome.report_key)}): "
+                        f"{len(outcome.findings)} finding(s)")
+        for f in outcome.findings:
+            c.console.print(f"  [bold]{f.term}[/bold] charged to {', '.join(f.charged_to)} — "
+                            f"{f.severity}, confidence {f.confidence}, {f.attribution} "
+                            f"({f.finding_id})")
+        for item in outcome.review:
+            c.console.print(f"  [yellow]for review:[/yellow] {esc(item)}")
+
+
+@click.group()
+def incident() -> None:
+    """Enter incident reports by hand."""
+
+
+@incident.command("add")
+@click.option("--json", "json_file", type=click.File("rb"), metavar="FILE",
+              help="Read the report (or a list of reports) as JSON from FILE ('-' = stdin).")
+@click.option("--source-id", help="Your reference for the report (default: generated).")
+@click.option("--occurred", help="Date (2016-08-10) or time with offset (2016-08-10T14:00+03:00).")
+@click.option("--lat", type=float, help="Latitude, WGS84.")
+@click.option("--lon", type=float, help="Longitude, WGS84.")
+@click.option("--precision", type=click.IntRange(1, 7), default=None,
+              help="Location precision, 1 exact .. 7 (UCDP where_prec scale).")
+@click.option("--place", help="Place name.")
+@click.option("--attacker", multiple=True, help="Attacker as the source names it (repeatable).")
+@click.option("--target", multiple=True, help="Target as the source names it (repeatable).")
+@click.option("--event-type", type=click.Choice(EVENT_TYPES), default=None)
+@click.option("--direction", type=click.Choice(get_args(DirectionGiven)), default=None,
+              help="directed: the attacker attacked the target; clash: both fought, the "
+              "source does not say who attacked; words: the notes decide (default: from the "
+              "event type — armed_clash is a clash, anything else directed).")
+@click.option("--claimed-target", help="What the attacker said it aimed at (kept, never "
+              "taken as the target).")
+@click.option("--platform", type=click.Choice(PLATFORMS), default=None)
+@click.option("--target-category", type=click.Choice(TARGET_CATEGORIES), default=None)
+@click.option("--civilian-targeting", is_flag=True, default=None,
+              help="The source says civilians were targeted.")
+@click.option("--notes", help="Free text (the classifier reads it).")
+@click.option("--source", "sources", multiple=True, help="A source (URL or citation).")
+@click.option("--feed", default="manual", show_default=True, help="Feed name to record.")
+@click.option("--prompt", "prompt", is_flag=True,
+              help="Ask for each field (the default in a terminal when no field is given).")
+@pass_ctx
+def incident_add(c: Context, json_file: Any, prompt: bool, **fields: Any) -> None:
+    """Judge one incident report and record it; print the findings.
+
+    Give the report with flags, as JSON with --json, or answer the prompts (in a terminal,
+    with neither).
+
+    \b
+    Example:
+      monitor incident add --occurred 2016-08-10 --lat 35.614 --lon 36.562 \\
+        --attacker "Military Forces of Syria (2000-)" --target "Civilians (Syria)" \\
+        --event-type air_strike --notes "helicopters dropped barrel bombs on the market"
+      echo '{"source_id": "x1", "occurred": "2016-08-10"}' | monitor incident add --json -
+    """
+    given = {k: v for k, v in fields.items() if k != "feed" and v not in (None, ())}
+    if json_file is not None:
+        name = getattr(json_file, "name", "<stdin>")
+        name = "<stdin>" if name in ("-", "<stdin>") or not isinstance(name, str) else name
+        try:
+            data = json.loads(json_file.read().decode("utf-8"))
+        except (UnicodeDecodeError, ValueError, RecursionError) as exc:
+            # ValueError covers JSONDecodeError and integers too long to convert;
+            # RecursionError, nesting deeper than Python can follow
+            raise click.ClickException(f"{name}: not valid JSON: {exc}") from None
+        from ..service import Rejection, validate
+
+        records = data if isinstance(data, list) else [data]
+        items: list[IncidentReport | Rejection] = []
+        for i, rec in enumerate(records):
+            if not isinstance(rec, dict):
+                items.append(Rejection(f"{name} item {i}", "not a JSON object"))
+                continue
+            rec.setdefault("feed", fields["feed"])
+            rec.setdefault("source_id", _new_id())
+            items.append(validate(rec, f"{name} item {i}"))
+    else:
+        if prompt or (not given and sys.stdin.isatty()):
+            given = {**_prompt_fields(), **given}
+        if not given.get("occurred"):
+            raise click.UsageError("--occurred is required (or use --json FILE).")
+        from ..service import validate
+
+        items = [validate(_record_from_flags(given, fields["feed"]), "flags")]
+    result = c.monitor().submit(items)
+    print_outcomes(c, result)
+    _report_rejections(c, result.rejections)
+
+
+@incident.command("unlink")
+@click.argument("report_key")
+@click.option("--note", required=True, help="Why the report is not the same event.")
+@click.option("--by", "by", required=True, help="Who decides.")
+@pass_ctx
+def incident_unlink(c: Context, report_key: str, note: str, by: str) -> None:
+    """Undo corroboration: the report goes back to its own incident and is judged there;
+    the incident it left is re-scored. Both reports stay as they were.
+
+    \b
+    Example:
+      monitor incident unlink acled:SYR1234:1700000000 --by "J. Analyst" --note "other strike"
+    """
+    outcome = c.monitor().unlink(report_key, by, note)
+    c.console.print(f"{report_key} is incident {outcome.incident_id} again; "
+                    f"{len(outcome.findings)} finding(s) recorded there", markup=False)
+
+
+def _new_id() -> str:
+    import uuid
+
+    return "manual-" + uuid.uuid4().hex[:12]
+
+
+def _record_from_flags(given: dict[str, Any], feed: str) -> dict[str, Any]:
+    rec: dict[str, Any] = {"feed": feed, "source_id": given.get("source_id") or _new_id(),
+                           "occurred": given["occurred"]}
+    if given.get("lat") is not None or given.get("lon") is not None:
+        rec["location"] = {"lat": given.get("lat"), "lon": given.get("lon"),
+                           "precision": given.get("precision") or 1,
+                           "place": given.get("place")}
+    for key in ("attacker", "target", "sources"):
+        if given.get(key):
+            rec[key] = list(given[key])
+    for key in ("event_type", "direction", "claimed_target", "platform", "target_category",
+                "civilian_targeting", "notes"):
+        if given.get(key) is not None:
+            rec[key] = given[key]
+    return rec
+
+
+def _prompt_fields() -> dict[str, Any]:
+    """Ask for each field in turn (empty answer = not known)."""
+    def ask(text: str, **kw: Any) -> Any:
+        value = click.prompt(text, default="", show_default=False, **kw)
+        return value if value != "" else None
+
+    out: dict[str, Any] = {"occurred": click.prompt("When (2016-08-10 or 2016-08-10T14:00+03:00)")}
+    out["lat"] = ask("Latitude", type=str)
+    out["lon"] = ask("Longitude", type=str)
+    out["precision"] = ask("Location precision 1-7", type=str)
+    out["place"] = ask("Place")
+    for key in ("attacker", "target"):
+        name = ask(f"{key.title()} (as the source names it)")
+        out[key] = [name] if name else []
+    out["event_type"] = ask("Event type", type=click.Choice(("",) + EVENT_TYPES))
+    out["platform"] = ask("Platform", type=click.Choice(("",) + PLATFORMS))
+    out["target_category"] = ask("Target category", type=click.Choice(("",) + TARGET_CATEGORIES))
+    out["notes"] = ask("Notes")
+    return {k: v for k, v in out.items() if v not in (None, [])}
+
+
+def _report_rejections(c: Context, rejections: list[Rejection]) -> None:
+    for rej in rejections:
+        c.err.print(f"[red]rejected[/red] {esc(str(rej))}", highlight=False, markup=True)
+    if rejections:
+        raise click.ClickException(f"{len(rejections)} record(s) rejected; "
+                                   "the others were recorded")
+
+
+@click.command("import")
+@click.argument("path", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option("--format", "fmt", type=click.Choice(["acled", "jsonl"]), required=True,
+              help="The file's format.")
+@click.option("--feed", default=None, help="Feed name to record (default: the format name).")
+@click.option("--pipeline/--no-pipeline", default=None,
+              help="Read, resolve and judge in a second process while this one records "
+                   "(default: for files of 20,000 lines or more, on 2 or more cores).")
+@pass_ctx
+def import_(c: Context, path: Path, fmt: str, feed: str | None, pipeline: bool | None) -> None:
+    """Import a file of incident reports; print what was found.
+
+    Re-importing the same file adds nothing. A malformed row is reported with its line
+    number and reason while the other rows go in; the exit status is 1 if any was rejected.
+    Either way of importing (one process or two) records the same ledger.
+
+    \b
+    Example:
+      monitor import samples/acled_syria_2016.csv --format acled
+    """
+    from ..imports import import_file
+
+    with _ImportBar(c.err, path.name) as bar:
+        result = import_file(path, fmt, c.monitor, config=c.paths.config,
+                             pack=c.paths.settings.pack, feed=feed, pipeline=pipeline,
+                             on_start=bar.start, on_batch=bar.advance,
+                             on_note=lambda text: c.err.print(f"note: {esc(text)}"))
+    terms = ", ".join(f"{t} {n}" for t, n in sorted(result.by_term.items()))
+    c.console.print(f"{esc(path.name)}: {result.new} new report(s), {result.duplicates} already "
+                    f"recorded, {len(result.rejections)} rejected; {result.findings} finding(s)"
+                    + (f": {terms}" if terms else ""))
+    _report_rejections(c, result.rejections)
+
+
+class _ImportBar:
+    """The import's progress bar on standard error, from its first batch (none for a file
+    under 2,000 lines); it leaves nothing behind."""
+
+    def __init__(self, console: Console, name: str) -> None:
+        self._console, self._name = console, name
+        self._progress: Any = None
+        self._task: Any = None
+
+    def __enter__(self) -> _ImportBar:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self._progress is not None:
+            self._progress.stop()
+
+    def start(self, lines: int) -> None:
+        from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
+
+        self._progress = Progress(TextColumn("{task.description}"), BarColumn(),
+                                  MofNCompleteColumn(), console=self._console, transient=True,
+                                  disable=lines < 2000)
+        self._progress.start()
+        self._task = self._progress.add_task(f"importing {self._name}", total=lines)
+
+    def advance(self, reports: int) -> None:
+        self._progress.advance(self._task, reports)

@@ -1,0 +1,102 @@
+"""Reading the ledger: read-only SQL, the incidents, the SEP-CALM series and the alerts."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+
+import click
+
+from ..output import render
+from .common import Context, pass_ctx, rows_out
+from .options import LOCAL_DATE, format_option
+
+INCIDENT_COLUMNS = ["incident_id", "occurred_start", "place", "admin1", "event_type",
+                    "platform", "target_category", "attacker_sides", "target_sides", "zones"]
+
+
+@click.command("query")
+@click.argument("sql")
+@format_option("table", "json", "csv")
+@pass_ctx
+def query(c: Context, sql: str, fmt: str) -> None:
+    """Run a read-only SQL query on the ledger. Anything that writes, attaches another
+    database or changes a pragma is refused. The README documents the tables and views.
+
+    \b
+    Example:
+      monitor query "SELECT party, term, sum(findings) FROM scorecard GROUP BY 1, 2"
+      monitor query "SELECT * FROM findings_per_party_day WHERE day >= '2016-09-12'" --format csv
+    """
+    names, rows = c.ledger(readonly=True).user_query(sql)
+    dicts = [dict(zip(names, r)) for r in rows]
+    if fmt == "table":
+        render(dicts, "table", names, title=f"{len(rows)} row(s)", console=c.console)
+    else:
+        click.echo(render(dicts, fmt, names))
+
+
+@click.command("incidents")
+@click.option("--since", type=LOCAL_DATE, help="Event date on or after (local).")
+@click.option("--until", type=LOCAL_DATE, help="Event date before (local).")
+@format_option("table", "json", "jsonl", "csv", "geojson")
+@pass_ctx
+def incidents(c: Context, since: dt.date | None, until: dt.date | None, fmt: str) -> None:
+    """List or export the incidents (one row per report's resolution).
+
+    \b
+    Example:
+      monitor incidents --since 2016-09-12 --until 2016-09-20 --format geojson > incidents.geojson
+    """
+    from ..exports import incidents_geojson
+
+    rows = c.ledger(readonly=True).incident_rows()
+    lo, hi = c.day_start(since), c.day_start(until)
+    rows = [r for r in rows if (lo is None or r["occurred_start"] >= lo)
+            and (hi is None or r["occurred_start"] < hi)]
+    if fmt == "geojson":
+        click.echo(json.dumps(incidents_geojson(rows), ensure_ascii=False))
+    elif fmt == "table":
+        render(rows, "table", INCIDENT_COLUMNS, title=f"{len(rows)} incident row(s)",
+               console=c.console)
+    else:
+        click.echo(render(rows, fmt))
+
+
+@click.command("calm")
+@format_option("table", "json")
+@pass_ctx
+def calm(c: Context, fmt: str) -> None:
+    """SEP-CALM: consecutive calm days since Day D, and the day the 7-day condition for the
+    Joint Implementation Centre is met, if it ever is.
+
+    \b
+    Example:
+      monitor calm
+    """
+    rows = c.ledger(readonly=True).calm_days()
+    met = [r for r in rows if r["condition_met"]]
+    if fmt == "table":
+        rows = [{**r, "start": c.local(r["start"], "%Y-%m-%d %H:%M"),
+                 "end": c.local(r["end"], "%Y-%m-%d %H:%M"),
+                 "breaches": len(r["breaches"])} for r in rows]
+    rows_out(c, rows, fmt, "SEP-CALM " + (f"condition met on day {met[0]['day']}" if met else
+                                          "condition never met"),
+             ["day", "start", "end", "calm", "consecutive", "condition_met", "breaches"])
+
+
+@click.command("alerts")
+@click.option("--kind", type=click.Choice(["escalation", "cycle_of_excuses"]))
+@format_option("table", "json")
+@pass_ctx
+def alerts(c: Context, kind: str | None, fmt: str) -> None:
+    """Alerts in force: escalations (many serious findings against one party in one
+    governorate within a day) and cycles of excuses (a Nusra attack answered nearby).
+
+    \b
+    Example:
+      monitor alerts --kind escalation
+    """
+    rows = c.ledger(readonly=True).alerts(kind)
+    rows_out(c, rows, fmt, f"{len(rows)} alert(s)",
+             ["kind", "start", "party", "governorate", "detail", "key"])

@@ -1,0 +1,112 @@
+"""Importing a file of reports (``monitor import``): batch after batch through the one path,
+:meth:`Monitor.submit`, with a second process reading, resolving and judging ahead for long
+files (:mod:`monitor.pipeline`).
+
+A batch is one ledger transaction. A failure part-way (a full disk) rolls back the batch in
+progress and leaves every batch before it recorded, so the same import run again completes
+it: what is recorded is skipped as a duplicate. Either way of importing (one process or two)
+records the same ledger.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import sqlite3
+from collections import Counter
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from . import pipeline as two_processes
+from .errors import MonitorError
+
+if TYPE_CHECKING:
+    from .service import Monitor, Rejection
+
+BATCH = 500  # reports per ledger transaction
+
+
+class ImportStopped(MonitorError):
+    """The ledger could not be written part-way; the batches before are recorded."""
+
+
+@dataclass
+class ImportResult:
+    """What an import did. Outcomes are counted, not kept (a file may hold a million rows)."""
+
+    new: int = 0
+    duplicates: int = 0
+    by_term: Counter[str] = field(default_factory=Counter)
+    rejections: list[Rejection] = field(default_factory=list)
+
+    @property
+    def findings(self) -> int:
+        return sum(self.by_term.values())
+
+
+def _ignore(_: Any) -> None:
+    return None
+
+
+def import_file(path: Path, fmt: str, open_monitor: Callable[[], Monitor], *, config: Path,
+                pack: str, feed: str | None = None, pipeline: bool | None = None,
+                on_start: Callable[[int], None] = _ignore,
+                on_batch: Callable[[int], None] = _ignore,
+                on_note: Callable[[str], None] = _ignore) -> ImportResult:
+    """Import ``path`` (format ``fmt``: ``acled`` or ``jsonl``) as feed ``feed`` (default: the
+    format's name); escalations and cycles of excuses are brought up to date once, at the end.
+
+    ``pipeline`` asks for the second process (None: for big files on 2+ cores); it loads pack
+    ``pack`` of folder ``config`` while ``open_monitor`` loads this process's (called once the
+    worker has started). ``on_start`` gets the file's line count before the first batch,
+    ``on_batch`` each recorded batch's size, ``on_note`` why the import runs in one process
+    when a second one was wanted but could not start. Raises :class:`ImportStopped` when the
+    ledger cannot be written, :class:`~monitor.pipeline.PipelineError` when the worker dies.
+    """
+    from .adapters import count_lines, reader
+
+    feed = feed or fmt
+    lines = count_lines(path)
+    result = ImportResult()
+    with contextlib.ExitStack() as stack:  # the worker, if any, ends with the import
+        worker = None
+        if two_processes.wanted(pipeline, lines):  # its pack loads alongside this one's
+            try:
+                worker = stack.enter_context(
+                    two_processes.Worker(config, pack, fmt, path, feed, BATCH))
+            except OSError as exc:  # no second process here: one does it all
+                on_note(f"importing in one process ({exc})")
+        monitor = open_monitor()
+        on_start(lines)
+        batch: list[Any] = []
+
+        def flush(judged: list[Any] | None = None) -> None:
+            done = monitor.submit(batch, refresh=False, judged=judged)
+            result.new += done.new
+            result.duplicates += done.duplicates
+            result.by_term.update(f.term for f in done.findings)
+            result.rejections.extend(done.rejections)
+            on_batch(len(batch))
+            batch.clear()
+
+        try:
+            if worker is not None:
+                for prepared in worker:
+                    batch.extend(prepared.items)
+                    flush(prepared.judged)
+            else:
+                for item in reader(fmt)(path, feed=feed):
+                    batch.append(item)
+                    if len(batch) >= BATCH:
+                        flush()
+                flush()
+            # escalations and cycles of excuses: once, over everything the import touched
+            monitor.refresh_patterns()
+        except (sqlite3.OperationalError, OSError) as exc:
+            raise ImportStopped(
+                f"the ledger could not be written ({exc}). The batch in progress was rolled "
+                f"back; the {result.new} report(s) before it are recorded and verified. Free "
+                "space (or fix the cause) and run the same import again: what is recorded is "
+                "skipped.") from None
+    return result
