@@ -30,6 +30,7 @@ from apscheduler.triggers.interval import IntervalTrigger
 
 from .feeds import FeedSpec, HttpFetcher, SourceError, adapter_for
 from .ledger import iso
+from .ledger.checkpoints import append_checkpoint
 from .models import charged_set
 from .retry import attempts
 from .service import Monitor
@@ -102,8 +103,10 @@ class Daemon:
                  on_batch: Callable[[str, int], None] | None = None,
                  sleep: Callable[[float], bool] | None = None,
                  reload: Callable[[], Any] | None = None,
-                 watch: Callable[[], Any] | None = None):
+                 watch: Callable[[], Any] | None = None, checkpoints: Path | None = None):
         self.monitor = monitor
+        # the ledger's head is written here after every run (monitor.ledger.checkpoints)
+        self.checkpoints = checkpoints
         self.feeds = {f.name: f for f in feeds if f.enabled}
         self.base = base
         self.stop = threading.Event()
@@ -164,12 +167,24 @@ class Daemon:
             if delay is not None and self.sleep(delay):
                 break  # asked to stop while waiting
         self.monitor.record_feed_health(name, run, started)
+        self.checkpoint()
         give_back_memory()
         if not run.ok:
             self.monitor.notify("feed_failure", f"{name}@{iso(started)}",
                                 {"feed": name, "attempts": run.attempts, "reason": run.reason})
         log.info("%s", run.summary())
         return run
+
+    def checkpoint(self) -> str:
+        """Write the ledger's head outside it (the checkpoint file) and hand it to the
+        webhooks that asked for ``checkpoint`` events: a cut-off tail or a rolled-back file
+        can then be shown against a copy no one can rewrite with the ledger."""
+        assert self.monitor.ledger is not None
+        head = self.monitor.ledger.head()
+        if self.checkpoints is not None:
+            append_checkpoint(self.checkpoints, head, self.monitor.clock())
+        self.monitor.notify("checkpoint", head, {"head": head})
+        return head
 
     def _poll(self, spec: FeedSpec, run: FeedRun) -> None:
         adapter = adapter_for(spec, self.base)

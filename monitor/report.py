@@ -546,6 +546,7 @@ def build(ledger: Ledger, pack: Pack, p: Period, *, maps: bool = True,
         "previous_end": p.previous().end.strftime(fmt),
         "generated": f"{(now or dt.datetime.now(dt.UTC)).astimezone(p.tz):%Y-%m-%d %H:%M} "
                      f"({p.tz})",
+        "head": ledger.head(),
         "total": len(counted), "previous_total": len(before),
         "change": change(len(counted), len(before)),
         "incident_count": len({f["incident_id"] for f in counted}),

@@ -28,7 +28,8 @@ if TYPE_CHECKING:  # httpx is imported to deliver, not to read the settings
     import httpx
 
 log = logging.getLogger("monitor.webhooks")
-EventKind = Literal["finding", "alert", "feed_failure"]
+# "checkpoint": the ledger's head after each daemon run (opt-in: not in the default events)
+EventKind = Literal["finding", "alert", "feed_failure", "checkpoint"]
 
 
 class WebhookSpec(FileModel):

@@ -142,3 +142,64 @@ def test_a_removed_trigger_is_named_at_once(ledger: Ledger, path: Path) -> None:
     ledger.rebuild()
     with pytest.raises(sqlite3.IntegrityError, match="cannot be updated"):
         sqlite3.connect(path).execute("UPDATE findings SET severity = 'minor'")
+
+
+# --- the command line and the daemon ----------------------------------------------------
+
+
+def cli(path: Path, *args: str):
+    from click.testing import CliRunner
+
+    from monitor.cli import main
+    from monitor.config import PROJECT_ROOT
+    return CliRunner().invoke(main, ["--config", str(PROJECT_ROOT / "config"), "--db",
+                                     str(path), *args])
+
+
+def test_the_commands_print_check_and_rebuild(ledger: Ledger, path: Path, tmp_path: Path) -> None:
+    head = cli(path, "ledger", "head")
+    assert head.exit_code == 0 and head.output.strip() == ledger.head()
+    ok = cli(path, "ledger", "verify")
+    assert ok.exit_code == 0 and f"head {ledger.head()}" in ok.output
+    assert "derived state matches" in ok.output
+    checkpoints = tmp_path / "checkpoints.txt"
+    checkpoints.write_text(f"2016-09-19T16:00:00+00:00 {ledger.head()}\n")
+    assert cli(path, "ledger", "verify", "--checkpoints", str(checkpoints)).exit_code == 0
+    tamper(path, *[(f'DELETE FROM "{t}" WHERE seq > 12', ()) for t in
+                   ("reports", "incidents", "findings", "status_changes")])
+    ledger.rebuild()  # the derived rows of the deleted findings go too: only the head shows it
+    cut = cli(path, "ledger", "verify", "--checkpoints", str(checkpoints))
+    assert cut.exit_code == 1 and "checkpoints.txt line 1" in cut.output
+    assert "past the end of the ledger" in cut.output
+    bad = cli(path, "ledger", "verify", "--head", "12")
+    assert bad.exit_code == 1 and "expected SEQ:HASH" in bad.output
+    tamper(path, ("UPDATE finding_parties SET party = 'isil'", ()))
+    failing = cli(path, "ledger", "verify")
+    assert failing.exit_code == 1 and "finding_parties does not match the chain" in failing.output
+    fixed = cli(path, "ledger", "rebuild")
+    assert fixed.exit_code == 0 and "restored: finding_parties" in fixed.output
+    assert cli(path, "ledger", "verify").exit_code == 0
+
+
+def test_the_daemon_writes_the_head_outside_the_ledger_after_every_run(
+        pack, tmp_path: Path) -> None:
+    from monitor.daemon import Daemon
+    from monitor.feeds import FeedSpec
+    from monitor.service import Monitor
+
+    (tmp_path / "partners.jsonl").write_text(
+        '{"source_id": "p1", "occurred": "2016-09-15", "attacker": "Syrian air force", '
+        '"target": "civilians", "location": {"lat": 36.2, "lon": 37.1}}\n')
+    spec = FeedSpec(name="partners", adapter="jsonl", source="partners.jsonl")
+    ledger = Ledger.open(tmp_path / "ledger.db")
+    checkpoints = tmp_path / "var" / "checkpoints.txt"
+    try:
+        daemon = Daemon(Monitor(pack, ledger), [spec], tmp_path, sleep=lambda s: False,
+                        checkpoints=checkpoints)
+        daemon.run_once()
+        daemon.run_once()
+        lines = checkpoints.read_text().splitlines()
+        assert len(lines) == 2 and lines[-1].split()[-1] == ledger.head()
+        assert all(ledger.check_head(line.split()[-1]) is None for line in lines)
+    finally:
+        ledger.close()

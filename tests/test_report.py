@@ -415,3 +415,8 @@ def test_the_map_has_an_inset_of_the_densest_governorate(week_html):
     assert caption and int(caption.group(2)) >= 3
     main = re.search(r'<svg class="map".*?</svg>', week_html, re.S).group(0)
     assert main.count('<circle class="finding') == inset.group(0).count('<circle class="finding')
+
+
+def test_the_brief_names_the_head_it_was_made_from(week_ledger, week_html):
+    head = re.search(r'<code class="head">(\d+:[0-9a-f]{64})</code>', week_html).group(1)
+    assert head == week_ledger.head() and week_ledger.check_head(head) is None

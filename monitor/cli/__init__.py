@@ -15,12 +15,11 @@ import click
 
 from .. import __version__
 from ..errors import MonitorError
-from ..ledger import LedgerError
 from ..problems import ProblemsError
 from . import config, feeds, findings, incident, ledger, read, report, rules, run, serve
 from .common import Context
 
-USER_ERRORS = (MonitorError, LedgerError)
+USER_ERRORS = (MonitorError,)
 # a file named on the command line or in the configuration that is missing or unreadable
 FILE_ERRORS = (FileNotFoundError, PermissionError)
 

@@ -91,6 +91,12 @@ class Ledger(PatternQueue, Queries):
             return dataclasses.replace(result, ok=False, problem="; ".join(problems))
         return result
 
+    def check_head(self, head: str) -> str | None:
+        """What became of an anchored head in this file (None: it holds it); the chain itself
+        is checked by :meth:`verify`. ValueError for a malformed head."""
+        with self._lock:
+            return integrity.check_head(self._conn, list(self._tables), head)
+
     def head(self) -> str:
         """The chain's last entry as ``SEQ:HASH``: keep it elsewhere, and ``verify(head=...)``
         will say whether this file still holds it (empty ledger: ``0:`` and no hash)."""
