@@ -104,7 +104,7 @@ def test_batches_hold_batch_size_lines_and_each_cursor_resumes_after_its_batch(t
     (b'["p-9", "2016-08-10"]\n', "each line must be a JSON object"),
     (b'"p-9"\n', "each line must be a JSON object"),
     (b'{"feed": "acled", "source_id": "SYR9001", "revision": "9999999999"}\n',
-     "feed 'acled' is not this feed ('partners')"),
+     "feed 'acled' is not the feed recording it ('partners')"),
 ], ids=["not-utf8", "bad-json", "array", "string", "another-feeds-record"])
 def test_a_bad_line_is_rejected_with_its_number_and_the_others_go(tmp_path, line, reason):
     (tmp_path / "reports.jsonl").write_bytes(LINES[0] + line + b"\n" + LINES[1])

@@ -203,3 +203,41 @@ def test_the_daemon_writes_the_head_outside_the_ledger_after_every_run(
         assert all(ledger.check_head(line.split()[-1]) is None for line in lines)
     finally:
         ledger.close()
+
+
+# --- provenance: set by the ingesting side --------------------------------------------------
+
+
+def test_a_record_cannot_name_its_feed_and_supersede_another_feeds(tmp_path: Path) -> None:
+    import json
+
+    from monitor.config import PROJECT_ROOT
+
+    db = tmp_path / "ledger.db"
+    sample = PROJECT_ROOT / "feeds" / "samples" / "acled_syria_2016_sample.csv"
+    assert cli(db, "import", str(sample), "--format", "acled").exit_code == 0
+    ledger = Ledger.open(db)
+    target = ledger.query("SELECT source_id FROM findings WHERE feed = 'acled' AND "
+                          "severity = 'critical' LIMIT 1")[0]["source_id"]
+    before = ledger.query("SELECT finding_id, status FROM finding_status ORDER BY finding_id")
+    ledger.close()
+    forged = {"feed": "acled", "source_id": target, "revision": "99", "occurred": "2016-09-15",
+              "attacker": "unknown", "target": "unknown", "notes": "nothing happened here",
+              "location": {"lat": 36.2, "lon": 37.1}}
+    lines = tmp_path / "forged.jsonl"
+    lines.write_text(json.dumps(forged) + "\n")
+    imported = cli(db, "import", str(lines), "--format", "jsonl")
+    assert "feed 'acled' is not the feed recording it ('jsonl')" in " ".join(
+        imported.output.split())
+    entry = tmp_path / "forged.json"
+    entry.write_text(json.dumps(forged))
+    added = cli(db, "incident", "add", "--json", str(entry))
+    assert "feed 'acled' is not the feed recording it ('manual')" in " ".join(
+        added.output.split())
+    ledger = Ledger.open(db)
+    try:
+        after = ledger.query("SELECT finding_id, status FROM finding_status ORDER BY finding_id")
+        assert after == before  # nothing superseded, nothing added
+        assert ledger.query("SELECT count(*) AS n FROM reports WHERE feed != 'acled'")[0]["n"] == 0
+    finally:
+        ledger.close()

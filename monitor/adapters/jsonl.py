@@ -68,14 +68,14 @@ def parse_line(raw: bytes, where: str) -> dict[str, Any] | Rejection | None:
 
 def read_file(path: Path, feed: str = "jsonl") -> Iterator[tuple[str, dict[str, Any]] | Rejection]:
     """Yield ``(where, record)`` per non-blank line; a line that is not a JSON object is a
-    Rejection. Records without a ``feed`` get ``feed``."""
+    Rejection. Every record is ``feed``'s: the import decides a record's feed, never the
+    record (:func:`own_feed`)."""
     with open_regular(path) as fh:
         for number, raw in enumerate(fh, start=1):
             where = f"{path.name} line {number}"
             record = parse_line(raw, where)
             if isinstance(record, dict):
-                record.setdefault("feed", feed)
-                yield where, record
+                yield own_feed(record, feed, where)
             elif record is not None:
                 yield record
 
@@ -117,6 +117,20 @@ def _refused(entry: Path, folder: Path) -> str | None:
     return None
 
 
+def own_feed(record: dict[str, Any], feed: str, where: str
+             ) -> tuple[str, dict[str, Any]] | Rejection:
+    """``(where, record)`` recorded as ``feed``, or a Rejection when the record names another
+    feed: provenance is set by the ingesting side, so a record cannot pass itself off as (and,
+    as a new revision, supersede) another feed's report."""
+    named = record.get("feed", feed)
+    if named != feed:
+        return Rejection(where, f"feed {named!r} is not the feed recording it ({feed!r}): a "
+                         "record cannot name its own feed; leave 'feed' out, or record it "
+                         f"with --feed {named} if it truly is that feed's")
+    record["feed"] = feed
+    return where, record
+
+
 def eligible(name: str) -> bool:
     """A finished ``*.jsonl`` file of a drop folder (not a temporary or hidden name)."""
     return (name.endswith(".jsonl") and not name.startswith(".")
@@ -145,12 +159,10 @@ class JsonlAdapter:
         record = parse_line(raw, where)
         if not isinstance(record, dict):
             return record
-        feed = record.setdefault("feed", self.spec.name)
-        if feed != self.spec.name:
-            return Rejection(where, f"feed {feed!r} is not this feed ({self.spec.name!r}); "
-                             "leave 'feed' out or name this feed")
-        record.setdefault("reliability", self.spec.reliability)
-        return where, record
+        owned = own_feed(record, self.spec.name, where)
+        if isinstance(owned, tuple):
+            record.setdefault("reliability", self.spec.reliability)
+        return owned
 
     def _chunks(self, data: bytes, name: str, start: int = 0,
                 complete: bool = False) -> Iterator[tuple[list[Any], int]]:

@@ -92,6 +92,7 @@ def incident_add(c: Context, json_file: Any, prompt: bool, **fields: Any) -> Non
             # ValueError covers JSONDecodeError and integers too long to convert;
             # RecursionError, nesting deeper than Python can follow
             raise click.ClickException(f"{name}: not valid JSON: {exc}") from None
+        from ..adapters.jsonl import own_feed
         from ..service import Rejection, validate
 
         records = data if isinstance(data, list) else [data]
@@ -100,7 +101,10 @@ def incident_add(c: Context, json_file: Any, prompt: bool, **fields: Any) -> Non
             if not isinstance(rec, dict):
                 items.append(Rejection(f"{name} item {i}", "not a JSON object"))
                 continue
-            rec.setdefault("feed", fields["feed"])
+            owned = own_feed(rec, fields["feed"], f"{name} item {i}")
+            if isinstance(owned, Rejection):
+                items.append(owned)
+                continue
             rec.setdefault("source_id", _new_id())
             items.append(validate(rec, f"{name} item {i}"))
     else:
