@@ -35,10 +35,14 @@ END_GRACE = dt.timedelta(minutes=1)
 UNATTRIBUTED = "unattributed"
 
 
-def finding_id(incident: str, report_key: str, term: str, rule_version: str) -> str:
+def finding_id(incident: str, report_key: str, term: str, rule_version: str,
+               supersedes: str | None = None) -> str:
     """A finding's id: the same incident, report, term and rule version give the same id on
-    every replay, and anything else a different one."""
-    key = f"{incident}|{report_key}|{term}|{rule_version}"
+    every replay, and anything else a different one. A finding that supersedes another
+    (re-judging) also names it, so a rule changed back to an earlier version gives a new
+    finding rather than the id of the one it superseded."""
+    key = f"{incident}|{report_key}|{term}|{rule_version}" + (f"|{supersedes}" if supersedes
+                                                              else "")
     return "f-" + hashlib.sha256(key.encode()).hexdigest()[:16]
 
 

@@ -25,6 +25,10 @@ from .models import Finding, IncidentReport, Outcome, Resolution
 from .problems import location
 from .resolve import incident_id, resolve, resolve_many
 
+# Reports re-judged to a transaction (Monitor.rejudge): another writer waits at most this many
+# (about a second's work), never a whole re-judgement.
+REJUDGE_BATCH = 500
+
 
 @dataclass(frozen=True)
 class Rejection:
@@ -257,51 +261,63 @@ class Monitor:
         ``since`` (UTC ISO) under the current rules. A finding whose rule changed and whose
         verdict changed is superseded by a new one (``supersedes`` points back); one the new
         rule no longer finds is superseded; a term now found is recorded. Verdicts that did
-        not change stay as they are, with the rule version that made them."""
+        not change stay as they are, with the rule version that made them.
+
+        Reports are re-judged ``REJUDGE_BATCH`` to a transaction, so another writer (a hand
+        entry, the daemon) waits at most one batch, never the whole run; a run cut short is
+        finished by running it again (what was re-judged is then unchanged)."""
         assert self.ledger is not None
         counts = {"reports": 0, "new": 0, "superseded": 0, "unchanged": 0}
         versions = {r.spec.term: r.version for r in self.pack.rules}
+        rows = self.ledger.latest_reports(since)
+        for start in range(0, len(rows), REJUDGE_BATCH):
+            with self.ledger.transaction():
+                self._rejudge_batch(rows[start:start + REJUDGE_BATCH], versions, counts)
         with self.ledger.transaction():
-            for row in self.ledger.latest_reports(since):
-                counts["reports"] += 1
-                report = IncidentReport.model_validate(row["body"])
-                incident = row["incident_id"]
-                _, _, findings = self.evaluate(report)
-                new = {f.term: f for f in findings}
-                on_incident = {f["term"]: f for f in self.ledger.findings(incident_id=incident)
-                               if f["status"] not in ("superseded", "retracted")}
-                mine = {t: f for t, f in on_incident.items()
-                        if (f["feed"], f["source_id"]) == (report.feed, report.source_id)}
-                for term, old in mine.items():
-                    if old["rule_version"] == versions.get(term):
-                        counts["unchanged"] += 1
-                        continue
-                    fresh = new.get(term)
-                    if fresh is not None and _same_verdict(old, fresh):
-                        counts["unchanged"] += 1
-                        continue
-                    note = (f"rule {old['rule_id']} changed ({versions.get(term, 'removed')})"
-                            + ("" if fresh else ": the term no longer holds"))
-                    self.ledger.append("status_changes", {
-                        "finding_id": old["finding_id"], "status": "superseded",
-                        "by": "rejudge", "note": note})
-                    counts["superseded"] += 1
-                    if fresh is not None:
-                        self._append_finding(fresh, incident, report.report_key,
-                                             supersedes=old["finding_id"])
-                        counts["new"] += 1
-                for term, fresh in new.items():
-                    if term not in on_incident:
-                        self._append_finding(fresh, incident, report.report_key)
-                        counts["new"] += 1
             timeline.refresh(self.ledger, self.pack)
         return counts
+
+    def _rejudge_batch(self, rows: list[dict[str, Any]], versions: dict[str, str],
+                       counts: dict[str, int]) -> None:
+        assert self.ledger is not None
+        for row in rows:
+            counts["reports"] += 1
+            report = IncidentReport.model_validate(row["body"])
+            incident = row["incident_id"]
+            _, _, findings = self.evaluate(report)
+            new = {f.term: f for f in findings}
+            on_incident = {f["term"]: f for f in self.ledger.findings(incident_id=incident)
+                           if f["status"] not in ("superseded", "retracted")}
+            mine = {t: f for t, f in on_incident.items()
+                    if (f["feed"], f["source_id"]) == (report.feed, report.source_id)}
+            for term, old in mine.items():
+                if old["rule_version"] == versions.get(term):
+                    counts["unchanged"] += 1
+                    continue
+                fresh = new.get(term)
+                if fresh is not None and _same_verdict(old, fresh):
+                    counts["unchanged"] += 1
+                    continue
+                note = (f"rule {old['rule_id']} changed ({versions.get(term, 'removed')})"
+                        + ("" if fresh else ": the term no longer holds"))
+                self.ledger.append("status_changes", {
+                    "finding_id": old["finding_id"], "status": "superseded",
+                    "by": "rejudge", "note": note})
+                counts["superseded"] += 1
+                if fresh is not None:
+                    self._append_finding(fresh, incident, report.report_key,
+                                         supersedes=old["finding_id"])
+                    counts["new"] += 1
+            for term, fresh in new.items():
+                if term not in on_incident:
+                    self._append_finding(fresh, incident, report.report_key)
+                    counts["new"] += 1
 
     def _append_finding(self, finding: Finding, incident: str, report_key: str,
                         supersedes: str | None = None) -> dict[str, Any]:
         assert self.ledger is not None
         finding = finding.model_copy(update={"incident_id": incident, "finding_id": finding_id(
-            incident, report_key, finding.term, finding.rule_version)})
+            incident, report_key, finding.term, finding.rule_version, supersedes)})
         row = finding.ledger_row()
         row["supersedes"] = supersedes
         return self.ledger.append("findings", row)

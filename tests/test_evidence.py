@@ -351,3 +351,25 @@ def test_two_reports_whose_parts_join_alike_are_two_reports(monitor, ledger):
                     ("b", {**base, "source_id": "dup", "revision": "1:2"})])
     keys = sorted(r["report_key"] for r in ledger.query("SELECT report_key FROM reports"))
     assert keys == ["jsonl:dup%3A1:2", "jsonl:dup:1%3A2"]
+
+
+def test_a_rule_changed_back_is_rejudged_to_a_new_finding(tmp_path, clock):
+    """Reverting a rule gives its earlier version again: the finding re-judged under it is a
+    new entry superseding the interim one, not the id of the finding it first replaced."""
+    shutil.copytree(PROJECT_ROOT / "config", tmp_path / "config")
+    shutil.copytree(PROJECT_ROOT / "rules", tmp_path / "rules")
+    ledger = Ledger.open(tmp_path / "l.db", clock=clock)
+    Monitor(load_pack(tmp_path / "config", "syria-2016"), ledger, clock).submit(
+        [("a", THREE_SOURCES[1])])
+    first = {f["term"]: f for f in current(ledger)}["JIG-SAAF"]
+    rule = tmp_path / "rules/syria-2016/JIG-SAAF/rule.yaml"
+    text = rule.read_text()
+    for version in (text.replace("severity: major", "severity: critical", 1), text):
+        rule.write_text(version)
+        Monitor(load_pack(tmp_path / "config", "syria-2016"), ledger, clock).rejudge(
+            "2016-01-01T00:00:00+00:00")
+    last = {f["term"]: f for f in current(ledger)}["JIG-SAAF"]
+    assert last["severity"] == "major" and last["rule_version"] == first["rule_version"]
+    assert last["finding_id"] != first["finding_id"]
+    assert ledger.finding(first["finding_id"])["status"] == "superseded"
+    assert ledger.verify().ok

@@ -241,3 +241,73 @@ def test_a_record_cannot_name_its_feed_and_supersede_another_feeds(tmp_path: Pat
         assert ledger.query("SELECT count(*) AS n FROM reports WHERE feed != 'acled'")[0]["n"] == 0
     finally:
         ledger.close()
+
+
+# --- no lock errors: a long re-judgement commits in batches ----------------------------------
+
+
+def ucdp_month(month: str) -> list[tuple[str, dict]]:
+    import csv
+
+    from monitor.adapters.ucdp import to_report
+    from monitor.config import PROJECT_ROOT
+
+    with (PROJECT_ROOT / "feeds" / "data" / "ged_syria_2016.csv").open(encoding="utf-8") as fh:
+        return [(r["id"], to_report(r, "ucdp", "B")) for r in csv.DictReader(fh)
+                if r["date_start"].startswith(month)]
+
+
+def test_rejudge_commits_in_batches_while_hand_entries_go_in(tmp_path: Path, monkeypatch) -> None:
+    import subprocess
+    import sys
+    import threading
+
+    from monitor import service
+    from monitor.config import PROJECT_ROOT, load_pack
+    from monitor.service import Monitor
+
+    config = tmp_path / "config"
+    shutil.copytree(PROJECT_ROOT / "config", config)
+    shutil.copytree(PROJECT_ROOT / "rules", tmp_path / "rules")
+    db = tmp_path / "ledger.db"
+    ledger = Ledger.open(db)
+    Monitor(load_pack(config, "syria-2016"), ledger).submit(ucdp_month("2016-09"))
+    reports = ledger.query("SELECT count(*) AS n FROM reports")[0]["n"]
+    rule = tmp_path / "rules/syria-2016/COH-CLASH/rule.yaml"
+    rule.write_text(rule.read_text().replace("severity: major", "severity: critical", 1))
+    # in this process: every batch is its own transaction
+    monkeypatch.setattr(service, "REJUDGE_BATCH", 50)
+    commits = []
+    original = ledger.transaction
+
+    def counted():
+        commits.append(1)
+        return original()
+    monkeypatch.setattr(ledger, "transaction", counted)
+    changed = Monitor(load_pack(config, "syria-2016"), ledger)
+    monkeypatch.setattr(changed.ledger, "transaction", counted)
+    result = changed.rejudge("2016-01-01T00:00:00+00:00")
+    assert result["reports"] == reports > 200 and result["superseded"] > 50
+    assert len(commits) >= reports // 50
+    ledger.close()
+    # and for real: the command line re-judges in one process while another enters by hand
+    rule.write_text(rule.read_text().replace("severity: critical", "severity: major", 1))
+    base = [sys.executable, "-m", "monitor", "--config", str(config), "--db", str(db)]
+    rejudge = subprocess.Popen([*base, "rules", "rejudge", "--since", "2016-01-01"],
+                               stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    outcomes: list[subprocess.CompletedProcess] = []
+
+    def hand_entries() -> None:
+        for i in range(4):
+            outcomes.append(subprocess.run(
+                [*base, "incident", "add", "--occurred", "2016-09-20", "--attacker",
+                 "Syrian air force", "--target", "civilians", "--lat", "36.2", "--lon", "37.1",
+                 "--source-id", f"hand-{i}"], capture_output=True, text=True, timeout=120))
+    thread = threading.Thread(target=hand_entries)
+    thread.start()
+    out, _ = rejudge.communicate(timeout=300)
+    thread.join(300)
+    assert rejudge.returncode == 0, out
+    assert [o.returncode for o in outcomes] == [0] * 4, [o.stderr for o in outcomes]
+    assert not any("locked" in o.stdout + o.stderr for o in outcomes)
+    assert Ledger.open(db).verify().ok
