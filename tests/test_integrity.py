@@ -311,3 +311,60 @@ def test_rejudge_commits_in_batches_while_hand_entries_go_in(tmp_path: Path, mon
     assert [o.returncode for o in outcomes] == [0] * 4, [o.stderr for o in outcomes]
     assert not any("locked" in o.stdout + o.stderr for o in outcomes)
     assert Ledger.open(db).verify().ok
+
+
+# --- a broken file: one line, and nothing written --------------------------------------------
+
+
+def broken_copies(ledger: Ledger, path: Path, tmp_path: Path) -> dict[str, Path]:
+    ledger.close()
+    data = bytearray(path.read_bytes())
+    flipped = bytearray(data)
+    page = 4096 * (len(data) // 4096 // 2)  # a b-tree page in the middle: its header flipped
+    for i in range(page, page + 12):
+        flipped[i] ^= 0xFF
+    copies = {"flipped": bytes(flipped), "truncated": bytes(data[: len(data) // 3]),
+              "not-a-database": b"ceasefire " * 500}
+    out = {}
+    for name, content in copies.items():
+        out[name] = tmp_path / f"{name}.db"
+        out[name].write_bytes(content)
+    return out
+
+
+@pytest.mark.parametrize("kind", ["flipped", "truncated", "not-a-database"])
+def test_a_broken_file_is_one_line_and_never_written(ledger: Ledger, path: Path, tmp_path: Path,
+                                                     kind: str) -> None:
+    for n in range(6, 40):
+        record(ledger, n)  # enough pages that the middle of the file is data
+    broken = broken_copies(ledger, path, tmp_path)[kind]
+    before = broken.read_bytes()
+    added = cli(broken, "incident", "add", "--occurred", "2016-09-20", "--attacker",
+                "Syrian air force", "--target", "civilians", "--lat", "36.2", "--lon", "37.1")
+    assert added.exit_code == 1 and "Traceback" not in added.output
+    assert added.output.startswith("Error: ") and added.output.count("\n") == 1
+    assert "the ledger file is damaged or is not a ledger" in added.output
+    assert ".recover" in added.output
+    assert broken.read_bytes() == before
+    checked = cli(broken, "ledger", "verify")
+    assert checked.exit_code == 1 and checked.output.startswith("Error: ")
+    assert checked.output.count("\n") == 1
+
+
+def test_verify_names_a_value_of_the_wrong_type(ledger: Ledger, path: Path) -> None:
+    tamper(path, ("UPDATE findings SET severity = CAST('major' AS BLOB) WHERE seq = 9", ()))
+    result = ledger.verify()
+    assert not result.ok and (result.table, result.seq) == ("findings", 9)
+    assert "severity holds a BLOB" in str(result.problem)
+
+
+def test_an_unexpected_error_is_one_line_unless_debugging(ledger: Ledger, path: Path,
+                                                          monkeypatch) -> None:
+    def broken(self):
+        raise ValueError("day is out of range for month")
+    monkeypatch.setattr(Ledger, "head", broken)
+    out = cli(path, "ledger", "head")
+    assert out.exit_code == 1 and out.output.count("\n") == 1
+    assert out.output.startswith("Error: unexpected ValueError: day is out of range")
+    monkeypatch.setenv("MONITOR_DEBUG", "1")
+    assert isinstance(cli(path, "ledger", "head").exception, ValueError)

@@ -11,10 +11,14 @@ Errors the user can act on become one ``Error: ...`` message and exit status 1 i
 
 from __future__ import annotations
 
+import sqlite3
+
 import click
 
 from .. import __version__
+from ..config import environment
 from ..errors import MonitorError
+from ..ledger.store import damaged
 from ..problems import ProblemsError
 from . import config, feeds, findings, incident, ledger, read, report, rules, run, serve
 from .common import Context
@@ -41,6 +45,20 @@ class MonitorGroup(click.Group):
             return super().invoke(ctx)
         except (*USER_ERRORS, *FILE_ERRORS) as exc:
             raise click.ClickException(message(exc)) from None
+        except sqlite3.DatabaseError as exc:  # a ledger file damaged while being read
+            db = ctx.obj.paths.db if ctx.obj is not None else "the ledger"
+            raise click.ClickException(damaged(db, exc)) from None
+        except (click.ClickException, click.exceptions.Exit, click.Abort, KeyboardInterrupt):
+            raise
+        except Exception as exc:
+            # a value the ledger should never hold (a damaged file) or a bug: one line, and
+            # the traceback on request
+            if environment().get("MONITOR_DEBUG"):
+                raise
+            raise click.ClickException(
+                f"unexpected {type(exc).__name__}: {exc}. If it came from the ledger, "
+                "`monitor ledger verify` says whether the file is intact; MONITOR_DEBUG=1 "
+                "shows the traceback.") from None
 
 
 @click.group(cls=MonitorGroup, context_settings={"help_option_names": ["-h", "--help"]})

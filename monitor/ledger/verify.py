@@ -168,7 +168,21 @@ def check_span(conn: Any, tables: Sequence[ChainedTable], lo: int | None, hi: in
     where = " WHERE " * (lo is not None or hi is not None) + " AND ".join(
         [*["seq >= ?"] * (lo is not None), *["seq <= ?"] * (hi is not None)])
     bounds = [b for b in (lo, hi) if b is not None]
-    cursor = conn.execute(chain_sql(tables, where), bounds * len(tables))
+    try:
+        cursor = conn.execute(chain_sql(tables, where), bounds * len(tables))
+        return _check_rows(conn, tables, cursor, n, last_hash)
+    except Exception as exc:  # noqa: BLE001 - sqlite3's or sqlean's error: the module varies
+        wrong = _wrong_type(conn, tables, where, bounds)
+        if wrong is None:
+            raise
+        t, seq, column = wrong
+        return _Span(False, seq - 1, None, _row_problem(
+            conn, t, seq, f"was altered: {column} holds a BLOB, which no entry can hold "
+            f"({exc})"), t.name, seq)
+
+
+def _check_rows(conn: Any, tables: Sequence[ChainedTable], cursor: Any, n: int,
+                last_hash: str | None) -> _Span:
     sha, last, first = hashlib.sha256, -1, None
 
     def fail(problem: str, table: str | None, seq: int) -> _Span:
@@ -204,6 +218,25 @@ def check_span(conn: Any, tables: Sequence[ChainedTable], lo: int | None, hi: in
             t = tables[i]
             return fail(_row_problem(conn, t, seq, problem), t.name, seq)
     return _Span(True, n, last_hash, first=first)
+
+
+def _wrong_type(conn: Any, tables: Sequence[ChainedTable], where: str,
+                bounds: list[int]) -> tuple[ChainedTable, int, str] | None:
+    """The first row (table, seq, column) holding a value no entry can hold (a BLOB: entries
+    are text, numbers and JSON), which the fast path's json_object cannot read."""
+    found = []
+    for t in tables:
+        test = " OR ".join(f"typeof({quote(c)}) = 'blob'" for c in t.columns)
+        cond = f"{where} AND ({test})" if where else f" WHERE {test}"
+        row = conn.execute(f"SELECT seq, * FROM {quote(t.name)}{cond} ORDER BY seq LIMIT 1",
+                           bounds).fetchone()
+        if row is not None:
+            column = next(c for c, v in zip(t.columns, row[1:]) if isinstance(v, bytes))
+            found.append((row[0], t, column))
+    if not found:
+        return None
+    seq, t, column = min(found, key=lambda f: f[0])
+    return t, seq, column
 
 
 def _row_problem(conn: Any, t: ChainedTable, seq: int, problem: str) -> str:
