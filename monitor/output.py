@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+import math
 import re
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
@@ -14,6 +15,24 @@ if TYPE_CHECKING:  # rich is imported to print a table, not to write JSON or CSV
 
 # Cells that a spreadsheet would run as a formula (CSV injection: '=cmd|...').
 FORMULA_LEAD = ("=", "+", "-", "@", "\t", "\r")
+
+
+def _finite(value: Any) -> Any:
+    """``value`` with every NaN or infinite float made None: JSON has no such numbers."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    if isinstance(value, dict):
+        return {k: _finite(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_finite(v) for v in value]
+    return value
+
+
+def to_json(value: Any, indent: int | None = None) -> str:
+    """Valid JSON for any output: non-finite numbers become null (``1e999`` in a query is
+    Infinity, which JSON parsers refuse), other objects their text."""
+    return json.dumps(_finite(value), indent=indent, ensure_ascii=False, default=str,
+                      allow_nan=False)
 
 
 def _cell(value: Any) -> str:
@@ -61,9 +80,9 @@ def render(rows: Sequence[dict[str, Any]], fmt: str, columns: Sequence[str] | No
     """Render rows as 'table' (printed to ``console``), 'json' or 'csv' (returned as text)."""
     cols = list(columns or (rows[0].keys() if rows else []))
     if fmt == "json":
-        return json.dumps(list(rows), indent=2, ensure_ascii=False, default=str)
+        return to_json(list(rows), indent=2)
     if fmt == "jsonl":
-        return "\n".join(json.dumps(r, ensure_ascii=False, default=str) for r in rows)
+        return "\n".join(to_json(r) for r in rows)
     if fmt == "csv":
         lines = [_csv_line(cols)]
         lines += [_csv_line([safe_csv_cell(row.get(c)) for c in cols]) for row in rows]

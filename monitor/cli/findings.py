@@ -4,14 +4,13 @@ records an analyst's verdict on it."""
 from __future__ import annotations
 
 import datetime as dt
-import json
 from typing import Any, get_args
 
 import click
 
 from ..evidence import ANALYST_VERDICTS
 from ..models import STATUSES, Attribution, Finding
-from ..output import render, render_json_texts
+from ..output import render, render_json_texts, to_json
 from .common import Context, pass_ctx
 from .options import LOCAL_DATE, format_option
 
@@ -67,7 +66,7 @@ def findings(c: Context, term: str | None, party: str | None, attribution: str |
         by_incident: dict[str, dict[str, Any]] = {}
         for row in ledger.incident_rows():
             by_incident.setdefault(row["incident_id"], row)
-        click.echo(json.dumps(findings_geojson(rows, by_incident), ensure_ascii=False))
+        click.echo(to_json(findings_geojson(rows, by_incident)))
         return
     columns = list(Finding.model_fields) if rows else None
     # parties, aggregate and claimed target are recorded in the explanation's first entry
@@ -121,7 +120,7 @@ def finding_show(c: Context, finding_id: str, fmt: str) -> None:
     if story is None:
         raise click.ClickException(f"no finding {finding_id!r}: see `monitor findings` for ids")
     if fmt == "json":
-        click.echo(json.dumps(story, indent=2, ensure_ascii=False, default=str))
+        click.echo(to_json(story, indent=2))
         return
     f = story["finding"]
     out = c.console

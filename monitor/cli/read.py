@@ -3,11 +3,10 @@
 from __future__ import annotations
 
 import datetime as dt
-import json
 
 import click
 
-from ..output import render
+from ..output import render, to_json
 from .common import Context, pass_ctx, rows_out
 from .options import LOCAL_DATE, format_option
 
@@ -55,7 +54,7 @@ def incidents(c: Context, since: dt.date | None, until: dt.date | None, fmt: str
     rows = [r for r in rows if (lo is None or r["occurred_start"] >= lo)
             and (hi is None or r["occurred_start"] < hi)]
     if fmt == "geojson":
-        click.echo(json.dumps(incidents_geojson(rows), ensure_ascii=False))
+        click.echo(to_json(incidents_geojson(rows)))
     elif fmt == "table":
         render(rows, "table", INCIDENT_COLUMNS, title=f"{len(rows)} incident row(s)",
                console=c.console)

@@ -3,12 +3,11 @@
 from __future__ import annotations
 
 import datetime as dt
-import json
 from pathlib import Path
 
 import click
 
-from ..output import render
+from ..output import render, to_json
 from .common import Context, esc, pass_ctx
 from .options import LOCAL_DATE, format_option
 
@@ -103,7 +102,7 @@ def rules_evaluate(c: Context, labels: tuple[Path, ...], sources: tuple[str, ...
                   "charged_to_accuracy": score.charged_to_accuracy,
                   "expected": score.expected, "labelled": score.predicted}
     if fmt == "json":
-        click.echo(json.dumps({**result.as_dict(), "labellers_agreement": second}, indent=2))
+        click.echo(to_json({**result.as_dict(), "labellers_agreement": second}, indent=2))
         return
     click.echo(markdown(result))
     if second is not None:
