@@ -148,9 +148,39 @@ def can_listen(host: str, port: int) -> bool:
     return True
 
 
+LOOPBACK_NAMES = frozenset({"localhost", "127.0.0.1", "::1"})
+
+
+def host_guard(app: Any, host: str) -> Any:
+    """Answer only requests addressed to this machine when serving on a loopback address: a
+    web page elsewhere cannot then reach the ledger by pointing a name of its own at
+    127.0.0.1 (DNS rebinding). Any other Host header gets 421 Misdirected Request."""
+    if not is_loopback(host):
+        return app
+    allowed = LOOPBACK_NAMES | {host.strip("[]")}
+
+    async def guarded(scope: Any, receive: Any, send: Any) -> None:
+        if scope.get("type") == "http":
+            headers = dict(scope.get("headers") or [])
+            name = headers.get(b"host", b"").decode("latin-1").strip().lower()
+            bare = name[1:name.index("]")] if name.startswith("[") and "]" in name else (
+                name.rsplit(":", 1)[0] if name.count(":") == 1 else name)
+            if bare not in allowed:
+                names = ", ".join(sorted(allowed))
+                body = f"421 Misdirected Request: this server answers {names} only\n".encode()
+                await send({"type": "http.response.start", "status": 421, "headers": [
+                    (b"content-type", b"text/plain; charset=utf-8"),
+                    (b"content-length", str(len(body)).encode())]})
+                await send({"type": "http.response.body", "body": body})
+                return
+        await app(scope, receive, send)
+    return guarded
+
+
 def run(ds: Any, host: str, port: int) -> None:
     """Serve until Ctrl-C / SIGTERM (uvicorn handles both)."""
     import uvicorn
 
     asyncio.run(ds.invoke_startup())  # plugins' startup hooks, once, before any request
-    uvicorn.run(ds.app(), host=host, port=port, log_level="warning", lifespan="on")
+    uvicorn.run(host_guard(ds.app(), host), host=host, port=port, log_level="warning",
+                lifespan="on")

@@ -381,3 +381,27 @@ def test_json_output_is_valid_json_even_for_infinite_numbers(ledger: Ledger, pat
     assert out.exit_code == 0
     row = json.loads(out.output, parse_constant=refuse)[0]
     assert row == {"big": None, "small": None, "half": 0.5}
+
+
+# --- bounded queries ------------------------------------------------------------------------
+
+NEVER_ENDING = "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n) SELECT max(i) FROM n"
+
+
+def test_a_never_ending_query_stops_at_its_time_limit(ledger: Ledger, path: Path) -> None:
+    import time
+
+    started = time.monotonic()
+    out = cli(path, "query", NEVER_ENDING, "--timeout", "1")
+    assert time.monotonic() - started < 30
+    assert out.exit_code == 1 and "query stopped after 1 s, its time limit" in out.output
+    assert cli(path, "query", "SELECT count(*) AS n FROM findings").exit_code == 0
+
+
+def test_query_streams_rows_a_chunk_at_a_time(ledger: Ledger) -> None:
+    names, chunks = ledger.stream_query("SELECT seq FROM findings ORDER BY seq", chunk=2)
+    sizes = [len(c) for c in chunks]
+    assert names == ["seq"] and sizes == [2, 2, 1]  # five findings, two at a time
+    with pytest.raises(Exception, match="refused"):
+        ledger.user_query("DELETE FROM findings")
+    assert ledger.user_query("SELECT count(*) FROM findings")[1] == [(5,)]  # lock released

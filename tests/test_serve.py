@@ -433,3 +433,34 @@ def test_nothing_but_serve_imports_datasette():
     out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
                          check=True, cwd=PROJECT_ROOT)
     assert out.stdout.strip() == "[]", out.stdout
+
+
+def test_serve_answers_only_its_own_host_names(server):
+    """DNS rebinding: a page elsewhere that points its own name at 127.0.0.1 is refused."""
+    ok = httpx.get(f"{server}/-/versions.json", timeout=10)
+    assert ok.status_code == 200
+    rebound = httpx.get(f"{server}/-/versions.json", headers={"Host": "evil.example:80"},
+                        timeout=10)
+    assert rebound.status_code == 421 and "Misdirected" in rebound.text
+    local = httpx.get(f"{server}/-/versions.json", headers={"Host": "localhost"}, timeout=10)
+    assert local.status_code == 200
+
+
+def test_a_slow_query_in_serve_stops_and_others_are_answered(server):
+    import threading
+
+    slow: dict[str, Any] = {}
+
+    def run_slow() -> None:
+        slow["response"] = httpx.get(f"{server}/ledger.json", params={
+            "sql": "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n) "
+                   "SELECT max(i) FROM n"}, timeout=60)
+    thread = threading.Thread(target=run_slow)
+    thread.start()
+    fast = httpx.get(f"{server}/ledger.json", params={"sql": "SELECT 1 AS one",
+                                                        "_shape": "array"}, timeout=60)
+    assert fast.status_code == 200 and fast.json() == [{"one": 1}]
+    thread.join(60)
+    assert slow["response"].status_code == 400
+    assert "interrupted" in slow["response"].text.lower() or "time limit" in slow[
+        "response"].text.lower()

@@ -16,21 +16,37 @@ INCIDENT_COLUMNS = ["incident_id", "occurred_start", "place", "admin1", "event_t
 
 @click.command("query")
 @click.argument("sql")
-@format_option("table", "json", "csv")
+@format_option("table", "json", "jsonl", "csv")
+@click.option("--timeout", type=click.FloatRange(min=0.1), default=10, show_default=True,
+              metavar="SECONDS", help="Stop the query after this long.")
 @pass_ctx
-def query(c: Context, sql: str, fmt: str) -> None:
+def query(c: Context, sql: str, fmt: str, timeout: float) -> None:
     """Run a read-only SQL query on the ledger. Anything that writes, attaches another
-    database or changes a pragma is refused. The README documents the tables and views.
+    database or changes a pragma is refused; a query still running after --timeout seconds
+    is stopped. JSON Lines and CSV are written as the rows come. The README documents the
+    tables and views.
 
     \b
     Example:
       monitor query "SELECT party, term, sum(findings) FROM scorecard GROUP BY 1, 2"
       monitor query "SELECT * FROM findings_per_party_day WHERE day >= '2016-09-12'" --format csv
     """
-    names, rows = c.ledger(readonly=True).user_query(sql)
-    dicts = [dict(zip(names, r)) for r in rows]
+    names, chunks = c.ledger(readonly=True).stream_query(sql, timeout=timeout)
+    if fmt in ("jsonl", "csv"):
+        first = True
+        for chunk in chunks:
+            text = render([dict(zip(names, r)) for r in chunk], fmt, names)
+            if fmt == "csv" and not first:
+                text = text.split("\n", 1)[1] if "\n" in text else ""
+            if text:
+                click.echo(text.rstrip("\n"))
+            first = False
+        if first and fmt == "csv":
+            click.echo(render([], fmt, names).rstrip("\n"))
+        return
+    dicts = [dict(zip(names, r)) for chunk in chunks for r in chunk]
     if fmt == "table":
-        render(dicts, "table", names, title=f"{len(rows)} row(s)", console=c.console)
+        render(dicts, "table", names, title=f"{len(dicts)} row(s)", console=c.console)
     else:
         click.echo(render(dicts, fmt, names))
 

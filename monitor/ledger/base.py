@@ -8,7 +8,8 @@ from __future__ import annotations
 import json
 import sqlite3
 import threading
-from collections.abc import Callable, Mapping, Sequence
+import time
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -63,12 +64,22 @@ class LedgerBase:
             finally:
                 self._conn.execute(f"PRAGMA query_only={int(self.readonly)}")
 
-    def user_query(self, sql: str, params: Sequence[Any] | Mapping[str, Any] = ()
-                   ) -> tuple[list[str], list[tuple[Any, ...]]]:
+    def user_query(self, sql: str, params: Sequence[Any] | Mapping[str, Any] = (),
+                   timeout: float | None = None) -> tuple[list[str], list[tuple[Any, ...]]]:
         """Run a user's SQL read-only: only reading is authorised (SQLite's authorizer refuses
         every write, ATTACH, DETACH and PRAGMA before the statement runs, whatever it is
-        wrapped in). Returns (column names, rows); LedgerError explains a refusal."""
+        wrapped in). Returns (column names, rows); LedgerError explains a refusal, and a
+        query still running after ``timeout`` seconds."""
+        names, chunks = self.stream_query(sql, params, timeout)
+        return names, [row for chunk in chunks for row in chunk]
+
+    def stream_query(self, sql: str, params: Sequence[Any] | Mapping[str, Any] = (),
+                     timeout: float | None = None, chunk: int = 1000
+                     ) -> tuple[list[str], Iterator[list[tuple[Any, ...]]]]:
+        """:meth:`user_query` a chunk of rows at a time, so a large result is written as it
+        comes (the statement runs until the last chunk is read)."""
         refused: list[str] = []
+        deadline = None if timeout is None else time.monotonic() + timeout
 
         def authorize(action: int, arg1: Any, arg2: Any, db: Any, source: Any) -> int:
             if action in _READ_ACTIONS:
@@ -77,23 +88,46 @@ class LedgerBase:
                            + (f" {arg1}" if isinstance(arg1, str) else ""))
             return sqlite3.SQLITE_DENY
 
-        with self._lock:
-            self._conn.set_authorizer(authorize)
+        def error(exc: Exception) -> LedgerError:
+            if refused:
+                asks = ", ".join(dict.fromkeys(refused))
+                return LedgerError(f"refused: the ledger is read-only here, and this "
+                                   f"statement asks for {asks}. Only SELECT (and "
+                                   "WITH ... SELECT) queries are allowed.")
+            if deadline is not None and time.monotonic() > deadline:
+                return LedgerError(f"query stopped after {timeout:g} s, its time limit "
+                                   "(--timeout SECONDS allows more)")
+            return LedgerError(f"SQL error: {exc}")
+
+        def rows(cursor: sqlite3.Cursor) -> Iterator[list[tuple[Any, ...]]]:
             try:
-                cursor = self._conn.execute(sql, params)
-                names = [d[0] for d in cursor.description or ()]
-                return names, cursor.fetchall()
-            except sqlite3.DatabaseError as exc:
-                if refused:
-                    asks = ", ".join(dict.fromkeys(refused))
-                    raise LedgerError(f"refused: the ledger is read-only here, and this "
-                                      f"statement asks for {asks}. Only SELECT (and "
-                                      "WITH ... SELECT) queries are allowed.") from None
-                raise LedgerError(f"SQL error: {exc}") from None
-            except (sqlite3.Warning, sqlite3.ProgrammingError) as exc:
-                raise LedgerError(f"SQL error: {exc}") from None
+                while batch := cursor.fetchmany(chunk):
+                    yield batch
+            except (sqlite3.DatabaseError, sqlite3.Warning, sqlite3.ProgrammingError) as exc:
+                raise error(exc) from None
             finally:
-                self._conn.set_authorizer(None)
+                release()
+
+        def release() -> None:
+            self._conn.set_progress_handler(None, 0)
+            self._conn.set_authorizer(None)
+            self._lock.release()
+
+        self._lock.acquire()
+        self._conn.set_authorizer(authorize)
+        if deadline is not None:
+            # SQLite asks every ~10k virtual-machine steps whether to stop
+            self._conn.set_progress_handler(lambda: int(time.monotonic() > deadline), 10_000)
+        try:
+            cursor = self._conn.execute(sql, params)
+            names = [d[0] for d in cursor.description or ()]
+        except (sqlite3.DatabaseError, sqlite3.Warning, sqlite3.ProgrammingError) as exc:
+            release()
+            raise error(exc) from None
+        except BaseException:
+            release()
+            raise
+        return names, rows(cursor)
 
     def counts(self) -> dict[str, int]:
         """Rows per chained table."""
