@@ -280,9 +280,8 @@ def pack_fingerprint(config_dir: Path, name: str) -> tuple[tuple[str, int, int],
     roots = [folder]
     spec_file = folder / "pack.yaml"
     try:
-        import yaml
-
-        rules = (yaml.safe_load(spec_file.read_text(encoding="utf-8")) or {}).get("rules")
+        data, _ = read_yaml(spec_file)
+        rules = (data or {}).get("rules")
         if isinstance(rules, str):
             roots.append((folder / rules).resolve())
     except (OSError, ValueError, AttributeError):

@@ -81,14 +81,31 @@ def from_validation(file: str, error: ValidationError, prefix: str = "") -> list
 _FAST_LOADER = getattr(yaml, "CSafeLoader", None)
 
 
+# Limits on every YAML file the monitor reads (configuration, packs, rules, cases, feeds): a
+# file larger than any real pack's, or an "alias bomb" (a few lines of anchors that expand to
+# gigabytes), is a problem reported like a syntax error, never a hang or an out-of-memory.
+MAX_YAML_BYTES = 20_000_000
+MAX_YAML_NODES = 5_000_000  # values once every alias is expanded
+
+
 def read_yaml(path: Path) -> tuple[Any, list[Problem]]:
-    """Load a YAML file safely; a syntax error becomes a Problem naming the line."""
+    """Load a YAML file safely, within :data:`MAX_YAML_BYTES` and :data:`MAX_YAML_NODES`; a
+    syntax error or a limit becomes a Problem naming the line or the limit."""
     try:
-        text = path.read_text(encoding="utf-8")
+        with path.open("rb") as fh:
+            raw = fh.read(MAX_YAML_BYTES + 1)
+        if len(raw) > MAX_YAML_BYTES:
+            return None, [Problem(str(path), "", f"is over {MAX_YAML_BYTES:,} bytes, more than "
+                                  "any configuration or rule file needs; refused")]
+        text = raw.decode("utf-8")
     except FileNotFoundError:
         return None, [Problem(str(path), "", "file not found")]
     except (OSError, UnicodeDecodeError) as exc:
         return None, [Problem(str(path), "", f"cannot be read: {exc}")]
+    if "*" in text and _expanded_size(text) > MAX_YAML_NODES:
+        return None, [Problem(str(path), "", f"its YAML aliases (*name) expand to more than "
+                              f"{MAX_YAML_NODES:,} values; refused (an alias bomb)",
+                              "Write the values out instead of aliasing them.")]
     if _FAST_LOADER is not None:
         try:
             return yaml.load(text, Loader=_FAST_LOADER), []
@@ -101,6 +118,39 @@ def read_yaml(path: Path) -> tuple[Any, list[Problem]]:
         where = f"line {mark.line + 1}, column {mark.column + 1}" if mark else ""
         reason = getattr(exc, "problem", None) or str(exc)
         return None, [Problem(str(path), where, f"is not valid YAML: {reason}")]
+
+
+def _expanded_size(text: str) -> int:
+    """How many values a YAML text holds once its aliases are expanded, counted on the
+    parser's events (nothing is built), stopping just past the limit; 0 when it does not
+    parse (the loader then names the error)."""
+    sizes: dict[str, int] = {}  # anchor -> the size of its node
+    stack: list[list[Any]] = []  # [anchor, size so far] of each open collection
+    total = 0
+    try:
+        for event in yaml.parse(text, Loader=_FAST_LOADER or yaml.SafeLoader):
+            if isinstance(event, (yaml.SequenceStartEvent, yaml.MappingStartEvent)):
+                stack.append([event.anchor, 1])
+                continue
+            if isinstance(event, (yaml.SequenceEndEvent, yaml.MappingEndEvent)):
+                anchor, size = stack.pop()
+            elif isinstance(event, yaml.ScalarEvent):
+                anchor, size = event.anchor, 1
+            elif isinstance(event, yaml.AliasEvent):
+                anchor, size = None, sizes.get(event.anchor, 1)
+            else:
+                continue
+            if anchor:
+                sizes[anchor] = size
+            if stack:
+                stack[-1][1] += size
+            else:
+                total += size
+            if total > MAX_YAML_NODES or (stack and stack[-1][1] > MAX_YAML_NODES):
+                return MAX_YAML_NODES + 1
+    except yaml.YAMLError:
+        return 0
+    return total
 
 
 def read_mapping(path: Path, label: str, expected: str) -> tuple[dict[str, Any] | None,

@@ -405,3 +405,38 @@ def test_query_streams_rows_a_chunk_at_a_time(ledger: Ledger) -> None:
     with pytest.raises(Exception, match="refused"):
         ledger.user_query("DELETE FROM findings")
     assert ledger.user_query("SELECT count(*) FROM findings")[1] == [(5,)]  # lock released
+
+
+# --- YAML anywhere: the same limits ----------------------------------------------------------
+
+BOMB = "a: &a [x, x, x, x, x, x, x, x, x, x]\n" + "".join(
+    f"{c}: &{c} [{', '.join(['*' + p] * 10)}]\n" for p, c in zip("abcdefgh", "bcdefghi"))
+
+
+def test_a_yaml_alias_bomb_is_a_problem_not_a_hang(tmp_path: Path) -> None:
+    from monitor.problems import read_yaml
+
+    bomb = tmp_path / "feed.yaml"
+    bomb.write_text(BOMB)  # 10^9 list items once expanded
+    data, problems = read_yaml(bomb)
+    assert data is None and "alias bomb" in problems[0].message
+
+
+def test_a_huge_yaml_file_is_refused_unread(tmp_path: Path, monkeypatch) -> None:
+    from monitor import problems as p
+
+    monkeypatch.setattr(p, "MAX_YAML_BYTES", 1000)
+    big = tmp_path / "zones.yaml"
+    big.write_text("zones:\n" + "  - {id: z}\n" * 200)
+    data, found = p.read_yaml(big)
+    assert data is None and "is over 1,000 bytes" in found[0].message
+
+
+def test_the_settings_file_is_read_with_the_limits(tmp_path: Path) -> None:
+    from monitor.config import PROJECT_ROOT
+
+    config = tmp_path / "config"
+    shutil.copytree(PROJECT_ROOT / "config", config)
+    (config / "monitor.yaml").write_text("pack: syria-2016\n" + BOMB)
+    out = cli(tmp_path / "l.db", "--config", str(config), "config", "check")
+    assert out.exit_code == 1 and "alias bomb" in out.output
