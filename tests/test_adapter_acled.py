@@ -344,3 +344,29 @@ def test_a_broken_reply_is_a_source_error_that_never_shows_the_key(tmp_path, rou
 def test_an_unknown_option_is_an_error_naming_it(tmp_path):
     with pytest.raises(ValueError, match="deleted_ur"):
         AcledAdapter(spec_for("acled.csv", deleted_ur="https://x"), tmp_path)
+
+
+@pytest.mark.parametrize("value, date_format, expected", [
+    ("2016-08-10", None, "2016-08-10"),
+    ("10 August 2016", None, "2016-08-10"),
+    ("25/08/2016", None, "2016-08-25"),  # only one reading: day first
+    ("08/25/2016", None, "2016-08-25"),  # only one reading: month first
+    ("04/04/2016", None, "2016-04-04"),
+    ("03/04/2016", "%d/%m/%Y", "2016-04-03"),
+    ("03/04/2016", "%m/%d/%Y", "2016-03-04"),
+], ids=["iso", "words", "day-first", "month-first", "same-both-ways", "told-day-first",
+        "told-month-first"])
+def test_dates_with_one_reading_are_read(value, date_format, expected):
+    from monitor.adapters.acled import parse_date
+
+    assert parse_date(value, date_format).isoformat() == expected
+
+
+def test_an_ambiguous_numeric_date_is_refused_with_the_fix():
+    from monitor.adapters.acled import parse_date
+
+    with pytest.raises(ValueError, match=r"ambiguous \(3 April or 4 March 2016\?\).*"
+                                         r"--date-format %d/%m/%Y or %m/%d/%Y"):
+        parse_date("03/04/2016")
+    with pytest.raises(ValueError, match="does not match the date format"):
+        parse_date("2016-04-03", "%d/%m/%Y")

@@ -59,16 +59,47 @@ EVENT_TYPES = {"battles": "armed_clash", "explosions/remote violence": "attack",
                "violence against civilians": "attack"}
 
 
-def parse_date(value: str) -> dt.date:
-    """ACLED writes ISO dates in its API and '10 August 2016' in some exports; accept both."""
+_NUMERIC_DATE = re.compile(r"(\d{1,2})[/.-](\d{1,2})[/.-](\d{4})")
+
+
+def parse_date(value: str, date_format: str | None = None) -> dt.date:
+    """ACLED writes ISO dates in its API and '10 August 2016' in some exports; accept both.
+    A spreadsheet's numeric date is read only when it has one reading: 25/08/2016 is
+    day-first, 08/25/2016 month-first, and 03/04/2016 is refused unless ``date_format``
+    (``--date-format``, a feed's ``date_format`` option) says the file's order."""
     value = value.strip()
-    for fmt in ("%Y-%m-%d", "%d %B %Y", "%d-%B-%Y", "%d/%m/%Y"):
+    if date_format:
+        try:
+            return dt.datetime.strptime(value, date_format).date()
+        except ValueError:
+            raise ValueError(f"event_date {value!r} does not match the date format "
+                             f"{date_format!r}") from None
+    for fmt in ("%Y-%m-%d", "%d %B %Y", "%d-%B-%Y"):
         try:
             return dt.datetime.strptime(value, fmt).date()
         except ValueError:
             continue
+    m = _NUMERIC_DATE.fullmatch(value)
+    if m:
+        a, b, year = int(m[1]), int(m[2]), int(m[3])
+        readings = {(y, mo, d) for d, mo, y in ((a, b, year), (b, a, year)) if mo <= 12}
+        if len(readings) == 1:
+            try:
+                return dt.date(*readings.pop())
+            except ValueError:
+                pass
+        elif len(readings) == 2:
+            sep = value[len(m[1])]
+            raise ValueError(
+                f"event_date {value!r} is ambiguous ({a} {_MONTHS[b - 1]} or {b} "
+                f"{_MONTHS[a - 1]} {year}?): give the file's order with --date-format "
+                f"%d{sep}%m{sep}%Y or %m{sep}%d{sep}%Y")
     raise ValueError(f"event_date {value!r} is not a date (expected YYYY-MM-DD or "
                      "'10 August 2016')")
+
+
+_MONTHS = ("January", "February", "March", "April", "May", "June", "July", "August",
+           "September", "October", "November", "December")
 
 
 def parse_timestamp(value: Any) -> int:
@@ -79,9 +110,9 @@ def parse_timestamp(value: Any) -> int:
     return int(text)
 
 
-def to_report(row: dict[str, str], feed: str) -> dict[str, Any]:
+def to_report(row: dict[str, str], feed: str, date_format: str | None = None) -> dict[str, Any]:
     """One ACLED row as a raw incident report (validated later by the service)."""
-    day = parse_date(row["event_date"])
+    day = parse_date(row["event_date"], date_format)
     report: dict[str, Any] = {"feed": feed, "source_id": row["event_id_cnty"].strip(),
                               "revision": (row.get("timestamp") or "1").strip() or "1",
                               "occurred": day.isoformat()}
@@ -151,8 +182,10 @@ def iter_rows(lines: Iterable[str], name: str, required: tuple[str, ...] = REQUI
 _UNDECODED = re.compile("[\udc80-\udcff]")
 
 
-def read_csv(path: Path, feed: str = "acled") -> Iterator[tuple[str, dict[str, Any]] | Rejection]:
-    """Yield ``(where, report)`` per ACLED row, or a Rejection naming the line and reason."""
+def read_csv(path: Path, feed: str = "acled", date_format: str | None = None
+             ) -> Iterator[tuple[str, dict[str, Any]] | Rejection]:
+    """Yield ``(where, report)`` per ACLED row, or a Rejection naming the line and reason.
+    ``date_format`` (strptime) reads numeric dates with no single reading (:func:`parse_date`)."""
     # utf-8-sig: spreadsheet programs put a byte-order mark before the first column name.
     # surrogateescape: with "strict" one byte that is not UTF-8 raised out of the
     # header read (a crash) or ended the file at that point (the rows after it, and the rows
@@ -167,7 +200,7 @@ def read_csv(path: Path, feed: str = "acled") -> Iterator[tuple[str, dict[str, A
                 yield Rejection(item[0], "not UTF-8; save the file as UTF-8")
                 continue
             try:
-                yield item[0], to_report(item[1], feed)
+                yield item[0], to_report(item[1], feed, date_format)
             except (ValueError, KeyError) as exc:
                 yield Rejection(item[0], str(exc))
 
@@ -181,6 +214,8 @@ class AcledOptions(FileModel):
     email: str | None = None
     limit: int = Field(default=5000, ge=1, le=100_000)
     deleted_url: str | None = None
+    # strptime format of event_date when the file writes numeric dates ("%d/%m/%Y")
+    date_format: str | None = None
 
 
 class AcledAdapter:
@@ -222,7 +257,7 @@ class AcledAdapter:
         if any(map(_UNDECODED.search, row.values())):
             return Rejection(where, "not UTF-8; save the file as UTF-8")
         try:
-            report = to_report(row, self.spec.name)
+            report = to_report(row, self.spec.name, self.options.date_format)
         except ValueError as exc:
             return Rejection(where, str(exc))
         report["revision"] = str(stamp)  # "0001471000000" and 1471000000 are one revision

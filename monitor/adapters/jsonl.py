@@ -66,10 +66,11 @@ def parse_line(raw: bytes, where: str) -> dict[str, Any] | Rejection | None:
     return record
 
 
-def read_file(path: Path, feed: str = "jsonl") -> Iterator[tuple[str, dict[str, Any]] | Rejection]:
+def read_file(path: Path, feed: str = "jsonl", date_format: str | None = None
+              ) -> Iterator[tuple[str, dict[str, Any]] | Rejection]:
     """Yield ``(where, record)`` per non-blank line; a line that is not a JSON object is a
     Rejection. Every record is ``feed``'s: the import decides a record's feed, never the
-    record (:func:`own_feed`)."""
+    record (:func:`own_feed`). ``date_format`` is not used: JSON Lines dates are ISO 8601."""
     with open_regular(path) as fh:
         for number, raw in enumerate(fh, start=1):
             where = f"{path.name} line {number}"
