@@ -40,6 +40,8 @@ from datetime import date, datetime, timedelta, timezone
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from .crashpoints import crash_point
+
 if TYPE_CHECKING:  # sqlite-utils is imported when a ledger is opened for writing, not to read
     import sqlite_utils
 
@@ -488,6 +490,8 @@ class Ledger:
                     self._head, self._owner = self._read_head(), threading.get_ident()
                 yield self
                 self._conn.execute("COMMIT" if outer else f"RELEASE {name}")
+                if outer:
+                    crash_point("ledger.commit")
             except BaseException:
                 if self._conn.in_transaction:  # some errors have rolled back already
                     self._conn.execute("ROLLBACK" if outer else f"ROLLBACK TO {name}")

@@ -25,6 +25,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from .crashpoints import crash_point
 from .models import Finding, IncidentReport, Resolution
 
 # Files of this many lines or more are imported with the worker, on a machine of 2+ cores (a
@@ -146,6 +147,7 @@ def _work(channel: Any, parent: int, config: str, pack_name: str, fmt: str, path
             made = iter(monitor.judge_many([i for i in ready if isinstance(i, IncidentReport)]))
             judged = [next(made) if isinstance(i, IncidentReport) else None for i in ready]
             _hand_over(channel, parent, ("batch", Prepared(ready, judged)))
+            crash_point("pipeline.hand_over")
             items.clear()
 
         for item in reader(fmt)(Path(path), feed=feed):
