@@ -69,6 +69,9 @@ class Worker:
             args=(self._channel, os.getpid(), str(config), pack_name, fmt, str(path), feed,
                   batch))
         self._process.start()
+        # The worker now holds the channel's only write end: if it dies half-way through
+        # writing a batch, reading ends (EOFError) instead of waiting forever for the rest.
+        self._channel._writer.close()  # type: ignore[attr-defined]
 
     def __enter__(self) -> Worker:
         return self
@@ -80,7 +83,9 @@ class Worker:
         while True:
             try:
                 kind, payload = self._channel.get(timeout=1)
-            except queue.Empty:
+            except (queue.Empty, EOFError, OSError) as exc:
+                if not isinstance(exc, queue.Empty):  # its end closed, maybe mid-batch: it died
+                    self._process.join(10)
                 if not self._process.is_alive():
                     raise PipelineError(
                         "the import's worker process ended unexpectedly (exit code "
