@@ -157,12 +157,22 @@ def test_a_rule_broken_under_the_daemon_keeps_the_last_good_rules(tmp_path):
     assert "JIG-SAAF/rule.yaml: line" in restart.stderr and "not valid YAML" in restart.stderr
 
 
-@pytest.fixture
-def filled(tmp_path) -> Path:
-    env = project(tmp_path)
+@pytest.fixture(scope="module")
+def filled_once(tmp_path_factory) -> Path:
+    folder = tmp_path_factory.mktemp("filled")
+    env = project(folder)
     sample = ROOT / "feeds" / "samples" / "acled_syria_2016_sample.csv"
     subprocess.run(MONITOR + ["import", str(sample), "--format", "acled"], env=env,
                    check=True, capture_output=True)
+    return folder / "l.db"
+
+
+@pytest.fixture
+def filled(filled_once, tmp_path) -> Path:
+    """A ledger of the ACLED sample, a copy of its own for each test to tamper with."""
+    for suffix in ("", "-wal"):
+        if Path(f"{filled_once}{suffix}").exists():
+            shutil.copy(f"{filled_once}{suffix}", tmp_path / f"l.db{suffix}")
     return tmp_path / "l.db"
 
 
