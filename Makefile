@@ -13,7 +13,7 @@ $(BIN)/python:
 	$(BIN)/python -m pip install -q --upgrade pip
 
 # An editable install leaves the package uncompiled, and with PYTHONDONTWRITEBYTECODE set every
-# command would compile it again (~0.1 s of each start-up, issue #6): compile it once, as pip
+# command would compile it again (~0.1 s of each start-up): compile it once, as pip
 # does for a wheel. A source edited later is compiled in memory until the next compile.
 COMPILE = $(BIN)/python -m compileall -q monitor >/dev/null
 

@@ -1,4 +1,4 @@
-"""The benchmark harness (bench/, issue #6): a fast smoke test, no timing asserts.
+"""The benchmark harness (bench/): a fast smoke test, no timing asserts.
 
 Generation must be seeded and reproducible and read cleanly by the real ACLED adapter; variant
 packs must load; ``bench/run.py --quick`` must write RESULTS.md with every table heading.
