@@ -3,9 +3,11 @@ crashes, and waiting for a state with a deadline."""
 
 from __future__ import annotations
 
+import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
+from typing import IO
 
 
 def workers(pid: int) -> list[int]:
@@ -58,3 +60,26 @@ def wait_until(check: Callable[[], object], seconds: float = 60) -> bool:
             return False
         time.sleep(0.05)
     return True
+
+
+class Output:
+    """A process's output read line by line as it comes (by a thread), so a test can wait for
+    a line with a deadline instead of sleeping."""
+
+    def __init__(self, stream: IO[str]) -> None:
+        self.lines: list[str] = []
+        self._thread = threading.Thread(target=self._read, args=(stream,), daemon=True)
+        self._thread.start()
+
+    def _read(self, stream: IO[str]) -> None:
+        for line in stream:
+            self.lines.append(line)
+
+    def wait_for(self, text: str, seconds: float = 60) -> bool:
+        """Whether a line holding ``text`` came within ``seconds``."""
+        return wait_until(lambda: any(text in line for line in self.lines), seconds)
+
+    def text(self) -> str:
+        """Everything read; once the process has ended, its whole output."""
+        self._thread.join(10)
+        return "".join(self.lines)
