@@ -146,10 +146,12 @@ def import_reference(tmp_path_factory: pytest.TempPathFactory) -> dict[str, list
 
 
 @pytest.mark.parametrize(("mode", "crash_at", "kept"), [
-    ("--no-pipeline", "service.record:700", 500),  # 700th report: the 2nd batch rolled back
-    ("--pipeline", f"ledger.commit:{OPENING_COMMITS + IMPORT_LINES // IMPORT_BATCH}",
+    # the 700th report: the 2nd batch is rolled back; the worker, still handing batches
+    # over, must die with the import
+    ("--pipeline", "service.record:700", 500),
+    ("--no-pipeline", f"ledger.commit:{OPENING_COMMITS + IMPORT_LINES // IMPORT_BATCH}",
      IMPORT_LINES),  # every batch, not the pattern refresh
-], ids=["one process mid-batch", "two processes after the last batch before the pattern refresh"])
+], ids=["two processes mid-batch", "one process after the last batch before the pattern refresh"])
 def test_an_import_killed_at_a_chosen_point_loses_and_repeats_nothing(
         tmp_path, import_reference, mode, crash_at, kept):
     env, source = jsonl_project(tmp_path)
@@ -157,7 +159,7 @@ def test_an_import_killed_at_a_chosen_point_loses_and_repeats_nothing(
     crashed = monitor(import_args(source, mode), env, tmp_path, crash_at=crash_at)
     assert_crashed_at(crashed, crash_at)
     # the worker of a two-process import dies with it (it must not go on reading, or hold
-    # the file); every process of this test's ledger has MONITOR_DB in its environment
+    # the file): no process with this test's ledger in its environment is left
     assert wait_until(lambda: not with_env(f"MONITOR_DB={db}"), 30), (
         f"processes outlived the import: {with_env(f'MONITOR_DB={db}')}")
     assert reports(db) == (kept, kept) and patterns_owed(db)
