@@ -150,6 +150,8 @@ def test_a_worker_killed_half_way_through_handing_over_a_batch_is_a_clear_error(
     with pipeline.Worker(ROOT / "config", "syria-2016", "acled", acled_file, "acled",
                          500) as worker:
         monkeypatch.delenv(ENV)
+        # a spawned worker shows as one once it has started Python (it then loads its pack)
+        assert wait_until(lambda: workers(os.getpid()), 60), "no worker started"
         (pid,) = workers(os.getpid())
         assert wait_until(lambda: not alive(pid), 120), "the worker was not killed"
         ended: list[BaseException] = []
