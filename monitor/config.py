@@ -1,6 +1,7 @@
 """Settings and the agreement pack: every configuration file, validated together.
 
-This is the only module that reads environment variables (``MONITOR_CONFIG``, ``MONITOR_DB``).
+This is the only module that reads environment variables (``MONITOR_CONFIG``, ``MONITOR_DB``),
+but for the tests' crash hook ``MONITOR_CRASH_AT``, read by :mod:`monitor.crashpoints`.
 :func:`load_pack` checks every file of a pack (pack.yaml, instruments, actors, zones,
 classifier, rules) and reports every problem at once, each naming its file, key and a fix.
 """

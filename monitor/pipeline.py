@@ -25,6 +25,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from .crashpoints import crash_point
 from .errors import MonitorError
 from .models import Finding, IncidentReport, Resolution
 
@@ -69,6 +70,9 @@ class Worker:
             args=(self._channel, os.getpid(), str(config), pack_name, fmt, str(path), feed,
                   batch))
         self._process.start()
+        # The worker now holds the channel's only write end: if it dies half-way through
+        # writing a batch, reading ends (EOFError) instead of waiting forever for the rest.
+        self._channel._writer.close()  # type: ignore[attr-defined]
 
     def __enter__(self) -> Worker:
         return self
@@ -80,7 +84,9 @@ class Worker:
         while True:
             try:
                 kind, payload = self._channel.get(timeout=1)
-            except queue.Empty:
+            except (queue.Empty, EOFError, OSError) as exc:
+                if not isinstance(exc, queue.Empty):  # its end closed, maybe mid-batch: it died
+                    self._process.join(10)
                 if not self._process.is_alive():
                     raise PipelineError(
                         "the import's worker process ended unexpectedly (exit code "
@@ -147,6 +153,7 @@ def _work(channel: Any, parent: int, config: str, pack_name: str, fmt: str, path
             made = iter(monitor.judge_many([i for i in ready if isinstance(i, IncidentReport)]))
             judged = [next(made) if isinstance(i, IncidentReport) else None for i in ready]
             _hand_over(channel, parent, ("batch", Prepared(ready, judged)))
+            crash_point("pipeline.hand_over")
             items.clear()
 
         for item in reader(fmt)(Path(path), feed=feed):

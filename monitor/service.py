@@ -17,6 +17,7 @@ from pydantic import ValidationError
 
 from . import timeline
 from .config import Pack
+from .crashpoints import crash_point
 from .evidence import EvidenceKeeper, facts_of
 from .judge import Judge, finding_id
 from .ledger import Ledger, iso
@@ -213,6 +214,7 @@ class Monitor:
             if feed is not None and cursor is not None:
                 self.ledger.append("feed_cursors", {"feed": feed, "cursor": cursor,
                                                     "items": count})
+                crash_point("service.cursor")
             if refresh:
                 alerts = self._refresh_patterns()
         # only what was committed is announced
@@ -447,6 +449,7 @@ class Monitor:
         event window in ``windows``. ``sources`` and ``feeds`` (what the ledger holds) are
         kept up to date here."""
         assert self.ledger is not None and self.evidence is not None
+        crash_point("service.record")
         own = incident_id(report.feed, report.source_id)
         key = report.report_key
         ledger = self.ledger

@@ -103,6 +103,7 @@ def test_budget_steps_extrapolate_only_as_extrapolation() -> None:
     assert seconds == pytest.approx(32.0) and "exponent 2.00" in how
 
 
+@pytest.mark.slow  # the whole benchmark end to end, at its smallest sizes
 def test_quick_run_writes_results_with_every_table(tmp_path: Path) -> None:
     out = tmp_path / "out"
     proc = subprocess.run([sys.executable, str(BENCH / "run.py"), "--quick", "--out", str(out),

@@ -10,6 +10,7 @@ import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -21,7 +22,7 @@ from monitor.ledger import Ledger, LedgerError
 from monitor.service import Monitor
 
 sys.path.insert(0, str(Path(__file__).parent))
-from procs import alive, workers  # noqa: E402
+from procs import wait_until  # noqa: E402
 from servers import serve  # noqa: E402
 
 UCDP = Path(__file__).resolve().parents[1] / "feeds" / "data" / "ged_syria_2016.csv"
@@ -74,9 +75,13 @@ def test_run_once_records_every_feed_and_a_second_run_adds_nothing(pack, ledger,
     assert ledger.verify().ok
 
 
-def slow(path, query):
-    time.sleep(3)
-    return 200, b"{}", {}
+def never_answers(release: threading.Event):
+    """A route that answers only once ``release`` is set (the test sets it when done): the
+    client's timeout, not this server, ends the request."""
+    def route(path, query):
+        release.wait(60)
+        return 200, b"{}", {}
+    return route
 
 
 def huge(path, query):
@@ -100,16 +105,23 @@ def test_a_failing_source_is_retried_recorded_and_does_not_stop_the_others(
         pack, ledger, clock, tmp_path, route, reason):
     (tmp_path / "drop").mkdir()
     (tmp_path / "drop" / "a.jsonl").write_text(partner_line(1) + "\n")
-    routes = {"/500": (500, b"oops", {}), "/slow": slow, "/garbage": (200, b"<html>", {}),
-              "/huge": huge}
+    release = threading.Event()
+    routes = {"/500": (500, b"oops", {}), "/slow": never_answers(release),
+              "/garbage": (200, b"<html>", {}), "/huge": huge}
     waits: list[float] = []
     with serve(routes) as base:
         url = (f"http://127.0.0.1:{closed_port()}/x" if route == "refused" else base + route)
-        specs = [feed("broken", "ucdp", url, timeout_seconds=1, retries=2, max_bytes=1_000_000),
+        # a server that never answers: any timeout shows it; a short one keeps the test short
+        timeout = 0.2 if route == "/slow" else 1
+        specs = [feed("broken", "ucdp", url, timeout_seconds=timeout, retries=2,
+                      max_bytes=1_000_000),
                  feed("partners", "jsonl", "drop")]
         daemon = Daemon(Monitor(pack, ledger, clock), specs, tmp_path,
                         sleep=lambda s: waits.append(s) or False)
-        runs = {r.feed: r for r in daemon.run_once()}
+        try:
+            runs = {r.feed: r for r in daemon.run_once()}
+        finally:
+            release.set()
     assert not runs["broken"].ok and reason in runs["broken"].reason
     assert runs["broken"].attempts == 3 and waits == [1.0, 2.0]  # exponential backoff
     assert runs["partners"].ok and runs["partners"].new == 1
@@ -154,75 +166,34 @@ def env_for(tmp_path: Path) -> dict[str, str]:
             "PYTHONUNBUFFERED": "1"}
 
 
-def test_sigkill_at_many_points_loses_and_repeats_nothing(tmp_path):
+@pytest.mark.slow
+def test_sigkill_at_random_moments_loses_and_repeats_nothing(tmp_path):
+    """A smoke test beside the crashes at chosen points (test_crashes.py): the daemon killed
+    at random moments, as many of them as land before it finishes on this machine."""
     env = env_for(tmp_path)
     rows = 4000
     ucdp_subset(tmp_path / "feeds" / "ucdp.csv", rows)
     (tmp_path / "feeds" / "ucdp.yaml").write_text(
         "name: ucdp\nadapter: ucdp\nsource: ucdp.csv\noptions: {batch_size: 50}\n")
     rng = random.Random(2016)
-    kills = 0
-    for _ in range(50):
+    for _ in range(20):
         proc = subprocess.Popen(MONITOR + ["run", "--once"], env=env, cwd=tmp_path,
                                 stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        time.sleep(rng.uniform(0.5, 2.0))
-        if proc.poll() is None:
+        try:
+            proc.wait(rng.uniform(0.5, 2.0))  # the random moment is the point of this test
+        except subprocess.TimeoutExpired:
             proc.kill()
-            kills += 1
-        proc.wait()
+            proc.wait()
     final = subprocess.run(MONITOR + ["run", "--once"], env=env, cwd=tmp_path,
                            capture_output=True, text=True)
     assert final.returncode == 0, final.stderr
     ledger = Ledger.open(tmp_path / "l.db", readonly=True)
     reports = ledger.query("SELECT source_id, count(*) AS n FROM reports GROUP BY source_id")
-    assert kills >= 20, "the daemon finished before it could be killed: grow the feed"
     assert len(reports) == rows and all(r["n"] == 1 for r in reports)
     assert ledger.verify().ok
     verify = subprocess.run(MONITOR + ["ledger", "verify"], env=env, cwd=tmp_path,
                             capture_output=True, text=True)
     assert verify.returncode == 0 and "hash chain intact" in verify.stdout
-
-
-N_IMPORT = 30_000  # enough that 20 of the 50 runs are still going when killed (a run that
-# only finds every line recorded takes about 1.5 s per 10,000 lines here)
-
-
-@pytest.mark.parametrize("mode", ["--no-pipeline", "--pipeline"])
-def test_sigkill_of_import_at_many_points_loses_and_repeats_nothing(tmp_path, mode):
-    env = env_for(tmp_path)
-    source = tmp_path / "drop.jsonl"
-    with source.open("w") as fh:
-        for i in range(N_IMPORT):
-            fh.write(json.dumps({"source_id": f"k{i}", "occurred": "2016-08-10",
-                                 "attacker": "Syrian air force", "target": "civilians",
-                                 "event_type": "air_strike",
-                                 "location": {"lat": 35.0 + i / 10000, "lon": 36.5},
-                                 "notes": "barrel bombs on the market"}) + "\n")
-    command = MONITOR + ["import", str(source), "--format", "jsonl", mode]
-    rng = random.Random(6)
-    kills, orphans = 0, []
-    for _ in range(50):
-        proc = subprocess.Popen(command, env=env, cwd=tmp_path, stdout=subprocess.DEVNULL,
-                                stderr=subprocess.DEVNULL)
-        time.sleep(rng.uniform(0.7, 2.2))
-        if proc.poll() is None:
-            orphans += workers(proc.pid)  # the two-process import's worker, if started
-            proc.kill()
-            kills += 1
-        proc.wait()
-    # the worker dies with the import (it must not go on reading, or hold the file)
-    deadline = time.monotonic() + 10
-    while any(map(alive, orphans)) and time.monotonic() < deadline:
-        time.sleep(0.05)
-    assert not any(map(alive, orphans))
-    assert (len(orphans) >= 10) == (mode == "--pipeline")
-    final = subprocess.run(command, env=env, cwd=tmp_path, capture_output=True, text=True)
-    assert final.returncode == 0, final.stderr
-    ledger = Ledger.open(tmp_path / "l.db", readonly=True)
-    counts = ledger.query("SELECT count(*) AS n, count(DISTINCT source_id) AS d FROM reports")
-    assert kills >= 20, "the import finished before it could be killed: grow the file"
-    assert counts == [{"n": N_IMPORT, "d": N_IMPORT}]
-    assert ledger.verify().ok
 
 
 def test_first_sigterm_finishes_the_batch_and_exits_cleanly(tmp_path):
@@ -232,16 +203,16 @@ def test_first_sigterm_finishes_the_batch_and_exits_cleanly(tmp_path):
         "name: ucdp\nadapter: ucdp\nsource: ucdp.csv\noptions: {batch_size: 50}\n")
     proc = subprocess.Popen(MONITOR + ["run"], env=env, cwd=tmp_path, stdout=subprocess.PIPE,
                             stderr=subprocess.STDOUT, text=True)
-    deadline = time.monotonic() + 60
     db = tmp_path / "l.db"
-    while time.monotonic() < deadline:
+
+    def three_batches_recorded() -> bool:
         try:
-            if db.exists() and Ledger.open(db, readonly=True).counts().get("feed_cursors",
-                                                                           0) > 2:
-                break
+            return db.exists() and Ledger.open(db, readonly=True).counts().get(
+                "feed_cursors", 0) > 2
         except LedgerError:
-            pass  # the daemon is still creating the ledger
-        time.sleep(0.1)
+            return False  # the daemon is still creating the ledger
+
+    assert wait_until(three_batches_recorded, 120), "the daemon recorded no batch"
     proc.send_signal(signal.SIGTERM)
     out, _ = proc.communicate(timeout=60)
     assert proc.returncode == 0, out

@@ -141,14 +141,15 @@ def ucdp_rows() -> list[dict]:
         return list(csv.DictReader(fh))
 
 
-def replay(pack, path: Path, rows: list[dict], refresh: str = "every batch") -> dict:
-    """Record ``rows`` in batches of 500, refreshing the patterns after every batch, at the end
+def replay(pack, path: Path, rows: list[dict], refresh: str = "every batch",
+           batch: int = 500) -> dict:
+    """Record ``rows`` in batches, refreshing the patterns after every batch, at the end
     (as ``monitor import`` does), or after a simulated crash that left the queue behind."""
     ledger = Ledger.open(path)
     monitor = Monitor(pack, ledger)
-    for i in range(0, len(rows), 500):
+    for i in range(0, len(rows), batch):
         monitor.submit([(f"row {r['id']}", ucdp_report(r, "ucdp", "B"))
-                        for r in rows[i:i + 500]], refresh=refresh == "every batch")
+                        for r in rows[i:i + batch]], refresh=refresh == "every batch")
     if refresh == "after a crash":
         assert ledger.pattern_work()[0] > 0 and not ledger.alerts()  # queued, not done
         ledger.close()
@@ -171,20 +172,27 @@ def replay(pack, path: Path, rows: list[dict], refresh: str = "every batch") -> 
     return state
 
 
-def test_replaying_2016_shuffled_gives_what_watching_it_live_gave(pack, tmp_path, monkeypatch):
-    rows = ucdp_rows()
-    live = replay(pack, tmp_path / "live.db", sorted(rows, key=lambda r: r["date_start"]))
+@pytest.mark.parametrize(("days", "batch", "findings"), [
+    # the start of the September truce (SEP) and its 21 calm days, in batches of 100
+    (("2016-09-01", "2016-10-15"), 100, 400),
+    pytest.param(("2016-01-01", "2016-12-31"), 500, 2500, marks=pytest.mark.slow),
+], ids=["September to mid-October", "the whole year"])
+def test_replaying_2016_shuffled_gives_what_watching_it_live_gave(pack, tmp_path, monkeypatch,
+                                                                  days, batch, findings):
+    rows = [r for r in ucdp_rows() if days[0] <= r["date_start"][:10] <= days[1]]
+    live = replay(pack, tmp_path / "live.db", sorted(rows, key=lambda r: r["date_start"]),
+                  batch=batch)
     shuffled = rows[:]
     random.Random(2016).shuffle(shuffled)
-    late = replay(pack, tmp_path / "shuffled.db", shuffled)
-    assert len(live["findings"]) > 2500 and len(live["calm"]) == 21 and live["alerts"]
+    late = replay(pack, tmp_path / "shuffled.db", shuffled, batch=batch)
+    assert len(live["findings"]) > findings and len(live["calm"]) == 21 and live["alerts"]
     assert late == live
     # refreshing once at the end, or after a crash left the queue, changes nothing either
-    assert replay(pack, tmp_path / "at-end.db", shuffled, "at the end") == live
-    assert replay(pack, tmp_path / "crash.db", shuffled, "after a crash") == live
+    assert replay(pack, tmp_path / "at-end.db", shuffled, "at the end", batch) == live
+    assert replay(pack, tmp_path / "crash.db", shuffled, "after a crash", batch) == live
     # nor does the size of the blocks a refresh works in
     monkeypatch.setattr(timeline, "BLOCK_DAYS", 2)
-    assert replay(pack, tmp_path / "blocks.db", shuffled, "at the end") == live
+    assert replay(pack, tmp_path / "blocks.db", shuffled, "at the end", batch) == live
 
 
 def test_a_late_report_changes_the_calm_series_by_new_entries(monitor, ledger):

@@ -12,7 +12,6 @@ import sqlite3
 import subprocess
 import sys
 import threading
-import time
 from pathlib import Path
 
 import pytest
@@ -22,6 +21,7 @@ from monitor.ledger import Ledger, LedgerError
 ROOT = Path(__file__).resolve().parents[1]
 MONITOR = [sys.executable, "-m", "monitor"]
 sys.path.insert(0, str(Path(__file__).parent))
+from procs import Output, wait_until  # noqa: E402
 from test_daemon import ucdp_subset  # noqa: E402
 
 
@@ -129,6 +129,7 @@ def test_a_rule_broken_under_the_daemon_keeps_the_last_good_rules(tmp_path):
     jsonl(drop / "a.jsonl", 2, lat=35.614)  # Kafr Nabl: a designated area
     daemon = subprocess.Popen(MONITOR + ["run"], env=env, stdout=subprocess.PIPE,
                               stderr=subprocess.STDOUT, text=True)
+    output = Output(daemon.stdout)
     db = tmp_path / "l.db"
 
     def findings() -> int:
@@ -137,21 +138,18 @@ def test_a_rule_broken_under_the_daemon_keeps_the_last_good_rules(tmp_path):
         except (FileNotFoundError, LedgerError):
             return 0  # the daemon is still creating the ledger
 
-    deadline = time.monotonic() + 60
-    while findings() < 4 and time.monotonic() < deadline:
-        time.sleep(0.2)
+    assert wait_until(lambda: findings() >= 4, 120), output.text()
     assert findings() == 4  # MAY-CIV and JIG-SAAF for each
     rule = tmp_path / "rules" / "syria-2016" / "JIG-SAAF" / "rule.yaml"
     rule.write_text(rule.read_text() + "\nwhen: [unclosed\n")
-    time.sleep(3)
+    # the daemon looks at its configuration every second; new reports wait until it has seen
+    assert output.wait_for("keeping the last good rules", 120), output.text()
     jsonl(drop / "b.jsonl", 2, start=100, lat=35.614)
-    deadline = time.monotonic() + 60
-    while findings() < 8 and time.monotonic() < deadline:
-        time.sleep(0.2)
+    assert wait_until(lambda: findings() >= 8, 120), output.text()
     daemon.send_signal(signal.SIGTERM)
-    out, _ = daemon.communicate(timeout=60)
+    daemon.wait(60)
+    out = output.text()
     assert findings() == 8, out  # still judged with the last good JIG-SAAF rule
-    assert "keeping the last good rules" in out
     assert "JIG-SAAF/rule.yaml" in out
     restart = subprocess.run(MONITOR + ["run", "--once"], env=env, capture_output=True,
                              text=True)
@@ -159,12 +157,22 @@ def test_a_rule_broken_under_the_daemon_keeps_the_last_good_rules(tmp_path):
     assert "JIG-SAAF/rule.yaml: line" in restart.stderr and "not valid YAML" in restart.stderr
 
 
-@pytest.fixture
-def filled(tmp_path) -> Path:
-    env = project(tmp_path)
+@pytest.fixture(scope="module")
+def filled_once(tmp_path_factory) -> Path:
+    folder = tmp_path_factory.mktemp("filled")
+    env = project(folder)
     sample = ROOT / "feeds" / "samples" / "acled_syria_2016_sample.csv"
     subprocess.run(MONITOR + ["import", str(sample), "--format", "acled"], env=env,
                    check=True, capture_output=True)
+    return folder / "l.db"
+
+
+@pytest.fixture
+def filled(filled_once, tmp_path) -> Path:
+    """A ledger of the ACLED sample, a copy of its own for each test to tamper with."""
+    for suffix in ("", "-wal"):
+        if Path(f"{filled_once}{suffix}").exists():
+            shutil.copy(f"{filled_once}{suffix}", tmp_path / f"l.db{suffix}")
     return tmp_path / "l.db"
 
 

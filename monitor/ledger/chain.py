@@ -40,6 +40,7 @@ from datetime import date, datetime, timezone
 from pathlib import Path
 from typing import Any, Self
 
+from ..crashpoints import crash_point
 from .base import LedgerBase
 from .errors import DuplicateEntryError, LedgerError
 from .schema import DERIVED_FROM, PARTIES_FROM_FINDINGS, ChainedTable, quote
@@ -93,6 +94,8 @@ class Chain(LedgerBase):
                     self._head, self._owner = self._read_head(), threading.get_ident()
                 yield self
                 self._conn.execute("COMMIT" if outer else f"RELEASE {name}")
+                if outer:
+                    crash_point("ledger.commit")
             except BaseException:
                 if self._conn.in_transaction:  # some errors have rolled back already
                     self._conn.execute("ROLLBACK" if outer else f"ROLLBACK TO {name}")
