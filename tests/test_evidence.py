@@ -116,7 +116,8 @@ def cli(tmp_path):
 
 
 def test_an_analysts_dispute_shows_in_findings_and_in_the_history(cli):
-    cli("incident", "add", "--json", "-", input=json.dumps(THREE_SOURCES))
+    for record in THREE_SOURCES:  # each source recorded as its own feed (--feed)
+        cli("incident", "add", "--json", "-", "--feed", record["feed"], input=json.dumps(record))
     findings = json.loads(cli("findings", "--format", "json").output)
     target = next(f for f in findings if f["term"] == "JIG-SAAF")
     assert target["status"] == "corroborated"
