@@ -34,15 +34,16 @@ install-dev: $(VENV)/.installed-dev
 run: install
 	$(BIN)/monitor run
 
-# Tests marked slow (pyproject.toml: long end-to-end loops) are left out of `make test`.
+# Tests marked slow (pyproject.toml: long end-to-end loops) are left out of `make test`. The
+# suite runs on every core (pytest-xdist): each test has its own files, ports and processes.
 test: install-dev browser
-	$(BIN)/python -m pytest -q -m "not slow"
+	$(BIN)/python -m pytest -q -n auto -m "not slow"
 
 test-slow: install-dev browser
 	$(BIN)/python -m pytest -q -m slow
 
 test-all: install-dev browser
-	$(BIN)/python -m pytest -q
+	$(BIN)/python -m pytest -q -n auto
 
 # The benchmark (bench/README.md): the issue's sizes, budgeted to end within about 80 minutes on a
 # 2-core machine; writes bench/RESULTS.md and the plots. More options: make bench BENCH_ARGS="..."
