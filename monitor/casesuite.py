@@ -1,7 +1,7 @@
 """Rule test suites: each ``cases.yaml`` beside its ``rule.yaml`` (incident in, findings out).
 
 Run by ``monitor rules test`` and by pytest (tests/test_rules.py), through the same resolution
-and engine as real incidents (:meth:`monitor.service.Monitor.evaluate`), without a ledger.
+and engine as real incidents (:meth:`monitor.service.Evaluator.evaluate`), without a ledger.
 """
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ from pydantic import ValidationError
 from .models import Finding, IncidentReport, RuleCase, RuleCases
 from .problems import from_validation, read_yaml
 from .rules import LoadedRule
-from .service import Monitor
+from .service import Evaluator
 
 
 @dataclass(frozen=True)
@@ -51,7 +51,7 @@ def _matches(expected: dict[str, Any], finding: Finding) -> bool:
     return True
 
 
-def run_case(monitor: Monitor, rule: LoadedRule, case: RuleCase) -> CaseResult:
+def run_case(monitor: Evaluator, rule: LoadedRule, case: RuleCase) -> CaseResult:
     """Judge a case's incident and compare the findings of the rule's term with ``expect``."""
     term = rule.spec.term
     record = {"feed": "case", **case.incident}
@@ -76,10 +76,10 @@ def run_case(monitor: Monitor, rule: LoadedRule, case: RuleCase) -> CaseResult:
     return CaseResult(term, case.name, True)
 
 
-_AS_IF: dict[tuple[int, tuple[tuple[str, Any], ...]], Monitor] = {}
+_AS_IF: dict[tuple[int, tuple[tuple[str, Any], ...]], Evaluator] = {}
 
 
-def _as_if(monitor: Monitor, case: RuleCase) -> Monitor:
+def _as_if(monitor: Evaluator, case: RuleCase) -> Evaluator:
     """A monitor judging with the case's milestones (cached: each one compiles an engine)."""
     key = (id(monitor), tuple(sorted(case.milestones.items())))
     if key not in _AS_IF:
@@ -89,7 +89,7 @@ def _as_if(monitor: Monitor, case: RuleCase) -> Monitor:
             raise ValueError(f"case {case.name!r}: unknown milestone(s) {sorted(unknown)}")
         spec = pack.spec.model_copy(
             update={"milestones": {**pack.spec.milestones, **case.milestones}})
-        _AS_IF[key] = Monitor(dataclasses.replace(pack, spec=spec), None)
+        _AS_IF[key] = Evaluator(dataclasses.replace(pack, spec=spec))
     return _AS_IF[key]
 
 
@@ -99,7 +99,7 @@ def _summary(findings: list[Finding]) -> str:
         f"attribution={f.attribution}" for f in findings) + "]"
 
 
-def run_suites(monitor: Monitor) -> list[CaseResult]:
+def run_suites(monitor: Evaluator) -> list[CaseResult]:
     """Every case of every rule of the monitor's pack; a rule without a suite fails."""
     results = []
     for rule in monitor.pack.rules:

@@ -143,9 +143,9 @@ def _work(channel: Any, parent: int, config: str, pack_name: str, fmt: str, path
     try:
         from .adapters import reader
         from .config import load_pack
-        from .service import Monitor, validated
+        from .service import Evaluator, validated
 
-        monitor = Monitor(load_pack(Path(config), pack_name), None)  # judges, records nothing
+        monitor = Evaluator(load_pack(Path(config), pack_name))  # judges, records nothing
         items: list[Any] = []
 
         def send() -> None:

@@ -98,18 +98,13 @@ def _same_verdict(old: dict[str, Any], new: Finding) -> bool:
             and (old["severity"], old["attribution"]) == (new.severity, new.attribution))
 
 
-class Monitor:
-    """Judges reports under a pack and records them in a ledger."""
+class Evaluator:
+    """Judges reports under a pack and records nothing: the rule suites, ``monitor rules
+    evaluate`` and the import's worker process use it; :class:`Monitor` records too."""
 
-    def __init__(self, pack: Pack, ledger: Ledger | None,
-                 clock: Callable[[], dt.datetime] | None = None):
+    def __init__(self, pack: Pack):
         self.pack = pack
-        self.ledger = ledger
         self.judge = Judge(pack)
-        self.clock = clock or (lambda: dt.datetime.now(dt.timezone.utc))
-        self.evidence = EvidenceKeeper(ledger, pack.spec.corroboration_km,
-                                       pack.spec.coarse_precision) if ledger else None
-        self.notifier: Notifier | None = None  # webhooks (issue #5), set by the caller
         # a batch is judged under one set of rules: swapping rules waits for it to finish
         self._lock = threading.RLock()
 
@@ -118,20 +113,6 @@ class Monitor:
         judge = Judge(pack)  # compile first: a failure leaves the current rules in place
         with self._lock:
             self.pack, self.judge = pack, judge
-            if self.evidence is not None:
-                self.evidence.distance_km = pack.spec.corroboration_km
-
-    def notify(self, kind: str, key: str, payload: dict[str, Any],
-               severity: str | None = None) -> None:
-        """Hand an event to the webhooks, if any (never blocks)."""
-        if self.notifier is not None:
-            self.notifier.notify(Event(kind, key, payload, severity))
-
-    def record_delivery(self, row: dict[str, Any]) -> None:
-        """Record one webhook delivery attempt (called from the delivery thread)."""
-        assert self.ledger is not None
-        with self.ledger.transaction():
-            self.ledger.append("deliveries", row)
 
     def evaluate(self, report: IncidentReport) -> tuple[str, Resolution, list[Finding]]:
         """Resolve and judge one report without recording it (rule suites use this)."""
@@ -146,6 +127,35 @@ class Monitor:
         what lets :mod:`monitor.pipeline`'s worker do it for :meth:`submit`."""
         return [(res, self.judge.judge(incident_id(r.feed, r.source_id), r, res))
                 for r, res in zip(reports, resolve_many(reports, self.pack))]
+
+
+class Monitor(Evaluator):
+    """Judges reports under a pack and records them in its ledger."""
+
+    def __init__(self, pack: Pack, ledger: Ledger,
+                 clock: Callable[[], dt.datetime] | None = None):
+        super().__init__(pack)
+        self.ledger = ledger
+        self.clock = clock or (lambda: dt.datetime.now(dt.timezone.utc))
+        self.evidence = EvidenceKeeper(ledger, pack.spec.corroboration_km,
+                                       pack.spec.coarse_precision)
+        self.notifier: Notifier | None = None  # webhooks, set by the caller
+
+    def use_pack(self, pack: Pack) -> None:
+        super().use_pack(pack)
+        with self._lock:
+            self.evidence.distance_km = pack.spec.corroboration_km
+
+    def notify(self, kind: str, key: str, payload: dict[str, Any],
+               severity: str | None = None) -> None:
+        """Hand an event to the webhooks, if any (never blocks)."""
+        if self.notifier is not None:
+            self.notifier.notify(Event(kind, key, payload, severity))
+
+    def record_delivery(self, row: dict[str, Any]) -> None:
+        """Record one webhook delivery attempt (called from the delivery thread)."""
+        with self.ledger.transaction():
+            self.ledger.append("deliveries", row)
 
     def submit(self, items: Iterable[IncidentReport | Rejection | tuple[str, dict[str, Any]]],
                *, feed: str | None = None, cursor: dict[str, Any] | None = None,
@@ -168,8 +178,6 @@ class Monitor:
         recorded as given.
         """
         result = BatchResult()
-        if self.ledger is None:
-            raise RuntimeError("this Monitor has no ledger; use evaluate()")
         alerts: list[dict[str, Any]] = []
         with self._lock, self.ledger.transaction():
             count, reports, made = 0, [], []
@@ -226,14 +234,12 @@ class Monitor:
     def refresh_patterns(self) -> list[dict[str, Any]]:
         """Bring the patterns up to date with what was queued (after submits made with
         ``refresh=False``, or left by a crash); returns the alerts recorded now."""
-        assert self.ledger is not None
         with self._lock, self.ledger.transaction():
             alerts = self._refresh_patterns()
         self._announce(alerts)
         return alerts
 
     def _refresh_patterns(self) -> list[dict[str, Any]]:
-        assert self.ledger is not None
         last, windows = self.ledger.pattern_work()
         if not last:
             return []
@@ -245,13 +251,12 @@ class Monitor:
         for alert in alerts:
             self.notify("alert", alert["key"], alert)
 
-    # --- re-judging under changed rules (issue #4) ---------------------------------------
+    # --- re-judging under changed rules ---------------------------------------
 
     def stale_since(self) -> str | None:
         """The event time of the earliest standing finding made by a rule that has since
         changed or gone (its version is not the pack's), or None: where a re-judging must
         start so that the ledger says what the current rules say."""
-        assert self.ledger is not None
         versions = sorted({r.version for r in self.pack.rules})
         rows = self.ledger.query(
             "SELECT min(occurred) AS since FROM current_findings WHERE rule_version NOT IN ("
@@ -268,7 +273,6 @@ class Monitor:
         Reports are re-judged ``REJUDGE_BATCH`` to a transaction, so another writer (a hand
         entry, the daemon) waits at most one batch, never the whole run; a run cut short is
         finished by running it again (what was re-judged is then unchanged)."""
-        assert self.ledger is not None
         counts = {"reports": 0, "new": 0, "superseded": 0, "unchanged": 0}
         versions = {r.spec.term: r.version for r in self.pack.rules}
         rows = self.ledger.latest_reports(since)
@@ -281,7 +285,6 @@ class Monitor:
 
     def _rejudge_batch(self, rows: list[dict[str, Any]], versions: dict[str, str],
                        counts: dict[str, int]) -> None:
-        assert self.ledger is not None
         for row in rows:
             counts["reports"] += 1
             report = IncidentReport.model_validate(row["body"])
@@ -317,18 +320,16 @@ class Monitor:
 
     def _append_finding(self, finding: Finding, incident: str, report_key: str,
                         supersedes: str | None = None) -> dict[str, Any]:
-        assert self.ledger is not None
         finding = finding.model_copy(update={"incident_id": incident, "finding_id": finding_id(
             incident, report_key, finding.term, finding.rule_version, supersedes)})
         row = finding.ledger_row()
         row["supersedes"] = supersedes
         return self.ledger.append("findings", row)
 
-    # --- analysts (issue #4) -------------------------------------------------------------
+    # --- analysts -------------------------------------------------------------
 
     def verdict(self, finding_id: str, verb: str, by: str, note: str) -> dict[str, Any]:
         """An analyst confirms, disputes, discounts or retracts a finding."""
-        assert self.ledger is not None and self.evidence is not None
         with self.ledger.transaction():
             entry = self.evidence.verdict(finding_id, verb, by, note)
             timeline.refresh(self.ledger, self.pack)
@@ -336,7 +337,6 @@ class Monitor:
 
     def story(self, finding_id: str) -> dict[str, Any] | None:
         """A finding with its whole history and every source that supports it."""
-        assert self.ledger is not None and self.evidence is not None
         finding = self.ledger.finding(finding_id)
         if finding is None:
             return None
@@ -351,7 +351,6 @@ class Monitor:
     def unlink(self, report_key: str, by: str, note: str) -> Outcome:
         """Undo corroboration: the report returns to its own incident and is judged there;
         its findings on the incident it leaves are superseded and that incident re-scored."""
-        assert self.ledger is not None and self.evidence is not None
         from .evidence import EvidenceError
 
         where = self.ledger.incidents_of_report(report_key)
@@ -386,13 +385,12 @@ class Monitor:
             timeline.refresh(self.ledger, self.pack)
         return Outcome(report_key=report_key, incident_id=own, findings=recorded)
 
-    # --- revisions and retractions (issue #3): new entries, never rewrites -----------------
+    # --- revisions and retractions: new entries, never rewrites -----------------
 
     def _current(self, feed: str, source_id: str,
                  sources: set[tuple[str, str]] | None = None) -> list[dict[str, Any]]:
         """The findings in force of every revision of a source record; ``sources`` (the
         records known to have revisions, when the caller looked them up) spares a query."""
-        assert self.ledger is not None
         if (feed, source_id) not in sources if sources is not None else (
                 not self.ledger.has_source(feed, source_id)):
             return []  # the common case: a record seen for the first time
@@ -400,7 +398,6 @@ class Monitor:
                 if f["status"] not in ("superseded", "retracted")]
 
     def _retract(self, feed: str, source_id: str) -> int:
-        assert self.ledger is not None
         current = self._current(feed, source_id)
         for f in current:
             self.ledger.append("status_changes", {
@@ -411,7 +408,6 @@ class Monitor:
     def _supersede(self, report: IncidentReport, sources: set[tuple[str, str]],
                    windows: list[tuple[dt.datetime, dt.datetime]]) -> dict[str, str]:
         """Supersede the findings of a record's earlier revisions; return term -> old id."""
-        assert self.ledger is not None
         replaced: dict[str, str] = {}
         for f in self._current(report.feed, report.source_id, sources):
             if f["revision"] == report.revision:
@@ -428,12 +424,10 @@ class Monitor:
 
     def feed_cursor(self, feed: str) -> dict[str, Any]:
         """Where a feed stopped (``{}`` before its first run)."""
-        assert self.ledger is not None
         return self.ledger.feed_cursor(feed)
 
     def record_feed_health(self, feed: str, run: Any, started: dt.datetime) -> None:
         """One feed-health entry per run: counts, or the reason it failed."""
-        assert self.ledger is not None
         with self.ledger.transaction():
             self.ledger.append("feed_health", {
                 "feed": feed, "ok": int(run.ok), "started_at": iso(started),
@@ -448,12 +442,11 @@ class Monitor:
         """Record one new report resolved as ``res`` and judged as ``findings``; note its
         event window in ``windows``. ``sources`` and ``feeds`` (what the ledger holds) are
         kept up to date here."""
-        assert self.ledger is not None and self.evidence is not None
         crash_point("service.record")
         own = incident_id(report.feed, report.source_id)
         key = report.report_key
         ledger = self.ledger
-        # corroboration (issue #4): the same event reported by another feed is one incident
+        # corroboration: the same event reported by another feed is one incident
         linked = self.evidence.find_incident(facts_of(report, res, own), feeds)
         feeds.add(report.feed)
         iid = linked[0] if linked else own

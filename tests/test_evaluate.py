@@ -24,20 +24,20 @@ from monitor.evaluate import (
     parse_expected,
     read_labels,
 )
-from monitor.service import Monitor
+from monitor.service import Evaluator
 
 EVAL = Path(__file__).parent / "fixtures" / "eval"
 
 
 @pytest.fixture(scope="module")
 def result(pack: Pack):  # type: ignore[no-untyped-def]
-    return evaluate(Monitor(pack, None), read_labels(DEFAULT_LABELS), DEFAULT_SOURCES).as_dict()
+    return evaluate(Evaluator(pack), read_labels(DEFAULT_LABELS), DEFAULT_SOURCES).as_dict()
 
 
 @pytest.fixture(scope="module")
 def held_out(pack: Pack):  # type: ignore[no-untyped-def]
     labels = read_labels([EVAL / "labels_holdout.csv"])
-    return evaluate(Monitor(pack, None), labels, DEFAULT_SOURCES).as_dict()
+    return evaluate(Evaluator(pack), labels, DEFAULT_SOURCES).as_dict()
 
 
 def test_the_set_is_large_and_labels_every_sampled_row() -> None:
@@ -101,7 +101,7 @@ def test_the_command_prints_the_table_and_the_mistakes() -> None:
 def test_the_final_set_does_not_regress(pack: Pack) -> None:  # type: ignore[no-untyped-def]
     """125 rows labelled at the end and measured once, blind: 0.91 / 0.83 (README)."""
     labels = read_labels([EVAL / "labels_final.csv"])
-    overall = evaluate(Monitor(pack, None), labels, DEFAULT_SOURCES).as_dict()["overall"]
+    overall = evaluate(Evaluator(pack), labels, DEFAULT_SOURCES).as_dict()["overall"]
     assert len(labels) == 125
     assert overall["precision"] >= 0.93 and overall["recall"] >= 0.87, overall
 

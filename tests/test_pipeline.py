@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import csv
 import importlib.util
-import json
 import os
 import sqlite3
 import subprocess

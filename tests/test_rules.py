@@ -8,7 +8,7 @@ import pytest
 
 from monitor.casesuite import load_cases, run_case
 from monitor.config import PROJECT_ROOT, load_pack
-from monitor.service import Monitor
+from monitor.service import Evaluator
 
 CONFIG = PROJECT_ROOT / "config"
 PACK = load_pack(CONFIG, "syria-2016")
@@ -18,13 +18,13 @@ SINGLE_INCIDENT_TERMS = {"COH-GOV", "COH-OPP", "COH-LAND", "COH-HUM", "MAY-CIV",
 
 
 @pytest.fixture(scope="module")
-def judge_only() -> Monitor:
-    return Monitor(PACK, None)
+def judge_only() -> Evaluator:
+    return Evaluator(PACK)
 
 
 @pytest.mark.parametrize(("rule", "case"), CASES,
                          ids=[f"{r.spec.term}: {c.name}" for r, c in CASES])
-def test_case(judge_only: Monitor, rule, case) -> None:
+def test_case(judge_only: Evaluator, rule, case) -> None:
     result = run_case(judge_only, rule, case)
     assert result.passed, result.detail
 
@@ -50,7 +50,7 @@ def test_a_rule_without_a_suite_fails(tmp_path: Path) -> None:
     shutil.copytree(PROJECT_ROOT / "rules", tmp_path / "rules")
     (tmp_path / "rules/syria-2016/COH-GOV/cases.yaml").unlink()
     pack = load_pack(tmp_path / "config", "syria-2016")
-    failed = [r for r in run_suites(Monitor(pack, None)) if not r.passed]
+    failed = [r for r in run_suites(Evaluator(pack)) if not r.passed]
     assert [r.term for r in failed] == ["COH-GOV"]
     assert "no cases.yaml" in failed[0].detail
 

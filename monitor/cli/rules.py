@@ -42,9 +42,9 @@ def rules_test(c: Context) -> None:
       monitor rules test
     """
     from ..casesuite import run_suites
-    from ..service import Monitor
+    from ..service import Evaluator
 
-    results = run_suites(Monitor(c.pack, None))
+    results = run_suites(Evaluator(c.pack))
     failed = [r for r in results if not r.passed]
     for r in results:
         mark = "[green]ok[/green]" if r.passed else "[red]FAIL[/red]"
@@ -84,7 +84,7 @@ def rules_evaluate(c: Context, labels: tuple[Path, ...], sources: tuple[str, ...
     """
     from ..evaluate import DEFAULT_LABELS, DEFAULT_SOURCES, agreement, evaluate, markdown, pct
     from ..evaluate import read_labels
-    from ..service import Monitor
+    from ..service import Evaluator
 
     files = {}
     for item in sources:
@@ -94,7 +94,7 @@ def rules_evaluate(c: Context, labels: tuple[Path, ...], sources: tuple[str, ...
                                      param_hint="--source")
         files[feed.strip()] = Path(path)
     found = read_labels(labels or DEFAULT_LABELS)
-    result = evaluate(Monitor(c.pack, None), found, {**DEFAULT_SOURCES, **files}, reliability)
+    result = evaluate(Evaluator(c.pack), found, {**DEFAULT_SOURCES, **files}, reliability)
     second = None
     if second_labels is not None:
         score = agreement(found, read_labels([second_labels]))
