@@ -377,7 +377,7 @@ def test_the_brief_and_the_browser_map_colour_zones_alike(week_html, pack):
     """One colour table: a zone kind has the same colour in the brief's map and in the GeoJSON
     the browser map draws."""
     from monitor.datasette.geo import GeoLayers
-    from monitor.report import governorates_file
+    from monitor.briefmap import governorates_file
 
     svg_map = re.search(r'<svg class="map".*?</svg>', week_html, re.S).group(0)
     in_brief = dict(re.findall(r'<path class="zone[^"]*" data-kind="([^"]+)" fill="([^"]+)"',
