@@ -51,11 +51,13 @@ def _ignore(_: Any) -> None:
 
 def import_file(path: Path, fmt: str, open_monitor: Callable[[], Monitor], *, config: Path,
                 pack: str, feed: str | None = None, pipeline: bool | None = None,
+                date_format: str | None = None,
                 on_start: Callable[[int], None] = _ignore,
                 on_batch: Callable[[int], None] = _ignore,
                 on_note: Callable[[str], None] = _ignore) -> ImportResult:
     """Import ``path`` (format ``fmt``: ``acled`` or ``jsonl``) as feed ``feed`` (default: the
     format's name); escalations and cycles of excuses are brought up to date once, at the end.
+    ``date_format`` reads an ACLED file's numeric dates (:func:`monitor.adapters.acled.parse_date`).
 
     ``pipeline`` asks for the second process (None: for big files on 2+ cores); it loads pack
     ``pack`` of folder ``config`` while ``open_monitor`` loads this process's (called once the
@@ -74,7 +76,7 @@ def import_file(path: Path, fmt: str, open_monitor: Callable[[], Monitor], *, co
         if two_processes.wanted(pipeline, lines):  # its pack loads alongside this one's
             try:
                 worker = stack.enter_context(
-                    two_processes.Worker(config, pack, fmt, path, feed, BATCH))
+                    two_processes.Worker(config, pack, fmt, path, feed, BATCH, date_format))
             except OSError as exc:  # no second process here: one does it all
                 on_note(f"importing in one process ({exc})")
         monitor = open_monitor()
@@ -96,7 +98,7 @@ def import_file(path: Path, fmt: str, open_monitor: Callable[[], Monitor], *, co
                     batch.extend(prepared.items)
                     flush(prepared.judged)
             else:
-                for item in reader(fmt)(path, feed=feed):
+                for item in reader(fmt)(path, feed=feed, date_format=date_format):
                     batch.append(item)
                     if len(batch) >= BATCH:
                         flush()

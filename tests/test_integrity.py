@@ -440,3 +440,34 @@ def test_the_settings_file_is_read_with_the_limits(tmp_path: Path) -> None:
     (config / "monitor.yaml").write_text("pack: syria-2016\n" + BOMB)
     out = cli(tmp_path / "l.db", "--config", str(config), "config", "check")
     assert out.exit_code == 1 and "alias bomb" in out.output
+
+
+# --- ambiguous dates ------------------------------------------------------------------------
+
+DATES_CSV = (
+    "event_id_cnty,event_date,year,time_precision,event_type,sub_event_type,actor1,actor2,"
+    "admin1,location,latitude,longitude,geo_precision,source,notes,fatalities,timestamp\n"
+    + "".join(f"X{i},{day},2016,1,Explosions/Remote violence,Air/drone strike,Military Forces "
+              "of Syria (2000-),Civilians (Syria),Aleppo,Atareb,36.136,36.830,1,SOHR,Air strikes "
+              "hit a market,3,1460000000\n" for i, day in enumerate(["03/04/2016", "25/04/2016"])))
+
+
+@pytest.mark.parametrize("pipeline", ["--no-pipeline", "--pipeline"])
+def test_an_ambiguous_date_is_refused_unless_the_import_says_the_order(tmp_path: Path,
+                                                                        pipeline: str) -> None:
+    rows = tmp_path / "dates.csv"
+    rows.write_text(DATES_CSV)
+    first = cli(tmp_path / "a.db", "import", str(rows), "--format", "acled", pipeline)
+    text = " ".join(first.output.split())
+    assert first.exit_code == 1 and "1 new report(s)" in text
+    assert "'03/04/2016' is ambiguous (3 April or 4 March 2016?)" in text
+    told = cli(tmp_path / "b.db", "import", str(rows), "--format", "acled", pipeline,
+               "--date-format", "%d/%m/%Y")
+    assert told.exit_code == 0 and "2 new report(s)" in told.output
+    ledger = Ledger.open(tmp_path / "b.db")
+    try:
+        days = sorted(r["occurred_start"][:10] for r in ledger.query(
+            "SELECT occurred_start FROM incidents"))
+    finally:
+        ledger.close()
+    assert days == ["2016-04-02", "2016-04-24"]  # local days start at 21:00 UTC the day before

@@ -198,8 +198,12 @@ def _report_rejections(c: Context, rejections: list[Rejection]) -> None:
 @click.option("--pipeline/--no-pipeline", default=None,
               help="Read, resolve and judge in a second process while this one records "
                    "(default: for files of 20,000 lines or more, on 2 or more cores).")
+@click.option("--date-format", "date_format", metavar="FORMAT",
+              help="How an ACLED file writes event_date when it is numeric (strptime, e.g. "
+                   "%d/%m/%Y): 03/04/2016 reads two ways and is refused without it.")
 @pass_ctx
-def import_(c: Context, path: Path, fmt: str, feed: str | None, pipeline: bool | None) -> None:
+def import_(c: Context, path: Path, fmt: str, feed: str | None, pipeline: bool | None,
+            date_format: str | None) -> None:
     """Import a file of incident reports; print what was found.
 
     Re-importing the same file adds nothing. A malformed row is reported with its line
@@ -215,6 +219,7 @@ def import_(c: Context, path: Path, fmt: str, feed: str | None, pipeline: bool |
     with _ImportBar(c.err, path.name) as bar:
         result = import_file(path, fmt, c.monitor, config=c.paths.config,
                              pack=c.paths.settings.pack, feed=feed, pipeline=pipeline,
+                             date_format=date_format,
                              on_start=bar.start, on_batch=bar.advance,
                              on_note=lambda text: c.err.print(f"note: {esc(text)}"))
     terms = ", ".join(f"{t} {n}" for t, n in sorted(result.by_term.items()))
