@@ -36,8 +36,8 @@ from monitor.vocabulary import GONE_STATUSES, SERIOUS_SEVERITIES, SET_ASIDE_STAT
 
 # TERMS.md §5: an analyst's "disputed"/"discounted", a source's "retracted", and a finding replaced
 # by a newer revision ("superseded") are not evidence, so they count in no pattern.
-NOT_COUNTED = GONE_STATUSES | SET_ASIDE_STATUSES
-SERIOUS = SERIOUS_SEVERITIES  # SEP-CALM: "no major or critical finding"
+NOT_COUNTED = frozenset(GONE_STATUSES + SET_ASIDE_STATUSES)
+SERIOUS = frozenset(SERIOUS_SEVERITIES)  # SEP-CALM: "no major or critical finding"
 # SEP-CALM: "... of confidence medium or high" (an aggregate is recorded low: it never counts)
 CALM_CONFIDENCES = frozenset({"medium", "high"})
 DAY_D = dt.datetime(2016, 9, 12, 19, 0, tzinfo=dt.timezone(dt.timedelta(hours=3)))  # §1 SEP

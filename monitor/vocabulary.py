@@ -2,8 +2,9 @@
 
 Each vocabulary is a ``Literal`` (what pydantic validates) and its tuple is derived from it with
 ``get_args``, so a value is added in one place. The sets that decide what is counted — which
-statuses a scorecard counts, which event types are attacks — are defined here once; the
-ledger's SQL views are generated from them (:func:`sql_list`).
+statuses a scorecard counts, which event types are attacks — are defined here once (as
+ordered tuples where SQL is generated from them); the ledger's SQL views and queries are
+written from them with :func:`sql_list`.
 """
 from __future__ import annotations
 
@@ -48,7 +49,7 @@ Mission = Literal["combat", "medical", "evacuation", "reconnaissance", "unknown"
 DatePrecision = Literal["time", "day", "days", "week", "month", "year"]
 Severity = Literal["minor", "major", "critical"]
 SEVERITIES: tuple[str, ...] = get_args(Severity)  # least to most serious
-SERIOUS_SEVERITIES = frozenset({"major", "critical"})  # what breaks a calm day
+SERIOUS_SEVERITIES = ("major", "critical")  # what breaks a calm day
 Confidence = Literal["low", "medium", "high"]
 CONFIDENCES: tuple[str, ...] = get_args(Confidence)  # least to most sure
 
@@ -57,13 +58,13 @@ Status = Literal["alleged", "corroborated", "confirmed", "disputed", "discounted
                  "superseded"]
 STATUSES: tuple[str, ...] = get_args(Status)
 # Replaced or withdrawn: no longer a finding at all (in no brief, list or count).
-GONE_STATUSES = frozenset({"superseded", "retracted"})
+GONE_STATUSES = ("superseded", "retracted")
 # An analyst doubts them: listed apart, never counted.
-SET_ASIDE_STATUSES = frozenset({"disputed", "discounted"})
+SET_ASIDE_STATUSES = ("disputed", "discounted")
 # What scorecards, briefs, calm days and alerts count.
-COUNTED_STATUSES = frozenset(set(STATUSES) - GONE_STATUSES - SET_ASIDE_STATUSES)
+COUNTED_STATUSES = tuple(s for s in STATUSES if s not in GONE_STATUSES + SET_ASIDE_STATUSES)
 # Statuses evidence never moves a finding out of: an analyst's word, or a replacement.
-SETTLED_STATUSES = frozenset({"confirmed"} | SET_ASIDE_STATUSES | GONE_STATUSES)
+SETTLED_STATUSES = ("confirmed", *SET_ASIDE_STATUSES, *GONE_STATUSES)
 
 # TERMS.md §4-5: single (one side charged), ambiguous (charged to the candidates for which the
 # term holds), undetermined (a clash: charged to nobody), joint (each side of a clash charged)
@@ -80,9 +81,9 @@ InstrumentStatus = Literal["agreed", "proposed", "context"]
 Reliability = Literal["A", "B", "C", "D", "E", "F"]
 
 
-def sql_list(values: frozenset[str] | tuple[str, ...]) -> str:
-    """``('a', 'b')``: a set of vocabulary words as an SQL list, for views and queries (the
-    words are this module's identifiers, never user input)."""
-    words = sorted(values)
-    assert all(w.isidentifier() for w in words), words
-    return "(" + ", ".join(f"'{w}'" for w in words) + ")"
+def sql_list(values: tuple[str, ...]) -> str:
+    """``('a', 'b')``: vocabulary words as an SQL list, in their order, for views and queries
+    (the words are this module's identifiers, never user input). The order is part of a
+    view's text, which ``monitor ledger verify`` compares with the code's."""
+    assert all(w.isidentifier() for w in values), values
+    return "(" + ", ".join(f"'{w}'" for w in values) + ")"

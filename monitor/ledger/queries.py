@@ -12,6 +12,7 @@ from datetime import date, datetime, timedelta, timezone
 from typing import Any
 
 from .. import geo
+from ..vocabulary import SERIOUS_SEVERITIES, sql_list
 from .base import LedgerBase
 from .errors import LedgerError
 from .schema import AGGREGATE_SQL, CHARGED_SET_SQL, quote
@@ -195,7 +196,7 @@ class Queries(LedgerBase):
         wanted = sorted(set(instruments))
         return self._rows(
             "SELECT finding_id, status, severity, confidence, instrument, occurred, occurred_end "
-            "FROM finding_status WHERE severity IN ('major', 'critical') AND instrument IN ("
+            f"FROM finding_status WHERE severity IN {sql_list(SERIOUS_SEVERITIES)} AND instrument IN ("
             + ", ".join("?" * len(wanted)) + ") AND occurred >= ? AND occurred < ? "
             "ORDER BY occurred, seq", [*wanted, _utc_bound(since), _utc_bound(until)],
             "findings")
@@ -212,7 +213,7 @@ class Queries(LedgerBase):
             f"SELECT finding_id, incident_id, charged_to, {CHARGED_SET_SQL} AS charged_set, "
             "severity, status, occurred, occurred_end, (SELECT i.admin1 FROM incidents i WHERE "
             "i.incident_id = f.incident_id ORDER BY i.seq LIMIT 1) AS governorate FROM "
-            "current_findings f WHERE severity IN ('major', 'critical') AND instrument_status "
+            f"current_findings f WHERE severity IN {sql_list(SERIOUS_SEVERITIES)} AND instrument_status "
             f"IS NOT 'context' AND NOT {AGGREGATE_SQL}" + where
             + " ORDER BY occurred, seq",
             [since, until] if since else [], "findings")

@@ -15,6 +15,8 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from ..vocabulary import GONE_STATUSES, SET_ASIDE_STATUSES, sql_list
+
 if TYPE_CHECKING:  # sqlite-utils is imported when a ledger is opened for writing, not to read
     import sqlite_utils
 
@@ -188,7 +190,7 @@ def _m001_chained_tables(db: sqlite_utils.Database) -> None:
     # Views for the common questions (README "The ledger"). A finding's day is the UTC date of
     # the middle of its event window: for a report dated to a day that is the local day.
     db.execute("CREATE VIEW current_findings AS SELECT * FROM finding_status WHERE status NOT "
-               "IN ('superseded', 'retracted')")
+               f"IN {sql_list(GONE_STATUSES)}")
     db.execute("CREATE VIEW findings_per_party_day AS SELECT date(julianday(f.occurred) + "
                "(julianday(f.occurred_end) - julianday(f.occurred)) / 2) AS day, p.value AS "
                "party, f.term, f.severity, count(*) AS findings FROM current_findings f, "
@@ -196,7 +198,7 @@ def _m001_chained_tables(db: sqlite_utils.Database) -> None:
     db.execute("CREATE VIEW scorecard AS SELECT p.value AS party, f.instrument, f.term, "
                "f.severity, count(*) AS findings, min(f.occurred) AS first, max(f.occurred) AS "
                "last FROM current_findings f, json_each(f.charged_to) p WHERE f.status NOT IN "
-               "('disputed', 'discounted') GROUP BY party, f.instrument, f.term, f.severity")
+               f"{sql_list(SET_ASIDE_STATUSES)} GROUP BY party, f.instrument, f.term, f.severity")
     db.execute("CREATE VIEW feed_status AS SELECT feed, count(*) AS runs, sum(new) AS "
                "records_taken, max(CASE WHEN ok THEN finished_at END) AS last_success, "
                "max(CASE WHEN NOT ok THEN finished_at END) AS last_failure, (SELECT h2.reason "
@@ -219,7 +221,7 @@ def _m002_pattern_queue(db: sqlite_utils.Database) -> None:
 DERIVED_TABLES = ("finding_state", "finding_parties")
 # Chained table -> the column of it that finding_state keeps (findings feed finding_parties).
 DERIVED_FROM = {"findings": "", "status_changes": "status", "confidence_changes": "confidence"}
-_SCORED = "status NOT IN ('superseded', 'retracted', 'disputed', 'discounted')"
+_SCORED = f"status NOT IN {sql_list(GONE_STATUSES + SET_ASIDE_STATUSES)}"
 # TERMS.md §4 "Counting": a finding's charged set, the one row of a scorecard it sits in —
 # "syrian_government", "russia or syrian_government" (ambiguous), "coh_opposition and
 # syrian_government" (joint), "unattributed", or "undetermined" (a clash charged to nobody).
@@ -270,7 +272,7 @@ def _m003_finding_state(db: sqlite_utils.Database) -> None:
     db.execute("CREATE VIEW findings_per_party_day AS SELECT date(julianday(p.occurred) + "
                "(julianday(p.occurred_end) - julianday(p.occurred)) / 2) AS day, p.party AS "
                "party, p.term AS term, p.severity AS severity, count(*) AS findings FROM "
-               "finding_parties p WHERE p.status NOT IN ('superseded', 'retracted') GROUP BY "
+               f"finding_parties p WHERE p.status NOT IN {sql_list(GONE_STATUSES)} GROUP BY "
                "day, party, p.term, p.severity")
     db.execute("CREATE VIEW scorecard AS SELECT party, instrument, term, severity, count(*) AS "
                "findings, min(occurred) AS first, max(occurred) AS last FROM finding_parties "
