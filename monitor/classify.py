@@ -36,7 +36,7 @@ from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationErr
 
 from monitor.errors import MonitorError
 from monitor.models import EventType, Mission, Platform, TargetCategory
-from monitor.problems import Problem, did_you_mean, location, read_mapping
+from monitor.problems import Problem, did_you_mean, location, read_model
 
 FIELDS = ("platform", "target_category", "event_type", "mission", "fired_by")
 # What a text no class matches counts as when measuring (there is no "unknown" event type).
@@ -331,15 +331,9 @@ class Classifier:
 def load_classifier(path: Path, file_label: str | None = None) -> tuple[Classifier | None,
                                                                         list[Problem]]:
     """Read and check ``classifier.yaml``; every problem is returned at once, with a hint."""
-    label = file_label or str(path)
-    data, problems = read_mapping(path, label, "keys " + ", ".join(FIELDS))
-    if data is None:
-        return None, problems
-    try:
-        spec = ClassifierSpec.model_validate(data)
-    except ValidationError as exc:
-        return None, _problems(label, exc, data)
-    return Classifier.from_spec(spec), []
+    spec, problems = read_model(path, file_label or str(path), "keys " + ", ".join(FIELDS),
+                                ClassifierSpec, _problems)
+    return (Classifier.from_spec(spec) if spec is not None else None), problems
 
 
 def _problems(label: str, error: ValidationError, data: dict[str, Any]) -> list[Problem]:

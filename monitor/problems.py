@@ -153,6 +153,20 @@ def _expanded_size(text: str) -> int:
     return total
 
 
+def read_model(path: Path, label: str, expected: str, model: Any,
+               problems: Any) -> tuple[Any, list[Problem]]:
+    """A YAML mapping file validated by ``model``: (the model, []) or (None, the problems);
+    ``problems(label, error, data)`` names each validation error (with the file's own hints).
+    ``expected`` says which keys the top level holds."""
+    data, found = read_mapping(path, label, expected)
+    if data is None:
+        return None, found
+    try:
+        return model.model_validate(data), []
+    except ValidationError as exc:
+        return None, problems(label, exc, data)
+
+
 def read_mapping(path: Path, label: str, expected: str) -> tuple[dict[str, Any] | None,
                                                                  list[Problem]]:
     """A YAML file whose top level must be a mapping (``expected`` says with which keys): its

@@ -15,14 +15,14 @@ from re import _constants as _sre  # type: ignore[attr-defined]
 from re import _parser as _sre_parse  # type: ignore[attr-defined]
 from typing import Annotated, Any
 
-from pydantic import AfterValidator, Field, ValidationError
+from pydantic import AfterValidator, Field
 
 from monitor.classify import _fold, check_pattern
 from monitor.models import FileModel
 from monitor.places.gazetteer import (
     _problems,
 )
-from monitor.problems import Problem, read_mapping
+from monitor.problems import Problem, read_model
 
 PatternText = Annotated[str, AfterValidator(check_pattern)]
 
@@ -148,12 +148,7 @@ def load_clause_rules(path: Path, file_label: str | None = None) -> tuple[Clause
                                                                           list[Problem]]:
     """Read and check ``clauses.yaml``; a pattern that would not compile, or would match the
     empty text, is a Problem naming the file, the key (``negated[3]``) and the fix."""
-    label = file_label or str(path)
-    data, problems = read_mapping(path, label, "keys 'negated', 'non_hostile'")
-    if data is None:
-        return None, problems
-    try:
-        spec = ClauseRulesSpec.model_validate(data)
-    except ValidationError as exc:
-        return None, _problems(label, exc, ClauseRulesSpec)
-    return ClauseRules(spec), []
+    spec, problems = read_model(path, file_label or str(path), "keys 'negated', 'non_hostile'",
+                                ClauseRulesSpec,
+                                lambda lab, exc, _: _problems(lab, exc, ClauseRulesSpec))
+    return (ClauseRules(spec) if spec is not None else None), problems

@@ -28,7 +28,7 @@ from monitor.places.names import (
     normalise,
     skeleton,
 )
-from monitor.problems import Problem, did_you_mean, location, read_mapping
+from monitor.problems import Problem, did_you_mean, location, read_model
 
 
 def _has_words(value: str) -> str:
@@ -199,13 +199,10 @@ def load_gazetteer(path: Path, file_label: str | None = None) -> tuple[Gazetteer
                                                                       list[Problem]]:
     """Read and check ``gazetteer.yaml``; every problem is returned at once, with a hint."""
     label = file_label or str(path)
-    data, problems = read_mapping(path, label, "a 'places' list")
-    if data is None:
+    spec, problems = read_model(path, label, "a 'places' list", GazetteerSpec,
+                                lambda lab, exc, _: _problems(lab, exc, GazetteerSpec))
+    if spec is None:
         return None, problems
-    try:
-        spec = GazetteerSpec.model_validate(data)
-    except ValidationError as exc:
-        return None, _problems(label, exc, GazetteerSpec)
     towns = [s for p in spec.places if p.kind == "place" for s in (p.name, *p.aliases)]
     known = {normalise(s) for s in towns}
     problems = [
