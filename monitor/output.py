@@ -76,8 +76,13 @@ def _csv_line(cells: Sequence[Any]) -> str:
 
 
 def render(rows: Sequence[dict[str, Any]], fmt: str, columns: Sequence[str] | None = None,
-           title: str | None = None, console: Console | None = None) -> str | None:
-    """Render rows as 'table' (printed to ``console``), 'json' or 'csv' (returned as text)."""
+           title: str | None = None, console: Console | None = None,
+           drop: Sequence[str] = ()) -> str | None:
+    """Render rows as 'table' (printed to ``console``), 'json' or 'csv' (returned as text).
+
+    A table on a terminal fits its width: the ``drop`` columns are left out, in that order,
+    while it does not, and ids are never broken over lines. Anywhere else (a pipe, a file) a
+    table is one tab-separated line a row under a header line."""
     cols = list(columns or (rows[0].keys() if rows else []))
     if fmt == "json":
         return to_json(list(rows), indent=2)
@@ -90,13 +95,47 @@ def render(rows: Sequence[dict[str, Any]], fmt: str, columns: Sequence[str] | No
     from rich.console import Console
     from rich.table import Table
 
+    console = console or Console()
+    if not console.is_terminal:
+        # a pipe or a file: one line a row, tab-separated, header first (as `gh` does), so
+        # that grep, cut and sort see whole rows and whole ids
+        console.file.write(_tsv_line(cols))
+        for row in rows:
+            console.file.write(_tsv_line([_cell(row.get(c)) for c in cols]))
+        console.file.flush()
+        return None
+    cells = {c: [_cell(row.get(c)) for row in rows] for c in cols}
+
+    def whole(col: str) -> bool:  # ids and times are never broken over lines
+        return col in WHOLE_COLUMNS or col.endswith(("_id", "_key"))
+
+    def narrowest(col: str) -> int:  # a column's least width: its widest id, else a word
+        if whole(col):
+            return max([len(col), *(len(v) for v in cells[col])])
+        return min(len(col), _WRAPPED_MIN)
+
+    droppable = [c for c in drop if c in cols]
+    while droppable and sum(narrowest(c) + 3 for c in cols) + 1 > console.width:
+        cols.remove(droppable.pop(0))
     table = Table(title=title, show_lines=False)
     for col in cols:
-        table.add_column(col, overflow="fold")
-    for row in rows:
-        table.add_row(*(_cell(row.get(c)) for c in cols))
-    (console or Console()).print(table)
+        table.add_column(col, no_wrap=whole(col), min_width=narrowest(col), overflow="fold")
+    for i in range(len(rows)):
+        table.add_row(*(cells[c][i] for c in cols))
+    console.print(table)
     return None
+
+
+_WRAPPED_MIN = 8  # the least width of a column whose text wraps
+
+
+# Columns a table never breaks over lines: what a user copies or greps for.
+WHOLE_COLUMNS = frozenset({"finding_id", "incident_id", "report_key", "occurred", "source",
+                           "term", "seq", "head"})
+
+
+def _tsv_line(cells: Sequence[str]) -> str:
+    return "\t".join(" ".join(str(c).split()) for c in cells) + "\n"
 
 
 def render_json_texts(objects: Sequence[str], fmt: str) -> str:

@@ -42,6 +42,9 @@ class ProblemsError(MonitorError):
 def did_you_mean(value: object, choices: Iterable[str]) -> str:
     """A 'Did you mean ...?' hint for a value not among choices, or a list of the choices."""
     choices = sorted(set(choices))
+    within = [c for c in choices if str(value).lower() in c.lower()]
+    if len(within) == 1:  # "syria" -> "syrian_government"
+        return f"Did you mean {within[0]!r}?"
     close = difflib.get_close_matches(str(value), choices, n=1, cutoff=0.6)
     if close:
         return f"Did you mean {close[0]!r}?"

@@ -192,8 +192,8 @@ def test_findings_filters(run, tmp_path):
     assert findings_json(run, "--status", "confirmed") == []
     csv_out = run("findings", "--format", "csv", "--term", "JIG-AREA").output
     assert csv_out.splitlines()[0].startswith("finding_id,")
-    table = run("findings").output
-    assert "4 finding(s)" in table and "2016-08-10" in table
+    table = run("findings").output  # not a terminal: a header line, then a line a finding
+    assert len(table.splitlines()) == 1 + 4 and "2016-08-10" in table
 
 
 def edit_with_sqlite3_shell(db: Path, sql: str) -> None:
@@ -343,11 +343,11 @@ def test_feeds_status_reads_the_health_of_each_feed_from_the_ledger(run, tmp_pat
          "failure_reason": None, "records_taken": 7, "runs": 2, "lag_seconds": 12.5},
     ]
     table = run("--config", str(config), "feeds", "status").output
-    assert "3 feed(s)" in table and "again" in table
+    assert len(table.splitlines()) == 1 + 3 and "again" in table
 
 
 def test_no_command_module_imports_the_entry_point_back():
-    """Command modules import only what they share (common, options); monitor/cli/__init__.py
+    """Command modules import only what they share (common, options, filters); monitor/cli/__init__.py
     registers their commands on `main`."""
     import ast
 
@@ -356,7 +356,8 @@ def test_no_command_module_imports_the_entry_point_back():
             continue
         for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
             if isinstance(node, ast.ImportFrom) and node.level == 1:
-                assert node.module in ("common", "options"), (path.name, node.module)
+                shared = node.module or ",".join(a.name for a in node.names)
+                assert shared in ("common", "options", "filters"), (path.name, shared)
             if isinstance(node, ast.ImportFrom) and node.level == 0:
                 assert not (node.module or "").startswith("monitor.cli"), path.name
             if isinstance(node, ast.Import):

@@ -11,7 +11,9 @@ Errors the user can act on become one ``Error: ...`` message and exit status 1 i
 
 from __future__ import annotations
 
+import os
 import sqlite3
+import sys
 
 import click
 
@@ -50,6 +52,10 @@ class MonitorGroup(click.Group):
             raise click.ClickException(damaged(db, exc)) from None
         except (click.ClickException, click.exceptions.Exit, click.Abort, KeyboardInterrupt):
             raise
+        except BrokenPipeError:  # `monitor findings | head`: the reader has had enough
+            devnull = os.open(os.devnull, os.O_WRONLY)
+            os.dup2(devnull, sys.stdout.fileno())  # nothing more to flush at exit
+            raise click.exceptions.Exit(141) from None
         except Exception as exc:
             # a value the ledger should never hold (a damaged file) or a bug: one line, and
             # the traceback on request

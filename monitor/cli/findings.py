@@ -9,32 +9,41 @@ from typing import Any, get_args
 import click
 
 from ..evidence import ANALYST_VERDICTS
-from ..models import STATUSES, Attribution, Finding
+from ..models import Attribution, Finding
 from ..output import render, render_json_texts, to_json
+from . import filters
 from .common import Context, pass_ctx
 from .options import LOCAL_DATE, format_option
 
+TERMINAL_LIMIT = 50  # findings a terminal's table shows unless --limit says otherwise
 FINDING_COLUMNS = ("finding_id", "occurred", "term", "charged_to", "severity", "confidence",
                    "status", "source")
 
 
 @click.command()
-@click.option("--term", help="Only this term (e.g. JIG-SAAF).")
-@click.option("--party", help="Only findings charged to this set alone (TERMS.md §4 "
-              "'Counting'): 'syrian_government', 'russia or syrian_government', "
-              "'undetermined' (clashes), 'unattributed'.")
+@click.option("--term", "term", multiple=True,
+              help="Only this term (e.g. JIG-SAAF; any case); repeated: any of them.")
+@click.option("--party", "party", multiple=True,
+              help="Only findings charged to this set alone (TERMS.md §4 'Counting'): "
+                   "'syrian_government', 'russia or syrian_government', 'undetermined' "
+                   "(clashes), 'unattributed'; repeated: any of them.")
 @click.option("--attribution", type=click.Choice(get_args(Attribution)),
               help="Only findings of this attribution.")
-@click.option("--instrument", help="Only this instrument (COH, MAY, JIG, SEP).")
+@click.option("--instrument", "instrument", multiple=True,
+              help="Only this instrument (COH, MAY, JIG, SEP); repeated: any of them.")
 @click.option("--since", type=LOCAL_DATE, help="Event date on or after.")
 @click.option("--until", type=LOCAL_DATE, help="Event date before.")
-@click.option("--status", type=click.Choice(STATUSES), help="Only findings in this status.")
+@click.option("--status", "status", multiple=True,
+              help="Only findings in this status; repeated: any of them.")
 @format_option("table", "json", "csv", "jsonl", "geojson")
-@click.option("--limit", type=int, default=None, help="At most this many.")
+@click.option("--limit", type=click.IntRange(min=0), default=None,
+              help=f"At most this many, newest first (default: {TERMINAL_LIMIT} in a terminal's "
+                   "table, all otherwise; 0: all).")
 @pass_ctx
-def findings(c: Context, term: str | None, party: str | None, attribution: str | None,
-             instrument: str | None, since: dt.date | None, until: dt.date | None,
-             status: str | None, fmt: str, limit: int | None) -> None:
+def findings(c: Context, term: tuple[str, ...], party: tuple[str, ...],
+             attribution: str | None, instrument: tuple[str, ...], since: dt.date | None,
+             until: dt.date | None, status: tuple[str, ...], fmt: str,
+             limit: int | None) -> None:
     """List findings, filtered.
 
     \b
@@ -46,20 +55,32 @@ def findings(c: Context, term: str | None, party: str | None, attribution: str |
       monitor findings --format geojson > findings.geojson    # for QGIS
     """
     ledger = c.ledger(readonly=True)
+    filters.period(since, until)
     query: dict[str, Any] = {
-        "term": term, "party": party, "attribution": attribution, "instrument": instrument,
-        "since": c.day_start(since), "until": c.day_start(until), "status": status,
-        "limit": limit}
+        "term": filters.terms(term, c.pack) or None,
+        "party": filters.parties(party, c.pack) or None, "attribution": attribution,
+        "instrument": filters.instruments(instrument, c.pack) or None,
+        "since": c.day_start(since), "until": c.day_start(until),
+        "status": filters.statuses(status) or None,
+        "limit": limit or None}
     if fmt in ("json", "jsonl"):  # SQLite writes each finding's JSON; Python only joins them
         click.echo(render_json_texts(ledger.findings(**query, as_json=True), fmt))
         return
-    rows = ledger.findings(**query)
     if fmt == "table":
+        terminal = c.console.is_terminal
+        query.update(limit=None if not limit else limit, newest_first=True)
+        rows = ledger.findings(**query)
+        cut = TERMINAL_LIMIT if terminal and limit is None else len(rows)
         shown = [{**r, "occurred": c.local(r["occurred"]),
-                  "source": f"{r['feed']}:{r['source_id']}"} for r in rows]
-        render(shown, "table", FINDING_COLUMNS, title=f"{len(rows)} finding(s)",
-               console=c.console)
+                  "source": f"{r['feed']}:{r['source_id']}"} for r in rows[:cut]]
+        render(shown, "table", FINDING_COLUMNS, title=f"{len(rows)} finding(s), newest first",
+               console=c.console, drop=("source", "confidence", "status", "occurred"))
+        if len(rows) > cut:
+            c.console.print(f"… {len(rows) - cut} more: --limit 0 shows them all, --format csv "
+                            "exports them")
         return
+    query.update(limit=limit or None)
+    rows = ledger.findings(**query)
     if fmt == "geojson":
         from ..exports import findings_geojson
 

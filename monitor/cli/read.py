@@ -7,6 +7,7 @@ import datetime as dt
 import click
 
 from ..output import render, to_json
+from . import filters
 from .common import Context, pass_ctx, rows_out
 from .options import LOCAL_DATE, format_option
 
@@ -66,6 +67,7 @@ def incidents(c: Context, since: dt.date | None, until: dt.date | None, fmt: str
     from ..exports import incidents_geojson
 
     rows = c.ledger(readonly=True).incident_rows()
+    filters.period(since, until)
     lo, hi = c.day_start(since), c.day_start(until)
     rows = [r for r in rows if (lo is None or r["occurred_start"] >= lo)
             and (hi is None or r["occurred_start"] < hi)]

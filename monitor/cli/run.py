@@ -37,10 +37,13 @@ def print_summary(c: Context, runs: list[Any]) -> None:
     for run in runs:
         terms.update(run.terms)
         parties.update(run.parties)
+    # two tables: each under its heading (a pipe gets no table titles)
+    c.console.print("findings per term")
     render([{"term": t, "findings": n} for t, n in sorted(terms.items())], "table",
-           title="findings per term", console=c.console)
+           console=c.console)
+    c.console.print("findings per charged set")
     render([{"charged to": p, "findings": n} for p, n in parties.most_common()], "table",
-           title="findings per charged set", console=c.console)
+           console=c.console)
 
 
 @click.command("run")

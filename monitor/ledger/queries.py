@@ -7,7 +7,7 @@ window is a range on an index.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from datetime import date, datetime, timedelta, timezone
 from typing import Any
 
@@ -66,16 +66,19 @@ class Queries(LedgerBase):
                         f"source_id IN ({', '.join('?' * len(chunk))})", [feed, *chunk]))
         return out
 
-    def findings(self, *, term: str | None = None, party: str | None = None,
-                 attribution: str | None = None,
-                 instrument: str | None = None, since: str | date | None = None,
-                 until: str | date | None = None, status: str | None = None,
+    def findings(self, *, term: str | Sequence[str] | None = None,
+                 party: str | Sequence[str] | None = None, attribution: str | None = None,
+                 instrument: str | Sequence[str] | None = None,
+                 since: str | date | None = None, until: str | date | None = None,
+                 status: str | Sequence[str] | None = None,
                  incident_id: str | None = None, limit: int | None = None,
-                 as_json: bool = False) -> list[Any]:
-        """Findings with their current ``status``, ordered by ``occurred`` then ``seq``. ``party``
+                 as_json: bool = False, newest_first: bool = False) -> list[Any]:
+        """Findings with their current ``status``, ordered by ``occurred`` then ``seq`` (or the
+        other way round, ``newest_first``). ``party``
         is a charged set (TERMS.md §4 "Counting": "syrian_government" matches the findings
         charged to it alone; "russia or syrian_government", "undetermined", "unattributed");
-        ``attribution`` is single, ambiguous, undetermined or joint. ``since`` (inclusive) and
+        ``attribution`` is single, ambiguous, undetermined or joint. ``term``, ``party``,
+        ``instrument`` and ``status`` may each be several values: any of them. ``since`` (inclusive) and
         ``until`` (exclusive) bound ``occurred``, which the writer stores as UTC
         ``YYYY-MM-DDTHH:MM:SS+00:00`` (text order is time order): a date means the start of
         that day in UTC (``until="2016-09-13"`` ends with 12 September); an aware datetime is
@@ -86,14 +89,17 @@ class Queries(LedgerBase):
         # A time window is far narrower than a term or an instrument (COH-GOV is half of the
         # findings): the unary + keeps SQLite on the index of occurred.
         plus = "+" * bounded
+        terms, parties, instruments, states = (_values(v) for v in (term, party, instrument,
+                                                                        status))
         party_clause = ("EXISTS (SELECT 1 FROM finding_parties p WHERE p.finding_id = "
-                        "f.finding_id AND p.party = ?)" if self._derived else
-                        f"{CHARGED_SET_SQL} = ?")
-        filters = {f"{plus}f.term = ?": term, f"{plus}f.instrument = ?": instrument,
+                        f"f.finding_id AND p.party IN {_marks(parties)})" if self._derived else
+                        f"{CHARGED_SET_SQL} IN {_marks(parties)}")
+        filters = {f"{plus}f.term IN {_marks(terms)}": terms,
+                   f"{plus}f.instrument IN {_marks(instruments)}": instruments,
                    "f.attribution = ?": attribution,
-                   "f.status = ?": status, "f.incident_id = ?": incident_id,
+                   f"f.status IN {_marks(states)}": states, "f.incident_id = ?": incident_id,
                    "f.occurred >= ?": _utc_bound(since), "f.occurred < ?": _utc_bound(until),
-                   party_clause: party}
+                   party_clause: parties}
         where = {clause: value for clause, value in filters.items() if value is not None}
         t = self._tables["findings"]
         if as_json:
@@ -105,9 +111,11 @@ class Queries(LedgerBase):
         else:
             select = "f.*"
         sql = f"SELECT {select} FROM finding_status f" + " WHERE " * bool(where)
-        sql += " AND ".join(where) + " ORDER BY f.occurred, f.seq" + " LIMIT ?" * (
-            limit is not None)
-        params = [*where.values(), *[limit] * (limit is not None)]
+        order = " ORDER BY f.occurred DESC, f.seq DESC" if newest_first else \
+            " ORDER BY f.occurred, f.seq"
+        sql += " AND ".join(where) + order + " LIMIT ?" * (limit is not None)
+        params = [p for v in where.values() for p in (v if isinstance(v, list) else [v])]
+        params += [limit] * (limit is not None)
         if as_json:
             with self._lock:
                 return [text for (text,) in self._conn.execute(sql, params)]
@@ -298,3 +306,15 @@ class Queries(LedgerBase):
         return self._rows("SELECT * FROM finding_status WHERE finding_id IN (SELECT finding_id "
                           "FROM findings WHERE feed = ? AND source_id = ?) ORDER BY seq",
                           [feed, source_id], "findings")
+
+
+def _values(value: str | Sequence[str] | None) -> list[str] | None:
+    """A filter's values as a list (None: no filter)."""
+    if value is None:
+        return None
+    return [value] if isinstance(value, str) else list(value) or None
+
+
+def _marks(values: list[str] | None) -> str:
+    """``(?, ?)`` for an IN list of ``values``."""
+    return "(" + ", ".join("?" * len(values or [None])) + ")"

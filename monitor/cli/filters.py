@@ -1,0 +1,88 @@
+"""Filters checked against the pack: a term, party, status or instrument that cannot match
+is an error with a did-you-mean, never an empty list that looks like "no violations"."""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Iterable, Sequence
+
+import click
+
+from ..config import Pack
+from ..models import UNDETERMINED
+from ..problems import did_you_mean
+from ..vocabulary import STATUSES
+
+UNATTRIBUTED = "unattributed"
+
+
+def _fail(option: str, value: str, known: Iterable[str], what: str) -> click.BadParameter:
+    hint = did_you_mean(value, known)
+    return click.BadParameter(f"{value!r} is not {what} of pack {{pack}}. {hint}".strip(),
+                              param_hint=option)
+
+
+def terms(values: Sequence[str], pack: Pack) -> list[str]:
+    """``--term`` values, case-insensitive, each a term of the pack's rules."""
+    known = sorted({r.spec.term for r in pack.rules})
+    out = []
+    for value in values:
+        term = value.strip().upper()
+        if term not in known:
+            raise _with_pack(_fail("--term", value, known, "a term"), pack)
+        out.append(term)
+    return out
+
+
+def parties(values: Sequence[str], pack: Pack) -> list[str]:
+    """``--party`` values, case-insensitive: a side, a charged set of sides ("russia or
+    syrian_government", in any order), "undetermined" or "unattributed"; as the ledger writes
+    charged sets (sorted)."""
+    sides = list(pack.sides)
+    out = []
+    for value in values:
+        text = " ".join(value.strip().lower().split())
+        if text in (UNDETERMINED, UNATTRIBUTED):
+            out.append(text)
+            continue
+        joiner = " and " if " and " in text else " or "
+        members = [m.strip() for m in text.split(joiner)]
+        for member in members:
+            if member not in sides:
+                raise _with_pack(_fail("--party", member, [*sides, UNDETERMINED, UNATTRIBUTED],
+                                       "a side"), pack)
+        out.append(joiner.join(sorted(set(members))))
+    return out
+
+
+def instruments(values: Sequence[str], pack: Pack) -> list[str]:
+    known = sorted(pack.instruments)
+    out = []
+    for value in values:
+        ident = value.strip().upper()
+        if ident not in known:
+            raise _with_pack(_fail("--instrument", value, known, "an instrument"), pack)
+        out.append(ident)
+    return out
+
+
+def statuses(values: Sequence[str]) -> list[str]:
+    out = []
+    for value in values:
+        status = value.strip().lower()
+        if status not in STATUSES:
+            raise click.BadParameter(f"{value!r} is not a status. {did_you_mean(value, STATUSES)}",
+                                     param_hint="--status")
+        out.append(status)
+    return out
+
+
+def period(since: dt.date | None, until: dt.date | None) -> None:
+    """A period that ends before it starts matches nothing: an error, not an empty list."""
+    if since is not None and until is not None and until <= since:
+        raise click.BadParameter(f"{until} is not after --since {since}", param_hint="--until")
+
+
+def _with_pack(error: click.BadParameter, pack: Pack) -> click.BadParameter:
+    error.message = error.message.replace("{pack}", pack.spec.name)
+    return error
