@@ -113,3 +113,34 @@ def test_a_private_address_needs_the_feeds_consent(tmp_path: Path) -> None:
             HttpFetcher(spec(f"{base}/feed"), tmp_path).read_bytes(f"{base}/feed")
         allowed = HttpFetcher(spec(f"{base}/feed", allow_private_network=True), tmp_path)
         assert allowed.read_bytes(f"{base}/feed") == LINE
+
+
+def cli(db: Path, *args: str):
+    from click.testing import CliRunner
+
+    from monitor.cli import main
+    from monitor.config import PROJECT_ROOT
+    return CliRunner().invoke(main, ["--config", str(PROJECT_ROOT / "config"), "--db",
+                                     str(db), *args])
+
+
+@pytest.mark.parametrize("fmt", ["acled", "jsonl"])
+def test_importing_a_fifo_or_a_device_is_refused_at_once(tmp_path: Path, fmt: str) -> None:
+    os.mkfifo(tmp_path / "pipe.csv")
+    for source in (tmp_path / "pipe.csv", Path("/dev/zero")):
+        out = finishes(lambda s=source: cli(tmp_path / "l.db", "import", str(s), "--format", fmt))
+        result = out["value"]
+        assert result.exit_code == 1 and "not a regular file" in result.output
+        assert result.output.startswith("Error: ") and result.output.count("\n") == 1
+
+
+def test_a_jsonl_line_is_read_no_further_than_its_limit(tmp_path: Path, monkeypatch) -> None:
+    from monitor.adapters import jsonl
+
+    monkeypatch.setattr(jsonl, "MAX_LINE_BYTES", 1000)
+    lines = tmp_path / "drop.jsonl"
+    lines.write_bytes(LINE + b'{"notes": "' + b"x" * 5000 + b'"}\n' + LINE.replace(b"p-1", b"p-2"))
+    items = list(jsonl.read_file(lines, "partners"))
+    assert [i[1]["source_id"] for i in items if not isinstance(i, Rejection)] == ["p-1", "p-2"]
+    [refused] = [i for i in items if isinstance(i, Rejection)]
+    assert refused.where == "drop.jsonl line 2" and "over 1,000 bytes" in refused.reason

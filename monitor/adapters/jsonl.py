@@ -66,14 +66,26 @@ def parse_line(raw: bytes, where: str) -> dict[str, Any] | Rejection | None:
     return record
 
 
+# A line is read no further than this: a file with no newline (a 4 GB JSON array, /dev/zero
+# behind a name) costs one bounded read a megabyte, never its size in memory.
+MAX_LINE_BYTES = 1_000_000
+
+
 def read_file(path: Path, feed: str = "jsonl", date_format: str | None = None
               ) -> Iterator[tuple[str, dict[str, Any]] | Rejection]:
     """Yield ``(where, record)`` per non-blank line; a line that is not a JSON object is a
     Rejection. Every record is ``feed``'s: the import decides a record's feed, never the
     record (:func:`own_feed`). ``date_format`` is not used: JSON Lines dates are ISO 8601."""
     with open_regular(path) as fh:
-        for number, raw in enumerate(fh, start=1):
+        for number, raw in enumerate(iter(lambda: fh.readline(MAX_LINE_BYTES + 1), b""),
+                                     start=1):
             where = f"{path.name} line {number}"
+            if len(raw) > MAX_LINE_BYTES and not raw.endswith(b"\n"):
+                while raw and not raw.endswith(b"\n"):  # skip the rest of the line, unread
+                    raw = fh.readline(MAX_LINE_BYTES + 1)
+                yield Rejection(where, f"a line of over {MAX_LINE_BYTES:,} bytes; no report "
+                                "is that long (is this JSON Lines?)")
+                continue
             record = parse_line(raw, where)
             if isinstance(record, dict):
                 yield own_feed(record, feed, where)
