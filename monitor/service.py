@@ -1,5 +1,8 @@
 """The one path every report takes: validate → resolve → evaluate → record.
 
+At about 500 lines it keeps that path in one place on purpose: submit, revisions, retractions,
+corroboration and re-judging all write the same entries in the same transaction.
+
 The daemon, ``monitor import`` and ``monitor incident add`` all call :meth:`Monitor.submit`;
 nothing else writes reports or findings to the ledger.
 """
