@@ -94,6 +94,14 @@ def test_exported_csv_neutralises_formulas(run, tmp_path):
     assert not any(c.startswith(("=", "+", "@")) for c in cells)
 
 
+def hospital_strike(source_id: str) -> dict:
+    """An air strike on a hospital: a critical MAY-CIV finding."""
+    return {"feed": "acled", "source_id": source_id, "occurred": "2016-08-10",
+            "attacker": "Military Forces of Syria (2000-)", "target": "Civilians (Syria)",
+            "event_type": "air_strike", "location": {"lat": 35.614, "lon": 36.562},
+            "notes": "air strike hit the hospital"}
+
+
 def test_webhooks_receive_findings_at_or_above_their_severity(tmp_path, pack, ledger, clock):
     from monitor.service import Monitor
 
@@ -102,11 +110,7 @@ def test_webhooks_receive_findings_at_or_above_their_severity(tmp_path, pack, le
         monitor = Monitor(pack, ledger, clock)
         monitor.notifier = Notifier([WebhookSpec(url=base + "/hook", min_severity="critical")],
                                     monitor.record_delivery)
-        monitor.submit([("a", {"feed": "acled", "source_id": "H1", "occurred": "2016-08-10",
-                               "attacker": "Military Forces of Syria (2000-)",
-                               "target": "Civilians (Syria)", "event_type": "air_strike",
-                               "location": {"lat": 35.614, "lon": 36.562},
-                               "notes": "air strike hit the hospital"})])
+        monitor.submit([("a", hospital_strike("H1"))])
         monitor.notifier.close()
     events = [json.loads(p) for p in posts]
     assert [(e["event"], e["term"]) for e in events] == [("finding", "MAY-CIV")]  # critical
@@ -161,11 +165,7 @@ def test_a_webhooks_secrets_never_reach_the_ledger(tmp_path, pack, ledger, clock
                                      WebhookSpec(url=url, name="ops-chat", retries=0,
                                                  min_severity="critical")],
                                     monitor.record_delivery)
-        monitor.submit([("a", {"feed": "acled", "source_id": "H9", "occurred": "2016-08-10",
-                               "attacker": "Military Forces of Syria (2000-)",
-                               "target": "Civilians (Syria)", "event_type": "air_strike",
-                               "location": {"lat": 35.614, "lon": 36.562},
-                               "notes": "air strike hit the hospital"})])
+        monitor.submit([("a", hospital_strike("H9"))])
         monitor.notifier.close()
     rows = ledger.query("SELECT webhook, status, error FROM deliveries ORDER BY seq")
     assert sorted(r["webhook"] for r in rows) == sorted([base, "ops-chat"])

@@ -22,16 +22,21 @@ def _fail(option: str, value: str, known: Iterable[str], what: str) -> click.Bad
                               param_hint=option)
 
 
-def terms(values: Sequence[str], pack: Pack) -> list[str]:
-    """``--term`` values, case-insensitive, each a term of the pack's rules."""
-    known = sorted({r.spec.term for r in pack.rules})
+def _known(option: str, values: Sequence[str], known: Sequence[str], what: str,
+           pack: Pack) -> list[str]:
+    """``values`` upper-cased, each one of ``known`` (ids of the pack, written in capitals)."""
     out = []
     for value in values:
-        term = value.strip().upper()
-        if term not in known:
-            raise _with_pack(_fail("--term", value, known, "a term"), pack)
-        out.append(term)
+        ident = value.strip().upper()
+        if ident not in known:
+            raise _with_pack(_fail(option, value, known, what), pack)
+        out.append(ident)
     return out
+
+
+def terms(values: Sequence[str], pack: Pack) -> list[str]:
+    """``--term`` values, case-insensitive, each a term of the pack's rules."""
+    return _known("--term", values, sorted({r.spec.term for r in pack.rules}), "a term", pack)
 
 
 def parties(values: Sequence[str], pack: Pack) -> list[str]:
@@ -56,14 +61,8 @@ def parties(values: Sequence[str], pack: Pack) -> list[str]:
 
 
 def instruments(values: Sequence[str], pack: Pack) -> list[str]:
-    known = sorted(pack.instruments)
-    out = []
-    for value in values:
-        ident = value.strip().upper()
-        if ident not in known:
-            raise _with_pack(_fail("--instrument", value, known, "an instrument"), pack)
-        out.append(ident)
-    return out
+    """``--instrument`` values, case-insensitive, each an instrument of the pack."""
+    return _known("--instrument", values, sorted(pack.instruments), "an instrument", pack)
 
 
 def statuses(values: Sequence[str]) -> list[str]:

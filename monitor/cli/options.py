@@ -16,44 +16,30 @@ from typing import Any
 import click
 
 
-class LocalDate(click.ParamType):
-    """``YYYY-MM-DD``, a day of the pack's time zone; the value is a :class:`datetime.date`."""
+class Parsed(click.ParamType):
+    """A value written one way (``metavar``), parsed by ``parse`` into a ``kind``."""
 
-    name = "date"
-
-    def get_metavar(self, param: click.Parameter, ctx: click.Context | None = None) -> str:
-        return "YYYY-MM-DD"
-
-    def convert(self, value: Any, param: click.Parameter | None,
-                ctx: click.Context | None) -> dt.date:
-        if isinstance(value, dt.date):
-            return value
-        try:
-            return dt.date.fromisoformat(value)
-        except (TypeError, ValueError):
-            self.fail(f"{value!r} is not a date (YYYY-MM-DD)", param, ctx)
-
-
-class TimeOfDay(click.ParamType):
-    """``HH:MM``, local time of the pack's time zone; the value is a :class:`datetime.time`."""
-
-    name = "time"
+    def __init__(self, name: str, metavar: str, kind: type, parse: Callable[[str], Any],
+                 what: str) -> None:
+        self.name, self.metavar, self.kind, self.parse, self.what = (name, metavar, kind, parse,
+                                                                     what)
 
     def get_metavar(self, param: click.Parameter, ctx: click.Context | None = None) -> str:
-        return "HH:MM"
+        return self.metavar
 
     def convert(self, value: Any, param: click.Parameter | None,
-                ctx: click.Context | None) -> dt.time:
-        if isinstance(value, dt.time):
+                ctx: click.Context | None) -> Any:
+        if isinstance(value, self.kind):
             return value
         try:
-            return dt.time.fromisoformat(value)
+            return self.parse(value)
         except (TypeError, ValueError):
-            self.fail(f"{value!r} is not a time of day (HH:MM)", param, ctx)
+            self.fail(f"{value!r} is not {self.what} ({self.metavar})", param, ctx)
 
 
-LOCAL_DATE = LocalDate()
-TIME_OF_DAY = TimeOfDay()
+# ``YYYY-MM-DD``, a day of the pack's time zone; ``HH:MM``, local time of the pack's time zone
+LOCAL_DATE = Parsed("date", "YYYY-MM-DD", dt.date, dt.date.fromisoformat, "a date")
+TIME_OF_DAY = Parsed("time", "HH:MM", dt.time, dt.time.fromisoformat, "a time of day")
 
 
 def format_option(*formats: str, default: str | None = None,
