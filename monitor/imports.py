@@ -51,13 +51,14 @@ def _ignore(_: Any) -> None:
 
 def import_file(path: Path, fmt: str, open_monitor: Callable[[], Monitor], *, config: Path,
                 pack: str, feed: str | None = None, pipeline: bool | None = None,
-                date_format: str | None = None,
+                date_format: str | None = None, reliability: str | None = None,
                 on_start: Callable[[int], None] = _ignore,
                 on_batch: Callable[[int], None] = _ignore,
                 on_note: Callable[[str], None] = _ignore) -> ImportResult:
     """Import ``path`` (format ``fmt``: ``acled`` or ``jsonl``) as feed ``feed`` (default: the
     format's name); escalations and cycles of excuses are brought up to date once, at the end.
-    ``date_format`` reads an ACLED file's numeric dates (:func:`monitor.adapters.acled.parse_date`).
+    ``date_format`` reads an ACLED file's numeric dates (:func:`monitor.adapters.acled.parse_date`);
+    ``reliability`` grades the file's source (default: the format's, ``DEFAULT_RELIABILITY``).
 
     ``pipeline`` asks for the second process (None: for big files on 2+ cores); it loads pack
     ``pack`` of folder ``config`` while ``open_monitor`` loads this process's (called once the
@@ -68,7 +69,10 @@ def import_file(path: Path, fmt: str, open_monitor: Callable[[], Monitor], *, co
     """
     from .adapters import count_lines, reader
 
+    from .adapters import DEFAULT_RELIABILITY
+
     feed = feed or fmt
+    reliability = reliability or DEFAULT_RELIABILITY.get(fmt)
     lines = count_lines(path)
     result = ImportResult()
     with contextlib.ExitStack() as stack:  # the worker, if any, ends with the import
@@ -76,7 +80,8 @@ def import_file(path: Path, fmt: str, open_monitor: Callable[[], Monitor], *, co
         if two_processes.wanted(pipeline, lines):  # its pack loads alongside this one's
             try:
                 worker = stack.enter_context(
-                    two_processes.Worker(config, pack, fmt, path, feed, BATCH, date_format))
+                    two_processes.Worker(config, pack, fmt, path, feed, BATCH, date_format,
+                                         reliability))
             except OSError as exc:  # no second process here: one does it all
                 on_note(f"importing in one process ({exc})")
         monitor = open_monitor()
@@ -98,7 +103,8 @@ def import_file(path: Path, fmt: str, open_monitor: Callable[[], Monitor], *, co
                     batch.extend(prepared.items)
                     flush(prepared.judged)
             else:
-                for item in reader(fmt)(path, feed=feed, date_format=date_format):
+                for item in reader(fmt)(path, feed=feed, date_format=date_format,
+                                        reliability=reliability):
                     batch.append(item)
                     if len(batch) >= BATCH:
                         flush()

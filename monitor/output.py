@@ -46,9 +46,13 @@ def _cell(value: Any) -> str:
 
 
 def safe_csv_cell(value: Any) -> str:
-    """A CSV cell that spreadsheets show as text, never run as a formula."""
-    text = _cell(value) if not isinstance(value, (list, dict)) else json.dumps(
-        value, ensure_ascii=False)
+    """A CSV cell that spreadsheets show as text, never run as a formula; a list of words
+    ("charged_to") is "a; b", anything else structured is JSON."""
+    if isinstance(value, list) and all(isinstance(v, str) for v in value):
+        text = "; ".join(value)
+    else:
+        text = _cell(value) if not isinstance(value, (list, dict)) else json.dumps(
+            value, ensure_ascii=False)
     if text.startswith(FORMULA_LEAD) and not _is_number(text):
         return "'" + text
     return text

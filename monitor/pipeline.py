@@ -62,13 +62,14 @@ class Worker:
     ``with`` block ends it, whether the import finished or stopped early."""
 
     def __init__(self, config: Path, pack_name: str, fmt: str, path: Path, feed: str,
-                 batch: int, date_format: str | None = None) -> None:
+                 batch: int, date_format: str | None = None,
+                 reliability: str | None = None) -> None:
         ctx = multiprocessing.get_context("spawn")
         self._channel = ctx.Queue(maxsize=_AHEAD)
         self._process = ctx.Process(
             target=_work, name="monitor-import-worker", daemon=True,
             args=(self._channel, os.getpid(), str(config), pack_name, fmt, str(path), feed,
-                  batch, date_format))
+                  batch, date_format, reliability))
         self._process.start()
         # The worker now holds the channel's only write end: if it dies half-way through
         # writing a batch, reading ends (EOFError) instead of waiting forever for the rest.
@@ -136,7 +137,8 @@ def _hand_over(channel: Any, parent: int, message: tuple[str, Any]) -> None:
 
 
 def _work(channel: Any, parent: int, config: str, pack_name: str, fmt: str, path: str,
-          feed: str, batch: int, date_format: str | None = None) -> None:
+          feed: str, batch: int, date_format: str | None = None,
+          reliability: str | None = None) -> None:
     """The worker: read, validate, resolve and judge, a batch at a time."""
     _die_with(parent)
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the importing process's to handle
@@ -156,7 +158,8 @@ def _work(channel: Any, parent: int, config: str, pack_name: str, fmt: str, path
             crash_point("pipeline.hand_over")
             items.clear()
 
-        for item in reader(fmt)(Path(path), feed=feed, date_format=date_format):
+        for item in reader(fmt)(Path(path), feed=feed, date_format=date_format,
+                                reliability=reliability):
             items.append(item)
             if len(items) >= batch:
                 send()

@@ -80,3 +80,64 @@ def test_filters_are_case_insensitive_and_repeatable(db) -> None:
     assert ids("--term", "may-civ") == may
     assert ids("--term", "MAY-CIV", "--term", "jig-saaf") == may | saaf
     assert ids("--party", "Syrian_Government") == ids("--party", "syrian_government")
+
+
+def test_report_infers_markdown_from_the_output_name(db, tmp_path) -> None:
+    out = run(db, "report", "--since", "2016-08-01", "--until", "2016-08-20", "--output",
+              str(tmp_path / "brief.md"))
+    assert out.exit_code == 0
+    text = (tmp_path / "brief.md").read_text()
+    assert text.startswith("# Ceasefire compliance brief") and "<html" not in text
+
+
+def test_zones_as_json_carry_their_provenance(db) -> None:
+    import json
+
+    data = json.loads(run(db, "zones", "--format", "json").output)
+    assert data["provenance"].startswith("APPROXIMATE DELINEATION") and len(data["zones"]) > 20
+
+
+def test_findings_exports_carry_the_place_and_plain_sides(db) -> None:
+    import csv
+    import io
+    import json
+
+    rows = list(csv.DictReader(io.StringIO(run(db, "findings", "--format", "csv").output)))
+    assert rows and {"latitude", "longitude", "place"} <= set(rows[0])
+    assert all(not r["charged_to"].startswith("[") for r in rows)
+    assert any("; " in r["charged_to"] for r in rows) or all(r["charged_to"] for r in rows)
+    first = json.loads(run(db, "findings", "--format", "json").output)[0]
+    assert isinstance(first["latitude"], float) and first["place"]
+
+
+def test_finding_show_takes_the_start_of_an_id(db) -> None:
+    first = run(db, "findings").output.splitlines()[1].split("\t")[0]
+    shown = run(db, "finding", "show", first[:8])
+    assert shown.exit_code == 0 and shown.output.startswith(first)
+    several = run(db, "finding", "show", "f-")
+    assert several.exit_code == 1 and "several findings" in several.output
+
+
+def test_import_reads_ucdp_files_and_grades_their_source(tmp_path) -> None:
+    ged = PROJECT_ROOT / "feeds" / "data" / "ged_syria_2016.csv"
+    part = tmp_path / "ged.csv"
+    part.write_text("".join(ged.open(encoding="utf-8-sig").readlines()[:60]))
+    out = run(tmp_path / "l.db", "import", str(part), "--format", "ucdp", "--reliability", "C")
+    assert out.exit_code == 0 and "59 new report(s)" in out.output
+    grades = run(tmp_path / "l.db", "query",
+                 "SELECT DISTINCT json_extract(body, '$.reliability') FROM reports").output
+    assert grades.splitlines()[1:] == ["C"]
+    acled = run(tmp_path / "a.db", "import", str(SAMPLE), "--format", "acled")
+    assert acled.exit_code in (0, 1)
+    graded = run(tmp_path / "a.db", "query",
+                 "SELECT DISTINCT json_extract(body, '$.reliability') FROM reports").output
+    assert graded.splitlines()[1:] == ["B"]  # an ACLED file is not an analyst's own entry
+
+
+def test_calm_and_alerts_read_in_local_words(db) -> None:
+    calm = run(db, "calm").output.splitlines()
+    assert calm[0].split("\t")[3] == "calm" and all(
+        line.split("\t")[3] in ("yes", "no") for line in calm[1:])
+    reversed_ = run(db, "alerts", "--since", "2016-09-20", "--until", "2016-09-01")
+    assert reversed_.exit_code == 2 and "is not after --since" in reversed_.output
+    assert run(db, "alerts", "--since", "2016-01-01", "--until", "2017-01-01").exit_code == 0

@@ -29,14 +29,25 @@ READERS: dict[str, Reader] = {
     "acled": acled.read_csv,
     "jsonl": jsonl.read_file,
 }
+# read on first use: the UCDP module brings httpx, which the other imports do not need
+LAZY_READERS = {"ucdp": ("monitor.adapters.ucdp", "read_csv")}
+# how far each format's source is graded by default (Admiralty scale; `--reliability`)
+DEFAULT_RELIABILITY = {"acled": "B", "ucdp": "B"}
 
 
 def reader(name: str) -> Reader:
-    """The reader for a format name; KeyError names the known formats."""
+    """The reader for a format name; KeyError names the known formats. A reader takes the
+    file, then ``feed``, ``date_format`` and ``reliability`` by name."""
+    if name in LAZY_READERS:
+        import importlib
+
+        module, function = LAZY_READERS[name]
+        return getattr(importlib.import_module(module), function)  # type: ignore[no-any-return]
     try:
         return READERS[name]
     except KeyError:
-        raise KeyError(f"unknown format {name!r}; known: {', '.join(sorted(READERS))}") from None
+        known = ", ".join(sorted([*READERS, *LAZY_READERS]))
+        raise KeyError(f"unknown format {name!r}; known: {known}") from None
 
 
 def count_lines(path: Path) -> int:

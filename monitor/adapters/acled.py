@@ -182,10 +182,11 @@ def iter_rows(lines: Iterable[str], name: str, required: tuple[str, ...] = REQUI
 _UNDECODED = re.compile("[\udc80-\udcff]")
 
 
-def read_csv(path: Path, feed: str = "acled", date_format: str | None = None
-             ) -> Iterator[tuple[str, dict[str, Any]] | Rejection]:
+def read_csv(path: Path, feed: str = "acled", date_format: str | None = None,
+             reliability: str | None = None) -> Iterator[tuple[str, dict[str, Any]] | Rejection]:
     """Yield ``(where, report)`` per ACLED row, or a Rejection naming the line and reason.
-    ``date_format`` (strptime) reads numeric dates with no single reading (:func:`parse_date`)."""
+    ``date_format`` (strptime) reads numeric dates with no single reading (:func:`parse_date`);
+    ``reliability`` grades the file's source (Admiralty scale)."""
     # utf-8-sig: spreadsheet programs put a byte-order mark before the first column name.
     # surrogateescape: with "strict" one byte that is not UTF-8 raised out of the
     # header read (a crash) or ended the file at that point (the rows after it, and the rows
@@ -200,7 +201,8 @@ def read_csv(path: Path, feed: str = "acled", date_format: str | None = None
                 yield Rejection(item[0], "not UTF-8; save the file as UTF-8")
                 continue
             try:
-                yield item[0], to_report(item[1], feed, date_format)
+                yield item[0], {**to_report(item[1], feed, date_format),
+                                **({"reliability": reliability} if reliability else {})}
             except (ValueError, KeyError) as exc:
                 yield Rejection(item[0], str(exc))
 

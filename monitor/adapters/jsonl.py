@@ -71,11 +71,13 @@ def parse_line(raw: bytes, where: str) -> dict[str, Any] | Rejection | None:
 MAX_LINE_BYTES = 1_000_000
 
 
-def read_file(path: Path, feed: str = "jsonl", date_format: str | None = None
+def read_file(path: Path, feed: str = "jsonl", date_format: str | None = None,
+              reliability: str | None = None
               ) -> Iterator[tuple[str, dict[str, Any]] | Rejection]:
     """Yield ``(where, record)`` per non-blank line; a line that is not a JSON object is a
     Rejection. Every record is ``feed``'s: the import decides a record's feed, never the
-    record (:func:`own_feed`). ``date_format`` is not used: JSON Lines dates are ISO 8601."""
+    record (:func:`own_feed`). ``date_format`` is not used: JSON Lines dates are ISO 8601.
+    ``reliability`` grades the records that do not grade themselves."""
     with open_regular(path) as fh:
         for number, raw in enumerate(iter(lambda: fh.readline(MAX_LINE_BYTES + 1), b""),
                                      start=1):
@@ -88,6 +90,8 @@ def read_file(path: Path, feed: str = "jsonl", date_format: str | None = None
                 continue
             record = parse_line(raw, where)
             if isinstance(record, dict):
+                if reliability:
+                    record.setdefault("reliability", reliability)
                 yield own_feed(record, feed, where)
             elif record is not None:
                 yield record

@@ -41,6 +41,7 @@ from typing import Any
 import httpx
 
 from ..feeds import Batch, FeedSpec, Fetcher, SourceError
+from ..files import open_regular
 from ..problems import did_you_mean
 from ..service import Rejection
 
@@ -288,3 +289,30 @@ class UcdpAdapter:
         if _endpoint(joined) != _endpoint(self.spec.source):  # fetch only what the feed names
             raise SourceError(f"GET {url}: NextPageUrl {next_url!r} is not the feed's endpoint")
         return result, joined, total
+
+
+def read_csv(path: Path, feed: str = "ucdp", date_format: str | None = None,
+             reliability: str | None = None) -> Iterator[Item]:
+    """Yield ``(where, report)`` per GED row of a CSV file (``monitor import --format ucdp``),
+    or a Rejection naming the line and reason. ``date_format`` is not used: GED dates are ISO
+    8601. ``reliability`` grades the file's source (Admiralty scale)."""
+    with io.TextIOWrapper(open_regular(path), encoding="utf-8-sig", errors="surrogateescape",
+                          newline="") as fh:
+        reader = csv.DictReader(fh)
+        missing = [c for c in REQUIRED if c not in (reader.fieldnames or [])]
+        if missing:
+            yield Rejection(f"{path.name} line 1", "not a UCDP GED file: no column "
+                            + ", ".join(missing))
+            return
+        for row in reader:
+            where = f"{path.name} line {reader.line_num}"
+            if None in row:
+                yield Rejection(where, "more fields than the header has columns")
+                continue
+            try:
+                "\x00".join(v for v in row.values() if isinstance(v, str)).encode("utf-8")
+                yield where, to_report(row, feed, reliability)
+            except UnicodeEncodeError:
+                yield Rejection(where, "bytes that are not UTF-8; save the file as UTF-8")
+            except ValueError as exc:
+                yield Rejection(where, str(exc))

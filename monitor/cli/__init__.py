@@ -80,7 +80,7 @@ def main(ctx: click.Context, config: str | None, db: str | None) -> None:
 
     \b
     Example:
-      monitor import samples/acled_syria_2016.csv --format acled
+      monitor import feeds/samples/acled_syria_2016_sample.csv --format acled
       monitor findings --term JIG-SAAF --format json
     """
     ctx.obj = Context(config, db)

@@ -7,9 +7,9 @@ import datetime as dt
 
 import click
 
-from ..output import render
+from ..output import render, to_json
 from .common import Context, esc, pass_ctx
-from .options import LOCAL_DATE
+from .options import LOCAL_DATE, format_option
 
 
 @click.group("config")
@@ -63,17 +63,22 @@ def actors(c: Context, name: str | None, on: dt.date | None) -> None:
 
 
 @click.command()
+@format_option("table", "json")
 @pass_ctx
-def zones(c: Context) -> None:
-    """What the zone delineation says (an approximation: see the note printed first).
+def zones(c: Context, fmt: str) -> None:
+    """What the zone delineation says (an approximation: its provenance is printed first, and
+    is the "provenance" of the JSON).
 
     \b
     Example:
       monitor zones
+      monitor zones --format json > zones.json
     """
     index = c.pack.zones
-    c.console.print("[bold]The default delineation is approximate.[/bold] "
-                    + index.provenance.strip())
     rows = [{k: r.get(k) for k in ("id", "kind", "area", "pcodes", "valid_from", "valid_to")}
             for r in index.describe()]
+    if fmt == "json":
+        click.echo(to_json({"provenance": index.provenance.strip(), "zones": rows}, indent=2))
+        return
+    c.console.print(index.provenance.strip(), highlight=False)
     render(rows, "table", title=f"{len(rows)} zone rows", console=c.console)

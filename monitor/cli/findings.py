@@ -64,7 +64,8 @@ def findings(c: Context, term: tuple[str, ...], party: tuple[str, ...],
         "status": filters.statuses(status) or None,
         "limit": limit or None}
     if fmt in ("json", "jsonl"):  # SQLite writes each finding's JSON; Python only joins them
-        click.echo(render_json_texts(ledger.findings(**query, as_json=True), fmt))
+        click.echo(render_json_texts(ledger.findings(**query, as_json=True, with_place=True),
+                                     fmt))
         return
     if fmt == "table":
         terminal = c.console.is_terminal
@@ -79,8 +80,7 @@ def findings(c: Context, term: tuple[str, ...], party: tuple[str, ...],
             c.console.print(f"… {len(rows) - cut} more: --limit 0 shows them all, --format csv "
                             "exports them")
         return
-    query.update(limit=limit or None)
-    rows = ledger.findings(**query)
+    rows = ledger.findings(**query, with_place=fmt == "csv")
     if fmt == "geojson":
         from ..exports import findings_geojson
 
@@ -89,7 +89,7 @@ def findings(c: Context, term: tuple[str, ...], party: tuple[str, ...],
             by_incident.setdefault(row["incident_id"], row)
         click.echo(to_json(findings_geojson(rows, by_incident)))
         return
-    columns = list(Finding.model_fields) if rows else None
+    columns = [*Finding.model_fields, "latitude", "longitude", "place"] if rows else None
     # parties, aggregate and claimed target are recorded in the explanation's first entry
     rows = [{**{k: None for k in Finding.RECORDED_IN_EXPLANATION},
              **Finding.recorded_facts(r["explanation"]), **r} for r in rows]
@@ -116,7 +116,9 @@ def _verdict_command(verb: str) -> None:
     @click.option("--by", "by", required=True, help="Who gives the verdict.")
     @pass_ctx
     def command(c: Context, finding_id: str, note: str, by: str) -> None:
-        entry = c.monitor().verdict(finding_id, verb, by, note)
+        monitor = c.monitor()
+        finding_id = monitor.ledger.finding_id_from(finding_id)
+        entry = monitor.verdict(finding_id, verb, by, note)
         c.console.print(f"{finding_id}: {entry['status']} by {entry['by']} at "
                         f"{entry['recorded_at']} (ledger entry {entry['seq']})", markup=False)
 
@@ -137,7 +139,8 @@ def finding_show(c: Context, finding_id: str, fmt: str) -> None:
     Example:
       monitor finding show f-1c35cc1e7e019f16
     """
-    story = c.monitor().story(finding_id)
+    monitor = c.monitor()
+    story = monitor.story(monitor.ledger.finding_id_from(finding_id))
     if story is None:
         raise click.ClickException(f"no finding {finding_id!r}: see `monitor findings` for ids")
     if fmt == "json":

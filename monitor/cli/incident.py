@@ -192,8 +192,11 @@ def _report_rejections(c: Context, rejections: list[Rejection]) -> None:
 
 @click.command("import")
 @click.argument("path", type=click.Path(exists=True, dir_okay=False, path_type=Path))
-@click.option("--format", "fmt", type=click.Choice(["acled", "jsonl"]), required=True,
-              help="The file's format.")
+@click.option("--format", "fmt", type=click.Choice(["acled", "jsonl", "ucdp"]), required=True,
+              help="The file's format (ucdp: a GED CSV file).")
+@click.option("--reliability", type=click.Choice(list("ABCDEF")), default=None,
+              help="How far the file's source is trusted, A (reliable) .. F (cannot be judged) "
+                   "(default: B for ACLED and UCDP files; JSON Lines records grade themselves).")
 @click.option("--feed", default=None, help="Feed name to record (default: the format name).")
 @click.option("--pipeline/--no-pipeline", default=None,
               help="Read, resolve and judge in a second process while this one records "
@@ -202,8 +205,8 @@ def _report_rejections(c: Context, rejections: list[Rejection]) -> None:
               help="How an ACLED file writes event_date when it is numeric (strptime, e.g. "
                    "%d/%m/%Y): 03/04/2016 reads two ways and is refused without it.")
 @pass_ctx
-def import_(c: Context, path: Path, fmt: str, feed: str | None, pipeline: bool | None,
-            date_format: str | None) -> None:
+def import_(c: Context, path: Path, fmt: str, reliability: str | None, feed: str | None,
+            pipeline: bool | None, date_format: str | None) -> None:
     """Import a file of incident reports; print what was found.
 
     Re-importing the same file adds nothing. A malformed row is reported with its line
@@ -212,14 +215,14 @@ def import_(c: Context, path: Path, fmt: str, feed: str | None, pipeline: bool |
 
     \b
     Example:
-      monitor import samples/acled_syria_2016.csv --format acled
+      monitor import feeds/samples/acled_syria_2016_sample.csv --format acled
     """
     from ..imports import import_file
 
     with _ImportBar(c.err, path.name) as bar:
         result = import_file(path, fmt, c.monitor, config=c.paths.config,
                              pack=c.paths.settings.pack, feed=feed, pipeline=pipeline,
-                             date_format=date_format,
+                             date_format=date_format, reliability=reliability,
                              on_start=bar.start, on_batch=bar.advance,
                              on_note=lambda text: c.err.print(f"note: {esc(text)}"))
     terms = ", ".join(f"{t} {n}" for t, n in sorted(result.by_term.items()))

@@ -95,25 +95,40 @@ def calm(c: Context, fmt: str) -> None:
     met = [r for r in rows if r["condition_met"]]
     if fmt == "table":
         rows = [{**r, "start": c.local(r["start"], "%Y-%m-%d %H:%M"),
-                 "end": c.local(r["end"], "%Y-%m-%d %H:%M"),
+                 "end": c.local(r["end"], "%Y-%m-%d %H:%M"), "calm": _yes(r["calm"]),
+                 "condition_met": _yes(r["condition_met"]),
                  "breaches": len(r["breaches"])} for r in rows]
     rows_out(c, rows, fmt, "SEP-CALM " + (f"condition met on day {met[0]['day']}" if met else
                                           "condition never met"),
              ["day", "start", "end", "calm", "consecutive", "condition_met", "breaches"])
 
 
+def _yes(flag: object) -> str:
+    return "yes" if flag else "no"
+
+
 @click.command("alerts")
 @click.option("--kind", type=click.Choice(["escalation", "cycle_of_excuses"]))
+@click.option("--since", type=LOCAL_DATE, help="Alerts starting on or after this day (local).")
+@click.option("--until", type=LOCAL_DATE, help="Alerts starting before this day (local).")
 @format_option("table", "json")
 @pass_ctx
-def alerts(c: Context, kind: str | None, fmt: str) -> None:
+def alerts(c: Context, kind: str | None, since: dt.date | None, until: dt.date | None,
+           fmt: str) -> None:
     """Alerts in force: escalations (many serious findings against one party in one
-    governorate within a day) and cycles of excuses (a Nusra attack answered nearby).
+    governorate within a day) and cycles of excuses (a Nusra attack answered nearby). Times
+    are local to the pack's time zone in the table (UTC in JSON).
 
     \b
     Example:
-      monitor alerts --kind escalation
+      monitor alerts --kind escalation --since 2016-09-12 --until 2016-09-20
     """
-    rows = c.ledger(readonly=True).alerts(kind)
+    filters.period(since, until)
+    lo = c.day_start(since) if since else "0000"
+    hi = c.day_start(until) if until else "9999"
+    rows = c.ledger(readonly=True).alerts(kind, str(lo), str(hi)) if (since or until) else \
+        c.ledger(readonly=True).alerts(kind)
+    if fmt == "table":
+        rows = [{**r, "start": c.local(r["start"], "%Y-%m-%d %H:%M")} for r in rows]
     rows_out(c, rows, fmt, f"{len(rows)} alert(s)",
              ["kind", "start", "party", "governorate", "detail", "key"])

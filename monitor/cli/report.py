@@ -9,7 +9,7 @@ import click
 
 from .. import report
 from .common import Context, pass_ctx
-from .options import LOCAL_DATE, TIME_OF_DAY, format_option
+from .options import LOCAL_DATE, TIME_OF_DAY
 
 
 @click.command("report")
@@ -19,16 +19,17 @@ from .options import LOCAL_DATE, TIME_OF_DAY, format_option
               help="Last cut-off: the period ends at the cut-off of this date.")
 @click.option("--cutoff", type=TIME_OF_DAY, default="19:30", show_default=True,
               help="The daily cut-off, local time of the pack's time zone.")
-@format_option(*sorted(report.FORMATS), default="html",
-               help="html: one self-contained file with chart and map; md: the same tables as "
-                    "Markdown, no map.")
+@click.option("--format", "fmt", type=click.Choice(sorted(report.FORMATS)), default=None,
+              help="html: one self-contained file with chart and map; md: the same tables as "
+                   "Markdown, no map (default: from --output's extension, .md or .markdown: "
+                   "md; else html).")
 @click.option("--output", type=click.Path(dir_okay=False, path_type=Path), metavar="FILE",
               help="Write the brief here (default: standard output).")
 @click.option("--daily", is_flag=True, help="One brief per day of the period, in --output-dir.")
 @click.option("--output-dir", type=click.Path(file_okay=False, path_type=Path), metavar="DIR",
               help="With --daily: the folder for brief-YYYY-MM-DD.html (or .md).")
 @pass_ctx
-def report_(c: Context, since: dt.date, until: dt.date, cutoff: dt.time, fmt: str,
+def report_(c: Context, since: dt.date, until: dt.date, cutoff: dt.time, fmt: str | None,
             output: Path | None, daily: bool, output_dir: Path | None) -> None:
     """Write the brief of a period: scorecard per party against the previous period, findings
     per term, the most serious incidents with their explanation and sources, findings per day
@@ -48,6 +49,9 @@ def report_(c: Context, since: dt.date, until: dt.date, cutoff: dt.time, fmt: st
     """
     if until <= since:
         raise click.BadParameter("must be after --since", param_hint="--until")
+    if fmt is None:
+        fmt = "md" if output is not None and output.suffix.lower() in (".md", ".markdown") \
+            else "html"
     if daily != (output_dir is not None):
         raise click.UsageError("--daily and --output-dir go together")
     if daily and output is not None:
@@ -57,8 +61,8 @@ def report_(c: Context, since: dt.date, until: dt.date, cutoff: dt.time, fmt: st
         if daily:
             assert output_dir is not None
             days = report.period(since, until, pack.tz, cutoff).days()
-            with click.progressbar(days, label="briefs", file=c.err.file,
-                                   hidden=len(days) < 5) as bar:
+            with click.progressbar(days, label="briefs" if len(days) >= 5 else "",
+                                   file=c.err.file, hidden=len(days) < 5) as bar:
                 paths = [report.write_daily(ledger, pack, output_dir, day, fmt, cutoff=cutoff)
                          for day in bar]
             c.console.print(f"{len(paths)} brief(s) in {output_dir}: {paths[0].name} .. "

@@ -72,9 +72,11 @@ class Queries(LedgerBase):
                  since: str | date | None = None, until: str | date | None = None,
                  status: str | Sequence[str] | None = None,
                  incident_id: str | None = None, limit: int | None = None,
-                 as_json: bool = False, newest_first: bool = False) -> list[Any]:
+                 as_json: bool = False, newest_first: bool = False,
+                 with_place: bool = False) -> list[Any]:
         """Findings with their current ``status``, ordered by ``occurred`` then ``seq`` (or the
-        other way round, ``newest_first``). ``party``
+        other way round, ``newest_first``); ``with_place`` adds the latitude, longitude and place
+        of the finding's incident (as its first report located it). ``party``
         is a charged set (TERMS.md §4 "Counting": "syrian_government" matches the findings
         charged to it alone; "russia or syrian_government", "undetermined", "unattributed");
         ``attribution`` is single, ambiguous, undetermined or joint. ``term``, ``party``,
@@ -102,14 +104,17 @@ class Queries(LedgerBase):
                    party_clause: parties}
         where = {clause: value for clause, value in filters.items() if value is not None}
         t = self._tables["findings"]
+        place = {k: f"(SELECT i.{col} FROM incidents i WHERE i.incident_id = f.incident_id "
+                    "ORDER BY i.seq LIMIT 1)" for k, col in _PLACE_COLUMNS.items()} \
+            if with_place else {}
         if as_json:
             # the view's columns, in its order (confidence and status come last)
             names = [*(c for c in t.columns if c != "confidence"), "confidence", "status"]
             select = "json_object(" + ", ".join(
-                f"'{c}', " + (f"json(f.{quote(c)})" if c in t.json else f"f.{quote(c)}")
-                for c in names) + ")"
+                [f"'{c}', " + (f"json(f.{quote(c)})" if c in t.json else f"f.{quote(c)}")
+                 for c in names] + [f"'{k}', {sql}" for k, sql in place.items()]) + ")"
         else:
-            select = "f.*"
+            select = "f.*" + "".join(f", {sql} AS {k}" for k, sql in place.items())
         sql = f"SELECT {select} FROM finding_status f" + " WHERE " * bool(where)
         order = " ORDER BY f.occurred DESC, f.seq DESC" if newest_first else \
             " ORDER BY f.occurred, f.seq"
@@ -120,6 +125,25 @@ class Queries(LedgerBase):
             with self._lock:
                 return [text for (text,) in self._conn.execute(sql, params)]
         return self._rows(sql, params, "findings")
+
+    def finding_id_from(self, given: str) -> str:
+        """The finding id ``given`` names: itself, or the one id it is the start of ("f-1c35"
+        or "1c35cc1e"), as `git` takes a short hash; LedgerError when it names none or several."""
+        given = given.strip()
+        if self.finding(given) is not None:
+            return given
+        prefix = given if given.startswith("f-") else f"f-{given}"
+        with self._lock:
+            found = [r[0] for r in self._conn.execute(
+                "SELECT DISTINCT finding_id FROM findings WHERE finding_id >= ? AND "
+                "finding_id < ? ORDER BY finding_id LIMIT 6", [prefix, prefix + "\uffff"])]
+        if len(found) == 1 and len(prefix) >= 6:
+            return found[0]
+        if not found:
+            raise LedgerError(f"no finding {given!r}: see `monitor findings` for ids")
+        raise LedgerError(f"{given!r} is the start of several findings ("
+                          + ", ".join(found[:5]) + (", ..." if len(found) > 5 else "")
+                          + "): give more of the id")
 
     def finding(self, finding_id: str) -> dict[str, Any] | None:
         """One finding with its current status, or None."""
@@ -318,3 +342,7 @@ def _values(value: str | Sequence[str] | None) -> list[str] | None:
 def _marks(values: list[str] | None) -> str:
     """``(?, ?)`` for an IN list of ``values``."""
     return "(" + ", ".join("?" * len(values or [None])) + ")"
+
+
+# what ``findings(with_place=True)`` adds, from the incident: its name -> the incidents column
+_PLACE_COLUMNS = {"latitude": "lat", "longitude": "lon", "place": "place"}
