@@ -157,6 +157,10 @@ class Daemon:
             try:
                 self._poll(spec, run)
                 run.ok, run.reason = True, None
+                if run.lag_seconds is None and not self.stop.is_set():
+                    # a source that does not say how far ahead it is (a file, a page): a whole
+                    # poll has read everything it had, so the feed is caught up
+                    run.lag_seconds = 0.0
                 break
             except SourceError as exc:
                 run.ok, run.reason = False, str(exc)

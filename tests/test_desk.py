@@ -141,3 +141,43 @@ def test_calm_and_alerts_read_in_local_words(db) -> None:
     reversed_ = run(db, "alerts", "--since", "2016-09-20", "--until", "2016-09-01")
     assert reversed_.exit_code == 2 and "is not after --since" in reversed_.output
     assert run(db, "alerts", "--since", "2016-01-01", "--until", "2017-01-01").exit_code == 0
+
+
+def test_a_hand_entry_needs_more_than_a_date(tmp_path) -> None:
+    out = run(tmp_path / "l.db", "incident", "add", "--occurred", "2016-09-10")
+    assert out.exit_code == 2 and "a date alone says nothing a term can judge" in out.output
+
+
+def test_a_ledger_in_a_new_folder_is_said_to_be_created(tmp_path) -> None:
+    out = run(tmp_path / "new" / "l.db", "incident", "add", "--occurred", "2016-09-10",
+              "--attacker", "Syrian air force", "--target", "civilians")
+    assert out.exit_code == 0 and "did not exist; created it for the ledger" in out.output
+
+
+def test_the_prompts_offer_real_choices_only(tmp_path) -> None:
+    answers = "\n".join(["2016-09-10", "36.2", "37.1", "", "Atareb", "Syrian air force",
+                         "civilians", "", "", "", "warplanes hit a market"]) + "\n"
+    out = CliRunner().invoke(main, ["--config", str(PROJECT_ROOT / "config"), "--db",
+                                    str(tmp_path / "l.db"), "incident", "add", "--prompt"],
+                             input=answers)
+    assert out.exit_code == 0, out.output
+    assert "Event type (Enter: not known) (air_strike, " in out.output
+    assert "(, " not in out.output and "[, " not in out.output
+
+
+def test_a_caught_up_file_feed_has_no_lag(pack, tmp_path) -> None:
+    from monitor.daemon import Daemon
+    from monitor.feeds import FeedSpec, status
+    from monitor.ledger import Ledger
+    from monitor.service import Monitor
+
+    (tmp_path / "p.jsonl").write_text('{"source_id": "p1", "occurred": "2016-09-15", '
+                                      '"attacker": "Syrian air force", "target": "civilians"}\n')
+    ledger = Ledger.open(tmp_path / "l.db")
+    try:
+        spec = FeedSpec(name="partners", adapter="jsonl", source="p.jsonl")
+        Daemon(Monitor(pack, ledger), [spec], tmp_path, sleep=lambda s: False).run_once()
+        [row] = status([spec], ledger)
+        assert row["lag_seconds"] == 0.0
+    finally:
+        ledger.close()

@@ -39,7 +39,7 @@ class Context:
         if self._console is None:
             from rich.console import Console
 
-            self._console = Console(stderr=False)
+            self._console = Console(stderr=False, soft_wrap=True)  # text lines never wrapped
         return self._console
 
     @property
@@ -47,7 +47,7 @@ class Context:
         if self._err is None:
             from rich.console import Console
 
-            self._err = Console(stderr=True)
+            self._err = Console(stderr=True, soft_wrap=True)
         return self._err
 
     @property
@@ -73,7 +73,11 @@ class Context:
         return self._tz
 
     def ledger(self, readonly: bool = False) -> Ledger:
-        return Ledger.open(self.paths.db, readonly=readonly)
+        db = self.paths.db
+        if not readonly and not db.parent.exists():
+            self.err.print(f"note: {db.parent} did not exist; created it for the ledger {db.name}",
+                           highlight=False, markup=False)
+        return Ledger.open(db, readonly=readonly)
 
     def monitor(self) -> Monitor:
         from ..service import Monitor

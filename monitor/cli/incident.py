@@ -112,6 +112,10 @@ def incident_add(c: Context, json_file: Any, prompt: bool, **fields: Any) -> Non
             given = {**_prompt_fields(), **given}
         if not given.get("occurred"):
             raise click.UsageError("--occurred is required (or use --json FILE).")
+        if not set(given) - {"occurred", "occurred_end", "source_id", "source", "reliability",
+                              "revision"}:
+            raise click.UsageError("a date alone says nothing a term can judge: give at least "
+                                   "--attacker, --target, --event-type, --notes or a place.")
         from ..service import validate
 
         items = [validate(_record_from_flags(given, fields["feed"]), "flags")]
@@ -161,6 +165,14 @@ def _record_from_flags(given: dict[str, Any], feed: str) -> dict[str, Any]:
     return rec
 
 
+class _OrNothing(click.Choice):
+    """A choice a prompt may leave empty (not known); the choices shown are the real ones."""
+
+    def convert(self, value: Any, param: click.Parameter | None,
+                ctx: click.Context | None) -> Any:
+        return "" if value == "" else super().convert(value, param, ctx)
+
+
 def _prompt_fields() -> dict[str, Any]:
     """Ask for each field in turn (empty answer = not known)."""
     def ask(text: str, **kw: Any) -> Any:
@@ -175,9 +187,10 @@ def _prompt_fields() -> dict[str, Any]:
     for key in ("attacker", "target"):
         name = ask(f"{key.title()} (as the source names it)")
         out[key] = [name] if name else []
-    out["event_type"] = ask("Event type", type=click.Choice(("",) + EVENT_TYPES))
-    out["platform"] = ask("Platform", type=click.Choice(("",) + PLATFORMS))
-    out["target_category"] = ask("Target category", type=click.Choice(("",) + TARGET_CATEGORIES))
+    out["event_type"] = ask("Event type (Enter: not known)", type=_OrNothing(EVENT_TYPES))
+    out["platform"] = ask("Platform (Enter: not known)", type=_OrNothing(PLATFORMS))
+    out["target_category"] = ask("Target category (Enter: not known)",
+                                 type=_OrNothing(TARGET_CATEGORIES))
     out["notes"] = ask("Notes")
     return {k: v for k, v in out.items() if v not in (None, [])}
 
