@@ -115,7 +115,8 @@ def build(db: Path, pack: Pack, *, base_url: str = "/") -> tuple[Any, list[str]]
     if not pm.is_registered(plugin):
         pm.register(plugin, name="monitor.datasette")
     tiles = base_url.rstrip("/") + "/-/monitor/tiles/{z}/{x}/{y}.svg"
-    ds = Datasette([], metadata=build_metadata(pack.spec.title, available, tile_url=tiles),
+    ds = Datasette([], metadata=build_metadata(pack.spec.title, available, tile_url=tiles,
+                                               base_url=base_url),
                    settings={**SETTINGS, "base_url": base_url})
     if "_memory" in ds.databases:  # Datasette adds an in-memory database when given no file
         ds.remove_database("_memory")

@@ -464,3 +464,24 @@ def test_a_slow_query_in_serve_stops_and_others_are_answered(server):
     assert slow["response"].status_code == 400
     assert "interrupted" in slow["response"].text.lower() or "time limit" in slow[
         "response"].text.lower()
+
+
+def test_the_pages_open_on_what_matters(server, tmp_path):
+    """The home page leads to the findings, the map and every canned query; a table's column
+    descriptions fold behind a toggle; the footer is one short line of licences."""
+    home = offline_dom(f"{server}/", tmp_path, server, "home")
+    hrefs = [e[1].get("href", "") for e in home.found if e[0] == "a"]
+    assert all(any(h.endswith(f"/ledger/{name}") for h in hrefs) for name in QUERIES)
+    assert any("/ledger/findings?_sort_desc=occurred" in h for h in hrefs)
+    from monitor.datasette.metadata import FINDINGS_PAGE
+
+    page = offline_dom(f"{server}/{FINDINGS_PAGE}", tmp_path, server, "findings")
+    toggles = [e for e in page.found if e[0] == "details"
+               and "column-descriptions-toggle" in e[1].get("class", "")]
+    assert len(toggles) == 1
+    headers = [e[1].get("data-column") for e in page.found if e[0] == "th"
+               and e[1].get("data-column")]
+    # the row link (seq), then what the finding is; the chain's columns are left out
+    assert headers[1:4] == ["finding_id", "incident_id", "term"] and "hash" not in headers
+    footer = httpx.get(f"{server}/ledger/findings", timeout=30).text.split("<footer")[1]
+    assert "CC BY 4.0 (UCDP)" in footer and "Georeferenced Event Dataset" not in footer

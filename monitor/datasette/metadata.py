@@ -281,7 +281,8 @@ def _columns(described: dict[str, str], common: bool) -> dict[str, str]:
 
 
 def build_metadata(title: str, available: set[str] | None = None, *,
-                   tile_url: str = "/-/monitor/tiles/{z}/{x}/{y}.svg") -> dict[str, Any]:
+                   tile_url: str = "/-/monitor/tiles/{z}/{x}/{y}.svg",
+                   base_url: str = "/") -> dict[str, Any]:
     """Datasette metadata for the ledger served as :data:`DATABASE`.
 
     ``title`` is the pack's; ``available`` (tables and views the file holds, None = all)
@@ -305,20 +306,41 @@ def build_metadata(title: str, available: set[str] | None = None, *,
                if available is None or set(needs) <= available}
     return {
         "title": f"Ceasefire compliance ledger — {title}",
-        "description": "Read-only view of the monitor's append-only, hash-chained ledger: "
-                       "every report, incident, finding and status change. Canned queries "
-                       "answer the common questions; /-/findings-map shows the findings on a "
-                       "map that needs no internet access.",
-        "license": "Data: UCDP GED CC BY 4.0; OCHA boundaries CC BY-IGO",
-        "source": ATTRIBUTION,
+        "description_html": home_html(queries, base_url),
+        # the footer of every page: short; the whole attribution is on the ledger's page
+        "license": "CC BY 4.0 (UCDP), CC BY-IGO (OCHA)",
+        "source": "UCDP GED; OCHA boundaries",
         "databases": {DATABASE: {
             "description": "The compliance ledger (read-only: SQLite opened with mode=ro and "
-                           "query_only; Datasette runs SELECT statements only).",
+                           "query_only; Datasette runs SELECT statements only). " + ATTRIBUTION,
             "tables": tables, "queries": queries}},
         "plugins": {"datasette-cluster-map": {
             "tile_layer": tile_url,
             "tile_layer_options": {"maxZoom": 14, "attribution": ATTRIBUTION}}},
     }
+
+
+# The findings table as an analyst reads it: what, who, how bad, how sure, when; the chain's
+# columns and the long explanation left out (the row page has them all).
+FINDINGS_PAGE = (f"{DATABASE}/findings?_sort_desc=occurred" + "".join(
+    f"&_nocol={c}" for c in ("recorded_at", "prev_hash", "hash", "explanation", "rule_version",
+                             "rule_id")))
+
+
+def home_html(queries: dict[str, Any], base_url: str = "/") -> str:
+    """The home page: what the ledger is, then where to start: the findings, the map and
+    every canned query, one click away (links under ``base_url``)."""
+    from html import escape
+
+    base = base_url.rstrip("/") + "/"
+    links = "".join(f'<li><a href="{base}{DATABASE}/{name}">{escape(q["title"])}</a></li>'
+                    for name, q in queries.items())
+    return ("<p>Read-only view of the monitor's append-only, hash-chained ledger: every "
+            "report, incident, finding and status change.</p>"
+            f'<p><strong><a href="{base}{escape(FINDINGS_PAGE)}">The findings, newest first'
+            f'</a></strong> · <a href="{base}-/findings-map">the findings on a map</a> (no '
+            "internet needed)</p>"
+            f'<p>Common questions:</p><ul class="canned-queries">{links}</ul>')
 
 
 def missing_queries(available: set[str]) -> list[str]:

@@ -28,7 +28,7 @@ from datasette.utils.asgi import NotFound, Response
 from ..colours import SEVERITY_COLOURS, ZONE_FILL_OPACITY
 from .csvsafe import safe_csv_exports
 from .geo import GeoLayers
-from .metadata import DATABASE, MAP_PAGE
+from .metadata import DATABASE, FINDINGS_PAGE, MAP_PAGE
 
 _LAYERS: WeakKeyDictionary[Any, GeoLayers] = WeakKeyDictionary()
 FILTERS = ("term", "party", "since", "until", "zones_on")
@@ -98,6 +98,12 @@ async def findings_map(datasette: Any, request: Any) -> Response:
 
 
 @hookimpl
+def extra_js_urls(datasette: Any) -> list[str]:
+    """Every page: column descriptions behind a toggle (static/desk.js)."""
+    return [datasette.urls.static_plugins("monitor.datasette", "desk.js")]
+
+
+@hookimpl
 def asgi_wrapper(datasette: Any) -> Any:
     """CSV exports with formula cells neutralised, as the CLI's are."""
     return safe_csv_exports
@@ -117,4 +123,5 @@ def register_routes() -> list[tuple[str, Any]]:
 @hookimpl
 def menu_links(datasette: Any) -> list[dict[str, str]]:
     """The map in Datasette's menu."""
-    return [{"href": datasette.urls.path("-/findings-map"), "label": "Findings map"}]
+    return [{"href": datasette.urls.path(FINDINGS_PAGE), "label": "Findings, newest first"},
+            {"href": datasette.urls.path("-/findings-map"), "label": "Findings map"}]

@@ -104,7 +104,10 @@ async function main() {
   L.control.layers(null, { [`zones on ${zonesOn || "any date"}`]: zoneLayer,
     findings: markers }, { collapsed: false }).addTo(map);
   legend(L, kinds).addTo(map);
-  map.fitBounds(rows.length ? markers.getBounds() : base.getBounds(), { padding: [20, 20] });
+  // a filtered set may be a few points: never closer than a governorate, so the places
+  // around them stay in view
+  map.fitBounds(rows.length ? markers.getBounds() : base.getBounds(),
+    { padding: [40, 40], maxZoom: 8 });
 
   const incidents = new Set(rows.map((r) => r.incident_id)).size;
   status.textContent = `${rows.length} finding(s) on ${incidents} incident(s); ` +
