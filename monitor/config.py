@@ -12,8 +12,8 @@ import datetime as dt
 import os
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Literal
 from pathlib import Path
+from typing import TYPE_CHECKING, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import AwareDatetime, BaseModel, Field, ValidationError
@@ -25,8 +25,8 @@ from .webhooks import WebhookSpec
 if TYPE_CHECKING:  # the pipeline's modules (shapely, rules...) load with a pack, not for paths
     from .actors import ActorRegistry
     from .classify import Classifier
-    from .words import Places
     from .rules import LoadedRule, Vocabulary
+    from .words import Places
     from .zones import ZoneIndex
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
@@ -55,6 +55,10 @@ class Settings(FileModel):
     webhooks: list[WebhookSpec] = Field(default_factory=list,
                                         description="where alerts are POSTed")
     briefs: BriefsSpec | None = Field(default=None, description="daily briefs by the daemon")
+    day_cutoff: str = Field(
+        default="19:30", pattern=r"^([01][0-9]|2[0-3]):[0-5][0-9]$",
+        description="the daily cut-off, local time of the pack: every day, period and count "
+                    "(briefs, findings --since/--until, Datasette) runs from cut-off to cut-off")
 
 
 class PackFiles(FileModel):

@@ -67,9 +67,7 @@ def import_file(path: Path, fmt: str, open_monitor: Callable[[], Monitor], *, co
     when a second one was wanted but could not start. Raises :class:`ImportStopped` when the
     ledger cannot be written, :class:`~monitor.pipeline.PipelineError` when the worker dies.
     """
-    from .adapters import count_lines, reader
-
-    from .adapters import DEFAULT_RELIABILITY
+    from .adapters import DEFAULT_RELIABILITY, count_lines, reader
 
     feed = feed or fmt
     reliability = reliability or DEFAULT_RELIABILITY.get(fmt)

@@ -17,6 +17,7 @@ import itertools
 from typing import Any
 
 from .config import Pack
+from .corroborate import Evidence, score
 from .engine import Engine
 from .ledger import iso
 from .models import (
@@ -27,7 +28,6 @@ from .models import (
     IncidentReport,
     Resolution,
 )
-from .corroborate import Evidence, score
 from .rules import LoadedRule, holds, severity_for
 
 # An instrument's end is given to the minute ("23:59"): it is in force through that minute.

@@ -11,8 +11,8 @@ import hashlib
 from collections.abc import Sequence
 from zoneinfo import ZoneInfo
 
-from .config import Pack
 from .classify import Decision
+from .config import Pack
 from .models import (
     AIRCRAFT_PLATFORMS,
     ATTACK_EVENT_TYPES,

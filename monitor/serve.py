@@ -20,6 +20,7 @@ browser never asks a tile server or CDN for anything.
 from __future__ import annotations
 
 import asyncio
+import datetime as dt
 import ipaddress
 import socket
 import sqlite3
@@ -86,9 +87,11 @@ def relations(path: Path) -> set[str]:
     return names
 
 
-def build(db: Path, pack: Pack, *, base_url: str = "/") -> tuple[Any, list[str]]:
+def build(db: Path, pack: Pack, *, base_url: str = "/",
+          day_cutoff: dt.time = dt.time(19, 30)) -> tuple[Any, list[str]]:
     """A Datasette serving ``db`` read-only as ``/ledger``, with the metadata, canned queries
-    and the offline maps. Returns (datasette, canned queries this ledger cannot answer)."""
+    (counting days from ``day_cutoff`` in the pack's time zone) and the offline maps. Returns
+    (datasette, canned queries this ledger cannot answer)."""
     from datasette.app import Datasette  # heavy: imported when serving, not for `--help`
     from datasette.database import Database
     from datasette.plugins import pm
@@ -121,7 +124,7 @@ def build(db: Path, pack: Pack, *, base_url: str = "/") -> tuple[Any, list[str]]
     if "_memory" in ds.databases:  # Datasette adds an in-memory database when given no file
         ds.remove_database("_memory")
     ds.add_database(ReadOnlyDatabase(ds, path=str(Path(db).resolve())), name=DATABASE)
-    plugin.attach(ds, layers)
+    plugin.attach(ds, layers, pack.tz, day_cutoff)
     return ds, missing_queries(available)
 
 

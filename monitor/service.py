@@ -24,10 +24,10 @@ from .crashpoints import crash_point
 from .evidence import EvidenceKeeper, facts_of
 from .judge import Judge, finding_id
 from .ledger import Ledger, iso
-from .webhooks import Event, Notifier
 from .models import Finding, IncidentReport, Outcome, Resolution
 from .problems import location
 from .resolve import incident_id, resolve, resolve_many
+from .webhooks import Event, Notifier
 
 # Reports re-judged to a transaction (Monitor.rejudge): another writer waits at most this many
 # (about a second's work), never a whole re-judgement.

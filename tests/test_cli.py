@@ -184,9 +184,12 @@ def test_findings_filters(run, tmp_path):
     run("import", str(write_acled(tmp_path / "f.csv", rows)), "--format", "acled")
     assert {f["term"] for f in findings_json(run, "--party", "russia")} == {"COH-GOV", "JIG-AREA"}
     assert {f["source_id"] for f in findings_json(run, "--since", "2016-09-01")} == {"SYR9005"}
-    # a date means the local day: an incident on 10 Aug is inside --since 2016-08-10
+    # a period runs from cut-off to cut-off (19:30 local), as the briefs count: an incident
+    # dated 10 Aug starts before 10 Aug's cut-off, in the day the 10 Aug cut-off ends
+    assert {f["source_id"] for f in findings_json(run, "--until", "2016-08-10",
+                                                  "--since", "2016-08-09")} == {"SYR9001"}
     assert {f["source_id"] for f in findings_json(run, "--until", "2016-08-11",
-                                                  "--since", "2016-08-10")} == {"SYR9001"}
+                                                  "--since", "2016-08-10")} == set()
     assert {f["term"] for f in findings_json(run, "--instrument", "JIG")} == {"JIG-SAAF",
                                                                              "JIG-AREA"}
     assert findings_json(run, "--status", "confirmed") == []

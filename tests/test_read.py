@@ -75,8 +75,8 @@ def test_findings_and_incidents_as_geojson(run):
     assert {f["properties"]["term"] for f in kafr} == {"MAY-CIV", "JIG-SAAF"}
     assert kafr[0]["geometry"] == {"type": "Point", "coordinates": [36.562, 35.614]}
     assert json.loads(kafr[0]["properties"]["charged_to"]) == ["syrian_government"]
-    incidents = json.loads(run("incidents", "--format", "geojson", "--since", "2016-08-10",
-                               "--until", "2016-08-11").output)
+    incidents = json.loads(run("incidents", "--format", "geojson", "--since", "2016-08-09",
+                               "--until", "2016-08-10").output)
     assert [f["properties"]["place"] for f in incidents["features"]] == ["Kafr Nabl"]
 
 

@@ -9,6 +9,7 @@ log proving the pages asked for nothing else. Screenshots stay in var/test-artif
 from __future__ import annotations
 
 import csv
+import datetime as dt
 import json
 import os
 import re
@@ -22,6 +23,7 @@ from html.parser import HTMLParser
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
+from zoneinfo import ZoneInfo
 
 import httpx
 import pytest
@@ -32,6 +34,7 @@ from monitor.cli import main
 from monitor.config import PROJECT_ROOT, Pack
 from monitor.datasette.geo import GeoLayers
 from monitor.datasette.metadata import QUERIES, TABLES, VIEWS, build_metadata, missing_queries
+from monitor.datasette.plugin import day_functions
 from monitor.ledger import Ledger
 from monitor.service import Monitor
 
@@ -146,7 +149,8 @@ def test_canned_queries_answer_the_common_questions(server, ledger_path):
     # the scorecard of a week adds up to that week's charges in the ledger
     week = get(f"{server}/ledger/scorecard_for_period.json", _shape="array",
                since="2016-09-12", until="2016-09-19")
-    assert week and all(r["first_day"] >= "2016-09-12" and r["last_day"] < "2016-09-19"
+    # the days of the period are named by the cut-offs that end them: 13 to 19 Sep
+    assert week and all(r["first_day"] > "2016-09-12" and r["last_day"] <= "2016-09-19"
                         for r in week)
     per_day = get(f"{server}/ledger/per_party_per_day.json", _shape="array",
                   since="2016-09-12", until="2016-09-19")
@@ -369,6 +373,7 @@ def test_every_table_view_and_column_of_a_fresh_ledger_is_described(tmp_path):
     # every canned query is valid SQL on it, with every filter left empty
     for query in metadata["databases"]["ledger"]["queries"].values():
         params = dict.fromkeys(re.findall(r":(\w+)", query["sql"]), "")
+        day_functions(conn, ZoneInfo("Asia/Damascus"), dt.time(19, 30))  # as `monitor serve`
         conn.execute(query["sql"], params).fetchall()
     assert metadata["plugins"]["datasette-cluster-map"]["tile_layer"].startswith("/-/")
     conn.close()
@@ -485,3 +490,30 @@ def test_the_pages_open_on_what_matters(server, tmp_path):
     assert headers[1:4] == ["finding_id", "incident_id", "term"] and "hash" not in headers
     footer = httpx.get(f"{server}/ledger/findings", timeout=30).text.split("<footer")[1]
     assert "CC BY 4.0 (UCDP)" in footer and "Georeferenced Event Dataset" not in footer
+
+
+def test_one_period_gives_one_count_in_the_brief_the_cli_and_datasette(server, ledger_path,
+                                                                        pack):
+    """12-19 Sep, syrian_government, COH-GOV: the brief, `monitor findings` and Datasette's
+    scorecard count the same findings (one rule: cut-off to cut-off)."""
+    from monitor import report
+
+    ledger = Ledger.open(ledger_path, readonly=True)
+    try:
+        html = report.brief(ledger, pack, dt.date(2016, 9, 12), dt.date(2016, 9, 19), "html")
+    finally:
+        ledger.close()
+    cell = re.search(r'<tr data-party="syrian_government">.*?data-key="term:COH-GOV" '
+                     r'data-count="(\d+)"', html, re.S)
+    in_brief = int(cell.group(1)) if cell else 0
+    out = CliRunner().invoke(main, ["--config", str(PROJECT_ROOT / "config"), "--db",
+                                    str(ledger_path), "findings", "--party", "syrian_government",
+                                    "--term", "COH-GOV", "--since", "2016-09-12", "--until",
+                                    "2016-09-19", "--limit", "0", "--format", "json"])
+    in_cli = len([f for f in json.loads(out.output)
+                  if f["status"] not in ("disputed", "discounted", "superseded", "retracted")])
+    rows = get(f"{server}/ledger/scorecard_for_period.json", since="2016-09-12",
+               until="2016-09-19", _shape="array")
+    in_datasette = sum(r["findings"] for r in rows
+                       if r["party"] == "syrian_government" and r["term"] == "COH-GOV")
+    assert in_brief == in_cli == in_datasette > 0

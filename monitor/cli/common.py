@@ -104,6 +104,19 @@ class Context:
             raise ProblemsError(problems)
         return specs
 
+    @property
+    def cutoff(self) -> dt.time:
+        """The pack's daily cut-off (``day_cutoff`` in monitor.yaml)."""
+        return dt.time.fromisoformat(self.paths.settings.day_cutoff)
+
+    def bound(self, day: dt.date | None) -> str | None:
+        """A period's bound (``--since``, ``--until``): the day's cut-off, local time of the
+        pack, in UTC — the one counting rule the briefs and Datasette follow too: ``--since
+        2016-09-12 --until 2016-09-19`` is the week from 12 Sep 19:30 to 19 Sep 19:30."""
+        if day is None:
+            return None
+        return iso(dt.datetime.combine(day, self.cutoff, self.tz))
+
     def day_start(self, day: dt.date | None) -> str | None:
         """A date given by a user means the local day of the pack's time zone, stored in UTC:
         the day's first instant."""

@@ -31,8 +31,8 @@ FINDING_COLUMNS = ("finding_id", "occurred", "term", "charged_to", "severity", "
               help="Only findings of this attribution.")
 @click.option("--instrument", "instrument", multiple=True,
               help="Only this instrument (COH, MAY, JIG, SEP); repeated: any of them.")
-@click.option("--since", type=LOCAL_DATE, help="Event date on or after.")
-@click.option("--until", type=LOCAL_DATE, help="Event date before.")
+@click.option("--since", type=LOCAL_DATE, help="From this date's daily cut-off (day_cutoff, 19:30 local): the briefs' rule.")
+@click.option("--until", type=LOCAL_DATE, help="To this date's daily cut-off (exclusive).")
 @click.option("--status", "status", multiple=True,
               help="Only findings in this status; repeated: any of them.")
 @format_option("table", "json", "csv", "jsonl", "geojson")
@@ -60,7 +60,7 @@ def findings(c: Context, term: tuple[str, ...], party: tuple[str, ...],
         "term": filters.terms(term, c.pack) or None,
         "party": filters.parties(party, c.pack) or None, "attribution": attribution,
         "instrument": filters.instruments(instrument, c.pack) or None,
-        "since": c.day_start(since), "until": c.day_start(until),
+        "since": c.bound(since), "until": c.bound(until),
         "status": filters.statuses(status) or None,
         "limit": limit or None}
     if fmt in ("json", "jsonl"):  # SQLite writes each finding's JSON; Python only joins them

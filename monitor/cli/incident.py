@@ -10,8 +10,7 @@ from typing import TYPE_CHECKING, Any, get_args
 
 import click
 
-from ..models import (EVENT_TYPES, PLATFORMS, TARGET_CATEGORIES, DirectionGiven,
-                      IncidentReport)
+from ..models import EVENT_TYPES, PLATFORMS, TARGET_CATEGORIES, DirectionGiven, IncidentReport
 from .common import Context, esc, pass_ctx
 
 if TYPE_CHECKING:

@@ -53,8 +53,8 @@ def query(c: Context, sql: str, fmt: str, timeout: float) -> None:
 
 
 @click.command("incidents")
-@click.option("--since", type=LOCAL_DATE, help="Event date on or after (local).")
-@click.option("--until", type=LOCAL_DATE, help="Event date before (local).")
+@click.option("--since", type=LOCAL_DATE, help="From this date's daily cut-off (day_cutoff, 19:30 local): the briefs' rule.")
+@click.option("--until", type=LOCAL_DATE, help="To this date's daily cut-off (exclusive).")
 @format_option("table", "json", "jsonl", "csv", "geojson")
 @pass_ctx
 def incidents(c: Context, since: dt.date | None, until: dt.date | None, fmt: str) -> None:
@@ -68,7 +68,7 @@ def incidents(c: Context, since: dt.date | None, until: dt.date | None, fmt: str
 
     rows = c.ledger(readonly=True).incident_rows()
     filters.period(since, until)
-    lo, hi = c.day_start(since), c.day_start(until)
+    lo, hi = c.bound(since), c.bound(until)
     rows = [r for r in rows if (lo is None or r["occurred_start"] >= lo)
             and (hi is None or r["occurred_start"] < hi)]
     if fmt == "geojson":
@@ -109,8 +109,8 @@ def _yes(flag: object) -> str:
 
 @click.command("alerts")
 @click.option("--kind", type=click.Choice(["escalation", "cycle_of_excuses"]))
-@click.option("--since", type=LOCAL_DATE, help="Alerts starting on or after this day (local).")
-@click.option("--until", type=LOCAL_DATE, help="Alerts starting before this day (local).")
+@click.option("--since", type=LOCAL_DATE, help="From this date's daily cut-off (day_cutoff, 19:30 local): the briefs' rule.")
+@click.option("--until", type=LOCAL_DATE, help="To this date's daily cut-off (exclusive).")
 @format_option("table", "json")
 @pass_ctx
 def alerts(c: Context, kind: str | None, since: dt.date | None, until: dt.date | None,
@@ -124,8 +124,8 @@ def alerts(c: Context, kind: str | None, since: dt.date | None, until: dt.date |
       monitor alerts --kind escalation --since 2016-09-12 --until 2016-09-20
     """
     filters.period(since, until)
-    lo = c.day_start(since) if since else "0000"
-    hi = c.day_start(until) if until else "9999"
+    lo = c.bound(since) if since else "0000"
+    hi = c.bound(until) if until else "9999"
     rows = c.ledger(readonly=True).alerts(kind, str(lo), str(hi)) if (since or until) else \
         c.ledger(readonly=True).alerts(kind)
     if fmt == "table":

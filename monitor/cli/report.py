@@ -17,8 +17,9 @@ from .options import LOCAL_DATE, TIME_OF_DAY
               help="First cut-off: the period starts at the cut-off of this date.")
 @click.option("--until", type=LOCAL_DATE, required=True,
               help="Last cut-off: the period ends at the cut-off of this date.")
-@click.option("--cutoff", type=TIME_OF_DAY, default="19:30", show_default=True,
-              help="The daily cut-off, local time of the pack's time zone.")
+@click.option("--cutoff", type=TIME_OF_DAY, default=None,
+              help="The daily cut-off, local time of the pack's time zone (default: "
+                   "day_cutoff of monitor.yaml, 19:30).")
 @click.option("--format", "fmt", type=click.Choice(sorted(report.FORMATS)), default=None,
               help="html: one self-contained file with chart and map; md: the same tables as "
                    "Markdown, no map (default: from --output's extension, .md or .markdown: "
@@ -29,7 +30,8 @@ from .options import LOCAL_DATE, TIME_OF_DAY
 @click.option("--output-dir", type=click.Path(file_okay=False, path_type=Path), metavar="DIR",
               help="With --daily: the folder for brief-YYYY-MM-DD.html (or .md).")
 @pass_ctx
-def report_(c: Context, since: dt.date, until: dt.date, cutoff: dt.time, fmt: str | None,
+def report_(c: Context, since: dt.date, until: dt.date, cutoff: dt.time | None,
+            fmt: str | None,
             output: Path | None, daily: bool, output_dir: Path | None) -> None:
     """Write the brief of a period: scorecard per party against the previous period, findings
     per term, the most serious incidents with their explanation and sources, findings per day
@@ -49,6 +51,7 @@ def report_(c: Context, since: dt.date, until: dt.date, cutoff: dt.time, fmt: st
     """
     if until <= since:
         raise click.BadParameter("must be after --since", param_hint="--until")
+    cutoff = cutoff or c.cutoff
     if fmt is None:
         fmt = "md" if output is not None and output.suffix.lower() in (".md", ".markdown") \
             else "html"

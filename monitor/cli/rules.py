@@ -82,8 +82,15 @@ def rules_evaluate(c: Context, labels: tuple[Path, ...], sources: tuple[str, ...
       monitor rules evaluate --labels my-labels.csv --source ucdp=ged.csv --mistakes
       monitor rules evaluate --second-labels tests/fixtures/eval/labels_double.csv
     """
-    from ..evaluate import DEFAULT_LABELS, DEFAULT_SOURCES, agreement, evaluate, markdown, pct
-    from ..evaluate import read_labels
+    from ..evaluate import (
+        DEFAULT_LABELS,
+        DEFAULT_SOURCES,
+        agreement,
+        evaluate,
+        markdown,
+        pct,
+        read_labels,
+    )
     from ..service import Evaluator
 
     files = {}

@@ -27,7 +27,7 @@ def serve(c: Context, host: str, port: int) -> None:
     require_datasette()
     db = c.paths.db
     relations(db)  # a missing or foreign file is refused before the pack is loaded (1 s)
-    ds, missing = build(db, c.pack)
+    ds, missing = build(db, c.pack, day_cutoff=c.cutoff)
     if not can_listen(host, port):
         raise click.ClickException(f"cannot listen on {host}:{port} (in use, or not an address "
                                    "of this machine): choose another with --port or --host")

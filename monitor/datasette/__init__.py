@@ -6,6 +6,14 @@ This package is the plugin module: Datasette serves its ``static/`` folder under
 :mod:`.plugin`, the metadata and canned queries in :mod:`.metadata`, the base map in :mod:`.geo`.
 """
 
-from .plugin import asgi_wrapper, attach, extra_js_urls, menu_links, register_routes
+from .plugin import (
+    asgi_wrapper,
+    attach,
+    extra_js_urls,
+    menu_links,
+    prepare_connection,
+    register_routes,
+)
 
-__all__ = ["asgi_wrapper", "attach", "extra_js_urls", "menu_links", "register_routes"]
+__all__ = ["asgi_wrapper", "attach", "extra_js_urls", "menu_links", "prepare_connection",
+           "register_routes"]

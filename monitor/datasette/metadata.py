@@ -156,17 +156,26 @@ VIEWS: dict[str, tuple[str, dict[str, str]]] = {
                                   "incident_id": "The incident it belongs to now."}),
 }
 
-# A finding's day, as in the findings_per_party_day view (keep the two in step).
-DAY = "date(julianday(f.occurred) + (julianday(f.occurred_end) - julianday(f.occurred)) / 2)"
+# One counting rule (as the briefs and `monitor findings` count): a day runs from the pack's
+# daily cut-off to the next and is named by the date of the cut-off that ends it; a finding
+# belongs to the day its event window starts in; since/until are cut-offs. `monitor serve`
+# gives SQLite the pack's time zone and cut-off as two functions (monitor.datasette.plugin):
+# pack_day(instant) and pack_cutoff(date).
+DAY = "pack_day(f.occurred)"
+# A finding's report, whose key encodes ":" and "%" in its parts (models.IncidentReport)
+REPORT_KEY = ("f.feed || ':' || replace(replace(f.source_id, '%', '%25'), ':', '%3A') || ':' "
+              "|| replace(replace(f.revision, '%', '%25'), ':', '%3A')")
 # TERMS.md §4 "Counting": a finding sits in one row, its charged set ("syrian_government",
 # "russia or syrian_government", "undetermined", "unattributed"); the ledger writes the label
 CHARGED_SET = CHARGED_SET_SQL
 PARTY = f"(:party = '' OR {CHARGED_SET} = :party)"
 
 
-def _period(day: str) -> str:
-    """since (inclusive) and until (exclusive) on a day column; an empty bound is open."""
-    return f"(:since = '' OR {day} >= :since) AND (:until = '' OR {day} < :until)"
+def _period(instant: str) -> str:
+    """since and until (dates: their cut-offs; the until one excluded) on an event time; an
+    empty bound is open."""
+    return (f"(:since = '' OR {instant} >= pack_cutoff(:since)) AND (:until = '' OR "
+            f"{instant} < pack_cutoff(:until))")
 
 
 MAP_PAGE = 1000  # rows per findings_map page (Datasette returns at most max_returned_rows)
@@ -184,22 +193,26 @@ QUERIES: dict[str, tuple[str, str, str, tuple[str, ...]]] = {
         ("current_findings",)),
     "per_party_per_day": (
         "Findings per party per day",
-        "Current findings per charged party and day (since inclusive, until exclusive, as "
-        "YYYY-MM-DD; empty = open).",
-        "SELECT day, party, sum(findings) AS findings, sum(CASE WHEN severity IN ('major', "
-        "'critical') THEN findings ELSE 0 END) AS major_or_critical, group_concat(DISTINCT "
-        "term) AS terms FROM findings_per_party_day WHERE (:party = '' OR party = :party) "
-        f"AND (:term = '' OR term = :term) AND {_period('day')} GROUP BY day, party "
+        "Current findings per charged party and day, cut-off to cut-off as in the briefs "
+        "(since and until as YYYY-MM-DD: from the since date's cut-off to the until date's; "
+        "empty = open); disputed and discounted findings left out.",
+        f"SELECT {DAY} AS day, {CHARGED_SET} AS party, count(*) AS findings, sum(CASE WHEN "
+        "f.severity IN ('major', 'critical') THEN 1 ELSE 0 END) AS major_or_critical, "
+        "group_concat(DISTINCT f.term) AS terms FROM current_findings f WHERE f.status NOT IN "
+        f"{sql_list(SET_ASIDE_STATUSES)} AND f.instrument_status IS NOT 'context' AND {PARTY} "
+        f"AND (:term = '' OR f.term = :term) AND {_period('f.occurred')} GROUP BY day, party "
         "ORDER BY day, party",
-        ("findings_per_party_day",)),
+        ("current_findings",)),
     "scorecard_for_period": (
         "Scorecard for a period",
-        "Current findings per party, instrument, term and severity between since (inclusive) "
-        "and until (exclusive), YYYY-MM-DD; disputed and discounted findings left out.",
+        "Current findings per party, instrument, term and severity from the since date's daily "
+        "cut-off to the until date's (YYYY-MM-DD), as the briefs count; disputed and "
+        "discounted findings left out.",
         f"SELECT {CHARGED_SET} AS party, f.instrument, f.term, f.severity, count(*) AS findings, "
         f"min(f.day) AS first_day, max(f.day) AS last_day FROM (SELECT *, {DAY} AS day FROM "
         f"current_findings f) f WHERE f.status NOT IN {sql_list(SET_ASIDE_STATUSES)} AND "
-        f"f.instrument_status IS NOT 'context' AND {_period('f.day')} GROUP BY party, f.instrument, "
+        f"f.instrument_status IS NOT 'context' AND {_period('f.occurred')} GROUP BY party, "
+        "f.instrument, "
         "f.term, f.severity ORDER BY party, findings DESC",
         ("current_findings",)),
     "feed_health": (
@@ -238,9 +251,9 @@ QUERIES: dict[str, tuple[str, str, str, tuple[str, ...]]] = {
         "f.status, f.attribution, f.occurred, f.day, f.feed, f.source_id, f.incident_id, "
         "i.place, i.admin1 AS governorate, i.location_precision, i.lat AS latitude, i.lon AS "
         f"longitude FROM (SELECT *, {DAY} AS day FROM current_findings f) f JOIN incidents i "
-        "ON i.report_key = f.feed || ':' || f.source_id || ':' || f.revision WHERE i.lat IS "
+        f"ON i.report_key = {REPORT_KEY} WHERE i.lat IS "
         f"NOT NULL AND i.lon IS NOT NULL AND (:term = '' OR f.term = :term) AND {PARTY} AND "
-        f"{_period('f.day')} AND f.seq > CAST(COALESCE(NULLIF(:after_seq, ''), "
+        f"{_period('f.occurred')} AND f.seq > CAST(COALESCE(NULLIF(:after_seq, ''), "
         f"'0') AS INTEGER) ORDER BY f.seq LIMIT {MAP_PAGE}",
         ("current_findings", "incidents")),
 }

@@ -18,6 +18,7 @@ The layers are attached to a Datasette instance with :func:`attach` (``monitor.s
 from __future__ import annotations
 
 import asyncio
+import datetime as dt
 import json
 from typing import Any
 from weakref import WeakKeyDictionary
@@ -30,13 +31,45 @@ from .csvsafe import safe_csv_exports
 from .geo import GeoLayers
 from .metadata import DATABASE, FINDINGS_PAGE, MAP_PAGE
 
+_DAYS: WeakKeyDictionary[Any, tuple[Any, Any]] = WeakKeyDictionary()
 _LAYERS: WeakKeyDictionary[Any, GeoLayers] = WeakKeyDictionary()
 FILTERS = ("term", "party", "since", "until", "zones_on")
 
 
-def attach(datasette: Any, layers: GeoLayers) -> None:
-    """Give a Datasette instance its map layers (one set per instance)."""
+def attach(datasette: Any, layers: GeoLayers, tz: Any = None, cutoff: Any = None) -> None:
+    """Give a Datasette instance its map layers and the pack's time zone and daily cut-off
+    (one set per instance)."""
     _LAYERS[datasette] = layers
+    if tz is not None:
+        _DAYS[datasette] = (tz, cutoff or dt.time(19, 30))
+
+
+@hookimpl
+def prepare_connection(conn: Any, database: str, datasette: Any) -> None:
+    """pack_cutoff(date) and pack_day(instant): the one counting rule, in SQL (a day runs
+    from the pack's daily cut-off to the next, named by the date of the cut-off ending it)."""
+    tz, cutoff = _DAYS.get(datasette, (dt.timezone.utc, dt.time(19, 30)))
+    day_functions(conn, tz, cutoff)
+
+
+def day_functions(conn: Any, tz: Any, cutoff: dt.time) -> None:
+    """Register pack_cutoff(date) and pack_day(instant) on an SQLite connection."""
+    def pack_cutoff(day: Any) -> str | None:
+        try:
+            local = dt.datetime.combine(dt.date.fromisoformat(str(day)), cutoff, tz)
+        except ValueError:
+            return None
+        return local.astimezone(dt.timezone.utc).isoformat()
+
+    def pack_day(instant: Any) -> str | None:
+        try:
+            local = dt.datetime.fromisoformat(str(instant)).astimezone(tz)
+        except ValueError:
+            return None
+        return (local.date() + dt.timedelta(days=local.time() >= cutoff)).isoformat()
+
+    conn.create_function("pack_cutoff", 1, pack_cutoff, deterministic=True)
+    conn.create_function("pack_day", 1, pack_day, deterministic=True)
 
 
 def _layers(datasette: Any) -> GeoLayers:
