@@ -63,8 +63,10 @@ def require_datasette() -> None:
 
 def _ledger_uri(path: Path) -> str:
     # as_uri() percent-encodes the path: Datasette's own f"file:{path}?mode=ro" breaks on a
-    # path with '?', '#' or '%' in it
-    return path.resolve().as_uri() + "?mode=ro"
+    # path with '?', '#' or '%' in it; a read-only folder needs immutable (read_only_uri)
+    from .ledger.base import read_only_uri
+
+    return read_only_uri(path)
 
 
 def relations(path: Path) -> set[str]:

@@ -3,6 +3,7 @@ recomputed chain; derived tables, views and triggers edited behind the chain's b
 
 from __future__ import annotations
 
+import os
 import shutil
 import sqlite3
 from pathlib import Path
@@ -471,3 +472,24 @@ def test_an_ambiguous_date_is_refused_unless_the_import_says_the_order(tmp_path:
     finally:
         ledger.close()
     assert days == ["2016-04-02", "2016-04-24"]  # local days start at 21:00 UTC the day before
+
+
+def test_a_ledger_in_a_read_only_folder_is_read(ledger: Ledger, path: Path, monkeypatch) -> None:
+    """A WAL ledger needs a shared-memory file beside it to be read; in a folder nobody may
+    write (the tests run as root, so the folder is said to be read-only) it is opened
+    immutable, and read commands and verify answer."""
+    ledger.close()  # checkpointed: nothing left in the -wal file
+    for suffix in ("-wal", "-shm"):
+        path.with_name(path.name + suffix).unlink(missing_ok=True)
+    real = os.access
+    monkeypatch.setattr(os, "access", lambda p, mode, *a, **k: False if Path(p) == path.parent
+                        and mode == os.W_OK else real(p, mode, *a, **k))
+    from monitor.ledger.base import read_only_uri
+    assert read_only_uri(path).endswith("&immutable=1")
+    reader = Ledger.open(path, readonly=True)
+    try:
+        assert len(reader.findings()) == 5 and reader.verify().ok
+    finally:
+        reader.close()
+    listed = cli(path, "findings")
+    assert listed.exit_code == 0 and len(listed.output.splitlines()) == 1 + 5

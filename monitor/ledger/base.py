@@ -6,6 +6,7 @@ what writing (:mod:`.chain`), the domain queries (:mod:`.queries`) and the patte
 from __future__ import annotations
 
 import json
+import os
 import sqlite3
 import threading
 import time
@@ -148,3 +149,20 @@ _ACTION_NAMES = dict(enumerate((
     "ANALYZE", "CREATE VIRTUAL TABLE", "DROP VIRTUAL TABLE", "FUNCTION", "a SAVEPOINT",
     "RECURSIVE")))  # SQLite's authorizer action codes 1..33, in order
 
+
+def read_only_uri(path: Path) -> str:
+    """The URI that opens the ledger file at ``path`` read-only. A ledger is in WAL mode, and
+    SQLite reads one through a shared-memory file beside it: in a folder the reader may not
+    write (a copy on read-only media, another user's archive) none can be made, so the file is
+    opened as immutable, which is right because nothing can be writing it there either. A WAL
+    with content it could not read that way is an error naming the fix."""
+    path = Path(path).resolve()
+    uri = path.as_uri() + "?mode=ro"
+    shm, wal = (path.with_name(path.name + suffix) for suffix in ("-shm", "-wal"))
+    if os.access(path.parent, os.W_OK) or shm.exists():
+        return uri
+    if wal.exists() and wal.stat().st_size > 0:
+        raise LedgerError(f"{path}: the ledger's latest entries are still in {wal.name}, and "
+                          "this folder is read-only, so SQLite cannot read them; copy the "
+                          "ledger and its -wal file to a writable folder")
+    return uri + "&immutable=1"

@@ -11,6 +11,7 @@ from pathlib import Path
 
 from . import integrity, schema
 from .chain import canonical_json
+from .base import read_only_uri
 from .errors import LedgerError
 from .patterns_queue import PatternQueue
 from .queries import Queries
@@ -49,7 +50,7 @@ class Ledger(PatternQueue, Queries):
                                     "(monitor import) or give the right path (--db).")
         if not readonly:
             path.parent.mkdir(parents=True, exist_ok=True)
-        conn = sqlite3.connect(path.resolve().as_uri() + "?mode=ro" if readonly else path,
+        conn = sqlite3.connect(read_only_uri(path) if readonly else path,
                                uri=readonly, timeout=30, isolation_level=None,
                                check_same_thread=False)
         try:

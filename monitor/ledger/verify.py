@@ -25,6 +25,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from .base import read_only_uri
 from .chain import GENESIS_HASH, canonical_json, entry_hash
 from .schema import ChainedTable, quote, read_tables
 
@@ -274,7 +275,7 @@ def _reader(path: Path) -> Any:
     """A read-only connection to the ledger file at ``path`` for verify (mmap: no copy of
     each page read)."""
     engine = _sqlite_module()
-    conn = engine.connect(Path(path).resolve().as_uri() + "?mode=ro", uri=True, timeout=30,
+    conn = engine.connect(read_only_uri(Path(path)), uri=True, timeout=30,
                           isolation_level=None, check_same_thread=False)
     conn.create_function("canonical_json", 1, _sql_canonical_json, deterministic=True)
     conn.execute("PRAGMA busy_timeout=30000")
