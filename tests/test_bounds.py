@@ -144,3 +144,19 @@ def test_a_jsonl_line_is_read_no_further_than_its_limit(tmp_path: Path, monkeypa
     assert [i[1]["source_id"] for i in items if not isinstance(i, Rejection)] == ["p-1", "p-2"]
     [refused] = [i for i in items if isinstance(i, Rejection)]
     assert refused.where == "drop.jsonl line 2" and "over 1,000 bytes" in refused.reason
+
+
+def test_an_acled_line_is_read_no_further_than_its_limit(tmp_path: Path, monkeypatch) -> None:
+    from monitor.adapters import acled
+
+    monkeypatch.setattr(acled, "MAX_LINE_CHARS", 2000)
+    sample = (Path(__file__).parents[1] / "feeds" / "samples" / "acled_syria_2016_sample.csv")
+    header, *rows = sample.read_text(encoding="utf-8").splitlines(keepends=True)
+    huge = rows[0].replace("Air strikes", "Air strikes " + "x" * 5000, 1)
+    path = tmp_path / "events.csv"
+    path.write_text(header + rows[1] + huge + rows[2], encoding="utf-8")
+    items = list(acled.read_csv(path))
+    refused = [i for i in items if isinstance(i, Rejection)]
+    assert [i.where for i in refused] == ["events.csv line 3"]
+    assert "over 2,000 characters" in refused[0].reason
+    assert len([i for i in items if not isinstance(i, Rejection)]) == 2

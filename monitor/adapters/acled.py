@@ -178,6 +178,25 @@ def iter_rows(lines: Iterable[str], name: str, required: tuple[str, ...] = REQUI
             yield where, row
 
 
+# A line is read no further than this (a file with no newline costs one bounded read a time).
+MAX_LINE_CHARS = 1_000_000
+
+
+def bounded_lines(fh: io.TextIOBase, too_long: list[int]) -> Iterator[str]:
+    """The file's lines, each read no further than :data:`MAX_LINE_CHARS`: a longer one is
+    passed over unread (an empty line in its place, its number added to ``too_long``)."""
+    number = 0
+    while line := fh.readline(MAX_LINE_CHARS + 1):
+        number += 1
+        if len(line) > MAX_LINE_CHARS and not line.endswith("\n"):
+            while line and not line.endswith("\n"):
+                line = fh.readline(MAX_LINE_CHARS + 1)
+            too_long.append(number)
+            yield "\n"
+            continue
+        yield line
+
+
 # A byte that was not UTF-8, as errors="surrogateescape" decodes it.
 _UNDECODED = re.compile("[\udc80-\udcff]")
 
@@ -193,7 +212,11 @@ def read_csv(path: Path, feed: str = "acled", date_format: str | None = None,
     # decoded with it, neither imported nor rejected); now only its own row is rejected.
     with io.TextIOWrapper(open_regular(path), newline="", encoding="utf-8-sig",
                           errors="surrogateescape") as fh:
-        for item in iter_rows(fh, path.name):
+        too_long: list[int] = []
+        for item in iter_rows(bounded_lines(fh, too_long), path.name):
+            while too_long:
+                yield Rejection(f"{path.name} line {too_long.pop(0)}", "a line of over "
+                                f"{MAX_LINE_CHARS:,} characters; no ACLED row is that long")
             if isinstance(item, Rejection):
                 yield item
                 continue
