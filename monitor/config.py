@@ -48,9 +48,10 @@ class Settings(FileModel):
     pack: str = Field(description="the agreement pack in force: a folder of config/")
     db: str = Field(default="var/ledger.db", description="the ledger file")
     checkpoints: str | None = Field(
-        default="var/checkpoints.txt",
+        default="checkpoints.txt",
         description="where the daemon writes the ledger's head after every run, outside the "
-                    "ledger file (null: nowhere)")
+                    "ledger file: relative to the ledger's folder, or absolute (another disk "
+                    "is better); null: nowhere")
     feeds: str = Field(default="feeds", description="folder of feed definitions")
     webhooks: list[WebhookSpec] = Field(default_factory=list,
                                         description="where alerts are POSTed")

@@ -493,3 +493,26 @@ def test_a_ledger_in_a_read_only_folder_is_read(ledger: Ledger, path: Path, monk
         reader.close()
     listed = cli(path, "findings")
     assert listed.exit_code == 0 and len(listed.output.splitlines()) == 1 + 5
+
+
+def test_monitor_run_writes_the_checkpoints_beside_its_ledger(tmp_path: Path) -> None:
+    from monitor.config import PROJECT_ROOT
+
+    config = tmp_path / "config"
+    shutil.copytree(PROJECT_ROOT / "config", config)
+    shutil.copytree(PROJECT_ROOT / "rules", tmp_path / "rules")
+    feeds = tmp_path / "feeds"
+    (feeds / "drop").mkdir(parents=True)
+    (feeds / "partners.yaml").write_text("name: partners\nadapter: jsonl\nsource: drop\n")
+    (feeds / "drop" / "a.jsonl").write_text(
+        '{"source_id": "p1", "occurred": "2016-09-15", "attacker": "Syrian air force", '
+        '"target": "civilians", "location": {"lat": 36.2, "lon": 37.1}}\n')
+    settings = (config / "monitor.yaml").read_text().replace("feeds: feeds", f"feeds: {feeds}")
+    (config / "monitor.yaml").write_text(settings)
+    db = tmp_path / "ledger" / "l.db"
+    out = cli(db, "--config", str(config), "run", "--once")
+    assert out.exit_code == 0, out.output
+    [line] = (db.parent / "checkpoints.txt").read_text().splitlines()
+    assert cli(db, "ledger", "verify", "--checkpoints", str(db.parent / "checkpoints.txt")
+               ).exit_code == 0
+    assert line.split()[-1] == cli(db, "ledger", "head").output.strip()

@@ -94,7 +94,7 @@ def run_(c: Context, once: bool, verbose: bool) -> None:
         daemon = Daemon(monitor, specs, c.paths.feeds, on_batch=on_batch,
                         reload=lambda: load_pack(config, name),
                         watch=lambda: pack_fingerprint(config, name),
-                        checkpoints=Path(checkpoints) if checkpoints else None)
+                        checkpoints=c.paths.db.parent / checkpoints if checkpoints else None)
         daemon.install_signal_handlers()
         briefs = c.paths.settings.briefs
         if briefs is not None:
