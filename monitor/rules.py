@@ -170,6 +170,13 @@ def check_rule(spec: RuleSpec, vocab: Vocabulary, file: str) -> list[Problem]:
     problems += _check_conditions(spec.when, vocab, file, "when")
     for i, branch in enumerate(spec.any):
         problems += _check_conditions(branch.when, vocab, file, f"any[{i}].when")
+        # every condition of `when` must hold in every branch: a branch adds conditions, it
+        # cannot replace one (which would quietly drop the `when` condition for that branch)
+        problems += [Problem(file, f"any[{i}].when.{fact}", f"repeats the condition "
+                             f"when.{fact}: a branch adds conditions to `when`, all of which "
+                             "must hold; it cannot replace one.", f"State {fact} once: in "
+                             "`when` for every branch, or in each branch and not in `when`.")
+                     for fact in branch.when if fact in spec.when]
     for i, exemption in enumerate(spec.unless):
         problems += _check_conditions(exemption, vocab, file, f"unless[{i}]")
     for i, sev in enumerate(spec.severity_if):

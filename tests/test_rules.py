@@ -60,3 +60,22 @@ def test_rule_version_is_the_hash_of_its_file() -> None:
 
     for rule in PACK.rules:
         assert rule.version == "sha256:" + hashlib.sha256(rule.path.read_bytes()).hexdigest()
+
+
+def test_a_branch_cannot_replace_a_condition_of_when() -> None:
+    """rules/README: every condition must hold. A branch repeating a `when` key would drop
+    the `when` condition for that branch (a strike far behind a line counted): a problem."""
+    import yaml
+
+    from monitor.models import RuleSpec
+    from monitor.rules import check_rule
+
+    hum = yaml.safe_load((PROJECT_ROOT / "rules" / "syria-2016" / "COH-HUM" / "rule.yaml")
+                         .read_text())
+    hum["any"][1]["when"]["attacker_side"] = ["nusra"]  # would widen who can break COH-HUM
+    problems = check_rule(RuleSpec.model_validate(hum), PACK.vocabulary, "COH-HUM/rule.yaml")
+    assert [(p.key, "repeats the condition when.attacker_side" in p.message) for p in problems
+            ] == [("any[1].when.attacker_side", True)]
+    assert check_rule(RuleSpec.model_validate(yaml.safe_load(
+        (PROJECT_ROOT / "rules" / "syria-2016" / "COH-HUM" / "rule.yaml").read_text())),
+        PACK.vocabulary, "COH-HUM/rule.yaml") == []
