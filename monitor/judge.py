@@ -66,7 +66,9 @@ class Judge:
         """Instruments whose window overlaps the incident's: 'full' or 'partial'."""
         out = {}
         for inst in self.pack.instruments.values():
-            start, end = inst.start, inst.end + END_GRACE
+            start = inst.start
+            end = inst.end + END_GRACE if inst.end is not None else dt.datetime.max.replace(
+                tzinfo=dt.timezone.utc)
             if res.start < end and res.end > start:
                 out[inst.id] = "full" if (res.start >= start and res.end <= end) else "partial"
         return out

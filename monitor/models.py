@@ -235,13 +235,14 @@ class Instrument(FileModel):
     title: Name
     status: InstrumentStatus
     start: AwareDatetime
-    end: AwareDatetime
+    # None: in force until further notice (an agreement with no end date)
+    end: AwareDatetime | None = None
     note: str = ""
     source: str = ""
 
     @model_validator(mode="after")
     def _ordered(self) -> Instrument:
-        if self.end <= self.start:
+        if self.end is not None and self.end <= self.start:
             raise ValueError(f"end {self.end} is not after start {self.start}")
         return self
 

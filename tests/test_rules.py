@@ -79,3 +79,27 @@ def test_a_branch_cannot_replace_a_condition_of_when() -> None:
     assert check_rule(RuleSpec.model_validate(yaml.safe_load(
         (PROJECT_ROOT / "rules" / "syria-2016" / "COH-HUM" / "rule.yaml").read_text())),
         PACK.vocabulary, "COH-HUM/rule.yaml") == []
+
+
+def test_an_instrument_without_an_end_is_in_force_until_further_notice(tmp_path: Path) -> None:
+    import shutil
+
+    from monitor.models import IncidentReport
+
+    shutil.copytree(PROJECT_ROOT / "config", tmp_path / "config")
+    shutil.copytree(PROJECT_ROOT / "rules", tmp_path / "rules")
+    strike = IncidentReport.model_validate({
+        "feed": "manual", "source_id": "later", "occurred": "2017-03-01",
+        "attacker": "Syrian air force", "target": "civilians", "event_type": "air_strike",
+        "target_category": "market", "location": {"lat": 36.136, "lon": 36.830}})
+
+    def terms() -> set[str]:
+        pack = load_pack(tmp_path / "config", "syria-2016")
+        return {f.term for f in Evaluator(pack).evaluate(strike)[2]}
+    assert "MAY-CIV" not in terms()  # MAY ended on 3 Oct 2016
+    instruments = tmp_path / "config" / "syria-2016" / "instruments.yaml"
+    text = instruments.read_text()
+    may = text.index("  - id: MAY")
+    instruments.write_text(text[:may] + text[may:].replace(
+        "    end: 2016-10-03T23:59:00+03:00\n", "", 1))
+    assert "MAY-CIV" in terms()
