@@ -286,7 +286,9 @@ class ZoneSpec(FileModel):
     id: Annotated[str, Field(pattern=r"^[a-z0-9][a-z0-9_.-]*$")]
     area: Name
     kind: str
-    pcodes: list[Annotated[str, Field(pattern=r"^SY[0-9]{2,6}$")]] = Field(default_factory=list)
+    # OCHA P-codes of any country: its ISO 3166 alpha-2 code, then two digits a level
+    pcodes: list[Annotated[str, Field(pattern=r"^[A-Z]{2}([0-9]{2}){1,3}$")]] = Field(
+        default_factory=list)
     polygon: list[tuple[float, float]] | None = None  # (lon, lat) ring
     line: list[tuple[float, float]] | None = None  # (lon, lat) polyline, buffered
     buffer_km: float | None = Field(default=None, gt=0, le=100)

@@ -605,3 +605,18 @@ def test_a_generated_zones_file_reports_the_same_problems_by_either_parser(
                                               f"zones[{len(rows) + 1}].polygon"]
     assert "outside the boundaries" in problems[-2].message
     assert "not a valid polygon" in problems[-1].message
+
+
+@pytest.mark.parametrize("pcode, ok", [("SY0200", True), ("UA0102", True), ("YE15", True),
+                                       ("SY1", False), ("sy02", False), ("SY02000000", False)])
+def test_zone_pcodes_are_ocha_pcodes_of_any_country(pcode: str, ok: bool) -> None:
+    from pydantic import ValidationError
+
+    from monitor.models import ZoneSpec
+
+    row = {"id": "z", "area": "somewhere", "kind": "government", "pcodes": [pcode]}
+    if ok:
+        assert ZoneSpec.model_validate(row).pcodes == [pcode]
+    else:
+        with pytest.raises(ValidationError):
+            ZoneSpec.model_validate(row)

@@ -47,7 +47,7 @@ class PlaceSpec(FileModel):
     kind: PlaceKind = "place"
     aliases: list[PlaceName] = Field(default_factory=list)
     city: PlaceName | None = None  # a neighbourhood: the city it belongs to
-    pcode: str | None = Field(default=None, pattern=r"^SY\d{2}(\d{2}){0,3}$")
+    pcode: str | None = Field(default=None, pattern=r"^[A-Z]{2}\d{2}(\d{2}){0,3}$")
 
     @model_validator(mode="after")
     def _city_for_neighbourhoods(self) -> PlaceSpec:
