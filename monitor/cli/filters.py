@@ -16,9 +16,10 @@ from ..vocabulary import STATUSES
 UNATTRIBUTED = "unattributed"
 
 
-def _fail(option: str, value: str, known: Iterable[str], what: str) -> click.BadParameter:
+def _fail(option: str, value: str, known: Iterable[str], what: str,
+          pack: Pack) -> click.BadParameter:
     hint = did_you_mean(value, known)
-    return click.BadParameter(f"{value!r} is not {what} of pack {{pack}}. {hint}".strip(),
+    return click.BadParameter(f"{value!r} is not {what} of pack {pack.spec.name}. {hint}".strip(),
                               param_hint=option)
 
 
@@ -29,7 +30,7 @@ def _known(option: str, values: Sequence[str], known: Sequence[str], what: str,
     for value in values:
         ident = value.strip().upper()
         if ident not in known:
-            raise _with_pack(_fail(option, value, known, what), pack)
+            raise _fail(option, value, known, what, pack)
         out.append(ident)
     return out
 
@@ -54,8 +55,8 @@ def parties(values: Sequence[str], pack: Pack) -> list[str]:
         members = [m.strip() for m in text.split(joiner)]
         for member in members:
             if member not in sides:
-                raise _with_pack(_fail("--party", member, [*sides, UNDETERMINED, UNATTRIBUTED],
-                                       "a side"), pack)
+                raise _fail("--party", member, [*sides, UNDETERMINED, UNATTRIBUTED], "a side",
+                            pack)
         out.append(joiner.join(sorted(set(members))))
     return out
 
@@ -80,8 +81,3 @@ def period(since: dt.date | None, until: dt.date | None) -> None:
     """A period that ends before it starts matches nothing: an error, not an empty list."""
     if since is not None and until is not None and until <= since:
         raise click.BadParameter(f"{until} is not after --since {since}", param_hint="--until")
-
-
-def _with_pack(error: click.BadParameter, pack: Pack) -> click.BadParameter:
-    error.message = error.message.replace("{pack}", pack.spec.name)
-    return error

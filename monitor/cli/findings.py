@@ -69,7 +69,7 @@ def findings(c: Context, term: tuple[str, ...], party: tuple[str, ...],
         return
     if fmt == "table":
         terminal = c.console.is_terminal
-        query.update(limit=None if not limit else limit, newest_first=True)
+        query.update(newest_first=True)
         rows = ledger.findings(**query)
         cut = TERMINAL_LIMIT if terminal and limit is None else len(rows)
         shown = [{**r, "occurred": c.local(r["occurred"]),

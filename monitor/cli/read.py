@@ -124,10 +124,8 @@ def alerts(c: Context, kind: str | None, since: dt.date | None, until: dt.date |
       monitor alerts --kind escalation --since 2016-09-12 --until 2016-09-20
     """
     filters.period(since, until)
-    lo = c.bound(since) if since else "0000"
-    hi = c.bound(until) if until else "9999"
-    rows = c.ledger(readonly=True).alerts(kind, str(lo), str(hi)) if (since or until) else \
-        c.ledger(readonly=True).alerts(kind)
+    # an open bound is the earliest or latest instant an ISO text can hold
+    rows = c.ledger(readonly=True).alerts(kind, c.bound(since) or "0000", c.bound(until) or "9999")
     if fmt == "table":
         rows = [{**r, "start": c.local(r["start"], "%Y-%m-%d %H:%M")} for r in rows]
     rows_out(c, rows, fmt, f"{len(rows)} alert(s)",

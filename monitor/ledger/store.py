@@ -108,8 +108,9 @@ class Ledger(PatternQueue, Queries):
             return result
         with self._lock:
             names = list(self._tables)
-            problems = [p for p in [integrity.check_head(self._conn, names, head)
-                                    if head else None] if p]
+            problems = []
+            if head and (moved := integrity.check_head(self._conn, names, head)):
+                problems.append(moved)
             if derived:
                 problems += integrity.schema_problems(self._conn)
                 problems += integrity.derived_problems(self._conn)
