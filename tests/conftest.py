@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import shutil
 from pathlib import Path
 
 import pytest
@@ -13,6 +14,18 @@ from monitor.service import Monitor
 
 CONFIG = PROJECT_ROOT / "config"
 SHARED = PROJECT_ROOT.parent / "shared"
+
+
+def copy_project(folder: Path, feeds: bool = False) -> Path:
+    """The project's configuration and rules copied into ``folder`` (with ``feeds``, its feed
+    files too, without their data), for a test that edits them; returns the copy's config
+    folder (the rules sit beside it, where pack.yaml looks for them)."""
+    shutil.copytree(PROJECT_ROOT / "config", folder / "config")
+    shutil.copytree(PROJECT_ROOT / "rules", folder / "rules")
+    if feeds:
+        shutil.copytree(PROJECT_ROOT / "feeds", folder / "feeds",
+                        ignore=shutil.ignore_patterns("data", "drop", "samples"))
+    return folder / "config"
 
 
 class FixedClock:

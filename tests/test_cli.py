@@ -14,6 +14,7 @@ from click.testing import CliRunner
 
 from monitor.cli import main
 from monitor.config import PROJECT_ROOT
+from tests.conftest import copy_project
 
 ACLED_COLUMNS = ("event_id_cnty,event_date,year,time_precision,disorder_type,event_type,"
                  "sub_event_type,actor1,assoc_actor_1,inter1,actor2,assoc_actor_2,inter2,"
@@ -240,11 +241,7 @@ def test_rules_list_and_test(run):
 
 
 def test_config_check_reports_every_problem_at_once(run, tmp_path):
-    config = tmp_path / "config"
-    shutil.copytree(PROJECT_ROOT / "config", config)
-    shutil.copytree(PROJECT_ROOT / "rules", tmp_path / "rules")
-    shutil.copytree(PROJECT_ROOT / "feeds", tmp_path / "feeds",
-                    ignore=shutil.ignore_patterns("data", "drop", "samples"))
+    config = copy_project(tmp_path, feeds=True)
     assert "configuration OK" in run("--config", str(config), "config", "check").output
     actors = config / "syria-2016" / "actors.yaml"
     actors.write_text(actors.read_text().replace("side: coh_opposition", "side: coh_oposition",
@@ -263,11 +260,7 @@ def test_config_check_reports_every_problem_at_once(run, tmp_path):
 
 def test_config_check_names_a_side_of_pack_yaml_that_does_not_exist(run, tmp_path):
     """air_operators, civilian_side and contested_side name sides of the pack."""
-    config = tmp_path / "config"
-    shutil.copytree(PROJECT_ROOT / "config", config)
-    shutil.copytree(PROJECT_ROOT / "rules", tmp_path / "rules")
-    shutil.copytree(PROJECT_ROOT / "feeds", tmp_path / "feeds",
-                    ignore=shutil.ignore_patterns("data", "drop", "samples"))
+    config = copy_project(tmp_path, feeds=True)
     pack = config / "syria-2016" / "pack.yaml"
     pack.write_text(pack.read_text()
                     .replace("air_operators: [syrian_government, russia,",

@@ -14,6 +14,7 @@ from click.testing import CliRunner
 from monitor.adapters.ucdp import to_report as ucdp_report
 from monitor import timeline
 from monitor.cli import main
+from tests.conftest import copy_project
 from monitor.config import PROJECT_ROOT, load_pack
 from monitor.ledger import Ledger
 from monitor.service import Monitor
@@ -232,8 +233,7 @@ def test_five_serious_findings_against_one_party_in_a_day_raise_an_escalation(mo
 
 
 def test_rejudge_records_differences_under_a_changed_rule(tmp_path, clock):
-    shutil.copytree(PROJECT_ROOT / "config", tmp_path / "config")
-    shutil.copytree(PROJECT_ROOT / "rules", tmp_path / "rules")
+    copy_project(tmp_path)
     ledger = Ledger.open(tmp_path / "l.db", clock=clock)
     monitor = Monitor(load_pack(tmp_path / "config", "syria-2016"), ledger, clock)
     monitor.submit([("a", THREE_SOURCES[1])])
@@ -267,8 +267,7 @@ def test_rejudge_brings_a_revision_1_ledger_to_revision_2(tmp_path, clock):
     """TERMS.md revision 2: a clash judged under revision 1 charged both sides (COH-GOV and
     COH-OPP). Re-judging under revision 2 supersedes both and records one COH-CLASH charged
     to nobody — as new entries: nothing recorded before is changed, and the chain verifies."""
-    shutil.copytree(PROJECT_ROOT / "config", tmp_path / "config")
-    shutil.copytree(PROJECT_ROOT / "rules", tmp_path / "rules")
+    copy_project(tmp_path)
     rules = tmp_path / "rules" / "syria-2016"
     shutil.rmtree(rules / "COH-CLASH")  # revision 1 had no COH-CLASH...
     for term in ("COH-GOV", "COH-OPP"):  # ...and charged an attack without a direction
@@ -300,8 +299,7 @@ def test_the_daemon_rejudges_findings_of_changed_rules_before_it_polls(tmp_path,
     """`monitor run` on a ledger whose findings were made by rules since changed (revision 1)
     brings it to the current rules first, with new entries: `make run` on an old ledger shows
     revision-2 findings."""
-    shutil.copytree(PROJECT_ROOT / "config", tmp_path / "config")
-    shutil.copytree(PROJECT_ROOT / "rules", tmp_path / "rules")
+    copy_project(tmp_path)
     rule = tmp_path / "rules" / "syria-2016" / "COH-GOV" / "rule.yaml"
     current_rule = rule.read_text()
     rule.write_text(current_rule.replace("  direction: directed\n", ""))
@@ -329,8 +327,7 @@ def test_the_daemon_rejudges_findings_of_changed_rules_before_it_polls(tmp_path,
 def test_the_daemons_summary_counts_each_finding_once_under_its_charged_set(tmp_path):
     """`monitor run` prints findings per charged set: a Syrian-or-Russian strike once, under
     "russia or syrian_government"; an IS bombing (context, CTX-CIV) not at all."""
-    shutil.copytree(PROJECT_ROOT / "config", tmp_path / "config")
-    shutil.copytree(PROJECT_ROOT / "rules", tmp_path / "rules")
+    copy_project(tmp_path)
     drop = tmp_path / "feeds" / "drop"
     drop.mkdir(parents=True)
     (tmp_path / "feeds" / "partners.yaml").write_text(
@@ -365,8 +362,7 @@ def test_two_reports_whose_parts_join_alike_are_two_reports(monitor, ledger):
 def test_a_rule_changed_back_is_rejudged_to_a_new_finding(tmp_path, clock):
     """Reverting a rule gives its earlier version again: the finding re-judged under it is a
     new entry superseding the interim one, not the id of the finding it first replaced."""
-    shutil.copytree(PROJECT_ROOT / "config", tmp_path / "config")
-    shutil.copytree(PROJECT_ROOT / "rules", tmp_path / "rules")
+    copy_project(tmp_path)
     ledger = Ledger.open(tmp_path / "l.db", clock=clock)
     Monitor(load_pack(tmp_path / "config", "syria-2016"), ledger, clock).submit(
         [("a", THREE_SOURCES[1])])

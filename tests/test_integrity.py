@@ -13,6 +13,7 @@ import pytest
 
 from monitor.ledger import Ledger
 from monitor.ledger.chain import entry_hash
+from tests.conftest import copy_project
 from tests.test_ledger import SteppingClock, record, tamper
 
 
@@ -264,12 +265,10 @@ def test_rejudge_commits_in_batches_while_hand_entries_go_in(tmp_path: Path, mon
     import threading
 
     from monitor import service
-    from monitor.config import PROJECT_ROOT, load_pack
+    from monitor.config import load_pack
     from monitor.service import Monitor
 
-    config = tmp_path / "config"
-    shutil.copytree(PROJECT_ROOT / "config", config)
-    shutil.copytree(PROJECT_ROOT / "rules", tmp_path / "rules")
+    config = copy_project(tmp_path)
     db = tmp_path / "ledger.db"
     ledger = Ledger.open(db)
     Monitor(load_pack(config, "syria-2016"), ledger).submit(ucdp_month("2016-09"))
@@ -496,11 +495,8 @@ def test_a_ledger_in_a_read_only_folder_is_read(ledger: Ledger, path: Path, monk
 
 
 def test_monitor_run_writes_the_checkpoints_beside_its_ledger(tmp_path: Path) -> None:
-    from monitor.config import PROJECT_ROOT
 
-    config = tmp_path / "config"
-    shutil.copytree(PROJECT_ROOT / "config", config)
-    shutil.copytree(PROJECT_ROOT / "rules", tmp_path / "rules")
+    config = copy_project(tmp_path)
     feeds = tmp_path / "feeds"
     (feeds / "drop").mkdir(parents=True)
     (feeds / "partners.yaml").write_text("name: partners\nadapter: jsonl\nsource: drop\n")

@@ -9,6 +9,7 @@ import pytest
 from monitor.casesuite import load_cases, run_case
 from monitor.config import PROJECT_ROOT, load_pack
 from monitor.service import Evaluator
+from tests.conftest import copy_project
 
 CONFIG = PROJECT_ROOT / "config"
 PACK = load_pack(CONFIG, "syria-2016")
@@ -82,12 +83,10 @@ def test_a_branch_cannot_replace_a_condition_of_when() -> None:
 
 
 def test_an_instrument_without_an_end_is_in_force_until_further_notice(tmp_path: Path) -> None:
-    import shutil
 
     from monitor.models import IncidentReport
 
-    shutil.copytree(PROJECT_ROOT / "config", tmp_path / "config")
-    shutil.copytree(PROJECT_ROOT / "rules", tmp_path / "rules")
+    copy_project(tmp_path)
     strike = IncidentReport.model_validate({
         "feed": "manual", "source_id": "later", "occurred": "2017-03-01",
         "attacker": "Syrian air force", "target": "civilians", "event_type": "air_strike",
