@@ -195,6 +195,12 @@ def test_clauses_that_name_the_place_decide(text: str, place: str, clauses: tupl
     pytest.param("Casualties in shelling in the northern countryside of Aleppo and air strikes "
                  "targeting the southern countryside of Aleppo", "Hreitan town", "several", "",
                  id="northern-and-southern-countryside-are-two-places"),
+    pytest.param("Bombing by warplanes on the countryside of Idlib and Aleppo and continuous "
+                 "clash at the outskirts of Aleppo", "Aleppo town", "named",
+                 "continuous clash at the outskirts of Aleppo",
+                 id="countryside-of-x-and-y-is-not-y"),
+    pytest.param("Clashes in Herbanafsa and Dar'a countryside", "Harbinafsah town", "named",
+                 "Clashes in Herbanafsa", id="x-and-y-countryside-keeps-the-town-x"),
     pytest.param("Warplanes and regime forces missiles kill 8 people in 3 Syrian cities and "
                  "towns", "Arbin town", "several", "", id="in-three-towns-is-several-events"),
 ])
@@ -203,6 +209,8 @@ def test_countryside_and_governorate(text: str, place: str, how: str, decides: s
     selection = decide(text, place, None, gazetteer, rules)
     assert selection.how == how
     assert decides in selection.text
+    if how == "named":
+        assert all(decides in clause or "Aleppo" not in clause for clause in selection.clauses)
 
 
 # --- step 5: mentions set aside --------------------------------------------------------------

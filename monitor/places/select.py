@@ -142,6 +142,7 @@ class _Mention:
     ours: bool  # names the incident
     ident: str  # which place, for counting distinct places
     written: str
+    area: str = ""  # "before" ("the countryside of X"), "after" ("X countryside") or ""
 
 
 def _mentions(w: _Words, text: str, gaz: Gazetteer, inc: _Incident,
@@ -182,6 +183,10 @@ def _mentions(w: _Words, text: str, gaz: Gazetteer, inc: _Incident,
             continue
         end, name, s3, hits = found
         area = _area_form(keys, i, end)
+        # "the countryside of Idlib and Aleppo": the area form carries over "and" ("Herbanafsa
+        # and Dar'a countryside" does not carry back: a town, then another place's area)
+        if not area and out and out[-1].area == "before" and _joined_by_and(keys, out[-1].end, i):
+            area = "before"
         ours = name in inc.area_keys or (bool(s3) and s3 in inc.area_skels)
         if not ours and not area:
             ours = name in inc.keys or (bool(s3) and s3 in inc.skels) or (
@@ -192,30 +197,35 @@ def _mentions(w: _Words, text: str, gaz: Gazetteer, inc: _Incident,
         if area:  # "X countryside" is not the town X: another place when counting them, and
             # the northern countryside of X another than its southern one
             ident = f"{ident} {_direction_near(keys, i, end)}countryside"
-        out.append(_Mention(i, end, ours, ident, text[w.starts[i]:w.ends[end - 1]]))
+        out.append(_Mention(i, end, ours, ident, text[w.starts[i]:w.ends[end - 1]], area))
         after = end
     return out
 
 
-def _area_form(keys: Sequence[str], start: int, end: int) -> bool:
+def _joined_by_and(keys: Sequence[str], end: int, start: int) -> bool:
+    """Two names next to each other but for an "and" ("Idlib and Aleppo")."""
+    return list(keys[end:start]) == ["and"]
+
+
+def _area_form(keys: Sequence[str], start: int, end: int) -> str:
     """"Hama countryside", "Hama's northern countryside", "Aleppo northern and northeastern
-    countryside", "the countryside of Hama", "rural Hama", "Idlib province": the area, not the
-    town (TERMS.md §4 step 3)."""
+    countryside" ("after"), "the countryside of Hama", "rural Hama" ("before"), "Idlib
+    province": the area, not the town (TERMS.md §4 step 3); "" for the town."""
     k = end
     while k < len(keys) and (keys[k] in DIRECTIONS or (
             keys[k] == "and" and k > end and keys[k - 1] in DIRECTIONS)):
         k += 1
     if k < len(keys) and keys[k] in AREA_WORDS:
-        return True
+        return "after"
     k = start - 1
     if k >= 0 and keys[k] in ("rural", "countryside"):
-        return True
+        return "before"
     if k >= 0 and keys[k] == "of":
         k -= 1
         while k >= 0 and keys[k] in DIRECTIONS:
             k -= 1
-        return k >= 0 and keys[k] in AREA_WORDS
-    return False
+        return "before" if k >= 0 and keys[k] in AREA_WORDS else ""
+    return ""
 
 
 def _direction_near(keys: Sequence[str], start: int, end: int) -> str:
