@@ -38,11 +38,12 @@ from monitor.errors import MonitorError
 from monitor.models import EventType, Mission, Platform, TargetCategory
 from monitor.problems import Problem, did_you_mean, location, read_model
 
-FIELDS = ("platform", "target_category", "event_type", "mission", "fired_by")
+FIELDS = ("platform", "target_category", "event_type", "mission", "fired_by", "hit_side")
+SIDE_FIELDS = ("fired_by", "hit_side")
 # What a text no class matches counts as when measuring (there is no "unknown" event type).
 NOTHING = {"platform": "unknown", "target_category": "unknown", "event_type": "other",
-           "mission": "unknown", "fired_by": ""}
-# fired_by values are side ids of the pack joined by "+" ("russia+syrian_government"), checked
+           "mission": "unknown", "fired_by": "", "hit_side": ""}
+# fired_by and hit_side values are side ids of the pack joined by "+" ("russia+syrian_government"), checked
 # against the pack's sides when the pack loads (monitor.config)
 SIDE_SET = re.compile(r"^[a-z][a-z0-9_]*(\+[a-z][a-z0-9_]*)*$")
 _WRAP_HEAD = r"\b(?:"
@@ -173,6 +174,14 @@ class FiredByClass(ClassSpec):
         return value
 
 
+class HitSideClass(FiredByClass):
+    """TERMS.md §4 "Target": words that say which side was hit ("shells target regime forces'
+    controlled areas", "warplanes target a meeting of the Nusra Front"). They narrow the target's
+    candidates in a report with a direction, never widen them, and never say who fired."""
+
+    field_name = "hit_side"
+
+
 class ClassifierSpec(BaseModel):
     """``classifier.yaml``: for each field, its classes in priority order (first match wins)."""
 
@@ -185,6 +194,7 @@ class ClassifierSpec(BaseModel):
     event_type: list[EventTypeClass] = Field(default_factory=list)
     mission: list[MissionClass] = Field(default_factory=list)
     fired_by: list[FiredByClass] = Field(default_factory=list)
+    hit_side: list[HitSideClass] = Field(default_factory=list)
 
     @field_validator("segment_separator")
     @classmethod
@@ -224,6 +234,7 @@ class Classification:
     event_type: Decision
     mission: Decision
     fired_by: Decision = Decision(None, ())
+    hit_side: Decision = Decision(None, ())
 
     def notes(self) -> list[str]:
         """One explanation per field, in field order."""
@@ -309,7 +320,7 @@ class Classifier:
     def classify(self, text: str) -> Classification:
         """Each field's decision for ``text``; an empty text decides nothing."""
         if not text or not text.strip():
-            return Classification(_NONE, _NONE, _NONE, _NONE, _NONE)
+            return Classification(_NONE, _NONE, _NONE, _NONE, _NONE, _NONE)
         # typographic apostrophes ("regime’s") read as the plain one the patterns are written
         # with; one character for one, so the words quoted keep their place in the text
         folded = text.lower().translate(_APOSTROPHES)
@@ -321,11 +332,14 @@ class Classifier:
             event_type=fields["event_type"].decide(text, folded, cuts),
             mission=fields["mission"].decide(text, folded, cuts),
             fired_by=fields["fired_by"].decide(text, folded, cuts),
+            hit_side=fields["hit_side"].decide(text, folded, cuts),
         )
 
-    def side_sets(self) -> list[tuple[str, list[str]]]:
-        """Each fired_by class's value and its sides, for checking against the pack."""
-        return [(v, v.split("+")) for v in self._matchers["fired_by"].values]
+    def side_sets(self) -> list[tuple[str, int, str, list[str]]]:
+        """Each fired_by and hit_side class's field, index, value and sides, for checking
+        against the pack."""
+        return [(f, i, v, v.split("+")) for f in SIDE_FIELDS
+                for i, v in enumerate(self._matchers[f].values)]
 
 
 def load_classifier(path: Path, file_label: str | None = None) -> tuple[Classifier | None,

@@ -355,10 +355,10 @@ def load_pack(config_dir: Path, name: str, label_root: Path | None = None) -> Pa
     classifier, errs = load_classifier(cls_path, label(cls_path))
     problems += errs
     if classifier is not None:
-        for i, (value, members) in enumerate(classifier.side_sets()):
+        for field, i, value, members in classifier.side_sets():
             for side in members:
                 if side not in side_ids:
-                    problems.append(Problem(label(cls_path), f"fired_by[{i}].value",
+                    problems.append(Problem(label(cls_path), f"{field}[{i}].value",
                                             f"{side!r} (in {value!r}) is not a side.",
                                             did_you_mean(side, side_ids)))
     places, errs = _load_places(folder, files, label)

@@ -184,8 +184,16 @@ def _resolve(report: IncidentReport, pack: Pack, window: tuple[dt.datetime, dt.d
 
     is_air = platform in AIRCRAFT_PLATFORMS or event_type == "air_strike"
     fired = guess.fired_by if guess else None
+    hit = guess.hit_side if guess and guess.hit_side.value is not None else None
     direction, attackers, targets = _direction(report, pack, event_type, is_air, first, second,
                                                fired, notes)
+    if direction == "directed" and hit is not None:
+        struck = [t for t in targets if t in hit.value.split("+")]  # type: ignore[union-attr]
+        if struck and struck != targets:
+            # words narrow the target's candidates, never widen them
+            notes.append(f"target: {' or '.join(struck)} ({hit.note('hit_side')}), not "
+                         f"{' or '.join(t for t in targets if t not in struck)}")
+            targets = struck
     civilian = pack.spec.civilian_side
     if (direction == "directed" and report.direction == "words" and civilian
             and event_type in ATTACK_EVENT_TYPES and target_category in CIVILIAN_TARGETS
@@ -239,7 +247,8 @@ def _direction(report: IncidentReport, pack: Pack, event_type: str, is_air: bool
     a clash, anything else names who acted). A source that names the parties but not who acted
     (``words``: UCDP state-based and non-state events) is directed only when the words about
     the incident name who fired, or when it is an air strike and only one party flies. Words
-    and air operators narrow a party's candidates, never widen them."""
+    and air operators narrow a party's candidates, never widen them (the side the words say
+    was hit narrows the target afterwards; it does not say who fired)."""
     given = report.direction
     if given == "clash" or (given is None and event_type == "armed_clash"):
         notes.append("direction: a clash — both sides fought and the source does not say who "

@@ -330,3 +330,31 @@ def test_a_typographic_apostrophe_reads_as_the_plain_one(classifier: Classifier)
     decision = classifier.classify("A massacre by the regime’s warplanes in Aleppo").fired_by
     assert decision.value == "syrian_government"
     assert decision.words == ("regime’s warplanes",)
+
+
+@pytest.mark.parametrize(("text", "hit"), [
+    ("Shells target regime forces' controlled areas in Aleppo", "syrian_government"),
+    ("Rebels shelled government-held Hamidiyah", "syrian_government"),
+    ("Warplanes target a meeting of Jund al-Aqsa and the Al-Nusra Front", "nusra"),
+    ("Warplanes target Jund al-Aqsa and Jabhat al-Nusra meeting in Idlib countryside", "nusra"),
+    # where Nusra is, not whom the strike hit
+    ("Warplanes target Idlib, where the Nusra Front is present", None),
+    ("Regime forces shell Daraya", None),
+])
+def test_the_side_that_was_hit(classifier: Classifier, text: str, hit: str | None) -> None:
+    """TERMS.md §4 "Target": the words that say which side was hit."""
+    assert classifier.classify(text).hit_side.value == hit
+
+
+def test_a_hit_side_that_is_not_a_side_is_a_load_problem(tmp_path: Path) -> None:
+    from monitor.config import load_pack
+    from monitor.problems import ProblemsError
+    from tests.conftest import copy_project
+
+    config = copy_project(tmp_path)
+    path = config / "syria-2016" / "classifier.yaml"
+    path.write_text(path.read_text(encoding="utf-8").replace("  - value: nusra\n    note: \"the "
+                                                             "Nusra Front named as hit\"",
+                                                             "  - value: nusr\n    note: \"x\""))
+    with pytest.raises(ProblemsError, match=r"hit_side\[1\]\.value: 'nusr'.*Did you mean 'nusra'"):
+        load_pack(config, "syria-2016")
