@@ -201,6 +201,12 @@ def test_clauses_that_name_the_place_decide(text: str, place: str, clauses: tupl
                  id="countryside-of-x-and-y-is-not-y"),
     pytest.param("Clashes in Herbanafsa and Dar'a countryside", "Harbinafsah town", "named",
                  "Clashes in Herbanafsa", id="x-and-y-countryside-keeps-the-town-x"),
+    pytest.param("Continued clashes and human losses after aerial bombardment on the city",
+                 "Al Qarassi village", "several", "", id="fighting-and-a-strike-are-two-events"),
+    pytest.param("Human losses after aerial bombardment on the city", "Al Qarassi village",
+                 "single", "aerial bombardment", id="a-strike-alone-is-one-event"),
+    pytest.param("Clashes in Talbiseh and regime forces shell the town", "Talbiseh town",
+                 "named", "Clashes in Talbiseh", id="a-clause-naming-the-place-still-decides"),
     pytest.param("Warplanes and regime forces missiles kill 8 people in 3 Syrian cities and "
                  "towns", "Arbin town", "several", "", id="in-three-towns-is-several-events"),
 ])
@@ -291,7 +297,8 @@ def test_several_articles_decide_nothing(gazetteer: Gazetteer, rules: ClauseRule
     selection = decide(text, "Kafr Nabl town", None, gazetteer, rules)
     assert (selection.how, selection.text, selection.clauses) == ("several", "", ())
     assert selection.note() == ("no clause names Kafr Nabl and the text reports several events "
-                                "(3 articles; names Hama, Darayya): its words decide nothing")
+                                "(3 articles; names Hama, Darayya; words of fighting and of "
+                                "strikes): its words decide nothing")
 
 
 def test_several_places_in_one_article_decide_nothing(gazetteer: Gazetteer,
@@ -459,7 +466,7 @@ def test_labelled_rows_are_real_ucdp_rows(ucdp_rows: dict[str, dict[str, str]]) 
 
 def test_labelled_rows_accuracy(gazetteer: Gazetteer, rules: ClauseRules) -> None:
     """A row is right when the decision kind is the label's and, for a named row, the words
-    that decide contain the labelled clause. Measured: 101 of 112 (0.90); run with -s to read
+    that decide contain the labelled clause. Measured: 104 of 112 (0.93); run with -s to read
     the misses."""
     with open(LABELLED, encoding="utf-8", newline="") as f:
         rows = list(csv.DictReader(f))

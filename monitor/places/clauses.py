@@ -39,6 +39,9 @@ class ClauseRulesSpec(FileModel):
     non_hostile: list[PatternText] = Field(default_factory=list)
     # words that say the text reports several events ("kill 8 people in 3 towns")
     several: list[PatternText] = Field(default_factory=list)
+    # kinds of event ("fighting", "strike"): a text none of whose clauses names the place and
+    # whose words report two kinds ("clashes in X and regime forces shell Y") reports several
+    event_kinds: dict[str, list[PatternText]] = Field(default_factory=dict)
 
 
 class ClauseRules:
@@ -59,6 +62,8 @@ class ClauseRules:
                         for kind, patterns in lists for i, p in enumerate(patterns)]
         self.several = (re.compile(r"\b(?:" + "|".join(_fold(p) for p in spec.several) + r")\b")
                         if spec.several else None)
+        self.event_kinds = {kind: re.compile(r"\b(?:" + "|".join(_fold(p) for p in ps) + r")\b")
+                            for kind, ps in spec.event_kinds.items() if ps}
         self.regex = (re.compile(r"\b(?=\w)(?:" + "|".join(alternatives) + ")")
                       if alternatives else None)
         starts = [_starts(list(_sre_parse.parse(p)), True) for _, ps in lists for p in ps]
@@ -82,6 +87,11 @@ class ClauseRules:
             index = bisect_right(offsets, match.start())
             out[index] = out[index] or self._KINDS[(match.lastgroup or "n")[0]]
         return out
+
+    def kinds(self, normalised_clauses: Sequence[str]) -> list[str]:
+        """The kinds of event (``event_kinds``) the clauses report, in file order."""
+        text = " | ".join(normalised_clauses)
+        return [kind for kind, regex in self.event_kinds.items() if regex.search(text)]
 
 
 def _trie(words: set[tuple[str, bool]]) -> str:

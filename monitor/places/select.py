@@ -44,6 +44,7 @@ class Selection:
     place: str = ""  # the incident's name, for the explanation
     articles: int = 0  # distinct ";"-articles left once the set-aside clauses are dropped
     others: tuple[str, ...] = ()  # other places the text names, as written
+    kinds: tuple[str, ...] = ()  # the kinds of event a text of several reports
 
     def note(self) -> str:
         """One sentence for the explanation kept with the incident."""
@@ -60,6 +61,8 @@ class Selection:
             why = [f"{self.articles} articles"] if self.articles > 1 else []
             if len(self.others) > 1:
                 why.append("names " + ", ".join(self.others[:4]))
+            if len(self.kinds) > 1:
+                why.append("words of " + " and of ".join(self.kinds))
             out = (f"no clause names {place} and the text reports several events "
                    f"({'; '.join(why)}): its words decide nothing")
         elif self.dropped:
@@ -315,7 +318,8 @@ def select(text: str, names: Sequence[str], gazetteer: Gazetteer, rules: ClauseR
     "named": the clauses naming the place decide, and only they. "single": none names it and
     the text reports one event: the whole text (less the clauses set aside) decides. "several":
     none names it and the text reports several events — two or more ";"-articles with different
-    words, or clauses naming two or more other places (a neighbourhood counting as its city,
+    words, two kinds of event ("clashes in X and regime forces shell Y"), or clauses naming two
+    or more other places (a neighbourhood counting as its city,
     "X countryside" as another place than X), counting only what was not set aside — so
     nothing decides. "empty": no text, or the clauses naming the place (every clause, when none
     does) were set aside as negated or non-hostile."""
@@ -351,9 +355,10 @@ def select(text: str, names: Sequence[str], gazetteer: Gazetteer, rules: ClauseR
         for m in c.others:
             others.setdefault(m.ident, m.written)
     counted = rules.several is not None and any(rules.several.search(c.normal) for c in kept)
-    if articles > 1 or len(others) > 1 or counted:
+    kinds = tuple(rules.kinds([c.normal for c in kept]))
+    if articles > 1 or len(others) > 1 or counted or len(kinds) > 1:
         return Selection("", (), dropped, "several", inc.first, articles,
-                         tuple(others.values()))
+                         tuple(others.values()), kinds)
     whole = tuple(c.text for c in kept)
     return Selection(source.strip() if not dropped else "; ".join(whole), whole, dropped,
                      "single", inc.first, articles, tuple(others.values()))
