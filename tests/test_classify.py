@@ -358,3 +358,13 @@ def test_a_hit_side_that_is_not_a_side_is_a_load_problem(tmp_path: Path) -> None
                                                              "  - value: nusr\n    note: \"x\""))
     with pytest.raises(ProblemsError, match=r"hit_side\[1\]\.value: 'nusr'.*Did you mean 'nusra'"):
         load_pack(config, "syria-2016")
+
+
+@pytest.mark.parametrize(("text", "fired"), [
+    ("IS shells kill 7 civilians in Der-Ezzor", "isil"),
+    ("IS shells and air strikes leave martyrs and wounded", "isil"),
+    ("The town is shelled by unknown forces", None),
+])
+def test_the_islamic_state_abbreviated_is_named_as_firing(classifier: Classifier, text: str,
+                                                          fired: str | None) -> None:
+    assert classifier.classify(text).fired_by.value == fired
