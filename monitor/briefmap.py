@@ -100,6 +100,7 @@ def map_layers(pack: Pack, p: Window, points: list[Row]) -> Row:
 
     base = _base_map(str(governorates_file(pack)))
     proj = _Projection(shapely.union_all([g for _, g in base]).buffer(0.05).bounds, 860)
+    colours = pack.spec.display.zone_colours
     rows = sorted((r for r in pack.zones.describe() if _zone_valid(r, p)),
                   key=lambda r: bool(r["overlay"]))  # overlays (Castello) on top
     dots = []
@@ -113,10 +114,11 @@ def map_layers(pack: Pack, p: Window, points: list[Row]) -> Row:
                               "label": proj.xy(*g.representative_point().coords[0])}
                              for name, g in base],
             "zones": [{"kind": r["kind"], "name": r["area"] or r["id"], "overlay": r["overlay"],
-                       "colour": zone_colour(r["kind"]),
+                       "colour": zone_colour(r["kind"], colours),
                        "d": proj.path(pack.zones.geometry(r["id"]).simplify(SIMPLIFY_DEG))}
                       for r in rows],
-            "kinds": [(k, zone_colour(k)) for k in dict.fromkeys(r["kind"] for r in rows)],
+            "kinds": [(k, zone_colour(k, colours))
+                      for k in dict.fromkeys(r["kind"] for r in rows)],
             "inset": _inset(base, proj, dots)}
 
 

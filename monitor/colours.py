@@ -1,18 +1,15 @@
 """The colours of the brief and of the browser map: one table, so a zone kind or a severity
 looks the same on paper and on screen.
 
-Zone colours are drawn as translucent fills (``ZONE_FILL_OPACITY``) under the findings; a kind
-the table does not name (another pack's) gets a stable colour from ``PALETTE``.
+Zone colours are drawn as translucent fills (``ZONE_FILL_OPACITY``) under the findings. The
+pack declares a colour per zone kind (pack.yaml ``display.zone_colours``); a kind it gives none
+gets a stable colour from ``PALETTE``.
 """
 from __future__ import annotations
 
 import zlib
+from collections.abc import Mapping
 
-ZONE_COLOURS = {
-    "government": "#2166ac", "opposition": "#5aae61", "mixed": "#c2a5cf",
-    "nusra_concentrated": "#7b3294", "isil": "#252525", "kurdish_sdf": "#e6ab02",
-    "turkey_backed": "#1b7837", "castello_dmz": "#01665e",
-}
 ZONE_FILL_OPACITY = 0.25
 SEVERITY_COLOURS = {"critical": "#b2182b", "major": "#ef8a62", "minor": "#67a9cf"}
 # Parties in charts, in order of appearance; the unattributed are grey.
@@ -21,6 +18,7 @@ PALETTE = ("#d62728", "#1f77b4", "#ff7f0e", "#2ca02c", "#9467bd", "#8c564b", "#e
 UNATTRIBUTED = "#c7c7c7"
 
 
-def zone_colour(kind: str) -> str:
-    """The colour of a zone kind: the table's, else a stable one from the palette."""
-    return ZONE_COLOURS.get(kind) or PALETTE[zlib.crc32(kind.encode()) % len(PALETTE)]
+def zone_colour(kind: str, declared: Mapping[str, str] | None = None) -> str:
+    """The colour of a zone kind: the pack's (``declared``), else a stable one from the
+    palette."""
+    return (declared or {}).get(kind) or PALETTE[zlib.crc32(kind.encode()) % len(PALETTE)]

@@ -13,12 +13,13 @@ import os
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Literal
+from typing import TYPE_CHECKING, Annotated, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import AwareDatetime, BaseModel, Field, ValidationError
 
 from .models import FileModel, Instrument, SideSpec
+from .patternspec import Patterns, PatternSpec, check_patterns
 from .problems import Problem, ProblemsError, did_you_mean, from_validation, read_yaml
 from .webhooks import WebhookSpec
 
@@ -73,19 +74,15 @@ class PackFiles(FileModel):
     clauses: str | None = None
 
 
-class PatternsSpec(FileModel):
-    """Terms over time, judged on event time."""
+class DisplaySpec(FileModel):
+    """How a pack's briefs and maps look: what only the pack knows."""
 
-    calm_instrument: str = Field(default="SEP", description="Day D is this instrument's start")
-    calm_days: int = Field(default=21, ge=1, le=366, description="days of the calm series")
-    calm_needed: int = Field(default=7, ge=1, description="calm days that meet the condition")
-    calm_counts: list[str] = Field(default_factory=lambda: ["COH", "MAY", "SEP"],
-                                   description="instruments whose major/critical findings "
-                                               "break a calm day")
-    escalation_threshold: int = Field(default=5, ge=2)
-    escalation_hours: float = Field(default=24, gt=0)
-    excuses_hours: float = Field(default=48, gt=0)
-    excuses_km: float = Field(default=25, gt=0)
+    credits: str = Field(default="Incident data: the feeds named with each source.",
+                         max_length=2000,
+                         description="the brief's data sources and licences")
+    zone_colours: dict[str, Annotated[str, Field(pattern=r"^#[0-9a-fA-F]{6}$")]] = Field(
+        default_factory=dict, description="a colour per zone kind (#rrggbb); a kind without "
+                                          "one gets a stable colour of a generic palette")
 
 
 class PackSpec(FileModel):
@@ -106,7 +103,9 @@ class PackSpec(FileModel):
     zone_kinds: list[str]
     zone_groups: dict[str, list[str]] = Field(default_factory=dict)
     milestones: dict[str, AwareDatetime | None] = Field(default_factory=dict)
-    patterns: PatternsSpec = PatternsSpec()
+    # terms over time (monitor.patternspec, docs/PATTERNS.md): none unless declared
+    patterns: Patterns = Field(default_factory=list)
+    display: DisplaySpec = DisplaySpec()
     # TERMS.md §4: the sides that fly; an air strike whose aircraft are not named has these
     # candidates, narrowed by the report's sides
     air_operators: list[str] = Field(default_factory=list)
@@ -249,16 +248,14 @@ def _check_spec(spec: PackSpec, label: str, instruments: list[str]) -> list[Prob
         if side not in sides:
             problems.append(Problem(label, key, f"{side!r} is not a side.",
                                     did_you_mean(side, sides)))
-    for key in ("calm_instrument",):
-        value = getattr(spec.patterns, key)
-        if value not in instruments:
-            problems.append(Problem(label, f"patterns.{key}", f"{value!r} is not an instrument.",
-                                    did_you_mean(value, instruments)))
-    for i, value in enumerate(spec.patterns.calm_counts):
-        if value not in instruments:
-            problems.append(Problem(label, f"patterns.calm_counts[{i}]",
-                                    f"{value!r} is not an instrument.",
-                                    did_you_mean(value, instruments)))
+    problems += check_patterns(spec.patterns, label, sides=sides, side_groups=spec.side_groups,
+                               zone_kinds=spec.zone_kinds, zone_groups=spec.zone_groups,
+                               instruments=instruments)
+    for kind in spec.display.zone_colours:
+        if kind not in spec.zone_kinds:
+            problems.append(Problem(label, f"display.zone_colours.{kind}",
+                                    f"{kind!r} is not a zone kind.",
+                                    did_you_mean(kind, spec.zone_kinds)))
     try:
         ZoneInfo(spec.timezone)
     except (ZoneInfoNotFoundError, ValueError):
@@ -277,6 +274,21 @@ def pack_timezone(config_dir: Path, name: str) -> ZoneInfo | None:
         return ZoneInfo(zone) if isinstance(zone, str) else None
     except (ZoneInfoNotFoundError, ValueError):
         return None
+
+
+def pack_patterns(config_dir: Path, name: str) -> list[PatternSpec]:
+    """The patterns pack ``name`` declares, read from its pack.yaml alone ([] when that file
+    declares none or does not validate: :func:`load_pack` reports why): what read commands need
+    to label calm counters and alerts, without loading the rest of the pack."""
+    from pydantic import TypeAdapter
+
+    data, problems = read_yaml(config_dir / name / "pack.yaml")
+    if problems or not isinstance(data, dict):
+        return []
+    try:
+        return TypeAdapter(Patterns).validate_python(data.get("patterns") or [])
+    except ValidationError:
+        return []
 
 
 def pack_fingerprint(config_dir: Path, name: str) -> tuple[tuple[str, int, int], ...]:

@@ -1,15 +1,16 @@
 """Terms over time: patterns that no single incident shows, judged on event time.
 
-Three patterns, each a pure function of the SET of findings or incidents it is given (no SQL, no
-I/O; the ledger module feeds them plain dicts):
+Three kinds of pattern, each a pure function of the SET of findings or incidents it is given (no
+SQL, no I/O; the ledger module feeds them plain dicts). A pack declares which it uses and with
+what names and parameters (:mod:`monitor.patternspec`); nothing here knows a pack's names.
 
-- :func:`calm_series` — TERMS.md §4 ``SEP-CALM``: the daily state counting consecutive days since
-  Day D (§1 SEP, 2016-09-12T19:00+03:00) with no major or critical finding under COH/MAY/SEP; on
-  the 7th such day the condition for establishing the Joint Implementation Centre is met.
-- :func:`escalations` — a burst of serious findings charged to one party in one governorate.
-- :func:`cycles_of_excuses` — Kerry's "cycle of excuses" (ABC/AP, 15 Jul 2016): a Nusra offensive
-  followed, nearby and soon, by a government-side attack on the opposition that accepted the
-  cessation.
+- :func:`calm_series` — a calm counter (TERMS.md §4 ``SEP-CALM`` is one): the daily state
+  counting consecutive days since Day D with no serious finding under the counted instruments;
+  on the needed-th such day the counter's condition is met.
+- :func:`escalations` — a burst of serious findings charged to one party in one admin area.
+- :func:`sequences` — an attack of one kind followed, nearby and soon, by an attack of another
+  (Kerry's "cycle of excuses", ABC/AP, 15 Jul 2016, is one: a Nusra offensive followed by a
+  government-side attack on the opposition that accepted the cessation).
 
 Why the outputs do not depend on arrival order (TERMS.md §1: an incident is judged at the time it
 happened, never at the time it was reported or ingested): every function first reduces its input
@@ -37,14 +38,10 @@ from monitor.vocabulary import GONE_STATUSES, SERIOUS_SEVERITIES, SET_ASIDE_STAT
 # TERMS.md §5: an analyst's "disputed"/"discounted", a source's "retracted", and a finding replaced
 # by a newer revision ("superseded") are not evidence, so they count in no pattern.
 NOT_COUNTED = frozenset(GONE_STATUSES + SET_ASIDE_STATUSES)
-SERIOUS = frozenset(SERIOUS_SEVERITIES)  # SEP-CALM: "no major or critical finding"
-# SEP-CALM: "... of confidence medium or high" (an aggregate is recorded low: it never counts)
+SERIOUS = frozenset(SERIOUS_SEVERITIES)  # what a calm counter or an escalation counts by default
+# a calm counter's default: "... of confidence medium or high" (an aggregate is recorded low)
 CALM_CONFIDENCES = frozenset({"medium", "high"})
-DAY_D = dt.datetime(2016, 9, 12, 19, 0, tzinfo=dt.timezone(dt.timedelta(hours=3)))  # §1 SEP
 DAY = dt.timedelta(hours=24)
-# TERMS.md §2 / §3: targets and zones that mark "the opposition that accepted the cessation".
-OPPOSITION_TARGET = "coh_opposition"
-OPPOSITION_ZONES = frozenset({"opposition", "mixed"})
 
 
 def parse_time(s: str | dt.datetime) -> dt.datetime:
@@ -79,12 +76,13 @@ def _window(item: Mapping[str, Any], start_key: str,
     return start, max(start, end)
 
 
-# --- SEP-CALM --------------------------------------------------------------------------------
+# --- calm counters ---------------------------------------------------------------------------
 
 
 @dataclass(frozen=True)
 class CalmDay:
-    """One 24-hour period of the SEP-CALM count (TERMS.md §4). ``day`` is 1-based from Day D."""
+    """One 24-hour period of a calm counter (TERMS.md §4 SEP-CALM). ``day`` is 1-based from
+    Day D."""
 
     day: int
     start: dt.datetime  # aware UTC
@@ -92,18 +90,20 @@ class CalmDay:
     breaches: tuple[str, ...]  # ids of the counting findings whose event window overlaps the day
     calm: bool  # no breach
     consecutive: int  # calm days in a row ending with this one; 0 on a breach day
-    condition_met: bool  # the JIC condition is met on this day (only the first such day)
+    condition_met: bool  # the counter's condition is met on this day (only the first such day)
 
 
 def calm_series(findings: Iterable[Mapping[str, Any]], *, day_d: dt.datetime, end: dt.datetime,
-                instruments: tuple[str, ...] = ("COH", "MAY", "SEP"),
-                needed: int = 7) -> list[CalmDay]:
-    """The SEP-CALM state for each day from ``day_d`` up to ``end`` (TERMS.md §4 SEP-CALM).
+                instruments: Iterable[str], needed: int,
+                severities: Iterable[str] = SERIOUS,
+                confidences: Iterable[str] = CALM_CONFIDENCES) -> list[CalmDay]:
+    """A calm counter's state for each day from ``day_d`` up to ``end`` (TERMS.md §4 SEP-CALM).
 
-    Days are consecutive 24-hour periods from Day D (19:00 Damascus, §1 SEP), not calendar days.
-    A finding breaches a day when it counts (status), is major or critical, falls under one of
-    ``instruments`` (SEP-CALM: "under COH/MAY/SEP terms"; JIG, a proposal, does not reset) and its
-    event window [occurred, occurred_end) overlaps the period. A report dated only to a day covers
+    Days are consecutive 24-hour periods from Day D (SEP-CALM: 19:00 Damascus, §1 SEP), not
+    calendar days. A finding breaches a day when it counts (status), its severity is one of
+    ``severities`` and its confidence one of ``confidences``, it falls under one of
+    ``instruments`` (SEP-CALM: "under COH/MAY/SEP terms"; JIG, a proposal, does not reset) and
+    its event window [occurred, occurred_end) overlaps the period. A report dated only to a day covers
     00:00-24:00 and so overlaps two 19:00-to-19:00 periods: it breaks both. That is deliberately
     conservative for a calm count — with no hour we cannot say which period was not calm.
 
@@ -112,11 +112,14 @@ def calm_series(findings: Iterable[Mapping[str, Any]], *, day_d: dt.datetime, en
     because the condition is met only once the needed-th calm day has been completed.
     """
     start0, stop = parse_time(day_d), parse_time(end)
+    instruments, severities = frozenset(instruments), frozenset(severities)
+    confidences = frozenset(confidences)
     n_days = -((start0 - stop) // DAY) if stop > start0 else 0  # ceil: a partial day counts
     hits: list[set[str]] = [set() for _ in range(n_days)]
     for f in findings:
-        if not (counts(f) and f.get("severity") in SERIOUS and f.get("instrument") in instruments
-                and f.get("confidence", "high") in CALM_CONFIDENCES):
+        if not (counts(f) and f.get("severity") in severities
+                and f.get("instrument") in instruments
+                and f.get("confidence", "high") in confidences):
             continue
         occ, occ_end = _window(f, "occurred", "occurred_end")
         if occ >= stop or occ_end < start0 or (occ_end == start0 and occ_end > occ):
@@ -143,7 +146,7 @@ def calm_series(findings: Iterable[Mapping[str, Any]], *, day_d: dt.datetime, en
 
 
 def calm_met_day(series: Sequence[CalmDay]) -> CalmDay | None:
-    """The day the SEP-CALM condition (JIC establishment) was met, or None if it never was."""
+    """The day a calm counter's condition was met, or None if it never was."""
     return next((d for d in series if d.condition_met), None)
 
 
@@ -152,9 +155,9 @@ def calm_met_day(series: Sequence[CalmDay]) -> CalmDay | None:
 
 @dataclass(frozen=True)
 class Escalation:
-    """A burst of serious findings charged to one party in one governorate."""
+    """A burst of serious findings charged to one party in one governorate (admin1)."""
 
-    key: str  # stable: hash of (party, governorate, start, sorted finding ids)
+    key: str  # stable: hash of (name, party, governorate, start, sorted finding ids)
     party: str
     governorate: str
     day: dt.date  # the local day the window starts on: one escalation per group and day
@@ -171,10 +174,12 @@ def day_start(day: dt.date, tz: dt.tzinfo) -> dt.datetime:
 def escalations(findings: Iterable[Mapping[str, Any]],
                 incidents_by_id: Mapping[str, Mapping[str, Any]], *, threshold: int = 5,
                 hours: float = 24, tz: dt.tzinfo = dt.timezone.utc,
-                days: tuple[dt.date, dt.date] | None = None) -> list[Escalation]:
+                days: tuple[dt.date, dt.date] | None = None,
+                severities: Iterable[str] = SERIOUS, name: str = "escalation"
+                ) -> list[Escalation]:
     """Bursts of at least ``threshold`` serious incidents by one party in one governorate.
 
-    Counted: findings whose status counts, severity major or critical, incident known with a
+    Counted: findings whose status counts, severity in ``severities``, incident known with a
     governorate, per charged set (TERMS.md §4 "Counting": five Syrian-or-Russian strikes are an
     escalation of "russia or syrian_government", not of each; ``unattributed`` and
     ``undetermined`` are labels like any other).
@@ -193,9 +198,10 @@ def escalations(findings: Iterable[Mapping[str, Any]],
     and scanned with a sliding window: O(n log n), and independent of arrival order.
     """
     span = dt.timedelta(hours=hours)
+    severities = frozenset(severities)
     groups: dict[tuple[str, str], set[tuple[dt.datetime, str, str]]] = {}
     for f in findings:
-        if not counts(f) or f.get("severity") not in SERIOUS:
+        if not counts(f) or f.get("severity") not in severities:
             continue
         incident = incidents_by_id.get(f["incident_id"])
         governorate = incident.get("governorate") if incident else None
@@ -218,7 +224,7 @@ def escalations(findings: Iterable[Mapping[str, Any]],
             if day != done and (days is None or days[0] <= day <= days[1]) \
                     and len(inside) >= threshold:
                 ids = tuple(sorted(fid for _, fid, _ in items[i:j]))
-                key = _short_hash("esc", party, governorate, t.isoformat(), ids)
+                key = _short_hash("esc", name, party, governorate, t.isoformat(), ids)
                 found.append(Escalation(key, party, governorate, day, t, t + span, ids))
                 done = day
             inc = items[i][2]
@@ -228,17 +234,37 @@ def escalations(findings: Iterable[Mapping[str, Any]],
     return sorted(found, key=lambda e: (e.start, e.party, e.governorate, e.key))
 
 
-# --- cycle of excuses ------------------------------------------------------------------------
+# --- sequences -------------------------------------------------------------------------------
 
 
 @dataclass(frozen=True)
-class ExcusePattern:
-    """A Nusra attack followed by a nearby government-side attack on the cessation's opposition."""
+class Attack:
+    """Which incidents are one step of a sequence: an attack (TERMS.md §4 "Attack") by one of
+    ``attackers`` and, when ``targets`` or ``zones`` are given, on one of ``targets`` or placed
+    in one of ``zones`` (sides and zone kinds, groups already expanded)."""
 
-    key: str  # stable: hash of the two incident ids
-    nusra_incident: str
-    government_incident: str
-    hours_between: float  # from the Nusra start to the government start, rounded to 0.001
+    attackers: frozenset[str]
+    targets: frozenset[str] = frozenset()
+    zones: frozenset[str] = frozenset()
+
+    def matches(self, incident: Mapping[str, Any]) -> bool:
+        if incident.get("event_type") not in ATTACK_EVENT_TYPES or self.attackers.isdisjoint(
+                incident.get("attacker_sides") or ()):
+            return False
+        if not (self.targets or self.zones):
+            return True
+        return not (self.targets.isdisjoint(incident.get("target_sides") or ())
+                    and self.zones.isdisjoint(incident.get("zones") or ()))
+
+
+@dataclass(frozen=True)
+class SequenceFound:
+    """An attack matching a sequence's first step, then a nearby attack matching its second."""
+
+    key: str  # stable: hash of the pattern's name and the two incident ids
+    first_incident: str
+    second_incident: str
+    hours_between: float  # from the first start to the second start, rounded to 0.001
     distance_km: float  # great-circle, rounded to 0.001
 
 
@@ -250,57 +276,51 @@ def _located(incident: Mapping[str, Any], coarse_precision: int) -> bool:
             and p is not None and p < coarse_precision)
 
 
-def cycles_of_excuses(incidents: Iterable[Mapping[str, Any]], *, government_side: set[str],
-                      hours: float = 48, km: float = 25, coarse_precision: int = 3,
-                      between: tuple[dt.datetime, dt.datetime] | None = None
-                      ) -> list[ExcusePattern]:
-    """Government-side attacks on the opposition that followed a Nusra attack, close in time and
-    space: one pattern per government attack, linking it to the Nusra attack it followed.
+def sequences(incidents: Iterable[Mapping[str, Any]], *, first: Attack, then: Attack,
+              hours: float, km: float, coarse_precision: int = 3, name: str = "sequence",
+              between: tuple[dt.datetime, dt.datetime] | None = None) -> list[SequenceFound]:
+    """Attacks matching ``then`` that followed an attack matching ``first``, close in time and
+    space: one sequence per second attack, linking it to the first attack it followed.
 
-    The first incident has ``nusra`` among its attackers and is an attack (TERMS.md §4 "Attack").
-    The second has an attacker in ``government_side`` (§2), is an attack, and hits the cessation's
-    opposition: target ``coh_opposition`` or a location in zone ``opposition``/``mixed`` (§3) — a
-    strike on Nusra in a ``nusra_concentrated`` zone is the exempt case (§4 Exemptions), not an
-    excuse. It starts strictly after the first and at most ``hours`` later; both points are finer
-    than ``coarse_precision`` and at most ``km`` apart. When several Nusra attacks qualify, the
-    pattern links the LATEST (then the nearest, then the smallest id): one alert per government
-    attack, so a dense front does not raise an alert for every pair.
+    The second starts strictly after the first and at most ``hours`` later; both points are
+    finer than ``coarse_precision`` and at most ``km`` apart. When several first attacks
+    qualify, the sequence links the LATEST (then the nearest, then the smallest id): one alert
+    per second attack, so a dense front does not raise an alert for every pair. (The 2016
+    cycle of excuses: first = a Nusra attack; then = a government-side attack on the
+    cessation's opposition or in an opposition or mixed zone — a strike on Nusra in a
+    ``nusra_concentrated`` zone is the exempt case of TERMS.md §4, not an excuse.)
 
-    A government attack's pattern depends only on the Nusra attacks of the ``hours`` before it,
-    so :func:`monitor.timeline.refresh` can recompute the government attacks that start in
-    ``between`` = [lo, hi) alone, given every incident starting in [lo - hours, hi). Nusra attacks
-    are bucketed on a grid of ``km`` cells, each bucket sorted by (start, id): the cost is
-    O(n log n + the Nusra attacks of the neighbouring cells in the window).
+    A second attack's sequence depends only on the first attacks of the ``hours`` before it,
+    so :func:`monitor.timeline.refresh` can recompute the second attacks that start in
+    ``between`` = [lo, hi) alone, given every incident starting in [lo - hours, hi). First
+    attacks are bucketed on a grid of ``km`` cells, each bucket sorted by (start, id): the cost
+    is O(n log n + the first attacks of the neighbouring cells in the window).
     """
     span = dt.timedelta(hours=hours)
     cell = geo.degrees_of_latitude(km)
-    nusra: dict[tuple[int, int], list[tuple[dt.datetime, str, float, float]]] = {}
-    gov: list[tuple[dt.datetime, str, float, float]] = []
+    firsts: dict[tuple[int, int], list[tuple[dt.datetime, str, float, float]]] = {}
+    seconds: list[tuple[dt.datetime, str, float, float]] = []
     for inc in incidents:
-        if inc.get("event_type") not in ATTACK_EVENT_TYPES or not _located(inc, coarse_precision):
+        if not _located(inc, coarse_precision):
             continue
         row = (parse_time(inc["occurred_start"]), str(inc["incident_id"]),
                float(inc["lat"]), float(inc["lon"]))
-        attackers = set(inc.get("attacker_sides") or ())
-        if "nusra" in attackers:
-            nusra.setdefault((int(row[2] // cell), int(row[3] // cell)), []).append(row)
-        if not attackers.isdisjoint(government_side) and (
-                OPPOSITION_TARGET in (inc.get("target_sides") or ())
-                or OPPOSITION_ZONES & set(inc.get("zones") or ())) and (
-                between is None or between[0] <= row[0] < between[1]):
-            gov.append(row)
-    for bucket in nusra.values():
+        if first.matches(inc):
+            firsts.setdefault((int(row[2] // cell), int(row[3] // cell)), []).append(row)
+        if then.matches(inc) and (between is None or between[0] <= row[0] < between[1]):
+            seconds.append(row)
+    for bucket in firsts.values():
         bucket.sort()
-    times = {c: [t for t, _, _, _ in b] for c, b in nusra.items()}
-    found: list[tuple[dt.datetime, ExcusePattern]] = []
-    for t2, id2, lat2, lon2 in sorted(gov):
+    times = {c: [t for t, _, _, _ in b] for c, b in firsts.items()}
+    found: list[tuple[dt.datetime, SequenceFound]] = []
+    for t2, id2, lat2, lon2 in sorted(seconds):
         # a degree of longitude is shorter than one of latitude: widen the search east-west
         wide = 1 + int(1 / max(0.01, math.cos(math.radians(min(89.0, abs(lat2) + cell)))))
         row_, col = int(lat2 // cell), int(lon2 // cell)
         best: tuple[Any, ...] | None = None
         for r in range(row_ - 1, row_ + 2):
             for c in range(col - wide, col + wide + 1):
-                bucket = nusra.get((r, c))
+                bucket = firsts.get((r, c))
                 if not bucket:
                     continue
                 lo, hi = bisect_left(times[(r, c)], t2 - span), bisect_left(times[(r, c)], t2)
@@ -313,8 +333,8 @@ def cycles_of_excuses(incidents: Iterable[Mapping[str, Any]], *, government_side
                         best = candidate if best is None or candidate < best else best
         if best is not None:
             _, distance, id1, t1 = best
-            found.append((t2, ExcusePattern(_short_hash("exc", id1, id2), id1, id2,
+            found.append((t2, SequenceFound(_short_hash("seq", name, id1, id2), id1, id2,
                                             round((t2 - t1) / dt.timedelta(hours=1), 3),
                                             round(distance, 3))))
-    found.sort(key=lambda x: (x[0], x[1].government_incident))
+    found.sort(key=lambda x: (x[0], x[1].second_incident))
     return [p for _, p in found]

@@ -42,6 +42,7 @@ from .config import Pack
 from .explain import because
 from .ledger import Ledger
 from .models import CONFIDENCES, SEVERITIES, Finding, charged_set
+from .patternspec import of_kind
 from .vocabulary import GONE_STATUSES, SET_ASIDE_STATUSES
 
 DEFAULT_CUTOFF = dt.time(19, 30)
@@ -52,10 +53,6 @@ TOP_INCIDENTS = 10
 FORMATS = {"html": "brief.html.j2", "md": "brief.md.j2"}
 TEMPLATES = Path(__file__).parent / "templates" / "report"
 
-ATTRIBUTION = ("Incident data: Uppsala Conflict Data Program (UCDP), Georeferenced Event Dataset, "
-               "licensed CC BY 4.0, and the other feeds named with each source. Boundaries: "
-               "OCHA / Humanitarian Data Exchange, Syrian Arab Republic subnational "
-               "administrative boundaries v02, licensed CC BY-IGO.")
 _SCHEME = re.compile(r"(?i)\b(?:https?|ftp)://")
 Row = dict[str, Any]  # a ledger row or a piece of a brief
 
@@ -378,15 +375,18 @@ def summary(pack: Pack, p: Period, counted: list[Row], before: list[Row], seriou
             f"{s['when']}{', ' + s['place'] if s['place'] else ''} — "
             + ", ".join(f"{t['term']} charged to {t['charged']}" for t in s["terms"][:2])
             + f" ({s['severity']}, confidence {s['confidence']})" for s in worst) + ".")
-    days = [d for d in calm if _overlaps(d, p)]
-    if days:
+    for spec in of_kind(pack.spec.patterns, "calm"):
+        days = [d for d in calm if d["counter"] == spec.name and _overlaps(d, p)]
+        if not days:
+            continue
         quiet = sum(1 for d in days if d["calm"])
-        text.append(f"Calm count (SEP-CALM): {quiet} of the {len(days)} counted day"
+        last = days[-1]["consecutive"]
+        text.append(f"{spec.title}: {quiet} of the {len(days)} counted day"
                     f"{'s' * (len(days) != 1)} in the period were calm; "
-                    + ("the seven-day condition was met."
+                    + (f"{spec.needed} consecutive calm days: {spec.met}."
                        if any(d["condition_met"] for d in days) else
-                       f"{days[-1]['consecutive']} consecutive calm day"
-                       f"{'s' * (days[-1]['consecutive'] != 1)} at its end."))
+                       f"{last} consecutive calm day{'s' * (last != 1)} at its end "
+                       f"({spec.needed} needed)."))
     return " ".join(text)
 
 
@@ -418,6 +418,7 @@ def build(ledger: Ledger, pack: Pack, p: Period, *, maps: bool = True,
     colours = party_colours(pack, parties)
     points = _points(counted, incidents)
     serious = serious_incidents(counted, incidents, ledger, pack, p.tz)
+    terms = term_table(counted, before, pack)
     fmt = "%a %d %b %Y %H:%M"
     return {
         "title": title(p),
@@ -434,7 +435,7 @@ def build(ledger: Ledger, pack: Pack, p: Period, *, maps: bool = True,
         "total": len(counted), "previous_total": len(before),
         "change": change(len(counted), len(before)),
         "incident_count": len({f["incident_id"] for f in counted}),
-        "scorecard": scorecard(counted, before), "terms": term_table(counted, before, pack),
+        "scorecard": scorecard(counted, before), "terms": terms,
         "serious": serious,
         "summary": summary(pack, p, counted, before, serious, ledger.calm_days()),
         "set_label": pack.set_label,
@@ -446,7 +447,10 @@ def build(ledger: Ledger, pack: Pack, p: Period, *, maps: bool = True,
         "severity_colours": SEVERITY_COLOURS, "zone_opacity": ZONE_FILL_OPACITY,
         # the brief says "approximate" once, before the provenance
         "provenance": re.sub(r"^APPROXIMATE DELINEATION\.\s*", "", pack.zones.provenance.strip()),
-        "attribution": ATTRIBUTION,
+        "attribution": pack.spec.display.credits,
+        # instruments never signed whose findings the brief shows (e.g. a leaked draft)
+        "proposed": sorted({t["instrument"] for t in terms if t["instrument_status"] ==
+                            "proposed"}),
     }
 
 

@@ -100,7 +100,7 @@ def build(db: Path, pack: Pack, *, base_url: str = "/",
 
     from . import datasette as plugin  # the package is the plugin (its templates, static)
     from .datasette.geo import GeoLayers
-    from .datasette.metadata import ATTRIBUTION, DATABASE, build_metadata, missing_queries
+    from .datasette.metadata import DATABASE, build_metadata, missing_queries
 
     class ReadOnlyDatabase(Database):  # type: ignore[misc]
         """Datasette's Database, every connection read-only; no write connection at all."""
@@ -115,13 +115,15 @@ def build(db: Path, pack: Pack, *, base_url: str = "/",
             return conn
 
     available = relations(db)
-    layers = GeoLayers.build(pack.folder / pack.spec.boundaries, pack.zones, ATTRIBUTION)
+    credits = pack.spec.display.credits
+    layers = GeoLayers.build(pack.folder / pack.spec.boundaries, pack.zones, credits,
+                             pack.spec.display.zone_colours)
     # Before Datasette(): it collects the plugins' templates folders when it is created.
     if not pm.is_registered(plugin):
         pm.register(plugin, name="monitor.datasette")
     tiles = base_url.rstrip("/") + "/-/monitor/tiles/{z}/{x}/{y}.svg"
     ds = Datasette([], metadata=build_metadata(pack.spec.title, available, tile_url=tiles,
-                                               base_url=base_url),
+                                               base_url=base_url, attribution=credits),
                    settings={**SETTINGS, "base_url": base_url})
     if "_memory" in ds.databases:  # Datasette adds an in-memory database when given no file
         ds.remove_database("_memory")

@@ -1,4 +1,5 @@
-"""Terms over time in the ledger: SEP-CALM days, escalations, cycles of excuses.
+"""Terms over time in the ledger: the calm counters, escalations and sequences a pack declares
+(:mod:`monitor.patternspec`; for 2016: SEP-CALM, escalations, the cycle of excuses).
 
 We judge these as queries over the ledger, not with durable_rules' timers: the engine's timers
 run on wall-clock time and durable_rules 2.x has no event-time windows, while the terms must be
@@ -13,9 +14,9 @@ What a batch can change is known by event time: the windows of its new reports (
 finding it superseded). Those windows go to a work queue in the batch's own transaction
 (:meth:`Ledger.queue_patterns`); :func:`refresh` takes the queue and recomputes only what the
 windows can reach: the calm series if they touch it; escalations of the local days they can
-reach (each day depends only on its own findings and those of the next ``hours``); cycles of
-excuses of the government attacks that start in them or up to ``hours`` after (each depends
-only on the ``hours`` before it). Each is the same function of the same set as a full
+reach (each day depends only on its own findings and those of the next ``hours``); sequences
+of the second attacks that start in them or up to ``hours`` after (each depends only on the
+``hours`` before it). Each is the same function of the same set as a full
 recomputation, so the result does not depend on arrival order, nor on when the refresh runs: a
 bulk import refreshes once at the end, the daemon after each run of a feed, a hand entry at
 once, and a crash in between leaves the queue for the next refresh. Verdicts, unlinking,
@@ -31,7 +32,8 @@ from typing import Any
 from .config import Pack
 from .ledger import MAX_WINDOW, Ledger, iso
 from .models import ATTACK_EVENT_TYPES
-from .patterns import calm_series, cycles_of_excuses, day_start, escalations
+from .patterns import Attack, calm_series, day_start, escalations, sequences
+from .patternspec import CalmSpec, EscalationSpec, SequenceSpec, Step, expand, of_kind
 
 _ALERT_COLUMNS = ("key", "kind", "party", "governorate", "start", "end", "incident_ids",
                   "finding_ids")
@@ -77,43 +79,44 @@ def merged(windows: Iterable[Window], pad_before: dt.timedelta = dt.timedelta(0)
 
 
 def refresh(ledger: Ledger, pack: Pack, windows: list[Window] | None = None) -> dict[str, Any]:
-    """Recompute the patterns (all of them, or what event-time ``windows`` can have changed)
-    and record what changed, inside the caller's transaction; ``new_alerts`` lists alerts
-    recorded now."""
+    """Recompute the pack's patterns (all of them, or what event-time ``windows`` can have
+    changed) and record what changed, inside the caller's transaction; ``new_alerts`` lists
+    alerts recorded now. A pack that declares no patterns records nothing."""
     changed: dict[str, Any] = {"calm_days": 0, "alerts": 0, "withdrawn": 0, "new_alerts": []}
-    _calm(ledger, pack, windows, changed)
-    _escalations(ledger, pack, windows, changed)
-    _excuses(ledger, pack, windows, changed)
+    for calm in of_kind(pack.spec.patterns, "calm"):
+        _calm(ledger, pack, calm, windows, changed)
+    for escalation in of_kind(pack.spec.patterns, "escalation"):
+        _escalations(ledger, pack, escalation, windows, changed)
+    for sequence in of_kind(pack.spec.patterns, "sequence"):
+        _sequences(ledger, pack, sequence, windows, changed)
     return changed
 
 
-def _calm(ledger: Ledger, pack: Pack, windows: list[Window] | None,
+def _calm(ledger: Ledger, pack: Pack, spec: CalmSpec, windows: list[Window] | None,
           changed: dict[str, Any]) -> None:
-    spec = pack.spec.patterns
-    instrument = pack.instruments.get(spec.calm_instrument)
-    if instrument is None:
-        return
+    instrument = pack.instruments[spec.instrument]  # checked when the pack loaded
     day_d = instrument.start
-    end = day_d + dt.timedelta(days=spec.calm_days)
-    recorded = {d["day"]: d for d in ledger.calm_days()}
+    end = day_d + dt.timedelta(days=spec.days)
+    recorded = {d["day"]: d for d in ledger.calm_days(spec.name)}
     if windows is not None and recorded and not any(s < end and e > day_d for s, e in windows):
         return  # nothing new in the series' window
-    findings = ledger.calm_findings(iso(day_d - MAX_WINDOW), iso(end), spec.calm_counts)
-    for day in calm_series(findings, day_d=day_d, end=end, instruments=tuple(spec.calm_counts),
-                           needed=spec.calm_needed):
-        row = {"day": day.day, "start": iso(day.start), "end": iso(day.end),
-               "calm": int(day.calm), "consecutive": day.consecutive,
+    findings = ledger.calm_findings(iso(day_d - MAX_WINDOW), iso(end), spec.counts,
+                                    spec.severities)
+    for day in calm_series(findings, day_d=day_d, end=end, instruments=spec.counts,
+                           needed=spec.needed, severities=spec.severities,
+                           confidences=spec.confidences):
+        row = {"counter": spec.name, "day": day.day, "start": iso(day.start),
+               "end": iso(day.end), "calm": int(day.calm), "consecutive": day.consecutive,
                "condition_met": int(day.condition_met), "breaches": list(day.breaches)}
         old = recorded.get(day.day)
         if old is None or any(old[k] != v for k, v in row.items()):
-            ledger.append("calm_days", row)
+            ledger.append("calm_counts", row)
             changed["calm_days"] += 1
 
 
-def _escalations(ledger: Ledger, pack: Pack, windows: list[Window] | None,
-                 changed: dict[str, Any]) -> None:
-    spec = pack.spec.patterns
-    span = dt.timedelta(hours=spec.escalation_hours)
+def _escalations(ledger: Ledger, pack: Pack, spec: EscalationSpec,
+                 windows: list[Window] | None, changed: dict[str, Any]) -> None:
+    span = dt.timedelta(hours=spec.hours)
     if windows is None:
         windows = ledger.event_span()
     # a finding at t can change the windows starting in [t - span, t]: those days, a block of
@@ -127,30 +130,41 @@ def _escalations(ledger: Ledger, pack: Pack, windows: list[Window] | None,
         governorate = {f["incident_id"]: {"governorate": f["governorate"]} for f in findings}
         incident_of = {f["finding_id"]: f["incident_id"] for f in findings}
         wanted: dict[str, dict[str, Any]] = {}
-        for esc in escalations(findings, governorate, threshold=spec.escalation_threshold,
-                               hours=spec.escalation_hours, tz=pack.tz, days=days):
+        for esc in escalations(findings, governorate, threshold=spec.threshold,
+                               hours=spec.hours, tz=pack.tz, days=days,
+                               severities=spec.severities, name=spec.name):
             wanted[esc.key] = {
-                "key": esc.key, "kind": "escalation", "active": 1, "party": esc.party,
+                "key": esc.key, "kind": spec.name, "active": 1, "party": esc.party,
                 "governorate": esc.governorate, "start": iso(esc.start), "end": iso(esc.end),
                 "incident_ids": sorted({incident_of[f] for f in esc.finding_ids}),
                 "finding_ids": list(esc.finding_ids),
-                "detail": f"{len(esc.finding_ids)} major/critical findings charged to "
-                          f"{esc.party} in {esc.governorate} within "
-                          f"{spec.escalation_hours:g} hours"}
+                "detail": f"{len(esc.finding_ids)} {'/'.join(spec.severities)} findings "
+                          f"charged to {esc.party} in {esc.governorate} within "
+                          f"{spec.hours:g} hours"}
         active = {a["key"]: a for a in ledger.alerts(
-            "escalation", since, iso(day_start(days[1] + dt.timedelta(days=1), pack.tz)))}
+            spec.name, since, iso(day_start(days[1] + dt.timedelta(days=1), pack.tz)))}
         _record(ledger, wanted, active, changed)
 
 
-def _excuses(ledger: Ledger, pack: Pack, windows: list[Window] | None,
-             changed: dict[str, Any]) -> None:
-    spec = pack.spec.patterns
-    hours = dt.timedelta(hours=spec.excuses_hours)
-    government = set(pack.spec.side_groups.get("government_side", ()))
+def attack(pack: Pack, step: Step) -> Attack:
+    """A sequence step with the pack's side and zone groups expanded."""
+    return Attack(expand(step.attackers, pack.spec.side_groups),
+                  expand(step.targets, pack.spec.side_groups),
+                  expand(step.zones, pack.spec.zone_groups))
+
+
+def _step_text(step: Step, attack: Attack) -> str:
+    return step.label or "an attack by " + " or ".join(sorted(attack.attackers))
+
+
+def _sequences(ledger: Ledger, pack: Pack, spec: SequenceSpec, windows: list[Window] | None,
+               changed: dict[str, Any]) -> None:
+    hours = dt.timedelta(hours=spec.hours)
+    first, then = attack(pack, spec.first), attack(pack, spec.then)
     if windows is None:
         windows = ledger.event_span()
-    # a new incident at t changes the government attacks that start in [t, t + hours], which
-    # are recomputed BLOCK_DAYS at a time
+    # a new incident at t changes the second attacks that start in [t, t + hours], which are
+    # recomputed BLOCK_DAYS at a time
     block = dt.timedelta(days=BLOCK_DAYS)
     ranges = [(a + k * block, min(b, a + (k + 1) * block))
               for a, b in merged(windows, pad_after=hours + dt.timedelta(seconds=1))
@@ -158,32 +172,30 @@ def _excuses(ledger: Ledger, pack: Pack, windows: list[Window] | None,
     for between in ranges:
         rows = ledger.pattern_incidents(iso(between[0] - hours), iso(between[1]),
                                         event_types=ATTACK_EVENT_TYPES,
-                                        attackers={"nusra", *government})
+                                        attackers=first.attackers | then.attackers)
         incidents = current_incidents(rows)
         by_id = {i["incident_id"]: i for i in incidents}
         wanted: dict[str, dict[str, Any]] = {}
         # Only attacks whose attacker is not in doubt (pattern_incidents: attribution
         # single): UCDP's "Syrian insurgents" may be Nusra or the opposition, and "either side
-        # fired" is no evidence of a Nusra attack being answered.
-        for pat in cycles_of_excuses(incidents, government_side=government,
-                                     hours=spec.excuses_hours, km=spec.excuses_km,
-                                     coarse_precision=pack.spec.coarse_precision,
-                                     between=between):
-            first, second = by_id[pat.nusra_incident], by_id[pat.government_incident]
-            wanted[pat.key] = {
-                "key": pat.key, "kind": "cycle_of_excuses", "active": 1,
-                "party": ", ".join(s for s in second["attacker_sides"] if s in government),
-                "governorate": second["governorate"], "start": first["occurred_start"],
-                "end": second["occurred_start"],
-                "incident_ids": [pat.nusra_incident, pat.government_incident],
+        # fired" is no evidence of one side's attack being answered.
+        for seq in sequences(incidents, first=first, then=then, hours=spec.hours, km=spec.km,
+                             coarse_precision=pack.spec.coarse_precision, name=spec.name,
+                             between=between):
+            one, two = by_id[seq.first_incident], by_id[seq.second_incident]
+            wanted[seq.key] = {
+                "key": seq.key, "kind": spec.name, "active": 1,
+                "party": ", ".join(s for s in two["attacker_sides"] if s in then.attackers),
+                "governorate": two["governorate"], "start": one["occurred_start"],
+                "end": two["occurred_start"],
+                "incident_ids": [seq.first_incident, seq.second_incident],
                 "finding_ids": [],
-                "detail": f"a Nusra attack, then a government-side attack "
-                          f"{pat.hours_between:g} h later and {pat.distance_km:g} km away"}
+                "detail": f"{_step_text(spec.first, first)}, then "
+                          f"{_step_text(spec.then, then)} {seq.hours_between:g} h later and "
+                          f"{seq.distance_km:g} km away"}
         active = {a["key"]: a for a in ledger.alerts(
-            "cycle_of_excuses", iso(between[0]), iso(between[1]), by="end")}
+            spec.name, iso(between[0]), iso(between[1]), by="end")}
         _record(ledger, wanted, active, changed)
-
-
 def _record(ledger: Ledger, wanted: dict[str, dict[str, Any]],
             active: dict[str, dict[str, Any]], changed: dict[str, Any]) -> None:
     """New alerts are recorded; active ones no longer wanted are withdrawn by a new entry."""

@@ -13,10 +13,10 @@ from click.testing import CliRunner
 
 from monitor.classify import evaluate, load_classifier, markdown_table
 from monitor.cli import main
-from monitor.config import (PROJECT_ROOT, BriefsSpec, PackFiles, PackSpec, PatternsSpec,
-                            Settings)
+from monitor.config import PROJECT_ROOT, BriefsSpec, DisplaySpec, PackFiles, PackSpec, Settings
 from monitor.feeds import FeedSpec, Schedule
 from monitor.models import Actor, Alias, Instrument, ZoneSpec
+from monitor.patternspec import CalmSpec, EscalationSpec, SequenceSpec, Step
 from monitor.webhooks import WebhookSpec
 from monitor.zones import SplitPlace
 
@@ -42,8 +42,9 @@ def test_every_command_is_in_the_readme_with_help_and_an_example(command: str) -
     assert "Example:" in result.output, f"`{command} --help` has no example"
 
 
-MODELS = [Settings, BriefsSpec, WebhookSpec, PackSpec, PackFiles, PatternsSpec, FeedSpec, Schedule,
-          Instrument, Actor, Alias, ZoneSpec, SplitPlace]
+MODELS = [Settings, BriefsSpec, WebhookSpec, PackSpec, PackFiles, DisplaySpec, CalmSpec,
+          EscalationSpec, SequenceSpec, Step, FeedSpec, Schedule, Instrument, Actor, Alias,
+          ZoneSpec, SplitPlace]
 
 
 @pytest.mark.parametrize(("model", "key"), [(m, k) for m in MODELS for k in m.model_fields],

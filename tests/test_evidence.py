@@ -211,7 +211,7 @@ def test_a_late_report_changes_the_calm_series_by_new_entries(monitor, ledger):
     series = {d["day"]: d for d in ledger.calm_days()}
     assert series[2]["calm"] == 0 and series[2]["consecutive"] == 0
     assert not any(d["condition_met"] for d in series.values() if d["day"] <= 8)
-    history = ledger.query("SELECT count(*) AS n FROM calm_days WHERE day = 2")[0]["n"]
+    history = ledger.query("SELECT count(*) AS n FROM calm_counts WHERE day = 2")[0]["n"]
     assert history == 2  # the first state is kept; the new one is a new entry
 
 

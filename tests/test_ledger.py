@@ -493,7 +493,7 @@ def test_verify_sql_builds_the_canonical_form_of_every_real_entry(
         checked[t.name] = checked.get(t.name, 0) + 1
     conn.close()
     assert set(checked) >= {"reports", "incidents", "findings", "status_changes", "reviews",
-                            "links", "finding_support", "confidence_changes", "calm_days",
+                            "links", "finding_support", "confidence_changes", "calm_counts",
                             "feed_health"}
     assert sum(checked.values()) == ledger.verify().entries
     ledger.close()
@@ -752,9 +752,9 @@ def test_opening_sets_wal_and_migrations_are_idempotent(path: Path) -> None:
     first.close()
     again = Ledger.open(path, clock=SteppingClock())
     assert again.query("PRAGMA journal_mode") == [{"journal_mode": "wal"}]
-    assert [m["name"] for m in again.query("SELECT name FROM _sqlite_migrations")] == [
-        "m001_chained_tables", "m002_pattern_queue", "m003_finding_state",
-        "m004_charged_sets"]
+    assert sorted(m["name"] for m in again.query("SELECT name FROM _sqlite_migrations")) == [
+        "chained_table_calm_counts", "m001_chained_tables", "m002_pattern_queue",
+        "m003_finding_state", "m004_charged_sets"]
     assert sum(again.counts().values()) == 3
     record(again, 2)
     assert again.verify().entries == 6

@@ -1,4 +1,5 @@
-"""Terms over time (monitor/patterns.py): SEP-CALM, escalations, the cycle of excuses.
+"""Terms over time (monitor/patterns.py): calm counters, escalations, sequences, with the 2016
+pack's parameters (SEP-CALM, its escalation, the cycle of excuses).
 
 Every input is a hand-built dict shaped as the ledger returns it, placed at a real 2016 place and
 time. The permutation tests check the contract of the module: the output is a function of the SET
@@ -14,16 +15,27 @@ from typing import Any
 import pytest
 
 from monitor.patterns import (
-    DAY_D,
+    Attack,
     calm_met_day,
     calm_series,
-    cycles_of_excuses,
     escalations,
     parse_time,
+    sequences,
 )
 
 DAMASCUS = dt.timezone(dt.timedelta(hours=3))  # EEST, September 2016
+DAY_D = dt.datetime(2016, 9, 12, 19, 0, tzinfo=DAMASCUS)  # TERMS.md §1 SEP
 GOVERNMENT_SIDE = {"syrian_government", "pro_government", "russia"}
+CALM = {"instruments": ("COH", "MAY", "SEP"), "needed": 7}  # TERMS.md §4 SEP-CALM
+# the 2016 cycle of excuses: a Nusra attack, then a government-side attack on the cessation's
+# opposition or in an opposition or mixed zone, within 48 hours and 25 km
+NUSRA = Attack(frozenset({"nusra"}))
+ANSWER = Attack(frozenset(GOVERNMENT_SIDE), frozenset({"coh_opposition"}),
+                frozenset({"opposition", "mixed"}))
+
+
+def cycles_of_excuses(incidents: list[dict[str, Any]], **kw: Any) -> list:
+    return sequences(incidents, first=NUSRA, then=ANSWER, **{"hours": 48, "km": 25, **kw})
 SEP_END = dt.datetime(2016, 9, 19, 19, 0, tzinfo=DAMASCUS)  # TERMS.md §1: SEP collapsed
 
 # Real places (lat, lon).
@@ -67,7 +79,7 @@ def incident(iid: str, start: dt.datetime, place: tuple[float, float] | None = N
 
 
 def series(findings: list[dict[str, Any]], days: float = 12) -> list:
-    return calm_series(findings, day_d=DAY_D, end=DAY_D + dt.timedelta(days=days))
+    return calm_series(findings, day_d=DAY_D, end=DAY_D + dt.timedelta(days=days), **CALM)
 
 
 # --- parse_time --------------------------------------------------------------------------------
@@ -88,7 +100,7 @@ def test_parse_time_refuses_a_naive_time() -> None:
 
 
 def test_no_breaches_meets_the_condition_on_day_7_exactly() -> None:
-    days = calm_series([], day_d=DAY_D, end=SEP_END)
+    days = calm_series([], day_d=DAY_D, end=SEP_END, **CALM)
     assert [d.day for d in days] == [1, 2, 3, 4, 5, 6, 7]
     assert [d.consecutive for d in days] == [1, 2, 3, 4, 5, 6, 7]
     assert [d.condition_met for d in days] == [False] * 6 + [True]
@@ -166,14 +178,14 @@ def test_a_window_that_started_before_day_D_breaks_day_1() -> None:
 
 
 def test_a_final_partial_period_is_reported_but_cannot_meet_the_condition() -> None:
-    days = calm_series([], day_d=DAY_D, end=DAY_D + dt.timedelta(days=6, hours=12))
+    days = calm_series([], day_d=DAY_D, end=DAY_D + dt.timedelta(days=6, hours=12), **CALM)
     assert len(days) == 7 and days[-1].end - days[-1].start == dt.timedelta(hours=12)
     assert days[-1].calm and days[-1].consecutive == 7
     assert calm_met_day(days) is None  # the 7th day has not been completed yet
 
 
 def test_an_end_before_day_D_gives_no_days() -> None:
-    assert calm_series([finding("f", local(13))], day_d=DAY_D, end=DAY_D) == []
+    assert calm_series([finding("f", local(13))], day_d=DAY_D, end=DAY_D, **CALM) == []
 
 
 def test_a_late_report_changes_the_series_as_if_it_had_been_there_from_the_start() -> None:
@@ -302,38 +314,36 @@ def government_strike(hours_after: float, place: tuple[float, float] = MAARAT_AL
                  id="nusra-event-not-an-attack"),
 ])
 def test_cycle_of_excuses(incidents: list[dict[str, Any]], expected: int) -> None:
-    found = cycles_of_excuses(incidents, government_side=GOVERNMENT_SIDE)
+    found = cycles_of_excuses(incidents)
     assert len(found) == expected
 
 
 def test_cycle_of_excuses_reports_the_pair() -> None:
-    (pattern,) = cycles_of_excuses([government_strike(20), NUSRA_ATTACK],
-                                   government_side=GOVERNMENT_SIDE)
-    assert (pattern.nusra_incident, pattern.government_incident) == ("inc-nusra", "inc-gov")
+    (pattern,) = cycles_of_excuses([government_strike(20), NUSRA_ATTACK])
+    assert (pattern.first_incident, pattern.second_incident) == ("inc-nusra", "inc-gov")
     assert pattern.hours_between == 20.0
     assert pattern.distance_km == pytest.approx(10.6, abs=0.1)
-    assert pattern.key.startswith("exc-")
+    assert pattern.key.startswith("seq-")
 
 
 def test_a_strike_after_two_nusra_attacks_links_the_latest() -> None:
     earlier = dict(NUSRA_ATTACK, incident_id="inc-nusra-0",
                    occurred_start=iso(local(14, 2)))
-    (pattern,) = cycles_of_excuses([earlier, NUSRA_ATTACK, government_strike(20)],
-                                   government_side=GOVERNMENT_SIDE)
-    assert pattern.nusra_incident == "inc-nusra" and pattern.hours_between == 20.0
+    (pattern,) = cycles_of_excuses([earlier, NUSRA_ATTACK, government_strike(20)])
+    assert pattern.first_incident == "inc-nusra" and pattern.hours_between == 20.0
 
 
 def test_a_range_of_government_attacks_is_what_the_whole_set_gives_there() -> None:
     _, by_id = random_2016()
     incidents = list(by_id.values())
-    whole = cycles_of_excuses(incidents, government_side=GOVERNMENT_SIDE)
+    whole = cycles_of_excuses(incidents)
     assert len(whole) > 3  # not vacuous
     starts = {i["incident_id"]: parse_time(i["occurred_start"]) for i in incidents}
     lo, hi = local(16), local(22)
     near = [i for i in incidents if lo - dt.timedelta(hours=48) <= starts[i["incident_id"]] < hi]
-    part = cycles_of_excuses(near, government_side=GOVERNMENT_SIDE, between=(lo, hi))
-    assert part == [p for p in whole if lo <= starts[p.government_incident] < hi]
-    assert len({p.government_incident for p in whole}) == len(whole)  # one per strike
+    part = cycles_of_excuses(near, between=(lo, hi))
+    assert part == [p for p in whole if lo <= starts[p.second_incident] < hi]
+    assert len({p.second_incident for p in whole}) == len(whole)  # one per strike
 
 
 # --- permutation: a function of the set ------------------------------------------------------
@@ -368,9 +378,10 @@ def random_2016(seed: int = 2016) -> tuple[list[dict[str, Any]], dict[str, dict[
 
 
 def outputs(findings: list[dict[str, Any]], incidents: list[dict[str, Any]]) -> tuple:
-    return (calm_series(findings, day_d=DAY_D, end=DAY_D + dt.timedelta(days=14, hours=5)),
+    return (calm_series(findings, day_d=DAY_D, end=DAY_D + dt.timedelta(days=14, hours=5),
+                        **CALM),
             escalations(findings, {i["incident_id"]: i for i in incidents}, threshold=4),
-            cycles_of_excuses(incidents, government_side=GOVERNMENT_SIDE))
+            cycles_of_excuses(incidents))
 
 
 def test_outputs_do_not_depend_on_arrival_order() -> None:

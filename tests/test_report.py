@@ -374,19 +374,22 @@ def test_aggregates_are_never_among_the_most_serious() -> None:
 
 
 def test_the_brief_and_the_browser_map_colour_zones_alike(week_html, pack):
-    """One colour table: a zone kind has the same colour in the brief's map and in the GeoJSON
-    the browser map draws."""
+    """One colour per zone kind, the pack's: a zone kind has the same colour in the brief's map
+    and in the GeoJSON the browser map draws (as `monitor serve` builds it)."""
     from monitor.datasette.geo import GeoLayers
     from monitor.briefmap import governorates_file
 
     svg_map = re.search(r'<svg class="map".*?</svg>', week_html, re.S).group(0)
     in_brief = dict(re.findall(r'<path class="zone[^"]*" data-kind="([^"]+)" fill="([^"]+)"',
                                svg_map))
-    layers = GeoLayers.build(governorates_file(pack), pack.zones)
+    layers = GeoLayers.build(governorates_file(pack), pack.zones,
+                             colours=pack.spec.display.zone_colours)
     on_map = {f["properties"]["kind"]: f["properties"]["colour"]
               for f in json.loads(layers.zones)["features"]}
     assert len(in_brief) >= 4
     assert in_brief == {kind: on_map[kind] for kind in in_brief}
+    declared = pack.spec.display.zone_colours
+    assert in_brief == {kind: declared[kind] for kind in in_brief}
 
 
 def test_the_brief_speaks_to_people(week_ledger, week_html, pack):

@@ -155,11 +155,12 @@ def test_canned_queries_answer_the_common_questions(server, ledger_path):
     per_day = get(f"{server}/ledger/per_party_per_day.json", _shape="array",
                   since="2016-09-12", until="2016-09-19")
     assert sum(r["findings"] for r in week) == sum(r["findings"] for r in per_day)
-    calm = get(f"{server}/ledger/sep_calm.json", _shape="array")
+    calm = get(f"{server}/ledger/calm_series.json", _shape="array", counter="SEP-CALM")
     assert [r["day"] for r in calm] == sorted({r["day"] for r in calm}) and calm
+    assert {r["counter"] for r in calm} == {"SEP-CALM"}
     assert get(f"{server}/ledger/feed_health.json", _shape="array") == []  # no daemon ran
     alerts = get(f"{server}/ledger/alerts_in_force.json", _shape="array")
-    assert {a["kind"] for a in alerts} <= {"escalation", "excuses"}
+    assert {a["kind"] for a in alerts} <= {"escalation", "cycle_of_excuses"}
     # the map's query: one row per current finding, with a point, in pages by seq
     first = get(f"{server}/ledger/findings_map.json", _shape="objects")
     assert len(first["rows"]) == 1000 and not first["truncated"]
@@ -407,7 +408,7 @@ def test_serve_refuses_a_port_in_use_before_saying_it_serves(server, ledger_path
 def test_a_ledger_older_than_its_views_is_served_without_the_queries_that_need_them():
     available = set(TABLES) | {"finding_status", "report_incident"}
     queries = build_metadata("test", available)["databases"]["ledger"]["queries"]
-    assert set(queries) == {"alerts_in_force", "sep_calm"}
+    assert set(queries) == {"alerts_in_force", "calm_series"}
     assert set(missing_queries(available)) == set(QUERIES) - set(queries)
 
 

@@ -1,4 +1,4 @@
-"""Reading the ledger: read-only SQL, the incidents, the SEP-CALM series and the alerts."""
+"""Reading the ledger: read-only SQL, the incidents, the calm counters and the alerts."""
 
 from __future__ import annotations
 
@@ -81,26 +81,47 @@ def incidents(c: Context, since: dt.date | None, until: dt.date | None, fmt: str
 
 
 @click.command("calm")
+@click.option("--counter", metavar="NAME",
+              help="Only this calm counter (a name of the pack's patterns, e.g. SEP-CALM).")
 @format_option("table", "json")
 @pass_ctx
-def calm(c: Context, fmt: str) -> None:
-    """SEP-CALM: consecutive calm days since Day D, and the day the 7-day condition for the
-    Joint Implementation Centre is met, if it ever is.
+def calm(c: Context, counter: str | None, fmt: str) -> None:
+    """The calm counters the pack declares (pack.yaml patterns of kind calm): consecutive calm
+    days since Day D, and the day the needed number of calm days was reached, if it ever was.
 
     \b
     Example:
       monitor calm
+      monitor calm --counter SEP-CALM --format json
     """
-    rows = c.ledger(readonly=True).calm_days()
-    met = [r for r in rows if r["condition_met"]]
-    if fmt == "table":
-        rows = [{**r, "start": c.local(r["start"], "%Y-%m-%d %H:%M"),
-                 "end": c.local(r["end"], "%Y-%m-%d %H:%M"), "calm": _yes(r["calm"]),
-                 "condition_met": _yes(r["condition_met"]),
-                 "breaches": len(r["breaches"])} for r in rows]
-    rows_out(c, rows, fmt, "SEP-CALM " + (f"condition met on day {met[0]['day']}" if met else
-                                          "condition never met"),
-             ["day", "start", "end", "calm", "consecutive", "condition_met", "breaches"])
+    from ..config import pack_patterns
+    from ..patternspec import of_kind
+
+    paths = c.paths
+    declared = {p.name: p for p in of_kind(pack_patterns(paths.config, paths.settings.pack),
+                                           "calm")}
+    rows = c.ledger(readonly=True).calm_days(counter)
+    if fmt == "json":
+        rows_out(c, rows, fmt, "")
+        return
+    names = list(dict.fromkeys([*([counter] if counter else declared),
+                                *(r["counter"] for r in rows)]))
+    if not names:
+        click.echo("The pack declares no calm counter (pack.yaml patterns of kind calm).")
+    for name in names:
+        mine = [r for r in rows if r["counter"] == name]
+        met = [r for r in mine if r["condition_met"]]
+        spec = declared.get(name)
+        label = spec.title if spec else name
+        what = spec.met if spec else "the condition is met"
+        table = [{**r, "start": c.local(r["start"], "%Y-%m-%d %H:%M"),
+                  "end": c.local(r["end"], "%Y-%m-%d %H:%M"), "calm": _yes(r["calm"]),
+                  "condition_met": _yes(r["condition_met"]),
+                  "breaches": len(r["breaches"])} for r in mine]
+        rows_out(c, table, fmt, f"{label}: " + (f"{what} on day {met[0]['day']}" if met else
+                                                 f"never met ({what} after "
+                                                 f"{spec.needed if spec else '?'} calm days)"),
+                 ["day", "start", "end", "calm", "consecutive", "condition_met", "breaches"])
 
 
 def _yes(flag: object) -> str:
@@ -108,16 +129,19 @@ def _yes(flag: object) -> str:
 
 
 @click.command("alerts")
-@click.option("--kind", type=click.Choice(["escalation", "cycle_of_excuses"]))
+@click.option("--kind", metavar="NAME",
+              help="Only this kind: the name of an escalation or sequence pattern of the pack "
+                   "(e.g. escalation, cycle_of_excuses).")
 @click.option("--since", type=LOCAL_DATE, help="From this date's daily cut-off (day_cutoff, 19:30 local): the briefs' rule.")
 @click.option("--until", type=LOCAL_DATE, help="To this date's daily cut-off (exclusive).")
 @format_option("table", "json")
 @pass_ctx
 def alerts(c: Context, kind: str | None, since: dt.date | None, until: dt.date | None,
            fmt: str) -> None:
-    """Alerts in force: escalations (many serious findings against one party in one
-    governorate within a day) and cycles of excuses (a Nusra attack answered nearby). Times
-    are local to the pack's time zone in the table (UTC in JSON).
+    """Alerts in force, of the escalation and sequence patterns the pack declares (pack.yaml
+    patterns): an escalation is many serious findings against one party in one governorate
+    within hours; a sequence an attack answered nearby and soon by another (2016: the cycle of
+    excuses). Times are local to the pack's time zone in the table (UTC in JSON).
 
     \b
     Example:

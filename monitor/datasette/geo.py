@@ -20,6 +20,7 @@ from __future__ import annotations
 import json
 import math
 from collections import defaultdict
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from functools import lru_cache
@@ -87,9 +88,11 @@ class GeoLayers:
     _sub_tree: shapely.STRtree = field(repr=False)  # picks the sub-districts a tile shows
 
     @classmethod
-    def build(cls, boundaries: Path, zones: Any = None, attribution: str = "") -> GeoLayers:
+    def build(cls, boundaries: Path, zones: Any = None, attribution: str = "",
+              colours: Mapping[str, str] | None = None) -> GeoLayers:
         """Read an OCHA sub-district GeoJSON (``adm1_pcode``, ``adm1_name`` properties) and,
-        if given, a :class:`monitor.zones.ZoneIndex`; ValueError if the file is unusable."""
+        if given, a :class:`monitor.zones.ZoneIndex` whose kinds have the pack's ``colours``;
+        ValueError if the file is unusable."""
         try:
             features = json.loads(Path(boundaries).read_text(encoding="utf-8"))["features"]
             parts: dict[str, list[shapely.Geometry]] = defaultdict(list)
@@ -120,7 +123,7 @@ class GeoLayers:
                 "id": row["id"], "area": row["area"], "kind": row["kind"],
                 "valid_from": _day(row["valid_from"]), "valid_to": _day(row["valid_to"]),
                 "overlay": row["overlay"], "source": row["source"],
-                "colour": zone_colour(row["kind"])}})
+                "colour": zone_colour(row["kind"], colours)}})
         world = np.array([_mercator(g) for g in govs], dtype=object)
         sub_world = np.array(subs, dtype=object)
 

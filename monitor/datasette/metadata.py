@@ -14,11 +14,8 @@ from monitor.vocabulary import SET_ASIDE_STATUSES, sql_list
 
 DATABASE = "ledger"  # the name (and URL segment, /ledger) the ledger is served under
 
-ATTRIBUTION = (
-    "Events: Uppsala Conflict Data Program (UCDP), Georeferenced Event Dataset, CC BY 4.0. "
-    "Boundaries: OCHA / Humanitarian Data Exchange, Syrian Arab Republic subnational "
-    "administrative boundaries v02, CC BY-IGO. Zone delineation: the project's approximation "
-    "(no map of the 2016 designated areas was ever published).")
+# The pack gives its own (pack.yaml display.credits); this says where that is when it is not.
+ATTRIBUTION = "Incident data and boundaries: see the agreement pack's credits."
 
 # Every chained table starts with these (README "The ledger": one sequence, one hash chain).
 COMMON = {
@@ -28,18 +25,18 @@ COMMON = {
     "hash": "sha256(prev_hash + canonical form of this row): `monitor ledger verify` "
             "recomputes it.",
 }
-CHARGED_SET_TEXT = ("The charged set (TERMS.md §4 'Counting'): 'syrian_government', 'russia or "
-                    "syrian_government' (ambiguous), 'undetermined' (a clash charged to "
-                    "nobody), 'unattributed'.")
+CHARGED_SET_TEXT = ("The charged set (TERMS.md §4 'Counting'): a side, 'side_a or side_b' "
+                    "(ambiguous), 'side_a and side_b' (joint), 'undetermined' (a clash "
+                    "charged to nobody), 'unattributed'.")
 FINDING = {
     "finding_id": "The finding's id (`monitor finding show ID` prints its whole story).",
     "incident_id": "The incident the finding is about.",
-    "term": "The agreement term broken (rules/<pack>/<term>), e.g. COH-GOV, MAY-CIV.",
-    "instrument": "The instrument the term belongs to (COH, MAY, JIG, SEP).",
-    "instrument_status": "agreed, proposed (JIG: never signed), or context (CTX-CIV: recorded, "
-                         "never counted among violations).",
+    "term": "The agreement term broken (rules/<pack>/<term>: the pack's term id).",
+    "instrument": "The instrument the term belongs to (the pack's instruments.yaml).",
+    "instrument_status": "agreed, proposed (never signed), or context (recorded, never "
+                         "counted among violations).",
     "charged_to": "JSON list of the sides charged; 'unattributed' when the attacker is unknown; "
-                  "empty for a clash charged to nobody (COH-CLASH).",
+                  "empty for a clash charged to nobody (attribution undetermined).",
     "severity": "minor, major or critical (the rule's).",
     "confidence": "high, medium or low (README: the confidence score).",
     "attribution": "single; ambiguous when several candidate attackers (one grade lower); "
@@ -105,16 +102,25 @@ TABLES: dict[str, tuple[str, dict[str, str]]] = {
     "reviews": ("Things for a human: an unknown actor name, a location too coarse for zones.", {
         "incident_id": "The incident.", "report_key": "The report.",
         "kind": "What kind of question.", "detail": "The question."}),
-    "calm_days": ("SEP-CALM: one 24-hour day's state since Day D, recorded again whenever a "
-                  "(late) report changes it; the latest entry of a day holds.", {
+    "calm_days": ("A calm counter's days before counters had names (older ledgers); no "
+                  "longer written: see calm_counts.", {
         "day": "Day number from Day D (1 = the first day).", "start": "Day start (UTC).",
-        "end": "Day end (UTC).", "calm": "1 when no major or critical COH/MAY/SEP finding "
-        "overlaps the day.", "consecutive": "Consecutive calm days up to this one.",
-        "condition_met": "1 once the 7-day condition is met.",
+        "end": "Day end (UTC).", "calm": "1 when no counted finding overlaps the day.",
+        "consecutive": "Consecutive calm days up to this one.",
+        "condition_met": "1 on the day the needed calm days are reached.",
         "breaches": "JSON list of the findings that broke the calm."}),
-    "alerts": ("Escalations and cycles of excuses; an entry with active 0 withdraws one. The "
-               "latest entry of a key holds.", {
-        "key": "The alert's identity.", "kind": "escalation or excuses.",
+    "calm_counts": ("The calm counters the pack declares (pack.yaml patterns of kind calm): "
+                    "one 24-hour day's state since Day D, recorded again whenever a (late) "
+                    "report changes it; the latest entry of a counter's day holds.", {
+        "counter": "The calm counter's name in the pack.",
+        "day": "Day number from Day D (1 = the first day).", "start": "Day start (UTC).",
+        "end": "Day end (UTC).", "calm": "1 when no finding the counter counts overlaps the "
+        "day.", "consecutive": "Consecutive calm days up to this one.",
+        "condition_met": "1 on the day the needed calm days are reached.",
+        "breaches": "JSON list of the findings that broke the calm."}),
+    "alerts": ("Alerts of the escalation and sequence patterns the pack declares; an entry "
+               "with active 0 withdraws one. The latest entry of a key holds.", {
+        "key": "The alert's identity.", "kind": "The pattern's name in the pack.",
         "active": "1 in force, 0 withdrawn.", "party": "The party concerned.",
         "governorate": "Where.", "start": "Window start (UTC).", "end": "Window end (UTC).",
         "incident_ids": "JSON list of incidents.", "finding_ids": "JSON list of findings.",
@@ -185,7 +191,7 @@ QUERIES: dict[str, tuple[str, str, str, tuple[str, ...]]] = {
     "current_status": (
         "Current status of each finding",
         "Findings that stand, newest event first. Empty filters match everything: term "
-        "(COH-GOV ...), party (syrian_government ...), status (alleged, corroborated ...).",
+        "(a term id), party (a side or charged set), status (alleged, corroborated ...).",
         "SELECT f.finding_id, f.occurred, f.term, f.instrument, f.charged_to, f.severity, "
         "f.confidence, f.status, f.attribution, f.feed, f.source_id, f.incident_id "
         f"FROM current_findings f WHERE (:term = '' OR f.term = :term) AND {PARTY} "
@@ -226,21 +232,23 @@ QUERIES: dict[str, tuple[str, str, str, tuple[str, ...]]] = {
         ("feed_status", "feed_health")),
     "alerts_in_force": (
         "Alerts in force",
-        "Escalations and cycles of excuses whose latest entry is active; kind filters "
-        "(escalation, excuses).",
+        "Alerts of the pack's escalation and sequence patterns whose latest entry is active; "
+        "kind filters (a pattern's name).",
         "SELECT a.key, a.kind, a.party, a.governorate, a.start, a.end, a.detail, "
         "a.incident_ids, a.finding_ids, a.recorded_at FROM alerts a WHERE a.seq = (SELECT "
         "max(b.seq) FROM alerts b WHERE b.key = a.key) AND a.active = 1 AND (:kind = '' OR "
         "a.kind = :kind) ORDER BY a.start, a.key",
         ("alerts",)),
-    "sep_calm": (
-        "SEP-CALM series",
-        "The latest entry of each day since Day D: calm or not, consecutive calm days, and "
-        "whether the 7-day condition is met.",
-        "SELECT c.day, c.start, c.end, c.calm, c.consecutive, c.condition_met, c.breaches "
-        "FROM calm_days c WHERE c.seq = (SELECT max(d.seq) FROM calm_days d WHERE d.day = "
-        "c.day) ORDER BY c.day",
-        ("calm_days",)),
+    "calm_series": (
+        "Calm counters",
+        "The latest entry of each day since Day D of every calm counter the pack declares "
+        "(counter filters: a counter's name): calm or not, consecutive calm days, and whether "
+        "the needed calm days are reached.",
+        "SELECT c.counter, c.day, c.start, c.end, c.calm, c.consecutive, c.condition_met, "
+        "c.breaches FROM calm_counts c WHERE c.seq = (SELECT max(d.seq) FROM calm_counts d "
+        "WHERE d.counter = c.counter AND d.day = c.day) AND (:counter = '' OR c.counter = "
+        ":counter) ORDER BY c.counter, c.day",
+        ("calm_counts",)),
     "findings_map": (
         "Findings on a map",
         "One row per current finding with the point of the report that produced it "
@@ -264,9 +272,9 @@ QUERIES: dict[str, tuple[str, str, str, tuple[str, ...]]] = {
 # are like an index and which monitor ledger verify never counts.
 BOOKKEEPING: dict[str, tuple[str, dict[str, str]]] = {
     "pattern_queue": (
-        "Pattern work queue (not evidence, not chained): event-time windows whose escalation "
-        "and cycle-of-excuses alerts are due to be recomputed; emptied after each import or "
-        "feed run.",
+        "Pattern work queue (not evidence, not chained): event-time windows whose calm days "
+        "and escalation and sequence alerts are due to be recomputed; emptied after each "
+        "import or feed run.",
         {"id": "Queue position.", "start": "Window start (UTC, ISO 8601); empty = everything.",
          "end": "Window end (UTC, ISO 8601); empty = everything."}),
     "finding_state": (
@@ -295,7 +303,7 @@ def _columns(described: dict[str, str], common: bool) -> dict[str, str]:
 
 def build_metadata(title: str, available: set[str] | None = None, *,
                    tile_url: str = "/-/monitor/tiles/{z}/{x}/{y}.svg",
-                   base_url: str = "/") -> dict[str, Any]:
+                   base_url: str = "/", attribution: str = ATTRIBUTION) -> dict[str, Any]:
     """Datasette metadata for the ledger served as :data:`DATABASE`.
 
     ``title`` is the pack's; ``available`` (tables and views the file holds, None = all)
@@ -325,11 +333,11 @@ def build_metadata(title: str, available: set[str] | None = None, *,
         "source": "UCDP GED; OCHA boundaries",
         "databases": {DATABASE: {
             "description": "The compliance ledger (read-only: SQLite opened with mode=ro and "
-                           "query_only; Datasette runs SELECT statements only). " + ATTRIBUTION,
+                           "query_only; Datasette runs SELECT statements only). " + attribution,
             "tables": tables, "queries": queries}},
         "plugins": {"datasette-cluster-map": {
             "tile_layer": tile_url,
-            "tile_layer_options": {"maxZoom": 14, "attribution": ATTRIBUTION}}},
+            "tile_layer_options": {"maxZoom": 14, "attribution": attribution}}},
     }
 
 

@@ -220,18 +220,17 @@ class Queries(LedgerBase):
             "r2.feed = r.feed AND r2.source_id = r.source_id) ORDER BY r.seq", [since],
             "reports")
 
-    def calm_findings(self, since: str, until: str,
-                      instruments: Iterable[str]) -> list[dict[str, Any]]:
-        """Major and critical findings under ``instruments`` with ``occurred`` in
-        [since, until): only what the calm series reads (id, status, severity, instrument,
-        event window), so a dense month costs megabytes, not the findings' whole evidence."""
-        wanted = sorted(set(instruments))
+    def calm_findings(self, since: str, until: str, instruments: Iterable[str],
+                      severities: Iterable[str] = SERIOUS_SEVERITIES) -> list[dict[str, Any]]:
+        """Findings of ``severities`` under ``instruments`` with ``occurred`` in [since, until):
+        only what a calm series reads (id, status, severity, instrument, event window), so a
+        dense month costs megabytes, not the findings' whole evidence."""
+        wanted, levels = sorted(set(instruments)), sorted(set(severities))
         return self._rows(
             "SELECT finding_id, status, severity, confidence, instrument, occurred, occurred_end "
-            f"FROM finding_status WHERE severity IN {sql_list(SERIOUS_SEVERITIES)} AND instrument IN ("
-            + ", ".join("?" * len(wanted)) + ") AND occurred >= ? AND occurred < ? "
-            "ORDER BY occurred, seq", [*wanted, _utc_bound(since), _utc_bound(until)],
-            "findings")
+            f"FROM finding_status WHERE severity IN {_marks(levels)} AND instrument IN "
+            f"{_marks(wanted)} AND occurred >= ? AND occurred < ? ORDER BY occurred, seq",
+            [*levels, *wanted, _utc_bound(since), _utc_bound(until)], "findings")
 
     def serious_findings(self, since: str | None = None,
                          until: str | None = None) -> list[dict[str, Any]]:
@@ -304,10 +303,17 @@ class Queries(LedgerBase):
                           [*([kind] if kind else []), *([since, until] if since else [])],
                           "alerts")
 
-    def calm_days(self) -> list[dict[str, Any]]:
-        """The SEP-CALM series: the latest entry of each day."""
-        return self._rows("SELECT * FROM calm_days c WHERE seq = (SELECT max(seq) FROM "
-                          "calm_days d WHERE d.day = c.day) ORDER BY day", [], "calm_days")
+    def calm_days(self, counter: str | None = None) -> list[dict[str, Any]]:
+        """The calm counters' series (one counter's with ``counter``): the latest entry of
+        each day, by counter and day. A ledger older than named counters, opened read-only,
+        has none."""
+        if "calm_counts" not in self._tables:
+            return []
+        where = " AND c.counter = ?" if counter is not None else ""
+        return self._rows("SELECT * FROM calm_counts c WHERE seq = (SELECT max(seq) FROM "
+                          "calm_counts d WHERE d.counter = c.counter AND d.day = c.day)" + where
+                          + " ORDER BY counter, day", [counter] if counter is not None else [],
+                          "calm_counts")
 
     def feed_cursor(self, feed: str) -> dict[str, Any]:
         """The latest cursor recorded for a feed (``{}`` when it never ran)."""

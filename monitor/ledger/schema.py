@@ -140,7 +140,7 @@ _CORE: dict[str, tuple[dict[str, type], tuple[str, ...], tuple[str, ...], tuple[
     # a finding's confidence re-scored (corroboration, unlinking); the latest one holds
     "confidence_changes": ({"finding_id": str, "confidence": str, "reasons": list}, (),
                            ("finding_id", "confidence"), ("finding_id",)),
-    # SEP-CALM: a day's state, recorded again whenever a (late) report changes it
+    # a calm counter's day before counters had names: no longer written (calm_counts below)
     "calm_days": ({"day": int, "start": str, "end": str, "calm": int, "consecutive": int,
                    "condition_met": int, "breaches": list}, (), ("day",), ("day",)),
     # escalations and cycles of excuses; a later entry with active 0 withdraws one
@@ -285,6 +285,16 @@ def _m004_charged_sets(db: sqlite_utils.Database) -> None:
     # side charged; context findings in none. The derived table is rebuilt from the chain.
     db.execute("DELETE FROM finding_parties")
     db.execute(PARTIES_FROM_FINDINGS + " ORDER BY f.seq")
+
+
+# A day of a calm counter (a pack's ``patterns`` of kind calm; TERMS.md §4 SEP-CALM is one),
+# named by the counter: recorded again whenever a (late) report changes it, the latest entry of
+# (counter, day) holds. It takes over from calm_days (one unnamed counter), which keeps the
+# entries older ledgers hold and receives no more.
+chained_table_migration("calm_counts", {"counter": str, "day": int, "start": str, "end": str,
+                                        "calm": int, "consecutive": int, "condition_met": int,
+                                        "breaches": list},
+                        not_null=("counter", "day"), indexes=("counter",))
 
 
 @dataclass(frozen=True)
