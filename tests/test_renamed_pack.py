@@ -104,7 +104,7 @@ class Renamer:
         return data
 
     def classifier(self, data: dict[str, Any]) -> dict[str, Any]:
-        for entry in data.get("fired_by", []):
+        for entry in [*data.get("fired_by", []), *data.get("hit_side", [])]:
             entry["value"] = "+".join(self.n["side"][s] for s in entry["value"].split("+"))
         return data
 
