@@ -150,6 +150,8 @@ class Judge:
                        if side == UNATTRIBUTED or self.pack.bound(side, spec.instrument)]
             if spec.charged_to != "none" and not charged:
                 return None
+            if attribution == "joint" and len(charged) == 1:
+                attribution = "single"  # the one bound side of several answers alone
         caps = [rule.branches[b][1] for _, b in hits]
         cap = None if any(c is None for c in caps) else max(caps, key=CONFIDENCES.index)
         uses_zone = any("zone" in rule.branches[b][0] for _, b in hits)

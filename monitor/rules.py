@@ -166,7 +166,7 @@ def _check_conditions(
 def _check_distance(value: ConditionValue, vocab: Vocabulary, file: str,
                     where: str) -> list[Problem]:
     """``distance_km: {to: <zone kind or group>, lte|lt|gte|gt: km}``."""
-    hint = "Write e.g. {distance_km: {to: contact_line, lte: 15}}."
+    hint = "Write e.g. {distance_km: {to: <zone kind or group>, lte: 15}}."
     if not isinstance(value, dict) or "to" not in value:
         return [Problem(file, where, f"{value!r} is not a distance condition.", hint)]
     problems = []
