@@ -12,7 +12,7 @@ import datetime as dt
 import functools
 import re
 import unicodedata
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, NamedTuple
@@ -203,7 +203,8 @@ class ActorRegistry:
 
 
 def load_actors(
-    path: Path, sides: set[str], file_label: str | None = None
+    path: Path, sides: set[str], file_label: str | None = None,
+    rename: Mapping[str, str | None] | None = None,
 ) -> tuple[list[Actor], list[Problem]]:
     """Read and check an actor registry file; return its valid actors and every problem found.
 
@@ -216,6 +217,8 @@ def load_actors(
     if read_problems:
         return [], [replace(p, file=label) for p in read_problems]
     raw_actors, problems = _actor_list(data, label)
+    if rename:
+        raw_actors = _renamed(raw_actors, rename)
     actors: list[tuple[int, Actor]] = []
     bad: set[int] = set()
     first_index: dict[str, int] = {}
@@ -240,6 +243,32 @@ def load_actors(
         bad.add(i)
         problems.append(clash)
     return [actor for i, actor in actors if i not in bad], problems
+
+
+def _renamed(raw_actors: list[Any], rename: Mapping[str, str | None]) -> list[Any]:
+    """Another pack's actors in this pack's sides (pack.yaml ``include:``): each side named in
+    ``rename`` becomes its new name; an actor whose side maps to null is left out."""
+    out = []
+    for raw in raw_actors:
+        if not isinstance(raw, dict):
+            out.append(raw)
+            continue
+        side = raw.get("side")
+        if isinstance(side, str) and side in rename and rename[side] is None:
+            continue
+        raw = dict(raw)
+        if isinstance(side, str):
+            raw["side"] = rename.get(side, side)
+        if isinstance(raw.get("sides"), list):
+            raw["sides"] = [s2 for s in raw["sides"]
+                            if (s2 := rename.get(s, s) if isinstance(s, str) else s) is not None]
+        if isinstance(raw.get("aliases"), list):
+            raw["aliases"] = [
+                {**a, "air_sides": [s2 for s in a["air_sides"] if (s2 := rename.get(s, s))]}
+                if isinstance(a, dict) and isinstance(a.get("air_sides"), list) else a
+                for a in raw["aliases"]]
+        out.append(raw)
+    return out
 
 
 def _actor_list(data: Any, label: str) -> tuple[list[Any], list[Problem]]:

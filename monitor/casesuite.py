@@ -60,6 +60,9 @@ def run_case(monitor: Evaluator, rule: LoadedRule, case: RuleCase) -> CaseResult
     except ValidationError as exc:
         return CaseResult(term, case.name, False, "invalid incident: " + "; ".join(
             str(p) for p in from_validation("incident", exc)))
+    unknown = monitor.pack.unknown_values(report)
+    if unknown:
+        return CaseResult(term, case.name, False, "invalid incident: " + "; ".join(unknown))
     if case.milestones:
         monitor = _as_if(monitor, case)
     _, res, findings = monitor.evaluate(report)

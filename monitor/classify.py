@@ -32,19 +32,34 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated, Any, ClassVar, get_args
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    ValidationInfo,
+    field_validator,
+)
 
 from monitor.errors import MonitorError
-from monitor.models import EventType, Mission, Platform, TargetCategory
+from monitor.models import Mission
 from monitor.problems import Problem, did_you_mean, location, read_model
+from monitor.vocabulary import VocabularySpec, core_vocabulary
 
-FIELDS = ("platform", "target_category", "event_type", "mission", "fired_by", "hit_side")
+FIELDS = ("platform", "target_category", "event_type", "mission", "fired_by", "hit_side",
+          "weapon_class")
 SIDE_FIELDS = ("fired_by", "hit_side")
+# the fields whose values are the pack's vocabulary (checked when the pack loads), with the key
+# of pack.yaml's ``vocabulary:`` that declares them
+OPEN_FIELDS = {"platform": "platforms", "target_category": "target_categories",
+               "event_type": "event_types", "weapon_class": "weapon_classes"}
 # What a text no class matches counts as when measuring (there is no "unknown" event type).
 NOTHING = {"platform": "unknown", "target_category": "unknown", "event_type": "other",
-           "mission": "unknown", "fired_by": "", "hit_side": ""}
-# fired_by and hit_side values are side ids of the pack joined by "+" ("russia+syrian_government"), checked
-# against the pack's sides when the pack loads (monitor.config)
+           "mission": "unknown", "fired_by": "", "hit_side": "", "weapon_class": "unknown"}
+# fired_by and hit_side values are side ids of the pack joined by "+"
+# ("russia+syrian_government"), checked against the pack's sides when the pack loads
+# (monitor.config)
 SIDE_SET = re.compile(r"^[a-z][a-z0-9_]*(\+[a-z][a-z0-9_]*)*$")
 _WRAP_HEAD = r"\b(?:"
 
@@ -134,24 +149,34 @@ class ClassSpec(BaseModel):
 
     @field_validator("value")
     @classmethod
-    def _known_value(cls, value: str) -> str:
-        """Values are the Literal vocabulary of monitor/models.py, nothing else."""
-        if value not in cls.allowed:
-            raise SpecError(f"{value!r} is not a {cls.field_name} value.",
-                            did_you_mean(value, cls.allowed))
+    def _known_value(cls, value: str, info: ValidationInfo) -> str:
+        """A closed field's values are the Literal vocabulary of monitor/models.py; an open
+        field's are the pack's vocabulary (validation context ``words``; the core one without)."""
+        allowed = cls.allowed
+        if not allowed:
+            words = (info.context or {}).get("words") or core_vocabulary()
+            allowed = words.values()[cls.field_name]
+        if value not in allowed:
+            raise SpecError(f"{value!r} is not a {cls.field_name} value of the pack's "
+                            "vocabulary.", did_you_mean(value, allowed) or "Declare it under "
+                            f"`vocabulary.{OPEN_FIELDS[cls.field_name]}` in pack.yaml.")
         return value
 
 
 class PlatformClass(ClassSpec):
-    field_name, allowed = "platform", get_args(Platform)
+    field_name = "platform"
 
 
 class TargetCategoryClass(ClassSpec):
-    field_name, allowed = "target_category", get_args(TargetCategory)
+    field_name = "target_category"
 
 
 class EventTypeClass(ClassSpec):
-    field_name, allowed = "event_type", get_args(EventType)
+    field_name = "event_type"
+
+
+class WeaponClassClass(ClassSpec):
+    field_name = "weapon_class"
 
 
 class MissionClass(ClassSpec):
@@ -195,6 +220,7 @@ class ClassifierSpec(BaseModel):
     mission: list[MissionClass] = Field(default_factory=list)
     fired_by: list[FiredByClass] = Field(default_factory=list)
     hit_side: list[HitSideClass] = Field(default_factory=list)
+    weapon_class: list[WeaponClassClass] = Field(default_factory=list)
 
     @field_validator("segment_separator")
     @classmethod
@@ -235,6 +261,7 @@ class Classification:
     mission: Decision
     fired_by: Decision = Decision(None, ())
     hit_side: Decision = Decision(None, ())
+    weapon_class: Decision = Decision(None, ())
 
     def notes(self) -> list[str]:
         """One explanation per field, in field order."""
@@ -320,7 +347,7 @@ class Classifier:
     def classify(self, text: str) -> Classification:
         """Each field's decision for ``text``; an empty text decides nothing."""
         if not text or not text.strip():
-            return Classification(_NONE, _NONE, _NONE, _NONE, _NONE, _NONE)
+            return Classification(_NONE, _NONE, _NONE, _NONE, _NONE, _NONE, _NONE)
         # typographic apostrophes ("regime’s") read as the plain one the patterns are written
         # with; one character for one, so the words quoted keep their place in the text
         folded = text.lower().translate(_APOSTROPHES)
@@ -333,6 +360,7 @@ class Classifier:
             mission=fields["mission"].decide(text, folded, cuts),
             fired_by=fields["fired_by"].decide(text, folded, cuts),
             hit_side=fields["hit_side"].decide(text, folded, cuts),
+            weapon_class=fields["weapon_class"].decide(text, folded, cuts),
         )
 
     def side_sets(self) -> list[tuple[str, int, str, list[str]]]:
@@ -342,11 +370,19 @@ class Classifier:
                 for i, v in enumerate(self._matchers[f].values)]
 
 
-def load_classifier(path: Path, file_label: str | None = None) -> tuple[Classifier | None,
-                                                                        list[Problem]]:
-    """Read and check ``classifier.yaml``; every problem is returned at once, with a hint."""
+def load_classifier(path: Path, file_label: str | None = None,
+                    words: VocabularySpec | None = None) -> tuple[Classifier | None,
+                                                                  list[Problem]]:
+    """Read and check ``classifier.yaml``; every problem is returned at once, with a hint.
+    Platform, target category, event type and weapon class values must be declared by
+    ``words``, the pack's vocabulary (the core one when None)."""
+    class _InPack:  # validates with the pack's vocabulary as context
+        @staticmethod
+        def model_validate(data: Any) -> ClassifierSpec:
+            return ClassifierSpec.model_validate(data, context={"words": words})
+
     spec, problems = read_model(path, file_label or str(path), "keys " + ", ".join(FIELDS),
-                                ClassifierSpec, _problems)
+                                _InPack, _problems)
     return (Classifier.from_spec(spec) if spec is not None else None), problems
 
 

@@ -1,6 +1,7 @@
 """Settings and the agreement pack: every configuration file, validated together.
 
-This is the only module that reads environment variables (``MONITOR_CONFIG``, ``MONITOR_DB``),
+This is the only module that reads environment variables (``MONITOR_CONFIG``, ``MONITOR_DB``,
+``MONITOR_PACK``),
 but for the tests' crash hook ``MONITOR_CRASH_AT``, read by :mod:`monitor.crashpoints`.
 :func:`load_pack` checks every file of a pack (pack.yaml, instruments, actors, zones,
 classifier, rules) and reports every problem at once, each naming its file, key and a fix.
@@ -13,14 +14,15 @@ import os
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Literal
+from typing import TYPE_CHECKING, Annotated, Any, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from pydantic import AwareDatetime, BaseModel, Field, ValidationError
+from pydantic import AwareDatetime, BaseModel, Field, ValidationError, model_validator
 
 from .models import FileModel, Instrument, SideSpec
 from .patternspec import Patterns, PatternSpec, check_patterns
 from .problems import Problem, ProblemsError, did_you_mean, from_validation, read_yaml
+from .vocabulary import VocabularySpec, core_vocabulary
 from .webhooks import WebhookSpec
 
 if TYPE_CHECKING:  # the pipeline's modules (shapely, rules...) load with a pack, not for paths
@@ -85,6 +87,28 @@ class DisplaySpec(FileModel):
                                           "one gets a stable colour of a generic palette")
 
 
+class IncludeSpec(FileModel):
+    """One file of another pack taken into this one (``include:`` of pack.yaml): its actors or
+    its zones, with its side or kind names mapped to this pack's. A path is relative to this
+    pack's folder; an id or name also defined here is an error."""
+
+    actors: str | None = None
+    zones: str | None = None
+    # the other pack's side (or zone kind) -> this pack's; null leaves its actors (rows) out
+    sides: dict[str, str | None] = Field(default_factory=dict)
+    kinds: dict[str, str | None] = Field(default_factory=dict)
+
+    @model_validator(mode="after")
+    def _one_file(self) -> IncludeSpec:
+        if (self.actors is None) == (self.zones is None):
+            raise ValueError("name one file: `actors: <path>` or `zones: <path>`")
+        if self.zones is not None and self.sides:
+            raise ValueError("`sides` maps an actors file's sides; for zones use `kinds`")
+        if self.actors is not None and self.kinds:
+            raise ValueError("`kinds` maps a zones file's kinds; for actors use `sides`")
+        return self
+
+
 class PackSpec(FileModel):
     """``config/<pack>/pack.yaml``: what the pack is made of."""
 
@@ -94,6 +118,8 @@ class PackSpec(FileModel):
     rules: str
     files: PackFiles = PackFiles()
     boundaries: str
+    # what notes call the area the boundaries cover ("Syria"); default: the file's adm0_name
+    country: str | None = None
     coarse_precision: int = Field(default=3, ge=1, le=7)
     # reports of different feeds within this distance (and overlapping in time, with
     # compatible sides and event types) describe one incident
@@ -116,6 +142,19 @@ class PackSpec(FileModel):
     # report naming only the parties whose words about the incident say civilians or civilian
     # objects were hit has this target, not the other party; null: the other party
     civilian_side: str | None = None
+    # true: a side is charged under an instrument only if the instrument is in its bound_by (a
+    # finding no bound side answers for is not recorded); false: bound_by documents only
+    charge_bound_only: bool = False
+    # the values reports, the classifier and rules may use (event types, target categories,
+    # platforms, weapon classes); none declared: the core vocabulary (monitor.vocabulary)
+    vocabulary: VocabularySpec | None = None
+    # other packs' actors or zones taken in (IncludeSpec)
+    include: list[IncludeSpec] = Field(default_factory=list)
+
+    @property
+    def words(self) -> VocabularySpec:
+        """The pack's vocabulary: declared, else the core one."""
+        return self.vocabulary or core_vocabulary()
 
 
 class InstrumentsFile(FileModel):
@@ -136,6 +175,30 @@ class Pack:
     rules: list[LoadedRule]
     vocabulary: Vocabulary
     places: Places | None = None
+    # zone kinds the rules measure distances to (distance_km): resolution measures these only
+    distance_kinds: tuple[str, ...] = ()
+
+    @property
+    def words(self) -> VocabularySpec:
+        """The values reports, the classifier and rules may use (pack.yaml ``vocabulary:``)."""
+        return self.spec.words
+
+    def unknown_values(self, report: Any) -> list[str]:
+        """A report's values (event type, platform, target category, weapon class) that the
+        pack's vocabulary does not declare, each as a message naming the field and the fix."""
+        out = []
+        for field, allowed in self.words.values().items():
+            value = getattr(report, field)
+            if value is not None and value not in allowed:
+                out.append(f"{field}: {value!r} is not a value of {field} in pack "
+                           f"{self.spec.name!r}. {did_you_mean(value, allowed)} Known: "
+                           f"{', '.join(allowed)}; a pack declares its own under "
+                           "`vocabulary:` in pack.yaml.".replace("  ", " "))
+        return out
+
+    def bound(self, side: str, instrument: str) -> bool:
+        """Whether ``side`` is bound by ``instrument`` (its ``bound_by`` in pack.yaml)."""
+        return any(s.id == side and instrument in s.bound_by for s in self.spec.sides)
 
     @property
     def sides(self) -> list[str]:
@@ -172,10 +235,11 @@ class Paths:
 
 
 def resolve_paths(config: str | Path | None = None, db: str | Path | None = None,
-                  env: Mapping[str, str] | None = None) -> Paths:
-    """Work out the config folder and ledger path: flag, then environment, then settings.
+                  env: Mapping[str, str] | None = None, pack: str | None = None) -> Paths:
+    """Work out the config folder, pack and ledger path: flag, then environment, then settings.
 
     The config folder defaults to ``./config`` when it exists, else the installed project's.
+    ``pack`` (``--pack``, ``MONITOR_PACK``) replaces the settings' pack.
     """
     env = os.environ if env is None else env
     if config is None:
@@ -185,6 +249,9 @@ def resolve_paths(config: str | Path | None = None, db: str | Path | None = None
             PROJECT_ROOT / "config")
     config_dir = Path(config)
     settings = load_settings(config_dir)
+    pack = pack or env.get("MONITOR_PACK")
+    if pack:
+        settings = settings.model_copy(update={"pack": pack})
     db_path = Path(db or env.get("MONITOR_DB") or settings.db)
     feeds = Path(settings.feeds)
     if not feeds.is_absolute():
@@ -320,7 +387,7 @@ def load_pack(config_dir: Path, name: str, label_root: Path | None = None) -> Pa
     """
     from .actors import ActorRegistry, load_actors
     from .classify import load_classifier
-    from .rules import Vocabulary, load_rules
+    from .rules import Vocabulary, distance_kinds, load_rules
     from .zones import ZoneIndex, load_zones
 
     folder = config_dir / name
@@ -360,11 +427,15 @@ def load_pack(config_dir: Path, name: str, label_root: Path | None = None) -> Pa
     boundaries = folder / spec.boundaries
     zones_path = folder / files.zones
     zone_specs, provenance, errs = load_zones(zones_path, set(spec.zone_kinds), boundaries,
-                                               label(zones_path))
+                                               label(zones_path), tz=spec.timezone,
+                                               sides=side_ids)
+    problems += errs
+    actors, zone_specs, errs = _included(spec, folder, label, side_ids, boundaries, actors,
+                                         zone_specs)
     problems += errs
 
     cls_path = folder / files.classifier
-    classifier, errs = load_classifier(cls_path, label(cls_path))
+    classifier, errs = load_classifier(cls_path, label(cls_path), spec.words)
     problems += errs
     if classifier is not None:
         for field, i, value, members in classifier.side_sets():
@@ -377,15 +448,16 @@ def load_pack(config_dir: Path, name: str, label_root: Path | None = None) -> Pa
     problems += errs
 
     vocab = Vocabulary.build(sorted(side_ids), spec.side_groups, spec.zone_kinds,
-                             spec.zone_groups, ids, list(spec.milestones))
+                             spec.zone_groups, ids, list(spec.milestones), spec.words)
     rules_dir = (folder / spec.rules).resolve()
     rules, errs = load_rules(rules_dir, vocab, label(rules_dir))
     problems += errs
     if problems:
         raise ProblemsError(problems)
+    measured = tuple(dict.fromkeys(k for r in rules for k in distance_kinds(r.spec)))
     assert classifier is not None
     zones = ZoneIndex.build(zone_specs, boundaries, spec.zone_groups, spec.coarse_precision,
-                            tz=spec.timezone, provenance=provenance)
+                            tz=spec.timezone, provenance=provenance, country=spec.country)
     return Pack(
         spec=spec,
         folder=folder,
@@ -397,7 +469,60 @@ def load_pack(config_dir: Path, name: str, label_root: Path | None = None) -> Pa
         rules=rules,
         vocabulary=vocab,
         places=places,
+        distance_kinds=measured,
     )
+
+
+def _included(spec: PackSpec, folder: Path, label: Callable[[Path], str], side_ids: set[str],
+              boundaries: Path, actors: list[Any], zone_specs: Any
+              ) -> tuple[list[Any], Any, list[Problem]]:
+    """The pack's actors and zone rows with those of its ``include:`` files merged in: an
+    included actor or zone whose id (or actor name) the pack already has is a problem."""
+    from .actors import load_actors
+    from .zones import ZoneRows, load_zones
+
+    problems: list[Problem] = []
+    actors, rows = list(actors), list(zone_specs)
+    split = tuple(getattr(zone_specs, "split_places", ()))
+    pack_label = label(folder / "pack.yaml")
+    for i, inc in enumerate(spec.include):
+        target = [s for s in inc.sides.values() if s is not None]
+        target += [k for k in inc.kinds.values() if k is not None]
+        known = side_ids if inc.actors is not None else set(spec.zone_kinds)
+        problems += [Problem(pack_label, f"include[{i}]", f"maps to {t!r}, which is not a "
+                             f"{'side' if inc.actors else 'zone kind'} of this pack.",
+                             did_you_mean(t, known)) for t in target if t not in known]
+        path = folder / (inc.actors or inc.zones or "")
+        if not path.is_file():
+            problems.append(Problem(pack_label, f"include[{i}]", f"{label(path)} not found",
+                                    "The path is relative to this pack's folder."))
+            continue
+        if inc.actors is not None:
+            more, errs = load_actors(path, side_ids, label(path), rename=inc.sides)
+            ours = {a.id for a in actors}
+            names = {alias.name.casefold(): a.id for a in actors for alias in a.aliases}
+            for actor in more:
+                if actor.id in ours:
+                    errs.append(Problem(label(path), f"actors.{actor.id}", "is also an actor "
+                                        f"of this pack ({pack_label} include[{i}])",
+                                        "Rename one, or leave the included one out."))
+                clash = [a.name for a in actor.aliases if a.name.casefold() in names]
+                if clash:
+                    errs.append(Problem(label(path), f"actors.{actor.id}", f"names {clash[0]!r}"
+                                        f", also a name of {names[clash[0].casefold()]} in this "
+                                        f"pack ({pack_label} include[{i}])"))
+            problems += errs
+            actors += more
+        else:
+            more_rows, _, errs = load_zones(path, set(spec.zone_kinds), boundaries, label(path),
+                                            tz=spec.timezone, rename=inc.kinds, sides=side_ids)
+            ours = {z.id for z in rows}
+            errs += [Problem(label(path), f"zones.{z.id}", "is also a zone of this pack "
+                             f"({pack_label} include[{i}])") for z in more_rows if z.id in ours]
+            problems += errs
+            rows += list(more_rows)
+            split += tuple(getattr(more_rows, "split_places", ()))
+    return actors, ZoneRows(rows, split), problems
 
 
 def _load_places(folder: Path, files: PackFiles, label: Callable[[Path], str]

@@ -20,15 +20,9 @@ from .config import Pack
 from .corroborate import Evidence, score
 from .engine import Engine
 from .ledger import iso
-from .models import (
-    AIRCRAFT_PLATFORMS,
-    ATTACK_EVENT_TYPES,
-    CONFIDENCES,
-    Finding,
-    IncidentReport,
-    Resolution,
-)
-from .rules import LoadedRule, holds, severity_for
+from .models import CONFIDENCES, Finding, IncidentReport, Resolution
+from .rules import DISTANCE, LoadedRule, holds, severity_for
+from .vocabulary import UNKNOWN
 
 # An instrument's end is given to the minute ("23:59"): it is in force through that minute.
 END_GRACE = dt.timedelta(minutes=1)
@@ -76,20 +70,29 @@ class Judge:
     def facts(self, incident: str, res: Resolution, report: IncidentReport,
               in_force: dict[str, str]) -> list[dict[str, Any]]:
         """One fact set per candidate attribution (see rules/README.md for each fact)."""
+        words = self.pack.words
+        event = words.event_type(res.event_type)
         base: dict[str, Any] = {
             "direction": res.direction,
             "aggregate": res.aggregate,
             "split_place": res.split_place is not None,
             "event_type": res.event_type,
-            "is_attack": res.event_type in ATTACK_EVENT_TYPES,
-            "is_air": res.platform in AIRCRAFT_PLATFORMS or res.event_type == "air_strike",
+            "is_attack": res.event_type in words.attack_types,
+            "is_air": res.platform in words.air_platforms or (event is not None and event.air),
             "platform": res.platform,
             "target_category": res.target_category,
             "mission": res.mission,
             "civilian_targeting": report.civilian_targeting,
             "coordinated": {True: "yes", False: "no", None: "unknown"}[report.coordinated],
             "location_resolved": res.location_resolved,
+            "weapon_class": res.weapon_class or UNKNOWN,
         }
+        # numbers are facts only when known: a comparison with an unknown number never holds
+        numbers = {"calibre_mm": report.calibre_mm,
+                   "casualties": report.casualties_min if report.casualties_min is not None
+                   else report.casualties_max}
+        numbers.update((f"{DISTANCE}_{k}", v) for k, v in res.distances_km.items())
+        base.update((k, v) for k, v in numbers.items() if v is not None)
         for kind in self.pack.vocabulary.zone_kinds:
             base[f"zone_{kind}"] = kind in res.zones
         for inst in self.pack.instruments:
@@ -125,17 +128,30 @@ class Judge:
                 matched.setdefault(rule.spec.id, []).append((facts, branch))
         findings = []
         for rule_id, hits in matched.items():
-            findings.append(self._finding(incident, report, res, self.rules[rule_id], hits,
-                                          in_force, len(fact_sets)))
+            finding = self._finding(incident, report, res, self.rules[rule_id], hits, in_force,
+                                    len(fact_sets))
+            if finding is not None:
+                findings.append(finding)
         return sorted(findings, key=lambda f: f.term)
 
     def _finding(self, incident: str, report: IncidentReport, res: Resolution,
                  rule: LoadedRule, hits: list[tuple[dict[str, Any], str]],
-                 in_force: dict[str, str], candidates: int) -> Finding:
+                 in_force: dict[str, str], candidates: int) -> Finding | None:
         spec = rule.spec
         parties = sorted({side for facts, _ in hits
                           for side in (facts["attacker_side"], facts["target_side"])})
         charged, attribution = _charged(spec.charged_to, hits, res)
+        # with charge_bound_only, a side not bound by the instrument (pack.yaml bound_by) is
+        # never charged under it; an unidentified attacker stays "unattributed"; a context
+        # instrument binds nobody and records whoever acted
+        if (self.pack.spec.charge_bound_only
+                and self.pack.instruments[spec.instrument].status != "context"):
+            charged = [side for side in charged
+                       if side == UNATTRIBUTED or self.pack.bound(side, spec.instrument)]
+            if spec.charged_to != "none" and not charged:
+                return None
+            if attribution == "joint" and len(charged) == 1:
+                attribution = "single"  # the one bound side of several answers alone
         caps = [rule.branches[b][1] for _, b in hits]
         cap = None if any(c is None for c in caps) else max(caps, key=CONFIDENCES.index)
         uses_zone = any("zone" in rule.branches[b][0] for _, b in hits)
@@ -198,10 +214,17 @@ class Judge:
             "condition": f"instrument {spec.instrument} in force at event time",
             "value": f"{iso(res.start)} .. {iso(res.end)} ({window})",
         }]
+        if spec.deadline is not None:
+            due = self.pack.milestones.get(spec.deadline)
+            out.append({"condition": f"deadline {spec.deadline} passed at event time: the "
+                                     "state had to hold by then",
+                        "value": iso(due) if due is not None else None})
         for facts, branch in hits:
             conds, cap = rule.branches[branch]
             for fact, expected in conds.items():
-                actual = ([k for k in res.zones] if fact == "zone" else facts.get(fact))
+                actual = ([k for k in res.zones] if fact == "zone" else
+                          facts.get(f"{DISTANCE}_{expected['to']}") if fact == DISTANCE
+                          and isinstance(expected, dict) else facts.get(fact))
                 out.append({"condition": f"{fact} {_describe(expected)}", "value": actual,
                             "candidate": f"{facts['attacker_side']} -> {facts['target_side']}"})
             for exemption in spec.unless:
@@ -217,19 +240,32 @@ class Judge:
 def _charged(charged_to: str | list[str], hits: list[tuple[dict[str, Any], str]],
              res: Resolution) -> tuple[list[str], str]:
     """Who a finding is charged to, and its attribution (TERMS.md §4-5), sorted so that a
-    charged set reads the same wherever it is counted."""
+    charged set reads the same wherever it is counted. A list names roles (attacker, target,
+    zone_responsible) and fixed sides together: each role's sides, then the sides named."""
     if charged_to == "none":
         return [], "undetermined"
-    if isinstance(charged_to, list):
-        return sorted(charged_to), "single" if len(charged_to) == 1 else "joint"
-    if res.direction == "clash":
-        # a term that charges the attacker, broken in a clash: both sides broke it
-        sides = {facts[key] for facts, _ in hits for key in ("attacker_side", "target_side")}
-        return sorted(UNATTRIBUTED if s == "unknown" else s for s in sides), "joint"
-    key = "attacker_side" if charged_to == "attacker" else "target_side"
-    charged = sorted({UNATTRIBUTED if facts[key] == "unknown" else facts[key]
-                      for facts, _ in hits})
-    return charged, "ambiguous" if res.attribution == "ambiguous" else "single"
+    roles = [charged_to] if isinstance(charged_to, str) else charged_to
+    charged: set[str] = set()
+    attribution = "single"
+    for role in roles:
+        if role == "zone_responsible":
+            charged.update(res.zone_responsible or [UNATTRIBUTED])
+        elif role not in ("attacker", "target"):
+            charged.add(role)  # a fixed side (a guarantor)
+        elif res.direction == "clash":
+            # a term that charges the attacker, broken in a clash: both sides broke it
+            charged.update(UNATTRIBUTED if facts[key] == "unknown" else facts[key]
+                           for facts, _ in hits for key in ("attacker_side", "target_side"))
+            attribution = "joint"
+        else:
+            key = "attacker_side" if role == "attacker" else "target_side"
+            charged.update(UNATTRIBUTED if facts[key] == "unknown" else facts[key]
+                           for facts, _ in hits)
+            if res.attribution == "ambiguous":
+                attribution = "ambiguous"
+    if isinstance(charged_to, list) and attribution == "single" and len(charged) > 1:
+        attribution = "joint"  # several sides named together each answer for it
+    return sorted(charged), attribution
 
 
 def _describe(value: Any) -> str:

@@ -49,6 +49,8 @@ from .vocabulary import (  # noqa: F401  (re-exported: the vocabulary every modu
 PLACEABLE_YEARS = (2, 9998)
 
 Name = Annotated[str, Field(min_length=1, max_length=500)]
+# a value of an open vocabulary (event type, platform, ...): checked against the active pack's
+VocabularyWord = Annotated[str, Field(pattern=r"^[a-z][a-z0-9_]*$", max_length=60)]
 Text = Annotated[str, Field(max_length=20_000)]
 
 
@@ -106,9 +108,12 @@ class IncidentReport(BaseModel):
     direction: DirectionGiven | None = None
     # TERMS.md §4: what the attacker said it aimed at ("strikes on Nusra"): kept, never the target
     claimed_target: Name | None = None
-    event_type: EventType = "attack"
-    platform: Platform | None = None
-    target_category: TargetCategory | None = None
+    # open vocabularies: the active pack's (VocabularySpec) decides which values are known
+    event_type: VocabularyWord = "attack"
+    platform: VocabularyWord | None = None
+    target_category: VocabularyWord | None = None
+    weapon_class: VocabularyWord | None = None  # tank, mlrs, heavy_weapon ... (the pack's)
+    calibre_mm: float | None = Field(default=None, gt=0, le=2000, allow_inf_nan=False)
     mission: Mission = "unknown"
     civilian_targeting: bool = False
     coordinated: bool | None = None
@@ -217,12 +222,18 @@ class Resolution(BaseModel):
     zone_ids: list[str]  # the zone rows that matched (for the explanation)
     location_resolved: bool
     governorate: str | None = None  # from the OCHA boundaries, else the source's admin1
-    platform: Platform
-    target_category: TargetCategory
-    event_type: EventType
+    platform: str  # values of the pack's vocabulary
+    target_category: str
+    event_type: str
     mission: Mission
     notes: list[str] = Field(default_factory=list)  # how each value was decided
     unresolved_names: list[str] = Field(default_factory=list)
+    # recorded only when set (a pack that uses none of them records what it did before)
+    weapon_class: str | None = None
+    # km from the location to the nearest zone of each kind a rule measures (distance_km)
+    distances_km: dict[str, float] = Field(default_factory=dict)
+    # the sides responsible for the zones the location resolved to (charged_to: zone_responsible)
+    zone_responsible: list[str] = Field(default_factory=list)
 
 
 # --- configuration -------------------------------------------------------------------------
@@ -290,12 +301,21 @@ class ZoneSpec(FileModel):
     pcodes: list[Annotated[str, Field(pattern=r"^[A-Z]{2}([0-9]{2}){1,3}$")]] = Field(
         default_factory=list)
     polygon: list[tuple[float, float]] | None = None  # (lon, lat) ring
-    line: list[tuple[float, float]] | None = None  # (lon, lat) polyline, buffered
+    # (lon, lat) polyline: buffered by buffer_km into a band, or without buffer_km a line that
+    # contains no point (a contact line) which rules measure distances to (distance_km)
+    line: list[tuple[float, float]] | None = None
     buffer_km: float | None = Field(default=None, gt=0, le=100)
     valid_from: dt.datetime | dt.date | None = None
     valid_to: dt.datetime | dt.date | None = None
     overlay: bool = False  # overlaps the zones beneath (not part of the override order)
+    # the side(s) answerable for the zone (a guarantor of a zone): charged_to: zone_responsible
+    responsible: list[str] = Field(default_factory=list)
     source: str = ""
+
+    @field_validator("responsible", mode="before")
+    @classmethod
+    def _one_or_many(cls, value: Any) -> Any:
+        return [value] if isinstance(value, str) else value
 
 
 # --- rules ---------------------------------------------------------------------------------
@@ -334,8 +354,13 @@ class RuleSpec(FileModel):
     clause_source: Name
     severity: Severity
     severity_if: list[SeverityRule] = Field(default_factory=list)
-    # "none": a finding charged to nobody (COH-CLASH: attribution undetermined)
-    charged_to: Literal["attacker", "target", "none"] | list[str] = "attacker"
+    # "none": a finding charged to nobody (COH-CLASH: attribution undetermined); a list names
+    # roles (attacker, target, zone_responsible) and fixed sides together: [attacker, russia]
+    charged_to: Literal["attacker", "target", "none", "zone_responsible"] | list[str] = (
+        "attacker")
+    # a deadline term: a state that must hold by a dated milestone of pack.yaml; the rule
+    # applies only to events after it (judged on event time)
+    deadline: str | None = None
     when: dict[str, ConditionValue] = Field(default_factory=dict)
     any: list[Branch] = Field(default_factory=list)
     unless: list[dict[str, ConditionValue]] = Field(default_factory=list)

@@ -13,14 +13,7 @@ from zoneinfo import ZoneInfo
 
 from .classify import Decision
 from .config import Pack
-from .models import (
-    AIRCRAFT_PLATFORMS,
-    ATTACK_EVENT_TYPES,
-    CIVILIAN_TARGETS,
-    Direction,
-    IncidentReport,
-    Resolution,
-)
+from .models import Direction, IncidentReport, Resolution
 from .zones import ZoneMatch
 
 UTC = dt.timezone.utc
@@ -30,7 +23,6 @@ UNKNOWN = "unknown"
 # TERMS.md §4 "Aggregate reports"
 AGGREGATE_WINDOW = dt.timedelta(days=7)
 COUNTRY_PRECISION = 6  # UCDP where_prec 6: the whole country
-NON_VIOLENT_EVENT_TYPES = frozenset({"territory_change", "access_denial", "military_presence"})
 
 
 def incident_id(feed: str, source_id: str) -> str:
@@ -79,7 +71,15 @@ def resolve_many(reports: Sequence[IncidentReport], pack: Pack) -> list[Resoluti
               for r, w in zip(reports, windows)]
     places = [r.location.place if r.location is not None else None for r in reports]
     zones = pack.zones.resolve_many(points, places=places) if points else []
-    return [_resolve(r, pack, w, z) for r, w, z in zip(reports, windows, zones)]
+    out = [_resolve(r, pack, w, z) for r, w, z in zip(reports, windows, zones)]
+    if pack.distance_kinds:  # only what the rules measure (distance_km)
+        for res, (lon, lat, precision, start, end) in zip(out, points):
+            if lon is not None and lat is not None and precision < pack.spec.coarse_precision:
+                res.distances_km = pack.zones.distances_km(lon, lat, start, end,
+                                                           pack.distance_kinds)
+                res.notes.append("distance: " + ", ".join(
+                    f"{v:g} km to the nearest {k}" for k, v in res.distances_km.items()))
+    return out
 
 
 def words_of(report: IncidentReport) -> str:
@@ -161,11 +161,15 @@ def _resolve(report: IncidentReport, pack: Pack, window: tuple[dt.datetime, dt.d
         notes.append(f"{field}={default} (not stated; no words in the text decided it)")
         return default
 
+    words = pack.words
     event_type = report.event_type
     platform = pick("platform", report.platform, "unknown")
-    refinable = event_type == "attack" or (
-        event_type == "other" and guess is not None
-        and guess.event_type.value in NON_VIOLENT_EVENT_TYPES)
+    declared = words.event_type(event_type)
+    refine = declared.refined_by_words if declared is not None else "never"
+    guessed = guess.event_type.value if guess is not None else None
+    refinable = refine == "any" or (
+        refine == "non_attack" and guessed is not None and guessed != event_type
+        and guessed not in words.attack_types)
     if refinable and guess and guess.event_type.value is not None:
         # the source's generic "attack" is refined by the words about it: a means
         # ("air strike", "shelling"), fighting ("clashes"), or a non-violent event ("convoy
@@ -173,16 +177,24 @@ def _resolve(report: IncidentReport, pack: Pack, window: tuple[dt.datetime, dt.d
         # source's "other" (ACLED's strategic developments) only into a non-violent event
         event_type = guess.event_type.value  # type: ignore[assignment]
         notes.append(guess.event_type.note("event_type"))
-    if event_type == "air_strike" and platform not in AIRCRAFT_PLATFORMS:
-        platform = "aircraft"
-        notes.append("platform=aircraft (an air strike by an aircraft of unstated kind)")
+    air_event = words.event_type(event_type)
+    air_event_type = air_event is not None and air_event.air
+    if air_event_type and platform not in words.air_platforms and words.unnamed_aircraft:
+        platform = words.unnamed_aircraft
+        notes.append(f"platform={platform} (an air strike by an aircraft of unstated kind)")
     target_category = pick("target_category", report.target_category, "unknown")
+    weapon_class = report.weapon_class
+    if weapon_class is not None:
+        notes.append(f"weapon_class={weapon_class} (given by the source)")
+    elif guess is not None and guess.weapon_class.value is not None:
+        weapon_class = guess.weapon_class.value
+        notes.append(guess.weapon_class.note("weapon_class"))
     mission = report.mission
     if mission == "unknown" and guess and guess.mission.value:
         mission = guess.mission.value  # type: ignore[assignment]
         notes.append(guess.mission.note("mission"))
 
-    is_air = platform in AIRCRAFT_PLATFORMS or event_type == "air_strike"
+    is_air = platform in words.air_platforms or air_event_type
     fired = guess.fired_by if guess else None
     hit = guess.hit_side if guess and guess.hit_side.value is not None else None
     direction, attackers, targets = _direction(report, pack, event_type, is_air, first, second,
@@ -196,7 +208,7 @@ def _resolve(report: IncidentReport, pack: Pack, window: tuple[dt.datetime, dt.d
             targets = struck
     civilian = pack.spec.civilian_side
     if (direction == "directed" and report.direction == "words" and civilian
-            and event_type in ATTACK_EVENT_TYPES and target_category in CIVILIAN_TARGETS
+            and event_type in words.attack_types and target_category in words.civilian_targets
             and report.target_category is None):
         # TERMS.md §4: the target is what the report shows was hit — the words say civilians
         # or a civilian object, not the other party of the source's pair
@@ -235,6 +247,8 @@ def _resolve(report: IncidentReport, pack: Pack, window: tuple[dt.datetime, dt.d
         mission=mission,
         notes=notes,
         unresolved_names=unresolved,
+        weapon_class=weapon_class,
+        zone_responsible=pack.zones.responsible(zone.zone_ids),
     )
 
 
@@ -250,7 +264,8 @@ def _direction(report: IncidentReport, pack: Pack, event_type: str, is_air: bool
     and air operators narrow a party's candidates, never widen them (the side the words say
     was hit narrows the target afterwards; it does not say who fired)."""
     given = report.direction
-    if given == "clash" or (given is None and event_type == "armed_clash"):
+    fighting = pack.words.event_type(event_type)
+    if given == "clash" or (given is None and fighting is not None and fighting.clash):
         notes.append("direction: a clash — both sides fought and the source does not say who "
                      "attacked (TERMS.md §4): charged to neither as the attacker")
         return "clash", first.sides, second.sides

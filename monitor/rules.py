@@ -18,19 +18,22 @@ from typing import Any, get_args
 
 from pydantic import ValidationError
 
-from .models import (
-    EVENT_TYPES,
-    PLATFORMS,
-    TARGET_CATEGORIES,
-    ConditionValue,
-    Direction,
-    RuleSpec,
-)
+from .models import ConditionValue, Direction, RuleSpec
 from .problems import Problem, did_you_mean, from_validation, read_yaml
+from .vocabulary import VocabularySpec, core_vocabulary
 
 RULE_FILE = "rule.yaml"
 CASES_FILE = "cases.yaml"
 BOOL = (True, False)
+# a numeric fact: compared with gte / gt / lte / lt, never equal to a listed value
+NUMBER = ("<number>",)
+COMPARISONS = {"gte": "$gte", "gt": "$gt", "lte": "$lte", "lt": "$lt"}
+NEGATED = {"$gte": "$lt", "$gt": "$lte", "$lte": "$gt", "$lt": "$gte"}
+# distance_km: {to: <zone kind or group>, lte: 15}: km from the location to the nearest zone of
+# that kind (0 inside it); the judge's fact is distance_km_<kind>
+DISTANCE = "distance_km"
+# charged_to roles (the rest of a charged_to list are sides)
+ROLES = ("attacker", "target", "zone_responsible")
 
 
 @dataclass(frozen=True)
@@ -41,6 +44,7 @@ class Vocabulary:
     side_groups: dict[str, tuple[str, ...]]
     zone_kinds: tuple[str, ...]  # kinds and zone groups, each a boolean fact zone_<kind>
     instruments: tuple[str, ...]
+    milestones: tuple[str, ...] = ()
 
     @classmethod
     def build(
@@ -51,16 +55,20 @@ class Vocabulary:
         zone_groups: dict[str, list[str]],
         instruments: list[str],
         milestones: list[str],
+        words: VocabularySpec | None = None,
     ) -> Vocabulary:
+        """``words`` is the pack's declared vocabulary (the core one when None)."""
+        words = words or core_vocabulary()
         side_values = tuple(sides) + tuple(side_groups)
         facts: dict[str, tuple[Any, ...]] = {
             "attacker_side": side_values,
             "target_side": side_values,
-            "event_type": EVENT_TYPES,
+            "event_type": words.event_type_ids,
             "is_attack": BOOL,
             "is_air": BOOL,
-            "platform": PLATFORMS,
-            "target_category": TARGET_CATEGORIES,
+            "platform": words.platform_ids,
+            "target_category": words.target_ids,
+            "weapon_class": words.weapon_ids,
             "mission": ("combat", "medical", "evacuation", "reconnaissance", "unknown"),
             "civilian_targeting": BOOL,
             "coordinated": ("yes", "no", "unknown"),
@@ -71,6 +79,9 @@ class Vocabulary:
             "target_set": BOOL,
             "split_place": BOOL,
             "aggregate": BOOL,
+            "calibre_mm": NUMBER,
+            "casualties": NUMBER,
+            DISTANCE: NUMBER,
         }
         for name in milestones:
             facts[f"after_{name}"] = BOOL
@@ -79,6 +90,7 @@ class Vocabulary:
             side_groups={k: tuple(v) for k, v in side_groups.items()},
             zone_kinds=tuple(zone_kinds) + tuple(zone_groups),
             instruments=tuple(instruments),
+            milestones=tuple(milestones),
         )
 
 
@@ -123,16 +135,24 @@ def _check_conditions(
             )
             continue
         allowed = vocab.facts[fact]
+        if fact == DISTANCE:
+            problems += _check_distance(value, vocab, file, where)
+            continue
         for op, operand in _operations(value):
             if op is None:
                 problems.append(Problem(
                     file, where, f"{value!r} is not a condition.",
-                    "Use a value, a list, or {not: v} / {not_in: [..]} / {gte: n} / {lte: n}.",
+                    "Use a value, a list, or {not: v} / {not_in: [..]} / {gte: n} / {gt: n} / "
+                    "{lte: n} / {lt: n}.",
                 ))
                 continue
-            if op in ("gte", "lte"):
+            if op in COMPARISONS:
                 if not isinstance(operand, (int, float)) or isinstance(operand, bool):
                     problems.append(Problem(file, where, f"{op} needs a number, got {operand!r}"))
+                continue
+            if allowed is NUMBER:
+                problems.append(Problem(file, where, f"{fact} is a number: compare it",
+                                        f"Write e.g. {{{fact}: {{gte: 100}}}}."))
                 continue
             for item in operand if isinstance(operand, list) else [operand]:
                 if item not in allowed:
@@ -143,12 +163,36 @@ def _check_conditions(
     return problems
 
 
+def _check_distance(value: ConditionValue, vocab: Vocabulary, file: str,
+                    where: str) -> list[Problem]:
+    """``distance_km: {to: <zone kind or group>, lte|lt|gte|gt: km}``."""
+    hint = "Write e.g. {distance_km: {to: <zone kind or group>, lte: 15}}."
+    if not isinstance(value, dict) or "to" not in value:
+        return [Problem(file, where, f"{value!r} is not a distance condition.", hint)]
+    problems = []
+    if value["to"] not in vocab.zone_kinds:
+        problems.append(Problem(file, f"{where}.to", f"{value['to']!r} is not a zone kind.",
+                                did_you_mean(str(value["to"]), vocab.zone_kinds)))
+    ops = [k for k in value if k != "to"]
+    if not ops:
+        problems.append(Problem(file, where, "gives no comparison.", hint))
+    for op in ops:
+        operand = value[op]
+        if op not in COMPARISONS:
+            problems.append(Problem(file, f"{where}.{op}", "is not a comparison.",
+                                    did_you_mean(op, COMPARISONS)))
+        elif not isinstance(operand, (int, float)) or isinstance(operand, bool) or operand < 0:
+            problems.append(Problem(file, f"{where}.{op}", f"needs a distance in km, got "
+                                    f"{operand!r}"))
+    return problems
+
+
 def _operations(value: ConditionValue) -> list[tuple[str | None, Any]]:
     """Split a condition value into (operator, operand) pairs; operator None = malformed."""
     if isinstance(value, dict):
         ops = []
         for op, operand in value.items():
-            if op in ("not", "gte", "lte"):
+            if op in ("not", *COMPARISONS):
                 ops.append((op, operand))
             elif op in ("not_in", "in") and isinstance(operand, list):
                 ops.append((op, operand))
@@ -158,6 +202,22 @@ def _operations(value: ConditionValue) -> list[tuple[str | None, Any]]:
     if isinstance(value, list):
         return [("in", value)]
     return [("eq", value)]
+
+
+def distance_kinds(spec: RuleSpec) -> list[str]:
+    """The zone kinds a rule measures distances to (``distance_km: {to: ..}``)."""
+    conds = [spec.when, *(b.when for b in spec.any), *spec.unless,
+             *(s.when for s in spec.severity_if)]
+    return list(dict.fromkeys(c[DISTANCE]["to"] for c in conds
+                              if isinstance(c.get(DISTANCE), dict) and "to" in c[DISTANCE]))
+
+
+def _fact_key(fact: str, value: ConditionValue) -> tuple[str, ConditionValue]:
+    """The judge's fact a condition tests, and the rest of the condition: a distance condition
+    tests ``distance_km_<kind>``."""
+    if fact == DISTANCE and isinstance(value, dict):
+        return f"{DISTANCE}_{value['to']}", {k: v for k, v in value.items() if k != "to"}
+    return fact, value
 
 
 def check_rule(spec: RuleSpec, vocab: Vocabulary, file: str) -> list[Problem]:
@@ -182,11 +242,19 @@ def check_rule(spec: RuleSpec, vocab: Vocabulary, file: str) -> list[Problem]:
     for i, sev in enumerate(spec.severity_if):
         problems += _check_conditions(sev.when, vocab, file, f"severity_if[{i}].when")
     if isinstance(spec.charged_to, list):
-        sides = vocab.facts["attacker_side"]
-        for side in spec.charged_to:
-            if side not in sides:
-                problems.append(Problem(file, "charged_to", f"{side!r} is not a side.",
-                                        did_you_mean(side, sides)))
+        sides = [s for s in vocab.facts["attacker_side"] if s not in vocab.side_groups]
+        for i, side in enumerate(spec.charged_to):
+            if side not in sides and side not in ROLES:
+                problems.append(Problem(file, f"charged_to[{i}]", f"{side!r} is neither a role "
+                                        f"({', '.join(ROLES)}) nor a side.",
+                                        did_you_mean(side, [*ROLES, *sides])))
+        if not spec.charged_to:
+            problems.append(Problem(file, "charged_to", "is an empty list",
+                                    "Name a role or a side, or write `charged_to: none`."))
+    if spec.deadline is not None and spec.deadline not in vocab.milestones:
+        problems.append(Problem(file, "deadline", f"{spec.deadline!r} is not a milestone of "
+                                "pack.yaml.", did_you_mean(spec.deadline, vocab.milestones)
+                                or "Declare it under `milestones:` with its date."))
     if not spec.when and not spec.any:
         problems.append(Problem(file, "when", "the rule has no condition: it would match "
                                 "every incident.", "Add `when:` or `any:` conditions."))
@@ -261,12 +329,13 @@ def _all_of(terms: list[dict[str, Any]]) -> dict[str, Any]:
 def compile_condition(fact: str, value: ConditionValue, vocab: Vocabulary,
                       negate: bool = False) -> dict[str, Any]:
     """One condition as a durable_rules expression (``negate`` compiles its opposite)."""
+    fact, value = _fact_key(fact, value)
     parts = []
     for op, operand in _operations(value):
-        if op in ("gte", "lte"):
-            dr_op = {"gte": "$gte", "lte": "$lte"}[op]
+        if op in COMPARISONS:
+            dr_op = COMPARISONS[op]
             if negate:
-                dr_op = {"$gte": "$lt", "$lte": "$gt"}[dr_op]
+                dr_op = NEGATED[dr_op]
             parts.append({dr_op: {fact: operand}})
             continue
         values = operand if isinstance(operand, list) else [operand]
@@ -308,6 +377,9 @@ def compile_rule(spec: RuleSpec, vocab: Vocabulary) -> tuple[
     explained: dict[str, tuple[dict[str, ConditionValue], str | None]] = {}
     for i, (conds, cap) in enumerate(alternatives):
         terms: list[dict[str, Any]] = [{f"in_force_{spec.instrument}": True}]
+        if spec.deadline is not None:
+            # a deadline term: the state had to hold by the milestone; only later events break it
+            terms.append({f"after_{spec.deadline}": True})
         terms += [compile_condition(f, v, vocab) for f, v in conds.items()]
         for exemption in spec.unless:
             # an exemption holds when all its conditions hold; the rule needs it not to hold
@@ -331,6 +403,7 @@ def holds(fact: str, value: ConditionValue, facts: dict[str, Any], vocab: Vocabu
     """Whether one condition holds for a fact set (used for severity and explanations only;
     the decision whether a term is broken is durable_rules')."""
     ok = True
+    fact, value = _fact_key(fact, value)
     for op, operand in _operations(value):
         if fact == "zone":
             values = operand if isinstance(operand, list) else [operand]
@@ -338,11 +411,14 @@ def holds(fact: str, value: ConditionValue, facts: dict[str, Any], vocab: Vocabu
             ok &= hit if op in ("eq", "in") else not hit
             continue
         actual = facts.get(fact)
-        if op == "gte":
-            ok &= actual is not None and actual >= operand
-        elif op == "lte":
-            ok &= actual is not None and actual <= operand
+        if op in COMPARISONS:
+            ok &= actual is not None and _compare(op, actual, operand)
         else:
             values = _expand(fact, operand if isinstance(operand, list) else [operand], vocab)
             ok &= (actual in values) if op in ("eq", "in") else (actual not in values)
     return ok
+
+
+def _compare(op: str, actual: float, operand: float) -> bool:
+    return {"gte": actual >= operand, "gt": actual > operand, "lte": actual <= operand,
+            "lt": actual < operand}[op]

@@ -92,7 +92,15 @@ def resolution_json(res: Resolution) -> dict[str, Any]:
     for name in ("attacker_sides", "target_sides", "zones", "zone_ids", "notes",
                  "unresolved_names"):
         out[name] = list(out[name])
+    for name in OPTIONAL_RESOLUTION:  # recorded when set: a pack using none records as before
+        if not out[name]:
+            del out[name]
+        elif isinstance(out[name], (list, dict)):
+            out[name] = type(out[name])(out[name])
     return out
+
+
+OPTIONAL_RESOLUTION = ("weapon_class", "distances_km", "zone_responsible")
 
 
 def _same_verdict(old: dict[str, Any], new: Finding) -> bool:
@@ -188,7 +196,13 @@ class Monitor(Evaluator):
                      zip(items, repeat(None)))
             for item, ready in pairs:
                 count += 1
+                where = item[0] if isinstance(item, tuple) else None
                 item = validated(item)
+                if not isinstance(item, Rejection):
+                    # open vocabularies: a value the pack does not declare is refused here
+                    unknown = self.pack.unknown_values(item)
+                    if unknown:
+                        item = Rejection(where or item.report_key, "; ".join(unknown))
                 if isinstance(item, Rejection):
                     result.rejections.append(item)
                 else:

@@ -12,26 +12,36 @@ from monitor.service import Evaluator
 from tests.conftest import copy_project
 
 CONFIG = PROJECT_ROOT / "config"
-PACK = load_pack(CONFIG, "syria-2016")
-CASES = [(rule, case) for rule in PACK.rules for case in load_cases(rule)[0]]
+# every pack shipped: a folder of config/ with a pack.yaml
+PACKS = {p.name: load_pack(CONFIG, p.name)
+         for p in sorted(CONFIG.iterdir()) if (p / "pack.yaml").is_file()}
+PACK = PACKS["syria-2016"]
+CASES = [(name, rule, case) for name, pack in PACKS.items() for rule in pack.rules
+         for case in load_cases(rule)[0]]
+RULES = [(name, rule) for name, pack in PACKS.items() for rule in pack.rules]
 SINGLE_INCIDENT_TERMS = {"COH-GOV", "COH-OPP", "COH-LAND", "COH-HUM", "MAY-CIV", "JIG-SAAF",
                          "JIG-AREA", "JIG-COORD", "SEP-CASTELLO"}
 
 
 @pytest.fixture(scope="module")
-def judge_only() -> Evaluator:
-    return Evaluator(PACK)
+def judges() -> dict[str, Evaluator]:
+    return {name: Evaluator(pack) for name, pack in PACKS.items()}
 
 
-@pytest.mark.parametrize(("rule", "case"), CASES,
-                         ids=[f"{r.spec.term}: {c.name}" for r, c in CASES])
-def test_case(judge_only: Evaluator, rule, case) -> None:
-    result = run_case(judge_only, rule, case)
+def test_more_than_one_pack_is_shipped_and_each_has_rules() -> None:
+    assert len(PACKS) >= 2
+    assert all(pack.rules for pack in PACKS.values())
+
+
+@pytest.mark.parametrize(("pack", "rule", "case"), CASES,
+                         ids=[f"{p}/{r.spec.term}: {c.name}" for p, r, c in CASES])
+def test_case(judges: dict[str, Evaluator], pack: str, rule, case) -> None:
+    result = run_case(judges[pack], rule, case)
     assert result.passed, result.detail
 
 
-@pytest.mark.parametrize("rule", PACK.rules, ids=[r.spec.term for r in PACK.rules])
-def test_every_rule_has_a_suite_with_a_violation_and_a_compliant_case(rule) -> None:
+@pytest.mark.parametrize(("pack", "rule"), RULES, ids=[f"{p}/{r.spec.term}" for p, r in RULES])
+def test_every_rule_has_a_suite_with_a_violation_and_a_compliant_case(pack: str, rule) -> None:
     cases, error = load_cases(rule)
     assert error is None, error
     assert any(c.expect for c in cases), f"{rule.spec.term}: no violating case"

@@ -12,7 +12,7 @@ import pytest
 from monitor.adapters import ucdp
 from monitor.config import load_pack
 from monitor.resolve import resolve, resolve_many
-from monitor.service import Rejection, resolution_json, validate
+from monitor.service import OPTIONAL_RESOLUTION, Rejection, resolution_json, validate
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -29,12 +29,20 @@ def resolved() -> list:
 
 
 def test_resolution_json_is_pydantics_json_dump(resolved: list) -> None:
+    """Pydantic's dump, without the optional facts a pack that uses none of them leaves unset
+    (weapon class, distances, responsible sides): what such a pack records is unchanged."""
     for _, res, _ in resolved:
-        assert resolution_json(res) == res.model_dump(mode="json")
+        dump = res.model_dump(mode="json")
+        assert {k: dump.pop(k) for k in OPTIONAL_RESOLUTION} == {
+            "weapon_class": None, "distances_km": {}, "zone_responsible": []}
+        assert resolution_json(res) == dump
+    res = resolved[0][1].model_copy(update={"weapon_class": "tank", "distances_km": {"x": 1.5},
+                                            "zone_responsible": ["turkey"]})
+    assert resolution_json(res) == res.model_dump(mode="json")
     # microseconds and a non-UTC zone are written as pydantic writes them too
     res = resolved[0][1].model_copy(update={
         "start": dt.datetime(2016, 9, 1, 1, 2, 3, 4567, tzinfo=dt.timezone.utc)})
-    assert resolution_json(res) == res.model_dump(mode="json")
+    assert resolution_json(res) == res.model_dump(mode="json", exclude=set(OPTIONAL_RESOLUTION))
 
 
 def test_a_batch_resolves_as_each_report_alone(resolved: list) -> None:

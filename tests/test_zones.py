@@ -446,7 +446,7 @@ split_places:
     assert any(t.startswith("zones.yaml: split_places[1].names[1]: 'ALEPPO city' is also a name "
                             "of split_places[0] (aleppo)") for t in text)
     assert ("zones.yaml: split_places[1].point: (37.16, 36.2) lies outside the boundaries "
-            "(Syria) Are lat and lon swapped?") in text
+            "Are lat and lon swapped?") in text
     assert any(t.startswith("zones.yaml: split_places[2].kindz: is not a known field")
                for t in text)
     assert any(t.startswith("zones.yaml: split_places[3].kinds: ") for t in text)

@@ -73,8 +73,11 @@ class MonitorGroup(click.Group):
               help="Configuration folder (default ./config).")
 @click.option("--db", "db", envvar="MONITOR_DB", metavar="FILE",
               help="Ledger file (default from config/monitor.yaml: var/ledger.db).")
+@click.option("--pack", "pack", envvar="MONITOR_PACK", metavar="NAME",
+              help="Agreement pack: a folder of the configuration folder (default from "
+                   "config/monitor.yaml).")
 @click.pass_context
-def main(ctx: click.Context, config: str | None, db: str | None) -> None:
+def main(ctx: click.Context, config: str | None, db: str | None, pack: str | None) -> None:
     """Ceasefire compliance monitor: judge incident reports against an agreement's terms and
     record every report and finding in a hash-chained ledger.
 
@@ -83,7 +86,7 @@ def main(ctx: click.Context, config: str | None, db: str | None) -> None:
       monitor import feeds/samples/acled_syria_2016_sample.csv --format acled
       monitor findings --term JIG-SAAF --format json
     """
-    ctx.obj = Context(config, db)
+    ctx.obj = Context(config, db, pack)
 
 
 for command in (

@@ -26,8 +26,8 @@ if TYPE_CHECKING:
 class Context:
     """What every command needs, loaded on first use (so `--help` stays fast)."""
 
-    def __init__(self, config: str | None, db: str | None):
-        self._config, self._db = config, db
+    def __init__(self, config: str | None, db: str | None, pack: str | None = None):
+        self._config, self._db, self._pack_name = config, db, pack
         self._paths: Paths | None = None
         self._pack: Pack | None = None
         self._tz: ZoneInfo | None = None
@@ -53,7 +53,7 @@ class Context:
     @property
     def paths(self) -> Paths:
         if self._paths is None:
-            self._paths = resolve_paths(self._config, self._db)
+            self._paths = resolve_paths(self._config, self._db, pack=self._pack_name)
         return self._paths
 
     @property

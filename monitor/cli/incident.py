@@ -10,7 +10,8 @@ from typing import TYPE_CHECKING, Any, get_args
 
 import click
 
-from ..models import EVENT_TYPES, PLATFORMS, TARGET_CATEGORIES, DirectionGiven, IncidentReport
+from ..models import DirectionGiven, IncidentReport
+from ..vocabulary import VocabularySpec
 from .common import Context, esc, pass_ctx
 
 if TYPE_CHECKING:
@@ -51,15 +52,21 @@ def incident() -> None:
 @click.option("--place", help="Place name.")
 @click.option("--attacker", multiple=True, help="Attacker as the source names it (repeatable).")
 @click.option("--target", multiple=True, help="Target as the source names it (repeatable).")
-@click.option("--event-type", type=click.Choice(EVENT_TYPES), default=None)
+@click.option("--event-type", default=None, metavar="TYPE",
+              help="An event type of the pack's vocabulary (air_strike, shelling, ...).")
 @click.option("--direction", type=click.Choice(get_args(DirectionGiven)), default=None,
               help="directed: the attacker attacked the target; clash: both fought, the "
               "source does not say who attacked; words: the notes decide (default: from the "
               "event type — armed_clash is a clash, anything else directed).")
 @click.option("--claimed-target", help="What the attacker said it aimed at (kept, never "
               "taken as the target).")
-@click.option("--platform", type=click.Choice(PLATFORMS), default=None)
-@click.option("--target-category", type=click.Choice(TARGET_CATEGORIES), default=None)
+@click.option("--platform", default=None, metavar="PLATFORM",
+              help="A platform of the pack's vocabulary (helicopter, artillery, ...).")
+@click.option("--target-category", default=None, metavar="CATEGORY",
+              help="A target category of the pack's vocabulary (market, medical, ...).")
+@click.option("--weapon-class", default=None, metavar="CLASS",
+              help="A weapon class of the pack's vocabulary (tank, mlrs, ...), if it has any.")
+@click.option("--calibre-mm", type=float, default=None, help="Calibre of the weapon, mm.")
 @click.option("--civilian-targeting", is_flag=True, default=None,
               help="The source says civilians were targeted.")
 @click.option("--notes", help="Free text (the classifier reads it).")
@@ -108,7 +115,7 @@ def incident_add(c: Context, json_file: Any, prompt: bool, **fields: Any) -> Non
             items.append(validate(rec, f"{name} item {i}"))
     else:
         if prompt or (not given and sys.stdin.isatty()):
-            given = {**_prompt_fields(), **given}
+            given = {**_prompt_fields(c.pack.words), **given}
         if not given.get("occurred"):
             raise click.UsageError("--occurred is required (or use --json FILE).")
         if not set(given) - {"occurred", "occurred_end", "source_id", "source", "reliability",
@@ -158,7 +165,7 @@ def _record_from_flags(given: dict[str, Any], feed: str) -> dict[str, Any]:
         if given.get(key):
             rec[key] = list(given[key])
     for key in ("event_type", "direction", "claimed_target", "platform", "target_category",
-                "civilian_targeting", "notes"):
+                "weapon_class", "calibre_mm", "civilian_targeting", "notes"):
         if given.get(key) is not None:
             rec[key] = given[key]
     return rec
@@ -172,7 +179,7 @@ class _OrNothing(click.Choice):
         return "" if value == "" else super().convert(value, param, ctx)
 
 
-def _prompt_fields() -> dict[str, Any]:
+def _prompt_fields(words: VocabularySpec) -> dict[str, Any]:
     """Ask for each field in turn (empty answer = not known)."""
     def ask(text: str, **kw: Any) -> Any:
         value = click.prompt(text, default="", show_default=False, **kw)
@@ -186,10 +193,10 @@ def _prompt_fields() -> dict[str, Any]:
     for key in ("attacker", "target"):
         name = ask(f"{key.title()} (as the source names it)")
         out[key] = [name] if name else []
-    out["event_type"] = ask("Event type (Enter: not known)", type=_OrNothing(EVENT_TYPES))
-    out["platform"] = ask("Platform (Enter: not known)", type=_OrNothing(PLATFORMS))
+    out["event_type"] = ask("Event type (Enter: not known)", type=_OrNothing(words.event_type_ids))
+    out["platform"] = ask("Platform (Enter: not known)", type=_OrNothing(words.platform_ids))
     out["target_category"] = ask("Target category (Enter: not known)",
-                                 type=_OrNothing(TARGET_CATEGORIES))
+                                 type=_OrNothing(words.target_ids))
     out["notes"] = ask("Notes")
     return {k: v for k, v in out.items() if v not in (None, [])}
 

@@ -101,6 +101,7 @@ class _Admin:
     labels: tuple[str, ...]  # "Idleb governorate, Al Ma'ra district SY0702, ..."
     names: dict[str, str]  # adm1, adm2 and adm3 pcode -> English name
     tree: shapely.STRtree  # over geoms
+    country: str = ""  # adm0_name of the file
 
 
 def _read_boundaries(path: Path) -> _Admin:
@@ -126,7 +127,8 @@ def _read_boundaries_cached(path: str, _mtime: int, _size: int) -> _Admin:
     labels = [f"{p.get('adm1_name')} governorate, {p.get('adm2_name')} district {p['adm2_pcode']}, "
               f"{p.get('adm3_name')} sub-district {p['adm3_pcode']}" for p in props]
     shapely.prepare(geoms)
-    return _Admin(np.array(pcodes), geoms, tuple(labels), names, shapely.STRtree(geoms))
+    country = next((str(p["adm0_name"]) for p in props if p.get("adm0_name")), "")
+    return _Admin(np.array(pcodes), geoms, tuple(labels), names, shapely.STRtree(geoms), country)
 
 
 def _to_us(value: dt.date | dt.datetime | None, tz: ZoneInfo, end: bool) -> int:
@@ -186,7 +188,8 @@ class ZoneIndex:
     @classmethod
     def build(cls, specs: list[ZoneSpec], boundaries: Path, groups: dict[str, list[str]],
               coarse_precision: int = 3, tz: str = "Asia/Damascus", provenance: str = "",
-              split_places: Sequence[SplitPlace] | None = None) -> ZoneIndex:
+              split_places: Sequence[SplitPlace] | None = None,
+              country: str | None = None) -> ZoneIndex:
         """Build every row's geometry (a union of OCHA sub-districts per pcode level, a polygon,
         a buffered line) and one STRtree over them and the sub-districts. ``specs`` should come
         from :func:`load_zones`; a pcode matching no sub-district raises ValueError.
@@ -197,6 +200,8 @@ class ZoneIndex:
                                    else split_places), ZoneInfo(tz))
         ix.specs, ix._admin, ix._tz = tuple(specs), _read_boundaries(boundaries), ZoneInfo(tz)
         ix._groups = {g: frozenset(m) for g, m in groups.items()}
+        # what notes call the area the boundaries cover ("Syria"): the pack's, else the file's
+        ix._country = country or ix._admin.country or "the boundaries"
         ix._coarse, ix._provenance = coarse_precision, provenance
         ix._by_id = {s.id: i for i, s in enumerate(specs)}
         ix._row_ids, ix._row_kinds = [s.id for s in specs], [s.kind for s in specs]
@@ -216,10 +221,13 @@ class ZoneIndex:
                 mine.append((level, shapely.union_all(ix._admin.geoms[mask])))
             if spec.polygon:
                 mine.append((CUSTOM_LEVEL, polygons[i]))
-            if spec.line:
-                if spec.buffer_km is None:
-                    raise ValueError(f"zone {spec.id}: a line needs buffer_km")
+            if spec.line and spec.buffer_km is not None:
                 mine.append((CUSTOM_LEVEL, _buffer_line(spec.line, spec.buffer_km)))
+            elif spec.line:
+                # a line without width (a contact line) contains no point: it is measured from
+                # (distance_km), never a containment piece
+                ix._row_geoms.append(shapely.LineString(spec.line))
+                continue
             if not mine:
                 raise ValueError(f"zone {spec.id}: no pcodes, polygon or line")
             pieces += [(i, OVERLAY_LEVEL if spec.overlay else lvl, g) for lvl, g in mine]
@@ -359,7 +367,7 @@ class ZoneIndex:
                 out.append(ZoneMatch((), (), False, f"{why}: no zone (TERMS.md §3)"))
                 continue
             where = f"{abs(y):.3f}{'N' if y >= 0 else 'S'} {abs(x):.3f}{'E' if x >= 0 else 'W'}"
-            label = self._admin.labels[a] if a < n_admin else "outside Syria's sub-districts"
+            label = self._admin.labels[a] if a < n_admin else f"outside {self._country}'s sub-districts"
             adm3 = str(self._admin.pcodes[a]) if a < n_admin else None
             gov = self._admin.names.get(adm3[:4]) if adm3 else None
             if i in split:
@@ -372,11 +380,42 @@ class ZoneIndex:
                 kinds, ids, text = self._describe_rows(tuple(rows_flat[bounds[i]:bounds[i + 1]]))
                 out.append(ZoneMatch(kinds, ids, True, f"{where} in {text}; {label})", adm3, gov))
                 continue
-            out.append(ZoneMatch((), (), False, f"{where} is in Syria ({label}) but unclassified: "
+            out.append(ZoneMatch((), (), False, f"{where} is in {self._country} ({label}) but unclassified: "
                                  "no zone row covers it in this window, so zone-based terms "
                                  "record nothing (ZONES.md)" if a < n_admin else
-                                 f"{where} is outside every zone and outside Syria: no zone",
+                                 f"{where} is outside every zone and outside {self._country}: no zone",
                                  adm3, gov))
+        return out
+
+    def responsible(self, zone_ids: Sequence[str]) -> list[str]:
+        """The sides answerable for these zone rows (their ``responsible``), in row order."""
+        return list(dict.fromkeys(side for z in zone_ids if z in self._by_id
+                                  for side in self.specs[self._by_id[z]].responsible))
+
+    def distances_km(self, lon: float, lat: float, start: dt.datetime, end: dt.datetime,
+                     kinds: Sequence[str]) -> dict[str, float]:
+        """For each zone kind (or zone group) in ``kinds``: the distance in km from (lon, lat)
+        to the nearest row of that kind valid during [start, end) — 0 inside a zone, to the
+        line itself for a line — in a local equirectangular plane around the point (the error
+        is well under 1% within a few hundred km). A kind with no row valid then is left out."""
+        t0, t1 = _window_us(start, "start"), max(_window_us(end, "end"),
+                                                 _window_us(start, "start") + 1)
+        scale = np.array([geo.KM_PER_DEGREE * math.cos(math.radians(lat)), geo.KM_PER_DEGREE])
+        origin = np.array([lon, lat])
+        out: dict[str, float] = {}
+        for kind in kinds:
+            members = self._groups.get(kind, frozenset((kind,)))
+            best = math.inf
+            for i, spec in enumerate(self.specs):
+                if spec.kind not in members:
+                    continue
+                if not (_to_us(spec.valid_from, self._tz, False) < t1
+                        and t0 < _to_us(spec.valid_to, self._tz, True)):
+                    continue
+                local = shapely.transform(self._row_geoms[i], lambda xy: (xy - origin) * scale)
+                best = min(best, float(shapely.distance(local, shapely.Point(0, 0))))
+            if math.isfinite(best):
+                out[kind] = round(best, 3)
         return out
 
     def _split_points(self, places: Sequence[str | None], usable: np.ndarray, t0: np.ndarray,

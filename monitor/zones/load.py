@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import datetime as dt
 import os
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -31,7 +32,8 @@ from monitor.zones.index import (
 
 
 def load_zones(path: Path, kinds: set[str], boundaries: Path, file_label: str | None = None,
-               tz: str = "Asia/Damascus") -> tuple[ZoneRows, str, list[Problem]]:
+               tz: str = "Asia/Damascus", rename: Mapping[str, str | None] | None = None,
+               sides: set[str] | None = None) -> tuple[ZoneRows, str, list[Problem]]:
     """Read and check a zones file (``provenance:`` + ``zones:``, optionally ``split_places:``),
     reporting every problem at once: invalid rows, unknown kinds and pcodes (with a hint),
     duplicate ids, rows without an area, bad polygon rings, empty validity; the same for split
@@ -52,6 +54,12 @@ def load_zones(path: Path, kinds: set[str], boundaries: Path, file_label: str | 
                                 "comes from and that it is approximate (ZONES.md)"))
         provenance = ""
     rows = data.get("zones")
+    if rename and isinstance(rows, list):
+        rows = [r if not (isinstance(r, dict) and isinstance(r.get("kind"), str)
+                          and r["kind"] in rename)
+                else {**r, "kind": rename[r["kind"]]} for r in rows]
+        rows = [r for r in rows if not (isinstance(r, dict) and "kind" in r
+                                        and r["kind"] is None)]
     if not isinstance(rows, list) or not rows:
         return ZoneRows(), provenance, problems + [Problem(file, "zones",
                                                            "must be a non-empty list")]
@@ -87,6 +95,10 @@ def load_zones(path: Path, kinds: set[str], boundaries: Path, file_label: str | 
             continue
         specs.append(spec)
         found += _check_kind(file, key, spec.kind, kinds)
+        found += [Problem(file, f"{key}.responsible[{j}]", f"{side!r} is not a side.",
+                          did_you_mean(side, sides))
+                  for j, side in enumerate(spec.responsible)
+                  if sides is not None and side not in sides]
         if admin is not None:
             found += _check_pcodes(file, key, spec.pcodes, admin, Path(boundaries).name)
         found.append((key, spec))
@@ -155,7 +167,7 @@ def _load_split_places(file: str, rows: Any, kinds: set[str], admin: _Admin | No
         xy = shapely.points([p.point.lon for p in places], [p.point.lat for p in places])
         inside[admin.tree.query(xy, predicate="intersects")[0]] = True
         problems += [Problem(file, f"{key}.point", f"({place.point.lat}, {place.point.lon}) "
-                             "lies outside the boundaries (Syria)", "Are lat and lon swapped?")
+                             "lies outside the boundaries", "Are lat and lon swapped?")
                      for key, place, ok in zip(keys, places, inside.tolist()) if not ok]
     return places, problems
 
@@ -255,7 +267,7 @@ def _check_shape(file: str, key: str, spec: ZoneSpec, admin: _Admin | None,
             shape = shapely.MultiPoint(coords).convex_hull  # enough to catch swapped lon/lat
             outside = not shapely.intersects(admin.geoms, shape).any()
         if outside:
-            out.append(Problem(file, key, "lies entirely outside the boundaries (Syria)",
+            out.append(Problem(file, key, "lies entirely outside the boundaries",
                                "Are the pairs (longitude, latitude)?"))
     ring = spec.polygon
     if ring is not None:
@@ -271,8 +283,11 @@ def _check_shape(file: str, key: str, spec: ZoneSpec, admin: _Admin | None,
     if spec.line is not None:
         if len(spec.line) < 2:
             out.append(Problem(file, f"{key}.line", "needs at least 2 points"))
-        if spec.buffer_km is None:
-            out.append(Problem(file, f"{key}.buffer_km", "is required for a line (km each side)"))
+        if spec.buffer_km is None and not spec.overlay:
+            out.append(Problem(file, f"{key}.buffer_km", "is required for a band (km each "
+                               "side); a line without width contains no point",
+                               "Give buffer_km, or mark a line that rules only measure "
+                               "distances to (distance_km) `overlay: true`."))
     elif spec.buffer_km is not None:
         out.append(Problem(file, f"{key}.buffer_km", "applies only to a line; remove it"))
     return out
