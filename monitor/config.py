@@ -142,6 +142,11 @@ class PackSpec(FileModel):
     # report naming only the parties whose words about the incident say civilians or civilian
     # objects were hit has this target, not the other party; null: the other party
     civilian_side: str | None = None
+    # TERMS.md §4 "Target": what was hit when a source names the parties of a fight, not who
+    # attacked (a UCDP dyad), and the words say who fired but not what was hit. "other_party":
+    # the other party of the source's pair (it was on the receiving end of the fight). "words":
+    # only what the words say, else unknown (the terms then fall back on the place)
+    parties_target: Literal["other_party", "words"] = "other_party"
     # true: a side is charged under an instrument only if the instrument is in its bound_by (a
     # finding no bound side answers for is not recorded); false: bound_by documents only
     charge_bound_only: bool = False

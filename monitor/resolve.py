@@ -199,6 +199,17 @@ def _resolve(report: IncidentReport, pack: Pack, window: tuple[dt.datetime, dt.d
     hit = guess.hit_side if guess and guess.hit_side.value is not None else None
     direction, attackers, targets = _direction(report, pack, event_type, is_air, first, second,
                                                fired, notes)
+    if (direction == "directed" and report.direction == "words" and report.target_side is None
+            and event_type in words.attack_types and hit is None
+            and pack.spec.parties_target == "words"):
+        # TERMS.md §4: the target is what the report shows was hit. Read this way (the pack's
+        # parties_target), a source that names the parties of a fight, not who attacked (a UCDP
+        # dyad), says who fought, not that this strike hit the other one: unless the words say
+        # what was hit it is unknown, and the terms fall back on the place
+        notes.append(f"target: {UNKNOWN} (the words about the incident do not say what was hit; "
+                     f"{' or '.join(targets)} is the other party of the conflict, not the "
+                     "target)")
+        targets = [UNKNOWN]
     if direction == "directed" and hit is not None:
         struck = [t for t in targets if t in hit.value.split("+")]  # type: ignore[union-attr]
         if struck and struck != targets:

@@ -95,6 +95,30 @@ def test_direction_of_real_rows(ged: dict[str, dict[str, str]], pack: Pack, gid:
         direction, attackers, targets), res.notes
 
 
+@pytest.mark.parametrize(("gid", "reading", "targets"), [
+    ("226322", "other_party", INSURGENTS),  # 'The regime forces shell the Eastern Ghouta'
+    ("226322", "words", ["unknown"]),
+    ("317176", "words", ["nusra"]),  # 'Warplanes target Jund al-Aqsa and Jabhat al-Nusra meeting'
+    ("215936", "words", ["civilians"]),  # one-sided: the source says civilians were hit
+])
+def test_what_was_hit_is_the_packs_reading_of_the_parties(
+        ged: dict[str, dict[str, str]], tmp_path: Path, gid: str, reading: str,
+        targets: list[str]) -> None:
+    """TERMS.md §4 "Target": pack.yaml's parties_target says whether a UCDP dyad's other party
+    is what was hit when the words say who fired but not what was hit."""
+    from monitor.config import load_pack
+    from tests.conftest import copy_project
+
+    config = copy_project(tmp_path)
+    path = config / "syria-2016" / "pack.yaml"
+    text = path.read_text(encoding="utf-8")
+    path.write_text(text.replace("parties_target: other_party", f"parties_target: {reading}"),
+                    encoding="utf-8")
+    report = IncidentReport.model_validate(to_report(ged[gid], "ucdp", "B"))
+    res = resolve(report, load_pack(config, "syria-2016"))
+    assert res.direction == "directed" and res.target_sides == targets, res.notes
+
+
 def test_a_governorate_level_row_maps_every_field(ged: dict[str, dict[str, str]]) -> None:
     headline = ("The regime forces bomb Sahl al-Ghab and clashes in the northern countryside of "
                 "Homs and west of Palmyra")
