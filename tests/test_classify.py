@@ -368,3 +368,18 @@ def test_a_hit_side_that_is_not_a_side_is_a_load_problem(tmp_path: Path) -> None
 def test_the_islamic_state_abbreviated_is_named_as_firing(classifier: Classifier, text: str,
                                                           fired: str | None) -> None:
     assert classifier.classify(text).fired_by.value == fired
+
+
+@pytest.mark.parametrize(("text", "fired"), [
+    ("Areas in the countryside of Latakia are targeted by the regime forces", "syrian_government"),
+    ("3 martyrs in the targeting of Zabadani by the regime forces", "syrian_government"),
+    ("Regime forces carry out a new attack in Eastern Ghouta", "syrian_government"),
+    ("Rebels devastate a tank and 3 vehicles for regime forces in Aleppo",
+     "coh_opposition+nusra+other_opposition"),
+    ("ISIS detonate two booby-trapped bombs", "isil"),
+    # a place, not an act of the regime
+    ("More than 11 martyrs due to shells targeting regime control areas in Aleppo", None),
+    ("Tens of shells land on regime controlled areas in the city of Aleppo", None),
+])
+def test_who_fired_in_other_words(classifier: Classifier, text: str, fired: str | None) -> None:
+    assert classifier.classify(text).fired_by.value == fired
