@@ -98,13 +98,14 @@ def sides_compatible(a: tuple[str, ...], b: tuple[str, ...]) -> bool:
     return a == UNKNOWN or b == UNKNOWN or bool(set(a) & set(b))
 
 
-def types_compatible(a: str, b: str) -> bool:
-    """Equal; or one is the generic "attack" and the other an attack type; or both are ground
-    fighting. Non-attack types (territory_change, access_denial, ...) only match themselves."""
+def types_compatible(a: str, b: str, attack_types: frozenset[str] = ATTACK_EVENT_TYPES) -> bool:
+    """Equal; or one is the generic "attack" and the other an attack type (the pack's
+    ``attack_types``); or both are ground fighting. Non-attack types (territory_change,
+    access_denial, ...) only match themselves."""
     if a == b:
         return True
     if "attack" in (a, b):
-        return (b if a == "attack" else a) in ATTACK_EVENT_TYPES
+        return (b if a == "attack" else a) in attack_types
     return {a, b} <= GROUND_FIGHTING
 
 
@@ -118,8 +119,8 @@ def _sides(s: tuple[str, ...]) -> str:
     return ", ".join(s) if s else "none"
 
 
-def _why(new: ReportFacts, old: ReportFacts, limit: float,
-         coarse: int) -> tuple[float, str] | None:
+def _why(new: ReportFacts, old: ReportFacts, limit: float, coarse: int,
+         attack_types: frozenset[str]) -> tuple[float, str] | None:
     """(distance, reason) if ``new`` and ``old`` report the same event; None if a criterion
     fails."""
     # Same feed never matches: one dataset's repeats are not corroboration, and two events in
@@ -130,7 +131,7 @@ def _why(new: ReportFacts, old: ReportFacts, limit: float,
     km = geo.distance_km(new.lat, new.lon, old.lat, old.lon)  # type: ignore[arg-type]
     if (km > limit or not sides_compatible(new.attacker_sides, old.attacker_sides)
             or not sides_compatible(new.target_sides, old.target_sides)
-            or not types_compatible(new.event_type, old.event_type)):
+            or not types_compatible(new.event_type, old.event_type, attack_types)):
         return None
     return km, (
         f"different feeds ({new.feed}, {old.feed}); "
@@ -146,7 +147,8 @@ def _why(new: ReportFacts, old: ReportFacts, limit: float,
 
 
 def match(new: ReportFacts, existing: Iterable[ReportFacts], *, distance_km: float = 10.0,
-          coarse_precision: int = 3) -> Match | None:
+          coarse_precision: int = 3,
+          attack_types: frozenset[str] = ATTACK_EVENT_TYPES) -> Match | None:
     """The recorded report that ``new`` reports the same event as, or None.
 
     All must hold:
@@ -161,7 +163,8 @@ def match(new: ReportFacts, existing: Iterable[ReportFacts], *, distance_km: flo
     - **attackers compatible** — side sets intersect, or either is exactly ``("unknown",)``;
     - **targets compatible** — the same test on the target sides;
     - **event types compatible** — equal; or one is the generic ``attack`` and the other an attack
-      type (air_strike, shelling, bombing, armed_clash, ground_assault); or both are in
+      type (``attack_types``, the pack's: by default air_strike, shelling, bombing, armed_clash,
+      ground_assault); or both are in
       {armed_clash, ground_assault}. Non-attack types only match themselves.
 
     Among the candidates the nearest wins, then the earliest incident_id (string order), then the
@@ -169,7 +172,7 @@ def match(new: ReportFacts, existing: Iterable[ReportFacts], *, distance_km: flo
     """
     best: tuple[float, str, str, str] | None = None
     for old in existing:
-        found = _why(new, old, distance_km, coarse_precision)
+        found = _why(new, old, distance_km, coarse_precision, attack_types)
         if found is not None and (best is None or
                                   (found[0], old.incident_id, old.report_key) < best[:3]):
             best = (found[0], old.incident_id, old.report_key, found[1])

@@ -53,9 +53,11 @@ def facts_of_row(row: dict[str, Any]) -> ReportFacts:
 class EvidenceKeeper:
     """Corroboration and analyst verdicts on one ledger (used inside its transactions)."""
 
-    def __init__(self, ledger: Ledger, distance_km: float = 10.0, coarse_precision: int = 3):
+    def __init__(self, ledger: Ledger, distance_km: float = 10.0, coarse_precision: int = 3,
+                 attack_types: frozenset[str] | None = None):
         self.ledger = ledger
         self.distance_km = distance_km
+        self.attack_types = attack_types
         self.coarse_precision = coarse_precision
 
     # --- corroboration -------------------------------------------------------------------
@@ -72,7 +74,8 @@ class EvidenceKeeper:
         rows = self.ledger.nearby_reports(new.start, new.end, new.lat, new.lon,
                                           self.distance_km, exclude_feed=new.feed)
         found = match(new, [facts_of_row(r) for r in rows], distance_km=self.distance_km,
-                      coarse_precision=self.coarse_precision)
+                      coarse_precision=self.coarse_precision,
+                      **({"attack_types": self.attack_types} if self.attack_types else {}))
         return (found.incident_id, found.reason) if found else None
 
     def link(self, report_key: str, incident: str, by: str, reason: str) -> None:

@@ -246,9 +246,10 @@ class Attack:
     attackers: frozenset[str]
     targets: frozenset[str] = frozenset()
     zones: frozenset[str] = frozenset()
+    event_types: frozenset[str] = ATTACK_EVENT_TYPES  # what is an attack: the pack's
 
     def matches(self, incident: Mapping[str, Any]) -> bool:
-        if incident.get("event_type") not in ATTACK_EVENT_TYPES or self.attackers.isdisjoint(
+        if incident.get("event_type") not in self.event_types or self.attackers.isdisjoint(
                 incident.get("attacker_sides") or ()):
             return False
         if not (self.targets or self.zones):

@@ -31,7 +31,6 @@ from typing import Any
 
 from .config import Pack
 from .ledger import MAX_WINDOW, Ledger, iso
-from .models import ATTACK_EVENT_TYPES
 from .patterns import Attack, calm_series, day_start, escalations, sequences
 from .patternspec import CalmSpec, EscalationSpec, SequenceSpec, Step, expand, of_kind
 
@@ -150,7 +149,7 @@ def attack(pack: Pack, step: Step) -> Attack:
     """A sequence step with the pack's side and zone groups expanded."""
     return Attack(expand(step.attackers, pack.spec.side_groups),
                   expand(step.targets, pack.spec.side_groups),
-                  expand(step.zones, pack.spec.zone_groups))
+                  expand(step.zones, pack.spec.zone_groups), pack.words.attack_types)
 
 
 def _step_text(step: Step, attack: Attack) -> str:
@@ -171,7 +170,7 @@ def _sequences(ledger: Ledger, pack: Pack, spec: SequenceSpec, windows: list[Win
               for k in range(max(1, -((a - b) // block)))]
     for between in ranges:
         rows = ledger.pattern_incidents(iso(between[0] - hours), iso(between[1]),
-                                        event_types=ATTACK_EVENT_TYPES,
+                                        event_types=pack.words.attack_types,
                                         attackers=first.attackers | then.attackers)
         incidents = current_incidents(rows)
         by_id = {i["incident_id"]: i for i in incidents}

@@ -275,3 +275,36 @@ def test_nothing_in_the_code_names_the_second_packs_ids(idlib) -> None:
             for path in (PROJECT_ROOT / "monitor").rglob("*.py")
             for m in pattern.finditer(path.read_text(encoding="utf-8"))]
     assert hits == []
+
+
+def test_an_attack_type_the_pack_declares_counts_over_time_and_in_corroboration(
+        tmp_path: Path) -> None:
+    """An event type a pack declares as an attack is one for the sequences of terms over time
+    and for corroboration, not only for the rules."""
+    import datetime as dt
+
+    from monitor.corroborate import ReportFacts, match
+    from monitor.patternspec import SequenceSpec
+    from monitor.timeline import attack
+
+    config = copy_project(tmp_path)
+    path = config / "syria-2016" / "pack.yaml"
+    data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    data["vocabulary"]["event_types"].append({"id": "drone_attack", "attack": True})
+    path.write_text(yaml.safe_dump(data, sort_keys=False), encoding="utf-8")
+    pack = load_pack(config, "syria-2016")
+
+    spec = next(p for p in pack.spec.patterns if isinstance(p, SequenceSpec))
+    step = attack(pack, spec.first)
+    assert step.matches({"event_type": "drone_attack", "attacker_sides": ["nusra"]})
+    assert not step.matches({"event_type": "territory_change", "attacker_sides": ["nusra"]})
+
+    start = dt.datetime(2016, 9, 20, 6, tzinfo=dt.timezone.utc)
+
+    def facts(feed: str, event_type: str) -> ReportFacts:
+        return ReportFacts(f"{feed}:1", f"i-{feed}", feed, start, start + dt.timedelta(hours=1),
+                           36.2, 37.1, 1, ("russia",), ("coh_opposition",), event_type)
+
+    new, old = facts("rss", "attack"), facts("acled", "drone_attack")
+    assert match(new, [old], attack_types=pack.words.attack_types) is not None
+    assert match(new, [old]) is None  # the core vocabulary does not know the type
