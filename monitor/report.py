@@ -291,11 +291,40 @@ def party_colours(pack: Pack, parties: Iterable[str]) -> dict[str, str]:
     return out
 
 
-def per_day(counted: list[Row], p: Period) -> dict[dt.date, Counter[str]]:
-    """Findings per day (cut-off to cut-off) per charged set."""
-    out: dict[dt.date, Counter[str]] = {d: Counter() for d in p.days()}
+# A brief's bars are days up to two months, weeks up to a year, months beyond: a two-year brief
+# has 27 bars and table rows, not 852.
+DAYS_AS_DAYS, DAYS_AS_WEEKS = 62, 366
+
+
+def unit_of(p: Period) -> str:
+    """What one bar and one row of the per-party counts is for the period: day, week or month."""
+    n = len(p.days())
+    return "day" if n <= DAYS_AS_DAYS else "week" if n <= DAYS_AS_WEEKS else "month"
+
+
+def bin_of(day: dt.date, p: Period, unit: str) -> dt.date:
+    """The first day of the bar ``day`` falls in: itself, its week (counted from the period's
+    first day) or its calendar month."""
+    if unit == "week":
+        first = p.days()[0]
+        return first + dt.timedelta(days=(day - first).days // 7 * 7)
+    return day.replace(day=1) if unit == "month" else day
+
+
+def bin_label(start: dt.date, p: Period, unit: str) -> str:
+    if unit == "week":
+        end = min(start + dt.timedelta(days=6), p.days()[-1])
+        return f"{start:%d %b}–{end:%d %b %Y}"
+    return f"{start:%b %Y}" if unit == "month" else f"{start:%a %d %b}"
+
+
+def per_day(counted: list[Row], p: Period, unit: str = "day") -> dict[dt.date, Counter[str]]:
+    """Findings per day (cut-off to cut-off), or per week or month, per charged set; keyed by
+    the bar's first day."""
+    out: dict[dt.date, Counter[str]] = {bin_of(d, p, unit): Counter() for d in p.days()}
     for f in counted:
-        out[p.day_of(dt.datetime.fromisoformat(f["occurred"]))][party_of(f)] += 1
+        day = p.day_of(dt.datetime.fromisoformat(f["occurred"]))
+        out[bin_of(day, p, unit)][party_of(f)] += 1
     return out
 
 
@@ -307,7 +336,8 @@ def _nice(top: int) -> int:
     return next(int(m * mag) for m in (1, 2, 2.5, 5, 10) if m * mag >= top)
 
 
-def chart(days: dict[dt.date, Counter[str]], colours: dict[str, str]) -> Row:
+def chart(days: dict[dt.date, Counter[str]], colours: dict[str, str],
+          labels: dict[dt.date, str] | None = None) -> Row:
     """Stacked bars in SVG units (templates/report/chart.svg.j2 draws them): one group per day,
     one colour per party; the axis at 0, half and a round maximum."""
     width, height, left, bottom, top = 900, 260, 44, 34, 12
@@ -324,7 +354,8 @@ def chart(days: dict[dt.date, Counter[str]], colours: dict[str, str]) -> Row:
             bars.append({"party": party, "n": counts[party], "y": y, "colour": colours[party],
                          "h": counts[party] * scale})
         groups.append({"day": day, "total": sum(counts.values()), "x": x, "bars": bars,
-                       "label": i % every == 0})
+                       "label": i % every == 0,
+                       "text": (labels or {}).get(day) or f"{day:%d %b}"})
     return {"width": width, "height": height, "left": left, "base": base, "bar": bar,
             "ticks": [(t, base - t * scale) for t in sorted({0, axis // 2, axis})],
             "groups": groups}
@@ -412,7 +443,8 @@ def build(ledger: Ledger, pack: Pack, p: Period, *, maps: bool = True,
     counted = _counted(found)
     incidents = {i: ledger.incident(i) or {} for i in dict.fromkeys(f["incident_id"]
                                                                   for f in counted)}
-    days = per_day(counted, p)
+    unit = unit_of(p)
+    days = per_day(counted, p, unit)
     parties = sorted({party_of(f) for f in counted},
                      key=lambda q: (-sum(c[q] for c in days.values()), q))
     colours = party_colours(pack, parties)
@@ -440,9 +472,12 @@ def build(ledger: Ledger, pack: Pack, p: Period, *, maps: bool = True,
         "summary": summary(pack, p, counted, before, serious, ledger.calm_days()),
         "set_label": pack.set_label,
         "set_aside": _set_aside(found, ledger, p.tz),
-        "days": [{"day": d, "label": f"{d:%a %d %b}", "counts": c, "total": sum(c.values())}
-                 for d, c in days.items()],
-        "parties": parties, "colours": colours, "chart": chart(days, colours),
+        "unit": unit,
+        "days": [{"day": d, "label": bin_label(d, p, unit), "counts": c,
+                  "total": sum(c.values())} for d, c in days.items()],
+        "parties": parties, "colours": colours,
+        "chart": chart(days, colours, {d: bin_label(d, p, unit) for d in days}
+                       if unit != "day" else None),
         "map": map_layers(pack, p, points) if maps else None, "points": len(points),
         "severity_colours": SEVERITY_COLOURS, "zone_opacity": ZONE_FILL_OPACITY,
         # the brief says "approximate" once, before the provenance

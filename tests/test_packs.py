@@ -248,6 +248,29 @@ def test_a_brief_of_the_second_pack(ledger_db: Path) -> None:
         assert f"| {term} | MOS" in result.output or f"| {term} | SOCHI" in result.output
 
 
+@pytest.mark.parametrize(("since", "until", "unit", "bars"), [
+    ("2020-03-01", "2020-04-30", "day", 60),
+    ("2020-03-01", "2020-09-30", "week", 31),
+    ("2018-09-01", "2020-12-31", "month", 28),
+])
+def test_a_long_brief_counts_per_week_or_month(ledger_db: Path, since: str, until: str,
+                                               unit: str, bars: int) -> None:
+    """Two years of the second pack are 28 monthly rows and bars, not 852 daily ones; every
+    finding is in one of them."""
+    import re
+
+    md = cli("--pack", IDLIB, "report", "--since", since, "--until", until, "--format", "md",
+             db=ledger_db)
+    assert md.exit_code == 0, md.output
+    section = md.output.split(f"## Findings per {unit} and party")[1].split("\n## ")[0]
+    rows = [r for r in section.splitlines() if r.startswith("| ") and not r.startswith(
+        f"| {unit} |")]
+    total = int(re.search(r"\*\*(\d+)\*\* findings", md.output).group(1))
+    assert len(rows) == bars and sum(int(r.split("|")[-2]) for r in rows) == total
+    html = cli("--pack", IDLIB, "report", "--since", since, "--until", until, db=ledger_db)
+    assert html.output.count('<g class="day"') == bars
+
+
 def test_rules_test_passes_for_the_second_pack() -> None:
     result = cli("--pack", IDLIB, "rules", "test")
     assert result.exit_code == 0, result.output
