@@ -22,7 +22,7 @@ from pydantic import ValidationError
 from monitor.models import Actor, Alias
 from monitor.problems import Problem, did_you_mean, from_validation, read_yaml
 
-_UNKNOWN = "unknown"
+UNKNOWN_SIDE = "unknown"  # the default of a pack's unknown_side
 
 # Transliterations of Arabic names differ exactly in these marks ("Hay'at Tahrir al-Sham",
 # "Hayat Tahrir al Sham", "Hay’at Tahrir al‑Sham"), so apostrophes are dropped and hyphens
@@ -113,7 +113,8 @@ class ActorMatch:
         """One line explaining the match, for the resolution notes and the review queue."""
         if not self.resolved or self.alias is None:
             return (
-                f"{self.name!r} is not in the actor registry: resolved to {_UNKNOWN!r} for review"
+                f"{self.name!r} is not in the actor registry: resolved to {self.sides[0]!r} for "
+                "review"
             )
         alias = self.alias
         # Name the alias only when it is spelt differently from the name asked.
@@ -147,11 +148,14 @@ class ActorRegistry:
     same dates, the first one listed wins.
     """
 
-    def __init__(self, actors: list[Actor], contested_side: str | None = None) -> None:
+    def __init__(self, actors: list[Actor], contested_side: str | None = None,
+                 unknown_side: str = UNKNOWN_SIDE) -> None:
         """``contested_side``: the side an actor whose acceptance of the agreement is contested
         (``coh_status: contested``) may also be read as (TERMS.md §2: a contested member adds
-        a non-party reading); None adds nothing."""
+        a non-party reading); None adds nothing. ``unknown_side``: what a name not in the
+        registry resolves to (the pack's)."""
         self._actors = list(actors)
+        self.unknown_side = unknown_side
         self._exact: dict[str, list[_Entry]] = {}
         self._by_base: dict[str, list[_Entry]] = {}  # keyed without ACLED's period suffix
         for actor in self._actors:
@@ -193,7 +197,7 @@ class ActorRegistry:
             candidates = (self._exact.get(base) if base != key else None) or self._by_base.get(base)
             without_period = bool(candidates)
         if not candidates:
-            return ActorMatch(name, (_UNKNOWN,), None, None, False, on)
+            return ActorMatch(name, (self.unknown_side,), None, None, False, on)
         # Valid on the date first, then the nearest in time; among equals, the same spelling.
         entry = min(candidates, key=lambda e: (_days_outside(e.alias, on), e.alias.name != name))
         return ActorMatch(name, entry.sides, entry.actor.id, entry.alias, True, on, without_period)

@@ -147,6 +147,9 @@ class PackSpec(FileModel):
     # the other party of the source's pair (it was on the receiving end of the fight). "words":
     # only what the words say, else unknown (the terms then fall back on the place)
     parties_target: Literal["other_party", "words"] = "other_party"
+    # the side of an attacker or target no one identified ("unidentified gunmen", a name not in
+    # the actor registry): a finding charged to it is "unattributed"
+    unknown_side: str = "unknown"
     # true: a side is charged under an instrument only if the instrument is in its bound_by (a
     # finding no bound side answers for is not recorded); false: bound_by documents only
     charge_bound_only: bool = False
@@ -314,7 +317,7 @@ def _check_spec(spec: PackSpec, label: str, instruments: list[str]) -> list[Prob
                                         f"{instrument!r} is not an instrument.",
                                         did_you_mean(instrument, instruments)))
     named = [(f"air_operators[{i}]", side) for i, side in enumerate(spec.air_operators)]
-    named += [(key, side) for key in ("civilian_side", "contested_side")
+    named += [(key, side) for key in ("civilian_side", "contested_side", "unknown_side")
               if (side := getattr(spec, key)) is not None]
     for key, side in named:
         if side not in sides:
@@ -468,7 +471,7 @@ def load_pack(config_dir: Path, name: str, label_root: Path | None = None) -> Pa
         folder=folder,
         tz=ZoneInfo(spec.timezone),
         instruments={i.id: i for i in instruments},
-        registry=ActorRegistry(actors, spec.contested_side),
+        registry=ActorRegistry(actors, spec.contested_side, spec.unknown_side),
         zones=zones,
         classifier=classifier,
         rules=rules,

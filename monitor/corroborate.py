@@ -37,7 +37,7 @@ from dataclasses import dataclass
 from . import geo
 from .models import ATTACK_EVENT_TYPES, CONFIDENCES
 
-UNKNOWN = ("unknown",)
+UNKNOWN = "unknown"  # the default of a pack's unknown_side
 # A report given to the minute is an instant; resolve.time_window gives it a one-minute window.
 # A window that arrives empty is read the same way, so an instant still overlaps its day.
 INSTANT = dt.timedelta(minutes=1)
@@ -91,11 +91,12 @@ def windows_overlap(a: ReportFacts, b: ReportFacts) -> bool:
     return a.start < _end(b) and b.start < _end(a)
 
 
-def sides_compatible(a: tuple[str, ...], b: tuple[str, ...]) -> bool:
-    """Side sets intersect, or one of them is exactly unknown (no side named: it may be any).
-    An empty set names no side either, so it is read as unknown."""
-    a, b = a or UNKNOWN, b or UNKNOWN
-    return a == UNKNOWN or b == UNKNOWN or bool(set(a) & set(b))
+def sides_compatible(a: tuple[str, ...], b: tuple[str, ...], unknown: str = UNKNOWN) -> bool:
+    """Side sets intersect, or one of them is exactly ``unknown`` (no side named: it may be
+    any). An empty set names no side either, so it is read as unknown."""
+    anyone = (unknown,)
+    a, b = a or anyone, b or anyone
+    return a == anyone or b == anyone or bool(set(a) & set(b))
 
 
 def types_compatible(a: str, b: str, attack_types: frozenset[str] = ATTACK_EVENT_TYPES) -> bool:
@@ -120,7 +121,7 @@ def _sides(s: tuple[str, ...]) -> str:
 
 
 def _why(new: ReportFacts, old: ReportFacts, limit: float, coarse: int,
-         attack_types: frozenset[str]) -> tuple[float, str] | None:
+         attack_types: frozenset[str], unknown: str) -> tuple[float, str] | None:
     """(distance, reason) if ``new`` and ``old`` report the same event; None if a criterion
     fails."""
     # Same feed never matches: one dataset's repeats are not corroboration, and two events in
@@ -129,8 +130,8 @@ def _why(new: ReportFacts, old: ReportFacts, limit: float, coarse: int,
             or not (_located(new, coarse) and _located(old, coarse))):
         return None
     km = geo.distance_km(new.lat, new.lon, old.lat, old.lon)  # type: ignore[arg-type]
-    if (km > limit or not sides_compatible(new.attacker_sides, old.attacker_sides)
-            or not sides_compatible(new.target_sides, old.target_sides)
+    if (km > limit or not sides_compatible(new.attacker_sides, old.attacker_sides, unknown)
+            or not sides_compatible(new.target_sides, old.target_sides, unknown)
             or not types_compatible(new.event_type, old.event_type, attack_types)):
         return None
     return km, (
@@ -147,8 +148,8 @@ def _why(new: ReportFacts, old: ReportFacts, limit: float, coarse: int,
 
 
 def match(new: ReportFacts, existing: Iterable[ReportFacts], *, distance_km: float = 10.0,
-          coarse_precision: int = 3,
-          attack_types: frozenset[str] = ATTACK_EVENT_TYPES) -> Match | None:
+          coarse_precision: int = 3, attack_types: frozenset[str] = ATTACK_EVENT_TYPES,
+          unknown_side: str = UNKNOWN) -> Match | None:
     """The recorded report that ``new`` reports the same event as, or None.
 
     All must hold:
@@ -160,7 +161,8 @@ def match(new: ReportFacts, existing: Iterable[ReportFacts], *, distance_km: flo
     - **both located precisely** — lat, lon and precision known, precision < ``coarse_precision``
       (default 3: settlement or within 25 km; a district centroid cannot place an event);
     - **near** — :func:`monitor.geo.distance_km` at most ``distance_km``;
-    - **attackers compatible** — side sets intersect, or either is exactly ``("unknown",)``;
+    - **attackers compatible** — side sets intersect, or either is exactly the pack's unknown
+      side (``unknown_side``);
     - **targets compatible** — the same test on the target sides;
     - **event types compatible** — equal; or one is the generic ``attack`` and the other an attack
       type (``attack_types``, the pack's: by default air_strike, shelling, bombing, armed_clash,
@@ -172,7 +174,7 @@ def match(new: ReportFacts, existing: Iterable[ReportFacts], *, distance_km: flo
     """
     best: tuple[float, str, str, str] | None = None
     for old in existing:
-        found = _why(new, old, distance_km, coarse_precision, attack_types)
+        found = _why(new, old, distance_km, coarse_precision, attack_types, unknown_side)
         if found is not None and (best is None or
                                   (found[0], old.incident_id, old.report_key) < best[:3]):
             best = (found[0], old.incident_id, old.report_key, found[1])

@@ -54,10 +54,11 @@ class EvidenceKeeper:
     """Corroboration and analyst verdicts on one ledger (used inside its transactions)."""
 
     def __init__(self, ledger: Ledger, distance_km: float = 10.0, coarse_precision: int = 3,
-                 attack_types: frozenset[str] | None = None):
+                 attack_types: frozenset[str] | None = None, unknown_side: str = "unknown"):
         self.ledger = ledger
         self.distance_km = distance_km
         self.attack_types = attack_types
+        self.unknown_side = unknown_side
         self.coarse_precision = coarse_precision
 
     # --- corroboration -------------------------------------------------------------------
@@ -74,7 +75,7 @@ class EvidenceKeeper:
         rows = self.ledger.nearby_reports(new.start, new.end, new.lat, new.lon,
                                           self.distance_km, exclude_feed=new.feed)
         found = match(new, [facts_of_row(r) for r in rows], distance_km=self.distance_km,
-                      coarse_precision=self.coarse_precision,
+                      coarse_precision=self.coarse_precision, unknown_side=self.unknown_side,
                       **({"attack_types": self.attack_types} if self.attack_types else {}))
         return (found.incident_id, found.reason) if found else None
 

@@ -105,7 +105,8 @@ class Judge:
             oriented.append((second, first))
         pairs = list(dict.fromkeys(
             (a, t, len(ours) > 1, len(theirs) > 1) for ours, theirs in oriented
-            for a, t in itertools.product(ours, theirs) if a != t or a == "unknown"))
+            for a, t in itertools.product(ours, theirs)
+            if a != t or a == self.pack.spec.unknown_side))
         if not pairs:
             pairs = [(first[0], second[0], len(first) > 1, len(second) > 1)]
         return [{**base, "id": f"{incident}#{i}", "attacker_side": a, "target_side": t,
@@ -140,7 +141,7 @@ class Judge:
         spec = rule.spec
         parties = sorted({side for facts, _ in hits
                           for side in (facts["attacker_side"], facts["target_side"])})
-        charged, attribution = _charged(spec.charged_to, hits, res)
+        charged, attribution = _charged(spec.charged_to, hits, res, self.pack.spec.unknown_side)
         # with charge_bound_only, a side not bound by the instrument (pack.yaml bound_by) is
         # never charged under it; an unidentified attacker stays "unattributed"; a context
         # instrument binds nobody and records whoever acted
@@ -238,7 +239,7 @@ class Judge:
 
 
 def _charged(charged_to: str | list[str], hits: list[tuple[dict[str, Any], str]],
-             res: Resolution) -> tuple[list[str], str]:
+             res: Resolution, unknown: str) -> tuple[list[str], str]:
     """Who a finding is charged to, and its attribution (TERMS.md §4-5), sorted so that a
     charged set reads the same wherever it is counted. A list names roles (attacker, target,
     zone_responsible) and fixed sides together: each role's sides, then the sides named."""
@@ -254,12 +255,12 @@ def _charged(charged_to: str | list[str], hits: list[tuple[dict[str, Any], str]]
             charged.add(role)  # a fixed side (a guarantor)
         elif res.direction == "clash":
             # a term that charges the attacker, broken in a clash: both sides broke it
-            charged.update(UNATTRIBUTED if facts[key] == "unknown" else facts[key]
+            charged.update(UNATTRIBUTED if facts[key] == unknown else facts[key]
                            for facts, _ in hits for key in ("attacker_side", "target_side"))
             attribution = "joint"
         else:
             key = "attacker_side" if role == "attacker" else "target_side"
-            charged.update(UNATTRIBUTED if facts[key] == "unknown" else facts[key]
+            charged.update(UNATTRIBUTED if facts[key] == unknown else facts[key]
                            for facts, _ in hits)
             if res.attribution == "ambiguous":
                 attribution = "ambiguous"

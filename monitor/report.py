@@ -283,7 +283,7 @@ def party_colours(pack: Pack, parties: Iterable[str]) -> dict[str, str]:
     brief has, so no two rows of one brief share a colour (while the palette lasts)."""
     order = [*pack.sides, "unattributed"]
     parties = list(parties)
-    out = {p: UNATTRIBUTED if p in ("unattributed", "unknown")
+    out = {p: UNATTRIBUTED if p in ("unattributed", pack.spec.unknown_side)
            else PALETTE[order.index(p) % len(PALETTE)] for p in parties if p in order}
     free = [c for c in PALETTE if c not in out.values()] or list(PALETTE)
     for i, p in enumerate(sorted(p for p in parties if p not in out)):

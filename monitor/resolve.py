@@ -19,7 +19,6 @@ from .zones import ZoneMatch
 UTC = dt.timezone.utc
 # Sources' text words that mean "the attacker is not known" are registry aliases of `unknown`;
 # a name the registry does not know at all also resolves to `unknown`, and is sent for review.
-UNKNOWN = "unknown"
 # TERMS.md §4 "Aggregate reports"
 AGGREGATE_WINDOW = dt.timedelta(days=7)
 COUNTRY_PRECISION = 6  # UCDP where_prec 6: the whole country
@@ -116,8 +115,9 @@ class _Sides:
                 unresolved.append(name)
             sides.extend(match.sides)
             air.extend(match.air_sides)
-        self.sides = list(dict.fromkeys(sides)) or [UNKNOWN]
-        self.air = list(dict.fromkeys(air)) or [UNKNOWN]
+        unknown = pack.spec.unknown_side
+        self.sides = list(dict.fromkeys(sides)) or [unknown]
+        self.air = list(dict.fromkeys(air)) or [unknown]
 
 
 def _resolve(report: IncidentReport, pack: Pack, window: tuple[dt.datetime, dt.datetime, str],
@@ -206,10 +206,11 @@ def _resolve(report: IncidentReport, pack: Pack, window: tuple[dt.datetime, dt.d
         # parties_target), a source that names the parties of a fight, not who attacked (a UCDP
         # dyad), says who fought, not that this strike hit the other one: unless the words say
         # what was hit it is unknown, and the terms fall back on the place
-        notes.append(f"target: {UNKNOWN} (the words about the incident do not say what was hit; "
+        notes.append(f"target: {pack.spec.unknown_side} (the words about the incident do not "
+                     "say what was hit; "
                      f"{' or '.join(targets)} is the other party of the conflict, not the "
                      "target)")
-        targets = [UNKNOWN]
+        targets = [pack.spec.unknown_side]
     if direction == "directed" and hit is not None:
         struck = [t for t in targets if t in hit.value.split("+")]  # type: ignore[union-attr]
         if struck and struck != targets:
@@ -282,7 +283,8 @@ def _direction(report: IncidentReport, pack: Pack, event_type: str, is_air: bool
         return "clash", first.sides, second.sides
     if given in (None, "directed"):
         attackers = first.sides
-        if attackers == [UNKNOWN] and fired is not None and fired.value is not None:
+        if attackers == [pack.spec.unknown_side] and fired is not None and (
+                fired.value is not None):
             # no attacker named by the source (a news item): the words narrow "anyone"
             attackers = fired.value.split("+")
             notes.append(f"{fired.note('fired_by')}: the source names no attacker")

@@ -149,7 +149,8 @@ class Monitor(Evaluator):
         self.ledger = ledger
         self.clock = clock or (lambda: dt.datetime.now(dt.timezone.utc))
         self.evidence = EvidenceKeeper(ledger, pack.spec.corroboration_km,
-                                       pack.spec.coarse_precision, pack.words.attack_types)
+                                       pack.spec.coarse_precision, pack.words.attack_types,
+                                       pack.spec.unknown_side)
         self.notifier: Notifier | None = None  # webhooks, set by the caller
 
     def use_pack(self, pack: Pack) -> None:

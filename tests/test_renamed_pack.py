@@ -3,8 +3,7 @@ term, instrument and pattern renamed, held outside the project, gives on the rea
 the same findings per term, the same alerts per kind and the same calm days, name for name.
 
 The renaming walks the YAML data structures and changes ids where the files hold ids (never
-English prose); the side ``unknown`` (an unresolved actor) is the engine's own, like
-``unattributed``, and keeps its name.
+English prose), the side of unresolved actors (``unknown_side``) included.
 """
 
 from __future__ import annotations
@@ -24,7 +23,6 @@ from monitor.ledger import Ledger
 from monitor.service import Monitor
 
 UCDP = PROJECT_ROOT / "feeds" / "data" / "ged_syria_2016.csv"
-ENGINE_SIDES = {"unknown"}  # an unresolved actor: the engine's, not the pack's
 SIDE_FACTS = ("attacker_side", "target_side")
 
 
@@ -32,8 +30,7 @@ def mapping(pack: Pack) -> dict[str, dict[str, str]]:
     """Every id of the pack, by namespace, to a new name that says nothing."""
     spec = pack.spec
     return {
-        "side": {s: s if s in ENGINE_SIDES else f"side_{i:02d}"
-                 for i, s in enumerate(pack.sides)},
+        "side": {s: f"side_{i:02d}" for i, s in enumerate(pack.sides)},
         "side_group": {g: f"group_{i:02d}" for i, g in enumerate(spec.side_groups)},
         "zone": {k: f"kind_{i:02d}" for i, k in enumerate(spec.zone_kinds)},
         "zone_group": {g: f"zgroup_{i:02d}" for i, g in enumerate(spec.zone_groups)},
@@ -71,7 +68,7 @@ class Renamer:
         data["zone_kinds"] = self.all(data["zone_kinds"], n["zone"])
         data["zone_groups"] = {n["zone_group"][g]: self.all(m, n["zone"])
                                for g, m in data["zone_groups"].items()}
-        for key in ("air_operators", "contested_side", "civilian_side"):
+        for key in ("air_operators", "contested_side", "civilian_side", "unknown_side"):
             data[key] = self.all(data[key], n["side"])
         for p in data.get("patterns", []):
             p["name"] = n["pattern"][p["name"]]
@@ -247,7 +244,7 @@ def renamed(tmp_path_factory, pack) -> tuple[Pack, dict[str, dict[str, str]]]:
 
 
 def ids(pack: Pack) -> dict[str, set[str]]:
-    return {"sides": set(pack.sides) - ENGINE_SIDES, "side_groups": set(pack.spec.side_groups),
+    return {"sides": set(pack.sides), "side_groups": set(pack.spec.side_groups),
             "zone_kinds": set(pack.spec.zone_kinds), "zone_groups": set(pack.spec.zone_groups),
             "instruments": set(pack.instruments), "terms": {r.term for r in pack.rules},
             "patterns": {p.name for p in pack.spec.patterns}}
