@@ -154,3 +154,17 @@ def test_a_pack_without_patterns_records_no_calm_days_and_no_alerts(tmp_path) ->
                                "2016-09-19", "--format", "md"])
     assert result.exit_code == 0, result.output
     assert "Calm count" not in result.output and "findings on" in result.output
+
+
+def test_rules_test_runs_the_pattern_suites_and_fails_on_a_wrong_case(tmp_path: Path) -> None:
+    config = copy_project(tmp_path)
+    good = CliRunner().invoke(main, ["--config", str(config), "rules", "test"])
+    assert good.exit_code == 0, good.output
+    assert "ok SEP-CALM: no finding meets the condition on day 7" in good.output
+    suite = config / "syria-2016" / "patterns" / "SEP-CALM.cases.yaml"
+    text = suite.read_text(encoding="utf-8")
+    suite.write_text(text.replace("expect: {breach_days: [], met_on: 7}",
+                                  "expect: {breach_days: [], met_on: 8}", 1), encoding="utf-8")
+    bad = CliRunner().invoke(main, ["--config", str(config), "rules", "test"])
+    assert bad.exit_code != 0
+    assert "FAIL SEP-CALM: no finding meets the condition on day 7" in bad.output

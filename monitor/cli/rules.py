@@ -35,21 +35,32 @@ def rules_list(c: Context) -> None:
 @rules.command("test")
 @pass_ctx
 def rules_test(c: Context) -> None:
-    """Run every rule's case suite (cases.yaml beside rule.yaml).
+    """Run every rule's case suite (cases.yaml beside rule.yaml) and every pattern's
+    (patterns/NAME.cases.yaml beside pack.yaml).
 
     \b
     Example:
       monitor rules test
     """
     from ..casesuite import run_suites
+    from ..patterncases import check_case, load_suite, suite_files
     from ..service import Evaluator
 
-    results = run_suites(Evaluator(c.pack))
-    failed = [r for r in results if not r.passed]
-    for r in results:
-        mark = "[green]ok[/green]" if r.passed else "[red]FAIL[/red]"
-        c.console.print(f"{mark} {r.term}: {esc(r.case)}"
-                        + (f"\n    {esc(r.detail)}" if r.detail else ""))
+    # (name, case, problems)
+    results = [(r.term, r.case, [] if r.passed else [r.detail or "failed"])
+               for r in run_suites(Evaluator(c.pack))]
+    for path in suite_files(c.pack):
+        suite, spec, problems = load_suite(path, c.pack)
+        if problems:
+            results.append((path.name, "the suite loads", [str(p) for p in problems]))
+            continue
+        results += [(suite.pattern, case.name, check_case(case, spec, c.pack))
+                    for case in suite.cases]
+    failed = [r for r in results if r[2]]
+    for name, case, problems in results:
+        mark = "[red]FAIL[/red]" if problems else "[green]ok[/green]"
+        c.console.print(f"{mark} {esc(name)}: {esc(case)}"
+                        + "".join(f"\n    {esc(p)}" for p in problems))
     c.console.print(f"{len(results) - len(failed)} passed, {len(failed)} failed")
     if failed:
         raise click.ClickException(f"{len(failed)} case(s) failed")
