@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import re
 from bisect import bisect_right
+from collections import OrderedDict
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -60,6 +61,7 @@ NOTHING = {"platform": "unknown", "target_category": "unknown", "event_type": "o
 # fired_by and hit_side values are side ids of the pack joined by "+"
 # ("russia+syrian_government"), checked against the pack's sides when the pack loads
 # (monitor.config)
+DECISIONS_KEPT = 8_192  # texts whose decisions are kept (Classifier.classify)
 SIDE_SET = re.compile(r"^[a-z][a-z0-9_]*(\+[a-z][a-z0-9_]*)*$")
 _WRAP_HEAD = r"\b(?:"
 
@@ -337,6 +339,9 @@ class Classifier:
                  separator: re.Pattern[str] | None = None) -> None:
         self._matchers = dict(matchers)
         self._separator = separator
+        # the decisions of texts seen lately: feeds repeat texts (UCDP gives one headline to
+        # every event of an article), and a text always decides the same
+        self._memo: OrderedDict[str, Classification] = OrderedDict()
 
     @classmethod
     def from_spec(cls, spec: ClassifierSpec) -> Classifier:
@@ -346,6 +351,17 @@ class Classifier:
 
     def classify(self, text: str) -> Classification:
         """Each field's decision for ``text``; an empty text decides nothing."""
+        found = self._memo.get(text)
+        if found is not None:
+            self._memo.move_to_end(text)
+            return found
+        found = self._classify(text)
+        self._memo[text] = found
+        if len(self._memo) > DECISIONS_KEPT:
+            self._memo.popitem(last=False)
+        return found
+
+    def _classify(self, text: str) -> Classification:
         if not text or not text.strip():
             return Classification(_NONE, _NONE, _NONE, _NONE, _NONE, _NONE, _NONE)
         # typographic apostrophes ("regime’s") read as the plain one the patterns are written

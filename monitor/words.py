@@ -7,10 +7,16 @@ name them.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections import OrderedDict
+from dataclasses import dataclass, field
 
 from .models import Location
 from .places import ClauseRules, Gazetteer, Selection, select
+
+# Selections kept: a text and its place names decide the same clauses every time, and real feeds
+# repeat both (UCDP gives one headline to every event an article reports; a feed re-sends its
+# items), so the words of a repeated pair are read once.
+SELECTIONS_KEPT = 8_192
 
 
 @dataclass(frozen=True)
@@ -19,6 +25,8 @@ class Places:
 
     gazetteer: Gazetteer
     rules: ClauseRules
+    _memo: OrderedDict[tuple[str, tuple[str, ...]], Selection] = field(
+        default_factory=OrderedDict, compare=False, repr=False)
 
     def select(self, text: str, location: Location | None,
                sub_district: str | None = None) -> Selection:
@@ -29,4 +37,13 @@ class Places:
         if location is not None:
             names = self.gazetteer.incident_names(location.place, location.admin2,
                                                   location.admin3 or sub_district)
-        return select(text, names, self.gazetteer, self.rules)
+        key = (text, names)
+        found = self._memo.get(key)
+        if found is not None:
+            self._memo.move_to_end(key)
+            return found
+        found = select(text, names, self.gazetteer, self.rules)
+        self._memo[key] = found
+        if len(self._memo) > SELECTIONS_KEPT:
+            self._memo.popitem(last=False)
+        return found

@@ -383,3 +383,11 @@ def test_the_islamic_state_abbreviated_is_named_as_firing(classifier: Classifier
 ])
 def test_who_fired_in_other_words(classifier: Classifier, text: str, fired: str | None) -> None:
     assert classifier.classify(text).fired_by.value == fired
+
+
+def test_a_repeated_text_is_classified_once_and_the_same(classifier: Classifier) -> None:
+    """Feeds repeat texts: the decision is kept, and it is the decision of the text."""
+    text = "Warplanes target a meeting of Jund al-Aqsa and the Al-Nusra Front"
+    first = classifier.classify(text)
+    assert classifier.classify(text) is first
+    assert classifier.classify(text.upper()) == classifier._classify(text.upper())
