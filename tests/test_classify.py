@@ -391,3 +391,15 @@ def test_a_repeated_text_is_classified_once_and_the_same(classifier: Classifier)
     first = classifier.classify(text)
     assert classifier.classify(text) is first
     assert classifier.classify(text.upper()) == classifier._classify(text.upper())
+
+
+@pytest.mark.parametrize(("text", "category"), [
+    ("Hundreds of civilians flee Manbij city and ISIS detonate 6 booby trapped vehicles",
+     "unknown"),
+    ("Warplanes kill 4 civilians in Kafr Nabl", "civilians"),
+    ("Civilians killed as they fled the shelling", "civilians"),
+])
+def test_civilians_fleeing_are_not_what_was_hit(classifier: Classifier, text: str,
+                                                category: str) -> None:
+    decision = classifier.classify(text).target_category
+    assert (decision.value or "unknown") == category
