@@ -64,6 +64,12 @@ def test_query_reads_tables_and_views(run):
     card = json.loads(run("query", "SELECT * FROM scorecard WHERE party = 'russia'",
                           "--format", "json").output)
     assert {r["term"] for r in card} >= {"COH-GOV", "JIG-AREA"}
+    # a table-valued function: SQLite's first use of one on a connection is not a write
+    charged = json.loads(run("query", "SELECT count(*) AS n FROM findings f WHERE EXISTS "
+                                      "(SELECT 1 FROM json_each(f.charged_to) j WHERE "
+                                      "j.value = 'syrian_government')", "--format",
+                             "json").output)
+    assert charged[0]["n"] > 0
     bad = run("query", "SELEC 1", ok=False)
     assert "SQL error" in bad.output and "syntax error" in bad.output
 

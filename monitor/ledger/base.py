@@ -115,6 +115,10 @@ class LedgerBase:
             self._lock.release()
 
         self._lock.acquire()
+        # SQLite sets up a table-valued function (json_each, json_tree) the first time a
+        # connection uses one, and asks the authorizer to UPDATE sqlite_master for it: do it
+        # here, unwatched, so a user's SELECT over json_each is not refused as a write
+        self._conn.execute("SELECT 1 FROM json_each('[]'), json_tree('[]')").fetchall()
         self._conn.set_authorizer(authorize)
         if deadline is not None:
             # SQLite asks every ~10k virtual-machine steps whether to stop
