@@ -133,4 +133,4 @@ def test_the_fourth_set_labelled_last_does_not_regress(pack: Pack) -> None:  # t
     labels = read_labels([EVAL / "labels_blind.csv"])
     overall = evaluate(Evaluator(pack), labels, DEFAULT_SOURCES).as_dict()["overall"]
     assert len(labels) == 154
-    assert overall["precision"] >= 0.77 and overall["recall"] >= 0.87, overall
+    assert overall["precision"] >= 0.78 and overall["recall"] >= 0.87, overall
