@@ -381,3 +381,28 @@ def test_no_rules_no_findings() -> None:
 def test_the_judge_uses_the_engine_on_the_200_rule_pack(pack200: Pack) -> None:
     judge = Judge(pack200)
     assert judge.engine.shard_count > 1
+
+
+def test_real_reports_give_the_same_findings_with_and_without_the_index(pack200: Pack) -> None:
+    """End to end on real UCDP rows under the 200-rule pack: every finding, field by field
+    (explanations included), is the same whether the engine skips shards or asserts every
+    fact set everywhere."""
+    from itertools import islice
+
+    from monitor.adapters import reader
+    from monitor.models import IncidentReport
+    from monitor.service import Evaluator, validated
+
+    rows = reader("ucdp")(PROJECT_ROOT / "feeds" / "data" / "ged_syria_2016.csv", feed="ucdp",
+                          date_format=None, reliability=None)
+    reports = [r for r in (validated(i) for i in islice(rows, 1_200))
+               if isinstance(r, IncidentReport)]
+    indexed = Evaluator(pack200)
+    plain = Evaluator(pack200)
+    plain.judge.engine = Engine(definitions_of(pack200), use_index=False)
+    with_index = [(res, [f.model_dump() for f in found])
+                  for res, found in indexed.judge_many(reports)]
+    without = [(res, [f.model_dump() for f in found]) for res, found in plain.judge_many(reports)]
+    assert with_index == without
+    assert sum(len(found) for _, found in with_index) > 500
+    assert indexed.judge.engine.asserts * 4 < plain.judge.engine.asserts
