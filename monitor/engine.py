@@ -10,16 +10,20 @@ Shards. durable_rules walks its alpha network depth first with a fixed stack of 
 (``MAX_STACK_SIZE`` in its ``events.c``); a fact that leaves more nodes pending at once fails with
 error 303 (``ERR_MAX_STACK_SIZE``). Measured on 2.0.28: nodes reached through a ``$or`` are never
 shared between rules, so ~65 rules that share a prefix and whose ``$or`` branch matches the same
-fact overflow it (the 200-rule benchmark pack did). The definitions are therefore split, in order,
-into shards whose estimated stack need (:func:`stack_need`, an upper bound) stays within
-:data:`STACK_BUDGET`; each shard is its own ruleset and a fact set is asserted into each shard
-that can match it. The names fired are returned in definition order.
+fact overflow it (the 200-rule benchmark pack did). Rules that do not fit one ruleset are
+therefore split (:func:`shard`) into shards whose estimated stack need (:func:`stack_need`, an
+upper bound) stays within :data:`STACK_BUDGET`, rules with the same requirements together; each
+shard is its own ruleset. The names fired are returned in definition order.
 
 Index. A fact set is asserted only into the shards holding a rule it could match: every branch
 of most rules requires some field to equal one of a few values (the instrument in force, the
 direction, the attacker's side, ...), and :class:`monitor.ruleindex.RuleIndex` excludes the rules
 whose requirements the fact set fails. It never decides a match: durable_rules does, on the
-shards left. When the rules are sharded, rules the index cannot tell apart share shards.
+shards left. The cost of a memo miss is then that of the shards asserted and of the rules that
+fire, not of the number of rules (measured on 2.0.28: an assert and retract that fires nothing
+~12 µs, whatever the ruleset's size; each rule fired adds ~10 µs, a call back into Python). On
+the 200-rule benchmark pack a miss asserts 0.87 facts on average (13.5 when every shard of the
+instruments in force was asserted).
 
 Memo. Fact sets are coarse (categorical fields), so many incidents give the same one: results are
 kept in a bounded LRU keyed on the values of the fields the rules test (not ``id``, nor a number
