@@ -119,10 +119,15 @@ def test_a_malformed_head_is_an_error_naming_the_form(ledger: Ledger) -> None:
     ([("UPDATE finding_state SET status = 'confirmed' WHERE finding_id = 'f-2'", ())],
      "finding_state does not match the chain"),
     ([("DELETE FROM finding_state", ())], "finding_state does not match the chain"),
+    ([("INSERT INTO finding_parties SELECT * FROM finding_parties WHERE finding_id = 'f-1'",
+       ())], "finding_parties does not match the chain"),
+    ([("UPDATE finding_parties SET occurred = 20160101 WHERE finding_id = 'f-1'", ())],
+     "finding_parties does not match the chain"),
     ([("DROP VIEW scorecard", ()),
       ("CREATE VIEW scorecard AS SELECT 'x' AS party, 1 AS findings", ())],
      "view scorecard differs from the code's definition"),
-], ids=["party-moved", "status-changed", "state-emptied", "view-redefined"])
+], ids=["party-moved", "status-changed", "state-emptied", "row-doubled", "number-for-text",
+        "view-redefined"])
 def test_derived_state_edited_with_sql_fails_verify_and_rebuild_restores_it(
         ledger: Ledger, path: Path, statements: Any, named: str) -> None:
     before = ledger.query("SELECT * FROM finding_parties ORDER BY finding_id")

@@ -331,3 +331,14 @@ def test_an_attack_type_the_pack_declares_counts_over_time_and_in_corroboration(
     new, old = facts("rss", "attack"), facts("acled", "drone_attack")
     assert match(new, [old], attack_types=pack.words.attack_types) is not None
     assert match(new, [old]) is None  # the core vocabulary does not know the type
+
+
+@pytest.mark.parametrize("name", sorted(p.parent.name for p in (PROJECT_ROOT / "config")
+                                        .glob("*/pack.yaml")))
+def test_the_names_filters_are_checked_against_read_fast_are_the_packs(name: str) -> None:
+    """`monitor findings --term/--party/--instrument` checks its filters against names read
+    from the pack's files alone (no zones, places or classifier): they are the loaded pack's."""
+    from monitor.config import PackNames, pack_names
+
+    assert pack_names(PROJECT_ROOT / "config", name) == PackNames.of(
+        load_pack(PROJECT_ROOT / "config", name))

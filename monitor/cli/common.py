@@ -9,7 +9,7 @@ from zoneinfo import ZoneInfo
 
 import click
 
-from ..config import Pack, Paths, load_pack, pack_timezone, resolve_paths
+from ..config import Pack, PackNames, Paths, load_pack, pack_names, pack_timezone, resolve_paths
 from ..ledger import Ledger, iso
 from ..problems import ProblemsError
 
@@ -61,6 +61,15 @@ class Context:
         if self._pack is None:
             self._pack = load_pack(self.paths.config, self.paths.settings.pack)
         return self._pack
+
+    @property
+    def names(self) -> PackNames:
+        """The pack's terms, sides and instruments, for checking filters: read from its files
+        alone when the pack is not loaded (loading it reports a file that does not read)."""
+        if self._pack is not None:
+            return PackNames.of(self._pack)
+        paths = self.paths
+        return pack_names(paths.config, paths.settings.pack) or PackNames.of(self.pack)
 
     @property
     def tz(self) -> ZoneInfo:

@@ -8,7 +8,7 @@ from collections.abc import Iterable, Sequence
 
 import click
 
-from ..config import Pack
+from ..config import PackNames
 from ..models import UNDETERMINED
 from ..problems import did_you_mean
 from ..vocabulary import STATUSES
@@ -17,14 +17,14 @@ UNATTRIBUTED = "unattributed"
 
 
 def _fail(option: str, value: str, known: Iterable[str], what: str,
-          pack: Pack) -> click.BadParameter:
+          pack: PackNames) -> click.BadParameter:
     hint = did_you_mean(value, known)
-    return click.BadParameter(f"{value!r} is not {what} of pack {pack.spec.name}. {hint}".strip(),
+    return click.BadParameter(f"{value!r} is not {what} of pack {pack.name}. {hint}".strip(),
                               param_hint=option)
 
 
 def _known(option: str, values: Sequence[str], known: Sequence[str], what: str,
-           pack: Pack) -> list[str]:
+           pack: PackNames) -> list[str]:
     """``values`` upper-cased, each one of ``known`` (ids of the pack, written in capitals)."""
     out = []
     for value in values:
@@ -35,12 +35,12 @@ def _known(option: str, values: Sequence[str], known: Sequence[str], what: str,
     return out
 
 
-def terms(values: Sequence[str], pack: Pack) -> list[str]:
+def terms(values: Sequence[str], pack: PackNames) -> list[str]:
     """``--term`` values, case-insensitive, each a term of the pack's rules."""
-    return _known("--term", values, sorted({r.spec.term for r in pack.rules}), "a term", pack)
+    return _known("--term", values, list(pack.terms), "a term", pack)
 
 
-def parties(values: Sequence[str], pack: Pack) -> list[str]:
+def parties(values: Sequence[str], pack: PackNames) -> list[str]:
     """``--party`` values, case-insensitive: a side, a charged set of sides ("russia or
     syrian_government", in any order), "undetermined" or "unattributed"; as the ledger writes
     charged sets (sorted)."""
@@ -61,9 +61,9 @@ def parties(values: Sequence[str], pack: Pack) -> list[str]:
     return out
 
 
-def instruments(values: Sequence[str], pack: Pack) -> list[str]:
+def instruments(values: Sequence[str], pack: PackNames) -> list[str]:
     """``--instrument`` values, case-insensitive, each an instrument of the pack."""
-    return _known("--instrument", values, sorted(pack.instruments), "an instrument", pack)
+    return _known("--instrument", values, list(pack.instruments), "an instrument", pack)
 
 
 def statuses(values: Sequence[str]) -> list[str]:

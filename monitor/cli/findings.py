@@ -57,9 +57,10 @@ def findings(c: Context, term: tuple[str, ...], party: tuple[str, ...],
     ledger = c.ledger(readonly=True)
     filters.period(since, until)
     query: dict[str, Any] = {
-        "term": filters.terms(term, c.pack) or None,
-        "party": filters.parties(party, c.pack) or None, "attribution": attribution,
-        "instrument": filters.instruments(instrument, c.pack) or None,
+        "term": filters.terms(term, c.names) if term else None,
+        "party": filters.parties(party, c.names) if party else None,
+        "attribution": attribution,
+        "instrument": filters.instruments(instrument, c.names) if instrument else None,
         "since": c.bound(since), "until": c.bound(until),
         "status": filters.statuses(status) or None,
         "limit": limit or None}

@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import re
 import sqlite3
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from functools import lru_cache
 from typing import Any
 
@@ -109,16 +109,47 @@ def derived_problems(conn: Any) -> list[str]:
     for table, columns, derived in checks:
         if table not in present:
             continue  # a ledger before its derived tables (schema_problems names it)
-        extra = conn.execute(f"SELECT count(*) FROM (SELECT {columns} FROM {table} EXCEPT "
-                             f"SELECT * FROM ({derived}))").fetchone()[0]
-        missing = conn.execute(f"SELECT count(*) FROM (SELECT * FROM ({derived}) EXCEPT "
-                               f"SELECT {columns} FROM {table})").fetchone()[0]
-        rows = conn.execute(f"SELECT count(*) FROM {table}").fetchone()[0]
-        wanted = conn.execute(f"SELECT count(*) FROM ({derived})").fetchone()[0]
+        # one pass over each side, both in the same order (the derived SELECT, which reads
+        # every finding's JSON, runs once: three runs of it took 30 s on a million findings)
+        order = ", ".join(str(i) for i in range(1, len(columns.split(", ")) + 1))
+        have = conn.execute(f"SELECT {columns} FROM {table} ORDER BY {order}")
+        want = conn.execute(f"SELECT * FROM ({derived}) ORDER BY {order}")
+        extra, missing, rows, wanted = _compare_sorted(have, want)
         if extra or missing or rows != wanted:
             out.append(f"{table} does not match the chain: {extra} row(s) the entries do not "
                        f"give, {missing} they give missing ({rows} rows, {wanted} expected)")
     return out
+
+
+def _rank(v: Any) -> tuple[int, Any]:
+    """SQLite's order of values: NULL, numbers, text (by code point, which is UTF-8's byte
+    order), blobs; a derived table altered by hand may hold any of them."""
+    if v is None:
+        return (0, 0)
+    if isinstance(v, (int, float)):
+        return (1, v)
+    return (2, v) if isinstance(v, str) else (3, bytes(v))
+
+
+def _key(row: Sequence[Any]) -> tuple[tuple[int, Any], ...]:
+    return tuple(_rank(v) for v in row)
+
+
+def _compare_sorted(have: Iterable[Sequence[Any]], want: Iterable[Sequence[Any]]
+                    ) -> tuple[int, int, int, int]:
+    """(rows of ``have`` not in ``want``, rows of ``want`` not in ``have``, rows, wanted) of
+    two row streams sorted by :func:`_key`, compared as multisets in one pass."""
+    extra = missing = rows = wanted = 0
+    a, b = iter(have), iter(want)
+    x, y = next(a, None), next(b, None)
+    while x is not None or y is not None:
+        if y is None or (x is not None and _key(x) < _key(y)):
+            extra, rows, x = extra + 1, rows + 1, next(a, None)
+        elif x is None or _key(y) < _key(x):
+            missing, wanted, y = missing + 1, wanted + 1, next(b, None)
+        else:
+            rows, wanted, x, y = rows + 1, wanted + 1, next(a, None), next(b, None)
+    return extra, missing, rows, wanted
 
 
 def rebuild(conn: sqlite3.Connection) -> list[str]:
