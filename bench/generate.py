@@ -36,7 +36,7 @@ from typing import Any
 
 import yaml
 
-from monitor.geo import KM_PER_DEGREE, distance_km
+from monitor.geo import KM_PER_DEGREE
 
 ROOT = Path(__file__).resolve().parent.parent
 UCDP = ROOT / "feeds" / "data" / "ged_syria_2016.csv"

@@ -199,6 +199,9 @@ class Bench:
             out["import_s"].append(t.seconds)
             out["maxrss_kib"].append(t.maxrss_kib)
             out.update(counts_of(t))
+            # the ledger on disk (with its WAL, as a user's folder holds it) against the CSV
+            out["ledger_bytes"] = sum(p.stat().st_size for p in db.parent.glob(db.name + "*"))
+            out["csv_bytes"] = csv_path.stat().st_size
             log(f"  {tag} run {run + 1}: import {t.seconds:.2f} s"
                 + (f", baseline {out['baseline_s'][-1]:.2f} s" if with_baseline else ""))
             fresh_db(db)

@@ -119,4 +119,11 @@ def test_quick_run_writes_results_with_every_table(tmp_path: Path) -> None:
     assert "| N | baseline s |" in text and "| zone rows |" in text
     results = json.loads((out / "results.json").read_text("utf-8"))
     assert results["scale"][0]["n"] == 2000 and results["settings"]["runs"] == 1
+    # the ledger's bytes against the CSV's, and every target of the speed work, are judged
+    scale = results["scale"][0]
+    assert scale["ledger_bytes"] > scale["csv_bytes"] > 0
+    for target in ("ledger ≤ 2 × the CSV's bytes", "import ÷ baseline ≤ 5",
+                   "µs/incident at most rules ≤ 1.5× at fewest", "< 0.3 s",
+                   "ledger verify ≥ 300,000 entries/s"):
+        assert target in text, target
     assert "## Targets" in proc.stdout  # the tables are printed at the end
