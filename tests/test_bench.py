@@ -18,6 +18,7 @@ import pytest
 
 from monitor.adapters.acled import read_csv
 from monitor.config import PROJECT_ROOT, load_pack
+from monitor.geo import distance_km
 from monitor.service import Rejection, validate
 
 BENCH = PROJECT_ROOT / "bench"
@@ -64,7 +65,7 @@ def test_incidents_follow_the_ucdp_rows() -> None:
         assert tuple(r) == generate.ACLED_COLUMNS
         lat, lon = float(r["latitude"]), float(r["longitude"])
         # the point of a UCDP event of the same date, moved by at most 2 km
-        assert min(generate.distance_km(lat, lon, *p) for p in by_date[r["event_date"]]) <= 2.0
+        assert min(distance_km(lat, lon, *p) for p in by_date[r["event_date"]]) <= 2.0
         assert r["actor1"] in actors | ucdp_names and r["actor2"] in actors | ucdp_names
         assert r["notes"] in headlines
         assert r["sub_event_type"] in {s for _, s in generate.SUB_EVENTS.values()}
