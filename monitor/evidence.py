@@ -15,7 +15,7 @@ from typing import Any
 from .corroborate import Evidence, ReportFacts, count_independent, match, score
 from .errors import MonitorError
 from .ledger import Ledger
-from .models import IncidentReport, Resolution
+from .models import ATTACK_EVENT_TYPES, IncidentReport, Resolution
 from .vocabulary import SETTLED_STATUSES
 
 # What an analyst may say of a finding (TERMS.md §5), as CLI verb -> status.
@@ -54,7 +54,7 @@ class EvidenceKeeper:
     """Corroboration and analyst verdicts on one ledger (used inside its transactions)."""
 
     def __init__(self, ledger: Ledger, distance_km: float = 10.0, coarse_precision: int = 3,
-                 attack_types: frozenset[str] | None = None, unknown_side: str = "unknown"):
+                 attack_types: frozenset[str] = ATTACK_EVENT_TYPES, unknown_side: str = "unknown"):
         self.ledger = ledger
         self.distance_km = distance_km
         self.attack_types = attack_types
@@ -75,8 +75,8 @@ class EvidenceKeeper:
         rows = self.ledger.nearby_reports(new.start, new.end, new.lat, new.lon,
                                           self.distance_km, exclude_feed=new.feed)
         found = match(new, [facts_of_row(r) for r in rows], distance_km=self.distance_km,
-                      coarse_precision=self.coarse_precision, unknown_side=self.unknown_side,
-                      **({"attack_types": self.attack_types} if self.attack_types else {}))
+                      coarse_precision=self.coarse_precision, attack_types=self.attack_types,
+                      unknown_side=self.unknown_side)
         return (found.incident_id, found.reason) if found else None
 
     def link(self, report_key: str, incident: str, by: str, reason: str) -> None:
