@@ -290,6 +290,14 @@ def _direction(report: IncidentReport, pack: Pack, event_type: str, is_air: bool
             notes.append(f"{fired.note('fired_by')}: the source names no attacker")
         elif is_air:
             attackers = _narrow_air(first, fired, pack, notes) or attackers
+        elif len(attackers) > 1 and fired is not None and fired.value is not None:
+            # a name that stands for several sides ("Syrian insurgents"): the words that say
+            # which of them acted narrow it ("Jabhat al-Nusra executes a woman")
+            named = [s for s in attackers if s in fired.value.split("+")]
+            if named and named != attackers:
+                notes.append(f"{fired.note('fired_by')}: of {' or '.join(attackers)}, "
+                             f"{' or '.join(named)} acted")
+                attackers = named
         why = "given by the source" if given else f"the source names who acted ({event_type})"
         notes.append(f"direction: {' or '.join(attackers)} acted against "
                      f"{' or '.join(second.sides)} ({why})")
