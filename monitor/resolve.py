@@ -198,7 +198,7 @@ def _resolve(report: IncidentReport, pack: Pack, window: tuple[dt.datetime, dt.d
     fired = guess.fired_by if guess else None
     hit = guess.hit_side if guess and guess.hit_side.value is not None else None
     direction, attackers, targets = _direction(report, pack, event_type, is_air, first, second,
-                                               fired, notes)
+                                               fired, notes, hit)
     if (direction == "directed" and report.direction == "words" and report.target_side is None
             and event_type in words.attack_types and hit is None
             and pack.spec.parties_target == "words"):
@@ -265,16 +265,17 @@ def _resolve(report: IncidentReport, pack: Pack, window: tuple[dt.datetime, dt.d
 
 
 def _direction(report: IncidentReport, pack: Pack, event_type: str, is_air: bool,
-               first: _Sides, second: _Sides, fired: Decision | None, notes: list[str]
-               ) -> tuple[Direction, list[str], list[str]]:
+               first: _Sides, second: _Sides, fired: Decision | None, notes: list[str],
+               hit: Decision | None = None) -> tuple[Direction, list[str], list[str]]:
     """TERMS.md §4 "Who attacked": directed (attackers, targets) or a clash (both sides).
 
     The source decides first (``report.direction``; without one, the event type: fighting is
     a clash, anything else names who acted). A source that names the parties but not who acted
     (``words``: UCDP state-based and non-state events) is directed only when the words about
-    the incident name who fired, or when it is an air strike and only one party flies. Words
-    and air operators narrow a party's candidates, never widen them (the side the words say
-    was hit narrows the target afterwards; it does not say who fired)."""
+    the incident name who fired, or say that one party was hit and name no one firing (then
+    the other party fired: "bombardment on areas controlled by the regime"), or when it is an
+    air strike and only one party flies. Words and air operators narrow a party's candidates,
+    never widen them (the side the words say was hit narrows the target afterwards)."""
     given = report.direction
     fighting = pack.words.event_type(event_type)
     if given == "clash" or (given is None and fighting is not None and fighting.clash):
@@ -318,6 +319,14 @@ def _direction(report: IncidentReport, pack: Pack, event_type: str, is_air: bool
                 return "directed", attackers, other.sides
         notes.append(f"{fired.note('fired_by')}, which names neither party alone: the words "
                      "cannot set the direction")
+    elif hit is not None and hit.value is not None:
+        struck = set(hit.value.split("+"))
+        for acting, other in orientations:
+            attackers = acting.air if is_air else acting.sides
+            if attackers and struck & set(other.sides) and not struck & set(acting.sides):
+                notes.append(f"direction: {hit.note('hit_side')} and no one is named firing: "
+                             f"{' or '.join(attackers)}, the other party, attacked")
+                return "directed", attackers, other.sides
     if is_air:
         operators = set(pack.spec.air_operators)
         for acting, other in orientations:
