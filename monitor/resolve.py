@@ -314,6 +314,10 @@ def _direction(report: IncidentReport, pack: Pack, event_type: str, is_air: bool
         for acting, other in orientations:
             attackers = candidates(acting)
             if attackers and not candidates(other):
+                if is_air and not _names_aircraft(fired, pack):
+                    # "the regime advanced ... aerial bombardment": the words say which party
+                    # acted, not whose aircraft struck
+                    attackers = [s for s in acting.air if s in pack.spec.air_operators] or attackers
                 notes.append(f"direction: {fired.note('fired_by')}: {' or '.join(attackers)} "
                              f"attacked {' or '.join(other.sides)}")
                 return "directed", attackers, other.sides
@@ -348,7 +352,7 @@ def _narrow_air(first: _Sides, fired: Decision | None, pack: Pack,
     operators; a name that names its air force is kept as it is."""
     if first.air == first.sides:
         return None
-    if fired is not None and fired.value is not None:
+    if fired is not None and fired.value is not None and _names_aircraft(fired, pack):
         named = [s for s in first.air if s in fired.value.split("+")]
         if named:
             notes.append(f"{fired.note('fired_by')}: the aircraft are {' or '.join(named)}'s")
@@ -358,3 +362,12 @@ def _narrow_air(first: _Sides, fired: Decision | None, pack: Pack,
         notes.append(f"an air strike whose aircraft are not named: {' or '.join(flying)} "
                      "(the attacker's name may stand for each, TERMS.md §4)")
     return flying or None
+
+
+def _names_aircraft(fired: Decision, pack: Pack) -> bool:
+    """Whether the words that say who fired name aircraft ("regime helicopters", "Russian
+    jets"), not only a party acting ("regime forces advance"): only those say whose aircraft
+    an air strike's were."""
+    classifier = pack.classifier
+    return classifier is None or any(
+        classifier.classify(w).platform.value in pack.words.air_platforms for w in fired.words)
