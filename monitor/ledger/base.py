@@ -15,6 +15,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+from .compact import NOTES_SQL, full_explanation, full_resolution, has_marker
 from .errors import LedgerError
 from .schema import DERIVED_TABLES, ChainedTable, quote, read_tables, table_names
 
@@ -44,7 +45,27 @@ class LedgerBase:
         with self._lock:  # reads too: the connection may be inside another thread's write
             cursor = self._conn.execute(sql, params)
             names = [d[0] for d in cursor.description]
-            return [self._decode(json_cols, dict(zip(names, r))) for r in cursor]
+            rows = [self._decode(json_cols, dict(zip(names, r))) for r in cursor]
+            if table == "findings" and "explanation" in names:
+                self._full_explanations(rows)
+            elif table == "incidents" and "resolution" in names:
+                for row in rows:
+                    if row["resolution"] is not None:
+                        row["resolution"] = full_resolution(row["resolution"], row)
+            return rows
+
+    def _full_explanations(self, rows: list[dict[str, Any]]) -> None:
+        """Put back the resolution notes a stored explanation refers to (:mod:`.compact`):
+        one query per 500 findings that need them."""
+        wanted = [r for r in rows if r["explanation"] and has_marker(r["explanation"])]
+        notes: dict[str, list[str]] = {}
+        for i in range(0, len(wanted), 500):
+            chunk = [r["finding_id"] for r in wanted[i:i + 500]]
+            notes.update((fid, json.loads(text)) for fid, text in self._conn.execute(
+                f"SELECT f.finding_id, {NOTES_SQL} FROM findings f WHERE f.finding_id IN "
+                f"({', '.join('?' * len(chunk))})", chunk) if text is not None)
+        for row in wanted:
+            row["explanation"] = full_explanation(row["explanation"], notes.get(row["finding_id"]))
 
     @staticmethod
     def _decode(json_cols: frozenset[str], row: dict[str, Any]) -> dict[str, Any]:
