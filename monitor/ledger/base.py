@@ -15,7 +15,8 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from .compact import NOTES_SQL, full_explanation, full_resolution, has_marker
+from ..models import report_key
+from .compact import full_explanation, full_resolution, has_marker
 from .errors import LedgerError
 from .schema import DERIVED_TABLES, ChainedTable, quote, read_tables, table_names
 
@@ -55,17 +56,18 @@ class LedgerBase:
             return rows
 
     def _full_explanations(self, rows: list[dict[str, Any]]) -> None:
-        """Put back the resolution notes a stored explanation refers to (:mod:`.compact`):
-        one query per 500 findings that need them."""
-        wanted = [r for r in rows if r["explanation"] and has_marker(r["explanation"])]
-        notes: dict[str, list[str]] = {}
-        for i in range(0, len(wanted), 500):
-            chunk = [r["finding_id"] for r in wanted[i:i + 500]]
-            notes.update((fid, json.loads(text)) for fid, text in self._conn.execute(
-                f"SELECT f.finding_id, {NOTES_SQL} FROM findings f WHERE f.finding_id IN "
-                f"({', '.join('?' * len(chunk))})", chunk) if text is not None)
-        for row in wanted:
-            row["explanation"] = full_explanation(row["explanation"], notes.get(row["finding_id"]))
+        """Put back the resolution notes a stored explanation refers to (:mod:`.compact`), from
+        the incident rows of the findings' reports: one query per 500 reports."""
+        wanted = [(r, report_key(r["feed"], r["source_id"], r["revision"])) for r in rows
+                  if r["explanation"] and has_marker(r["explanation"])]
+        keys, notes = list(dict.fromkeys(k for _, k in wanted)), dict[str, list[str]]()
+        for i in range(0, len(keys), 500):
+            chunk = keys[i:i + 500]
+            notes.update((key, json.loads(text)) for key, text in self._conn.execute(
+                "SELECT report_key, json_extract(resolution, '$.notes') FROM incidents WHERE "
+                f"report_key IN ({', '.join('?' * len(chunk))})", chunk) if text is not None)
+        for row, key in wanted:
+            row["explanation"] = full_explanation(row["explanation"], notes.get(key))
 
     @staticmethod
     def _decode(json_cols: frozenset[str], row: dict[str, Any]) -> dict[str, Any]:

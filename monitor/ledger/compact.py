@@ -78,16 +78,14 @@ def has_marker(explanation: Sequence[Any]) -> bool:
 def full_explanation(stored: Sequence[Any], notes: Sequence[str] | None) -> list[Any]:
     """The explanation as the judge wrote it, from the stored one and the notes of its report's
     incident row (what :func:`compact_explanation` left out)."""
-    out: list[Any] = []
-    for entry in stored:
-        if entry == NOTES_MARKER:
-            if notes is None:
-                raise ValueError("the explanation refers to its incident's resolution notes, "
-                                 "and the ledger has no incident row of its report")
-            out += [{"resolution": n} for n in notes]
-        else:
-            out.append(entry)
-    return out
+    try:
+        at = stored.index(NOTES_MARKER)
+    except ValueError:
+        return list(stored)
+    if notes is None:
+        raise ValueError("the explanation refers to its incident's resolution notes, and the "
+                         "ledger has no incident row of its report")
+    return [*stored[:at], *({"resolution": n} for n in notes), *stored[at + 1:]]
 
 
 def compact_resolution(resolution: Mapping[str, Any], row: Mapping[str, Any]) -> dict[str, Any]:
@@ -122,12 +120,9 @@ def _key_part_sql(column: str) -> str:
     return f"replace(replace({column}, '%', '%25'), ':', '%3A')"
 
 
-# A finding's report key, as IncidentReport.report_key builds it, from a findings row ``f``.
+# A finding's report key, as monitor.models.report_key builds it, from a findings row ``f``.
 REPORT_KEY_SQL = (f"(f.feed || ':' || {_key_part_sql('f.source_id')} || ':' || "
                   f"{_key_part_sql('f.revision')})")
-# The notes of the incident row of finding ``f``'s report, as JSON text.
-NOTES_SQL = ("(SELECT json_extract(i.resolution, '$.notes') FROM incidents i WHERE "
-             f"i.report_key = {REPORT_KEY_SQL})")
 # finding ``f``'s explanation as the judge wrote it, as canonical JSON text: the marker
 # replaced by the notes' entries (a marker is only stored for a report with notes)
 EXPLANATION_SQL = (
