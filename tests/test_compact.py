@@ -253,7 +253,10 @@ JUDGED = [{"finding": {"aggregate": False}}, {"condition": "c", "value": 1},
     (JUDGED, NOTES[:1], JUDGED),  # not the incident's notes: stored whole
     (JUDGED, ["other"], JUDGED),  # a re-judged resolution the incident row does not hold
     (JUDGED[:2], [], JUDGED[:2]),  # no notes: nothing to leave out
-], ids=["the incident's notes", "some of them", "other notes", "no notes"])
+    (JUDGED[:2], NOTES, JUDGED[:2]),  # notes the explanation does not end with
+    (JUDGED[:3] + JUDGED[4:] + JUDGED[3:4], NOTES, JUDGED[:3] + JUDGED[4:] + JUDGED[3:4]),
+], ids=["the incident's notes", "some of them", "other notes", "no notes",
+        "none of them", "not one run"])
 def test_an_explanation_leaves_out_exactly_its_incidents_notes(
         explanation: list[Any], notes: list[str], stored: list[Any]) -> None:
     assert compact_explanation(explanation, notes) == stored

@@ -21,8 +21,8 @@ since, ``governorate`` for one) is read as stored.
 every reader of the ledger's Python interface gets it (``LedgerBase._rows``).
 :data:`EXPLANATION_SQL` and :data:`RESOLUTION_SQL` do the same in SQL, for the JSON that SQLite
 writes (``findings(as_json=True)``) and for the views ``findings_explained`` and
-``incidents_resolved`` (plain SQL and Datasette); a test checks them against these functions on
-a real ledger, byte for byte.
+``incidents_resolved`` (plain SQL and Datasette); a test checks them against what the judge
+produced on a real ledger (the explanation byte for byte, the resolution value for value).
 """
 
 from __future__ import annotations
@@ -64,7 +64,7 @@ def compact_explanation(explanation: Sequence[Mapping[str, Any]],
     becomes :data:`NOTES_MARKER`; otherwise (or without notes) it is stored as it is."""
     out = list(explanation)
     at = [i for i, entry in enumerate(out) if entry.keys() == {"resolution"}]
-    if notes and at == list(range(at[0], at[0] + len(notes))) and [
+    if notes and at and at == list(range(at[0], at[0] + len(notes))) and [
             out[i]["resolution"] for i in at] == list(notes):
         return out[:at[0]] + [dict(NOTES_MARKER)] + out[at[-1] + 1:]
     return out
