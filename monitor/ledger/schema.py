@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from ..vocabulary import GONE_STATUSES, SET_ASIDE_STATUSES, sql_list
+from .compact import EXPLANATION_SQL, RESOLUTION_SQL
 
 if TYPE_CHECKING:  # sqlite-utils is imported when a ledger is opened for writing, not to read
     import sqlite_utils
@@ -295,6 +296,20 @@ chained_table_migration("calm_counts", {"counter": str, "day": int, "start": str
                                         "calm": int, "consecutive": int, "condition_met": int,
                                         "breaches": list},
                         not_null=("counter", "day"), indexes=("counter",))
+
+
+@MIGRATIONS(name="m005_full_views")
+def _m005_full_views(db: sqlite_utils.Database) -> None:
+    # Explanations and resolutions are stored without what other columns hold already
+    # (monitor.ledger.compact): these views show them whole, for SQL and Datasette.
+    columns = [*(c for c in (*COMMON_COLUMNS, *_CORE["findings"][0]) if c != "confidence"),
+               "confidence", "status"]
+    db.execute("CREATE VIEW findings_explained AS SELECT " + ", ".join(
+        f"{EXPLANATION_SQL} AS explanation" if c == "explanation" else f"f.{quote(c)}"
+        for c in columns) + " FROM finding_status f")
+    db.execute("CREATE VIEW incidents_resolved AS SELECT " + ", ".join(
+        f"{RESOLUTION_SQL} AS resolution" if c == "resolution" else f"i.{quote(c)}"
+        for c in (*COMMON_COLUMNS, *_CORE["incidents"][0])) + " FROM incidents i")
 
 
 @dataclass(frozen=True)
