@@ -816,3 +816,22 @@ def test_escalations_read_no_aggregate_and_no_context_finding(ledger: Ledger) ->
     rows = ledger.serious_findings()
     assert [r["finding_id"] for r in rows] == ["f-1", "f-4"]
     assert {r["charged_set"] for r in rows} == {"syrian_government"}
+
+
+def test_a_new_ledger_has_16_kib_pages_and_an_old_one_keeps_its_own(tmp_path: Path) -> None:
+    """Rows of 1-1.5 KB leave a fifth of each 4 KiB page empty: a new file gets 16 KiB pages;
+    a file made with SQLite's default keeps its pages (changing them would mean a VACUUM)."""
+    new = Ledger.open(tmp_path / "new.db")
+    new.close()
+    old_path = tmp_path / "old.db"
+    with sqlite3.connect(old_path) as conn:
+        conn.execute("PRAGMA page_size=4096")
+        conn.execute("VACUUM")
+    old = Ledger.open(old_path)
+    old.close()
+    sizes = {}
+    for name in ("new.db", "old.db"):
+        with sqlite3.connect(tmp_path / name) as conn:
+            sizes[name] = conn.execute("PRAGMA page_size").fetchone()[0]
+    assert sizes == {"new.db": 16384, "old.db": 4096}
+    assert Ledger.open(old_path, readonly=True).verify().ok
