@@ -835,3 +835,33 @@ def test_a_new_ledger_has_16_kib_pages_and_an_old_one_keeps_its_own(tmp_path: Pa
             sizes[name] = conn.execute("PRAGMA page_size").fetchone()[0]
     assert sizes == {"new.db": 16384, "old.db": 4096}
     assert Ledger.open(old_path, readonly=True).verify().ok
+
+
+def test_verify_read_only_of_a_ledger_an_older_version_wrote(tmp_path: Path) -> None:
+    """A file with the newest migration still pending (written before it; opened read-only
+    since) is checked against the schema of the migrations it has had; a step missing in the
+    middle is not pending, so the record of m001 removed still shows the dropped trigger."""
+    path = tmp_path / "old.db"
+    Ledger.open(path).close()
+    newest = schema.MIGRATIONS.names[-1]
+    with sqlite3.connect(path) as conn:
+        made = {r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type = 'view'")}
+        conn.execute("DELETE FROM _sqlite_migrations WHERE name = ?", [newest])
+    # undo what the newest step made, as the older version's file would be
+    fresh = sqlite3.connect(":memory:")
+    import sqlite_utils
+
+    db = sqlite_utils.Database(fresh)
+    schema.MIGRATIONS.apply(db, only=frozenset(schema.MIGRATIONS.names[:-1]))
+    older = {r[0] for r in fresh.execute("SELECT name FROM sqlite_master WHERE type = 'view'")}
+    with sqlite3.connect(path) as conn:
+        for view in made - older:
+            conn.execute(f"DROP VIEW {view}")
+    assert made - older, "the newest migration is expected to add a view"
+    assert Ledger.open(path, readonly=True).verify().ok
+
+    with sqlite3.connect(path) as conn:
+        conn.execute("DELETE FROM _sqlite_migrations WHERE name = 'm001_chained_tables'")
+        conn.execute("DROP TRIGGER reports_no_update")
+    result = Ledger.open(path, readonly=True).verify()
+    assert not result.ok and "reports_no_update is missing" in (result.problem or "")

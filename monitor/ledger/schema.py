@@ -47,12 +47,20 @@ class _Migrations:
             return fn
         return register
 
-    def apply(self, db: sqlite_utils.Database) -> None:
+    @property
+    def names(self) -> tuple[str, ...]:
+        """Every step's name, in the order they apply."""
+        return tuple(name for name, _ in self._steps)
+
+    def apply(self, db: sqlite_utils.Database, only: frozenset[str] | None = None) -> None:
+        """Apply the pending steps (``only``: just those of these names, for rebuilding the
+        schema of a file that has not had the newer ones yet)."""
         from sqlite_utils import Migrations
 
         migrations = Migrations(self.name)
         for name, fn in self._steps:
-            migrations(name=name)(fn)
+            if only is None or name in only:
+                migrations(name=name)(fn)
         migrations.apply(db)
 
 
