@@ -305,6 +305,12 @@ def _direction(report: IncidentReport, pack: Pack, event_type: str, is_air: bool
         return "directed", attackers, second.sides
     # "words": the source names the parties, not who acted; either may turn out the attacker
     orientations = ((first, second), (second, first))
+    if fired is not None and fired.value == pack.spec.unknown_side:
+        # "unidentified gunmen assassinate a rebel commander": the source's first party is its
+        # order, not the attacker, and the words say the attacker is not known
+        notes.append(f"direction: {fired.note('fired_by')}: an unidentified attacker acted "
+                     f"against {' or '.join(second.sides)}, not {' or '.join(first.sides)}")
+        return "directed", [pack.spec.unknown_side], second.sides
     if fired is not None and fired.value is not None:
         named = set(fired.value.split("+"))
 
