@@ -142,7 +142,7 @@ def test_the_fifth_set_labelled_twice_does_not_regress(pack: Pack) -> None:  # t
     """167 rows of the whole year, labelled blind by two analysts independently (README: A 0.85
     / 0.81 and B 0.68 / 0.80 when first measured; B read a UCDP dyad's target as unknown)."""
     evaluator = Evaluator(pack)
-    floors = {"labels_fifth_a.csv": (0.88, 0.89), "labels_fifth_b.csv": (0.70, 0.89)}
+    floors = {"labels_fifth_a.csv": (0.89, 0.89), "labels_fifth_b.csv": (0.72, 0.89)}
     for name, (precision, recall) in floors.items():
         labels = read_labels([EVAL / name])
         overall = evaluate(evaluator, labels, DEFAULT_SOURCES).as_dict()["overall"]
