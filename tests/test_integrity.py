@@ -139,6 +139,86 @@ def test_derived_state_edited_with_sql_fails_verify_and_rebuild_restores_it(
     assert ledger.query("SELECT * FROM finding_parties ORDER BY finding_id") == before
 
 
+def test_an_intact_finding_parties_is_checked_row_for_row_without_the_exact_comparison(
+        ledger: Ledger, path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from monitor.ledger import integrity
+
+    def exact(*args: Any) -> None:
+        raise AssertionError("the exact comparison ran on finding_parties")
+
+    monkeypatch.setattr(integrity, "_STEP_CHUNK", 2)  # several chunks, and a last short one
+    real = integrity._compare
+    monkeypatch.setattr(integrity, "_compare", lambda conn, table, *rest: (
+        exact() if table == "finding_parties" else real(conn, table, *rest)))
+    assert ledger.verify().ok
+
+
+@pytest.mark.parametrize("statements, in_step, ok", [
+    ([], True, True),
+    # the same rows written in another order: not in step, and the exact comparison passes it
+    ([("CREATE TEMP TABLE t AS SELECT * FROM finding_parties ORDER BY rowid DESC", ()),
+      ("DELETE FROM finding_parties", ()), ("INSERT INTO finding_parties SELECT * FROM t", ())],
+     False, True),
+    ([("UPDATE finding_parties SET status = 'confirmed' WHERE finding_id = 'f-4'", ())],
+     False, False),
+    ([("UPDATE finding_parties SET term = NULL WHERE finding_id = 'f-4'", ())], False, False),
+    ([("UPDATE finding_parties SET term = 'null' WHERE finding_id = 'f-4'", ())], False, False),
+    ([("UPDATE finding_parties SET term = CAST(term AS BLOB) WHERE finding_id = 'f-4'", ())],
+     False, False),
+    ([("DELETE FROM finding_parties WHERE finding_id = 'f-5'", ())], False, False),
+    ([("INSERT INTO finding_parties SELECT * FROM finding_parties WHERE finding_id = 'f-5'",
+       ())], False, False),
+], ids=["intact", "reordered", "status", "null", "null-text", "blob", "last-deleted",
+        "last-doubled"])
+def test_finding_parties_in_step_or_not_the_verdict_is_the_exact_one(
+        ledger: Ledger, path: Path, monkeypatch: pytest.MonkeyPatch, statements: Any,
+        in_step: bool, ok: bool) -> None:
+    from monitor.ledger import integrity
+
+    monkeypatch.setattr(integrity, "_STEP_CHUNK", 2)
+    tamper(path, *statements)
+    conn = sqlite3.connect(path)
+    try:
+        assert integrity._parties_in_step(conn) is in_step
+    finally:
+        conn.close()
+    result = ledger.verify()
+    assert result.ok is ok
+    if not ok:
+        assert "finding_parties does not match the chain" in str(result.problem)
+
+
+def test_the_exact_comparison_counts_rows_extra_and_missing(ledger: Ledger, path: Path) -> None:
+    tamper(path, ("INSERT INTO finding_parties SELECT * FROM finding_parties WHERE finding_id = "
+                  "'f-1'", ()),
+           ("UPDATE finding_parties SET party = 'isil' WHERE finding_id = 'f-3'", ()))
+    assert ledger.verify().problem == (
+        "finding_parties does not match the chain: 2 row(s) the entries do not give, 1 they "
+        "give missing (6 rows, 5 expected)")
+
+
+def test_a_broken_chain_stops_the_derived_check_beside_it(
+        ledger: Ledger, path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from monitor.ledger import store
+
+    started: list[Any] = []
+
+    class Watched(store.Beside):
+        def __init__(self, *args: Any) -> None:
+            super().__init__(*args)
+            started.append(self)
+
+        def cancel(self) -> None:
+            started.append("cancelled")
+            super().cancel()
+
+    monkeypatch.setattr(store, "Beside", Watched)
+    assert ledger.verify().ok and len(started) == 1
+    tamper(path, ("UPDATE findings SET severity = 'minor' WHERE seq = 6", ()))
+    result = ledger.verify()
+    assert (result.ok, result.seq) == (False, 6) and started[-1] == "cancelled"
+
+
 def test_a_removed_trigger_is_named_at_once(ledger: Ledger, path: Path) -> None:
     conn = sqlite3.connect(path)
     conn.execute('DROP TRIGGER "findings_no_update"')
