@@ -655,6 +655,68 @@ def test_m003_fills_the_derived_tables_of_an_existing_ledger(
     assert new.verify().ok
 
 
+def scorecard_counted(ledger: Ledger) -> list[dict[str, Any]]:
+    """The scorecard counted from finding_parties, as the view counted it before m005."""
+    return ledger.query("SELECT party, instrument, term, severity, count(*) AS findings, "
+                        "min(occurred) AS first, max(occurred) AS last FROM finding_parties "
+                        "WHERE status NOT IN ('superseded', 'retracted', 'disputed', "
+                        "'discounted') GROUP BY party, instrument, term, severity")
+
+
+def test_the_scorecard_counts_follow_every_change_of_finding_parties(ledger: Ledger) -> None:
+    changes(ledger)
+    assert ledger.query("SELECT * FROM scorecard") == scorecard_counted(ledger)
+    for n in range(6, 10):  # one group: its first and last move as findings come and go
+        record(ledger, n)
+    steps = [("f-6", "disputed"), ("f-9", "retracted"), ("f-6", "confirmed"),
+             ("f-1", "discounted"), ("f-7", "superseded"), ("f-8", "disputed"),
+             ("f-6", "retracted"), ("f-9", "corroborated")]
+    for finding_id, status in steps:
+        with ledger.transaction():
+            ledger.append("status_changes", {"finding_id": finding_id, "status": status})
+        assert ledger.query("SELECT * FROM scorecard") == scorecard_counted(ledger), status
+    assert ledger.verify().ok
+    ledger.rebuild()
+    assert ledger.query("SELECT * FROM scorecard") == scorecard_counted(ledger)
+    with ledger.transaction():  # every finding set aside: the group is gone, not zero
+        ledger.append_many("status_changes", [{"finding_id": f"f-{n}", "status": "disputed"}
+                                              for n in range(1, 10)])
+    assert ledger.query("SELECT * FROM scorecard") == scorecard_counted(ledger) == []
+    assert ledger.query("SELECT count(*) AS n FROM scorecard_counts") == [{"n": 0}]
+
+
+def test_m005_counts_the_scorecard_of_an_existing_ledger(
+        path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    older = Migrations("monitor.ledger")  # the ledger as the code before m005 left it
+    for name, fn in schema.MIGRATIONS._steps:
+        if name != "m005_scorecard_counts":
+            older(name=name)(fn)
+    with monkeypatch.context() as m:
+        m.setattr(schema, "MIGRATIONS", older)
+        old = Ledger.open(path, clock=SteppingClock())
+        changes(old)
+        expected = old.query("SELECT * FROM scorecard")
+        old.close()
+    new = Ledger.open(path, clock=SteppingClock())
+    assert expected and new.query("SELECT * FROM scorecard") == expected
+    assert new.verify().ok
+
+
+def test_findings_of_a_term_in_a_period_are_one_range_of_an_index(ledger: Ledger) -> None:
+    changes(ledger)
+    bounds = {"since": "2016-09-01", "until": "2016-09-03"}
+    calls: list[str] = []
+    ledger._conn.set_trace_callback(calls.append)
+    try:
+        found = ledger.findings(term="COH-AIR", **bounds)
+    finally:
+        ledger._conn.set_trace_callback(None)
+    assert [f["finding_id"] for f in found] == ["f-1", "f-2"] or found
+    sql = next(c for c in calls if "FROM finding_status" in c)
+    plan = " ".join(str(r) for r in ledger._conn.execute("EXPLAIN QUERY PLAN " + sql))
+    assert "idx_findings_term_occurred (term=? AND occurred>? AND occurred<?)" in plan
+
+
 def test_findings_as_json_text_are_the_findings(ledger: Ledger) -> None:
     changes(ledger)
     for filters in ({}, {"party": "russia"}, {"term": "COH-AIR", "since": "2016-09-02"},
@@ -754,7 +816,7 @@ def test_opening_sets_wal_and_migrations_are_idempotent(path: Path) -> None:
     assert again.query("PRAGMA journal_mode") == [{"journal_mode": "wal"}]
     assert sorted(m["name"] for m in again.query("SELECT name FROM _sqlite_migrations")) == [
         "chained_table_calm_counts", "m001_chained_tables", "m002_pattern_queue",
-        "m003_finding_state", "m004_charged_sets"]
+        "m003_finding_state", "m004_charged_sets", "m005_scorecard_counts"]
     assert sum(again.counts().values()) == 3
     record(again, 2)
     assert again.verify().entries == 6

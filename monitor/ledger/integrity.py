@@ -29,6 +29,8 @@ from .schema import (
     PARTY_COLUMNS,
     PARTY_FINDINGS_SQL,
     PARTY_ROW_SQL,
+    SCORECARD_COLUMNS,
+    SCORECARD_FROM_PARTIES,
     quote,
 )
 
@@ -124,8 +126,10 @@ def schema_problems(conn: Any) -> list[str]:
 def derived_problems(conn: Any) -> list[str]:
     """Rows of the derived tables that the chained entries do not give, or lack."""
     out = []
+    # finding_parties first: scorecard_counts is checked against it
     checks = (("finding_state", "finding_id, status, confidence", _STATE_FROM_CHAIN),
-              ("finding_parties", _PARTY_COLUMNS, _PARTIES_SELECT))
+              ("finding_parties", _PARTY_COLUMNS, _PARTIES_SELECT),
+              ("scorecard_counts", ", ".join(SCORECARD_COLUMNS), SCORECARD_FROM_PARTIES))
     present = {r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
     conn.execute("SAVEPOINT derived_check")  # one snapshot for every query below
     try:
@@ -192,6 +196,9 @@ def rebuild(conn: sqlite3.Connection) -> list[str]:
         conn.execute(want[(kind, name)])
     conn.execute("DELETE FROM finding_state")
     conn.execute(f"INSERT INTO finding_state (finding_id, status, confidence) {_STATE_FROM_CHAIN}")
+    # scorecard_counts first: what finding_parties' triggers then take out of it is nothing
+    # (an edited row would be counted down wrong), and its insert trigger counts afresh
+    conn.execute("DELETE FROM scorecard_counts")
     conn.execute("DELETE FROM finding_parties")
     conn.execute(PARTIES_FROM_FINDINGS + " ORDER BY f.seq")
     return done

@@ -88,15 +88,16 @@ class Queries(LedgerBase):
         and values, made by SQLite, JSON columns embedded as stored): nothing is decoded to be
         encoded again."""
         bounded = since is not None or until is not None
-        # A time window is far narrower than a term or an instrument (COH-GOV is half of the
-        # findings): the unary + keeps SQLite on the index of occurred.
+        # A time window is far narrower than an instrument (COH is half of the findings): the
+        # unary + keeps SQLite on an index of occurred. A term and a window are one range of
+        # idx_findings_term_occurred (m005).
         plus = "+" * bounded
         terms, parties, instruments, states = (_values(v) for v in (term, party, instrument,
                                                                         status))
         party_clause = ("EXISTS (SELECT 1 FROM finding_parties p WHERE p.finding_id = "
                         f"f.finding_id AND p.party IN {_marks(parties)})" if self._derived else
                         f"{CHARGED_SET_SQL} IN {_marks(parties)}")
-        filters = {f"{plus}f.term IN {_marks(terms)}": terms,
+        filters = {f"f.term IN {_marks(terms)}": terms,
                    f"{plus}f.instrument IN {_marks(instruments)}": instruments,
                    "f.attribution = ?": attribution,
                    f"f.status IN {_marks(states)}": states, "f.incident_id = ?": incident_id,
