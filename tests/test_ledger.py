@@ -723,6 +723,7 @@ def test_findings_as_json_text_are_the_findings(ledger: Ledger) -> None:
                     {"status": "confirmed"}, {"limit": 2}):
         texts = ledger.findings(**filters, as_json=True)
         rows = ledger.findings(**filters)
+        assert all(isinstance(t, bytes) for t in texts)  # written out as SQLite made them
         assert [json.loads(t) for t in texts] == rows
         assert [list(json.loads(t)) for t in texts] == [list(r) for r in rows]  # same order
 

@@ -84,9 +84,9 @@ class Queries(LedgerBase):
         ``until`` (exclusive) bound ``occurred``, which the writer stores as UTC
         ``YYYY-MM-DDTHH:MM:SS+00:00`` (text order is time order): a date means the start of
         that day in UTC (``until="2016-09-13"`` ends with 12 September); an aware datetime is
-        taken in UTC. With ``as_json`` each finding is the text of a JSON object (the same keys
-        and values, made by SQLite, JSON columns embedded as stored): nothing is decoded to be
-        encoded again."""
+        taken in UTC. With ``as_json`` each finding is a JSON object in UTF-8 bytes (the same
+        keys and values, made by SQLite, JSON columns embedded as stored): nothing is decoded
+        to be encoded again."""
         bounded = since is not None or until is not None
         # A time window is far narrower than an instrument (COH is half of the findings): the
         # unary + keeps SQLite on an index of occurred. A term and a window are one range of
@@ -111,9 +111,9 @@ class Queries(LedgerBase):
         if as_json:
             # the view's columns, in its order (confidence and status come last)
             names = [*(c for c in t.columns if c != "confidence"), "confidence", "status"]
-            select = "json_object(" + ", ".join(
+            select = "CAST(json_object(" + ", ".join(
                 [f"'{c}', " + (f"json(f.{quote(c)})" if c in t.json else f"f.{quote(c)}")
-                 for c in names] + [f"'{k}', {sql}" for k, sql in place.items()]) + ")"
+                 for c in names] + [f"'{k}', {sql}" for k, sql in place.items()]) + ") AS BLOB)"
         else:
             select = "f.*" + "".join(f", {sql} AS {k}" for k, sql in place.items())
         sql = f"SELECT {select} FROM finding_status f" + " WHERE " * bool(where)
