@@ -148,4 +148,9 @@ def render_json_texts(objects: Sequence[bytes], fmt: str) -> bytes:
     again (nor turned into Python text: 9,000 findings are 25 MB)."""
     if fmt == "jsonl":
         return b"\n".join(objects)
-    return b"[\n" + b",\n".join(objects) + b"\n]" if objects else b"[]"
+    if not objects:
+        return b"[]"
+    # one join, so the 25 MB are copied once: the brackets go on the first and last texts
+    ends = [b"[\n" + objects[0], *objects[1:]]
+    ends[-1] += b"\n]"
+    return b",\n".join(ends)

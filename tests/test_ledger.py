@@ -32,6 +32,7 @@ from monitor.ledger import (
 )
 from monitor.ledger import schema, verify
 from monitor.models import charged_set
+from monitor.output import render_json_texts
 from monitor.service import Monitor
 
 T0 = datetime(2026, 11, 22, 4, 0, tzinfo=timezone.utc)
@@ -726,6 +727,9 @@ def test_findings_as_json_text_are_the_findings(ledger: Ledger) -> None:
         assert all(isinstance(t, bytes) for t in texts)  # written out as SQLite made them
         assert [json.loads(t) for t in texts] == rows
         assert [list(json.loads(t)) for t in texts] == [list(r) for r in rows]  # same order
+        assert json.loads(render_json_texts(texts, "json")) == rows
+        assert [json.loads(line) for line in render_json_texts(texts, "jsonl").splitlines()
+                ] == rows
 
 
 def test_reports_incidents_reviews_and_counts(ledger: Ledger) -> None:
