@@ -192,7 +192,14 @@ class IncidentReport(BaseModel):
         percent-encoded, so two different reports never share a key ("dup:1" revision "2" is
         ``f:dup%3A1:2``, "dup" revision "1:2" is ``f:dup:1%3A2``); a part without either
         character is written as it is."""
-        return f"{self.feed}:{_key_part(self.source_id)}:{_key_part(self.revision)}"
+        return report_key(self.feed, self.source_id, self.revision)
+
+
+def report_key(feed: str, source_id: str, revision: str) -> str:
+    """The key of the report ``revision`` of ``source_id`` from ``feed``
+    (:attr:`IncidentReport.report_key`); ``monitor.ledger.compact.REPORT_KEY_SQL`` is the same
+    in SQL."""
+    return f"{feed}:{_key_part(source_id)}:{_key_part(revision)}"
 
 
 def _key_part(text: str) -> str:

@@ -198,7 +198,7 @@ def _resolve(report: IncidentReport, pack: Pack, window: tuple[dt.datetime, dt.d
     fired = guess.fired_by if guess else None
     hit = guess.hit_side if guess and guess.hit_side.value is not None else None
     direction, attackers, targets = _direction(report, pack, event_type, is_air, first, second,
-                                               fired, notes)
+                                               fired, notes, hit)
     if (direction == "directed" and report.direction == "words" and report.target_side is None
             and event_type in words.attack_types and hit is None
             and pack.spec.parties_target == "words"):
@@ -265,16 +265,17 @@ def _resolve(report: IncidentReport, pack: Pack, window: tuple[dt.datetime, dt.d
 
 
 def _direction(report: IncidentReport, pack: Pack, event_type: str, is_air: bool,
-               first: _Sides, second: _Sides, fired: Decision | None, notes: list[str]
-               ) -> tuple[Direction, list[str], list[str]]:
+               first: _Sides, second: _Sides, fired: Decision | None, notes: list[str],
+               hit: Decision | None = None) -> tuple[Direction, list[str], list[str]]:
     """TERMS.md §4 "Who attacked": directed (attackers, targets) or a clash (both sides).
 
     The source decides first (``report.direction``; without one, the event type: fighting is
     a clash, anything else names who acted). A source that names the parties but not who acted
     (``words``: UCDP state-based and non-state events) is directed only when the words about
-    the incident name who fired, or when it is an air strike and only one party flies. Words
-    and air operators narrow a party's candidates, never widen them (the side the words say
-    was hit narrows the target afterwards; it does not say who fired)."""
+    the incident name who fired, or say that one party was hit and name no one firing (then
+    the other party fired: "bombardment on areas controlled by the regime"), or when it is an
+    air strike and only one party flies. Words and air operators narrow a party's candidates,
+    never widen them (the side the words say was hit narrows the target afterwards)."""
     given = report.direction
     fighting = pack.words.event_type(event_type)
     if given == "clash" or (given is None and fighting is not None and fighting.clash):
@@ -290,12 +291,26 @@ def _direction(report: IncidentReport, pack: Pack, event_type: str, is_air: bool
             notes.append(f"{fired.note('fired_by')}: the source names no attacker")
         elif is_air:
             attackers = _narrow_air(first, fired, pack, notes) or attackers
+        elif len(attackers) > 1 and fired is not None and fired.value is not None:
+            # a name that stands for several sides ("Syrian insurgents"): the words that say
+            # which of them acted narrow it ("Jabhat al-Nusra executes a woman")
+            named = [s for s in attackers if s in fired.value.split("+")]
+            if named and named != attackers:
+                notes.append(f"{fired.note('fired_by')}: of {' or '.join(attackers)}, "
+                             f"{' or '.join(named)} acted")
+                attackers = named
         why = "given by the source" if given else f"the source names who acted ({event_type})"
         notes.append(f"direction: {' or '.join(attackers)} acted against "
                      f"{' or '.join(second.sides)} ({why})")
         return "directed", attackers, second.sides
     # "words": the source names the parties, not who acted; either may turn out the attacker
     orientations = ((first, second), (second, first))
+    if fired is not None and fired.value == pack.spec.unknown_side:
+        # "unidentified gunmen assassinate a rebel commander": the source's first party is its
+        # order, not the attacker, and the words say the attacker is not known
+        notes.append(f"direction: {fired.note('fired_by')}: an unidentified attacker acted "
+                     f"against {' or '.join(second.sides)}, not {' or '.join(first.sides)}")
+        return "directed", [pack.spec.unknown_side], second.sides
     if fired is not None and fired.value is not None:
         named = set(fired.value.split("+"))
 
@@ -305,11 +320,23 @@ def _direction(report: IncidentReport, pack: Pack, event_type: str, is_air: bool
         for acting, other in orientations:
             attackers = candidates(acting)
             if attackers and not candidates(other):
+                if is_air and not _names_aircraft(fired, pack):
+                    # "the regime advanced ... aerial bombardment": the words say which party
+                    # acted, not whose aircraft struck
+                    attackers = [s for s in acting.air if s in pack.spec.air_operators] or attackers
                 notes.append(f"direction: {fired.note('fired_by')}: {' or '.join(attackers)} "
                              f"attacked {' or '.join(other.sides)}")
                 return "directed", attackers, other.sides
         notes.append(f"{fired.note('fired_by')}, which names neither party alone: the words "
                      "cannot set the direction")
+    elif hit is not None and hit.value is not None:
+        struck = set(hit.value.split("+"))
+        for acting, other in orientations:
+            attackers = acting.air if is_air else acting.sides
+            if attackers and struck & set(other.sides) and not struck & set(acting.sides):
+                notes.append(f"direction: {hit.note('hit_side')} and no one is named firing: "
+                             f"{' or '.join(attackers)}, the other party, attacked")
+                return "directed", attackers, other.sides
     if is_air:
         operators = set(pack.spec.air_operators)
         for acting, other in orientations:
@@ -331,7 +358,7 @@ def _narrow_air(first: _Sides, fired: Decision | None, pack: Pack,
     operators; a name that names its air force is kept as it is."""
     if first.air == first.sides:
         return None
-    if fired is not None and fired.value is not None:
+    if fired is not None and fired.value is not None and _names_aircraft(fired, pack):
         named = [s for s in first.air if s in fired.value.split("+")]
         if named:
             notes.append(f"{fired.note('fired_by')}: the aircraft are {' or '.join(named)}'s")
@@ -341,3 +368,12 @@ def _narrow_air(first: _Sides, fired: Decision | None, pack: Pack,
         notes.append(f"an air strike whose aircraft are not named: {' or '.join(flying)} "
                      "(the attacker's name may stand for each, TERMS.md §4)")
     return flying or None
+
+
+def _names_aircraft(fired: Decision, pack: Pack) -> bool:
+    """Whether the words that say who fired name aircraft ("regime helicopters", "Russian
+    jets"), not only a party acting ("regime forces advance"): only those say whose aircraft
+    an air strike's were."""
+    classifier = pack.classifier
+    return classifier is None or any(
+        classifier.classify(w).platform.value in pack.words.air_platforms for w in fired.words)

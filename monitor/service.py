@@ -23,7 +23,7 @@ from .config import Pack
 from .crashpoints import crash_point
 from .evidence import EvidenceKeeper, facts_of
 from .judge import Judge, finding_id
-from .ledger import Ledger, iso
+from .ledger import Ledger, compact_explanation, compact_resolution, iso
 from .models import Finding, IncidentReport, Outcome, Resolution
 from .problems import location
 from .resolve import incident_id, resolve, resolve_many
@@ -474,7 +474,7 @@ class Monitor(Evaluator):
             "body": report.model_dump(mode="json", exclude_defaults=True),
         })
         loc = report.location
-        ledger.append("incidents", {
+        incident = {
             "incident_id": own, "report_key": key,
             "occurred_start": iso(res.start), "occurred_end": iso(res.end),
             "lat": loc.lat if loc else None, "lon": loc.lon if loc else None,
@@ -484,8 +484,10 @@ class Monitor(Evaluator):
             "target_category": res.target_category,
             "attacker_sides": res.attacker_sides, "target_sides": res.target_sides,
             "attribution": res.attribution, "zones": res.zones,
-            "resolution": resolution_json(res),
-        })
+        }
+        # what the row's columns hold already is not stored twice (monitor.ledger.compact)
+        incident["resolution"] = compact_resolution(resolution_json(res), incident)
+        ledger.append("incidents", incident)
         review = [f"unknown actor name {n!r}" for n in res.unresolved_names]
         for name in res.unresolved_names:
             ledger.append("reviews", {"incident_id": iid, "report_key": key,
@@ -514,6 +516,8 @@ class Monitor(Evaluator):
                 finding = finding.model_copy(update={"incident_id": iid, "finding_id": finding_id(
                     iid, key, finding.term, finding.rule_version)})
             row = finding.ledger_row()
+            # the incident row just written keeps the resolution notes the explanation ends with
+            row["explanation"] = compact_explanation(row["explanation"], res.notes)
             row["supersedes"] = replaced.get(finding.term)
             stored = ledger.append("findings", row)
             recorded.append(finding.model_copy(update={"recorded_at": stored["recorded_at"]}))

@@ -67,7 +67,7 @@ DIRECTED = [
     ("232548", "directed", ["syrian_government", "russia"], INSURGENTS),
     ("235169", "directed", ["syrian_government", "russia"], ["isil"]),
     ("224694", "clash", ["syrian_government"], INSURGENTS),
-    ("227244", "clash", ["syrian_government"], INSURGENTS),
+    ("227244", "directed", INSURGENTS, ["syrian_government"]),
     ("317176", "directed", ["syrian_government", "russia"], ["nusra"]),
 ]
 
@@ -80,7 +80,7 @@ DIRECTED = [
     "'Russian and Syrian airstrikes': Syria or Russia",
     "'Warplanes kill 21' (no nationality): the air operators among the parties",
     "'Continued clashes around Talbisa': a clash",
-    "'Shells target regime forces' controlled areas': what was hit, not who fired",
+    "'Shells target regime forces' controlled areas' and no one named firing: the other party fired",
     "'Warplanes target Jund al-Aqsa and Jabhat al-Nusra meeting': Nusra was hit",
 ])
 def test_direction_of_real_rows(ged: dict[str, dict[str, str]], pack: Pack, gid: str,

@@ -103,7 +103,9 @@ def test_the_final_set_does_not_regress(pack: Pack) -> None:  # type: ignore[no-
     labels = read_labels([EVAL / "labels_final.csv"])
     overall = evaluate(Evaluator(pack), labels, DEFAULT_SOURCES).as_dict()["overall"]
     assert len(labels) == 125
-    assert overall["precision"] >= 0.93 and overall["recall"] >= 0.85, overall
+    # 0.92: "rocket shells target regime-controlled neighborhoods" (UCDP 318526) is directed
+    # since both fifth-set labellers read such words so; this set's labeller read a clash
+    assert overall["precision"] >= 0.92 and overall["recall"] >= 0.85, overall
 
 
 def test_the_two_labellers_of_the_development_set_agree() -> None:
@@ -134,3 +136,24 @@ def test_the_fourth_set_labelled_last_does_not_regress(pack: Pack) -> None:  # t
     overall = evaluate(Evaluator(pack), labels, DEFAULT_SOURCES).as_dict()["overall"]
     assert len(labels) == 154
     assert overall["precision"] >= 0.78 and overall["recall"] >= 0.87, overall
+
+
+def test_the_fifth_set_labelled_twice_does_not_regress(pack: Pack) -> None:  # type: ignore[no-untyped-def]
+    """167 rows of the whole year, labelled blind by two analysts independently (README: A 0.85
+    / 0.81 and B 0.68 / 0.80 when first measured; B read a UCDP dyad's target as unknown)."""
+    evaluator = Evaluator(pack)
+    floors = {"labels_fifth_a.csv": (0.88, 0.89), "labels_fifth_b.csv": (0.70, 0.89)}
+    for name, (precision, recall) in floors.items():
+        labels = read_labels([EVAL / name])
+        overall = evaluate(evaluator, labels, DEFAULT_SOURCES).as_dict()["overall"]
+        assert len(labels) == 167
+        assert overall["precision"] >= precision and overall["recall"] >= recall, (name, overall)
+
+
+def test_the_fifth_sets_two_labellers_agree_less_than_the_target() -> None:
+    """Two blind labellers of the same 167 rows agree at 0.92 / 0.74 (README): a figure the
+    monitor's precision and recall against either of them cannot be expected to beat."""
+    score = agreement(read_labels([EVAL / "labels_fifth_a.csv"]),
+                      read_labels([EVAL / "labels_fifth_b.csv"]))
+    assert score.expected == 62 and score.predicted == 50
+    assert score.hit == 46

@@ -409,10 +409,11 @@ def broken_copies(ledger: Ledger, path: Path, tmp_path: Path) -> dict[str, Path]
     # a page of the findings table in the middle of its pages: its b-tree header flipped
     pages = [r["pageno"] for r in ledger.query(
         "SELECT pageno FROM dbstat WHERE name = 'findings' ORDER BY pageno")]
+    (size,) = ledger.query("PRAGMA page_size")[0].values()
     ledger.close()
     data = bytearray(path.read_bytes())
     flipped = bytearray(data)
-    page = 4096 * (pages[len(pages) // 2] - 1)
+    page = size * (pages[len(pages) // 2] - 1)
     for i in range(page, page + 12):
         flipped[i] ^= 0xFF
     copies = {"flipped": bytes(flipped), "truncated": bytes(data[: len(data) // 3]),

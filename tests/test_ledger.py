@@ -657,7 +657,7 @@ def test_m003_fills_the_derived_tables_of_an_existing_ledger(
 
 
 def scorecard_counted(ledger: Ledger) -> list[dict[str, Any]]:
-    """The scorecard counted from finding_parties, as the view counted it before m005."""
+    """The scorecard counted from finding_parties, as the view counted it before m006."""
     return ledger.query("SELECT party, instrument, term, severity, count(*) AS findings, "
                         "min(occurred) AS first, max(occurred) AS last FROM finding_parties "
                         "WHERE status NOT IN ('superseded', 'retracted', 'disputed', "
@@ -686,11 +686,11 @@ def test_the_scorecard_counts_follow_every_change_of_finding_parties(ledger: Led
     assert ledger.query("SELECT count(*) AS n FROM scorecard_counts") == [{"n": 0}]
 
 
-def test_m005_counts_the_scorecard_of_an_existing_ledger(
+def test_m006_counts_the_scorecard_of_an_existing_ledger(
         path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    older = Migrations("monitor.ledger")  # the ledger as the code before m005 left it
+    older = Migrations("monitor.ledger")  # the ledger as the code before m006 left it
     for name, fn in schema.MIGRATIONS._steps:
-        if name != "m005_scorecard_counts":
+        if name != "m006_scorecard_counts":
             older(name=name)(fn)
     with monkeypatch.context() as m:
         m.setattr(schema, "MIGRATIONS", older)
@@ -821,7 +821,8 @@ def test_opening_sets_wal_and_migrations_are_idempotent(path: Path) -> None:
     assert again.query("PRAGMA journal_mode") == [{"journal_mode": "wal"}]
     assert sorted(m["name"] for m in again.query("SELECT name FROM _sqlite_migrations")) == [
         "chained_table_calm_counts", "m001_chained_tables", "m002_pattern_queue",
-        "m003_finding_state", "m004_charged_sets", "m005_scorecard_counts"]
+        "m003_finding_state", "m004_charged_sets", "m005_full_views",
+        "m006_scorecard_counts"]
     assert sum(again.counts().values()) == 3
     record(again, 2)
     assert again.verify().entries == 6
@@ -883,3 +884,46 @@ def test_escalations_read_no_aggregate_and_no_context_finding(ledger: Ledger) ->
     rows = ledger.serious_findings()
     assert [r["finding_id"] for r in rows] == ["f-1", "f-4"]
     assert {r["charged_set"] for r in rows} == {"syrian_government"}
+
+
+def test_a_new_ledger_has_16_kib_pages_and_an_old_one_keeps_its_own(tmp_path: Path) -> None:
+    """Rows of 1-1.5 KB leave a fifth of each 4 KiB page empty: a new file gets 16 KiB pages;
+    a file made with SQLite's default keeps its pages (changing them would mean a VACUUM)."""
+    new = Ledger.open(tmp_path / "new.db")
+    new.close()
+    old_path = tmp_path / "old.db"
+    with sqlite3.connect(old_path) as conn:
+        conn.execute("PRAGMA page_size=4096")
+        conn.execute("VACUUM")
+    old = Ledger.open(old_path)
+    old.close()
+    sizes = {}
+    for name in ("new.db", "old.db"):
+        with sqlite3.connect(tmp_path / name) as conn:
+            sizes[name] = conn.execute("PRAGMA page_size").fetchone()[0]
+    assert sizes == {"new.db": 16384, "old.db": 4096}
+    assert Ledger.open(old_path, readonly=True).verify().ok
+
+
+def test_verify_read_only_of_a_ledger_an_older_version_wrote(tmp_path: Path) -> None:
+    """A file with the newest migration still pending (written before it; opened read-only
+    since) is checked against the schema of the migrations it has had; a step missing in the
+    middle is not pending, so the record of m001 removed still shows the dropped trigger."""
+    path = tmp_path / "old.db"
+    # the file as the version before the newest migration wrote it: every step but the last
+    import sqlite_utils
+
+    older = sqlite_utils.Database(sqlite3.connect(path))
+    older.enable_wal()
+    schema.MIGRATIONS.apply(older, only=frozenset(schema.MIGRATIONS.names[:-1]))
+    older.conn.close()
+    with sqlite3.connect(path) as conn:
+        assert schema.MIGRATIONS.names[-1] not in {
+            r[0] for r in conn.execute("SELECT name FROM _sqlite_migrations")}
+    assert Ledger.open(path, readonly=True).verify().ok
+
+    with sqlite3.connect(path) as conn:
+        conn.execute("DELETE FROM _sqlite_migrations WHERE name = 'm001_chained_tables'")
+        conn.execute("DROP TRIGGER reports_no_update")
+    result = Ledger.open(path, readonly=True).verify()
+    assert not result.ok and "reports_no_update is missing" in (result.problem or "")

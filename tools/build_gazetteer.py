@@ -104,6 +104,9 @@ SPELLINGS: list[list[str]] = [
     ["Ramousah", "Ramouseh", "Ramosa"],
 ]
 
+# sub-districts ZONES.md names by the mountains they hold (pcode: the SPELLINGS entry)
+SUB_DISTRICT_REGIONS = {"SY060303": "Jabal al-Akrad", "SY060002": "Jabal al-Turkman"}
+
 # 2016 neighbourhoods: a clause naming one names its city (TERMS.md §4 step 3). Names that are
 # neighbourhoods in two of these cities (Midan, Khalidiya, Hamidiya, Zahra) are left out.
 NEIGHBOURHOODS: dict[str, list[list[str]]] = {
@@ -246,6 +249,12 @@ def build(ucdp_rows: list[dict[str, str]]) -> dict:
         book.add("place", [name], p["adm3_pcode"] or p["adm2_pcode"] or None)
     for spellings in SPELLINGS + GHOUTA_TOWNS:
         book.add("place", spellings)
+    # ZONES.md names two Lattakia sub-districts by their mountains: "Kansaba (Jabal al-Akrad)",
+    # "Rabee'a (Jabal al-Turkman)"; a clause naming the mountain names the sub-district
+    for pcode, mountain in SUB_DISTRICT_REGIONS.items():
+        region = next(s for s in SPELLINGS if s[0] == mountain)
+        at = next(e for e in book.entries if e["kind"] == "sub-district" and e["pcode"] == pcode)
+        book.add("sub-district", [at["name"], *region], pcode)
     # Governorates' usual English names ("Rif Dimashq", "Idlib province" is matched as Idlib).
     book.add("governorate", ["Rural Damascus", "Rif Dimashq", "Reef Dimashq", "Reef Damascus",
                              "Rif Damascus", "Damascus countryside", "Damascus suburbs"])

@@ -10,6 +10,7 @@ from __future__ import annotations
 from typing import Any
 
 from monitor.ledger import CHARGED_SET_SQL
+from monitor.ledger.compact import REPORT_KEY_SQL
 from monitor.vocabulary import SET_ASIDE_STATUSES, sql_list
 
 DATABASE = "ledger"  # the name (and URL segment, /ledger) the ledger is served under
@@ -45,7 +46,9 @@ FINDING = {
     "rule_id": "The rule that made the finding.",
     "rule_version": "SHA-256 of the rule file when it judged.",
     "explanation": "JSON: each condition that held with its value, each exemption checked, how "
-                   "each value was decided, each confidence step.",
+                   "each value was decided, each confidence step. Stored with "
+                   "{\"resolution_notes\": \"incidents.resolution\"} in place of the notes "
+                   "its incident row keeps: findings_explained shows it whole.",
     "occurred": "Start of the incident's event window (UTC).",
     "occurred_end": "End of the event window (UTC, exclusive).",
     "feed": "The feed of the report that produced the finding.",
@@ -78,7 +81,9 @@ TABLES: dict[str, tuple[str, dict[str, str]]] = {
         "attacker_sides": "JSON list of candidate attacker sides.",
         "target_sides": "JSON list of target sides.", "attribution": "single or ambiguous.",
         "zones": "JSON list of the zone rows the point was in.",
-        "resolution": "JSON: how each value was decided."}),
+        "resolution": "JSON: how each value was decided. With \"from_columns\": 1 it leaves "
+                      "out the keys this row's columns hold (attacker_sides, zones, admin1 as "
+                      "governorate, ...): incidents_resolved shows it whole."}),
     "findings": ("One row per term broken by an incident: the verdict as recorded, with its "
                  "explanation, rule id and version. Current status and confidence: see "
                  "finding_status.", FINDING),
@@ -157,6 +162,13 @@ VIEWS: dict[str, tuple[str, dict[str, str]]] = {
         "first": "Earliest event (UTC).", "last": "Latest event (UTC)."}),
     "feed_status": ("Per feed: runs, records taken, last success, last failure and why.", {
         "last_failure_reason": "Why the latest failed run failed."}),
+    "findings_explained": ("finding_status with each explanation whole, as the judge wrote "
+                           "it: the resolution notes it refers to put back from its report's "
+                           "incident row.", {"explanation": "JSON: the whole explanation."}),
+    "incidents_resolved": ("The incidents with each resolution whole: the keys it leaves out "
+                           "put back from the row's columns.",
+                           {"resolution": "JSON: the whole resolution (how each value was "
+                                          "decided)."}),
     "report_incident": ("The incident each report belongs to now (its latest link, else its "
                         "own).", {"own_incident": "The incident it was judged in.",
                                   "incident_id": "The incident it belongs to now."}),
@@ -168,9 +180,6 @@ VIEWS: dict[str, tuple[str, dict[str, str]]] = {
 # gives SQLite the pack's time zone and cut-off as two functions (monitor.datasette.plugin):
 # pack_day(instant) and pack_cutoff(date).
 DAY = "pack_day(f.occurred)"
-# A finding's report, whose key encodes ":" and "%" in its parts (models.IncidentReport)
-REPORT_KEY = ("f.feed || ':' || replace(replace(f.source_id, '%', '%25'), ':', '%3A') || ':' "
-              "|| replace(replace(f.revision, '%', '%25'), ':', '%3A')")
 # TERMS.md §4 "Counting": a finding sits in one row, its charged set ("syrian_government",
 # "russia or syrian_government", "undetermined", "unattributed"); the ledger writes the label
 CHARGED_SET = CHARGED_SET_SQL
@@ -259,7 +268,7 @@ QUERIES: dict[str, tuple[str, str, str, tuple[str, ...]]] = {
         "f.status, f.attribution, f.occurred, f.day, f.feed, f.source_id, f.incident_id, "
         "i.place, i.admin1 AS governorate, i.location_precision, i.lat AS latitude, i.lon AS "
         f"longitude FROM (SELECT *, {DAY} AS day FROM current_findings f) f JOIN incidents i "
-        f"ON i.report_key = {REPORT_KEY} WHERE i.lat IS "
+        f"ON i.report_key = {REPORT_KEY_SQL} WHERE i.lat IS "
         f"NOT NULL AND i.lon IS NOT NULL AND (:term = '' OR f.term = :term) AND {PARTY} AND "
         f"{_period('f.occurred')} AND f.seq > CAST(COALESCE(NULLIF(:after_seq, ''), "
         f"'0') AS INTEGER) ORDER BY f.seq LIMIT {MAP_PAGE}",

@@ -10,6 +10,8 @@ Its modules, one job each:
 - :mod:`.chain` — the canonical form of an entry (a contract, documented there), its hash,
   and appending entries in transactions;
 - :mod:`.queries` — the domain's read queries;
+- :mod:`.compact` — what a finding's explanation and an incident's resolution leave out
+  because another column holds it, and how every read puts it back;
 - :mod:`.patterns_queue` — the queue of event-time windows whose patterns are stale;
 - :mod:`.verify` — recomputing the chain (in two processes for a big ledger);
 - :mod:`.base` — the connection the others share; :mod:`.store` — :class:`Ledger`, which opens
@@ -19,6 +21,7 @@ Its modules, one job each:
 from __future__ import annotations
 
 from .chain import GENESIS_HASH, canonical_entry, canonical_json, entry_hash
+from .compact import compact_explanation, compact_resolution, full_explanation, full_resolution
 from .errors import DuplicateEntryError, LedgerError
 from .queries import MAX_WINDOW, iso
 from .schema import (
@@ -36,5 +39,6 @@ __all__ = [
     "AGGREGATE_SQL", "CHAINED_TABLES", "CHARGED_SET_SQL", "COMMON_COLUMNS", "DERIVED_TABLES",
     "GENESIS_HASH", "MAX_WINDOW", "DuplicateEntryError", "Ledger", "LedgerError",
     "VerifyResult", "canonical_entry", "canonical_json", "chained_table_migration",
-    "entry_hash", "iso",
+    "compact_explanation", "compact_resolution", "entry_hash", "full_explanation",
+    "full_resolution", "iso",
 ]

@@ -15,6 +15,8 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+from ..models import report_key
+from .compact import full_explanation, full_resolution, has_marker
 from .errors import LedgerError
 from .schema import DERIVED_TABLES, ChainedTable, quote, read_tables, table_names
 
@@ -44,7 +46,28 @@ class LedgerBase:
         with self._lock:  # reads too: the connection may be inside another thread's write
             cursor = self._conn.execute(sql, params)
             names = [d[0] for d in cursor.description]
-            return [self._decode(json_cols, dict(zip(names, r))) for r in cursor]
+            rows = [self._decode(json_cols, dict(zip(names, r))) for r in cursor]
+            if table == "findings" and "explanation" in names:
+                self._full_explanations(rows)
+            elif table == "incidents" and "resolution" in names:
+                for row in rows:
+                    if row["resolution"] is not None:
+                        row["resolution"] = full_resolution(row["resolution"], row)
+            return rows
+
+    def _full_explanations(self, rows: list[dict[str, Any]]) -> None:
+        """Put back the resolution notes a stored explanation refers to (:mod:`.compact`), from
+        the incident rows of the findings' reports: one query per 500 reports."""
+        wanted = [(r, report_key(r["feed"], r["source_id"], r["revision"])) for r in rows
+                  if r["explanation"] and has_marker(r["explanation"])]
+        keys, notes = list(dict.fromkeys(k for _, k in wanted)), dict[str, list[str]]()
+        for i in range(0, len(keys), 500):
+            chunk = keys[i:i + 500]
+            notes.update((key, json.loads(text)) for key, text in self._conn.execute(
+                "SELECT report_key, json_extract(resolution, '$.notes') FROM incidents WHERE "
+                f"report_key IN ({', '.join('?' * len(chunk))})", chunk) if text is not None)
+        for row, key in wanted:
+            row["explanation"] = full_explanation(row["explanation"], notes.get(key))
 
     @staticmethod
     def _decode(json_cols: frozenset[str], row: dict[str, Any]) -> dict[str, Any]:

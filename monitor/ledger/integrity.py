@@ -91,18 +91,41 @@ def check_head(conn: Any, tables: Sequence[str], anchor: str) -> str | None:
     return None
 
 
-def expected_schema() -> dict[tuple[str, str], str]:
-    """(type, name) -> SQL of every view, trigger and index the code creates in a ledger."""
-    return _expected(schema.MIGRATIONS, tuple(schema.CHAINED_TABLES))
+def expected_schema(applied: frozenset[str] | None = None) -> dict[tuple[str, str], str]:
+    """(type, name) -> SQL of every view, trigger and index the code creates in a ledger
+    (``applied``: in one that has had only the migrations of these names)."""
+    return _expected(schema.MIGRATIONS, tuple(schema.CHAINED_TABLES), applied)
 
 
-@lru_cache(maxsize=4)
-def _expected(migrations: Any, chained: tuple[str, ...]) -> dict[tuple[str, str], str]:
+@lru_cache(maxsize=8)
+def _expected(migrations: Any, chained: tuple[str, ...],
+              applied: frozenset[str] | None) -> dict[tuple[str, str], str]:
     import sqlite_utils
 
     db = sqlite_utils.Database(memory=True)
-    migrations.apply(db)
+    if applied is None:
+        migrations.apply(db)
+    else:
+        migrations.apply(db, only=applied)
     return _schema(db.conn)
+
+
+def _applied(conn: Any) -> frozenset[str] | None:
+    """The migrations a ledger has had, when some of the code's are still pending (a file
+    written by an older version, opened read-only since); None when it has had them all."""
+    try:
+        done = {r[0] for r in conn.execute(
+            "SELECT name FROM _sqlite_migrations WHERE migration_set = ?",
+            [schema.MIGRATIONS.name])}
+    except Exception:  # noqa: BLE001 - no migrations table: compare with the full schema
+        return None
+    names = getattr(schema.MIGRATIONS, "names", None)  # None: not our registry (a test's)
+    if names is None or set(names) <= done:
+        return None
+    # an older version had the first k steps; anything else (a step missing in the middle) is
+    # compared with the full schema, so removing the record of a step hides nothing it made
+    k = len(done & set(names))
+    return frozenset(names[:k]) if set(names[:k]) == done & set(names) else None
 
 
 def _schema(conn: Any) -> dict[tuple[str, str], str]:
@@ -112,8 +135,10 @@ def _schema(conn: Any) -> dict[tuple[str, str], str]:
 
 
 def schema_problems(conn: Any) -> list[str]:
-    """Views, triggers and indexes that differ from the code's: missing, changed or extra."""
-    want, have = expected_schema(), _schema(conn)
+    """Views, triggers and indexes that differ from the code's: missing, changed or extra. A
+    file with migrations still pending (written by an older version; the next write applies
+    them) is compared with what the migrations it has had create."""
+    want, have = expected_schema(_applied(conn)), _schema(conn)
     out = [f"{kind} {name} is missing" for (kind, name) in sorted(want.keys() - have.keys())]
     out += [f"{kind} {name} differs from the code's definition"
             for (kind, name) in sorted(want.keys() & have.keys())

@@ -14,6 +14,7 @@ from typing import Any
 from .. import geo
 from ..vocabulary import SERIOUS_SEVERITIES, sql_list
 from .base import LedgerBase
+from .compact import EXPLANATION_SQL
 from .errors import LedgerError
 from .schema import AGGREGATE_SQL, CHARGED_SET_SQL, quote
 
@@ -90,7 +91,7 @@ class Queries(LedgerBase):
         bounded = since is not None or until is not None
         # A time window is far narrower than an instrument (COH is half of the findings): the
         # unary + keeps SQLite on an index of occurred. A term and a window are one range of
-        # idx_findings_term_occurred (m005).
+        # idx_findings_term_occurred (m006).
         plus = "+" * bounded
         terms, parties, instruments, states = (_values(v) for v in (term, party, instrument,
                                                                         status))
@@ -111,9 +112,12 @@ class Queries(LedgerBase):
         if as_json:
             # the view's columns, in its order (confidence and status come last)
             names = [*(c for c in t.columns if c != "confidence"), "confidence", "status"]
+            # the explanation as the judge wrote it (monitor.ledger.compact)
+            stored = {c: f"json(f.{quote(c)})" for c in t.json} | {
+                "explanation": f"json({EXPLANATION_SQL})"}
             select = "CAST(json_object(" + ", ".join(
-                [f"'{c}', " + (f"json(f.{quote(c)})" if c in t.json else f"f.{quote(c)}")
-                 for c in names] + [f"'{k}', {sql}" for k, sql in place.items()]) + ") AS BLOB)"
+                [f"'{c}', " + stored.get(c, f"f.{quote(c)}") for c in names]
+                + [f"'{k}', {sql}" for k, sql in place.items()]) + ") AS BLOB)"
         else:
             select = "f.*" + "".join(f", {sql} AS {k}" for k, sql in place.items())
         sql = f"SELECT {select} FROM finding_status f" + " WHERE " * bool(where)

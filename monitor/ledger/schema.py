@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from ..vocabulary import GONE_STATUSES, SET_ASIDE_STATUSES, sql_list
+from .compact import EXPLANATION_SQL, RESOLUTION_SQL
 
 if TYPE_CHECKING:  # sqlite-utils is imported when a ledger is opened for writing, not to read
     import sqlite_utils
@@ -46,12 +47,20 @@ class _Migrations:
             return fn
         return register
 
-    def apply(self, db: sqlite_utils.Database) -> None:
+    @property
+    def names(self) -> tuple[str, ...]:
+        """Every step's name, in the order they apply."""
+        return tuple(name for name, _ in self._steps)
+
+    def apply(self, db: sqlite_utils.Database, only: frozenset[str] | None = None) -> None:
+        """Apply the pending steps (``only``: just those of these names, for rebuilding the
+        schema of a file that has not had the newer ones yet)."""
         from sqlite_utils import Migrations
 
         migrations = Migrations(self.name)
         for name, fn in self._steps:
-            migrations(name=name)(fn)
+            if only is None or name in only:
+                migrations(name=name)(fn)
         migrations.apply(db)
 
 
@@ -304,7 +313,21 @@ chained_table_migration("calm_counts", {"counter": str, "day": int, "start": str
                         not_null=("counter", "day"), indexes=("counter",))
 
 
-# The scorecard's rows (m005), derived from finding_parties by its triggers, so that the
+@MIGRATIONS(name="m005_full_views")
+def _m005_full_views(db: sqlite_utils.Database) -> None:
+    # Explanations and resolutions are stored without what other columns hold already
+    # (monitor.ledger.compact): these views show them whole, for SQL and Datasette.
+    columns = [*(c for c in (*COMMON_COLUMNS, *_CORE["findings"][0]) if c != "confidence"),
+               "confidence", "status"]
+    db.execute("CREATE VIEW findings_explained AS SELECT " + ", ".join(
+        f"{EXPLANATION_SQL} AS explanation" if c == "explanation" else f"f.{quote(c)}"
+        for c in columns) + " FROM finding_status f")
+    db.execute("CREATE VIEW incidents_resolved AS SELECT " + ", ".join(
+        f"{RESOLUTION_SQL} AS resolution" if c == "resolution" else f"i.{quote(c)}"
+        for c in (*COMMON_COLUMNS, *_CORE["incidents"][0])) + " FROM incidents i")
+
+
+# The scorecard's rows (m006), derived from finding_parties by its triggers, so that the
 # scorecard view reads a few dozen rows instead of counting a million in an index. A group
 # (party, instrument, term, severity) keeps how many scored findings it holds and their first
 # and last event time; a group losing its earliest or latest finding looks the new one up in
@@ -341,8 +364,8 @@ _REMOVE_OLD = (
     f"DELETE FROM scorecard_counts WHERE {_scored('OLD')} AND {_of('OLD')} AND findings <= 0;")
 
 
-@MIGRATIONS(name="m005_scorecard_counts")
-def _m005_scorecard_counts(db: sqlite_utils.Database) -> None:
+@MIGRATIONS(name="m006_scorecard_counts")
+def _m006_scorecard_counts(db: sqlite_utils.Database) -> None:
     db.execute("CREATE TABLE scorecard_counts (party TEXT, instrument TEXT, term TEXT, "
                "severity TEXT, findings INTEGER NOT NULL, first TEXT, last TEXT)")
     db.execute("CREATE INDEX idx_scorecard_counts_group ON scorecard_counts (party, "
@@ -363,6 +386,7 @@ def _m005_scorecard_counts(db: sqlite_utils.Database) -> None:
     # or of the period, from the table
     db.execute("DROP INDEX idx_findings_term")
     db.execute("CREATE INDEX idx_findings_term_occurred ON findings (term, occurred)")
+
 
 @dataclass(frozen=True)
 class ChainedTable:

@@ -1,0 +1,149 @@
+"""Store what cannot be derived: what a finding's explanation and an incident's resolution leave
+out of the ledger because another column already holds it, and how a read puts it back.
+
+**Explanation.** The judge ends a finding's explanation with one ``{"resolution": NOTE}`` entry
+per note of the resolution it judged (how each value was decided), and the incident row of the
+same report keeps those notes already (``incidents.resolution`` → ``notes``). So when they are
+exactly the notes of that row, the stored explanation holds :data:`NOTES_MARKER` in their place:
+the row is the one whose ``report_key`` is the finding's report (``feed:source_id:revision``,
+:data:`REPORT_KEY_SQL`). An explanation without the marker (any ledger written before, a
+finding re-judged under a resolution the incident row does not hold, a report without notes) is
+stored, and read, as the judge wrote it.
+
+**Resolution.** The keys of :data:`RESOLUTION_COLUMNS` repeat columns of the same incident row
+(``attacker_sides``, ``zones``, ``admin1`` for ``governorate``...): a key is left out when the
+column gives back its value exactly, and the stored resolution then says so with
+:data:`FROM_COLUMNS` (``"from_columns": 1``); a read puts the missing keys back from the
+columns. A resolution without that key (every one recorded before; older ones lack keys added
+since, ``governorate`` for one) is read as stored.
+
+:func:`full_explanation` and :func:`full_resolution` are the rebuilding, the one definition:
+every reader of the ledger's Python interface gets it (``LedgerBase._rows``).
+:data:`EXPLANATION_SQL` and :data:`RESOLUTION_SQL` do the same in SQL, for the JSON that SQLite
+writes (``findings(as_json=True)``) and for the views ``findings_explained`` and
+``incidents_resolved`` (plain SQL and Datasette); a test checks them against what the judge
+produced on a real ledger (the explanation byte for byte, the resolution value for value).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any
+
+# What a stored explanation holds in place of its incident's resolution notes.
+NOTES_MARKER: dict[str, str] = {"resolution_notes": "incidents.resolution"}
+NOTES_MARKER_TEXT = '{"resolution_notes":"incidents.resolution"}'  # as canonical JSON
+
+
+def _utc_z(column: Any) -> Any:
+    # the resolution writes UTC as "Z" (pydantic's form), the column as "+00:00" (ledger.iso)
+    return column[:-6] + "Z" if isinstance(column, str) and column.endswith("+00:00") else None
+
+
+def _same(column: Any) -> Any:
+    return column
+
+
+# The key of a stored resolution that left out keys its row's columns hold (its value: the
+# revision of RESOLUTION_COLUMNS that says which column gives which key).
+FROM_COLUMNS = "from_columns"
+# resolution key -> (incidents column, how the column's value gives the key's)
+RESOLUTION_COLUMNS: dict[str, tuple[str, Callable[[Any], Any]]] = {
+    "attacker_sides": ("attacker_sides", _same), "target_sides": ("target_sides", _same),
+    "attribution": ("attribution", _same), "event_type": ("event_type", _same),
+    "platform": ("platform", _same), "target_category": ("target_category", _same),
+    "zones": ("zones", _same), "governorate": ("admin1", _same),
+    "start": ("occurred_start", _utc_z), "end": ("occurred_end", _utc_z),
+}
+
+
+def compact_explanation(explanation: Sequence[Mapping[str, Any]],
+                        notes: Sequence[str]) -> list[Any]:
+    """The explanation to store for a finding whose report's incident row keeps ``notes``:
+    when its ``{"resolution": note}`` entries are one run and exactly those notes, the run
+    becomes :data:`NOTES_MARKER`; otherwise (or without notes) it is stored as it is."""
+    out = list(explanation)
+    at = [i for i, entry in enumerate(out) if entry.keys() == {"resolution"}]
+    if notes and at and at == list(range(at[0], at[0] + len(notes))) and [
+            out[i]["resolution"] for i in at] == list(notes):
+        return out[:at[0]] + [dict(NOTES_MARKER)] + out[at[-1] + 1:]
+    return out
+
+
+def has_marker(explanation: Sequence[Any]) -> bool:
+    """Whether a stored explanation needs its incident's notes to be read."""
+    return NOTES_MARKER in explanation
+
+
+def full_explanation(stored: Sequence[Any], notes: Sequence[str] | None) -> list[Any]:
+    """The explanation as the judge wrote it, from the stored one and the notes of its report's
+    incident row (what :func:`compact_explanation` left out)."""
+    try:
+        at = stored.index(NOTES_MARKER)
+    except ValueError:
+        return list(stored)
+    if notes is None:
+        raise ValueError("the explanation refers to its incident's resolution notes, and the "
+                         "ledger has no incident row of its report")
+    return [*stored[:at], *({"resolution": n} for n in notes), *stored[at + 1:]]
+
+
+def compact_resolution(resolution: Mapping[str, Any], row: Mapping[str, Any]) -> dict[str, Any]:
+    """The resolution to store in the incident row ``row``: without the keys the row's columns
+    give back exactly, marked :data:`FROM_COLUMNS` when it left any out."""
+    if FROM_COLUMNS in resolution:
+        raise ValueError(f"a resolution has no key {FROM_COLUMNS!r} of its own")
+    out = {k: v for k, v in resolution.items()
+           if not (k in RESOLUTION_COLUMNS and RESOLUTION_COLUMNS[k][0] in row
+                   and RESOLUTION_COLUMNS[k][1](row[RESOLUTION_COLUMNS[k][0]]) == v)}
+    return out | {FROM_COLUMNS: 1} if len(out) < len(resolution) else out
+
+
+def full_resolution(stored: Mapping[str, Any], row: Mapping[str, Any]) -> dict[str, Any]:
+    """An incident's resolution as resolved (its keys sorted, as stored JSON has them), from the
+    stored one and the columns of its row; one without :data:`FROM_COLUMNS` is as stored."""
+    if stored.get(FROM_COLUMNS) != 1:
+        return dict(stored)
+    out = {k: v for k, v in stored.items() if k != FROM_COLUMNS}
+    for key, (column, value_of) in RESOLUTION_COLUMNS.items():
+        if key not in out:
+            if column not in row:
+                raise ValueError(f"the resolution is read without the column {column} that "
+                                 f"gives its {key}: select the incident's whole row")
+            out[key] = value_of(row[column])
+    return dict(sorted(out.items()))
+
+
+# --- the same in SQL -----------------------------------------------------------------------
+
+def _key_part_sql(column: str) -> str:
+    return f"replace(replace({column}, '%', '%25'), ':', '%3A')"
+
+
+# A finding's report key, as monitor.models.report_key builds it, from a findings row ``f``.
+REPORT_KEY_SQL = (f"(f.feed || ':' || {_key_part_sql('f.source_id')} || ':' || "
+                  f"{_key_part_sql('f.revision')})")
+# finding ``f``'s explanation as the judge wrote it, as canonical JSON text: the marker
+# replaced by the notes' entries (a marker is only stored for a report with notes)
+EXPLANATION_SQL = (
+    f"(CASE WHEN instr(f.explanation, '{NOTES_MARKER_TEXT}') THEN replace(f.explanation, "
+    f"'{NOTES_MARKER_TEXT}', (SELECT substr(a, 2, length(a) - 2) FROM (SELECT "
+    "json_group_array(json_object('resolution', n.value)) AS a FROM incidents i, "
+    f"json_each(i.resolution, '$.notes') n WHERE i.report_key = {REPORT_KEY_SQL}))) "
+    "ELSE f.explanation END)")
+
+
+def _resolution_value_sql(column: str, value_of: Callable[[Any], Any]) -> str:
+    if value_of is _utc_z:
+        return f"substr(i.{column}, 1, length(i.{column}) - 6) || 'Z'"
+    return f"json(i.{column})" if column in ("attacker_sides", "target_sides", "zones") \
+        else f"i.{column}"
+
+
+# incident ``i``'s resolution as resolved, as JSON text (the keys put back come last)
+RESOLUTION_SQL = (
+    f"(CASE WHEN json_extract(i.resolution, '$.{FROM_COLUMNS}') = 1 THEN json_remove("
+    "json_insert(i.resolution, " + ", ".join(
+        f"'$.{key}', {_resolution_value_sql(column, value_of)}"
+        for key, (column, value_of) in RESOLUTION_COLUMNS.items())
+    + f"), '$.{FROM_COLUMNS}') ELSE i.resolution END)")
