@@ -25,7 +25,9 @@ README = (PROJECT_ROOT / "README.md").read_text(encoding="utf-8")
 
 def commands(group: click.Group, prefix: str = "monitor") -> list[str]:
     out = []
-    for name, cmd in group.commands.items():
+    ctx = click.Context(group)
+    for name in group.list_commands(ctx):
+        cmd = group.get_command(ctx, name)
         path = f"{prefix} {name}"
         if isinstance(cmd, click.Group):
             out += commands(cmd, path)

@@ -123,11 +123,14 @@ def test_a_malformed_head_is_an_error_naming_the_form(ledger: Ledger) -> None:
        ())], "finding_parties does not match the chain"),
     ([("UPDATE finding_parties SET occurred = 20160101 WHERE finding_id = 'f-1'", ())],
      "finding_parties does not match the chain"),
+    ([("UPDATE scorecard_counts SET findings = findings + 1", ())],
+     "scorecard_counts does not match the chain"),
+    ([("DELETE FROM scorecard_counts", ())], "scorecard_counts does not match the chain"),
     ([("DROP VIEW scorecard", ()),
       ("CREATE VIEW scorecard AS SELECT 'x' AS party, 1 AS findings", ())],
      "view scorecard differs from the code's definition"),
 ], ids=["party-moved", "status-changed", "state-emptied", "row-doubled", "number-for-text",
-        "view-redefined"])
+        "count-raised", "counts-emptied", "view-redefined"])
 def test_derived_state_edited_with_sql_fails_verify_and_rebuild_restores_it(
         ledger: Ledger, path: Path, statements: Any, named: str) -> None:
     before = ledger.query("SELECT * FROM finding_parties ORDER BY finding_id")
@@ -137,6 +140,87 @@ def test_derived_state_edited_with_sql_fails_verify_and_rebuild_restores_it(
     assert named.split(" does")[0].split(" differs")[0] in " ".join(ledger.rebuild())
     assert ledger.verify().ok
     assert ledger.query("SELECT * FROM finding_parties ORDER BY finding_id") == before
+
+
+def test_an_intact_finding_parties_is_checked_row_for_row_without_the_exact_comparison(
+        ledger: Ledger, path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from monitor.ledger import integrity
+
+    def exact(*args: Any) -> None:
+        raise AssertionError("the exact comparison ran on finding_parties")
+
+    monkeypatch.setattr(integrity, "_STEP_CHUNK", 2)  # several chunks, and a last short one
+    real = integrity._compare
+    monkeypatch.setattr(integrity, "_compare", lambda conn, table, *rest: (
+        exact() if table == "finding_parties" else real(conn, table, *rest)))
+    assert ledger.verify().ok
+
+
+@pytest.mark.parametrize("statements, in_step, ok", [
+    ([], True, True),
+    # the same rows written in another order: not in step, and the exact comparison passes it
+    ([("CREATE TEMP TABLE t AS SELECT * FROM finding_parties ORDER BY rowid DESC", ()),
+      ("DELETE FROM finding_parties", ()), ("INSERT INTO finding_parties SELECT * FROM t", ())],
+     False, True),
+    ([("UPDATE finding_parties SET status = 'confirmed' WHERE finding_id = 'f-4'", ())],
+     False, False),
+    ([("UPDATE finding_parties SET term = NULL WHERE finding_id = 'f-4'", ())], False, False),
+    ([("UPDATE finding_parties SET term = 'null' WHERE finding_id = 'f-4'", ())], False, False),
+    ([("UPDATE finding_parties SET term = CAST(term AS BLOB) WHERE finding_id = 'f-4'", ())],
+     False, False),
+    ([("DELETE FROM finding_parties WHERE finding_id = 'f-5'", ())], False, False),
+    ([("INSERT INTO finding_parties SELECT * FROM finding_parties WHERE finding_id = 'f-5'",
+       ())], False, False),
+], ids=["intact", "reordered", "status", "null", "null-text", "blob", "last-deleted",
+        "last-doubled"])
+def test_finding_parties_in_step_or_not_the_verdict_is_the_exact_one(
+        ledger: Ledger, path: Path, monkeypatch: pytest.MonkeyPatch, statements: Any,
+        in_step: bool, ok: bool) -> None:
+    from monitor.ledger import integrity
+
+    monkeypatch.setattr(integrity, "_STEP_CHUNK", 2)
+    tamper(path, *statements)
+    conn = sqlite3.connect(path)
+    try:
+        assert integrity._parties_in_step(conn) is in_step
+    finally:
+        conn.close()
+    result = ledger.verify()
+    assert result.ok is ok
+    if not ok:
+        assert "finding_parties does not match the chain" in str(result.problem)
+
+
+def test_the_exact_comparison_counts_rows_extra_and_missing(ledger: Ledger, path: Path) -> None:
+    tamper(path, ("INSERT INTO finding_parties SELECT * FROM finding_parties WHERE finding_id = "
+                  "'f-1'", ()),
+           ("UPDATE finding_parties SET party = 'isil' WHERE finding_id = 'f-3'", ()))
+    # (the triggers were off: scorecard_counts no longer matches finding_parties either)
+    assert str(ledger.verify().problem).startswith(
+        "finding_parties does not match the chain: 2 row(s) the entries do not give, 1 they "
+        "give missing (6 rows, 5 expected); scorecard_counts does not match")
+
+
+def test_a_broken_chain_stops_the_derived_check_beside_it(
+        ledger: Ledger, path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from monitor.ledger import store
+
+    started: list[Any] = []
+
+    class Watched(store.Beside):
+        def __init__(self, *args: Any) -> None:
+            super().__init__(*args)
+            started.append(self)
+
+        def cancel(self) -> None:
+            started.append("cancelled")
+            super().cancel()
+
+    monkeypatch.setattr(store, "Beside", Watched)
+    assert ledger.verify().ok and len(started) == 1
+    tamper(path, ("UPDATE findings SET severity = 'minor' WHERE seq = 6", ()))
+    result = ledger.verify()
+    assert (result.ok, result.seq) == (False, 6) and started[-1] == "cancelled"
 
 
 def test_a_removed_trigger_is_named_at_once(ledger: Ledger, path: Path) -> None:
@@ -322,10 +406,14 @@ def test_rejudge_commits_in_batches_while_hand_entries_go_in(tmp_path: Path, mon
 
 
 def broken_copies(ledger: Ledger, path: Path, tmp_path: Path) -> dict[str, Path]:
+    # a page of the findings table in the middle of its pages: its b-tree header flipped
+    pages = [r["pageno"] for r in ledger.query(
+        "SELECT pageno FROM dbstat WHERE name = 'findings' ORDER BY pageno")]
+    (size,) = ledger.query("PRAGMA page_size")[0].values()
     ledger.close()
     data = bytearray(path.read_bytes())
     flipped = bytearray(data)
-    page = 4096 * (len(data) // 4096 // 2)  # a b-tree page in the middle: its header flipped
+    page = size * (pages[len(pages) // 2] - 1)
     for i in range(page, page + 12):
         flipped[i] ^= 0xFF
     copies = {"flipped": bytes(flipped), "truncated": bytes(data[: len(data) // 3]),

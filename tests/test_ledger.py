@@ -32,6 +32,7 @@ from monitor.ledger import (
 )
 from monitor.ledger import schema, verify
 from monitor.models import charged_set
+from monitor.output import render_json_texts
 from monitor.service import Monitor
 
 T0 = datetime(2026, 11, 22, 4, 0, tzinfo=timezone.utc)
@@ -655,14 +656,80 @@ def test_m003_fills_the_derived_tables_of_an_existing_ledger(
     assert new.verify().ok
 
 
+def scorecard_counted(ledger: Ledger) -> list[dict[str, Any]]:
+    """The scorecard counted from finding_parties, as the view counted it before m006."""
+    return ledger.query("SELECT party, instrument, term, severity, count(*) AS findings, "
+                        "min(occurred) AS first, max(occurred) AS last FROM finding_parties "
+                        "WHERE status NOT IN ('superseded', 'retracted', 'disputed', "
+                        "'discounted') GROUP BY party, instrument, term, severity")
+
+
+def test_the_scorecard_counts_follow_every_change_of_finding_parties(ledger: Ledger) -> None:
+    changes(ledger)
+    assert ledger.query("SELECT * FROM scorecard") == scorecard_counted(ledger)
+    for n in range(6, 10):  # one group: its first and last move as findings come and go
+        record(ledger, n)
+    steps = [("f-6", "disputed"), ("f-9", "retracted"), ("f-6", "confirmed"),
+             ("f-1", "discounted"), ("f-7", "superseded"), ("f-8", "disputed"),
+             ("f-6", "retracted"), ("f-9", "corroborated")]
+    for finding_id, status in steps:
+        with ledger.transaction():
+            ledger.append("status_changes", {"finding_id": finding_id, "status": status})
+        assert ledger.query("SELECT * FROM scorecard") == scorecard_counted(ledger), status
+    assert ledger.verify().ok
+    ledger.rebuild()
+    assert ledger.query("SELECT * FROM scorecard") == scorecard_counted(ledger)
+    with ledger.transaction():  # every finding set aside: the group is gone, not zero
+        ledger.append_many("status_changes", [{"finding_id": f"f-{n}", "status": "disputed"}
+                                              for n in range(1, 10)])
+    assert ledger.query("SELECT * FROM scorecard") == scorecard_counted(ledger) == []
+    assert ledger.query("SELECT count(*) AS n FROM scorecard_counts") == [{"n": 0}]
+
+
+def test_m006_counts_the_scorecard_of_an_existing_ledger(
+        path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    older = Migrations("monitor.ledger")  # the ledger as the code before m006 left it
+    for name, fn in schema.MIGRATIONS._steps:
+        if name != "m006_scorecard_counts":
+            older(name=name)(fn)
+    with monkeypatch.context() as m:
+        m.setattr(schema, "MIGRATIONS", older)
+        old = Ledger.open(path, clock=SteppingClock())
+        changes(old)
+        expected = old.query("SELECT * FROM scorecard")
+        old.close()
+    new = Ledger.open(path, clock=SteppingClock())
+    assert expected and new.query("SELECT * FROM scorecard") == expected
+    assert new.verify().ok
+
+
+def test_findings_of_a_term_in_a_period_are_one_range_of_an_index(ledger: Ledger) -> None:
+    changes(ledger)
+    bounds = {"since": "2016-09-01", "until": "2016-09-03"}
+    calls: list[str] = []
+    ledger._conn.set_trace_callback(calls.append)
+    try:
+        found = ledger.findings(term="COH-AIR", **bounds)
+    finally:
+        ledger._conn.set_trace_callback(None)
+    assert [f["finding_id"] for f in found] == ["f-1", "f-2"] or found
+    sql = next(c for c in calls if "FROM finding_status" in c)
+    plan = " ".join(str(r) for r in ledger._conn.execute("EXPLAIN QUERY PLAN " + sql))
+    assert "idx_findings_term_occurred (term=? AND occurred>? AND occurred<?)" in plan
+
+
 def test_findings_as_json_text_are_the_findings(ledger: Ledger) -> None:
     changes(ledger)
     for filters in ({}, {"party": "russia"}, {"term": "COH-AIR", "since": "2016-09-02"},
                     {"status": "confirmed"}, {"limit": 2}):
         texts = ledger.findings(**filters, as_json=True)
         rows = ledger.findings(**filters)
+        assert all(isinstance(t, bytes) for t in texts)  # written out as SQLite made them
         assert [json.loads(t) for t in texts] == rows
         assert [list(json.loads(t)) for t in texts] == [list(r) for r in rows]  # same order
+        assert json.loads(render_json_texts(texts, "json")) == rows
+        assert [json.loads(line) for line in render_json_texts(texts, "jsonl").splitlines()
+                ] == rows
 
 
 def test_reports_incidents_reviews_and_counts(ledger: Ledger) -> None:
@@ -754,7 +821,8 @@ def test_opening_sets_wal_and_migrations_are_idempotent(path: Path) -> None:
     assert again.query("PRAGMA journal_mode") == [{"journal_mode": "wal"}]
     assert sorted(m["name"] for m in again.query("SELECT name FROM _sqlite_migrations")) == [
         "chained_table_calm_counts", "m001_chained_tables", "m002_pattern_queue",
-        "m003_finding_state", "m004_charged_sets", "m005_full_views"]
+        "m003_finding_state", "m004_charged_sets", "m005_full_views",
+        "m006_scorecard_counts"]
     assert sum(again.counts().values()) == 3
     record(again, 2)
     assert again.verify().entries == 6
@@ -842,22 +910,16 @@ def test_verify_read_only_of_a_ledger_an_older_version_wrote(tmp_path: Path) -> 
     since) is checked against the schema of the migrations it has had; a step missing in the
     middle is not pending, so the record of m001 removed still shows the dropped trigger."""
     path = tmp_path / "old.db"
-    Ledger.open(path).close()
-    newest = schema.MIGRATIONS.names[-1]
-    with sqlite3.connect(path) as conn:
-        made = {r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type = 'view'")}
-        conn.execute("DELETE FROM _sqlite_migrations WHERE name = ?", [newest])
-    # undo what the newest step made, as the older version's file would be
-    fresh = sqlite3.connect(":memory:")
+    # the file as the version before the newest migration wrote it: every step but the last
     import sqlite_utils
 
-    db = sqlite_utils.Database(fresh)
-    schema.MIGRATIONS.apply(db, only=frozenset(schema.MIGRATIONS.names[:-1]))
-    older = {r[0] for r in fresh.execute("SELECT name FROM sqlite_master WHERE type = 'view'")}
+    older = sqlite_utils.Database(sqlite3.connect(path))
+    older.enable_wal()
+    schema.MIGRATIONS.apply(older, only=frozenset(schema.MIGRATIONS.names[:-1]))
+    older.conn.close()
     with sqlite3.connect(path) as conn:
-        for view in made - older:
-            conn.execute(f"DROP VIEW {view}")
-    assert made - older, "the newest migration is expected to add a view"
+        assert schema.MIGRATIONS.names[-1] not in {
+            r[0] for r in conn.execute("SELECT name FROM _sqlite_migrations")}
     assert Ledger.open(path, readonly=True).verify().ok
 
     with sqlite3.connect(path) as conn:

@@ -54,6 +54,28 @@ def test_query_refuses_anything_but_reading(run, sql, asks):
     assert "ledger OK" in run("ledger", "verify").output
 
 
+@pytest.mark.parametrize("args", [
+    ["query", "SELECT * FROM scorecard"],
+    ["findings", "--term", "COH-GOV", "--since", "2016-09-12", "--format", "json"],
+], ids=["query", "findings"])
+def test_a_read_command_imports_neither_the_pipeline_nor_other_commands(run, tmp_path, args):
+    """Start-up is most of a read command's time: the commands' modules are imported when a
+    command is looked up, and a read needs nothing of the pipeline or the briefs."""
+    import subprocess
+
+    db = str(tmp_path / "ledger.db")  # the ledger the run fixture imported the sample into
+    script = ("import sys\nfrom monitor.cli import main\n"
+              f"main(['--db', {db!r}, *{args!r}], standalone_mode=False)\n"
+              "print(sorted(n for n in sys.modules if n.startswith('monitor')), file=sys.stderr)")
+    out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
+                         check=True, cwd=Path(__file__).resolve().parents[1])
+    loaded = set(eval(out.stderr.strip().splitlines()[-1]))
+    heavy = {"monitor.service", "monitor.judge", "monitor.engine", "monitor.zones",
+             "monitor.report", "monitor.cli.incident", "monitor.cli.report", "monitor.cli.run",
+             "monitor.cli.rules", "monitor.cli.serve"}
+    assert loaded & heavy == set()
+
+
 def test_query_reads_tables_and_views(run):
     rows = json.loads(run("query", "SELECT term, count(*) AS n FROM current_findings "
                                    "GROUP BY term ORDER BY term", "--format", "json").output)

@@ -11,6 +11,7 @@ Errors the user can act on become one ``Error: ...`` message and exit status 1 i
 
 from __future__ import annotations
 
+import importlib
 import os
 import sqlite3
 import sys
@@ -22,7 +23,6 @@ from ..config import environment
 from ..errors import MonitorError
 from ..ledger.store import damaged
 from ..problems import ProblemsError
-from . import config, feeds, findings, incident, ledger, read, report, rules, run, serve
 from .common import Context
 
 USER_ERRORS = (MonitorError,)
@@ -39,8 +39,33 @@ def message(exc: BaseException) -> str:
     return str(exc)
 
 
+# command -> (its module in monitor.cli, the function): a module is imported when one of its
+# commands is looked up, so a command starts with its own imports only (a read command
+# needs neither the pipeline nor the brief's).
+COMMANDS = {
+    "incident": ("incident", "incident"), "import": ("incident", "import_"),
+    "findings": ("findings", "findings"), "finding": ("findings", "finding"),
+    "query": ("read", "query"), "incidents": ("read", "incidents"), "calm": ("read", "calm"),
+    "alerts": ("read", "alerts"), "rules": ("rules", "rules"), "config": ("config", "config_"),
+    "actors": ("config", "actors"), "zones": ("config", "zones"), "ledger": ("ledger", "ledger"),
+    "feeds": ("feeds", "feeds"), "run": ("run", "run_"), "report": ("report", "report_"),
+    "serve": ("serve", "serve"),
+}
+
+
 class MonitorGroup(click.Group):
-    """The top-level group; every command runs inside its :meth:`invoke`."""
+    """The top-level group; every command runs inside its :meth:`invoke`. Its commands are
+    :data:`COMMANDS`, each imported on first use."""
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return sorted({*self.commands, *COMMANDS})
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        if cmd_name not in self.commands and cmd_name in COMMANDS:
+            module, name = COMMANDS[cmd_name]
+            command = getattr(importlib.import_module(f"{__name__}.{module}"), name)
+            self.add_command(command, cmd_name)
+        return self.commands.get(cmd_name)
 
     def invoke(self, ctx: click.Context) -> object:
         try:
@@ -87,13 +112,3 @@ def main(ctx: click.Context, config: str | None, db: str | None, pack: str | Non
       monitor findings --term JIG-SAAF --format json
     """
     ctx.obj = Context(config, db, pack)
-
-
-for command in (
-    incident.incident, incident.import_,
-    findings.findings, findings.finding,
-    read.query, read.incidents, read.calm, read.alerts,
-    rules.rules, config.config_, config.actors, config.zones,
-    ledger.ledger, feeds.feeds, run.run_, report.report_, serve.serve,
-):
-    main.add_command(command)

@@ -303,6 +303,15 @@ BOOKKEEPING: dict[str, tuple[str, dict[str, str]]] = {
          "instrument": "The finding's instrument.", "term": "The finding's term.",
          "severity": "The finding's severity.", "occurred": "Event start (UTC).",
          "occurred_end": "Event end (UTC).", "status": STATUS}),
+    "scorecard_counts": (
+        "Derived, not evidence, not chained: the scorecard's rows, kept up to date by "
+        "finding_parties' triggers; the scorecard view reads it.",
+        {"party": CHARGED_SET_TEXT, "instrument": "The instrument.", "term": "The term.",
+         "severity": "The severity.",
+         "findings": "Its findings that count (neither disputed, discounted, superseded nor "
+                     "retracted).",
+         "first": "The earliest event start of those findings (UTC).",
+         "last": "The latest event start of those findings (UTC)."}),
 }
 
 

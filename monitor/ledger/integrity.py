@@ -18,12 +18,21 @@ from __future__ import annotations
 
 import re
 import sqlite3
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from functools import lru_cache
 from typing import Any
 
 from . import schema
-from .schema import DERIVED_TABLES, PARTIES_FROM_FINDINGS, quote
+from .schema import (
+    DERIVED_TABLES,
+    PARTIES_FROM_FINDINGS,
+    PARTY_COLUMNS,
+    PARTY_FINDINGS_SQL,
+    PARTY_ROW_SQL,
+    SCORECARD_COLUMNS,
+    SCORECARD_FROM_PARTIES,
+    quote,
+)
 
 HEAD = re.compile(r"^(?P<seq>\d+):(?P<hash>[0-9a-f]{64})$")
 _STATE_FROM_CHAIN = (
@@ -31,8 +40,22 @@ _STATE_FROM_CHAIN = (
     "ORDER BY s.seq DESC LIMIT 1) AS status, (SELECT c.confidence FROM confidence_changes c "
     "WHERE c.finding_id = ids.id ORDER BY c.seq DESC LIMIT 1) AS confidence FROM (SELECT "
     "finding_id AS id FROM status_changes UNION SELECT finding_id FROM confidence_changes) ids")
-_PARTY_COLUMNS = "finding_id, party, instrument, term, severity, occurred, occurred_end, status"
-_PARTIES_SELECT = PARTIES_FROM_FINDINGS[PARTIES_FROM_FINDINGS.index(" SELECT ") + 1:]
+_PARTY_COLUMNS = ", ".join(PARTY_COLUMNS)
+_PARTIES_SELECT = f"SELECT {PARTY_ROW_SQL} {PARTY_FINDINGS_SQL}"
+# finding_parties is written in the order of the findings it derives from (a batch in seq
+# order, Chain._derive; rebuild, m003 and m004 ORDER BY f.seq), and a status change updates
+# its row in place: an intact table read in rowid order is the derived SELECT read in seq
+# order, row for row. The two are compared a chunk at a time, each chunk one text SQLite
+# builds, a JSON array a row: both sides hold only text and NULL (finding_parties' columns
+# are TEXT, so SQLite stores any number written to them as text), which JSON keeps apart and
+# delimits, so equal texts are equal rows. A blob makes json_array fail: the exact way decides.
+_STEP_CHUNK = 65_536
+_CHUNK_OF = ("WITH r({columns}, k) AS ({rows} ORDER BY 9 LIMIT ?) SELECT CAST(group_concat("
+             "json_array({columns}), char(10)) AS BLOB), count(*), max(k) FROM r")
+_WANT_CHUNK = _CHUNK_OF.format(columns=_PARTY_COLUMNS, rows=f"SELECT {PARTY_ROW_SQL}, f.seq "
+                               f"{PARTY_FINDINGS_SQL} AND f.seq > ?")
+_HAVE_CHUNK = _CHUNK_OF.format(columns=_PARTY_COLUMNS, rows=f"SELECT {_PARTY_COLUMNS}, rowid "
+                               "FROM finding_parties WHERE rowid > ?")
 
 
 def parse_head(text: str) -> tuple[int, str]:
@@ -128,53 +151,59 @@ def schema_problems(conn: Any) -> list[str]:
 def derived_problems(conn: Any) -> list[str]:
     """Rows of the derived tables that the chained entries do not give, or lack."""
     out = []
+    # finding_parties first: scorecard_counts is checked against it
     checks = (("finding_state", "finding_id, status, confidence", _STATE_FROM_CHAIN),
-              ("finding_parties", _PARTY_COLUMNS, _PARTIES_SELECT))
+              ("finding_parties", _PARTY_COLUMNS, _PARTIES_SELECT),
+              ("scorecard_counts", ", ".join(SCORECARD_COLUMNS), SCORECARD_FROM_PARTIES))
     present = {r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
-    for table, columns, derived in checks:
-        if table not in present:
-            continue  # a ledger before its derived tables (schema_problems names it)
-        # one pass over each side, both in the same order (the derived SELECT, which reads
-        # every finding's JSON, runs once: three runs of it took 30 s on a million findings)
-        order = ", ".join(str(i) for i in range(1, len(columns.split(", ")) + 1))
-        have = conn.execute(f"SELECT {columns} FROM {table} ORDER BY {order}")
-        want = conn.execute(f"SELECT * FROM ({derived}) ORDER BY {order}")
-        extra, missing, rows, wanted = _compare_sorted(have, want)
-        if extra or missing or rows != wanted:
-            out.append(f"{table} does not match the chain: {extra} row(s) the entries do not "
-                       f"give, {missing} they give missing ({rows} rows, {wanted} expected)")
+    conn.execute("SAVEPOINT derived_check")  # one snapshot for every query below
+    try:
+        for table, columns, derived in checks:
+            if table not in present:
+                continue  # a ledger before its derived tables (schema_problems names it)
+            if table == "finding_parties" and _parties_in_step(conn):
+                continue
+            problem = _compare(conn, table, columns, derived)
+            if problem:
+                out.append(problem)
+    finally:
+        conn.execute("RELEASE derived_check")
     return out
 
 
-def _rank(v: Any) -> tuple[int, Any]:
-    """SQLite's order of values: NULL, numbers, text (by code point, which is UTF-8's byte
-    order), blobs; a derived table altered by hand may hold any of them."""
-    if v is None:
-        return (0, 0)
-    if isinstance(v, (int, float)):
-        return (1, v)
-    return (2, v) if isinstance(v, str) else (3, bytes(v))
+def _compare(conn: Any, table: str, columns: str, derived: str) -> str | None:
+    """What differs between ``table`` and ``derived`` (the rows the chain gives), compared as
+    multisets by SQLite in one GROUP BY (the derived SELECT, which reads every finding, runs
+    once); None when nothing does. Both sides hold text and NULL, and a blob only if edited
+    in: GROUP BY keeps apart values of different types."""
+    extra, missing, rows, wanted = conn.execute(
+        f"SELECT coalesce(sum(max(n, 0)), 0), coalesce(sum(max(-n, 0)), 0), coalesce(sum("
+        f"have), 0), coalesce(sum(want), 0) FROM (SELECT sum(side) AS n, sum(side = 1) AS have, "
+        f"sum(side = -1) AS want FROM (SELECT {columns}, 1 AS side FROM {table} UNION ALL "
+        f"SELECT *, -1 FROM ({derived})) GROUP BY {columns})").fetchone()
+    if extra or missing or rows != wanted:
+        return (f"{table} does not match the chain: {extra} row(s) the entries do not give, "
+                f"{missing} they give missing ({rows} rows, {wanted} expected)")
+    return None
 
 
-def _key(row: Sequence[Any]) -> tuple[tuple[int, Any], ...]:
-    return tuple(_rank(v) for v in row)
-
-
-def _compare_sorted(have: Iterable[Sequence[Any]], want: Iterable[Sequence[Any]]
-                    ) -> tuple[int, int, int, int]:
-    """(rows of ``have`` not in ``want``, rows of ``want`` not in ``have``, rows, wanted) of
-    two row streams sorted by :func:`_key`, compared as multisets in one pass."""
-    extra = missing = rows = wanted = 0
-    a, b = iter(have), iter(want)
-    x, y = next(a, None), next(b, None)
-    while x is not None or y is not None:
-        if y is None or (x is not None and _key(x) < _key(y)):
-            extra, rows, x = extra + 1, rows + 1, next(a, None)
-        elif x is None or _key(y) < _key(x):
-            missing, wanted, y = missing + 1, wanted + 1, next(b, None)
-        else:
-            rows, wanted, x, y = rows + 1, wanted + 1, next(a, None), next(b, None)
-    return extra, missing, rows, wanted
+def _parties_in_step(conn: Any) -> bool:
+    """Whether finding_parties in rowid order is, row for row, what the chain gives in seq
+    order: the fast check of an intact table. False only says that the exact comparison
+    must decide (a table written in another order is not wrong for that)."""
+    want_after = have_after = 0
+    while True:
+        try:
+            want, wanted, want_after = conn.execute(_WANT_CHUNK, [want_after, _STEP_CHUNK]
+                                                    ).fetchone()
+            have, rows, have_after = conn.execute(_HAVE_CHUNK, [have_after, _STEP_CHUNK]
+                                                  ).fetchone()
+        except Exception:  # noqa: BLE001 - a blob (sqlite3's or sqlean's error): not in step
+            return False
+        if (want, wanted) != (have, rows):
+            return False
+        if rows < _STEP_CHUNK:
+            return True
 
 
 def rebuild(conn: sqlite3.Connection) -> list[str]:
@@ -192,6 +221,9 @@ def rebuild(conn: sqlite3.Connection) -> list[str]:
         conn.execute(want[(kind, name)])
     conn.execute("DELETE FROM finding_state")
     conn.execute(f"INSERT INTO finding_state (finding_id, status, confidence) {_STATE_FROM_CHAIN}")
+    # scorecard_counts first: what finding_parties' triggers then take out of it is nothing
+    # (an edited row would be counted down wrong), and its insert trigger counts afresh
+    conn.execute("DELETE FROM scorecard_counts")
     conn.execute("DELETE FROM finding_parties")
     conn.execute(PARTIES_FROM_FINDINGS + " ORDER BY f.seq")
     return done

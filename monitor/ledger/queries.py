@@ -85,19 +85,20 @@ class Queries(LedgerBase):
         ``until`` (exclusive) bound ``occurred``, which the writer stores as UTC
         ``YYYY-MM-DDTHH:MM:SS+00:00`` (text order is time order): a date means the start of
         that day in UTC (``until="2016-09-13"`` ends with 12 September); an aware datetime is
-        taken in UTC. With ``as_json`` each finding is the text of a JSON object (the same keys
-        and values, made by SQLite, JSON columns embedded as stored): nothing is decoded to be
-        encoded again."""
+        taken in UTC. With ``as_json`` each finding is a JSON object in UTF-8 bytes (the same
+        keys and values, made by SQLite, JSON columns embedded as stored): nothing is decoded
+        to be encoded again."""
         bounded = since is not None or until is not None
-        # A time window is far narrower than a term or an instrument (COH-GOV is half of the
-        # findings): the unary + keeps SQLite on the index of occurred.
+        # A time window is far narrower than an instrument (COH is half of the findings): the
+        # unary + keeps SQLite on an index of occurred. A term and a window are one range of
+        # idx_findings_term_occurred (m006).
         plus = "+" * bounded
         terms, parties, instruments, states = (_values(v) for v in (term, party, instrument,
                                                                         status))
         party_clause = ("EXISTS (SELECT 1 FROM finding_parties p WHERE p.finding_id = "
                         f"f.finding_id AND p.party IN {_marks(parties)})" if self._derived else
                         f"{CHARGED_SET_SQL} IN {_marks(parties)}")
-        filters = {f"{plus}f.term IN {_marks(terms)}": terms,
+        filters = {f"f.term IN {_marks(terms)}": terms,
                    f"{plus}f.instrument IN {_marks(instruments)}": instruments,
                    "f.attribution = ?": attribution,
                    f"f.status IN {_marks(states)}": states, "f.incident_id = ?": incident_id,
@@ -114,9 +115,9 @@ class Queries(LedgerBase):
             # the explanation as the judge wrote it (monitor.ledger.compact)
             stored = {c: f"json(f.{quote(c)})" for c in t.json} | {
                 "explanation": f"json({EXPLANATION_SQL})"}
-            select = "json_object(" + ", ".join(
+            select = "CAST(json_object(" + ", ".join(
                 [f"'{c}', " + stored.get(c, f"f.{quote(c)}") for c in names]
-                + [f"'{k}', {sql}" for k, sql in place.items()]) + ")"
+                + [f"'{k}', {sql}" for k, sql in place.items()]) + ") AS BLOB)"
         else:
             select = "f.*" + "".join(f", {sql} AS {k}" for k, sql in place.items())
         sql = f"SELECT {select} FROM finding_status f" + " WHERE " * bool(where)

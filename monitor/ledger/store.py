@@ -15,7 +15,7 @@ from .base import read_only_uri
 from .errors import LedgerError
 from .patterns_queue import PatternQueue
 from .queries import Queries
-from .verify import VerifyResult, verify_file, verify_through
+from .verify import Beside, VerifyResult, verify_file, verify_through
 
 
 PAGE_SIZE = 16384  # bytes per page of a new ledger file (SQLite's default is 4096)
@@ -111,7 +111,16 @@ class Ledger(PatternQueue, Queries):
                 result = verify_through(self._conn, tables)
             else:
                 result = None
-        result = result or verify_file(self.path, tables)
+        beside = None
+        if result is None:
+            # the derived tables are checked in a thread while the chain is recomputed (the
+            # verdict on them is only given when the chain holds)
+            beside = Beside(self.path, integrity.derived_problems) if derived else None
+            try:
+                result = verify_file(self.path, tables)
+            finally:
+                if beside is not None and (result is None or not result.ok):
+                    beside.cancel()
         if not result.ok:
             return result
         with self._lock:
@@ -121,7 +130,8 @@ class Ledger(PatternQueue, Queries):
                 problems.append(moved)
             if derived:
                 problems += integrity.schema_problems(self._conn)
-                problems += integrity.derived_problems(self._conn)
+                problems += (beside.result() if beside is not None else
+                             integrity.derived_problems(self._conn))
         if problems:
             return dataclasses.replace(result, ok=False, problem="; ".join(problems))
         return result

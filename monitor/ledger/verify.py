@@ -20,7 +20,8 @@ import os
 import sqlite3
 import subprocess
 import sys
-from collections.abc import Sequence
+import threading
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -297,6 +298,40 @@ def _start_upper(path: Path, lo: int, hi: int, n: int) -> subprocess.Popen[bytes
             env=env)
     except OSError:
         return None
+
+
+class Beside:
+    """``check(conn)`` run in a thread, on a read-only connection of its own to the ledger at
+    ``path``, while the caller recomputes the chain: SQLite runs without holding the GIL, so
+    both use a core (verify checks the derived tables this way)."""
+
+    def __init__(self, path: Path, check: Callable[[Any], Any]) -> None:
+        self._conn = _reader(path)
+        self._out: Any = None
+        self._exc: BaseException | None = None
+        self._thread = threading.Thread(target=self._run, args=(check,), daemon=True,
+                                        name="ledger-verify-beside")
+        self._thread.start()
+
+    def _run(self, check: Callable[[Any], Any]) -> None:
+        try:
+            self._out = check(self._conn)
+        except BaseException as exc:  # noqa: BLE001 - handed to the caller by result()
+            self._exc = exc
+
+    def result(self) -> Any:
+        """What ``check`` returned (its exception raised here), once it is done."""
+        self._thread.join()
+        self._conn.close()
+        if self._exc is not None:
+            raise self._exc
+        return self._out
+
+    def cancel(self) -> None:
+        """Stop ``check`` (SQLite interrupts its statement) and wait for the thread."""
+        self._conn.interrupt()
+        self._thread.join()
+        self._conn.close()
 
 
 def _upper_part_main() -> None:
