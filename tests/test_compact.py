@@ -186,6 +186,7 @@ def test_every_read_path_gives_the_resolution_as_resolved(imported: Imported, fo
         assert json.loads(text) == imported.resolved[report_key]
 
 
+@pytest.mark.slow  # two real imports printed every way (make test-slow; CI runs it)
 def test_a_ledger_written_before_reads_exactly_as_one_written_now(imported: Imported) -> None:
     """The same rows imported both ways: every command prints the same, but for the recording
     times and hashes, and the brief says the same."""
@@ -219,6 +220,7 @@ def test_a_ledger_written_before_reads_exactly_as_one_written_now(imported: Impo
             assert notes and set(notes) <= set(incident["notes"])
 
 
+@pytest.mark.slow  # every rule re-versioned and re-judged on two ledgers (make test-slow)
 def test_rejudging_supersedes_nothing_for_the_storage_form(imported: Imported,
                                                            tmp_path: Path) -> None:
     """Re-judging compares verdicts (charged_to, severity, attribution), never explanations:
