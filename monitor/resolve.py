@@ -119,6 +119,11 @@ class _Sides:
         self.sides = list(dict.fromkeys(sides)) or [unknown]
         self.air = list(dict.fromkeys(air)) or [unknown]
 
+    def flying(self, pack: Pack) -> list[str]:
+        """The pack's air operators among the sides these names may stand for in an air
+        strike: whose aircraft they may have been when the words do not say."""
+        return [s for s in self.air if s in pack.spec.air_operators]
+
 
 def _resolve(report: IncidentReport, pack: Pack, window: tuple[dt.datetime, dt.datetime, str],
              zone: ZoneMatch) -> Resolution:
@@ -266,7 +271,7 @@ def _resolve(report: IncidentReport, pack: Pack, window: tuple[dt.datetime, dt.d
 
 def _direction(report: IncidentReport, pack: Pack, event_type: str, is_air: bool,
                first: _Sides, second: _Sides, fired: Decision | None, notes: list[str],
-               hit: Decision | None = None) -> tuple[Direction, list[str], list[str]]:
+               hit: Decision | None) -> tuple[Direction, list[str], list[str]]:
     """TERMS.md §4 "Who attacked": directed (attackers, targets) or a clash (both sides).
 
     The source decides first (``report.direction``; without one, the event type: fighting is
@@ -323,13 +328,13 @@ def _direction(report: IncidentReport, pack: Pack, event_type: str, is_air: bool
                 if is_air and not _names_aircraft(fired, pack):
                     # "the regime advanced ... aerial bombardment": the words say which party
                     # acted, not whose aircraft struck
-                    attackers = [s for s in acting.air if s in pack.spec.air_operators] or attackers
+                    attackers = acting.flying(pack) or attackers
                 notes.append(f"direction: {fired.note('fired_by')}: {' or '.join(attackers)} "
                              f"attacked {' or '.join(other.sides)}")
                 return "directed", attackers, other.sides
         notes.append(f"{fired.note('fired_by')}, which names neither party alone: the words "
                      "cannot set the direction")
-    elif hit is not None and hit.value is not None:
+    elif hit is not None:  # (the caller passes a hit side only when words decided one)
         struck = set(hit.value.split("+"))
         for acting, other in orientations:
             attackers = acting.air if is_air else acting.sides
@@ -338,10 +343,9 @@ def _direction(report: IncidentReport, pack: Pack, event_type: str, is_air: bool
                              f"{' or '.join(attackers)}, the other party, attacked")
                 return "directed", attackers, other.sides
     if is_air:
-        operators = set(pack.spec.air_operators)
         for acting, other in orientations:
-            flying = [s for s in acting.air if s in operators]
-            if flying and not any(s in operators for s in other.air):
+            flying = acting.flying(pack)
+            if flying and not other.flying(pack):
                 notes.append(f"direction: an air strike whose aircraft are not named; of the "
                              f"parties only {' or '.join(flying)} flies (air_operators)")
                 return "directed", flying, other.sides
@@ -363,7 +367,7 @@ def _narrow_air(first: _Sides, fired: Decision | None, pack: Pack,
         if named:
             notes.append(f"{fired.note('fired_by')}: the aircraft are {' or '.join(named)}'s")
             return named
-    flying = [s for s in first.air if s in pack.spec.air_operators]
+    flying = first.flying(pack)
     if flying:
         notes.append(f"an air strike whose aircraft are not named: {' or '.join(flying)} "
                      "(the attacker's name may stand for each, TERMS.md §4)")
