@@ -117,7 +117,7 @@ def _applied(conn: Any) -> frozenset[str] | None:
         done = {r[0] for r in conn.execute(
             "SELECT name FROM _sqlite_migrations WHERE migration_set = ?",
             [schema.MIGRATIONS.name])}
-    except Exception:  # noqa: BLE001 - no migrations table: compare with the full schema
+    except sqlite3.OperationalError:  # no migrations table: compare with the full schema
         return None
     names = getattr(schema.MIGRATIONS, "names", None)  # None: not our registry (a test's)
     if names is None or set(names) <= done:
