@@ -68,6 +68,7 @@ DIRECTED = [
     ("235169", "directed", ["syrian_government", "russia"], ["isil"]),
     ("224694", "clash", ["syrian_government"], INSURGENTS),
     ("227244", "directed", INSURGENTS, ["syrian_government"]),
+    ("224502", "directed", ["syrian_government", "russia"], INSURGENTS),
     ("317176", "directed", ["syrian_government", "russia"], ["nusra"]),
 ]
 
@@ -81,6 +82,7 @@ DIRECTED = [
     "'Warplanes kill 21' (no nationality): the air operators among the parties",
     "'Continued clashes around Talbisa': a clash",
     "'Shells target regime forces' controlled areas' and no one named firing: the other party fired",
+    "'aerial bombardment targeted rebels controlled areas': a place, not the rebels acting",
     "'Warplanes target Jund al-Aqsa and Jabhat al-Nusra meeting': Nusra was hit",
 ])
 def test_direction_of_real_rows(ged: dict[str, dict[str, str]], pack: Pack, gid: str,
