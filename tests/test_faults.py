@@ -76,6 +76,7 @@ def test_a_full_disk_gives_a_clear_error_and_leaves_a_verified_ledger(tmp_path):
     assert Ledger.open(tmp_path / "l.db", readonly=True).counts()["reports"] == 3010
 
 
+@pytest.mark.slow  # three processes on one ledger for some seconds (make test-slow)
 def test_a_query_a_hand_entry_and_the_daemon_at_the_same_time(tmp_path):
     env = project(tmp_path)
     ucdp_subset(tmp_path / "feeds" / "ucdp.csv", 1500)

@@ -348,6 +348,7 @@ def ucdp_month(month: str) -> list[tuple[str, dict]]:
                 if r["date_start"].startswith(month)]
 
 
+@pytest.mark.slow  # a year re-judged while hand entries go in (make test-slow)
 def test_rejudge_commits_in_batches_while_hand_entries_go_in(tmp_path: Path, monkeypatch) -> None:
     import subprocess
     import sys

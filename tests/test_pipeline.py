@@ -73,6 +73,7 @@ def acled_file(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return path
 
 
+@pytest.mark.slow  # two whole imports racing on one ledger (make test-slow)
 def test_two_processes_write_the_ledger_one_writes(tmp_path: Path, acled_file: Path) -> None:
     runs = {}
     for mode in ("--no-pipeline", "--pipeline"):

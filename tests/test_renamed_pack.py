@@ -270,6 +270,7 @@ def test_the_renamed_rules_pass_their_own_case_suites(renamed) -> None:
     assert result.exit_code == 0, result.output
 
 
+@pytest.mark.slow  # the whole UCDP file judged by two packs (make test-slow; CI runs it)
 def test_the_renamed_pack_gives_the_same_results_name_for_name(renamed, pack, tmp_path) -> None:
     """The whole 2016 UCDP file (about 5 s a pack on this machine)."""
     new, names = renamed
