@@ -325,6 +325,13 @@ def _direction(report: IncidentReport, pack: Pack, event_type: str, is_air: bool
         for acting, other in orientations:
             attackers = candidates(acting)
             if attackers and not candidates(other):
+                if hit is not None and not set(hit.value.split("+")) & set(other.sides):
+                    # "Rebels advance over IS" in a government-insurgents row: the words say
+                    # whom the acting party attacked, and it is not the other party
+                    notes.append(f"{fired.note('fired_by')}, but {hit.note('hit_side')}, not "
+                                 f"{' or '.join(other.sides)}: the words cannot set the "
+                                 "direction between the source's parties")
+                    break
                 if is_air and not _names_aircraft(fired, pack):
                     # "the regime advanced ... aerial bombardment": the words say which party
                     # acted, not whose aircraft struck
@@ -332,8 +339,9 @@ def _direction(report: IncidentReport, pack: Pack, event_type: str, is_air: bool
                 notes.append(f"direction: {fired.note('fired_by')}: {' or '.join(attackers)} "
                              f"attacked {' or '.join(other.sides)}")
                 return "directed", attackers, other.sides
-        notes.append(f"{fired.note('fired_by')}, which names neither party alone: the words "
-                     "cannot set the direction")
+        else:
+            notes.append(f"{fired.note('fired_by')}, which names neither party alone: the "
+                         "words cannot set the direction")
     elif hit is not None:  # (the caller passes a hit side only when words decided one)
         struck = set(hit.value.split("+"))
         for acting, other in orientations:
