@@ -22,8 +22,9 @@ CANONICAL FORM — A CONTRACT: change anything here and every hash ever recorded
     :func:`~.schema.chained_table_migration`.
 
     :func:`canonical_entry` is this definition in code, the only one in Python: appending
-    hashes with it, and verify re-checks with it any row its SQL fast path (SQLite's
-    ``json_object``) does not reproduce. A test checks that the fast path writes the same text
+    hashes with it (through orjson where orjson writes the same text, :func:`entry_hash`), and
+    verify re-checks with it any row its SQL fast path (SQLite's ``json_object``) does not
+    reproduce. A test checks that the fast path writes the same text
     for every entry of a real ledger.
 """
 
@@ -39,6 +40,8 @@ from contextlib import contextmanager
 from datetime import date, datetime, timezone
 from pathlib import Path
 from typing import Any, Self
+
+import orjson
 
 from ..crashpoints import crash_point
 from .base import LedgerBase
@@ -64,9 +67,36 @@ def canonical_entry(table: str, row: Mapping[str, Any]) -> str:
     return _CANONICAL.encode(body)
 
 
+def _canonical_bytes(table: str, row: Mapping[str, Any]) -> bytes:
+    """:func:`canonical_entry` as UTF-8, written by orjson where it writes the very same text,
+    about ten times faster (a stored row's ~2 KB of JSON-column text is escaped once more here).
+
+    orjson writes strings, integers, booleans and null as the standard library does (sorted
+    keys, no spaces, UTF-8, the same escapes: tested), but not every float: Python writes
+    ``1e-05`` and ``1e+16`` where orjson writes ``0.00001`` and ``1e16``, and NaN as an error
+    where orjson writes null. A row with such a float, a list or dict (a stored row has none:
+    JSON columns hold text), or anything orjson refuses (an integer past 64 bits, a lone
+    surrogate) takes the standard library's path."""
+    body = dict(row)
+    body.pop("hash", None)
+    body["table"] = table
+    for value in body.values():
+        kind = type(value)
+        if kind is float:
+            if value and not 1e-4 <= abs(value) < 1e16:  # also true for NaN and infinities
+                return _CANONICAL.encode(body).encode()
+        elif kind is not str and kind is not int and value is not None and kind is not bool:
+            return _CANONICAL.encode(body).encode()
+    try:
+        return orjson.dumps(body, option=orjson.OPT_SORT_KEYS)
+    except orjson.JSONEncodeError:
+        return _CANONICAL.encode(body).encode()
+
+
 def entry_hash(table: str, row: Mapping[str, Any]) -> str:
-    """The hash of a stored row of ``table``: sha256 of its ``prev_hash`` and canonical form."""
-    return hashlib.sha256((row["prev_hash"] + canonical_entry(table, row)).encode()).hexdigest()
+    """The hash of a stored row of ``table``: sha256 of its ``prev_hash`` and canonical form
+    (:func:`canonical_entry`, written the fast way where it is the same text)."""
+    return hashlib.sha256(row["prev_hash"].encode() + _canonical_bytes(table, row)).hexdigest()
 
 
 class Chain(LedgerBase):
