@@ -83,6 +83,7 @@ def import_file(path: Path, fmt: str, open_monitor: Callable[[], Monitor], *, co
             except OSError as exc:  # no second process here: one does it all
                 on_note(f"importing in one process ({exc})")
         monitor = open_monitor()
+        stack.enter_context(two_processes.settled_heap())
         on_start(lines)
         batch: list[Any] = []
 

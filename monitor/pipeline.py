@@ -15,6 +15,7 @@ any error of its own.
 
 from __future__ import annotations
 
+import contextlib
 import multiprocessing
 import os
 import queue
@@ -42,6 +43,26 @@ class Prepared:
 
     items: list[Any]
     judged: list[tuple[Resolution, list[Finding]] | None]
+
+
+@contextlib.contextmanager
+def settled_heap() -> Iterator[None]:
+    """For an import's batches, once the pack is loaded: keep Python's cycle collector off the
+    objects that exist now (the pack's, which live as long as the import) and let it run
+    every 50,000 new objects rather than every 700; as before on leaving. A batch of 1,000
+    reports makes a few hundred thousand objects, and each run of the collector walked the
+    whole pack: measured on 30,000 generated rows, about 8 % of the import's CPU (unpickling a
+    batch's reports went from ~90 to ~18 µs a report)."""
+    import gc
+
+    thresholds = gc.get_threshold()
+    gc.freeze()
+    gc.set_threshold(50_000, 20, 100)
+    try:
+        yield
+    finally:
+        gc.set_threshold(*thresholds)
+        gc.unfreeze()
 
 
 def wanted(requested: bool | None, lines: int) -> bool:
@@ -148,6 +169,8 @@ def _work(channel: Any, parent: int, config: str, pack_name: str, fmt: str, path
         from .service import Evaluator, validated
 
         monitor = Evaluator(load_pack(Path(config), pack_name))  # judges, records nothing
+        stack = contextlib.ExitStack()
+        stack.enter_context(settled_heap())  # for the worker's life
         items: list[Any] = []
 
         def send() -> None:
