@@ -24,7 +24,13 @@ from .errors import MonitorError
 if TYPE_CHECKING:
     from .service import Monitor, Rejection
 
-BATCH = 500  # reports per ledger transaction
+# Reports per ledger transaction (``monitor import --batch-size``). A commit writes every page
+# the batch changed, and in a big ledger the indexes keyed by event time and by incident id
+# change pages all over the file: measured on 1,000,000 generated rows, 500 reports a batch
+# took 454-463 s and 5,000 took 350 s (sys time 93 -> 63 s), with no difference at 100,000.
+# A crash loses at most the batch in progress (re-importing records it); each batch in flight
+# is held in memory (peak RSS 267 -> 364 MiB at 5,000).
+BATCH = 5000
 
 
 class ImportStopped(MonitorError):
@@ -52,6 +58,7 @@ def _ignore(_: Any) -> None:
 def import_file(path: Path, fmt: str, open_monitor: Callable[[], Monitor], *, config: Path,
                 pack: str, feed: str | None = None, pipeline: bool | None = None,
                 date_format: str | None = None, reliability: str | None = None,
+                batch_size: int = BATCH,
                 on_start: Callable[[int], None] = _ignore,
                 on_batch: Callable[[int], None] = _ignore,
                 on_note: Callable[[str], None] = _ignore) -> ImportResult:
@@ -59,6 +66,7 @@ def import_file(path: Path, fmt: str, open_monitor: Callable[[], Monitor], *, co
     format's name); escalations and cycles of excuses are brought up to date once, at the end.
     ``date_format`` reads an ACLED file's numeric dates (:func:`monitor.adapters.acled.parse_date`);
     ``reliability`` grades the file's source (default: the format's, ``DEFAULT_RELIABILITY``).
+    ``batch_size`` reports are recorded per transaction (:data:`BATCH`).
 
     ``pipeline`` asks for the second process (None: for big files on 2+ cores); it loads pack
     ``pack`` of folder ``config`` while ``open_monitor`` loads this process's (called once the
@@ -78,8 +86,8 @@ def import_file(path: Path, fmt: str, open_monitor: Callable[[], Monitor], *, co
         if two_processes.wanted(pipeline, lines):  # its pack loads alongside this one's
             try:
                 worker = stack.enter_context(
-                    two_processes.Worker(config, pack, fmt, path, feed, BATCH, date_format,
-                                         reliability))
+                    two_processes.Worker(config, pack, fmt, path, feed, batch_size,
+                                         date_format, reliability))
             except OSError as exc:  # no second process here: one does it all
                 on_note(f"importing in one process ({exc})")
         monitor = open_monitor()
@@ -105,7 +113,7 @@ def import_file(path: Path, fmt: str, open_monitor: Callable[[], Monitor], *, co
                 for item in reader(fmt)(path, feed=feed, date_format=date_format,
                                         reliability=reliability):
                     batch.append(item)
-                    if len(batch) >= BATCH:
+                    if len(batch) >= batch_size:
                         flush()
                 flush()
             # escalations and cycles of excuses: once, over everything the import touched

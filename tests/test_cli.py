@@ -93,6 +93,28 @@ def test_reimporting_a_file_adds_nothing(run, tmp_path):
     assert len(findings_json(run)) == 4
 
 
+def test_batch_size_sets_the_transactions_of_an_import(run, tmp_path, monkeypatch):
+    """--batch-size N: N reports per ledger transaction; 0 is refused."""
+    from monitor import service
+
+    batches: list[int] = []
+    submit = service.Monitor.submit
+
+    def counted(self, items, **kw):  # the real submit, counted: one transaction each
+        items = list(items)
+        batches.append(len(items))
+        return submit(self, items, **kw)
+
+    monkeypatch.setattr(service.Monitor, "submit", counted)
+    rows = [{**KAFR_NABL, "event_id_cnty": f"SYR9{i:03d}"} for i in range(5)]
+    path = write_acled(tmp_path / "five.csv", rows)
+    run("import", str(path), "--format", "acled", "--batch-size", "2")
+    assert batches == [2, 2, 1]
+    assert len(findings_json(run)) == 10
+    refused = run("import", str(path), "--format", "acled", "--batch-size", "0", ok=False)
+    assert refused.exit_code == 2 and "--batch-size" in refused.output
+
+
 def test_a_malformed_row_is_reported_with_its_line_and_the_others_go_in(run, tmp_path):
     rows = [KAFR_NABL, {**KAFR_NABL, "event_id_cnty": "SYR9003", "latitude": "95"},
             {**KAFR_NABL, "event_id_cnty": "SYR9004", "event_date": "sometime"}]

@@ -23,7 +23,7 @@ from test_daemon import MONITOR, env_for, ucdp_subset  # noqa: E402
 from test_pipeline import content  # noqa: E402
 
 FEED_ROWS, FEED_BATCH = 500, 50  # the daemon: 10 batches, each with its cursor
-IMPORT_LINES, IMPORT_BATCH = 1500, 500  # monitor import: 3 batches (cli.BATCH)
+IMPORT_LINES, IMPORT_BATCH = 1500, 500  # monitor import: 3 batches (--batch-size)
 # Commits before a run's first batch: the migrations' transaction when the ledger is opened.
 OPENING_COMMITS = 1
 # A run's own account of itself, not data: a crashed run writes none, the run after it one
@@ -133,7 +133,7 @@ def jsonl_project(folder: Path) -> tuple[dict[str, str], Path]:
 
 
 def import_args(source: Path, mode: str) -> list[str]:
-    return ["import", str(source), "--format", "jsonl", mode]
+    return ["import", str(source), "--format", "jsonl", mode, "--batch-size", str(IMPORT_BATCH)]
 
 
 @pytest.fixture(scope="module")

@@ -73,15 +73,17 @@ def acled_file(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return path
 
 
-@pytest.mark.slow  # two whole imports racing on one ledger (make test-slow)
+@pytest.mark.slow  # 3,000 rows imported twice each way, compared (make test-slow)
 def test_two_processes_write_the_ledger_one_writes(tmp_path: Path, acled_file: Path) -> None:
     runs = {}
     for mode in ("--no-pipeline", "--pipeline"):
         db = f"{mode[2:]}.db"
-        first = subprocess.run(MONITOR + ["import", str(acled_file), "--format", "acled", mode],
-                               env=env_for(tmp_path, db), capture_output=True, text=True)
-        again = subprocess.run(MONITOR + ["import", str(acled_file), "--format", "acled", mode],
-                               env=env_for(tmp_path, db), capture_output=True, text=True)
+        command = MONITOR + ["import", str(acled_file), "--format", "acled", mode,
+                             "--batch-size", "500"]  # six batches through the worker
+        first = subprocess.run(command, env=env_for(tmp_path, db), capture_output=True,
+                               text=True)
+        again = subprocess.run(command, env=env_for(tmp_path, db), capture_output=True,
+                               text=True)
         runs[mode] = (first, again, content(tmp_path / db))
         assert first.returncode == 1  # the rejections
         assert "3000 new report(s), 1 already recorded, 2 rejected" in first.stdout
@@ -103,7 +105,8 @@ pytestmark = pytest.mark.skipif(not Path("/proc/self/task").exists(),
 def test_a_worker_that_dies_is_a_clear_error_and_the_rerun_completes(
         tmp_path: Path, acled_file: Path) -> None:
     env = env_for(tmp_path, "l.db")
-    command = MONITOR + ["import", str(acled_file), "--format", "acled", "--pipeline"]
+    command = MONITOR + ["import", str(acled_file), "--format", "acled", "--pipeline",
+                         "--batch-size", "500"]
     # the worker is killed once it has handed over its 3rd batch; the importing process lives
     crashed = subprocess.run(command, env={**env, ENV: "pipeline.hand_over:3"},
                              capture_output=True, text=True, timeout=600)
