@@ -944,7 +944,7 @@ def test_the_fast_canonical_form_is_the_contracts_text_for_any_scalar_row(row, t
     """The hash is taken over orjson's text where it writes what the contract (json.dumps)
     writes; anything else — floats json writes with an exponent, NaN, huge integers, lone
     surrogates, non-ASCII keys — gives the contract's text, or the contract's error."""
-    row = {"prev_hash": GENESIS_HASH, **row}
+    row = {**row, "prev_hash": GENESIS_HASH}
     try:
         expected = (row["prev_hash"] + canonical_entry(table, row)).encode()
     except (ValueError, UnicodeEncodeError) as exc:
