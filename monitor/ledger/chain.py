@@ -54,8 +54,34 @@ _CANONICAL = json.JSONEncoder(sort_keys=True, separators=(",", ":"), ensure_asci
 
 
 def canonical_json(value: Any) -> str:
-    """JSON text as the ledger stores and hashes it (sorted keys, no spaces, UTF-8)."""
+    """JSON text as the ledger stores and hashes it (sorted keys, no spaces, UTF-8): written by
+    orjson when :func:`_orjson_writes_json` says it writes the very text json writes (several
+    times faster on a report's body, resolution and explanation), else by json."""
+    if _orjson_writes_json(value):
+        try:
+            return orjson.dumps(value, option=orjson.OPT_SORT_KEYS).decode()
+        except orjson.JSONEncodeError:  # a lone surrogate, nesting past orjson's limit
+            pass
     return _CANONICAL.encode(value)
+
+
+def _orjson_writes_json(value: Any) -> bool:
+    """Whether ``value`` is made only of what orjson writes as json writes it (tested): dicts
+    with str keys, lists, str, bool, None, integers of 64 bits and floats that json writes
+    without an exponent. json writes 1e-05 and 1e+16 where orjson writes 0.00001 and 1e16;
+    it refuses NaN, datetimes and tuples' kin where orjson writes them."""
+    kind = type(value)
+    if kind is str or kind is bool or value is None:
+        return True
+    if kind is int:
+        return -(1 << 63) <= value < (1 << 64)
+    if kind is float:
+        return not value or 1e-4 <= abs(value) < 1e16  # False for NaN and infinities
+    if kind is dict:
+        return all(type(k) is str and _orjson_writes_json(v) for k, v in value.items())
+    if kind is list:
+        return all(_orjson_writes_json(v) for v in value)
+    return False
 
 
 def canonical_entry(table: str, row: Mapping[str, Any]) -> str:
