@@ -86,7 +86,11 @@ class Context:
         if not readonly and not db.parent.exists():
             self.err.print(f"note: {db.parent} did not exist; created it for the ledger {db.name}",
                            highlight=False, markup=False)
-        return Ledger.open(db, readonly=readonly)
+        ledger = Ledger.open(db, readonly=readonly)
+        # closed when the command ends, not when the object is collected: the last writer's
+        # close checkpoints the WAL into the file (a copy of the file alone then holds it all)
+        click.get_current_context().call_on_close(ledger.close)
+        return ledger
 
     def monitor(self) -> Monitor:
         from ..service import Monitor
