@@ -55,14 +55,21 @@ _CANONICAL = json.JSONEncoder(sort_keys=True, separators=(",", ":"), ensure_asci
 
 def canonical_json(value: Any) -> str:
     """JSON text as the ledger stores and hashes it (sorted keys, no spaces, UTF-8): written by
-    orjson when :func:`_orjson_writes_json` says it writes the very text json writes (several
-    times faster on a report's body, resolution and explanation), else by json."""
+    orjson where it writes the very text json writes (several times faster on a report's
+    body, resolution and explanation, :func:`_fast`), else by json."""
+    fast = _fast(value)
+    return fast.decode() if fast is not None else _CANONICAL.encode(value)
+
+
+def _fast(value: Any) -> bytes | None:
+    """``value``'s canonical JSON as orjson writes it, or None where that could differ from
+    json's text (then json writes it, or refuses it as the contract says)."""
     if _orjson_writes_json(value):
         try:
-            return orjson.dumps(value, option=orjson.OPT_SORT_KEYS).decode()
+            return orjson.dumps(value, option=orjson.OPT_SORT_KEYS)
         except orjson.JSONEncodeError:  # a lone surrogate, nesting past orjson's limit
             pass
-    return _CANONICAL.encode(value)
+    return None
 
 
 def _orjson_writes_json(value: Any) -> bool:
@@ -84,45 +91,26 @@ def _orjson_writes_json(value: Any) -> bool:
     return False
 
 
+def _entry_body(table: str, row: Mapping[str, Any]) -> dict[str, Any]:
+    body = dict(row)
+    body.pop("hash", None)
+    body["table"] = table
+    return body
+
+
 def canonical_entry(table: str, row: Mapping[str, Any]) -> str:
     """The canonical form of a stored row of ``table`` (a ``hash`` key in ``row`` is ignored):
     the one definition, which appending, verifying and any faster path must agree with."""
-    body = dict(row)
-    body.pop("hash", None)
-    body["table"] = table
-    return _CANONICAL.encode(body)
-
-
-def _canonical_bytes(table: str, row: Mapping[str, Any]) -> bytes:
-    """:func:`canonical_entry` as UTF-8, written by orjson where it writes the very same text,
-    about ten times faster (a stored row's ~2 KB of JSON-column text is escaped once more here).
-
-    orjson writes strings, integers, booleans and null as the standard library does (sorted
-    keys, no spaces, UTF-8, the same escapes: tested), but not every float: Python writes
-    ``1e-05`` and ``1e+16`` where orjson writes ``0.00001`` and ``1e16``, and NaN as an error
-    where orjson writes null. A row with such a float, a list or dict (a stored row has none:
-    JSON columns hold text), or anything orjson refuses (an integer past 64 bits, a lone
-    surrogate) takes the standard library's path."""
-    body = dict(row)
-    body.pop("hash", None)
-    body["table"] = table
-    for value in body.values():
-        kind = type(value)
-        if kind is float:
-            if value and not 1e-4 <= abs(value) < 1e16:  # also true for NaN and infinities
-                return _CANONICAL.encode(body).encode()
-        elif kind is not str and kind is not int and value is not None and kind is not bool:
-            return _CANONICAL.encode(body).encode()
-    try:
-        return orjson.dumps(body, option=orjson.OPT_SORT_KEYS)
-    except orjson.JSONEncodeError:
-        return _CANONICAL.encode(body).encode()
+    return _CANONICAL.encode(_entry_body(table, row))
 
 
 def entry_hash(table: str, row: Mapping[str, Any]) -> str:
     """The hash of a stored row of ``table``: sha256 of its ``prev_hash`` and canonical form
     (:func:`canonical_entry`, written the fast way where it is the same text)."""
-    return hashlib.sha256(row["prev_hash"].encode() + _canonical_bytes(table, row)).hexdigest()
+    body = _entry_body(table, row)
+    fast = _fast(body)  # a stored row's ~2 KB of JSON-column text is escaped once more here
+    canonical = fast if fast is not None else _CANONICAL.encode(body).encode()
+    return hashlib.sha256(row["prev_hash"].encode() + canonical).hexdigest()
 
 
 class Chain(LedgerBase):
