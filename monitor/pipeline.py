@@ -49,10 +49,10 @@ class Prepared:
 def settled_heap() -> Iterator[None]:
     """For an import's batches, once the pack is loaded: keep Python's cycle collector off the
     objects that exist now (the pack's, which live as long as the import) and let it run
-    every 50,000 new objects rather than every 700; as before on leaving. A batch of 1,000
-    reports makes a few hundred thousand objects, and each run of the collector walked the
-    whole pack: measured on 30,000 generated rows, about 8 % of the import's CPU (unpickling a
-    batch's reports went from ~90 to ~18 µs a report)."""
+    every 50,000 new objects rather than every 700; as before on leaving. Each report of a
+    batch makes hundreds of objects, and each run of the collector walked the whole pack:
+    measured on 30,000 generated rows, about 8 % of the import's CPU (unpickling a batch's
+    reports went from ~90 to ~18 µs a report)."""
     import gc
 
     thresholds = gc.get_threshold()
@@ -169,8 +169,6 @@ def _work(channel: Any, parent: int, config: str, pack_name: str, fmt: str, path
         from .service import Evaluator, validated
 
         monitor = Evaluator(load_pack(Path(config), pack_name))  # judges, records nothing
-        stack = contextlib.ExitStack()
-        stack.enter_context(settled_heap())  # for the worker's life
         items: list[Any] = []
 
         def send() -> None:
@@ -181,12 +179,13 @@ def _work(channel: Any, parent: int, config: str, pack_name: str, fmt: str, path
             crash_point("pipeline.hand_over")
             items.clear()
 
-        for item in reader(fmt)(Path(path), feed=feed, date_format=date_format,
-                                reliability=reliability):
-            items.append(item)
-            if len(items) >= batch:
-                send()
-        send()
+        with settled_heap():
+            for item in reader(fmt)(Path(path), feed=feed, date_format=date_format,
+                                    reliability=reliability):
+                items.append(item)
+                if len(items) >= batch:
+                    send()
+            send()
         _hand_over(channel, parent, ("done", None))
     except BaseException as exc:  # noqa: BLE001 - every failure goes to the importing process
         try:
