@@ -46,7 +46,7 @@ from pydantic import (
 from monitor.errors import MonitorError
 from monitor.models import Mission
 from monitor.problems import Problem, did_you_mean, location, read_model
-from monitor.vocabulary import VocabularySpec, core_vocabulary
+from monitor.vocabspec import VocabularySpec, core_vocabulary
 
 FIELDS = ("platform", "target_category", "event_type", "mission", "fired_by", "hit_side",
           "weapon_class")

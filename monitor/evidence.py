@@ -16,11 +16,7 @@ from .corroborate import Evidence, ReportFacts, count_independent, match, score
 from .errors import MonitorError
 from .ledger import Ledger
 from .models import ATTACK_EVENT_TYPES, IncidentReport, Resolution
-from .vocabulary import SETTLED_STATUSES
-
-# What an analyst may say of a finding (TERMS.md §5), as CLI verb -> status.
-ANALYST_VERDICTS = {"confirm": "confirmed", "dispute": "disputed", "discount": "discounted",
-                    "retract": "retracted"}
+from .vocabulary import ANALYST_VERDICTS, SETTLED_STATUSES  # noqa: F401 (re-exported)
 
 
 class EvidenceError(MonitorError, ValueError):

@@ -18,6 +18,8 @@ from pydantic import (
     model_validator,
 )
 
+from .filemodel import FileModel  # noqa: F401  (re-exported)
+from .keys import report_key
 from .vocabulary import (  # noqa: F401  (re-exported: the vocabulary every module speaks)
     AIRCRAFT_PLATFORMS,
     ATTACK_EVENT_TYPES,
@@ -28,6 +30,7 @@ from .vocabulary import (  # noqa: F401  (re-exported: the vocabulary every modu
     SEVERITIES,
     STATUSES,
     TARGET_CATEGORIES,
+    UNDETERMINED,
     Attribution,
     Confidence,
     DatePrecision,
@@ -52,12 +55,6 @@ Name = Annotated[str, Field(min_length=1, max_length=500)]
 # a value of an open vocabulary (event type, platform, ...): checked against the active pack's
 VocabularyWord = Annotated[str, Field(pattern=r"^[a-z][a-z0-9_]*$", max_length=60)]
 Text = Annotated[str, Field(max_length=20_000)]
-
-
-class FileModel(BaseModel):
-    """Base of every model read from a configuration or rule file: unknown keys are errors."""
-
-    model_config = ConfigDict(extra="forbid", frozen=True)
 
 
 # --- incidents -----------------------------------------------------------------------------
@@ -193,17 +190,6 @@ class IncidentReport(BaseModel):
         ``f:dup%3A1:2``, "dup" revision "1:2" is ``f:dup:1%3A2``); a part without either
         character is written as it is."""
         return report_key(self.feed, self.source_id, self.revision)
-
-
-def report_key(feed: str, source_id: str, revision: str) -> str:
-    """The key of the report ``revision`` of ``source_id`` from ``feed``
-    (:attr:`IncidentReport.report_key`); ``monitor.ledger.compact.REPORT_KEY_SQL`` is the same
-    in SQL."""
-    return f"{feed}:{_key_part(source_id)}:{_key_part(revision)}"
-
-
-def _key_part(text: str) -> str:
-    return text.replace("%", "%25").replace(":", "%3A") if ("%" in text or ":" in text) else text
 
 
 def _as_sortable(value: dt.date | dt.datetime) -> dt.date:
@@ -389,9 +375,6 @@ class RuleCases(FileModel):
 
 
 # --- findings and the ledger ---------------------------------------------------------------
-
-UNDETERMINED = "undetermined"
-
 
 def charged_set(charged_to: list[str], attribution: str) -> str:
     """TERMS.md §4 "Counting": the one scorecard row a finding sits in — its charged set

@@ -20,7 +20,7 @@ from pydantic import ValidationError
 
 from .models import ConditionValue, Direction, RuleSpec
 from .problems import Problem, did_you_mean, from_validation, read_yaml
-from .vocabulary import VocabularySpec, core_vocabulary
+from .vocabspec import VocabularySpec, core_vocabulary
 
 RULE_FILE = "rule.yaml"
 CASES_FILE = "cases.yaml"

@@ -20,9 +20,9 @@ from urllib.parse import urlsplit
 
 from pydantic import Field
 
-from .feeds import redact
-from .models import SEVERITIES, FileModel, Severity
+from .filemodel import FileModel
 from .retry import attempts
+from .vocabulary import SEVERITIES, Severity
 
 if TYPE_CHECKING:  # httpx is imported to deliver, not to read the settings
     import httpx
@@ -138,6 +138,8 @@ class Notifier:
                 status: int | None, error: str | None) -> None:
         try:
             if error:
+                from .feeds import redact  # (feeds loads with the pipeline, not the settings)
+
                 error = redact(error.replace(hook.url, hook.label))
             self.record({"webhook": hook.label, "event": event.kind,
                          "event_key": event.key, "attempt": attempt, "ok": int(ok),

@@ -46,7 +46,7 @@ from click.testing import CliRunner
 from hypothesis import HealthCheck, currently_in_test_context, event, given, settings
 from hypothesis import strategies as st
 
-import monitor.cli.common as cli_common
+import monitor.config as config_module
 from monitor.adapters.acled import AcledAdapter, read_csv
 from monitor.adapters.gdelt import COLUMNS as GDELT_COLUMNS
 from monitor.adapters.gdelt import GdeltAdapter
@@ -995,7 +995,7 @@ def test_zips_zipfile_raises_odd_errors_on_are_source_errors(pack, archive, reas
 def cli(pack: Pack) -> Iterator[Any]:
     """Invoke the CLI on a fresh ledger file; the pack is loaded once (not per command)."""
     with tempfile.TemporaryDirectory() as tmp, \
-            mock.patch.object(cli_common, "load_pack", lambda *a, **k: pack):
+            mock.patch.object(config_module, "load_pack", lambda *a, **k: pack):
         db = Path(tmp) / "ledger.db"
 
         def invoke(*args: str, input: str | bytes | None = None) -> Any:

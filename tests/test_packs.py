@@ -18,7 +18,7 @@ from monitor.models import IncidentReport, RuleSpec
 from monitor.problems import ProblemsError
 from monitor.rules import check_rule
 from monitor.service import Evaluator
-from monitor.vocabulary import core_vocabulary
+from monitor.vocabspec import core_vocabulary
 from tests.conftest import copy_project
 
 CONFIG = PROJECT_ROOT / "config"

@@ -19,10 +19,10 @@ import sys
 import click
 
 from .. import __version__
-from ..config import environment
 from ..errors import MonitorError
 from ..ledger.store import damaged
 from ..problems import ProblemsError
+from ..settings import environment
 from .common import Context
 
 USER_ERRORS = (MonitorError,)

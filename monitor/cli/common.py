@@ -9,16 +9,17 @@ from zoneinfo import ZoneInfo
 
 import click
 
-from ..config import Pack, PackNames, Paths, load_pack, pack_names, pack_timezone, resolve_paths
 from ..ledger import Ledger, iso
 from ..problems import ProblemsError
+from ..settings import PackNames, Paths, pack_names, pack_timezone, resolve_paths
 
-# Start-up time is most of a read command's time: the pipeline (service, judge, zones with
-# shapely, adapters), rich's console and progress bars are imported by the commands that use
-# them.
+# Start-up time is most of a read command's time: the pack's models (config, models, the
+# classifier's), the pipeline (service, judge, zones with shapely, adapters), rich's console and
+# progress bars are imported by the commands that use them.
 if TYPE_CHECKING:
     from rich.console import Console
 
+    from ..config import Pack
     from ..feeds import FeedSpec
     from ..service import Monitor
 
@@ -59,6 +60,8 @@ class Context:
     @property
     def pack(self) -> Pack:
         if self._pack is None:
+            from ..config import load_pack  # the pack's models: not built for a read command
+
             self._pack = load_pack(self.paths.config, self.paths.settings.pack)
         return self._pack
 
@@ -108,8 +111,8 @@ class Context:
 
     def feeds(self) -> list[FeedSpec]:
         """The feed files of the feeds folder; ProblemsError lists every problem in them."""
-        from ..config import environment
         from ..feeds import load_feeds
+        from ..settings import environment
 
         folder = self.paths.feeds
         specs, problems = load_feeds(folder, label=folder.name, env=environment())

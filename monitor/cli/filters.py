@@ -8,10 +8,9 @@ from collections.abc import Iterable, Sequence
 
 import click
 
-from ..config import PackNames
-from ..models import UNDETERMINED
 from ..problems import did_you_mean
-from ..vocabulary import STATUSES
+from ..settings import PackNames
+from ..vocabulary import STATUSES, UNDETERMINED
 
 UNATTRIBUTED = "unattributed"
 

@@ -8,9 +8,8 @@ from typing import Any, get_args
 
 import click
 
-from ..evidence import ANALYST_VERDICTS
-from ..models import Attribution, Finding
 from ..output import render, render_json_texts, to_json
+from ..vocabulary import ANALYST_VERDICTS, Attribution
 from . import filters
 from .common import Context, pass_ctx
 from .options import LOCAL_DATE, format_option
@@ -90,6 +89,8 @@ def findings(c: Context, term: tuple[str, ...], party: tuple[str, ...],
             by_incident.setdefault(row["incident_id"], row)
         click.echo(to_json(findings_geojson(rows, by_incident)))
         return
+    from ..models import Finding  # its fields are the columns (a model: built when needed)
+
     columns = [*Finding.model_fields, "latitude", "longitude", "place"] if rows else None
     # parties, aggregate and claimed target are recorded in the explanation's first entry
     rows = [{**{k: None for k in Finding.RECORDED_IN_EXPLANATION},

@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Any, get_args
 import click
 
 from ..models import DirectionGiven, IncidentReport
-from ..vocabulary import VocabularySpec
+from ..vocabspec import VocabularySpec
 from .common import Context, esc, pass_ctx
 
 if TYPE_CHECKING:

@@ -15,7 +15,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from ..models import report_key
+from ..keys import report_key
 from .compact import full_explanation, full_resolution, has_marker
 from .errors import LedgerError
 from .schema import DERIVED_TABLES, ChainedTable, quote, read_tables, table_names
