@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import ast
 import re
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -57,6 +59,24 @@ def test_no_import_cycle() -> None:
         if start not in done:
             visit(start, [start], done)
     assert cycles == []
+
+
+# What a command that only reads the ledger must not load: the pack's models and the pipeline
+# (start-up is most of such a command's time, which must stay under 0.3 s on 1M findings).
+NOT_FOR_READING = ("monitor.models", "monitor.config", "monitor.vocabspec", "monitor.patternspec",
+                   "monitor.service", "monitor.judge", "monitor.engine", "shapely", "durable")
+
+
+def test_read_commands_start_without_the_pack_models_or_the_pipeline() -> None:
+    code = ("import sys; from monitor.cli import main\n"
+            "for name in ('findings', 'query', 'incidents'):\n"
+            "    main.get_command(None, name)\n"
+            "print('\\n'.join(sorted(sys.modules)))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         check=True, cwd=PROJECT_ROOT).stdout.split()
+    assert "monitor.cli.findings" in out and "monitor.cli.read" in out
+    loaded = [m for m in out if m.split(".")[0] in {"shapely", "durable"} or m in NOT_FOR_READING]
+    assert loaded == []
 
 
 @pytest.mark.parametrize("path", sorted(PACKAGE.rglob("*.py")), ids=lambda p: str(
