@@ -37,6 +37,7 @@ from typing import Any
 import yaml
 
 from monitor.geo import KM_PER_DEGREE
+from monitor.vocabulary import TARGET_CATEGORIES
 
 ROOT = Path(__file__).resolve().parent.parent
 UCDP = ROOT / "feeds" / "data" / "ged_syria_2016.csv"
@@ -280,17 +281,49 @@ def _vary(rule: dict[str, Any], k: int, rng: random.Random) -> dict[str, Any]:
     return out
 
 
-def write_rules(rules_dir: Path, total: int, seed: int = SEED) -> int:
+def _distinct(rule: dict[str, Any], k: int, sides: list[str]) -> dict[str, Any]:
+    """A term of its own made from a rule: the rule's conditions, held for one side acting
+    against one kind of target (``attacker_side`` and ``target_category``, cycled over the
+    pack's sides and the core target categories by ``k``), as a pack of many terms holds
+    ("no strikes by S on T"): each incident can break only the few of them that name its
+    attacker and target, as a real pack's terms decide different incidents."""
+    out = copy.deepcopy(rule)
+    out["id"], out["term"] = f"{rule['id']}-d{k}", f"{rule['term']}-D{k}"
+    out["title"] = f"{rule['title']} (bench term {k})"
+    out.pop("description", None)
+    fixed = {"attacker_side": sides[k % len(sides)],
+             "target_category": TARGET_CATEGORIES[(k // len(sides)) % len(TARGET_CATEGORIES)]}
+    branches = []
+    for branch in out.get("any", []):  # a branch may not restate a condition of `when`
+        when = {f: v for f, v in branch.get("when", {}).items() if f not in fixed}
+        if when and when not in (b["when"] for b in branches):
+            branches.append({**branch, "when": when})
+    if branches:
+        out["any"] = branches
+    else:
+        out.pop("any", None)
+    out["when"] = {**out.get("when", {}), **fixed}
+    return out
+
+
+def write_rules(rules_dir: Path, total: int, seed: int = SEED, distinct: bool = False) -> int:
     """Fill ``rules_dir`` (a copy of the real rules folder) up to ``total`` rules with variants
     of the real ones, named ``<TERM>-V<k>``; returns the number of rules. ``total`` below the
-    real count keeps the first ``total`` real rules (in name order)."""
+    real count keeps the first ``total`` real rules (in name order).
+
+    ``distinct``: each variant is a term of its own (:func:`_distinct`) rather than a near copy
+    of its rule (:func:`_vary`) that fires on the same incidents."""
     real = sorted(p for p in rules_dir.iterdir() if (p / "rule.yaml").exists())
     for extra in real[total:]:
         shutil.rmtree(extra)
     originals = [yaml.safe_load((p / "rule.yaml").read_text("utf-8")) for p in real[:total]]
     rng = random.Random(seed)
+    sides = [s["id"] for s in yaml.safe_load(
+        (rules_dir.parent.parent / "config" / rules_dir.name / "pack.yaml").read_text("utf-8")
+    )["sides"]] if distinct else []
     for k in range(len(originals), total):
-        variant = _vary(originals[k % len(originals)], k, rng)
+        rule = originals[k % len(originals)]
+        variant = _distinct(rule, k, sides) if distinct else _vary(rule, k, rng)
         folder = rules_dir / variant["term"]
         folder.mkdir()
         (folder / "rule.yaml").write_text(
@@ -300,7 +333,7 @@ def write_rules(rules_dir: Path, total: int, seed: int = SEED) -> int:
 
 
 def make_variant(dest: Path, zones: int | None = None, rules: int | None = None,
-                 seed: int = SEED) -> Path:
+                 seed: int = SEED, distinct: bool = False) -> Path:
     """A pack copy under ``dest`` with ``zones`` zone rows and/or ``rules`` rules (None keeps
     the real ones); returns its config folder (``monitor --config``)."""
     config = copy_pack(dest)
@@ -310,7 +343,7 @@ def make_variant(dest: Path, zones: int | None = None, rules: int | None = None,
                               allow_unicode=True)
         (config / "syria-2016" / "zones.yaml").write_text(text, "utf-8")
     if rules is not None:
-        write_rules(dest / "rules" / "syria-2016", rules, seed)
+        write_rules(dest / "rules" / "syria-2016", rules, seed, distinct)
     return config
 
 

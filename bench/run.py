@@ -34,7 +34,7 @@ import measure
 import report
 from measure import ROOT, Step, Timed, fresh_db, median, monitor_cmd, timed
 
-SECTIONS = ("scale", "findings", "zones", "rules", "daemon", "profile")
+SECTIONS = ("scale", "findings", "zones", "rules", "terms", "daemon", "profile")
 
 
 def ints(text: str) -> list[int]:
@@ -241,13 +241,16 @@ class Bench:
             rows.append(row)
 
     def dimension(self, kind: str, values: list[int]) -> None:
-        """Cost per incident at a fixed N under variant configurations (zones or rules)."""
+        """Cost per incident at a fixed N under variant configurations: ``zones`` rows,
+        ``rules`` (the real rules plus near copies of them, which fire with them) or ``terms``
+        (the real rules plus terms of their own, each deciding other incidents)."""
+        param = "rules" if kind == "terms" else kind
         n = self.args.dim_n
         section = self.results[kind] = {"n": n, "rows": []}
         ok, why = self.import_step.fits(n)
         csv_path = self.acled(n) if ok else None
         for value in values:
-            row: dict[str, Any] = {kind: value}
+            row: dict[str, Any] = {param: value}
             section["rows"].append(row)
             if csv_path is None:
                 row["status"] = why
@@ -255,7 +258,7 @@ class Bench:
             log(f"{kind}={value:,}: building the variant configuration")
             try:
                 config = generate.make_variant(self.work / f"{kind}-{value}", seed=self.args.seed,
-                                               **{kind: value})
+                                               distinct=kind == "terms", **{param: value})
             except Exception as exc:  # noqa: BLE001 - a bad variant is a result, not a crash
                 row["status"] = f"error: variant not built: {exc}"
                 continue
@@ -412,8 +415,8 @@ class Bench:
             if self.args.total_budget_seconds is not None and self.budget() <= 0:
                 self.results[name] = {"status": "skipped: total budget exhausted"}
                 continue
-            if name in ("zones", "rules"):
-                self.dimension(name, getattr(self.args, name))
+            if name in ("zones", "rules", "terms"):
+                self.dimension(name, self.args.zones if name == "zones" else self.args.rules)
             else:
                 getattr(self, name)()
         self.results["elapsed_s"] = time.monotonic() - self.started

@@ -93,6 +93,21 @@ def test_variant_packs_load_with_the_asked_sizes(tmp_path: Path) -> None:
     assert any(r.term.endswith("-V11") for r in pack.rules)  # 11 real rules, then variants
 
 
+def test_distinct_terms_load_and_each_names_its_own_attacker_and_target(tmp_path: Path) -> None:
+    config = generate.make_variant(tmp_path / "v", rules=60, seed=1, distinct=True)
+    pack = load_pack(config, "syria-2016")  # a branch restating `when` would be refused
+    variants = [r for r in pack.rules if "-D" in r.term]
+    assert len(pack.rules) == 60 and len(variants) == 60 - 11
+    pairs = set()
+    for rule in variants:
+        when = rule.spec.when
+        assert when["attacker_side"] in pack.sides, rule.term
+        assert when["target_category"] in pack.spec.words.target_ids, rule.term
+        assert not any({"attacker_side", "target_category"} & set(b.when) for b in rule.spec.any)
+        pairs.add((rule.term.split("-D")[0], when["attacker_side"], when["target_category"]))
+    assert len(pairs) == len(variants)  # no two variants of a rule are the same term
+
+
 def test_budget_steps_extrapolate_only_as_extrapolation() -> None:
     step = measure.Step(budget=10.0)
     assert step.fits(1_000_000) == (True, "")  # nothing measured yet: try it
