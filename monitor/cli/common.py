@@ -32,6 +32,7 @@ class Context:
         self._paths: Paths | None = None
         self._pack: Pack | None = None
         self._tz: ZoneInfo | None = None
+        self._names: PackNames | None = None  # read once: every filter checks against them
         self._console: Console | None = None
         self._err: Console | None = None
 
@@ -69,10 +70,12 @@ class Context:
     def names(self) -> PackNames:
         """The pack's terms, sides and instruments, for checking filters: read from its files
         alone when the pack is not loaded (loading it reports a file that does not read)."""
-        if self._pack is not None:
-            return PackNames.of(self._pack)
-        paths = self.paths
-        return pack_names(paths.config, paths.settings.pack) or PackNames.of(self.pack)
+        if self._names is None:
+            paths = self.paths
+            self._names = (PackNames.of(self._pack) if self._pack is not None else
+                           pack_names(paths.config, paths.settings.pack) or
+                           PackNames.of(self.pack))
+        return self._names
 
     @property
     def tz(self) -> ZoneInfo:
