@@ -787,6 +787,21 @@ def test_query_is_read_only(ledger: Ledger) -> None:
 # --- opening -------------------------------------------------------------------------------
 
 
+def test_a_reader_maps_the_file_and_a_writer_reads_through_the_cache(ledger: Ledger,
+                                                                       path: Path) -> None:
+    """A read-only connection maps the ledger (no page copied into the cache to be read); the
+    writer's connection does not."""
+    record(ledger, 1)
+    reader = Ledger.open(path, readonly=True)
+    try:
+        [(mapped,)] = reader._conn.execute("PRAGMA mmap_size")
+        assert mapped >= 1 << 30  # SQLite caps it (2 GiB here)
+        assert reader.finding("f-1") is not None
+    finally:
+        reader.close()
+    assert ledger._conn.execute("PRAGMA mmap_size").fetchone() == (0,)
+
+
 def test_a_readonly_ledger_reads_and_refuses_writes(ledger: Ledger, path: Path) -> None:
     record(ledger, 1)
     reader = Ledger.open(path, readonly=True)
