@@ -14,7 +14,7 @@ from typing import Any
 from .. import geo
 from ..vocabulary import SERIOUS_SEVERITIES, sql_list
 from .base import LedgerBase
-from .compact import EXPLANATION_SQL
+from .compact import EXPLANATION_JSON_SQL
 from .errors import LedgerError
 from .schema import AGGREGATE_SQL, CHARGED_SET_SQL, quote
 
@@ -114,7 +114,7 @@ class Queries(LedgerBase):
             names = [*(c for c in t.columns if c != "confidence"), "confidence", "status"]
             # the explanation as the judge wrote it (monitor.ledger.compact)
             stored = {c: f"json(f.{quote(c)})" for c in t.json} | {
-                "explanation": f"json({EXPLANATION_SQL})"}
+                "explanation": f"json({EXPLANATION_JSON_SQL})"}
             select = "CAST(json_object(" + ", ".join(
                 [f"'{c}', " + stored.get(c, f"f.{quote(c)}") for c in names]
                 + [f"'{k}', {sql}" for k, sql in place.items()]) + ") AS BLOB)"
