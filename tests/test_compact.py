@@ -38,7 +38,8 @@ from monitor.ledger.compact import (
     full_explanation,
     full_resolution,
 )
-from monitor.models import IncidentReport, report_key
+from monitor.models import IncidentReport
+from monitor.models import report_key as key_of
 from monitor.service import resolution_json
 from tests.conftest import CONFIG, copy_project
 
@@ -342,7 +343,7 @@ def both_ways(explanation: str, resolution: str | None, source_id: str = "7",
                  [source_id, revision, explanation])
     if resolution is not None:
         conn.execute("INSERT INTO incidents VALUES (?, ?)",
-                     [report_key("ucdp", source_id, revision), resolution])
+                     [key_of("ucdp", source_id, revision), resolution])
     [(old, new)] = conn.execute(f"SELECT {EXPLANATION_SQL}, {EXPLANATION_JSON_SQL} FROM "
                                 "findings f")
     conn.close()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import io
 import json
 import sqlite3
 import threading
@@ -11,6 +12,7 @@ from datetime import date, datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
 
+import click
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -732,6 +734,21 @@ def test_findings_as_json_text_are_the_findings(ledger: Ledger) -> None:
         assert json.loads(render_json_texts(texts, "json")) == rows
         assert [json.loads(line) for line in render_json_texts(texts, "jsonl").splitlines()
                 ] == rows
+
+
+def test_json_texts_are_joined_once_and_echoed_without_a_copy(ledger: Ledger) -> None:
+    """render_json_texts gives a bytearray: click.echo's newline extends it in place, where
+    bytes would be copied whole (25 MB for a week of findings)."""
+    changes(ledger)
+    texts = ledger.findings(as_json=True)
+    for fmt in ("json", "jsonl"):
+        out = render_json_texts(texts, fmt)
+        assert isinstance(out, bytearray)
+        before = bytes(out)
+        sink = io.BytesIO()
+        click.echo(out, file=sink)
+        assert sink.getvalue() == before + b"\n" and out == before + b"\n"  # extended in place
+    assert render_json_texts([], "json") == b"[]" and render_json_texts([], "jsonl") == b""
 
 
 def test_reports_incidents_reviews_and_counts(ledger: Ledger) -> None:
