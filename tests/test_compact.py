@@ -18,6 +18,8 @@ from typing import Any
 
 import pytest
 from click.testing import CliRunner
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from monitor import report as brief
 from monitor import service
@@ -26,6 +28,7 @@ from monitor.config import PROJECT_ROOT, load_pack
 from monitor.judge import Judge
 from monitor.ledger import Ledger, canonical_json
 from monitor.ledger.compact import (
+    EXPLANATION_JSON_SQL,
     EXPLANATION_SQL,
     NOTES_MARKER,
     REPORT_KEY_SQL,
@@ -36,6 +39,7 @@ from monitor.ledger.compact import (
     full_resolution,
 )
 from monitor.models import IncidentReport
+from monitor.models import report_key as key_of
 from monitor.service import resolution_json
 from tests.conftest import CONFIG, copy_project
 
@@ -322,3 +326,70 @@ def test_the_sql_rebuild_finds_the_report_as_its_key_is_built(monitor: service.M
         assert text == canonical_json(f.explanation)
     assert json.loads(ledger.findings(as_json=True)[0])["explanation"] == ledger.findings()[0][
         "explanation"]
+
+
+# --- the shorter way of the JSON SQLite writes -----------------------------------------------
+
+
+def both_ways(explanation: str, resolution: str | None, source_id: str = "7",
+              revision: str = "1") -> tuple[str, str]:
+    """A stored explanation rebuilt by EXPLANATION_SQL and by EXPLANATION_JSON_SQL, its report's
+    incident row holding ``resolution`` (None: no incident row)."""
+    conn = sqlite3.connect(":memory:")
+    conn.execute("CREATE TABLE findings (feed TEXT, source_id TEXT, revision TEXT, "
+                 "explanation TEXT)")
+    conn.execute("CREATE TABLE incidents (report_key TEXT UNIQUE, resolution TEXT)")
+    conn.execute("INSERT INTO findings VALUES ('ucdp', ?, ?, ?)",
+                 [source_id, revision, explanation])
+    if resolution is not None:
+        conn.execute("INSERT INTO incidents VALUES (?, ?)",
+                     [key_of("ucdp", source_id, revision), resolution])
+    [(old, new)] = conn.execute(f"SELECT {EXPLANATION_SQL}, {EXPLANATION_JSON_SQL} FROM "
+                                "findings f")
+    conn.close()
+    return old, new
+
+
+STORED = canonical_json([{"finding": {"parties": ["x"]}}, NOTES_MARKER, {"confidence": "low"}])
+
+
+@pytest.mark.parametrize("notes", [
+    ["attacker: 'Military Forces of Syria' -> syrian_government", "zone: 35.3N in zone z"],
+    [""], [","], ["a", ",", "b"], ['x","y'], ['ends with a quote"'], ["back\\slash"],
+    ["tab\there", "new\nline", "\u0001", "\u001f\u007f"], ["é ünï 中 \u2028"], [],
+    [1, "a"], [["nested", "list"]], [{"o": "v"}], [None], [1.5], [True, False],
+    "a string, not a list", {"k": "v"}, '["looks like a list"]'])
+def test_the_json_way_rebuilds_an_explanation_as_the_view_does(notes: Any) -> None:
+    """EXPLANATION_JSON_SQL gives EXPLANATION_SQL's text for every kind of notes: those it
+    writes itself (text without an escape) and those it leaves to EXPLANATION_SQL."""
+    for text in (canonical_json({"notes": notes, "place": "Kafr Nabl"}),
+                 json.dumps({"notes": notes}),  # spaces, and \u escapes for what is not ASCII
+                 canonical_json({"notes": notes, "place": "a \\ b"})):
+        old, new = both_ways(STORED, text)
+        assert new == old, text
+    if isinstance(notes, list) and notes and all(isinstance(n, str) for n in notes):
+        assert both_ways(STORED, canonical_json({"notes": notes}))[1] == canonical_json(
+            full_explanation(json.loads(STORED), notes))
+
+
+@pytest.mark.parametrize("explanation, resolution", [
+    (STORED, None),  # no incident row of the report
+    (STORED, canonical_json({"mission": "unknown"})),  # no notes in it
+    (canonical_json([NOTES_MARKER, {"x": 1}, NOTES_MARKER]), canonical_json({"notes": ["a"]})),
+    (canonical_json([{"x": 1}]), canonical_json({"notes": ["a"]})),  # no marker
+    (json.dumps([NOTES_MARKER, {"x": 1}]), canonical_json({"notes": ["a"]})),  # not canonical
+    (STORED.replace("[", "[ ", 1), canonical_json({"notes": ["a", "b"]})),
+])
+def test_the_json_way_rebuilds_odd_explanations_as_the_view_does(explanation: str,
+                                                                   resolution: str | None
+                                                                   ) -> None:
+    old, new = both_ways(explanation, resolution, source_id="a:b%c", revision="1:2")
+    assert new == old
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(st.one_of(st.text(), st.text(alphabet='",\\[]{}: \n\tab'), st.integers(),
+                          st.none())))
+def test_the_json_way_rebuilds_any_notes_as_the_view_does(notes: list[Any]) -> None:
+    old, new = both_ways(STORED, canonical_json({"notes": notes, "zone_ids": ["z"]}))
+    assert new == old

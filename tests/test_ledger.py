@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import io
 import json
 import sqlite3
 import threading
@@ -11,6 +12,7 @@ from datetime import date, datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
 
+import click
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -734,6 +736,21 @@ def test_findings_as_json_text_are_the_findings(ledger: Ledger) -> None:
                 ] == rows
 
 
+def test_json_texts_are_joined_once_and_echoed_without_a_copy(ledger: Ledger) -> None:
+    """render_json_texts gives a bytearray: click.echo's newline extends it in place, where
+    bytes would be copied whole (25 MB for a week of findings)."""
+    changes(ledger)
+    texts = ledger.findings(as_json=True)
+    for fmt in ("json", "jsonl"):
+        out = render_json_texts(texts, fmt)
+        assert isinstance(out, bytearray)
+        before = bytes(out)
+        sink = io.BytesIO()
+        click.echo(out, file=sink)
+        assert sink.getvalue() == before + b"\n" and out == before + b"\n"  # extended in place
+    assert render_json_texts([], "json") == b"[]" and render_json_texts([], "jsonl") == b""
+
+
 def test_reports_incidents_reviews_and_counts(ledger: Ledger) -> None:
     record(ledger, 1)
     with ledger.transaction():
@@ -785,6 +802,21 @@ def test_query_is_read_only(ledger: Ledger) -> None:
 
 
 # --- opening -------------------------------------------------------------------------------
+
+
+def test_a_reader_maps_the_file_and_a_writer_reads_through_the_cache(ledger: Ledger,
+                                                                       path: Path) -> None:
+    """A read-only connection maps the ledger (no page copied into the cache to be read); the
+    writer's connection does not."""
+    record(ledger, 1)
+    reader = Ledger.open(path, readonly=True)
+    try:
+        [(mapped,)] = reader._conn.execute("PRAGMA mmap_size")
+        assert mapped >= 1 << 30  # SQLite caps it (2 GiB here)
+        assert reader.finding("f-1") is not None
+    finally:
+        reader.close()
+    assert ledger._conn.execute("PRAGMA mmap_size").fetchone() == (0,)
 
 
 def test_a_readonly_ledger_reads_and_refuses_writes(ledger: Ledger, path: Path) -> None:

@@ -19,10 +19,12 @@ since, ``governorate`` for one) is read as stored.
 
 :func:`full_explanation` and :func:`full_resolution` are the rebuilding, the one definition:
 every reader of the ledger's Python interface gets it (``LedgerBase._rows``).
-:data:`EXPLANATION_SQL` and :data:`RESOLUTION_SQL` do the same in SQL, for the JSON that SQLite
-writes (``findings(as_json=True)``) and for the views ``findings_explained`` and
-``incidents_resolved`` (plain SQL and Datasette); a test checks them against what the judge
-produced on a real ledger (the explanation byte for byte, the resolution value for value).
+:data:`EXPLANATION_SQL` and :data:`RESOLUTION_SQL` do the same in SQL, for the views
+``findings_explained`` and ``incidents_resolved`` (plain SQL and Datasette); a test checks them
+against what the judge produced on a real ledger (the explanation byte for byte, the resolution
+value for value). The JSON that SQLite writes (``findings(as_json=True)``) takes
+:data:`EXPLANATION_JSON_SQL`, the same text by a shorter way where it can be (a test compares
+the two).
 """
 
 from __future__ import annotations
@@ -125,11 +127,25 @@ REPORT_KEY_SQL = (f"(f.feed || ':' || {_key_part_sql('f.source_id')} || ':' || "
                   f"{_key_part_sql('f.revision')})")
 # finding ``f``'s explanation as the judge wrote it, as canonical JSON text: the marker
 # replaced by the notes' entries (a marker is only stored for a report with notes)
+_NOTES_ENTRIES_SQL = (
+    "(SELECT substr(a, 2, length(a) - 2) FROM (SELECT json_group_array(json_object("
+    "'resolution', n.value)) AS a FROM incidents i, json_each(i.resolution, '$.notes') n WHERE "
+    f"i.report_key = {REPORT_KEY_SQL}))")
 EXPLANATION_SQL = (
     f"(CASE WHEN instr(f.explanation, '{NOTES_MARKER_TEXT}') THEN replace(f.explanation, "
-    f"'{NOTES_MARKER_TEXT}', (SELECT substr(a, 2, length(a) - 2) FROM (SELECT "
-    "json_group_array(json_object('resolution', n.value)) AS a FROM incidents i, "
-    f"json_each(i.resolution, '$.notes') n WHERE i.report_key = {REPORT_KEY_SQL}))) "
+    f"'{NOTES_MARKER_TEXT}', {_NOTES_ENTRIES_SQL}) ELSE f.explanation END)")
+# The same text, a tenth of a second sooner on 9,000 findings, for findings(as_json=True): where
+# the incident's resolution holds no backslash (no string of it has an escape, so no note holds
+# a quote, a backslash or a control character) and every note is text, json_object would write
+# each entry as '{"resolution":"' || NOTE || '"}', and group_concat joins them so without the
+# json_object, json_group_array and substr of each note; any other resolution is rebuilt as
+# EXPLANATION_SQL does.
+EXPLANATION_JSON_SQL = (
+    f"(CASE WHEN instr(f.explanation, '{NOTES_MARKER_TEXT}') THEN replace(f.explanation, "
+    f"'{NOTES_MARKER_TEXT}', (SELECT CASE WHEN min(n.type = 'text') AND NOT "
+    "instr(i.resolution, '\\') THEN '{\"resolution\":\"' || group_concat(n.value, "
+    "'\"},{\"resolution\":\"') || '\"}' ELSE " + _NOTES_ENTRIES_SQL + " END FROM incidents "
+    f"i, json_each(i.resolution, '$.notes') n WHERE i.report_key = {REPORT_KEY_SQL})) "
     "ELSE f.explanation END)")
 
 

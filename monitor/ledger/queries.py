@@ -14,7 +14,7 @@ from typing import Any
 from .. import geo
 from ..vocabulary import SERIOUS_SEVERITIES, sql_list
 from .base import LedgerBase
-from .compact import EXPLANATION_SQL
+from .compact import EXPLANATION_JSON_SQL
 from .errors import LedgerError
 from .schema import AGGREGATE_SQL, CHARGED_SET_SQL, quote
 
@@ -106,21 +106,21 @@ class Queries(LedgerBase):
                    party_clause: parties}
         where = {clause: value for clause, value in filters.items() if value is not None}
         t = self._tables["findings"]
-        place = {k: f"(SELECT i.{col} FROM incidents i WHERE i.incident_id = f.incident_id "
-                    "ORDER BY i.seq LIMIT 1)" for k, col in _PLACE_COLUMNS.items()} \
-            if with_place else {}
+        # the incident's first report's row, looked up once for the three columns
+        place = {k: f"pl.{col}" for k, col in _PLACE_COLUMNS.items()} if with_place else {}
         if as_json:
             # the view's columns, in its order (confidence and status come last)
             names = [*(c for c in t.columns if c != "confidence"), "confidence", "status"]
             # the explanation as the judge wrote it (monitor.ledger.compact)
             stored = {c: f"json(f.{quote(c)})" for c in t.json} | {
-                "explanation": f"json({EXPLANATION_SQL})"}
+                "explanation": f"json({EXPLANATION_JSON_SQL})"}
             select = "CAST(json_object(" + ", ".join(
                 [f"'{c}', " + stored.get(c, f"f.{quote(c)}") for c in names]
                 + [f"'{k}', {sql}" for k, sql in place.items()]) + ") AS BLOB)"
         else:
             select = "f.*" + "".join(f", {sql} AS {k}" for k, sql in place.items())
-        sql = f"SELECT {select} FROM finding_status f" + " WHERE " * bool(where)
+        sql = f"SELECT {select} FROM finding_status f" + _PLACE_JOIN * with_place \
+            + " WHERE " * bool(where)
         order = " ORDER BY f.occurred DESC, f.seq DESC" if newest_first else \
             " ORDER BY f.occurred, f.seq"
         sql += " AND ".join(where) + order + " LIMIT ?" * (limit is not None)
@@ -356,4 +356,7 @@ def _marks(values: list[str] | None) -> str:
 
 
 # what ``findings(with_place=True)`` adds, from the incident: its name -> the incidents column
+# of the incident's first report (joined as ``pl``)
 _PLACE_COLUMNS = {"latitude": "lat", "longitude": "lon", "place": "place"}
+_PLACE_JOIN = (" LEFT JOIN incidents pl ON pl.seq = (SELECT i.seq FROM incidents i WHERE "
+               "i.incident_id = f.incident_id ORDER BY i.seq LIMIT 1)")

@@ -19,6 +19,7 @@ from .verify import Beside, VerifyResult, verify_file, verify_through
 
 
 PAGE_SIZE = 16384  # bytes per page of a new ledger file (SQLite's default is 4096)
+READER_MMAP = 1 << 40  # bytes of a ledger a read-only connection maps (SQLite caps it: 2 GiB)
 
 
 def damaged(path: Path, exc: BaseException) -> str:
@@ -70,6 +71,12 @@ class Ledger(PatternQueue, Queries):
             # pages all over them.
             conn.executescript("PRAGMA foreign_keys=ON; PRAGMA busy_timeout=30000; "
                                "PRAGMA cache_size=-65536;")
+            if readonly:
+                # A reader maps the file (as far as SQLite maps one, 2 GiB) instead of copying
+                # each page it reads into the page cache: `monitor findings` of a week reads
+                # 9,000 rows, one page each, scattered over a million (measured: its query
+                # 0.11 -> 0.075 s). A writer keeps reading through the cache.
+                conn.execute(f"PRAGMA mmap_size={READER_MMAP}")
             ledger = cls(conn, path, clock or (lambda: datetime.now(timezone.utc)), readonly)
             if not readonly:
                 import sqlite_utils
