@@ -7,7 +7,10 @@ the one a single pass gives.
 
 Fast path: SQLite assembles each entry's canonical form with ``json_object`` (keys given in
 sorted order; its strings are escaped as json.dumps escapes them; a REAL is written by
-json_quote when that round-trips, else by canonical_json), Python only hashes. A row this does
+json_quote when that round-trips, else by canonical_json), Python only hashes. A chunk of
+entries comes back from one query as a few values (the payloads joined, their lengths, the
+seqs, hashes and prev_hashes as text), compared at once with what an intact chain gives
+(:func:`_fast_chunk`); a chunk that differs is checked again row by row, and a row this does
 not reproduce is re-checked with :func:`~.chain.entry_hash` (the contract): SQLite can make
 verify slower, never wrong.
 """
@@ -23,6 +26,7 @@ import sys
 import threading
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from itertools import accumulate
 from pathlib import Path
 from typing import Any
 
@@ -34,7 +38,8 @@ from .schema import ChainedTable, quote, read_tables
 # 0.1 s to start; 100,000 entries take about half a second).
 PARALLEL_VERIFY_MIN = 100_000
 _LOWER_SHARE = 0.51  # of the entries, checked by this process while the second one starts
-_VERIFY_CHUNK = 2048  # rows checked at once
+_VERIFY_CHUNK = 2048  # rows checked at once, row by row
+_FAST_CHUNK = 512  # entries checked by one query of the fast path
 _VERIFY_MMAP = 1 << 40  # SQLite caps it at its own limit (2 GiB by default)
 _DOES_NOT_FOLLOW = ("does not follow entry seq {n}: its prev_hash is not that entry's hash "
                     "(rows reordered, renumbered or rewritten?)")
@@ -113,6 +118,8 @@ def _verify(conn: Any, path: Path, tables: Sequence[ChainedTable]) -> VerifyResu
     upper = None
     try:
         lower = check_span(conn, tables, None, mid, 0, GENESIS_HASH)
+        if lower.ok and lower.n < mid:  # entries deleted up to mid: one pass names the first
+            lower = _missing(lower)
         if not lower.ok:
             return lower.result()
         if proc is not None:
@@ -156,8 +163,9 @@ def chain_sql(tables: Sequence[ChainedTable], where: str = "") -> str:
                      f"json(CASE WHEN CAST(json_quote({quote(k)}) AS REAL) = {quote(k)} THEN "
                      f"json_quote({quote(k)}) ELSE canonical_json({quote(k)}) END)")
             args.append(f"'{k}', {value}")
-        parts.append(f"SELECT seq, {i}, CAST(prev_hash || json_object({', '.join(args)}) "
-                     f"AS BLOB), hash, prev_hash FROM {quote(t.name)}{where}")
+        parts.append(f"SELECT seq AS s, {i} AS i, CAST(prev_hash || json_object("
+                     f"{', '.join(args)}) AS BLOB) AS p, hash AS h, prev_hash AS ph FROM "
+                     f"{quote(t.name)}{where}")
     return " UNION ALL ".join(parts) + " ORDER BY 1, 2"
 
 
@@ -166,26 +174,128 @@ def check_span(conn: Any, tables: Sequence[ChainedTable], lo: int | None, hi: in
     """Check, reading through ``conn`` (a connection to a ledger file whose chained tables are
     ``tables``), the entries with seq in [lo, hi] (None: unbounded), the entry before them
     being seq ``n`` with hash ``last_hash`` (None: not known here; the first row's
-    prev_hash is then returned in ``first`` for the caller to check)."""
+    prev_hash is then returned in ``first`` for the caller to check).
+
+    :data:`_FAST_CHUNK` entries at a time, each one query whose rows SQLite joins into a few
+    values (:func:`_fast_chunk`); a chunk that is not exactly what an intact chain gives is
+    checked again row by row (:func:`_check_range`), which names its first problem."""
+    low, high = _seq_range(conn, tables)
+    if lo is None and low is not None and low <= n:  # an entry numbered 0 or less: by rows
+        return _check_range(conn, tables, lo, hi, n, last_hash, None)
+    hi = high if hi is None else hi
+    first, present, sqls = None, _present_sql(tables), dict[tuple[int, ...], str]()
+    while hi is not None and n < hi:
+        b = min(n + _FAST_CHUNK, hi)
+        digest = None
+        if last_hash is not None:
+            # only the tables with entries in the chunk: SQLite merges no empty ones
+            (flags,) = conn.execute(present, [n + 1, b]).fetchall()
+            which = tuple(i for i, flag in enumerate(flags) if flag)
+            if which and which not in sqls:
+                sqls[which] = _fast_sql([tables[i] for i in which])
+            if which:
+                digest = _fast_chunk(conn, sqls[which], len(which), n, b, last_hash)
+        if digest is not None:
+            n, last_hash = b, digest
+            continue
+        span = _check_range(conn, tables, n + 1, b, n, last_hash, first)
+        if not span.ok:
+            return span
+        if span.n == n:  # no entry in n+1..b: the rest row by row names the next one, if any
+            return _check_range(conn, tables, n + 1, hi, n, last_hash, first)
+        n, last_hash, first = span.n, span.last_hash, span.first
+    return _Span(True, n, last_hash, first=first)
+
+
+def _present_sql(tables: Sequence[ChainedTable]) -> str:
+    """Whether each table has an entry with seq in [?1, ?2] (a seek in each seq index)."""
+    return "SELECT " + ", ".join(f"EXISTS (SELECT 1 FROM {quote(t.name)} WHERE seq BETWEEN ?1 "
+                                 "AND ?2)" for t in tables)
+
+
+def _seq_range(conn: Any, tables: Sequence[ChainedTable]) -> tuple[int | None, int | None]:
+    """The lowest and the highest seq of any entry (None, None: no entries)."""
+    ends = [row for t in tables for row in conn.execute(  # each an end of the seq index
+        f"SELECT (SELECT min(seq) FROM {quote(t.name)}), (SELECT max(seq) FROM "
+        f"{quote(t.name)})") if row[0] is not None]
+    if not ends:
+        return None, None
+    return min(e[0] for e in ends), max(e[1] for e in ends)
+
+
+def _fast_sql(tables: Sequence[ChainedTable]) -> str:
+    """One chunk of the chain (seq BETWEEN ? AND ?, each table) as one row: how many entries,
+    how many hashes and prev_hashes (not NULL), the seqs in order (text), the payloads joined
+    (a BLOB), their lengths, the hashes and the prev_hashes in order (text)."""
+    return ("SELECT count(*), count(h), count(ph), group_concat(s), CAST(group_concat(p, '') AS "
+            "BLOB), group_concat(length(p)), group_concat(h), group_concat(ph) FROM ("
+            + chain_sql(tables, " WHERE seq BETWEEN ? AND ?") + ")")
+
+
+_HEXDIGEST = type(hashlib.sha256()).hexdigest
+
+
+def _fast_chunk(conn: Any, sql: str, parts: int, n: int, b: int, last_hash: str) -> str | None:
+    """The hash of entry ``b`` when entries n+1..b are exactly what an intact chain gives
+    after ``last_hash``: every seq once and in order, every payload's sha256 its hash, every
+    prev_hash the hash before it. None when anything differs or SQLite refuses the chunk (the
+    caller then checks it row by row)."""
+    try:
+        count, hashed, linked, seqs, joined, lengths, hashes, prevs = conn.execute(
+            sql, [n + 1, b] * parts).fetchone()
+    except Exception:  # noqa: BLE001 - a BLOB json_object refuses (sqlite3's or sqlean's error)
+        return None
+    k = b - n
+    if not count == hashed == linked == k or seqs != ",".join(map(str, range(n + 1, b + 1))):
+        return None
+    ends = list(accumulate(map(int, lengths.split(","))))
+    if len(ends) != k or ends[-1] != len(joined):
+        return None
+    view = memoryview(joined)
+    digests = list(map(_HEXDIGEST, map(hashlib.sha256, map(view.__getitem__, map(
+        slice, [0, *ends[:-1]], ends)))))
+    # Each digest is 64 characters without a comma: equal texts are equal values, one by one
+    # (count(hash) = k: no NULL was left out of the text).
+    if ",".join(digests) != hashes or prevs != f"{last_hash},{hashes}"[:-65]:
+        return None
+    return digests[-1]
+
+
+def _check_range(conn: Any, tables: Sequence[ChainedTable], lo: int | None, hi: int | None,
+                 n: int, last_hash: str | None, first: tuple[int, str, str] | None) -> _Span:
+    """:func:`check_span`'s verdict on the entries with seq in [lo, hi], row by row."""
     where = " WHERE " * (lo is not None or hi is not None) + " AND ".join(
         [*["seq >= ?"] * (lo is not None), *["seq <= ?"] * (hi is not None)])
     bounds = [b for b in (lo, hi) if b is not None]
     try:
         cursor = conn.execute(chain_sql(tables, where), bounds * len(tables))
-        return _check_rows(conn, tables, cursor, n, last_hash)
-    except Exception as exc:  # noqa: BLE001 - sqlite3's or sqlean's error: the module varies
+        return _check_rows(conn, tables, cursor, n, last_hash, first)
+    except Exception as exc:
         wrong = _wrong_type(conn, tables, where, bounds)
         if wrong is None:
             raise
         t, seq, column = wrong
-        return _Span(False, seq - 1, None, _row_problem(
+        span = _Span(True, n, last_hash, first=first)
+        if lo is None or seq > lo:  # the entries before it first: they may fail sooner
+            span = _check_range(conn, tables, lo, seq - 1, n, last_hash, first)
+            if not span.ok:
+                return span
+            if span.n < seq - 1:
+                return _missing(span)
+        return _Span(False, seq - 1, span.last_hash, _row_problem(
             conn, t, seq, f"was altered: {column} holds a BLOB, which no entry can hold "
-            f"({exc})"), t.name, seq)
+            f"({exc})"), t.name, seq, span.first)
+
+
+def _missing(span: _Span) -> _Span:
+    """The verdict when the entry after the sound ``span`` is missing."""
+    return _Span(False, span.n, span.last_hash, f"entry seq {span.n + 1} is missing (deleted?)",
+                 None, span.n + 1, span.first)
 
 
 def _check_rows(conn: Any, tables: Sequence[ChainedTable], cursor: Any, n: int,
-                last_hash: str | None) -> _Span:
-    sha, last, first = hashlib.sha256, -1, None
+                last_hash: str | None, first: tuple[int, str, str] | None = None) -> _Span:
+    sha, last = hashlib.sha256, -1
 
     def fail(problem: str, table: str | None, seq: int) -> _Span:
         return _Span(False, n, last_hash, problem, table, seq, first)
