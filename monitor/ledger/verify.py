@@ -270,7 +270,7 @@ def _check_range(conn: Any, tables: Sequence[ChainedTable], lo: int | None, hi: 
     try:
         cursor = conn.execute(chain_sql(tables, where), bounds * len(tables))
         return _check_rows(conn, tables, cursor, n, last_hash, first)
-    except Exception as exc:
+    except Exception as exc:  # noqa: BLE001 - sqlite3's or sqlean's error: the module varies
         wrong = _wrong_type(conn, tables, where, bounds)
         if wrong is None:
             raise
