@@ -80,6 +80,7 @@ NAMES = [
     ("SDF: Syrian Democratic Forces", DAY, ("kurdish_sdf",)),
     ("Southern Front", DAY, ("coh_opposition",)),
     ("Jaish al Fatah", DAY, ("nusra", "coh_opposition", "other_opposition")),
+    ("Jaish al-Fateh", DAY, ("nusra", "coh_opposition", "other_opposition")),
     # UCDP
     ("Government of Syria", DAY, ("syrian_government",)),
     ("Syrian insurgents", DAY, ("coh_opposition", "other_opposition", "nusra")),
@@ -121,6 +122,7 @@ NAMES = [
     ("IRGC", DAY, ("pro_government",)),
     ("Liwa Fatemiyoun", DAY, ("pro_government",)),
     ("Harakat Nour al-Din al-Zenki", DAY, ("coh_opposition",)),
+    ("Nour al-Din al-Zenki Movement", DAY, ("coh_opposition",)),
     ("pro-government forces", DAY, ("syrian_government", "pro_government")),
     ("militants", DAY, ("unknown",)),
 ]
