@@ -49,8 +49,8 @@ def scale_table(r: dict[str, Any]) -> str:
 
 
 # the variant configurations: what each section's rows vary
-DIMENSIONS = {"zones": "zones", "rules": "rules (near copies, firing with their rule)",
-              "terms": "rules (terms of their own)"}
+DIMENSIONS = {"zones": "zones", "rules": "rules: near copies, firing with their rule",
+              "terms": "rules: terms of their own"}
 
 
 def dim_table(r: dict[str, Any], kind: str) -> str:
