@@ -48,10 +48,20 @@ class Judge:
         self.rules: dict[str, LoadedRule] = {r.spec.id: r for r in pack.rules}
         definitions: dict[str, dict[str, Any]] = {}
         self._branch_rule: dict[str, LoadedRule] = {}
+        # what the explanation says of each branch's conditions and each rule's exemptions:
+        # the same text for every finding, written once
+        self._conditions: dict[str, list[tuple[str, Any, str]]] = {}
+        self._exemptions: dict[str, list[tuple[dict[str, Any], str]]] = {}
         for rule in pack.rules:
             definitions.update(rule.compiled)
             for name in rule.compiled:
                 self._branch_rule[name] = rule
+            for name, (conds, _) in rule.branches.items():
+                self._conditions[name] = [(fact, expected, f"{fact} {_describe(expected)}")
+                                          for fact, expected in conds.items()]
+            self._exemptions[rule.spec.id] = [
+                (exemption, ", ".join(f"{f} {_describe(v)}" for f, v in exemption.items()))
+                for exemption in rule.spec.unless]
         self.engine = Engine(definitions)
 
     # --- facts ---------------------------------------------------------------------------
@@ -128,16 +138,18 @@ class Judge:
                 rule = self._branch_rule[branch]
                 matched.setdefault(rule.spec.id, []).append((facts, branch))
         findings = []
+        when = (iso(res.start), iso(res.end))  # the event window as every finding records it
         for rule_id, hits in matched.items():
             finding = self._finding(incident, report, res, self.rules[rule_id], hits, in_force,
-                                    len(fact_sets))
+                                    len(fact_sets), when)
             if finding is not None:
                 findings.append(finding)
         return sorted(findings, key=lambda f: f.term)
 
     def _finding(self, incident: str, report: IncidentReport, res: Resolution,
                  rule: LoadedRule, hits: list[tuple[dict[str, Any], str]],
-                 in_force: dict[str, str], candidates: int) -> Finding | None:
+                 in_force: dict[str, str], candidates: int,
+                 when: tuple[str, str]) -> Finding | None:
         spec = rule.spec
         parties = sorted({side for facts, _ in hits
                           for side in (facts["attacker_side"], facts["target_side"])})
@@ -181,7 +193,7 @@ class Judge:
         recorded = {"parties": parties, "aggregate": res.aggregate,
                     "claimed_target": report.claimed_target}
         explanation = [{"finding": recorded}]
-        explanation += self._explain(rule, hits, in_force[spec.instrument], res, reasons)
+        explanation += self._explain(rule, hits, in_force[spec.instrument], res, reasons, when)
         explanation.append({"evidence": evidence})
         version = rule.version
         fid = finding_id(incident, report.report_key, spec.term, version)
@@ -199,40 +211,39 @@ class Judge:
             rule_id=spec.id,
             rule_version=version,
             explanation=explanation,
-            occurred=iso(res.start),
-            occurred_end=iso(res.end),
+            occurred=when[0],
+            occurred_end=when[1],
             feed=report.feed,
             source_id=report.source_id,
             revision=report.revision,
         )
 
     def _explain(self, rule: LoadedRule, hits: list[tuple[dict[str, Any], str]],
-                 window: str, res: Resolution, reasons: list[str]) -> list[dict[str, Any]]:
+                 window: str, res: Resolution, reasons: list[str],
+                 when: tuple[str, str]) -> list[dict[str, Any]]:
         """Each condition that held and the value that satisfied it, then how values were
         decided (actors, zone, words)."""
         spec, vocab = rule.spec, self.pack.vocabulary
         out: list[dict[str, Any]] = [{
             "condition": f"instrument {spec.instrument} in force at event time",
-            "value": f"{iso(res.start)} .. {iso(res.end)} ({window})",
+            "value": f"{when[0]} .. {when[1]} ({window})",
         }]
         if spec.deadline is not None:
             due = self.pack.milestones.get(spec.deadline)
             out.append({"condition": f"deadline {spec.deadline} passed at event time: the "
                                      "state had to hold by then",
                         "value": iso(due) if due is not None else None})
+        exemptions = self._exemptions[spec.id]
         for facts, branch in hits:
-            conds, cap = rule.branches[branch]
-            for fact, expected in conds.items():
+            candidate = f"{facts['attacker_side']} -> {facts['target_side']}"
+            for fact, expected, text in self._conditions[branch]:
                 actual = ([k for k in res.zones] if fact == "zone" else
                           facts.get(f"{DISTANCE}_{expected['to']}") if fact == DISTANCE
                           and isinstance(expected, dict) else facts.get(fact))
-                out.append({"condition": f"{fact} {_describe(expected)}", "value": actual,
-                            "candidate": f"{facts['attacker_side']} -> {facts['target_side']}"})
-            for exemption in spec.unless:
+                out.append({"condition": text, "value": actual, "candidate": candidate})
+            for exemption, text in exemptions:
                 held = all(holds(f, v, facts, vocab) for f, v in exemption.items())
-                out.append({"exemption": ", ".join(f"{f} {_describe(v)}"
-                                                   for f, v in exemption.items()),
-                            "held": held})
+                out.append({"exemption": text, "held": held})
         out += [{"resolution": n} for n in res.notes]
         out += [{"confidence": r} for r in reasons]
         return out
