@@ -16,7 +16,7 @@ from .corroborate import Evidence, ReportFacts, count_independent, match, score
 from .errors import MonitorError
 from .ledger import Ledger
 from .models import ATTACK_EVENT_TYPES, IncidentReport, Resolution
-from .vocabulary import ANALYST_VERDICTS, SETTLED_STATUSES  # noqa: F401 (re-exported)
+from .vocabulary import ANALYST_VERDICTS, SETTLED_STATUSES
 
 
 class EvidenceError(MonitorError, ValueError):

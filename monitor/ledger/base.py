@@ -177,6 +177,11 @@ _ACTION_NAMES = dict(enumerate((
     "RECURSIVE")))  # SQLite's authorizer action codes 1..33, in order
 
 
+# Bytes of a ledger file a read-only connection maps instead of copying each page it reads
+# into the page cache (SQLite caps it at its own limit, 2 GiB by default).
+READER_MMAP = 1 << 40
+
+
 def read_only_uri(path: Path) -> str:
     """The URI that opens the ledger file at ``path`` read-only. A ledger is in WAL mode, and
     SQLite reads one through a shared-memory file beside it: in a folder the reader may not

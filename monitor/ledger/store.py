@@ -11,7 +11,7 @@ from pathlib import Path
 
 from . import integrity, schema
 from .chain import canonical_json
-from .base import read_only_uri
+from .base import READER_MMAP, read_only_uri
 from .errors import LedgerError
 from .patterns_queue import PatternQueue
 from .queries import Queries
@@ -19,7 +19,6 @@ from .verify import Beside, VerifyResult, verify_file, verify_through
 
 
 PAGE_SIZE = 16384  # bytes per page of a new ledger file (SQLite's default is 4096)
-READER_MMAP = 1 << 40  # bytes of a ledger a read-only connection maps (SQLite caps it: 2 GiB)
 
 
 def damaged(path: Path, exc: BaseException) -> str:

@@ -30,7 +30,7 @@ from itertools import accumulate
 from pathlib import Path
 from typing import Any
 
-from .base import read_only_uri
+from .base import READER_MMAP, read_only_uri
 from .chain import GENESIS_HASH, canonical_json, entry_hash
 from .schema import ChainedTable, quote, read_tables
 
@@ -40,7 +40,6 @@ PARALLEL_VERIFY_MIN = 100_000
 _LOWER_SHARE = 0.51  # of the entries, checked by this process while the second one starts
 _VERIFY_CHUNK = 2048  # rows checked at once, row by row
 _FAST_CHUNK = 512  # entries checked by one query of the fast path
-_VERIFY_MMAP = 1 << 40  # SQLite caps it at its own limit (2 GiB by default)
 _DOES_NOT_FOLLOW = ("does not follow entry seq {n}: its prev_hash is not that entry's hash "
                     "(rows reordered, renumbered or rewritten?)")
 
@@ -106,8 +105,7 @@ def verify_through(conn: Any, tables: Sequence[ChainedTable]) -> VerifyResult:
 
 
 def _verify(conn: Any, path: Path, tables: Sequence[ChainedTable]) -> VerifyResult:
-    head = max((conn.execute(f"SELECT max(seq) FROM {quote(t.name)}").fetchone()[0] or 0
-                for t in tables), default=0)
+    head = _seq_range(conn, tables)[1] or 0
     # Rows above this snapshot's head (appended meanwhile) are left out.
     if head < PARALLEL_VERIFY_MIN:
         return check_span(conn, tables, None, head, 0, GENESIS_HASH).result()
@@ -390,7 +388,7 @@ def _reader(path: Path) -> Any:
                           isolation_level=None, check_same_thread=False)
     conn.create_function("canonical_json", 1, _sql_canonical_json, deterministic=True)
     conn.execute("PRAGMA busy_timeout=30000")
-    conn.execute(f"PRAGMA mmap_size={_VERIFY_MMAP}")
+    conn.execute(f"PRAGMA mmap_size={READER_MMAP}")
     return conn
 
 
