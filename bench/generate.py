@@ -308,7 +308,8 @@ def _distinct(rule: dict[str, Any], k: int, sides: list[str]) -> dict[str, Any]:
 
 def write_rules(rules_dir: Path, total: int, seed: int = SEED, distinct: bool = False) -> int:
     """Fill ``rules_dir`` (a copy of the real rules folder) up to ``total`` rules with variants
-    of the real ones, named ``<TERM>-V<k>``; returns the number of rules. ``total`` below the
+    of the real ones, named ``<TERM>-V<k>`` (``<TERM>-D<k>`` when ``distinct``); returns the
+    number of rules. ``total`` below the
     real count keeps the first ``total`` real rules (in name order).
 
     ``distinct``: each variant is a term of its own (:func:`_distinct`) rather than a near copy

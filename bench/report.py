@@ -51,11 +51,14 @@ def scale_table(r: dict[str, Any]) -> str:
 # the variant configurations: what each section's rows vary
 DIMENSIONS = {"zones": "zones", "rules": "rules: near copies, firing with their rule",
               "terms": "rules: terms of their own"}
+# the quantity each section varies: its rows' key and make_variant's argument
+VARIED = {"zones": "zones", "rules": "rules", "terms": "rules"}
 
 
 def dim_table(r: dict[str, Any], kind: str) -> str:
-    sec, param = r.get(kind, {}), "rules" if kind == "terms" else kind
-    rows = [[num(x.get(param)), num(x.get("startup_s"), 2), num(x.get("import_median_s"), 2),
+    sec = r.get(kind, {})
+    rows = [[num(x.get(VARIED[kind])), num(x.get("startup_s"), 2),
+             num(x.get("import_median_s"), 2),
              num(x.get("us_per_incident"), 1), num(x.get("marginal_us"), 1),
              num(x.get("maxrss_mib")), num(x.get("findings")), x.get("status", "")]
             for x in sec.get("rows", [])]
@@ -269,7 +272,7 @@ def plots(r: dict[str, Any], out: Path) -> list[str]:
         if not rows:
             continue
         fig, ax = plt.subplots(figsize=(6, 4))
-        xs = [x["zones" if kind == "zones" else "rules"] for x in rows]
+        xs = [x[VARIED[kind]] for x in rows]
         ax.plot(xs, [x["us_per_incident"] for x in rows], "o-", label="total (with startup)")
         if all(x.get("marginal_us") is not None for x in rows):
             ax.plot(xs, [x["marginal_us"] for x in rows], "s--", label="marginal (startup removed)")

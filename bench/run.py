@@ -244,7 +244,7 @@ class Bench:
         """Cost per incident at a fixed N under variant configurations: ``zones`` rows,
         ``rules`` (the real rules plus near copies of them, which fire with them) or ``terms``
         (the real rules plus terms of their own, each deciding other incidents)."""
-        param = "rules" if kind == "terms" else kind
+        param = report.VARIED[kind]
         n = self.args.dim_n
         section = self.results[kind] = {"n": n, "rows": []}
         ok, why = self.import_step.fits(n)
