@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Any, get_args
 
 import click
 
+from ..imports import BATCH
 from ..models import DirectionGiven, IncidentReport
 from ..vocabspec import VocabularySpec
 from .common import Context, esc, pass_ctx
@@ -223,13 +224,13 @@ def _report_rejections(c: Context, rejections: list[Rejection]) -> None:
 @click.option("--date-format", "date_format", metavar="FORMAT",
               help="How an ACLED file writes event_date when it is numeric (strptime, e.g. "
                    "%d/%m/%Y): 03/04/2016 reads two ways and is refused without it.")
-@click.option("--batch-size", type=click.IntRange(min=1), default=None, metavar="N",
-              help="Reports recorded per transaction (default 5,000): a smaller batch holds "
+@click.option("--batch-size", type=click.IntRange(min=1), default=BATCH, metavar="N",
+              help=f"Reports recorded per transaction (default {BATCH:,}): a smaller batch holds "
                    "less in memory and a crash loses less to redo; a larger one is faster on a "
                    "big ledger.")
 @pass_ctx
 def import_(c: Context, path: Path, fmt: str, reliability: str | None, feed: str | None,
-            pipeline: bool | None, date_format: str | None, batch_size: int | None) -> None:
+            pipeline: bool | None, date_format: str | None, batch_size: int) -> None:
     """Import a file of incident reports; print what was found.
 
     Re-importing the same file adds nothing. A malformed row is reported with its line
@@ -240,13 +241,13 @@ def import_(c: Context, path: Path, fmt: str, reliability: str | None, feed: str
     Example:
       monitor import feeds/samples/acled_syria_2016_sample.csv --format acled
     """
-    from ..imports import BATCH, import_file
+    from ..imports import import_file
 
     with _ImportBar(c.err, path.name) as bar:
         result = import_file(path, fmt, c.monitor, config=c.paths.config,
                              pack=c.paths.settings.pack, feed=feed, pipeline=pipeline,
                              date_format=date_format, reliability=reliability,
-                             batch_size=batch_size or BATCH,
+                             batch_size=batch_size,
                              on_start=bar.start, on_batch=bar.advance,
                              on_note=lambda text: c.err.print(f"note: {esc(text)}"))
     terms = ", ".join(f"{t} {n}" for t, n in sorted(result.by_term.items()))
