@@ -369,10 +369,16 @@ def _sql_canonical_json(value: Any) -> Any:
 
 
 def _sqlite_module() -> Any:
-    """The sqlite3-compatible module verify reads with: sqlean.py's when installed (a recent
-    SQLite, whose json_object builds the canonical form 10-20 % faster than the SQLite
-    Python 3.11 ships with), else the standard library's. Either gives the same result: a
-    string SQLite builds differently is re-checked in Python."""
+    """The sqlite3-compatible module the second process of :func:`verify_file` reads with:
+    sqlean.py's when installed (a recent SQLite, whose json_object builds the canonical form
+    10-20 % faster than the SQLite Python 3.11 ships with), else the standard library's.
+    Either gives the same result: a string SQLite builds differently is re-checked in Python.
+
+    Only there: that process opens the file with no other SQLite. Two copies of SQLite in one
+    process do not see each other's POSIX locks (sqlite.org/howtocorrupt.html, 2.2.1): the
+    standard library's next connection takes itself for the first, truncates the -shm file
+    sqlean has mapped, and sqlean's reader dies of a Bus error or reads a "malformed" file
+    (tests/test_ledger.py, test_verify_in_a_process_that_writes_reads_with_its_own_sqlite)."""
     try:
         import sqlean  # type: ignore[import-untyped]
     except ImportError:
@@ -380,10 +386,11 @@ def _sqlite_module() -> Any:
     return sqlean
 
 
-def _reader(path: Path) -> Any:
+def _reader(path: Path, engine: Any = sqlite3) -> Any:
     """A read-only connection to the ledger file at ``path`` for verify (mmap: no copy of
-    each page read)."""
-    engine = _sqlite_module()
+    each page read), through ``engine``: the standard library's sqlite3, which every other
+    connection of this process uses, unless the process opens no other (see
+    :func:`_sqlite_module`)."""
     conn = engine.connect(read_only_uri(Path(path)), uri=True, timeout=30,
                           isolation_level=None, check_same_thread=False)
     conn.create_function("canonical_json", 1, _sql_canonical_json, deterministic=True)
@@ -445,7 +452,7 @@ class Beside:
 def _upper_part_main() -> None:
     """The second process of :func:`verify_file`: argv PATH LO HI N; the span as JSON."""
     path, lo, hi, n = sys.argv[1], *map(int, sys.argv[2:5])
-    conn = _reader(Path(path))
+    conn = _reader(Path(path), _sqlite_module())
     try:
         tables = list(read_tables(conn).values())
         conn.execute("BEGIN")
