@@ -134,3 +134,20 @@ def test_a_chunk_sqlite_writes_otherwise_is_checked_row_by_row_and_holds(
     result = ledger.verify()
     assert result.ok and result.entries == 22
     assert ranges == [(odd - 1, odd) if odd % 2 == 0 else (odd, odd + 1)]
+
+
+def test_the_code_schema_is_built_beside_the_chain_not_after_it(
+        ledger: Ledger, path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import threading
+
+    from monitor.ledger import integrity
+
+    record(ledger, 1)
+    built: list[str] = []
+    real = integrity.expected_schema
+    monkeypatch.setattr(integrity, "expected_schema", lambda *args: built.append(
+        threading.current_thread().name) or real(*args))
+    assert ledger.verify().ok
+    assert built[0] == "ledger-verify-beside"  # then schema_problems finds it cached
+    tamper(path, ("DROP VIEW scorecard", ()))
+    assert ledger.verify().problem == "view scorecard is missing"

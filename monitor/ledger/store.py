@@ -39,6 +39,15 @@ def _refuse_damaged(conn: sqlite3.Connection, path: Path) -> None:
         raise sqlite3.DatabaseError(" ".join(str(found).split()))
 
 
+def _beside_checks(conn: sqlite3.Connection) -> list[str]:
+    """What verify checks in a thread while the chain is recomputed: the code's schema is
+    built first (sqlite-utils imported, the migrations applied in memory: cached for
+    :func:`.integrity.schema_problems`, which compares it afterwards), then the derived
+    tables (:func:`.integrity.derived_problems`)."""
+    integrity.expected_schema()
+    return integrity.derived_problems(conn)
+
+
 class Ledger(PatternQueue, Queries):
     """One ledger file. Open it with :meth:`open`; append inside :meth:`transaction`."""
 
@@ -121,7 +130,7 @@ class Ledger(PatternQueue, Queries):
         if result is None:
             # the derived tables are checked in a thread while the chain is recomputed (the
             # verdict on them is only given when the chain holds)
-            beside = Beside(self.path, integrity.derived_problems) if derived else None
+            beside = Beside(self.path, _beside_checks) if derived else None
             try:
                 result = verify_file(self.path, tables)
             finally:
