@@ -782,6 +782,44 @@ def test_findings_of_a_term_in_a_period_are_one_range_of_an_index(ledger: Ledger
     assert "idx_findings_term_occurred (term=? AND occurred>? AND occurred<?)" in plan
 
 
+def test_no_index_is_the_first_columns_of_another(ledger: Ledger) -> None:
+    """An index whose columns lead another index of its table costs bytes and a write each
+    row, and serves no query the longer one does not (m007 dropped three such)."""
+    indexes: dict[str, list[tuple[str, tuple[str, ...]]]] = {}
+    for name, table in ledger._conn.execute(
+            "SELECT name, tbl_name FROM sqlite_master WHERE type = 'index'").fetchall():
+        columns = tuple(r[2] for r in ledger._conn.execute(f"PRAGMA index_info('{name}')"))
+        indexes.setdefault(table, []).append((name, columns))
+    assert "incidents" in indexes and "reports" in indexes
+    prefixes = [(a, b) for table in indexes.values() for a, ca in table for b, cb in table
+                if a != b and a.startswith("idx_") and cb[:len(ca)] == ca]
+    assert prefixes == []
+    plan = " ".join(str(r) for r in ledger._conn.execute(
+        "EXPLAIN QUERY PLAN SELECT * FROM incidents WHERE occurred_start > ?", ["2016"]))
+    assert "idx_incidents_time_lat" in plan
+
+
+def test_m007_drops_the_prefix_indexes_of_an_existing_ledger(
+        path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    older = Migrations("monitor.ledger")  # the ledger as the code before m007 left it
+    for name, fn in schema.MIGRATIONS._steps:
+        if name != "m007_no_prefix_indexes":
+            older(name=name)(fn)
+    with monkeypatch.context() as m:
+        m.setattr(schema, "MIGRATIONS", older)
+        old = Ledger.open(path, clock=SteppingClock())
+        record(old, 1)
+        names = {n for (n,) in old._conn.execute("SELECT name FROM sqlite_master")}
+        old.close()
+    assert "idx_reports_feed" in names
+    new = Ledger.open(path, clock=SteppingClock())
+    now = {n for (n,) in new._conn.execute("SELECT name FROM sqlite_master")}
+    assert names - now == {"idx_incidents_occurred_start", "idx_reports_feed",
+                           "idx_links_report_key"}
+    assert new.verify().ok and new.verify().entries == 3
+    new.close()
+
+
 def test_findings_as_json_text_are_the_findings(ledger: Ledger) -> None:
     changes(ledger)
     for filters in ({}, {"party": "russia"}, {"term": "COH-AIR", "since": "2016-09-02"},
@@ -916,7 +954,7 @@ def test_opening_sets_wal_and_migrations_are_idempotent(path: Path) -> None:
     assert sorted(m["name"] for m in again.query("SELECT name FROM _sqlite_migrations")) == [
         "chained_table_calm_counts", "m001_chained_tables", "m002_pattern_queue",
         "m003_finding_state", "m004_charged_sets", "m005_full_views",
-        "m006_scorecard_counts"]
+        "m006_scorecard_counts", "m007_no_prefix_indexes"]
     assert sum(again.counts().values()) == 3
     record(again, 2)
     assert again.verify().entries == 6

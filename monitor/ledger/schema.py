@@ -388,6 +388,14 @@ def _m006_scorecard_counts(db: sqlite_utils.Database) -> None:
     db.execute("CREATE INDEX idx_findings_term_occurred ON findings (term, occurred)")
 
 
+@MIGRATIONS(name="m007_no_prefix_indexes")
+def _m007_no_prefix_indexes(db: sqlite_utils.Database) -> None:
+    # Each of these indexes is the first column of another index of its table, which serves
+    # every query it served: 54 bytes a report, 1.7 % of a ledger of 100,000 ACLED rows.
+    for name in ("idx_incidents_occurred_start", "idx_reports_feed", "idx_links_report_key"):
+        db.execute(f"DROP INDEX {name}")
+
+
 @dataclass(frozen=True)
 class ChainedTable:
     """What writing, reading and verifying need to know of one chained table of a file."""
