@@ -225,7 +225,9 @@ class Monitor(Evaluator):
             windows: list[tuple[dt.datetime, dt.datetime]] = []
             if judged is None:
                 fresh = list(zip([r for r, _ in fresh], self.judge_many([r for r, _ in fresh])))
-            recorded = iter([self._record(r, *ready, sources, feeds, windows)
+            # notes said again in the batch are stored once (monitor.ledger.compact)
+            shared = self.ledger.share_notes(n for _, (res, _) in fresh for n in res.notes)
+            recorded = iter([self._record(r, *ready, sources, feeds, windows, shared)
                              for r, ready in fresh])
             result.outcomes = [o if o is not None else next(recorded) for o in result.outcomes]
             for source_id in retractions:
@@ -456,10 +458,11 @@ class Monitor(Evaluator):
 
     def _record(self, report: IncidentReport, res: Resolution, findings: list[Finding],
                 sources: set[tuple[str, str]], feeds: set[str],
-                windows: list[tuple[dt.datetime, dt.datetime]]) -> Outcome:
+                windows: list[tuple[dt.datetime, dt.datetime]],
+                shared: dict[str, int]) -> Outcome:
         """Record one new report resolved as ``res`` and judged as ``findings``; note its
         event window in ``windows``. ``sources`` and ``feeds`` (what the ledger holds) are
-        kept up to date here."""
+        kept up to date here; ``shared`` are the batch's notes stored once (text -> seq)."""
         crash_point("service.record")
         own = incident_id(report.feed, report.source_id)
         key = report.report_key
@@ -486,7 +489,7 @@ class Monitor(Evaluator):
             "attribution": res.attribution, "zones": res.zones,
         }
         # what the row's columns hold already is not stored twice (monitor.ledger.compact)
-        incident["resolution"] = compact_resolution(resolution_json(res), incident)
+        incident["resolution"] = compact_resolution(resolution_json(res), incident, shared)
         ledger.append("incidents", incident)
         review = [f"unknown actor name {n!r}" for n in res.unresolved_names]
         for name in res.unresolved_names:

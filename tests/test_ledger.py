@@ -952,9 +952,9 @@ def test_opening_sets_wal_and_migrations_are_idempotent(path: Path) -> None:
     again = Ledger.open(path, clock=SteppingClock())
     assert again.query("PRAGMA journal_mode") == [{"journal_mode": "wal"}]
     assert sorted(m["name"] for m in again.query("SELECT name FROM _sqlite_migrations")) == [
-        "chained_table_calm_counts", "m001_chained_tables", "m002_pattern_queue",
-        "m003_finding_state", "m004_charged_sets", "m005_full_views",
-        "m006_scorecard_counts", "m007_no_prefix_indexes"]
+        "chained_table_calm_counts", "chained_table_note_texts", "m001_chained_tables",
+        "m002_pattern_queue", "m003_finding_state", "m004_charged_sets", "m005_full_views",
+        "m006_scorecard_counts", "m007_no_prefix_indexes", "m008_shared_notes"]
     assert sum(again.counts().values()) == 3
     record(again, 2)
     assert again.verify().entries == 6

@@ -83,7 +83,10 @@ TABLES: dict[str, tuple[str, dict[str, str]]] = {
         "zones": "JSON list of the zone rows the point was in.",
         "resolution": "JSON: how each value was decided. With \"from_columns\": 1 it leaves "
                       "out the keys this row's columns hold (attacker_sides, zones, admin1 as "
-                      "governorate, ...): incidents_resolved shows it whole."}),
+                      "governorate, ...); an integer among its notes is the seq of a "
+                      "note_texts entry: incidents_resolved shows it whole."}),
+    "note_texts": ("A resolution note said of many incidents, stored once: a resolution's notes "
+                   "name it by its seq.", {"text": "The note."}),
     "findings": ("One row per term broken by an incident: the verdict as recorded, with its "
                  "explanation, rule id and version. Current status and confidence: see "
                  "finding_status.", FINDING),
@@ -166,7 +169,7 @@ VIEWS: dict[str, tuple[str, dict[str, str]]] = {
                            "it: the resolution notes it refers to put back from its report's "
                            "incident row.", {"explanation": "JSON: the whole explanation."}),
     "incidents_resolved": ("The incidents with each resolution whole: the keys it leaves out "
-                           "put back from the row's columns.",
+                           "put back from the row's columns, its shared notes from note_texts.",
                            {"resolution": "JSON: the whole resolution (how each value was "
                                           "decided)."}),
     "report_incident": ("The incident each report belongs to now (its latest link, else its "

@@ -10,13 +10,13 @@ import os
 import sqlite3
 import threading
 import time
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from datetime import datetime
 from pathlib import Path
 from typing import Any
 
 from ..keys import report_key
-from .compact import full_explanation, full_resolution, has_marker
+from .compact import full_explanation, full_notes, full_resolution, has_marker, shared_note_seqs
 from .errors import LedgerError
 from .schema import DERIVED_TABLES, ChainedTable, quote, read_tables, table_names
 
@@ -50,10 +50,23 @@ class LedgerBase:
             if table == "findings" and "explanation" in names:
                 self._full_explanations(rows)
             elif table == "incidents" and "resolution" in names:
+                texts = self._note_texts(
+                    n for row in rows if row["resolution"] is not None
+                    for n in shared_note_seqs(row["resolution"].get("notes")))
                 for row in rows:
                     if row["resolution"] is not None:
-                        row["resolution"] = full_resolution(row["resolution"], row)
+                        row["resolution"] = full_resolution(row["resolution"], row, texts)
             return rows
+
+    def _note_texts(self, seqs: Iterable[int]) -> dict[int, str]:
+        """The texts of the shared notes ``seqs`` (:mod:`.compact`): one query per 500."""
+        wanted, texts = list(dict.fromkeys(seqs)), dict[int, str]()
+        for i in range(0, len(wanted), 500):
+            chunk = wanted[i:i + 500]
+            texts.update(self._conn.execute(
+                "SELECT seq, text FROM note_texts WHERE seq IN "
+                f"({', '.join('?' * len(chunk))})", chunk))
+        return texts
 
     def _full_explanations(self, rows: list[dict[str, Any]]) -> None:
         """Put back the resolution notes a stored explanation refers to (:mod:`.compact`), from
@@ -66,8 +79,10 @@ class LedgerBase:
             notes.update((key, json.loads(text)) for key, text in self._conn.execute(
                 "SELECT report_key, json_extract(resolution, '$.notes') FROM incidents WHERE "
                 f"report_key IN ({', '.join('?' * len(chunk))})", chunk) if text is not None)
+        texts = self._note_texts(n for some in notes.values() for n in shared_note_seqs(some))
         for row, key in wanted:
-            row["explanation"] = full_explanation(row["explanation"], notes.get(key))
+            row["explanation"] = full_explanation(
+                row["explanation"], full_notes(notes[key], texts) if key in notes else None)
 
     @staticmethod
     def _decode(json_cols: frozenset[str], row: dict[str, Any]) -> dict[str, Any]:

@@ -139,6 +139,7 @@ class Chain(LedgerBase):
                 yield self
                 self._conn.execute("COMMIT" if outer else f"RELEASE {name}")
                 if outer:
+                    self._committed()
                     crash_point("ledger.commit")
             except BaseException:
                 if self._conn.in_transaction:  # some errors have rolled back already
@@ -146,9 +147,16 @@ class Chain(LedgerBase):
                     if not outer:
                         self._conn.execute(f"RELEASE {name}")
                 self._head = saved  # the rows are gone, and so is their part of the chain
+                self._rolled_back(saved[0])
                 raise
             finally:
                 self._depth -= 1
+
+    def _committed(self) -> None:
+        """Called once a transaction's rows are committed (what a subclass keeps of them)."""
+
+    def _rolled_back(self, head: int) -> None:
+        """Called when the rows after seq ``head`` were rolled back."""
 
     def _read_head(self) -> tuple[int, str]:
         heads = [row for name in self._tables for row in self._conn.execute(

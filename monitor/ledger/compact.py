@@ -17,6 +17,13 @@ column gives back its value exactly, and the stored resolution then says so with
 columns. A resolution without that key (every one recorded before; older ones lack keys added
 since, ``governorate`` for one) is read as stored.
 
+**Notes said again.** Most notes are said of many incidents ("attacker: 'Military Forces of
+Syria (2000-)' -> syrian_government ...", "platform=unknown ..."): a note that repeats is
+stored once, as an entry of the chained table ``note_texts``, and a resolution's ``notes``
+hold that entry's ``seq`` (an integer) in its place (:meth:`.notes.SharedNotes.share_notes`
+says which notes). A note is otherwise text, so an integer in ``notes`` is always such a
+reference; the chain covers both the reference and the text it names.
+
 :func:`full_explanation` and :func:`full_resolution` are the rebuilding, the one definition:
 every reader of the ledger's Python interface gets it (``LedgerBase._rows``).
 :data:`EXPLANATION_SQL` and :data:`RESOLUTION_SQL` do the same in SQL, for the views
@@ -90,20 +97,45 @@ def full_explanation(stored: Sequence[Any], notes: Sequence[str] | None) -> list
     return [*stored[:at], *({"resolution": n} for n in notes), *stored[at + 1:]]
 
 
-def compact_resolution(resolution: Mapping[str, Any], row: Mapping[str, Any]) -> dict[str, Any]:
+def compact_resolution(resolution: Mapping[str, Any], row: Mapping[str, Any],
+                       shared: Mapping[str, int] | None = None) -> dict[str, Any]:
     """The resolution to store in the incident row ``row``: without the keys the row's columns
-    give back exactly, marked :data:`FROM_COLUMNS` when it left any out."""
+    give back exactly, marked :data:`FROM_COLUMNS` when it left any out; each note that
+    ``shared`` holds (text -> seq of its ``note_texts`` entry) replaced by its seq."""
     if FROM_COLUMNS in resolution:
         raise ValueError(f"a resolution has no key {FROM_COLUMNS!r} of its own")
     out = {k: v for k, v in resolution.items()
            if not (k in RESOLUTION_COLUMNS and RESOLUTION_COLUMNS[k][0] in row
                    and RESOLUTION_COLUMNS[k][1](row[RESOLUTION_COLUMNS[k][0]]) == v)}
+    if shared and out.get("notes"):
+        out["notes"] = [shared.get(n, n) for n in out["notes"]]
     return out | {FROM_COLUMNS: 1} if len(out) < len(resolution) else out
 
 
-def full_resolution(stored: Mapping[str, Any], row: Mapping[str, Any]) -> dict[str, Any]:
+def shared_note_seqs(notes: Any) -> list[int]:
+    """The ``note_texts`` entries a stored resolution's ``notes`` refer to."""
+    return [n for n in notes if type(n) is int] if isinstance(notes, list) else []
+
+
+def full_notes(notes: Any, texts: Mapping[int, str]) -> Any:
+    """A stored resolution's ``notes`` with each reference replaced by the text ``texts``
+    (seq -> text of the ``note_texts`` entries) gives it."""
+    if not shared_note_seqs(notes):
+        return notes
+    missing = [n for n in shared_note_seqs(notes) if n not in texts]
+    if missing:
+        raise ValueError(f"the resolution refers to note_texts entries {missing} the ledger "
+                         "does not hold")
+    return [texts[n] if type(n) is int else n for n in notes]
+
+
+def full_resolution(stored: Mapping[str, Any], row: Mapping[str, Any],
+                    texts: Mapping[int, str] | None = None) -> dict[str, Any]:
     """An incident's resolution as resolved (its keys sorted, as stored JSON has them), from the
-    stored one and the columns of its row; one without :data:`FROM_COLUMNS` is as stored."""
+    stored one, the columns of its row and ``texts``, the shared notes it refers to (seq ->
+    text); one without :data:`FROM_COLUMNS` is as stored, but for its notes."""
+    if "notes" in stored and shared_note_seqs(stored["notes"]):
+        stored = {**stored, "notes": full_notes(stored["notes"], texts or {})}
     if stored.get(FROM_COLUMNS) != 1:
         return dict(stored)
     out = {k: v for k, v in stored.items() if k != FROM_COLUMNS}
@@ -125,12 +157,21 @@ def _key_part_sql(column: str) -> str:
 # A finding's report key, as monitor.models.report_key builds it, from a findings row ``f``.
 REPORT_KEY_SQL = (f"(f.feed || ':' || {_key_part_sql('f.source_id')} || ':' || "
                   f"{_key_part_sql('f.revision')})")
-# finding ``f``'s explanation as the judge wrote it, as canonical JSON text: the marker
-# replaced by the notes' entries (a marker is only stored for a report with notes)
-_NOTES_ENTRIES_SQL = (
-    "(SELECT substr(a, 2, length(a) - 2) FROM (SELECT json_group_array(json_object("
-    "'resolution', n.value)) AS a FROM incidents i, json_each(i.resolution, '$.notes') n WHERE "
-    f"i.report_key = {REPORT_KEY_SQL}))")
+# A note of incident ``i``'s stored resolution, ``n`` (a row of json_each over its notes), as
+# the text it stands for: an integer is the seq of a note_texts entry
+NOTE_SQL = ("(CASE n.type WHEN 'integer' THEN (SELECT t.text FROM note_texts t WHERE t.seq = "
+            "n.value) ELSE n.value END)")
+
+
+def _notes_entries_sql(note: str) -> str:
+    """finding ``f``'s explanation as the judge wrote it, as canonical JSON text: the marker
+    replaced by the notes' entries (a marker is only stored for a report with notes), each
+    note given by the SQL ``note``."""
+    return ("(SELECT substr(a, 2, length(a) - 2) FROM (SELECT json_group_array(json_object("
+            f"'resolution', {note})) AS a FROM incidents i, json_each(i.resolution, '$.notes') n "
+            f"WHERE i.report_key = {REPORT_KEY_SQL}))")
+
+
 def _with_notes(entries: str) -> str:
     """Finding ``f``'s stored explanation with its marker replaced by ``entries`` (SQL giving
     the notes' entries as JSON text)."""
@@ -138,18 +179,24 @@ def _with_notes(entries: str) -> str:
             f"'{NOTES_MARKER_TEXT}', {entries}) ELSE f.explanation END)")
 
 
+_NOTES_ENTRIES_SQL = _notes_entries_sql(NOTE_SQL)
 EXPLANATION_SQL = _with_notes(_NOTES_ENTRIES_SQL)
 # The same text, a tenth of a second sooner on 9,000 findings, for findings(as_json=True): where
 # the incident's resolution holds no backslash (no string of it has an escape, so no note holds
-# a quote, a backslash or a control character) and every note is text, json_object would write
-# each entry as '{"resolution":"' || NOTE || '"}', and group_concat joins them so without the
-# json_object, json_group_array and substr of each note; any other resolution is rebuilt as
-# EXPLANATION_SQL does.
+# a quote, a backslash or a control character) and every note is text or a reference,
+# json_object would write a text note's entry as '{"resolution":"' || NOTE || '"}' and a
+# shared one's as '{"resolution":' || json_quote(TEXT) || '}', and group_concat joins them so
+# without the json_object, json_group_array and substr of each note; any other resolution is
+# rebuilt as EXPLANATION_SQL does.
 EXPLANATION_JSON_SQL = _with_notes(
-    "(SELECT CASE WHEN min(n.type = 'text') AND NOT instr(i.resolution, '\\') THEN "
-    "'{\"resolution\":\"' || group_concat(n.value, '\"},{\"resolution\":\"') || '\"}' ELSE "
-    + _NOTES_ENTRIES_SQL + " END FROM incidents i, json_each(i.resolution, '$.notes') n WHERE "
-    f"i.report_key = {REPORT_KEY_SQL})")
+    "(SELECT CASE WHEN min(n.type IN ('text', 'integer')) AND NOT instr(i.resolution, '\\') "
+    "THEN group_concat(CASE n.type WHEN 'integer' THEN '{\"resolution\":' || json_quote(("
+    "SELECT t.text FROM note_texts t WHERE t.seq = n.value)) || '}' ELSE '{\"resolution\":\"' "
+    "|| n.value || '\"}' END, ',') ELSE " + _NOTES_ENTRIES_SQL + " END FROM incidents i, "
+    f"json_each(i.resolution, '$.notes') n WHERE i.report_key = {REPORT_KEY_SQL})")
+# As migration m005 created the view findings_explained (before note_texts): kept, so that the
+# schema a ledger of that time holds is the one its migrations give.
+M005_EXPLANATION_SQL = _with_notes(_notes_entries_sql("n.value"))
 
 
 def _resolution_value_sql(column: str, value_of: Callable[[Any], Any]) -> str:
@@ -159,10 +206,22 @@ def _resolution_value_sql(column: str, value_of: Callable[[Any], Any]) -> str:
         else f"i.{column}"
 
 
-# incident ``i``'s resolution as resolved, as JSON text (the keys put back come last)
-RESOLUTION_SQL = (
-    f"(CASE WHEN json_extract(i.resolution, '$.{FROM_COLUMNS}') = 1 THEN json_remove("
-    "json_insert(i.resolution, " + ", ".join(
-        f"'$.{key}', {_resolution_value_sql(column, value_of)}"
-        for key, (column, value_of) in RESOLUTION_COLUMNS.items())
-    + f"), '$.{FROM_COLUMNS}') ELSE i.resolution END)")
+def _resolution_sql(notes: bool) -> str:
+    """incident ``i``'s resolution as resolved, as JSON text (the keys put back come last),
+    with its shared notes' texts put back if ``notes``."""
+    resolution = (
+        f"(CASE WHEN json_extract(i.resolution, '$.{FROM_COLUMNS}') = 1 THEN json_remove("
+        "json_insert(i.resolution, " + ", ".join(
+            f"'$.{key}', {_resolution_value_sql(column, value_of)}"
+            for key, (column, value_of) in RESOLUTION_COLUMNS.items())
+        + f"), '$.{FROM_COLUMNS}') ELSE i.resolution END)")
+    if not notes:
+        return resolution
+    each = "FROM json_each(i.resolution, '$.notes') n"
+    return (f"(CASE WHEN EXISTS (SELECT 1 {each} WHERE n.type = 'integer') THEN json_set("
+            f"{resolution}, '$.notes', json((SELECT json_group_array({NOTE_SQL}) {each}))) "
+            f"ELSE {resolution} END)")
+
+
+RESOLUTION_SQL = _resolution_sql(notes=True)
+M005_RESOLUTION_SQL = _resolution_sql(notes=False)  # as m005 created incidents_resolved

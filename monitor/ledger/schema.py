@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from ..vocabulary import GONE_STATUSES, SET_ASIDE_STATUSES, sql_list
-from .compact import EXPLANATION_SQL, RESOLUTION_SQL
+from .compact import EXPLANATION_SQL, M005_EXPLANATION_SQL, M005_RESOLUTION_SQL, RESOLUTION_SQL
 
 if TYPE_CHECKING:  # sqlite-utils is imported when a ledger is opened for writing, not to read
     import sqlite_utils
@@ -317,13 +317,19 @@ chained_table_migration("calm_counts", {"counter": str, "day": int, "start": str
 def _m005_full_views(db: sqlite_utils.Database) -> None:
     # Explanations and resolutions are stored without what other columns hold already
     # (monitor.ledger.compact): these views show them whole, for SQL and Datasette.
+    _full_views(db, M005_EXPLANATION_SQL, M005_RESOLUTION_SQL)
+
+
+def _full_views(db: sqlite_utils.Database, explanation: str, resolution: str) -> None:
+    """The views findings_explained and incidents_resolved, with ``explanation`` and
+    ``resolution`` as the SQL that rebuilds those columns whole."""
     columns = [*(c for c in (*COMMON_COLUMNS, *_CORE["findings"][0]) if c != "confidence"),
                "confidence", "status"]
     db.execute("CREATE VIEW findings_explained AS SELECT " + ", ".join(
-        f"{EXPLANATION_SQL} AS explanation" if c == "explanation" else f"f.{quote(c)}"
+        f"{explanation} AS explanation" if c == "explanation" else f"f.{quote(c)}"
         for c in columns) + " FROM finding_status f")
     db.execute("CREATE VIEW incidents_resolved AS SELECT " + ", ".join(
-        f"{RESOLUTION_SQL} AS resolution" if c == "resolution" else f"i.{quote(c)}"
+        f"{resolution} AS resolution" if c == "resolution" else f"i.{quote(c)}"
         for c in (*COMMON_COLUMNS, *_CORE["incidents"][0])) + " FROM incidents i")
 
 
@@ -394,6 +400,19 @@ def _m007_no_prefix_indexes(db: sqlite_utils.Database) -> None:
     # every query it served: 54 bytes a report, 1.7 % of a ledger of 100,000 ACLED rows.
     for name in ("idx_incidents_occurred_start", "idx_reports_feed", "idx_links_report_key"):
         db.execute(f"DROP INDEX {name}")
+
+
+# A note said of many incidents, stored once: a resolution's notes refer to it by its seq
+# (monitor.ledger.compact, "Notes said again"; monitor.ledger.notes writes them).
+chained_table_migration("note_texts", {"text": str}, not_null=("text",), indexes=("text",))
+
+
+@MIGRATIONS(name="m008_shared_notes")
+def _m008_shared_notes(db: sqlite_utils.Database) -> None:
+    # the full views put back the texts of the shared notes a resolution refers to
+    db.execute("DROP VIEW findings_explained")
+    db.execute("DROP VIEW incidents_resolved")
+    _full_views(db, EXPLANATION_SQL, RESOLUTION_SQL)
 
 
 @dataclass(frozen=True)
