@@ -113,10 +113,11 @@ def render(rows: Sequence[dict[str, Any]], fmt: str, columns: Sequence[str] | No
     def whole(col: str) -> bool:  # ids and times are never broken over lines
         return col in WHOLE_COLUMNS or col.endswith(("_id", "_key"))
 
-    def narrowest(col: str) -> int:  # a column's least width: its widest id, else a word
-        if whole(col):
+    def narrowest(col: str) -> int:  # a column's least width: its widest id, else its
+        if whole(col):                 # longest word (a party, a name), up to a limit
             return max([len(col), *(len(v) for v in cells[col])])
-        return min(len(col), _WRAPPED_MIN)
+        words = (len(w) for v in (col, *cells[col]) for w in v.split())
+        return min(max(words, default=0), _WORD_MAX)
 
     droppable = [c for c in drop if c in cols]
     while droppable and sum(narrowest(c) + 3 for c in cols) + 1 > console.width:
@@ -130,7 +131,9 @@ def render(rows: Sequence[dict[str, Any]], fmt: str, columns: Sequence[str] | No
     return None
 
 
-_WRAPPED_MIN = 8  # the least width of a column whose text wraps
+# A column whose text wraps is never narrower than its longest word ("syrian_government" was
+# broken "syrian_go / vernment" in 80 columns), but a longer word than this is broken.
+_WORD_MAX = 24
 
 
 # Columns a table never breaks over lines: what a user copies or greps for.

@@ -43,6 +43,9 @@ def test_a_terminal_table_fits_its_width_and_says_how_many_more(db, monkeypatch)
 
     from monitor.cli import common
 
+    tsv = [line.split("\t") for line in run(db, "findings", "--limit", "3").output.splitlines()]
+    parties = [row[tsv[0].index("charged_to")] for row in tsv[1:]]
+
     def narrow(self):  # an 80-column terminal
         if self._console is None:
             self._console = Console(force_terminal=True, width=80, color_system=None)
@@ -55,6 +58,10 @@ def test_a_terminal_table_fits_its_width_and_says_how_many_more(db, monkeypatch)
     ids = [line for line in lines if "f-" in line]
     assert len(ids) == 3 and all(len(line.split("f-")[1].split()[0]) == 16 for line in ids)
     assert "more: --limit 0 shows them all" in out.output
+    # no word is broken over two lines: every party charged is in the table whole
+    # ("syrian_government" was "syrian_go" / "vernment" in 80 columns)
+    words = [w.strip(",;") for p in parties for w in p.split()]
+    assert words and all(w in out.output for w in words), (words, out.output)
 
 
 @pytest.mark.parametrize("args, message", [
