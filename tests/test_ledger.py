@@ -750,14 +750,19 @@ def test_the_scorecard_counts_follow_every_change_of_finding_parties(ledger: Led
     assert ledger.query("SELECT count(*) AS n FROM scorecard_counts") == [{"n": 0}]
 
 
+def migrations_without(*steps: str) -> Migrations:
+    """The migrations but ``steps``: a ledger as the code before those steps left it."""
+    older = Migrations("monitor.ledger")
+    for name, fn in schema.MIGRATIONS._steps:
+        if name not in steps:
+            older(name=name)(fn)
+    return older
+
+
 def test_m006_counts_the_scorecard_of_an_existing_ledger(
         path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    older = Migrations("monitor.ledger")  # the ledger as the code before m006 left it
-    for name, fn in schema.MIGRATIONS._steps:
-        if name != "m006_scorecard_counts":
-            older(name=name)(fn)
     with monkeypatch.context() as m:
-        m.setattr(schema, "MIGRATIONS", older)
+        m.setattr(schema, "MIGRATIONS", migrations_without("m006_scorecard_counts"))
         old = Ledger.open(path, clock=SteppingClock())
         changes(old)
         expected = old.query("SELECT * FROM scorecard")
@@ -801,12 +806,8 @@ def test_no_index_is_the_first_columns_of_another(ledger: Ledger) -> None:
 
 def test_m007_drops_the_prefix_indexes_of_an_existing_ledger(
         path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    older = Migrations("monitor.ledger")  # the ledger as the code before m007 left it
-    for name, fn in schema.MIGRATIONS._steps:
-        if name != "m007_no_prefix_indexes":
-            older(name=name)(fn)
     with monkeypatch.context() as m:
-        m.setattr(schema, "MIGRATIONS", older)
+        m.setattr(schema, "MIGRATIONS", migrations_without("m007_no_prefix_indexes"))
         old = Ledger.open(path, clock=SteppingClock())
         record(old, 1)
         names = {n for (n,) in old._conn.execute("SELECT name FROM sqlite_master")}
@@ -817,6 +818,31 @@ def test_m007_drops_the_prefix_indexes_of_an_existing_ledger(
     assert names - now == {"idx_incidents_occurred_start", "idx_reports_feed",
                            "idx_links_report_key"}
     assert new.verify().ok and new.verify().entries == 3
+    new.close()
+
+
+def test_m008_shares_notes_in_a_ledger_written_before(
+        path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A ledger written before note_texts: its resolutions read as stored, and those recorded
+    after it refer to shared notes; the views put them back for both."""
+    with monkeypatch.context() as m:
+        m.setattr(schema, "MIGRATIONS", migrations_without("chained_table_note_texts",
+                                                           "m008_shared_notes"))
+        old = Ledger.open(path, clock=SteppingClock())
+        record(old, 1)
+        assert "note_texts" not in schema.table_names(old._conn)
+        old.close()
+    new = Ledger.open(path, clock=SteppingClock())
+    with new.transaction():
+        shared = new.share_notes(["platform from 'warplanes'"] * 2)
+        new.append("incidents", {**incident(2), "resolution": {"notes": [
+            shared["platform from 'warplanes'"], "said once"]}})
+    assert [json.loads(r["resolution"])["notes"] for r in new.query(
+        "SELECT resolution FROM incidents_resolved ORDER BY seq")] == [
+        ["platform from 'warplanes'"], ["platform from 'warplanes'", "said once"]]
+    assert [new.incident(i)["resolution"]["notes"] for i in ("inc-1", "inc-2")] == [
+        ["platform from 'warplanes'"], ["platform from 'warplanes'", "said once"]]
+    assert new.verify().ok and new.verify().entries == 5
     new.close()
 
 
