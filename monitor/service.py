@@ -13,7 +13,7 @@ import datetime as dt
 import threading
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
-from itertools import repeat
+from itertools import chain, repeat
 from typing import Any
 
 from pydantic import ValidationError
@@ -23,7 +23,7 @@ from .config import Pack
 from .crashpoints import crash_point
 from .evidence import EvidenceKeeper, facts_of
 from .judge import Judge, finding_id
-from .ledger import Ledger, compact_explanation, compact_resolution, iso
+from .ledger import Ledger, canonical_json, compact_explanation, compact_resolution, iso
 from .models import Finding, IncidentReport, Outcome, Resolution
 from .problems import location
 from .resolve import incident_id, resolve, resolve_many
@@ -225,10 +225,16 @@ class Monitor(Evaluator):
             windows: list[tuple[dt.datetime, dt.datetime]] = []
             if judged is None:
                 fresh = list(zip([r for r, _ in fresh], self.judge_many([r for r, _ in fresh])))
-            # notes said again in the batch are stored once (monitor.ledger.compact)
-            shared = self.ledger.share_notes(n for _, (res, _) in fresh for n in res.notes)
-            recorded = iter([self._record(r, *ready, sources, feeds, windows, shared)
-                             for r, ready in fresh])
+            # notes and explanations said again in the batch are stored once (what the
+            # incident row keeps already left out first: monitor.ledger.compact)
+            explained = {f.finding_id: compact_explanation(f.explanation, res.notes)
+                         for _, (res, findings) in fresh for f in findings}
+            texts = {fid: canonical_json(e) for fid, e in explained.items()}
+            shared = self.ledger.share_texts(chain(
+                (n for _, (res, _) in fresh for n in res.notes), texts.values()))
+            explanations = {fid: shared.get(texts[fid], e) for fid, e in explained.items()}
+            recorded = iter([self._record(r, *ready, sources, feeds, windows, shared,
+                                          explanations) for r, ready in fresh])
             result.outcomes = [o if o is not None else next(recorded) for o in result.outcomes]
             for source_id in retractions:
                 if feed is None:
@@ -459,10 +465,11 @@ class Monitor(Evaluator):
     def _record(self, report: IncidentReport, res: Resolution, findings: list[Finding],
                 sources: set[tuple[str, str]], feeds: set[str],
                 windows: list[tuple[dt.datetime, dt.datetime]],
-                shared: dict[str, int]) -> Outcome:
+                shared: dict[str, int], explanations: dict[str, Any]) -> Outcome:
         """Record one new report resolved as ``res`` and judged as ``findings``; note its
         event window in ``windows``. ``sources`` and ``feeds`` (what the ledger holds) are
-        kept up to date here; ``shared`` are the batch's notes stored once (text -> seq)."""
+        kept up to date here; ``shared`` are the batch's texts stored once (text -> seq),
+        ``explanations`` each finding's explanation as stored (by finding id)."""
         crash_point("service.record")
         own = incident_id(report.feed, report.source_id)
         key = report.report_key
@@ -510,6 +517,7 @@ class Monitor(Evaluator):
                     if f["status"] not in ("superseded", "retracted")} if linked else {}
         recorded, supported = [], []
         for finding in findings:
+            explanation = explanations[finding.finding_id]
             if finding.term in existing:
                 # the incident already has this finding: the report is one more source of it
                 self.evidence.support(existing[finding.term], key)
@@ -519,8 +527,7 @@ class Monitor(Evaluator):
                 finding = finding.model_copy(update={"incident_id": iid, "finding_id": finding_id(
                     iid, key, finding.term, finding.rule_version)})
             row = finding.ledger_row()
-            # the incident row just written keeps the resolution notes the explanation ends with
-            row["explanation"] = compact_explanation(row["explanation"], res.notes)
+            row["explanation"] = explanation
             row["supersedes"] = replaced.get(finding.term)
             stored = ledger.append("findings", row)
             recorded.append(finding.model_copy(update={"recorded_at": stored["recorded_at"]}))

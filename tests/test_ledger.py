@@ -823,18 +823,23 @@ def test_m007_drops_the_prefix_indexes_of_an_existing_ledger(
 
 def test_m008_shares_notes_in_a_ledger_written_before(
         path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    """A ledger written before note_texts: its resolutions read as stored, and those recorded
+    """A ledger written before shared_texts: its resolutions read as stored, and those recorded
     after it refer to shared notes; the views put them back for both."""
     with monkeypatch.context() as m:
-        m.setattr(schema, "MIGRATIONS", migrations_without("chained_table_note_texts",
-                                                           "m008_shared_notes"))
+        m.setattr(schema, "MIGRATIONS", migrations_without("chained_table_shared_texts",
+                                                           "m008_shared_texts"))
         old = Ledger.open(path, clock=SteppingClock())
         record(old, 1)
-        assert "note_texts" not in schema.table_names(old._conn)
+        assert "shared_texts" not in schema.table_names(old._conn)
         old.close()
+    reader = Ledger.open(path, readonly=True)  # not migrated: no SQL may name shared_texts
+    [text] = reader.findings(as_json=True)
+    assert json.loads(text)["explanation"] == reader.findings()[0]["explanation"]
+    assert [f["finding_id"] for f in reader.serious_findings()] == ["f-1"]
+    reader.close()
     new = Ledger.open(path, clock=SteppingClock())
     with new.transaction():
-        shared = new.share_notes(["platform from 'warplanes'"] * 2)
+        shared = new.share_texts(["platform from 'warplanes'"] * 2)
         new.append("incidents", {**incident(2), "resolution": {"notes": [
             shared["platform from 'warplanes'"], "said once"]}})
     assert [json.loads(r["resolution"])["notes"] for r in new.query(
@@ -978,9 +983,9 @@ def test_opening_sets_wal_and_migrations_are_idempotent(path: Path) -> None:
     again = Ledger.open(path, clock=SteppingClock())
     assert again.query("PRAGMA journal_mode") == [{"journal_mode": "wal"}]
     assert sorted(m["name"] for m in again.query("SELECT name FROM _sqlite_migrations")) == [
-        "chained_table_calm_counts", "chained_table_note_texts", "m001_chained_tables",
+        "chained_table_calm_counts", "chained_table_shared_texts", "m001_chained_tables",
         "m002_pattern_queue", "m003_finding_state", "m004_charged_sets", "m005_full_views",
-        "m006_scorecard_counts", "m007_no_prefix_indexes", "m008_shared_notes"]
+        "m006_scorecard_counts", "m007_no_prefix_indexes", "m008_shared_texts"]
     assert sum(again.counts().values()) == 3
     record(again, 2)
     assert again.verify().entries == 6
@@ -1039,9 +1044,16 @@ def test_escalations_read_no_aggregate_and_no_context_finding(ledger: Ledger) ->
     record(ledger, 2, explanation=[{"finding": {"aggregate": True, "parties": []}}])
     record(ledger, 3, term="CTX-CIV", instrument="CTX", instrument_status="context")
     record(ledger, 4, explanation=[{"finding": {"aggregate": False, "parties": []}}])
+    with ledger.transaction():  # the explanations of 5 and 6, shared (said twice)
+        aggregate = canonical_json([{"finding": {"aggregate": True, "parties": []}}])
+        plain = canonical_json([{"finding": {"aggregate": False, "parties": []}}])
+        texts = ledger.share_texts([aggregate, aggregate, plain, plain])
+    record(ledger, 5, explanation=texts[aggregate])
+    record(ledger, 6, explanation=texts[plain])
     rows = ledger.serious_findings()
-    assert [r["finding_id"] for r in rows] == ["f-1", "f-4"]
+    assert [r["finding_id"] for r in rows] == ["f-1", "f-4", "f-6"]
     assert {r["charged_set"] for r in rows} == {"syrian_government"}
+    assert ledger.finding("f-5")["explanation"] == json.loads(aggregate)
 
 
 def test_a_new_ledger_has_16_kib_pages_and_an_old_one_keeps_its_own(tmp_path: Path) -> None:

@@ -48,7 +48,8 @@ FINDING = {
     "explanation": "JSON: each condition that held with its value, each exemption checked, how "
                    "each value was decided, each confidence step. Stored with "
                    "{\"resolution_notes\": \"incidents.resolution\"} in place of the notes "
-                   "its incident row keeps: findings_explained shows it whole.",
+                   "its incident row keeps, or as an integer, the seq of the shared_texts entry "
+                   "that holds it: findings_explained shows it whole.",
     "occurred": "Start of the incident's event window (UTC).",
     "occurred_end": "End of the event window (UTC, exclusive).",
     "feed": "The feed of the report that produced the finding.",
@@ -84,9 +85,10 @@ TABLES: dict[str, tuple[str, dict[str, str]]] = {
         "resolution": "JSON: how each value was decided. With \"from_columns\": 1 it leaves "
                       "out the keys this row's columns hold (attacker_sides, zones, admin1 as "
                       "governorate, ...); an integer among its notes is the seq of a "
-                      "note_texts entry: incidents_resolved shows it whole."}),
-    "note_texts": ("A resolution note said of many incidents, stored once: a resolution's notes "
-                   "name it by its seq.", {"text": "The note."}),
+                      "shared_texts entry: incidents_resolved shows it whole."}),
+    "shared_texts": ("A resolution note said of many incidents, or an explanation of many "
+                     "findings, stored once: a resolution's notes or a finding's explanation "
+                     "name it by its seq.", {"text": "The note, or the explanation (JSON)."}),
     "findings": ("One row per term broken by an incident: the verdict as recorded, with its "
                  "explanation, rule id and version. Current status and confidence: see "
                  "finding_status.", FINDING),
@@ -169,7 +171,8 @@ VIEWS: dict[str, tuple[str, dict[str, str]]] = {
                            "it: the resolution notes it refers to put back from its report's "
                            "incident row.", {"explanation": "JSON: the whole explanation."}),
     "incidents_resolved": ("The incidents with each resolution whole: the keys it leaves out "
-                           "put back from the row's columns, its shared notes from note_texts.",
+                           "put back from the row's columns, its shared notes from "
+                           "shared_texts.",
                            {"resolution": "JSON: the whole resolution (how each value was "
                                           "decided)."}),
     "report_incident": ("The incident each report belongs to now (its latest link, else its "

@@ -12,7 +12,7 @@ Its modules, one job each:
 - :mod:`.queries` — the domain's read queries;
 - :mod:`.compact` — what a finding's explanation and an incident's resolution leave out
   because another column holds it, and how every read puts it back;
-- :mod:`.notes` — which resolution notes are said again, and stored once (``note_texts``);
+- :mod:`.shared` — which notes and explanations are said again, and stored once (``shared_texts``);
 - :mod:`.patterns_queue` — the queue of event-time windows whose patterns are stale;
 - :mod:`.verify` — recomputing the chain (in two processes for a big ledger);
 - :mod:`.base` — the connection the others share; :mod:`.store` — :class:`Ledger`, which opens

@@ -41,6 +41,11 @@ class LedgerBase:
         self._derived = set(DERIVED_TABLES) <= set(table_names(self._conn))
         self._tables = read_tables(self._conn)
 
+    @property
+    def _has_shared_texts(self) -> bool:
+        """Whether the file has ``shared_texts`` (m008; SQL naming it fails on one before)."""
+        return "shared_texts" in self._tables
+
     def _rows(self, sql: str, params: Sequence[Any] = (), table: str = "") -> list[dict[str, Any]]:
         json_cols = self._tables[table].json if table in self._tables else frozenset()
         with self._lock:  # reads too: the connection may be inside another thread's write
@@ -50,7 +55,7 @@ class LedgerBase:
             if table == "findings" and "explanation" in names:
                 self._full_explanations(rows)
             elif table == "incidents" and "resolution" in names:
-                texts = self._note_texts(
+                texts = self._texts_of(
                     n for row in rows if row["resolution"] is not None
                     for n in shared_note_seqs(row["resolution"].get("notes")))
                 for row in rows:
@@ -58,19 +63,28 @@ class LedgerBase:
                         row["resolution"] = full_resolution(row["resolution"], row, texts)
             return rows
 
-    def _note_texts(self, seqs: Iterable[int]) -> dict[int, str]:
-        """The texts of the shared notes ``seqs`` (:mod:`.compact`): one query per 500."""
+    def _texts_of(self, seqs: Iterable[int]) -> dict[int, str]:
+        """The shared texts ``seqs`` (:mod:`.compact`, "Said again"): one query per 500."""
         wanted, texts = list(dict.fromkeys(seqs)), dict[int, str]()
         for i in range(0, len(wanted), 500):
             chunk = wanted[i:i + 500]
             texts.update(self._conn.execute(
-                "SELECT seq, text FROM note_texts WHERE seq IN "
+                "SELECT seq, text FROM shared_texts WHERE seq IN "
                 f"({', '.join('?' * len(chunk))})", chunk))
         return texts
 
     def _full_explanations(self, rows: list[dict[str, Any]]) -> None:
-        """Put back the resolution notes a stored explanation refers to (:mod:`.compact`), from
-        the incident rows of the findings' reports: one query per 500 reports."""
+        """Put back what a stored explanation leaves out (:mod:`.compact`): a shared one's
+        text, and the resolution notes it refers to, from the incident rows of the findings'
+        reports (one query per 500 reports)."""
+        shared = [r for r in rows if type(r["explanation"]) is int]
+        texts = self._texts_of(r["explanation"] for r in shared)
+        for row in shared:
+            if row["explanation"] not in texts:
+                raise ValueError(f"finding {row.get('finding_id')}: its explanation is the "
+                                 f"shared text {row['explanation']}, which the ledger does not "
+                                 "hold")
+            row["explanation"] = json.loads(texts[row["explanation"]])
         wanted = [(r, report_key(r["feed"], r["source_id"], r["revision"])) for r in rows
                   if r["explanation"] and has_marker(r["explanation"])]
         keys, notes = list(dict.fromkeys(k for _, k in wanted)), dict[str, list[str]]()
@@ -79,7 +93,7 @@ class LedgerBase:
             notes.update((key, json.loads(text)) for key, text in self._conn.execute(
                 "SELECT report_key, json_extract(resolution, '$.notes') FROM incidents WHERE "
                 f"report_key IN ({', '.join('?' * len(chunk))})", chunk) if text is not None)
-        texts = self._note_texts(n for some in notes.values() for n in shared_note_seqs(some))
+        texts = self._texts_of(n for some in notes.values() for n in shared_note_seqs(some))
         for row, key in wanted:
             row["explanation"] = full_explanation(
                 row["explanation"], full_notes(notes[key], texts) if key in notes else None)

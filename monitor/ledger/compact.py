@@ -17,12 +17,14 @@ column gives back its value exactly, and the stored resolution then says so with
 columns. A resolution without that key (every one recorded before; older ones lack keys added
 since, ``governorate`` for one) is read as stored.
 
-**Notes said again.** Most notes are said of many incidents ("attacker: 'Military Forces of
-Syria (2000-)' -> syrian_government ...", "platform=unknown ..."): a note that repeats is
-stored once, as an entry of the chained table ``note_texts``, and a resolution's ``notes``
-hold that entry's ``seq`` (an integer) in its place (:meth:`.notes.SharedNotes.share_notes`
-says which notes). A note is otherwise text, so an integer in ``notes`` is always such a
-reference; the chain covers both the reference and the text it names.
+**Said again.** Most notes are said of many incidents ("attacker: 'Military Forces of Syria
+(2000-)' -> syrian_government ...", "platform=unknown ...") and most explanations (as stored,
+the notes left out) of many findings: a text that repeats is stored once, as an entry of the
+chained table ``shared_texts`` (:meth:`.shared.SharedTexts.share_texts` says which), and the
+row holds that entry's ``seq``, an integer, in its place: a resolution's ``notes`` in place of
+a note (a note is otherwise text), a finding's ``explanation`` in place of the whole
+explanation (one is otherwise a list). The chain covers both the reference and the text it
+names.
 
 :func:`full_explanation` and :func:`full_resolution` are the rebuilding, the one definition:
 every reader of the ledger's Python interface gets it (``LedgerBase._rows``).
@@ -101,7 +103,7 @@ def compact_resolution(resolution: Mapping[str, Any], row: Mapping[str, Any],
                        shared: Mapping[str, int] | None = None) -> dict[str, Any]:
     """The resolution to store in the incident row ``row``: without the keys the row's columns
     give back exactly, marked :data:`FROM_COLUMNS` when it left any out; each note that
-    ``shared`` holds (text -> seq of its ``note_texts`` entry) replaced by its seq."""
+    ``shared`` holds (text -> seq of its ``shared_texts`` entry) replaced by its seq."""
     if FROM_COLUMNS in resolution:
         raise ValueError(f"a resolution has no key {FROM_COLUMNS!r} of its own")
     out = {k: v for k, v in resolution.items()
@@ -113,18 +115,18 @@ def compact_resolution(resolution: Mapping[str, Any], row: Mapping[str, Any],
 
 
 def shared_note_seqs(notes: Any) -> list[int]:
-    """The ``note_texts`` entries a stored resolution's ``notes`` refer to."""
+    """The ``shared_texts`` entries a stored resolution's ``notes`` refer to."""
     return [n for n in notes if type(n) is int] if isinstance(notes, list) else []
 
 
 def full_notes(notes: Any, texts: Mapping[int, str]) -> Any:
     """A stored resolution's ``notes`` with each reference replaced by the text ``texts``
-    (seq -> text of the ``note_texts`` entries) gives it."""
+    (seq -> text of the ``shared_texts`` entries) gives it."""
     if not shared_note_seqs(notes):
         return notes
     missing = [n for n in shared_note_seqs(notes) if n not in texts]
     if missing:
-        raise ValueError(f"the resolution refers to note_texts entries {missing} the ledger "
+        raise ValueError(f"the resolution refers to shared_texts entries {missing} the ledger "
                          "does not hold")
     return [texts[n] if type(n) is int else n for n in notes]
 
@@ -158,8 +160,8 @@ def _key_part_sql(column: str) -> str:
 REPORT_KEY_SQL = (f"(f.feed || ':' || {_key_part_sql('f.source_id')} || ':' || "
                   f"{_key_part_sql('f.revision')})")
 # A note of incident ``i``'s stored resolution, ``n`` (a row of json_each over its notes), as
-# the text it stands for: an integer is the seq of a note_texts entry
-NOTE_SQL = ("(CASE n.type WHEN 'integer' THEN (SELECT t.text FROM note_texts t WHERE t.seq = "
+# the text it stands for: an integer is the seq of a shared_texts entry
+NOTE_SQL = ("(CASE n.type WHEN 'integer' THEN (SELECT t.text FROM shared_texts t WHERE t.seq = "
             "n.value) ELSE n.value END)")
 
 
@@ -172,31 +174,61 @@ def _notes_entries_sql(note: str) -> str:
             f"WHERE i.report_key = {REPORT_KEY_SQL}))")
 
 
-def _with_notes(entries: str) -> str:
-    """Finding ``f``'s stored explanation with its marker replaced by ``entries`` (SQL giving
-    the notes' entries as JSON text)."""
-    return (f"(CASE WHEN instr(f.explanation, '{NOTES_MARKER_TEXT}') THEN replace(f.explanation, "
-            f"'{NOTES_MARKER_TEXT}', {entries}) ELSE f.explanation END)")
+def _replace_marker(entries: str, explanation: str) -> str:
+    """A stored explanation, ``explanation`` (SQL), with its marker replaced by ``entries``
+    (SQL giving the notes' entries as JSON text)."""
+    return (f"(CASE WHEN instr({explanation}, '{NOTES_MARKER_TEXT}') THEN replace({explanation}, "
+            f"'{NOTES_MARKER_TEXT}', {entries}) ELSE {explanation} END)")
 
 
-_NOTES_ENTRIES_SQL = _notes_entries_sql(NOTE_SQL)
-EXPLANATION_SQL = _with_notes(_NOTES_ENTRIES_SQL)
-# The same text, a tenth of a second sooner on 9,000 findings, for findings(as_json=True): where
-# the incident's resolution holds no backslash (no string of it has an escape, so no note holds
-# a quote, a backslash or a control character) and every note is text or a reference,
-# json_object would write a text note's entry as '{"resolution":"' || NOTE || '"}' and a
-# shared one's as '{"resolution":' || json_quote(TEXT) || '}', and group_concat joins them so
-# without the json_object, json_group_array and substr of each note; any other resolution is
-# rebuilt as EXPLANATION_SQL does.
-EXPLANATION_JSON_SQL = _with_notes(
-    "(SELECT CASE WHEN min(n.type IN ('text', 'integer')) AND NOT instr(i.resolution, '\\') "
-    "THEN group_concat(CASE n.type WHEN 'integer' THEN '{\"resolution\":' || json_quote(("
-    "SELECT t.text FROM note_texts t WHERE t.seq = n.value)) || '}' ELSE '{\"resolution\":\"' "
-    "|| n.value || '\"}' END, ',') ELSE " + _NOTES_ENTRIES_SQL + " END FROM incidents i, "
-    f"json_each(i.resolution, '$.notes') n WHERE i.report_key = {REPORT_KEY_SQL})")
-# As migration m005 created the view findings_explained (before note_texts): kept, so that the
+# finding ``f``'s stored explanation as JSON text: a shared one's (an integer) put back
+STORED_EXPLANATION_SQL = (
+    "(CASE WHEN f.explanation GLOB '[0-9]*' THEN (SELECT t.text FROM shared_texts t WHERE "
+    "t.seq = CAST(f.explanation AS INTEGER)) ELSE f.explanation END)")
+
+
+def _with_notes(entries: str, shared: bool) -> str:
+    """Finding ``f``'s explanation whole: its stored one (a shared one put back, once, if the
+    file has ``shared_texts``) with its marker replaced by ``entries``."""
+    if not shared:
+        return _replace_marker(entries, "f.explanation")
+    return (f"(SELECT {_replace_marker(entries, 'e')} FROM (SELECT {STORED_EXPLANATION_SQL} "
+            "AS e))")
+
+
+def explanation_sql(shared: bool) -> str:
+    """finding ``f``'s explanation as the judge wrote it, as canonical JSON text, in a file
+    with ``shared_texts`` (``shared``) or one written before it (which SQL naming that table
+    would not run on)."""
+    return _with_notes(_notes_entries_sql(NOTE_SQL if shared else "n.value"), shared)
+
+
+def explanation_json_sql(shared: bool) -> str:
+    """:func:`explanation_sql`'s text, a tenth of a second sooner on 9,000 findings, for
+    findings(as_json=True): where the incident's resolution holds no backslash (no string of it
+    has an escape, so no note holds a quote, a backslash or a control character) and every
+    note is text or a reference, json_object would write a text note's entry as
+    '{"resolution":"' || NOTE || '"}' and a shared one's as '{"resolution":' ||
+    json_quote(TEXT) || '}', and group_concat joins them so without the json_object,
+    json_group_array and substr of each note; any other resolution is rebuilt as
+    :func:`explanation_sql` does."""
+    entry, kinds = "'{\"resolution\":\"' || n.value || '\"}'", "('text')"
+    if shared:
+        entry = ("CASE n.type WHEN 'integer' THEN '{\"resolution\":' || json_quote((SELECT "
+                 f"t.text FROM shared_texts t WHERE t.seq = n.value)) || '}}' ELSE {entry} END")
+        kinds = "('text', 'integer')"
+    general = _notes_entries_sql(NOTE_SQL if shared else "n.value")
+    return _with_notes(
+        f"(SELECT CASE WHEN min(n.type IN {kinds}) AND NOT instr(i.resolution, '\\') THEN "
+        f"group_concat({entry}, ',') ELSE {general} END FROM incidents i, "
+        f"json_each(i.resolution, '$.notes') n WHERE i.report_key = {REPORT_KEY_SQL})", shared)
+
+
+EXPLANATION_SQL = explanation_sql(shared=True)
+EXPLANATION_JSON_SQL = explanation_json_sql(shared=True)
+# As migration m005 created the view findings_explained (before shared_texts): kept, so that the
 # schema a ledger of that time holds is the one its migrations give.
-M005_EXPLANATION_SQL = _with_notes(_notes_entries_sql("n.value"))
+M005_EXPLANATION_SQL = explanation_sql(shared=False)
 
 
 def _resolution_value_sql(column: str, value_of: Callable[[Any], Any]) -> str:

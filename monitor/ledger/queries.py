@@ -14,9 +14,9 @@ from typing import Any
 from .. import geo
 from ..vocabulary import SERIOUS_SEVERITIES, sql_list
 from .base import LedgerBase
-from .compact import EXPLANATION_JSON_SQL
+from .compact import explanation_json_sql
 from .errors import LedgerError
-from .schema import AGGREGATE_SQL, CHARGED_SET_SQL, quote
+from .schema import CHARGED_SET_SQL, aggregate_sql, quote
 
 # The longest event window corroboration searches back over (a month-precise report).
 MAX_WINDOW = timedelta(days=32)
@@ -113,7 +113,7 @@ class Queries(LedgerBase):
             names = [*(c for c in t.columns if c != "confidence"), "confidence", "status"]
             # the explanation as the judge wrote it (monitor.ledger.compact)
             stored = {c: f"json(f.{quote(c)})" for c in t.json} | {
-                "explanation": f"json({EXPLANATION_JSON_SQL})"}
+                "explanation": f"json({explanation_json_sql(self._has_shared_texts)})"}
             select = "CAST(json_object(" + ", ".join(
                 [f"'{c}', " + stored.get(c, f"f.{quote(c)}") for c in names]
                 + [f"'{k}', {sql}" for k, sql in place.items()]) + ") AS BLOB)"
@@ -250,7 +250,7 @@ class Queries(LedgerBase):
             "severity, status, occurred, occurred_end, (SELECT i.admin1 FROM incidents i WHERE "
             "i.incident_id = f.incident_id ORDER BY i.seq LIMIT 1) AS governorate FROM "
             f"current_findings f WHERE severity IN {sql_list(SERIOUS_SEVERITIES)} AND instrument_status "
-            f"IS NOT 'context' AND NOT {AGGREGATE_SQL}" + where
+            f"IS NOT 'context' AND NOT {aggregate_sql(self._has_shared_texts)}" + where
             + " ORDER BY occurred, seq",
             [since, until] if since else [], "findings")
 

@@ -16,7 +16,13 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from ..vocabulary import GONE_STATUSES, SET_ASIDE_STATUSES, sql_list
-from .compact import EXPLANATION_SQL, M005_EXPLANATION_SQL, M005_RESOLUTION_SQL, RESOLUTION_SQL
+from .compact import (
+    EXPLANATION_SQL,
+    M005_EXPLANATION_SQL,
+    M005_RESOLUTION_SQL,
+    RESOLUTION_SQL,
+    STORED_EXPLANATION_SQL,
+)
 
 if TYPE_CHECKING:  # sqlite-utils is imported when a ledger is opened for writing, not to read
     import sqlite_utils
@@ -244,7 +250,13 @@ CHARGED_SET_SQL = (
     "(SELECT DISTINCT value FROM json_each(f.charged_to) ORDER BY value) c) END)")
 # A finding of an aggregate report (TERMS.md §4): monitor.judge records it in the explanation's
 # first entry (models.Finding.recorded_facts); a finding recorded before revision 2 is not one.
-AGGREGATE_SQL = "COALESCE(json_extract(f.explanation, '$[0].finding.aggregate'), 0)"
+def aggregate_sql(shared: bool) -> str:
+    """:data:`AGGREGATE_SQL` in a file with ``shared_texts`` (``shared``) or one before it."""
+    explanation = STORED_EXPLANATION_SQL if shared else "f.explanation"
+    return f"COALESCE(json_extract({explanation}, '$[0].finding.aggregate'), 0)"
+
+
+AGGREGATE_SQL = aggregate_sql(shared=True)
 # One row per finding that counts against a party (context findings, CTX-CIV, never do): its
 # charged set, the columns the per-party views group by, and its current status.
 PARTY_COLUMNS = ("finding_id", "party", "instrument", "term", "severity", "occurred",
@@ -402,14 +414,15 @@ def _m007_no_prefix_indexes(db: sqlite_utils.Database) -> None:
         db.execute(f"DROP INDEX {name}")
 
 
-# A note said of many incidents, stored once: a resolution's notes refer to it by its seq
-# (monitor.ledger.compact, "Notes said again"; monitor.ledger.notes writes them).
-chained_table_migration("note_texts", {"text": str}, not_null=("text",), indexes=("text",))
+# A note said of many incidents, or an explanation of many findings, stored once: a resolution's
+# notes, a finding's explanation refer to it by its seq (monitor.ledger.compact, "Said again";
+# monitor.ledger.shared writes them).
+chained_table_migration("shared_texts", {"text": str}, not_null=("text",), indexes=("text",))
 
 
-@MIGRATIONS(name="m008_shared_notes")
-def _m008_shared_notes(db: sqlite_utils.Database) -> None:
-    # the full views put back the texts of the shared notes a resolution refers to
+@MIGRATIONS(name="m008_shared_texts")
+def _m008_shared_texts(db: sqlite_utils.Database) -> None:
+    # the full views put back the shared texts a resolution's notes or an explanation refer to
     db.execute("DROP VIEW findings_explained")
     db.execute("DROP VIEW incidents_resolved")
     _full_views(db, EXPLANATION_SQL, RESOLUTION_SQL)

@@ -13,7 +13,7 @@ from . import integrity, schema
 from .chain import canonical_json
 from .base import READER_MMAP, read_only_uri
 from .errors import LedgerError
-from .notes import SharedNotes
+from .shared import SharedTexts
 from .patterns_queue import PatternQueue
 from .queries import Queries
 from .verify import Beside, VerifyResult, verify_file, verify_through
@@ -49,7 +49,7 @@ def _beside_checks(conn: sqlite3.Connection) -> list[str]:
     return integrity.derived_problems(conn)
 
 
-class Ledger(SharedNotes, PatternQueue, Queries):
+class Ledger(SharedTexts, PatternQueue, Queries):
     """One ledger file. Open it with :meth:`open`; append inside :meth:`transaction`."""
 
     @classmethod
