@@ -212,16 +212,18 @@ def explanation_json_sql(shared: bool) -> str:
     json_quote(TEXT) || '}', and group_concat joins them so without the json_object,
     json_group_array and substr of each note; any other resolution is rebuilt as
     :func:`explanation_sql` does."""
-    entry, kinds = "'{\"resolution\":\"' || n.value || '\"}'", "('text')"
-    if shared:
-        entry = ("CASE n.type WHEN 'integer' THEN '{\"resolution\":' || json_quote((SELECT "
-                 f"t.text FROM shared_texts t WHERE t.seq = n.value)) || '}}' ELSE {entry} END")
+    entry, kinds, notes = ("'{\"resolution\":\"' || n.value || '\"}'", "('text')",
+                           "incidents i, json_each(i.resolution, '$.notes') n")
+    if shared:  # a shared note's text by a join (10 ms sooner than a subquery each)
+        entry = ("CASE n.type WHEN 'integer' THEN '{\"resolution\":' || json_quote(t.text) || "
+                 f"'}}' ELSE {entry} END")
         kinds = "('text', 'integer')"
+        notes += " LEFT JOIN shared_texts t ON n.type = 'integer' AND t.seq = n.value"
     general = _notes_entries_sql(NOTE_SQL if shared else "n.value")
     return _with_notes(
         f"(SELECT CASE WHEN min(n.type IN {kinds}) AND NOT instr(i.resolution, '\\') THEN "
-        f"group_concat({entry}, ',') ELSE {general} END FROM incidents i, "
-        f"json_each(i.resolution, '$.notes') n WHERE i.report_key = {REPORT_KEY_SQL})", shared)
+        f"group_concat({entry}, ',') ELSE {general} END FROM {notes} WHERE i.report_key = "
+        f"{REPORT_KEY_SQL})", shared)
 
 
 EXPLANATION_SQL = explanation_sql(shared=True)
