@@ -216,6 +216,25 @@ def test_shared_notes_across_batches_transactions_and_processes(tmp_path: Path) 
     again.close()
 
 
+def test_texts_of_one_digest_are_told_apart(tmp_path: Path,
+                                            monkeypatch: pytest.MonkeyPatch) -> None:
+    """shared_texts is searched by a 64-bit digest of the text: two texts with the same one
+    (here every text) are two entries, each found for its own text only."""
+    from monitor.ledger import shared
+
+    monkeypatch.setattr(shared, "digest", lambda text: "0" * 16)
+    ledger = Ledger.open(tmp_path / "collide.db")
+    with ledger.transaction():
+        assert ledger.share_texts(["a", "a", "b", "b"]) == {"a": 1, "b": 2}
+    ledger.close()
+    again = Ledger.open(tmp_path / "collide.db")  # not cached: found in the file
+    with again.transaction():
+        assert again.share_texts(["b", "c", "c"]) == {"b": 2, "c": 3}
+        assert again.share_texts(["a"]) == {"a": 1}
+    assert again.verify().ok
+    again.close()
+
+
 # --- what is read ----------------------------------------------------------------------------
 
 

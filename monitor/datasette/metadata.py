@@ -88,7 +88,10 @@ TABLES: dict[str, tuple[str, dict[str, str]]] = {
                       "shared_texts entry: incidents_resolved shows it whole."}),
     "shared_texts": ("A resolution note said of many incidents, or an explanation of many "
                      "findings, stored once: a resolution's notes or a finding's explanation "
-                     "name it by its seq.", {"text": "The note, or the explanation (JSON)."}),
+                     "name it by its seq.", {"text": "The note, or the explanation (JSON).",
+                                             "digest": "The first 16 hex digits of the "
+                                                       "text's SHA-256, by which the writer "
+                                                       "finds it."}),
     "findings": ("One row per term broken by an incident: the verdict as recorded, with its "
                  "explanation, rule id and version. Current status and confidence: see "
                  "finding_status.", FINDING),

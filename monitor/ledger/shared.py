@@ -9,11 +9,12 @@ most explanations of many findings, a few of one (a zone note names the point). 
 depends only on the ledger and the batch, never on what the process saw before: a run resumed
 after a crash stores what a run that never crashed stores. The entries are cached in memory (at
 most :data:`REMEMBERED`, so a daemon's memory does not grow with its ledger); one not cached is
-found in the file, through its index.
+found in the file, through the index of its digest (:func:`digest`).
 """
 
 from __future__ import annotations
 
+import hashlib
 from collections import Counter
 from collections.abc import Iterable
 from typing import Any
@@ -22,6 +23,11 @@ from .chain import Chain
 
 REMEMBERED = 50_000  # shared_texts entries cached in memory
 _LOOKUP_CHUNK = 500  # texts looked up in shared_texts by one query
+
+
+def digest(text: str) -> str:
+    """What ``shared_texts`` finds a text by: the first 16 hex digits of its SHA-256."""
+    return hashlib.sha256(text.encode("utf-8", "surrogatepass")).hexdigest()[:16]
 
 
 class SharedTexts(Chain):
@@ -41,18 +47,20 @@ class SharedTexts(Chain):
         counts = Counter(texts)
         known = self._shared | self._pending
         found = {n: known[n] for n in counts if n in known}
-        missing = [n for n in counts if n not in found]  # entries already? (the index says)
-        for i in range(0, len(missing), _LOOKUP_CHUNK):
-            chunk = missing[i:i + _LOOKUP_CHUNK]
+        missing = {n: digest(n) for n in counts if n not in found}  # entries already?
+        digests = list(dict.fromkeys(missing.values()))
+        for i in range(0, len(digests), _LOOKUP_CHUNK):
+            chunk = digests[i:i + _LOOKUP_CHUNK]
             for text, seq in self._conn.execute(
-                    f"SELECT text, min(seq) FROM {t.name} WHERE text IN "
+                    f"SELECT text, min(seq) FROM {t.name} WHERE digest IN "
                     f"({', '.join('?' * len(chunk))}) GROUP BY text", chunk):
-                found[text] = seq
-                self._remember(text, seq)  # committed by another transaction
+                if text in missing:  # not another text of the same digest
+                    found[text] = seq
+                    self._remember(text, seq)  # committed by another transaction
         new = [n for n in missing if n not in found and counts[n] > 1]
         if new:
             first = self._head[0] + 1
-            self.append_many("shared_texts", ({"text": n} for n in new))
+            self.append_many("shared_texts", ({"text": n, "digest": missing[n]} for n in new))
             for seq, text in enumerate(new, first):
                 found[text] = self._pending[text] = seq
         return found
