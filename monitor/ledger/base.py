@@ -63,20 +63,26 @@ class LedgerBase:
                         row["resolution"] = full_resolution(row["resolution"], row, texts)
             return rows
 
+    def _where_in(self, sql: str, values: Iterable[Any],
+                  before: Sequence[Any] = ()) -> Iterator[tuple[Any, ...]]:
+        """The rows of ``sql`` for ``values`` (each distinct one once), :data:`IN_CHUNK` at a
+        time: ``sql`` holds ``IN ({marks})``, which each query fills with a ``?`` a value;
+        ``before`` are the parameters ahead of them."""
+        wanted = list(dict.fromkeys(values))
+        for i in range(0, len(wanted), IN_CHUNK):
+            chunk = wanted[i:i + IN_CHUNK]
+            yield from self._conn.execute(sql.format(marks=", ".join("?" * len(chunk))),
+                                          [*before, *chunk])
+
     def _texts_of(self, seqs: Iterable[int]) -> dict[int, str]:
-        """The shared texts ``seqs`` (:mod:`.compact`, "Said again"): one query per 500."""
-        wanted, texts = list(dict.fromkeys(seqs)), dict[int, str]()
-        for i in range(0, len(wanted), 500):
-            chunk = wanted[i:i + 500]
-            texts.update(self._conn.execute(
-                "SELECT seq, text FROM shared_texts WHERE seq IN "
-                f"({', '.join('?' * len(chunk))})", chunk))
-        return texts
+        """The shared texts ``seqs`` (:mod:`.compact`, "Said again")."""
+        return dict(self._where_in("SELECT seq, text FROM shared_texts WHERE seq IN ({marks})",
+                                   seqs))
 
     def _full_explanations(self, rows: list[dict[str, Any]]) -> None:
         """Put back what a stored explanation leaves out (:mod:`.compact`): a shared one's
         text, and the resolution notes it refers to, from the incident rows of the findings'
-        reports (one query per 500 reports)."""
+        reports."""
         shared = [r for r in rows if type(r["explanation"]) is int]
         texts = self._texts_of(r["explanation"] for r in shared)
         for row in shared:
@@ -87,12 +93,9 @@ class LedgerBase:
             row["explanation"] = json.loads(texts[row["explanation"]])
         wanted = [(r, report_key(r["feed"], r["source_id"], r["revision"])) for r in rows
                   if r["explanation"] and has_marker(r["explanation"])]
-        keys, notes = list(dict.fromkeys(k for _, k in wanted)), dict[str, list[str]]()
-        for i in range(0, len(keys), 500):
-            chunk = keys[i:i + 500]
-            notes.update((key, json.loads(text)) for key, text in self._conn.execute(
-                "SELECT report_key, json_extract(resolution, '$.notes') FROM incidents WHERE "
-                f"report_key IN ({', '.join('?' * len(chunk))})", chunk) if text is not None)
+        notes = {key: json.loads(text) for key, text in self._where_in(
+            "SELECT report_key, json_extract(resolution, '$.notes') FROM incidents WHERE "
+            "report_key IN ({marks})", (k for _, k in wanted)) if text is not None}
         texts = self._texts_of(n for some in notes.values() for n in shared_note_seqs(some))
         for row, key in wanted:
             row["explanation"] = full_explanation(
@@ -206,6 +209,9 @@ _ACTION_NAMES = dict(enumerate((
     "RECURSIVE")))  # SQLite's authorizer action codes 1..33, in order
 
 
+# Values bound by one query's ``IN (...)`` (LedgerBase._where_in): well under SQLite's limit
+# on a statement's parameters.
+IN_CHUNK = 500
 # Bytes of a ledger file a read-only connection maps instead of copying each page it reads
 # into the page cache (SQLite caps it at its own limit, 2 GiB by default).
 READER_MMAP = 1 << 40

@@ -122,9 +122,10 @@ def shared_note_seqs(notes: Any) -> list[int]:
 def full_notes(notes: Any, texts: Mapping[int, str]) -> Any:
     """A stored resolution's ``notes`` with each reference replaced by the text ``texts``
     (seq -> text of the ``shared_texts`` entries) gives it."""
-    if not shared_note_seqs(notes):
+    seqs = shared_note_seqs(notes)
+    if not seqs:  # (not a list, or a list without references: as stored)
         return notes
-    missing = [n for n in shared_note_seqs(notes) if n not in texts]
+    missing = [n for n in seqs if n not in texts]
     if missing:
         raise ValueError(f"the resolution refers to shared_texts entries {missing} the ledger "
                          "does not hold")
@@ -136,7 +137,7 @@ def full_resolution(stored: Mapping[str, Any], row: Mapping[str, Any],
     """An incident's resolution as resolved (its keys sorted, as stored JSON has them), from the
     stored one, the columns of its row and ``texts``, the shared notes it refers to (seq ->
     text); one without :data:`FROM_COLUMNS` is as stored, but for its notes."""
-    if "notes" in stored and shared_note_seqs(stored["notes"]):
+    if shared_note_seqs(stored.get("notes")):
         stored = {**stored, "notes": full_notes(stored["notes"], texts or {})}
     if stored.get(FROM_COLUMNS) != 1:
         return dict(stored)

@@ -42,15 +42,10 @@ class Queries(LedgerBase):
     """The ledger's read queries for the rest of the monitor."""
 
     def known_reports(self, keys: Iterable[str]) -> set[str]:
-        """Which of these report keys are recorded (one query per 500 keys)."""
-        wanted, out = list(dict.fromkeys(keys)), set[str]()
+        """Which of these report keys are recorded."""
         with self._lock:
-            for i in range(0, len(wanted), 500):
-                chunk = wanted[i:i + 500]
-                out.update(k for (k,) in self._conn.execute(
-                    f"SELECT report_key FROM reports WHERE report_key IN "
-                    f"({', '.join('?' * len(chunk))})", chunk))
-        return out
+            return {k for (k,) in self._where_in(
+                "SELECT report_key FROM reports WHERE report_key IN ({marks})", keys)}
 
     def known_sources(self, pairs: Iterable[tuple[str, str]]) -> set[tuple[str, str]]:
         """Which of these (feed, source_id) have any revision recorded."""
@@ -60,11 +55,8 @@ class Queries(LedgerBase):
         out: set[tuple[str, str]] = set()
         with self._lock:
             for feed, ids in by_feed.items():
-                for i in range(0, len(ids), 500):
-                    chunk = ids[i:i + 500]
-                    out.update(self._conn.execute(
-                        f"SELECT DISTINCT feed, source_id FROM reports WHERE feed = ? AND "
-                        f"source_id IN ({', '.join('?' * len(chunk))})", [feed, *chunk]))
+                out.update(self._where_in("SELECT DISTINCT feed, source_id FROM reports WHERE "
+                                          "feed = ? AND source_id IN ({marks})", ids, [feed]))
         return out
 
     def findings(self, *, term: str | Sequence[str] | None = None,

@@ -22,7 +22,6 @@ from typing import Any
 from .chain import Chain
 
 REMEMBERED = 50_000  # shared_texts entries cached in memory
-_LOOKUP_CHUNK = 500  # texts looked up in shared_texts by one query
 
 
 def digest(text: str) -> str:
@@ -48,15 +47,11 @@ class SharedTexts(Chain):
         known = self._shared | self._pending
         found = {n: known[n] for n in counts if n in known}
         missing = {n: digest(n) for n in counts if n not in found}  # entries already?
-        digests = list(dict.fromkeys(missing.values()))
-        for i in range(0, len(digests), _LOOKUP_CHUNK):
-            chunk = digests[i:i + _LOOKUP_CHUNK]
-            for text, seq in self._conn.execute(
-                    f"SELECT text, min(seq) FROM {t.name} WHERE digest IN "
-                    f"({', '.join('?' * len(chunk))}) GROUP BY text", chunk):
-                if text in missing:  # not another text of the same digest
-                    found[text] = seq
-                    self._remember(text, seq)  # committed by another transaction
+        for text, seq in self._where_in(f"SELECT text, min(seq) FROM {t.name} WHERE digest "
+                                        "IN ({marks}) GROUP BY text", missing.values()):
+            if text in missing:  # not another text of the same digest
+                found[text] = seq
+                self._remember(text, seq)  # committed by another transaction
         new = [n for n in missing if n not in found and counts[n] > 1]
         if new:
             first = self._head[0] + 1
