@@ -171,8 +171,9 @@ VIEWS: dict[str, tuple[str, dict[str, str]]] = {
     "feed_status": ("Per feed: runs, records taken, last success, last failure and why.", {
         "last_failure_reason": "Why the latest failed run failed."}),
     "findings_explained": ("finding_status with each explanation whole, as the judge wrote "
-                           "it: the resolution notes it refers to put back from its report's "
-                           "incident row.", {"explanation": "JSON: the whole explanation."}),
+                           "it: a shared one's text put back from shared_texts, and the resolution "
+                           "notes it refers to from its report's incident row.",
+                           {"explanation": "JSON: the whole explanation."}),
     "incidents_resolved": ("The incidents with each resolution whole: the keys it leaves out "
                            "put back from the row's columns, its shared notes from "
                            "shared_texts.",
