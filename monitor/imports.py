@@ -66,7 +66,8 @@ def import_file(path: Path, fmt: str, open_monitor: Callable[[], Monitor], *, co
     format's name); escalations and cycles of excuses are brought up to date once, at the end.
     ``date_format`` reads an ACLED file's numeric dates (:func:`monitor.adapters.acled.parse_date`);
     ``reliability`` grades the file's source (default: the format's, ``DEFAULT_RELIABILITY``).
-    ``batch_size`` reports are recorded per transaction (:data:`BATCH`).
+    ``batch_size`` reports are recorded per transaction (:data:`BATCH`; the first batch is
+    :data:`~monitor.pipeline.FIRST_BATCH` at most).
 
     ``pipeline`` asks for the second process (None: for big files on 2+ cores); it loads pack
     ``pack`` of folder ``config`` while ``open_monitor`` loads this process's (called once the
@@ -110,11 +111,14 @@ def import_file(path: Path, fmt: str, open_monitor: Callable[[], Monitor], *, co
                     batch.extend(prepared.items)
                     flush(prepared.judged)
             else:
+                sizes = two_processes.batch_sizes(batch_size)
+                size = next(sizes)
                 for item in reader(fmt)(path, feed=feed, date_format=date_format,
                                         reliability=reliability):
                     batch.append(item)
-                    if len(batch) >= batch_size:
+                    if len(batch) >= size:
                         flush()
+                        size = next(sizes)
                 flush()
             # escalations and cycles of excuses: once, over everything the import touched
             monitor.refresh_patterns()

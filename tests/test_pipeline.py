@@ -5,8 +5,10 @@ import takes its worker with it."""
 from __future__ import annotations
 
 import csv
+import itertools
 import importlib.util
 import os
+import pickle
 import sqlite3
 import subprocess
 import sys
@@ -171,3 +173,42 @@ def test_a_worker_killed_half_way_through_handing_over_a_batch_is_a_clear_error(
         assert ended, "the import waits forever for the rest of a batch its dead worker sent"
         assert isinstance(ended[0], pipeline.PipelineError), repr(ended[0])
         assert "worker process ended unexpectedly" in str(ended[0])
+
+
+@pytest.mark.parametrize("two", [False, True], ids=["one process", "two processes"])
+def test_an_import_records_a_small_first_batch_then_batches_of_the_size_given(
+        tmp_path: Path, acled_file: Path, two: bool) -> None:
+    from monitor.config import load_pack
+    from monitor.imports import import_file
+    from monitor.service import Monitor
+
+    sizes: list[int] = []
+    ledger = Ledger.open(tmp_path / "l.db")
+    try:
+        result = import_file(
+            acled_file, "acled", lambda: Monitor(load_pack(ROOT / "config", "syria-2016"), ledger),
+            config=ROOT / "config", pack="syria-2016", pipeline=two, batch_size=1200,
+            on_batch=sizes.append)
+    finally:
+        ledger.close()
+    # recording starts once FIRST_BATCH reports are judged, not once 1,200 are
+    assert sizes == [pipeline.FIRST_BATCH, 1200, 1200, 3003 - 1200 * 2 - pipeline.FIRST_BATCH]
+    assert result.new == 3000 and len(result.rejections) == 2
+    assert list(itertools.islice(pipeline.batch_sizes(200), 3)) == [200, 200, 200]
+
+
+def test_a_batch_is_handed_over_with_each_repeated_text_once(acled_file: Path) -> None:
+    from monitor.adapters import reader
+    from monitor.config import load_pack
+    from monitor.service import Evaluator, validated
+
+    reports = [validated(item) for item in itertools.islice(
+        reader("acled")(acled_file, feed="acled"), 400)]
+    judged = Evaluator(load_pack(ROOT / "config", "syria-2016")).judge_many(reports)
+    before = pickle.dumps(judged, protocol=pickle.HIGHEST_PROTOCOL)
+    pipeline.share_strings(judged)
+    after = pickle.dumps(judged, protocol=pickle.HIGHEST_PROTOCOL)
+    assert pickle.loads(after) == pickle.loads(before)  # the same values
+    notes = [n for res, _ in judged for n in res.notes]
+    assert len({id(n) for n in notes}) == len(set(notes)) < len(notes)  # one object a text
+    assert len(after) < 0.8 * len(before)
