@@ -141,6 +141,10 @@ class _Entry(NamedTuple):
     sides: tuple[str, ...]
 
 
+# Names and days whose match :meth:`ActorRegistry.resolve_noted` keeps (a few MB at most).
+MATCHES_KEPT = 16_384
+
+
 class ActorRegistry:
     """Resolves raw names to sides in O(1): one dict lookup on the normalised name.
 
@@ -156,6 +160,7 @@ class ActorRegistry:
         registry resolves to (the pack's)."""
         self._actors = list(actors)
         self.unknown_side = unknown_side
+        self._noted: dict[tuple[str, dt.date], tuple[ActorMatch, str]] = {}
         self._exact: dict[str, list[_Entry]] = {}
         self._by_base: dict[str, list[_Entry]] = {}  # keyed without ACLED's period suffix
         for actor in self._actors:
@@ -179,6 +184,19 @@ class ActorRegistry:
     def alias_count(self) -> int:
         """How many aliases the registry holds (each listed name counts, with its source)."""
         return sum(len(actor.aliases) for actor in self._actors)
+
+    def resolve_noted(self, name: str, on: dt.date) -> tuple[ActorMatch, str]:
+        """:meth:`resolve` and the match's :meth:`~ActorMatch.note`, remembered: a feed names
+        the same few actors on the same days again and again (the last
+        :data:`MATCHES_KEPT` names and days asked)."""
+        key = (name, on)
+        found = self._noted.get(key)
+        if found is None:
+            match = self.resolve(name, on)
+            found = self._noted[key] = (match, match.note())
+            if len(self._noted) > MATCHES_KEPT:
+                self._noted.pop(next(iter(self._noted)), None)  # the oldest asked
+        return found
 
     def resolve(self, name: str, on: dt.date) -> ActorMatch:
         """The side(s) ``name`` stands for on date ``on``.

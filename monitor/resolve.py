@@ -109,8 +109,8 @@ class _Sides:
         sides: list[str] = []
         air: list[str] = []
         for name in names:
-            match = pack.registry.resolve(name, day)
-            notes.append(f"{role}: {match.note()}")
+            match, note = pack.registry.resolve_noted(name, day)
+            notes.append(f"{role}: {note}")
             if not match.resolved:
                 unresolved.append(name)
             sides.extend(match.sides)

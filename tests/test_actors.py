@@ -585,3 +585,18 @@ def test_every_actor_of_the_acled_sample_resolves(pack: Pack) -> None:
                    if r[k].strip() and not pack.registry.resolve(
                        r[k], dt.date.fromisoformat(r["event_date"])).resolved]
     assert unknown == []
+
+
+def test_a_name_asked_again_on_the_same_day_is_answered_from_memory(
+        registry: ActorRegistry, monkeypatch: pytest.MonkeyPatch) -> None:
+    import monitor.actors as actors
+
+    day = dt.date(2016, 9, 14)
+    match, note = registry.resolve_noted("Jabhat Fateh al-Sham", day)
+    assert (match, note) == (registry.resolve("Jabhat Fateh al-Sham", day), match.note())
+    assert registry.resolve_noted("Jabhat Fateh al-Sham", day)[0] is match
+    assert registry.resolve_noted("Jabhat Fateh al-Sham", dt.date(2016, 7, 1))[1] != note
+    monkeypatch.setattr(actors, "MATCHES_KEPT", 3)
+    for n in range(10):
+        registry.resolve_noted(f"Brigade {n}", day)
+    assert len(registry._noted) <= 3 and ("Brigade 9", day) in registry._noted
