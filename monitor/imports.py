@@ -96,8 +96,8 @@ def import_file(path: Path, fmt: str, open_monitor: Callable[[], Monitor], *, co
         on_start(lines)
         batch: list[Any] = []
 
-        def flush(judged: list[Any] | None = None) -> None:
-            done = monitor.submit(batch, refresh=False, judged=judged)
+        def flush(judged: list[Any] | None = None, bodies: list[Any] | None = None) -> None:
+            done = monitor.submit(batch, refresh=False, judged=judged, bodies=bodies)
             result.new += done.new
             result.duplicates += done.duplicates
             result.by_term.update(f.term for f in done.findings)
@@ -109,7 +109,7 @@ def import_file(path: Path, fmt: str, open_monitor: Callable[[], Monitor], *, co
             if worker is not None:
                 for prepared in worker:
                     batch.extend(prepared.items)
-                    flush(prepared.judged)
+                    flush(prepared.judged, prepared.bodies)
             else:
                 sizes = two_processes.batch_sizes(batch_size)
                 size = next(sizes)

@@ -16,6 +16,7 @@ any error of its own.
 from __future__ import annotations
 
 import contextlib
+import gc
 import multiprocessing
 import os
 import queue
@@ -52,10 +53,12 @@ def batch_sizes(batch: int) -> Iterator[int]:
 @dataclass
 class Prepared:
     """One batch, ready to record: the validated items in file order (reports and rejections)
-    and, item by item, a report's resolution and findings (None for a rejection)."""
+    and, item by item, a report's resolution and findings and its body as the ledger stores it
+    (None for a rejection)."""
 
     items: list[Any]
     judged: list[tuple[Resolution, list[Finding]] | None]
+    bodies: list[str | None]
 
 
 @contextlib.contextmanager
@@ -66,8 +69,6 @@ def settled_heap() -> Iterator[None]:
     batch makes hundreds of objects, and each run of the collector walked the whole pack:
     measured on 30,000 generated rows, about 8 % of the import's CPU (unpickling a batch's
     reports went from ~90 to ~18 µs a report)."""
-    import gc
-
     thresholds = gc.get_threshold()
     gc.freeze()
     gc.set_threshold(50_000, 20, 100)
@@ -148,7 +149,11 @@ class Worker:
     def __iter__(self) -> Iterator[Prepared]:
         while True:
             try:
-                kind, payload = self._channel.get(timeout=1)
+                gc.disable()  # a batch read back is a tree of new objects: no cycle to collect
+                try:
+                    kind, payload = self._channel.get(timeout=1)
+                finally:
+                    gc.enable()
             except (queue.Empty, EOFError, OSError) as exc:
                 if not isinstance(exc, queue.Empty):  # its end closed, maybe mid-batch: it died
                     self._process.join(10)
@@ -209,7 +214,7 @@ def _work(channel: Any, parent: int, config: str, pack_name: str, fmt: str, path
     try:
         from .adapters import reader
         from .config import load_pack
-        from .service import Evaluator, validated
+        from .service import Evaluator, body_json, validated
 
         monitor = Evaluator(load_pack(Path(config), pack_name))  # judges, records nothing
         items: list[Any] = []
@@ -221,7 +226,9 @@ def _work(channel: Any, parent: int, config: str, pack_name: str, fmt: str, path
             made = iter(monitor.judge_many([i for i in ready if isinstance(i, IncidentReport)]))
             judged = [next(made) if isinstance(i, IncidentReport) else None for i in ready]
             share_strings(judged)
-            _hand_over(channel, parent, ("batch", Prepared(ready, judged)))
+            bodies = [str(body_json(i)) if isinstance(i, IncidentReport) else None
+                      for i in ready]
+            _hand_over(channel, parent, ("batch", Prepared(ready, judged, bodies)))
             crash_point("pipeline.hand_over")
             items.clear()
             return next(sizes)

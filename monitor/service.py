@@ -23,7 +23,14 @@ from .config import Pack
 from .crashpoints import crash_point
 from .evidence import EvidenceKeeper, facts_of
 from .judge import Judge, finding_id
-from .ledger import Ledger, canonical_json, compact_explanation, compact_resolution, iso
+from .ledger import (
+    CanonicalJSON,
+    Ledger,
+    canonical_json,
+    compact_explanation,
+    compact_resolution,
+    iso,
+)
 from .models import Finding, IncidentReport, Outcome, Resolution
 from .problems import location
 from .resolve import incident_id, resolve, resolve_many
@@ -81,6 +88,12 @@ def validated(item: IncidentReport | Rejection | tuple[str, dict[str, Any]]
     """An item of a batch as a report or a rejection: a ``(where, raw dict)`` pair is
     validated, the rest are already one or the other."""
     return validate(item[1], item[0]) if isinstance(item, tuple) else item
+
+
+def body_json(report: IncidentReport) -> CanonicalJSON:
+    """A report's body as the ledger stores it: the report without its defaults, as canonical
+    JSON (a function of the report alone, so the import's worker makes it)."""
+    return CanonicalJSON(canonical_json(report.model_dump(mode="json", exclude_defaults=True)))
 
 
 def resolution_json(res: Resolution) -> dict[str, Any]:
@@ -172,8 +185,8 @@ class Monitor(Evaluator):
     def submit(self, items: Iterable[IncidentReport | Rejection | tuple[str, dict[str, Any]]],
                *, feed: str | None = None, cursor: dict[str, Any] | None = None,
                retractions: Iterable[str] = (), refresh: bool = True,
-               judged: Sequence[tuple[Resolution, list[Finding]] | None] | None = None
-               ) -> BatchResult:
+               judged: Sequence[tuple[Resolution, list[Finding]] | None] | None = None,
+               bodies: Sequence[str | None] | None = None) -> BatchResult:
         """Judge and record a batch in one transaction: all of it lands, or none of it.
 
         ``items`` are validated reports, rejections (passed through for the caller to report)
@@ -187,15 +200,17 @@ class Monitor(Evaluator):
         :meth:`refresh_patterns` when the run is over (bulk imports: once, at the end).
         ``judged``, item by item, is each report's resolution and findings under this pack
         (:meth:`judge_many`), made already by :mod:`monitor.pipeline`'s worker: they are
-        recorded as given.
+        recorded as given, and so are ``bodies``, item by item, each report's body as the
+        ledger stores it (:func:`body_json`), where given.
         """
         result = BatchResult()
         alerts: list[dict[str, Any]] = []
         with self._lock, self.ledger.transaction():
-            count, reports, made = 0, [], []
-            pairs = (zip(items, judged, strict=True) if judged is not None else
-                     zip(items, repeat(None)))
-            for item, ready in pairs:
+            count, reports, made, texts_of = 0, [], [], {}
+            given = repeat(None) if bodies is None else bodies
+            rows = (zip(items, judged, given if bodies is not None else repeat(None, len(judged)),
+                        strict=True) if judged is not None else zip(items, repeat(None), given))
+            for item, ready, body in rows:
                 count += 1
                 where = item[0] if isinstance(item, tuple) else None
                 item = validated(item)
@@ -209,6 +224,8 @@ class Monitor(Evaluator):
                 else:
                     reports.append(item)
                     made.append(ready)
+                    if body is not None:
+                        texts_of[item.report_key] = body
             # one look-up per batch, not per report: what the ledger already holds
             known = self.ledger.known_reports(r.report_key for r in reports)
             fresh: list[tuple[IncidentReport, tuple[Resolution, list[Finding]] | None]] = []
@@ -233,8 +250,10 @@ class Monitor(Evaluator):
             shared = self.ledger.share_texts(chain(
                 (n for _, (res, _) in fresh for n in res.notes), texts.values()))
             explanations = {fid: shared.get(texts[fid], e) for fid, e in explained.items()}
-            recorded = iter([self._record(r, *ready, sources, feeds, windows, shared,
-                                          explanations) for r, ready in fresh])
+            with self.ledger.deferred():  # a table's rows of the batch in one statement
+                recorded = iter([self._record(r, *ready, sources, feeds, windows, shared,
+                                              explanations, texts_of.get(r.report_key))
+                                 for r, ready in fresh])
             result.outcomes = [o if o is not None else next(recorded) for o in result.outcomes]
             for source_id in retractions:
                 if feed is None:
@@ -465,11 +484,13 @@ class Monitor(Evaluator):
     def _record(self, report: IncidentReport, res: Resolution, findings: list[Finding],
                 sources: set[tuple[str, str]], feeds: set[str],
                 windows: list[tuple[dt.datetime, dt.datetime]],
-                shared: dict[str, int], explanations: dict[str, Any]) -> Outcome:
+                shared: dict[str, int], explanations: dict[str, Any],
+                body: str | None = None) -> Outcome:
         """Record one new report resolved as ``res`` and judged as ``findings``; note its
         event window in ``windows``. ``sources`` and ``feeds`` (what the ledger holds) are
         kept up to date here; ``shared`` are the batch's texts stored once (text -> seq),
-        ``explanations`` each finding's explanation as stored (by finding id)."""
+        ``explanations`` each finding's explanation as stored (by finding id), ``body`` the
+        report's as stored (:func:`body_json`; made now when None)."""
         crash_point("service.record")
         own = incident_id(report.feed, report.source_id)
         key = report.report_key
@@ -481,7 +502,7 @@ class Monitor(Evaluator):
         ledger.append("reports", {
             "report_key": key, "feed": report.feed, "source_id": report.source_id,
             "revision": report.revision, "incident_id": own,
-            "body": report.model_dump(mode="json", exclude_defaults=True),
+            "body": CanonicalJSON(body) if body is not None else body_json(report),
         })
         loc = report.location
         incident = {

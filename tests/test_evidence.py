@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import json
 import random
@@ -378,3 +379,31 @@ def test_a_rule_changed_back_is_rejudged_to_a_new_finding(tmp_path, clock):
     assert last["finding_id"] != first["finding_id"]
     assert ledger.finding(first["finding_id"])["status"] == "superseded"
     assert ledger.verify().ok
+
+
+def test_one_batch_of_three_sources_and_a_revision_records_what_one_row_at_a_time_does(
+        pack, tmp_path, monkeypatch):
+    # Inside a batch, rows are inserted a table at a time (Ledger.deferred): corroboration,
+    # support and supersession read the rows of the same batch all the same.
+    revised = {**THREE_SOURCES[0], "revision": "2", "target": "Civilians",
+               "notes": "Government helicopters dropped barrel bombs on the market and a school"}
+    batch = [(f"item {i}", r) for i, r in enumerate([*THREE_SOURCES, revised])]
+    from tests.conftest import FixedClock
+
+    def ledger_of(name):
+        ledger = Ledger.open(tmp_path / name, clock=FixedClock())
+        Monitor(pack, ledger, clock=FixedClock()).submit(batch)
+        return ledger
+
+    deferred = ledger_of("deferred.db")
+    findings = current(deferred)
+    assert {f["incident_id"] for f in findings} == {findings[0]["incident_id"]}
+    assert len(deferred.reports_now_in(findings[0]["incident_id"])) >= 3  # linked in-batch
+    assert all(f["supersedes"] for f in findings)  # revision 2 replaced revision 1's
+    monkeypatch.setattr(Ledger, "deferred", lambda self: contextlib.nullcontext())
+    plain = ledger_of("plain.db")
+    tables = [t for t in deferred.counts()] + ["finding_state", "finding_parties"]
+    for table in tables:  # every row, every hash
+        assert deferred.query(f'SELECT * FROM "{table}" ORDER BY 1') == plain.query(
+            f'SELECT * FROM "{table}" ORDER BY 1'), table
+    assert deferred.verify().ok

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import contextlib
+
 import hashlib
 import io
 import json
@@ -246,6 +248,52 @@ def test_a_nested_transaction_rolls_back_only_its_own_rows(ledger: Ledger) -> No
     assert reviews(ledger) == []
     assert ledger.verify() == VerifyResult(
         True, 2, head_hash=ledger.query("SELECT hash FROM reports WHERE seq = 2")[0]["hash"])
+
+
+def test_rows_appended_in_a_deferred_block_are_there_for_what_follows(path: Path) -> None:
+    deferred, plain = Ledger.open(path, clock=SteppingClock()), Ledger.open(
+        path.with_name("plain.db"), clock=SteppingClock())
+    for ledger in (deferred, plain):
+        with ledger.transaction():
+            block = ledger.deferred() if ledger is deferred else contextlib.nullcontext()
+            with block:
+                for n in (1, 2):
+                    ledger.append("reports", report(n))
+                    ledger.append("incidents", incident(n))
+                    ledger.append("findings", finding(n))
+                    # a read (here of a view over two tables and a derived one) sees them all
+                    assert ledger.query("SELECT count(*) AS n FROM finding_status")[0]["n"] == n
+                    assert len(ledger.findings(party="syrian_government")) == n
+                ledger.append("status_changes", {"finding_id": "f-1", "status": "confirmed",
+                                                 "by": "analyst", "note": "seen"})
+            assert ledger.findings(status="confirmed")[0]["finding_id"] == "f-1"
+    rows = "SELECT * FROM {} ORDER BY 1"
+    for table in ("reports", "incidents", "findings", "status_changes", "finding_state",
+                  "finding_parties", "scorecard_counts"):  # the same rows, the same hashes
+        assert deferred.query(rows.format(table)) == plain.query(rows.format(table)), table
+    assert deferred.verify().ok
+
+
+def test_a_duplicate_in_a_deferred_block_is_refused_at_its_end_with_the_whole_transaction(
+        ledger: Ledger) -> None:
+    record(ledger, 1)
+    with pytest.raises(DuplicateEntryError, match="reports: already recorded"), \
+            ledger.transaction(), ledger.deferred():
+        ledger.append("reports", report(2))
+        ledger.append("reports", report(1))  # the same key again: refused when written
+    assert ledger.counts()["reports"] == 1
+    with ledger.transaction(), ledger.deferred():
+        ledger.append("reports", report(3))
+        with pytest.raises(RuntimeError), ledger.transaction():  # a savepoint rolled back
+            ledger.append("reports", report(4))
+            raise RuntimeError("stop")
+        ledger.append("reports", report(5))
+    assert [r["report_key"] for r in ledger.query("SELECT * FROM reports ORDER BY seq")] == [
+        "acled:1:1", "acled:3:1", "acled:5:1"]
+    assert ledger.verify().ok
+    with pytest.raises(LedgerError, match="inside `with ledger.transaction"), \
+            ledger.deferred():
+        pass
 
 
 def test_append_many_is_all_or_nothing(ledger: Ledger) -> None:
@@ -1151,3 +1199,19 @@ def test_json_columns_are_written_as_the_contract_writes_them(value) -> None:
             canonical_json(value)
         return
     assert canonical_json(value) == expected
+
+
+def test_a_body_given_as_its_canonical_json_is_stored_and_hashed_as_the_value(
+        tmp_path: Path) -> None:
+    from monitor.ledger import CanonicalJSON, canonical_json
+
+    stored = []
+    for name, body in (("value.db", report(1)["body"]),
+                       ("text.db", CanonicalJSON(canonical_json(report(1)["body"])))):
+        ledger = Ledger.open(tmp_path / name, clock=SteppingClock())
+        with ledger.transaction():
+            row = ledger.append("reports", {**report(1), "body": body})
+        assert row["body"] == body  # the value given (the text, when text was given)
+        stored.append(ledger.query("SELECT * FROM reports")[0])
+        assert ledger.verify().ok
+    assert stored[0] == stored[1]

@@ -21,7 +21,7 @@ Its modules, one job each:
 
 from __future__ import annotations
 
-from .chain import GENESIS_HASH, canonical_entry, canonical_json, entry_hash
+from .chain import GENESIS_HASH, CanonicalJSON, canonical_entry, canonical_json, entry_hash
 from .compact import compact_explanation, compact_resolution, full_explanation, full_resolution
 from .errors import DuplicateEntryError, LedgerError
 from .queries import MAX_WINDOW, iso
@@ -38,7 +38,7 @@ from .verify import VerifyResult
 
 __all__ = [
     "AGGREGATE_SQL", "CHAINED_TABLES", "CHARGED_SET_SQL", "COMMON_COLUMNS", "DERIVED_TABLES",
-    "GENESIS_HASH", "MAX_WINDOW", "DuplicateEntryError", "Ledger", "LedgerError",
+    "GENESIS_HASH", "MAX_WINDOW", "CanonicalJSON", "DuplicateEntryError", "Ledger", "LedgerError",
     "VerifyResult", "canonical_entry", "canonical_json", "chained_table_migration",
     "compact_explanation", "compact_resolution", "entry_hash", "full_explanation",
     "full_resolution", "iso",

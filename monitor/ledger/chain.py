@@ -53,6 +53,14 @@ _CANONICAL = json.JSONEncoder(sort_keys=True, separators=(",", ":"), ensure_asci
                               allow_nan=False)
 
 
+class CanonicalJSON(str):
+    """JSON text that :func:`canonical_json` wrote: given for a JSON column, it is stored (and
+    hashed) as it is, not written again (the import's worker writes a report's body while the
+    importing process records the one before)."""
+
+    __slots__ = ()
+
+
 def canonical_json(value: Any) -> str:
     """JSON text as the ledger stores and hashes it (sorted keys, no spaces, UTF-8): written by
     orjson where it writes the very text json writes (several times faster on a report's
@@ -141,6 +149,36 @@ class Chain(LedgerBase):
         super().__init__(conn, path, clock, readonly)
         # the open transaction: how deep, the thread that owns it, the chain's head in it
         self._depth, self._owner, self._head = 0, 0, (0, GENESIS_HASH)
+        # inside deferred(): table -> rows appended, hashed and not yet inserted
+        self._unwritten: dict[str, list[tuple[Any, ...]]] | None = None
+
+    @contextmanager
+    def deferred(self) -> Iterator[Self]:
+        """Inside a transaction: the rows appended in the block are hashed and chained at once,
+        as ever, and inserted a table at a time (one ``executemany`` a table, the derived
+        tables brought up to date once) just before the next statement that runs on the
+        connection, whatever it is (a read sees every row appended before it), and at the end
+        of the block. The same rows, in a few statements rather than one or two a row; a row
+        the database refuses (a duplicate) raises then, not at its append."""
+        self._writable(None)
+        if self._unwritten is not None:  # nested: the outer block writes them
+            yield self
+            return
+        conn, self._unwritten = self._conn, {}
+        self._conn = _WritesFirst(conn, self._write_deferred)  # type: ignore[assignment]
+        try:
+            yield self
+            self._write_deferred()
+        finally:
+            self._conn, self._unwritten = conn, None
+
+    def _write_deferred(self) -> None:
+        """Insert the rows appended and not yet inserted (inside :meth:`deferred`)."""
+        unwritten = self._unwritten
+        if unwritten:
+            self._unwritten = {}
+            for name, rows in unwritten.items():
+                self._insert(self._tables[name], rows)
 
     @contextmanager
     def transaction(self) -> Iterator[Self]:
@@ -162,6 +200,8 @@ class Chain(LedgerBase):
                     self._committed()
                     crash_point("ledger.commit")
             except BaseException:
+                if self._unwritten:  # appended since the savepoint began (it wrote the rest)
+                    self._unwritten = {}
                 if self._conn.in_transaction:  # some errors have rolled back already
                     self._conn.execute("ROLLBACK" if outer else f"ROLLBACK TO {name}")
                     if not outer:
@@ -183,9 +223,11 @@ class Chain(LedgerBase):
             f"SELECT seq, hash FROM {quote(name)} ORDER BY seq DESC LIMIT 1")]
         return max(heads, default=(0, GENESIS_HASH))
 
-    def _writable(self, table: str) -> ChainedTable:
+    def _writable(self, table: str | None) -> ChainedTable:
         if not self._depth or self._owner != threading.get_ident():
             raise LedgerError("append() must run inside `with ledger.transaction():`")
+        if table is None:
+            return None  # type: ignore[return-value]  # (only the transaction was checked)
         if table not in self._tables:
             raise LedgerError(f"{table!r} is not a chained table; there are "
                               f"{', '.join(sorted(self._tables))}")
@@ -216,16 +258,21 @@ class Chain(LedgerBase):
 
     def append(self, table: str, row: Mapping[str, Any]) -> dict[str, Any]:
         """Append one row of ``table`` (its own columns; missing ones are NULL). Returns it as
-        stored, seq/recorded_at/prev_hash/hash filled in; JSON columns hold the values given."""
+        stored, seq/recorded_at/prev_hash/hash filled in; JSON columns hold the values given (a
+        :class:`CanonicalJSON` as its text)."""
         t = self._writable(table)
         stored, digest = self._prepare(t, row, self._head[0] + 1, self._head[1])
-        self._insert(t, [stored])
+        if self._unwritten is not None:
+            self._unwritten.setdefault(table, []).append(stored)
+        else:
+            self._insert(t, [stored])
         self._head = (stored[0], digest)
         out = dict(zip(t.columns, stored))
         for column in t.json:  # the value given, unless JSON would read it back otherwise
             if out[column] is not None:
                 given = row[column]
-                out[column] = given if type(given) in (list, dict) else json.loads(out[column])
+                out[column] = given if type(given) in (list, dict, CanonicalJSON) else json.loads(
+                    out[column])
         return out
 
     def append_many(self, table: str, rows: Iterable[Mapping[str, Any]]) -> int:
@@ -268,11 +315,33 @@ class Chain(LedgerBase):
                                    [(status, finding) for finding, status in pairs])
 
 
+class _WritesFirst:
+    """A connection whose every statement first has ``write`` run (:meth:`Chain.deferred`):
+    rows appended and not yet inserted go in before anything reads, writes or ends the
+    transaction. The rest is the connection's."""
+
+    def __init__(self, conn: sqlite3.Connection, write: Callable[[], None]) -> None:
+        self._conn, self._write = conn, write
+
+    def execute(self, *args: Any) -> sqlite3.Cursor:
+        self._write()
+        return self._conn.execute(*args)
+
+    def executemany(self, *args: Any) -> sqlite3.Cursor:
+        self._write()
+        return self._conn.executemany(*args)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._conn, name)
+
+
 def stored_value(t: ChainedTable, column: str, kind: type, value: Any) -> Any:
     """``value`` exactly as SQLite will store and return it, so that the hash computed now is
     the hash recomputed later (an int in a REAL column comes back as a float, for instance)."""
     if value is None:
         return None
+    if type(value) is CanonicalJSON and column in t.json:
+        return str(value)
     if column in t.json or isinstance(value, (list, dict, tuple)):
         try:
             return canonical_json(value)
