@@ -160,7 +160,7 @@ class Chain(LedgerBase):
         connection, whatever it is (a read sees every row appended before it), and at the end
         of the block. The same rows, in a few statements rather than one or two a row; a row
         the database refuses (a duplicate) raises then, not at its append."""
-        self._writable(None)
+        self._check_owner()
         if self._unwritten is not None:  # nested: the outer block writes them
             yield self
             return
@@ -223,11 +223,12 @@ class Chain(LedgerBase):
             f"SELECT seq, hash FROM {quote(name)} ORDER BY seq DESC LIMIT 1")]
         return max(heads, default=(0, GENESIS_HASH))
 
-    def _writable(self, table: str | None) -> ChainedTable:
+    def _check_owner(self) -> None:
         if not self._depth or self._owner != threading.get_ident():
             raise LedgerError("append() must run inside `with ledger.transaction():`")
-        if table is None:
-            return None  # type: ignore[return-value]  # (only the transaction was checked)
+
+    def _writable(self, table: str) -> ChainedTable:
+        self._check_owner()
         if table not in self._tables:
             raise LedgerError(f"{table!r} is not a chained table; there are "
                               f"{', '.join(sorted(self._tables))}")
