@@ -86,6 +86,22 @@ class EvidenceKeeper:
                                                "note": "the report describes the same event"})
         self.rescore(finding, by="corroboration")
 
+    def carry_over(self, old_id: str, new_id: str, by: str) -> None:
+        """Finding ``new_id`` supersedes ``old_id`` on the same incident (a revision of its
+        source record, a rule re-judged): the other reports that supported the old one and
+        still describe the incident support the new one too (recorded again, for it), and it
+        is re-scored. A revision of one source leaves the others' word standing."""
+        new = self.ledger.finding(new_id)
+        assert new is not None
+        reports = {r["report_key"] for r in self.ledger.reports_now_in(new["incident_id"])}
+        for s in self.ledger.history("finding_support", old_id):
+            if s["report_key"] in reports:
+                self.ledger.append("finding_support", {
+                    "finding_id": new_id, "report_key": s["report_key"],
+                    "independent": s["independent"],
+                    "note": f"carried over from {old_id}, which this finding supersedes"})
+        self.rescore(new, by=by)
+
     def sources_of(self, finding: dict[str, Any]) -> list[dict[str, Any]]:
         """The reports that support a finding now: the one that produced it and every
         supporting report still linked to its incident."""

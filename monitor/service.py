@@ -355,8 +355,10 @@ class Monitor(Evaluator):
                     "by": "rejudge", "note": note})
                 counts["superseded"] += 1
                 if fresh is not None:
-                    self._append_finding(fresh, incident, report.report_key,
-                                         supersedes=old["finding_id"])
+                    made = self._append_finding(fresh, incident, report.report_key,
+                                                supersedes=old["finding_id"])
+                    self.evidence.carry_over(old["finding_id"], made["finding_id"],
+                                             by="rejudge")
                     counts["new"] += 1
             for term, fresh in new.items():
                 if term not in on_incident:
@@ -551,6 +553,9 @@ class Monitor(Evaluator):
             row["explanation"] = explanation
             row["supersedes"] = replaced.get(finding.term)
             stored = ledger.append("findings", row)
+            if row["supersedes"] is not None:  # the other sources' support stands
+                self.evidence.carry_over(row["supersedes"], row["finding_id"],
+                                         by=f"feed:{report.feed}")
             recorded.append(finding.model_copy(update={"recorded_at": stored["recorded_at"]}))
         windows.append((res.start, res.end))
         return Outcome(report_key=key, incident_id=iid, findings=recorded, review=review,

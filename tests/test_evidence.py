@@ -253,6 +253,48 @@ def test_rejudge_records_differences_under_a_changed_rule(tmp_path, clock):
     assert changed.rejudge("2016-01-01T00:00:00+00:00")["new"] == 0  # nothing more to do
 
 
+
+REVISED = {**THREE_SOURCES[0], "revision": "2", "target": "Civilians",
+           "notes": "Government helicopters dropped barrel bombs on the market and a school"}
+
+
+def test_a_revision_of_one_source_keeps_the_support_of_the_others(monitor, ledger):
+    for i, record in enumerate(THREE_SOURCES):
+        monitor.submit([(f"source {i}", record)])
+    before = {f["term"]: f for f in current(ledger)}
+    monitor.submit([("revision", REVISED)])  # UCDP revises its record of the strike
+    after = {f["term"]: f for f in current(ledger)}
+    assert set(after) == set(before)
+    for term, f in after.items():
+        assert f["supersedes"] == before[term]["finding_id"] and "school" in json.dumps(
+            f["explanation"])  # the revision's words judged it
+        assert f["status"] == "corroborated" and f["confidence"] == "high"
+        story = monitor.story(f["finding_id"])
+        assert {s["feed"] for s in story["sources"]} == {"ucdp", "acled", "manual"}
+        support = ledger.history("finding_support", f["finding_id"])
+        assert len(support) == 2 and all("carried over from" in s["note"] for s in support)
+    assert ledger.verify().ok
+
+
+def test_a_rejudged_finding_keeps_the_support_of_the_other_sources(tmp_path, clock):
+    copy_project(tmp_path)
+    ledger = Ledger.open(tmp_path / "l.db", clock=clock)
+    monitor = Monitor(load_pack(tmp_path / "config", "syria-2016"), ledger, clock)
+    for i, record in enumerate(THREE_SOURCES):
+        monitor.submit([(f"source {i}", record)])
+    before = {f["term"]: f for f in current(ledger)}
+    assert before["JIG-SAAF"]["status"] == "corroborated"
+    rule = tmp_path / "rules/syria-2016/JIG-SAAF/rule.yaml"
+    rule.write_text(rule.read_text().replace("severity: major", "severity: critical", 1))
+    changed = Monitor(load_pack(tmp_path / "config", "syria-2016"), ledger, clock)
+    assert changed.rejudge("2016-01-01T00:00:00+00:00")["superseded"] == 1
+    after = current(ledger)
+    jig = next(f for f in after if f["term"] == "JIG-SAAF")
+    assert jig["severity"] == "critical" and jig["supersedes"] == before["JIG-SAAF"][
+        "finding_id"]
+    assert jig["status"] == "corroborated" and jig["confidence"] == "high"
+    assert ledger.verify().ok
+
 # A UCDP clash as the revision-1 adapter wrote it: both sides as attacker and as target.
 REVISION_1_CLASH = {
     "feed": "ucdp", "source_id": "224694", "revision": "19.1", "occurred": "2016-07-13",
@@ -400,6 +442,7 @@ def test_one_batch_of_three_sources_and_a_revision_records_what_one_row_at_a_tim
     assert {f["incident_id"] for f in findings} == {findings[0]["incident_id"]}
     assert len(deferred.reports_now_in(findings[0]["incident_id"])) >= 3  # linked in-batch
     assert all(f["supersedes"] for f in findings)  # revision 2 replaced revision 1's
+    assert {f["status"] for f in findings} == {"corroborated"}  # the others' word stands
     monkeypatch.setattr(Ledger, "deferred", lambda self: contextlib.nullcontext())
     plain = ledger_of("plain.db")
     tables = [t for t in deferred.counts()] + ["finding_state", "finding_parties"]
