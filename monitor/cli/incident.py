@@ -12,6 +12,7 @@ import click
 
 from ..imports import BATCH
 from ..models import DirectionGiven, IncidentReport
+from ..pipeline import FIRST_BATCH
 from ..vocabspec import VocabularySpec
 from .common import Context, esc, pass_ctx
 
@@ -225,9 +226,10 @@ def _report_rejections(c: Context, rejections: list[Rejection]) -> None:
               help="How an ACLED file writes event_date when it is numeric (strptime, e.g. "
                    "%d/%m/%Y): 03/04/2016 reads two ways and is refused without it.")
 @click.option("--batch-size", type=click.IntRange(min=1), default=BATCH, metavar="N",
-              help=f"Reports recorded per transaction (default {BATCH:,}): a smaller batch holds "
-                   "less in memory and a crash loses less to redo; a larger one is faster on a "
-                   "big ledger.")
+              help=f"Reports recorded per transaction (default {BATCH:,}; the first batch "
+                   f"{FIRST_BATCH:,} at most, so that recording starts early): a smaller batch "
+                   "holds less in memory and a crash loses less to redo; a larger one is faster "
+                   "on a big ledger.")
 @pass_ctx
 def import_(c: Context, path: Path, fmt: str, reliability: str | None, feed: str | None,
             pipeline: bool | None, date_format: str | None, batch_size: int) -> None:
