@@ -498,7 +498,8 @@ class Monitor(Evaluator):
         key = report.report_key
         ledger = self.ledger
         # corroboration: the same event reported by another feed is one incident
-        linked = self.evidence.find_incident(facts_of(report, res, own), feeds)
+        linked = (self.evidence.find_incident(facts_of(report, res, own), feeds)
+                  if feeds - {report.feed} else None)  # none while one feed has reported
         feeds.add(report.feed)
         iid = linked[0] if linked else own
         ledger.append("reports", {

@@ -348,13 +348,14 @@ def test_an_unknown_option_is_an_error_naming_it(tmp_path):
 
 @pytest.mark.parametrize("value, date_format, expected", [
     ("2016-08-10", None, "2016-08-10"),
+    ("2016-8-1", None, "2016-08-01"),  # strptime's reading of an unpadded ISO date
     ("10 August 2016", None, "2016-08-10"),
     ("25/08/2016", None, "2016-08-25"),  # only one reading: day first
     ("08/25/2016", None, "2016-08-25"),  # only one reading: month first
     ("04/04/2016", None, "2016-04-04"),
     ("03/04/2016", "%d/%m/%Y", "2016-04-03"),
     ("03/04/2016", "%m/%d/%Y", "2016-03-04"),
-], ids=["iso", "words", "day-first", "month-first", "same-both-ways", "told-day-first",
+], ids=["iso", "iso-unpadded", "words", "day-first", "month-first", "same-both-ways", "told-day-first",
         "told-month-first"])
 def test_dates_with_one_reading_are_read(value, date_format, expected):
     from monitor.adapters.acled import parse_date
@@ -370,3 +371,5 @@ def test_an_ambiguous_numeric_date_is_refused_with_the_fix():
         parse_date("03/04/2016")
     with pytest.raises(ValueError, match="does not match the date format"):
         parse_date("2016-04-03", "%d/%m/%Y")
+    with pytest.raises(ValueError, match="'2016-02-30' is not a date"):
+        parse_date("2016-02-30")  # ISO-shaped, no such day

@@ -74,6 +74,11 @@ def parse_date(value: str, date_format: str | None = None) -> dt.date:
         except ValueError:
             raise ValueError(f"event_date {value!r} does not match the date format "
                              f"{date_format!r}") from None
+    if len(value) == 10 and value[4] == value[7] == "-" and value[:4].isdigit():
+        try:  # YYYY-MM-DD, as the API and most exports write it: ~30 times faster than strptime
+            return dt.date.fromisoformat(value)
+        except ValueError:
+            pass  # (not a date: strptime says so below)
     for fmt in ("%Y-%m-%d", "%d %B %Y", "%d-%B-%Y"):
         try:
             return dt.datetime.strptime(value, fmt).date()
