@@ -149,15 +149,7 @@ class Worker:
     def __iter__(self) -> Iterator[Prepared]:
         while True:
             try:
-                # a batch read back is a tree of new objects, with no cycle to collect: the
-                # collector, run every 50,000 of them, cost a third of reading it back
-                collecting = gc.isenabled()
-                gc.disable()
-                try:
-                    kind, payload = self._channel.get(timeout=1)
-                finally:
-                    if collecting:
-                        gc.enable()
+                kind, payload = self._channel.get(timeout=1)
             except (queue.Empty, EOFError, OSError) as exc:
                 if not isinstance(exc, queue.Empty):  # its end closed, maybe mid-batch: it died
                     self._process.join(10)
