@@ -21,6 +21,7 @@ from .corroborate import Evidence, score
 from .engine import Engine
 from .ledger import iso
 from .models import CONFIDENCES, Finding, IncidentReport, Resolution
+from .patterns import parse_time
 from .rules import DISTANCE, LoadedRule, holds, severity_for
 from .vocabulary import UNKNOWN
 
@@ -38,10 +39,6 @@ def finding_id(incident: str, report_key: str, term: str, rule_version: str,
     key = f"{incident}|{report_key}|{term}|{rule_version}" + (f"|{supersedes}" if supersedes
                                                               else "")
     return "f-" + hashlib.sha256(key.encode()).hexdigest()[:16]
-
-
-def _utc(when: dt.datetime) -> dt.datetime:
-    return when.astimezone(dt.timezone.utc)
 
 
 class Judge:
@@ -72,10 +69,10 @@ class Judge:
         # same tzinfo is one of fields, with two offsets one of utcoffset() calls (~15 times
         # slower, a tenth of judging)
         forever = dt.datetime.max.replace(tzinfo=dt.timezone.utc)
-        self._windows = [(inst.id, _utc(inst.start),
-                          _utc(inst.end + END_GRACE) if inst.end is not None else forever)
+        self._windows = [(inst.id, parse_time(inst.start),
+                          parse_time(inst.end + END_GRACE) if inst.end is not None else forever)
                          for inst in pack.instruments.values()]
-        self._milestones = [(f"after_{name}", _utc(when) if when is not None else None)
+        self._milestones = [(f"after_{name}", parse_time(when) if when is not None else None)
                             for name, when in pack.milestones.items()]
 
     # --- facts ---------------------------------------------------------------------------

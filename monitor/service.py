@@ -206,11 +206,13 @@ class Monitor(Evaluator):
         result = BatchResult()
         alerts: list[dict[str, Any]] = []
         with self._lock, self.ledger.transaction():
-            count, reports, made, texts_of = 0, [], [], {}
-            given = repeat(None) if bodies is None else bodies
-            rows = (zip(items, judged, given if bodies is not None else repeat(None, len(judged)),
-                        strict=True) if judged is not None else zip(items, repeat(None), given))
-            for item, ready, body in rows:
+            count, reports, made, bodies_of = 0, [], [], {}
+            if judged is None:
+                per_item = zip(items, repeat(None), bodies if bodies is not None else repeat(None))
+            else:  # made by the worker, item by item
+                per_item = zip(items, judged, bodies if bodies is not None else
+                               repeat(None, len(judged)), strict=True)
+            for item, ready, body in per_item:
                 count += 1
                 where = item[0] if isinstance(item, tuple) else None
                 item = validated(item)
@@ -225,7 +227,7 @@ class Monitor(Evaluator):
                     reports.append(item)
                     made.append(ready)
                     if body is not None:
-                        texts_of[item.report_key] = body
+                        bodies_of[item.report_key] = body
             # one look-up per batch, not per report: what the ledger already holds
             known = self.ledger.known_reports(r.report_key for r in reports)
             fresh: list[tuple[IncidentReport, tuple[Resolution, list[Finding]] | None]] = []
@@ -252,7 +254,7 @@ class Monitor(Evaluator):
             explanations = {fid: shared.get(texts[fid], e) for fid, e in explained.items()}
             with self.ledger.deferred():  # a table's rows of the batch in one statement
                 recorded = iter([self._record(r, *ready, sources, feeds, windows, shared,
-                                              explanations, texts_of.get(r.report_key))
+                                              explanations, bodies_of.get(r.report_key))
                                  for r, ready in fresh])
             result.outcomes = [o if o is not None else next(recorded) for o in result.outcomes]
             for source_id in retractions:
