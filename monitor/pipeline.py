@@ -61,17 +61,27 @@ class Prepared:
     bodies: list[str | None]
 
 
+# New container objects (allocated less freed) between two runs of the collector during an
+# import. A run walks every young object still alive, and while a batch is being judged or
+# recorded that is the whole batch (hundreds of thousands of objects): at 50,000 the collector
+# ran ~700 times in an import of 400,000 generated rows and took 5.5 s of the importing
+# process's 59 s of CPU, and about as much of the worker's. At this threshold it does not run
+# at all in that import (the batches' objects are freed by reference counting, so the count
+# never reaches it); cyclic garbage, were some made, is still collected within 500,000 objects.
+IMPORT_GC_THRESHOLD = 500_000
+
+
 @contextlib.contextmanager
 def settled_heap() -> Iterator[None]:
     """For an import's batches, once the pack is loaded: keep Python's cycle collector off the
     objects that exist now (the pack's, which live as long as the import) and let it run
-    every 50,000 new objects rather than every 700; as before on leaving. Each report of a
-    batch makes hundreds of objects, and each run of the collector walked the whole pack:
-    measured on 30,000 generated rows, about 8 % of the import's CPU (unpickling a batch's
-    reports went from ~90 to ~18 µs a report)."""
+    every :data:`IMPORT_GC_THRESHOLD` new objects rather than every 700; as before on leaving.
+    Each report of a batch makes hundreds of objects, and each run of the collector walked the
+    whole pack: measured on 30,000 generated rows, about 8 % of the import's CPU (unpickling a
+    batch's reports went from ~90 to ~18 µs a report)."""
     thresholds = gc.get_threshold()
     gc.freeze()
-    gc.set_threshold(50_000, 20, 100)
+    gc.set_threshold(IMPORT_GC_THRESHOLD, 20, 100)
     try:
         yield
     finally:

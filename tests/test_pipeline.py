@@ -212,3 +212,31 @@ def test_a_batch_is_handed_over_with_each_repeated_text_once(acled_file: Path) -
     notes = [n for res, _ in judged for n in res.notes]
     assert len({id(n) for n in notes}) == len(set(notes)) < len(notes)  # one object a text
     assert len(after) < 0.8 * len(before)
+
+
+def test_settled_heap_collects_cycles_only_past_its_threshold_and_restores_the_collector():
+    import gc
+
+    before = gc.get_threshold()
+    runs: list[int] = []
+
+    def seen(phase: str, info: dict) -> None:
+        if phase == "stop" and info["generation"] == 0:
+            runs.append(info["collected"])
+
+    gc.callbacks.append(seen)
+    try:
+        with pipeline.settled_heap():
+            assert gc.get_threshold()[0] == pipeline.IMPORT_GC_THRESHOLD
+            kept = [[] for _ in range(pipeline.IMPORT_GC_THRESHOLD // 2)]  # alive, acyclic
+            assert runs == []  # half the threshold of young objects: the collector waits
+            for _ in range(pipeline.IMPORT_GC_THRESHOLD):  # cyclic garbage
+                a: list = []
+                a.append(a)
+                del a
+            assert runs and sum(runs) > 0  # ...and collects it once past the threshold
+            del kept
+    finally:
+        gc.callbacks.remove(seen)
+    assert gc.get_threshold() == before
+    assert gc.get_freeze_count() == 0
