@@ -104,6 +104,24 @@ def test_unlink_returns_a_report_to_its_own_incident(monitor, ledger):
     assert ledger.verify().ok
 
 
+def test_patterns_and_incident_rows_see_each_report_in_the_incident_it_is_in_now(monitor,
+                                                                                ledger):
+    first = monitor.submit([("a", THREE_SOURCES[0])]).outcomes[0]
+    linked = monitor.submit([("b", THREE_SOURCES[1])]).outcomes[0]
+    own = ledger.incidents_of_report(linked.report_key)["own_incident"]
+    assert own != first.incident_id
+
+    def now() -> list[dict[str, str]]:
+        return [{r["report_key"]: r["incident_id"] for r in rows}
+                for rows in (ledger.pattern_incidents(), ledger.incident_rows())]
+
+    both = {first.report_key: first.incident_id, linked.report_key: first.incident_id}
+    assert now() == [both, both]
+    monitor.unlink(linked.report_key, by="analyst", note="a different strike that day")
+    apart = {first.report_key: first.incident_id, linked.report_key: own}
+    assert now() == [apart, apart]
+
+
 @pytest.fixture
 def cli(tmp_path):
     db = str(tmp_path / "ledger.db")

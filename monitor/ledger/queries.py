@@ -16,7 +16,7 @@ from ..vocabulary import SERIOUS_SEVERITIES, sql_list
 from .base import LedgerBase
 from .compact import explanation_json_sql
 from .errors import LedgerError
-from .schema import CHARGED_SET_SQL, aggregate_sql, quote
+from .schema import CHARGED_SET_SQL, aggregate_sql, current_incident_sql, quote
 
 # The longest event window corroboration searches back over (a month-precise report).
 MAX_WINDOW = timedelta(days=32)
@@ -266,11 +266,10 @@ class Queries(LedgerBase):
         where += (" AND EXISTS (SELECT 1 FROM json_each(i.attacker_sides) WHERE value IN "
                   f"({', '.join('?' * len(sides))}))") if sides else ""
         rows = self._rows(
-            "SELECT ri.incident_id AS current, i.report_key, i.occurred_start, i.occurred_end, "
-            "i.lat, i.lon, i.location_precision, i.admin1, i.event_type, i.attacker_sides, "
-            "i.target_sides, i.attribution, i.zones FROM incidents i JOIN report_incident ri "
-            "USING (report_key) WHERE i.attribution = 'single' AND i.lat IS NOT NULL" + where
-            + " ORDER BY i.seq", [*([since, until] if since else []), *types, *sides],
+            f"SELECT {current_incident_sql('i')} AS current, i.report_key, i.occurred_start, "
+            "i.occurred_end, i.lat, i.lon, i.location_precision, i.admin1, i.event_type, "
+            "i.attacker_sides, i.target_sides, i.attribution, i.zones FROM incidents i WHERE "
+            "i.attribution = 'single' AND i.lat IS NOT NULL" + where + " ORDER BY i.seq", [*([since, until] if since else []), *types, *sides],
             "incidents")
         for row in rows:
             row["incident_id"] = row.pop("current")
@@ -281,8 +280,8 @@ class Queries(LedgerBase):
         """Every report's resolved incident row (event start in [since, until) when given),
         with the incident it belongs to now (``incident_id``), in recording order."""
         where = " WHERE i.occurred_start >= ? AND i.occurred_start < ?" if since else ""
-        rows = self._rows("SELECT i.*, ri.incident_id AS current FROM incidents i JOIN "
-                          "report_incident ri USING (report_key)" + where + " ORDER BY i.seq",
+        rows = self._rows(f"SELECT i.*, {current_incident_sql('i')} AS current FROM incidents i"
+                          + where + " ORDER BY i.seq",
                           [since, until] if since else [], "incidents")
         for row in rows:
             row["incident_id"] = row.pop("current")

@@ -177,6 +177,13 @@ _CORE: dict[str, tuple[dict[str, type], tuple[str, ...], tuple[str, ...], tuple[
 CHAINED_TABLES.update((name, dict(spec[0])) for name, spec in _CORE.items())
 
 
+def current_incident_sql(row: str) -> str:
+    """The incident the report of row ``row`` (of reports, or of incidents: both hold the
+    report's own incident, written together) belongs to now: its latest link, else its own."""
+    return (f"COALESCE((SELECT l.incident_id FROM links l WHERE l.report_key = {row}.report_key "
+            f"ORDER BY l.seq DESC LIMIT 1), {row}.incident_id)")
+
+
 @MIGRATIONS(name="m001_chained_tables")
 def _m001_chained_tables(db: sqlite_utils.Database) -> None:
     for name, (own, unique, not_null, indexes) in _CORE.items():
@@ -199,9 +206,8 @@ def _m001_chained_tables(db: sqlite_utils.Database) -> None:
     db.execute("CREATE INDEX idx_links_report ON links (report_key, seq)")
     # The incident each report belongs to now: its latest link, else the one it was judged in.
     db.execute("CREATE VIEW report_incident AS SELECT r.report_key, r.feed, r.source_id, "
-               "r.revision, r.incident_id AS own_incident, COALESCE((SELECT l.incident_id FROM "
-               "links l WHERE l.report_key = r.report_key ORDER BY l.seq DESC LIMIT 1), "
-               "r.incident_id) AS incident_id FROM reports r")
+               f"r.revision, r.incident_id AS own_incident, {current_incident_sql('r')} AS "
+               "incident_id FROM reports r")
     # Views for the common questions (README "The ledger"). A finding's day is the UTC date of
     # the middle of its event window: for a report dated to a day that is the local day.
     db.execute("CREATE VIEW current_findings AS SELECT * FROM finding_status WHERE status NOT "
