@@ -272,8 +272,8 @@ class Monitor(Evaluator):
                 crash_point("service.cursor")
             if refresh:
                 alerts = self._refresh_patterns()
-        # only what was committed is announced
-        for f in result.findings:
+        # only what was committed is announced (and only made into payloads for webhooks)
+        for f in result.findings if self.notifier is not None else ():
             self.notify("finding", f.finding_id, f.model_dump(mode="json"), f.severity)
         self._announce(alerts)
         return result
