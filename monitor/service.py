@@ -248,10 +248,11 @@ class Monitor(Evaluator):
             # incident row keeps already left out first: monitor.ledger.compact)
             explained = {f.finding_id: compact_explanation(f.explanation, res.notes)
                          for _, (res, findings) in fresh for f in findings}
-            texts = {fid: canonical_json(e) for fid, e in explained.items()}
+            texts = {fid: CanonicalJSON(canonical_json(e)) for fid, e in explained.items()}
             shared = self.ledger.share_texts(chain(
                 (n for _, (res, _) in fresh for n in res.notes), texts.values()))
-            explanations = {fid: shared.get(texts[fid], e) for fid, e in explained.items()}
+            # a shared text's seq, else the text, stored as written here (not written again)
+            explanations = {fid: shared.get(text, text) for fid, text in texts.items()}
             with self.ledger.deferred():  # a table's rows of the batch in one statement
                 recorded = iter([self._record(r, *ready, sources, feeds, windows, shared,
                                               explanations, bodies_of.get(r.report_key))
