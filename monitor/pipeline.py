@@ -61,22 +61,23 @@ class Prepared:
     bodies: list[str | None]
 
 
-# New container objects (allocated less freed) between two runs of the collector during an
-# import. A run walks every young object still alive, and while a batch is being judged or
-# recorded that is the whole batch (hundreds of thousands of objects): at 50,000 the collector
-# ran ~700 times in an import of 400,000 generated rows and took 5.5 s of the importing
-# process's 59 s of CPU, and about as much of the worker's. At this threshold it does not run
-# at all in that import (the batches' objects are freed by reference counting, so the count
-# never reaches it); cyclic garbage, were some made, is still collected within 500,000 objects.
-IMPORT_GC_THRESHOLD = 500_000
+# New container objects (allocated less freed) between two runs of the collector while batches
+# are judged and recorded (an import, the daemon's feeds). A run walks every young object still
+# alive, and while a batch is being judged or recorded that is the whole batch (hundreds of
+# thousands of objects): at 50,000 the collector ran ~700 times in an import of 400,000
+# generated rows and took 5.5 s of the importing process's 59 s of CPU, and about as much of
+# the worker's. At this threshold it does not run at all in that import (the batches' objects
+# are freed by reference counting, so the count never reaches it); cyclic garbage, were some
+# made, is still collected within 500,000 objects.
+BATCH_GC_THRESHOLD = 500_000
 
 
 @contextlib.contextmanager
 def batch_collector() -> Iterator[None]:
     """While batches of reports are judged and recorded: Python's cycle collector runs every
-    :data:`IMPORT_GC_THRESHOLD` new objects rather than every 700; as before on leaving."""
+    :data:`BATCH_GC_THRESHOLD` new objects rather than every 700; as before on leaving."""
     thresholds = gc.get_threshold()
-    gc.set_threshold(IMPORT_GC_THRESHOLD, 20, 100)
+    gc.set_threshold(BATCH_GC_THRESHOLD, 20, 100)
     try:
         yield
     finally:

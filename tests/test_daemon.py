@@ -84,7 +84,7 @@ def test_feeds_run_with_the_batch_collector_and_a_run_leaves_no_cycles(pack, led
     import gc
     import weakref
 
-    from monitor.pipeline import IMPORT_GC_THRESHOLD
+    from monitor.pipeline import BATCH_GC_THRESHOLD
 
     for name in ("a", "b"):
         (tmp_path / name).mkdir()
@@ -106,7 +106,7 @@ def test_feeds_run_with_the_batch_collector_and_a_run_leaves_no_cycles(pack, led
     runs = daemon.run_once()
     assert [r.new for r in runs] == [1, 1]
     # in batches the collector is rare; the cycles a feed's run left are collected at its end
-    assert seen == [("a", IMPORT_GC_THRESHOLD, []), ("b", IMPORT_GC_THRESHOLD, [True])]
+    assert seen == [("a", BATCH_GC_THRESHOLD, []), ("b", BATCH_GC_THRESHOLD, [True])]
     assert gc.get_threshold() == before  # and it is as it was once the runs are over
 
 

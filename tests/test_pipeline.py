@@ -227,10 +227,10 @@ def test_settled_heap_collects_cycles_only_past_its_threshold_and_restores_the_c
     gc.callbacks.append(seen)
     try:
         with pipeline.settled_heap():
-            assert gc.get_threshold()[0] == pipeline.IMPORT_GC_THRESHOLD
-            kept = [[] for _ in range(pipeline.IMPORT_GC_THRESHOLD // 2)]  # alive, acyclic
+            assert gc.get_threshold()[0] == pipeline.BATCH_GC_THRESHOLD
+            kept = [[] for _ in range(pipeline.BATCH_GC_THRESHOLD // 2)]  # alive, acyclic
             assert runs == []  # half the threshold of young objects: the collector waits
-            for _ in range(pipeline.IMPORT_GC_THRESHOLD):  # cyclic garbage
+            for _ in range(pipeline.BATCH_GC_THRESHOLD):  # cyclic garbage
                 a: list = []
                 a.append(a)
                 del a

@@ -269,8 +269,8 @@ class Queries(LedgerBase):
             f"SELECT {current_incident_sql('i')} AS current, i.report_key, i.occurred_start, "
             "i.occurred_end, i.lat, i.lon, i.location_precision, i.admin1, i.event_type, "
             "i.attacker_sides, i.target_sides, i.attribution, i.zones FROM incidents i WHERE "
-            "i.attribution = 'single' AND i.lat IS NOT NULL" + where + " ORDER BY i.seq", [*([since, until] if since else []), *types, *sides],
-            "incidents")
+            "i.attribution = 'single' AND i.lat IS NOT NULL" + where + " ORDER BY i.seq",
+            [*([since, until] if since else []), *types, *sides], "incidents")
         for row in rows:
             row["incident_id"] = row.pop("current")
         return rows
