@@ -85,7 +85,7 @@ def render(rows: Sequence[dict[str, Any]], fmt: str, columns: Sequence[str] | No
     """Render rows as 'table' (printed to ``console``), 'json' or 'csv' (returned as text).
 
     A table on a terminal fits its width: the ``drop`` columns are left out, in that order,
-    while it does not, and ids are never broken over lines. Anywhere else (a pipe, a file) a
+    while it does not (a caption names them), and ids are never broken over lines. Anywhere else (a pipe, a file) a
     table is one tab-separated line a row under a header line."""
     cols = list(columns or (rows[0].keys() if rows else []))
     if fmt == "json":
@@ -119,10 +119,14 @@ def render(rows: Sequence[dict[str, Any]], fmt: str, columns: Sequence[str] | No
         words = (len(w) for v in (col, *cells[col]) for w in v.split())
         return min(max(words, default=0), _WORD_MAX)
 
-    droppable = [c for c in drop if c in cols]
+    droppable, dropped = [c for c in drop if c in cols], []
     while droppable and sum(narrowest(c) + 3 for c in cols) + 1 > console.width:
-        cols.remove(droppable.pop(0))
-    table = Table(title=title, show_lines=False)
+        dropped.append(droppable.pop(0))
+        cols.remove(dropped[-1])
+    # a column left out is said under the table, so no one takes it for missing
+    caption = (f"not shown at {console.width} columns: {', '.join(dropped)} (a wider terminal "
+               "shows them; --format csv or json has every column)") if dropped else None
+    table = Table(title=title, caption=caption, show_lines=False)
     for col in cols:
         table.add_column(col, no_wrap=whole(col), min_width=narrowest(col), overflow="fold")
     for i in range(len(rows)):

@@ -58,6 +58,11 @@ def test_a_terminal_table_fits_its_width_and_says_how_many_more(db, monkeypatch)
     ids = [line for line in lines if "f-" in line]
     assert len(ids) == 3 and all(len(line.split("f-")[1].split()[0]) == 16 for line in ids)
     assert "more: --limit 0 shows them all" in out.output
+    # the columns left out to fit are named under the table, not silently missing
+    shown = lines[[i for i, line in enumerate(lines) if "finding_id" in line][0]]
+    hidden = [c for c in ("source", "confidence", "status", "occurred") if c not in shown]
+    caption = " ".join(out.output.split())
+    assert hidden and f"not shown at 80 columns: {', '.join(hidden)}" in caption, out.output
     # no word is broken over two lines: every party charged is in the table whole
     # ("syrian_government" was "syrian_go" / "vernment" in 80 columns)
     words = [w.strip(",;") for p in parties for w in p.split()]
