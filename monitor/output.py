@@ -85,8 +85,8 @@ def render(rows: Sequence[dict[str, Any]], fmt: str, columns: Sequence[str] | No
     """Render rows as 'table' (printed to ``console``), 'json' or 'csv' (returned as text).
 
     A table on a terminal fits its width: the ``drop`` columns are left out, in that order,
-    while it does not (a caption names them), and ids are never broken over lines. Anywhere else (a pipe, a file) a
-    table is one tab-separated line a row under a header line."""
+    while it does not (a caption names them), and ids are never broken over lines. Anywhere
+    else (a pipe, a file) a table is one tab-separated line a row under a header line."""
     cols = list(columns or (rows[0].keys() if rows else []))
     if fmt == "json":
         return to_json(list(rows), indent=2)
