@@ -196,10 +196,10 @@ class Queries(LedgerBase):
         MAX_WINDOW (a report dated only to a year) are not searched for."""
         lat_lo, lat_hi, lon_lo, lon_hi = geo.bounding_box(lat, lon, km)
         rows = self._rows(
-            "SELECT i.report_key, ri.incident_id, r.feed, i.occurred_start, i.occurred_end, "
-            "i.lat, i.lon, i.location_precision, i.attacker_sides, i.target_sides, "
-            "i.event_type, r.body FROM incidents i JOIN reports r USING (report_key) "
-            "JOIN report_incident ri USING (report_key) WHERE i.occurred_start < ? AND "
+            f"SELECT i.report_key, {current_incident_sql('r')} AS incident_id, r.feed, "
+            "i.occurred_start, i.occurred_end, i.lat, i.lon, i.location_precision, "
+            "i.attacker_sides, i.target_sides, i.event_type, r.body FROM incidents i JOIN "
+            "reports r USING (report_key) WHERE i.occurred_start < ? AND "
             "i.occurred_start >= ? AND i.occurred_end > ? AND i.lat BETWEEN ? AND ? AND "
             "i.lon BETWEEN ? AND ? AND r.feed != ? ORDER BY i.seq",
             [iso(end), iso(start - MAX_WINDOW), iso(start), lat_lo, lat_hi, lon_lo, lon_hi,
@@ -211,9 +211,8 @@ class Queries(LedgerBase):
         """The latest revision of each source record whose event started at or after
         ``since`` (UTC ISO), with the incident it belongs to now, in recording order."""
         return self._rows(
-            "SELECT r.*, ri.incident_id AS incident_id FROM reports r JOIN incidents i "
-            "USING (report_key) JOIN report_incident ri USING (report_key) WHERE "
-            "i.occurred_start >= ? AND r.seq = (SELECT max(seq) FROM reports r2 WHERE "
+            f"SELECT r.*, {current_incident_sql('r')} AS incident_id FROM reports r JOIN "
+            "incidents i USING (report_key) WHERE i.occurred_start >= ? AND r.seq = (SELECT max(seq) FROM reports r2 WHERE "
             "r2.feed = r.feed AND r2.source_id = r.source_id) ORDER BY r.seq", [since],
             "reports")
 
