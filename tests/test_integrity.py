@@ -201,28 +201,6 @@ def test_the_exact_comparison_counts_rows_extra_and_missing(ledger: Ledger, path
         "give missing (6 rows, 5 expected); scorecard_counts does not match")
 
 
-def test_a_broken_chain_stops_the_derived_check_beside_it(
-        ledger: Ledger, path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    from monitor.ledger import store
-
-    started: list[Any] = []
-
-    class Watched(store.Beside):
-        def __init__(self, *args: Any) -> None:
-            super().__init__(*args)
-            started.append(self)
-
-        def cancel(self) -> None:
-            started.append("cancelled")
-            super().cancel()
-
-    monkeypatch.setattr(store, "Beside", Watched)
-    assert ledger.verify().ok and len(started) == 1
-    tamper(path, ("UPDATE findings SET severity = 'minor' WHERE seq = 6", ()))
-    result = ledger.verify()
-    assert (result.ok, result.seq) == (False, 6) and started[-1] == "cancelled"
-
-
 def test_a_removed_trigger_is_named_at_once(ledger: Ledger, path: Path) -> None:
     conn = sqlite3.connect(path)
     conn.execute('DROP TRIGGER "findings_no_update"')

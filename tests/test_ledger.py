@@ -458,18 +458,70 @@ def forged(ledger: Ledger, seq: int, **changes: Any) -> tuple[str, tuple[Any, ..
         "forged-boundary", "forged-upper", "renumbered-boundary", "swapped-across"])
 def test_verify_in_two_processes_finds_what_one_pass_finds(
         ledger: Ledger, path: Path, monkeypatch: pytest.MonkeyPatch, statements: Any) -> None:
-    for n in range(1, 11):  # 30 entries: halves 1..15 and 16..30
+    for n in range(1, 11):  # 30 entries
         record(ledger, n)
     if isinstance(statements, str):
         statements = [forged(ledger, int(statements.split()[1]), severity="minor")]
     tamper(path, *statements)
     one_pass = ledger.verify()
-    monkeypatch.setattr(verify, "PARALLEL_VERIFY_MIN", 2)
-    assert ledger.verify() == one_pass
-    reader = Ledger.open(path, readonly=True)
-    assert reader.verify() == one_pass
-    reader.close()
+    # this process checks 1..15 (the derived tables cost nothing), 1..10 (they cost 10
+    # entries) or none of the chain (they cost more than all of it)
+    for derived_cost, boundary in ((0, 15), (10, 10), (10**6, 0)):
+        split_verify(monkeypatch, derived_cost)
+        assert verify._boundary(30, derived_cost) == boundary
+        assert ledger.verify() == one_pass
+        reader = Ledger.open(path, readonly=True)
+        assert reader.verify() == one_pass
+        reader.close()
     assert one_pass.ok == (statements == [])
+
+
+def split_verify(monkeypatch: pytest.MonkeyPatch, derived_cost: int = 0) -> None:
+    """Verify a ledger of a few entries in two processes, as it does a big one: the second
+    process's start and the derived tables weigh ``derived_cost`` entries in all."""
+    from monitor.ledger import store
+
+    monkeypatch.setattr(verify, "PARALLEL_VERIFY_MIN", 2)
+    monkeypatch.setattr(verify, "_START_ENTRIES", 0)
+    monkeypatch.setattr(store, "_SCHEMA_ENTRIES", derived_cost)
+    monkeypatch.setattr(store, "_DERIVED_ENTRIES_PER_FINDING", 0)
+
+
+def test_the_derived_check_moves_the_boundary_and_runs_after_the_chain_holds(
+        ledger: Ledger, path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from monitor.ledger import integrity, store
+
+    for n in range(1, 11):
+        record(ledger, n)
+    monkeypatch.setattr(verify, "PARALLEL_VERIFY_MIN", 2)
+    # with no derived check, this process takes the second process's start more than half
+    assert verify._boundary(1_000_000, 0) == 510_000
+    assert verify._boundary(1_000_000, 520_000) == 250_000  # the derived check: a half-process
+    assert verify._boundary(100, 10**9) == 0 and verify._boundary(100, -10**9) == 100
+    # a finding of finding_parties weighs half an entry, the schema a constant
+    (rows,) = ledger.query("SELECT count(*) AS n FROM finding_parties")
+    assert rows["n"] == 10
+    assert store._derived_entries(ledger._conn) == store._SCHEMA_ENTRIES + 5
+    checked: list[int] = []
+    real = integrity.derived_problems
+    monkeypatch.setattr(integrity, "derived_problems", lambda conn: checked.append(1) or real(
+        conn))
+    split_verify(monkeypatch, 10)
+    assert ledger.verify().ok and checked == [1]  # once, through verify's own snapshot
+    tamper(path, ("UPDATE findings SET severity = 'minor' WHERE seq = 6", ()))
+    result = ledger.verify()
+    assert (result.ok, result.seq) == (False, 6) and checked == [1]  # not after a broken chain
+
+
+def test_verify_in_two_processes_names_an_edited_derived_table(
+        ledger: Ledger, path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    for n in range(1, 11):
+        record(ledger, n)
+    tamper(path, ("UPDATE finding_parties SET party = 'isil' WHERE finding_id = 'f-3'", ()))
+    one_pass = ledger.verify()
+    assert "finding_parties does not match the chain" in str(one_pass.problem)
+    split_verify(monkeypatch, 10)
+    assert ledger.verify() == one_pass
 
 
 def test_the_upper_part_is_checked_by_a_second_process(

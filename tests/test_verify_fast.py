@@ -92,7 +92,8 @@ def test_the_fast_path_finds_what_the_row_by_row_check_finds(
     assert expected.ok == (name in ("intact", "deleted-last"))  # a cut tail: --head finds it
     monkeypatch.setattr(verify, "_FAST_CHUNK", chunk)
     assert ledger.verify(derived=False) == expected
-    monkeypatch.setattr(verify, "PARALLEL_VERIFY_MIN", 2)  # halves 1..9 and 10..18
+    monkeypatch.setattr(verify, "PARALLEL_VERIFY_MIN", 2)
+    monkeypatch.setattr(verify, "_START_ENTRIES", 0)  # halves 1..9 and 10..18
     assert ledger.verify(derived=False) == expected
 
 
@@ -136,18 +137,26 @@ def test_a_chunk_sqlite_writes_otherwise_is_checked_row_by_row_and_holds(
     assert ranges == [(odd - 1, odd) if odd % 2 == 0 else (odd, odd + 1)]
 
 
-def test_the_code_schema_is_built_beside_the_chain_not_after_it(
+def test_the_code_schema_is_built_while_the_second_process_checks_its_part(
         ledger: Ledger, path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    import threading
-
     from monitor.ledger import integrity
 
-    record(ledger, 1)
-    built: list[str] = []
-    real = integrity.expected_schema
-    monkeypatch.setattr(integrity, "expected_schema", lambda *args: built.append(
-        threading.current_thread().name) or real(*args))
+    for n in range(1, 7):
+        record(ledger, n)
+    events: list[str] = []
+    for module, name in ((integrity, "expected_schema"), (integrity, "derived_problems"),
+                         (verify, "check_span")):
+        real = getattr(module, name)
+        monkeypatch.setattr(module, name, lambda *args, _real=real, _name=name: events.append(
+            _name) or _real(*args))
+    real_start = verify._start_upper
+    monkeypatch.setattr(verify, "_start_upper", lambda *args: events.append(
+        "second process") or real_start(*args))
+    monkeypatch.setattr(verify, "PARALLEL_VERIFY_MIN", 2)
     assert ledger.verify().ok
-    assert built[0] == "ledger-verify-beside"  # then schema_problems finds it cached
+    # this process's part of the chain, then the schema and the derived tables, while the
+    # second process checks the rest; schema_problems afterwards finds the schema cached
+    assert events == ["second process", "check_span", "expected_schema", "derived_problems",
+                      "expected_schema"]
     tamper(path, ("DROP VIEW scorecard", ()))
     assert ledger.verify().problem == "view scorecard is missing"

@@ -5,6 +5,11 @@ are not held up. From :data:`PARALLEL_VERIFY_MIN` entries it is checked in two p
 the upper one by a second process, and the parts are stitched at the boundary: the result is
 the one a single pass gives.
 
+A further check of the same snapshot (the ledger's derived tables) runs in this process after
+its part of the chain, in sequence, not in a thread beside it: two threads of one process
+sharing SQLite and the GIL took 3.4 and 3.9 s for what each does in 2 alone. Its cost moves
+the boundary, so that both processes end together (:func:`_boundary`).
+
 Fast path: SQLite assembles each entry's canonical form with ``json_object`` (keys given in
 sorted order; its strings are escaped as json.dumps escapes them; a REAL is written by
 json_quote when that round-trips, else by canonical_json), Python only hashes. A chunk of
@@ -23,7 +28,6 @@ import os
 import sqlite3
 import subprocess
 import sys
-import threading
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from itertools import accumulate
@@ -37,7 +41,9 @@ from .schema import ChainedTable, quote, read_tables
 # A ledger of this many entries is split between two processes (a second process costs about
 # 0.1 s to start; 100,000 entries take about half a second).
 PARALLEL_VERIFY_MIN = 100_000
-_LOWER_SHARE = 0.51  # of the entries, checked by this process while the second one starts
+# What starting the second process costs (~0.1 s), in entries checked meanwhile: this process
+# takes that many more.
+_START_ENTRIES = 20_000
 _VERIFY_CHUNK = 2048  # rows checked at once, row by row
 _FAST_CHUNK = 512  # entries checked by one query of the fast path
 _DOES_NOT_FOLLOW = ("does not follow entry seq {n}: its prev_hash is not that entry's hash "
@@ -83,13 +89,17 @@ class _Span:
         return VerifyResult(False, self.n, self.problem, self.table, self.seq, self.last_hash)
 
 
-def verify_file(path: Path, tables: Sequence[ChainedTable]) -> VerifyResult:
+def verify_file(path: Path, tables: Sequence[ChainedTable], then: Callable[[Any], Any] | None = None,
+                then_entries: int = 0) -> tuple[VerifyResult, Any]:
     """Verify the ledger file at ``path``, whose chained tables are ``tables``, through a
-    read-only connection of its own."""
+    read-only connection of its own; then, when the chain holds, ``then(conn)`` through the
+    same connection and snapshot, whose result comes second (None when the chain does not
+    hold, or without ``then``). ``then_entries``: what ``then`` costs, in entries of the
+    chain checked in the same time."""
     conn = _reader(path)
     try:
         conn.execute("BEGIN")  # one snapshot across all the tables, from the first read
-        return _verify(conn, path, tables)
+        return _verify(conn, path, tables, then or (lambda _: None), then_entries)
     finally:
         conn.close()
 
@@ -104,22 +114,32 @@ def verify_through(conn: Any, tables: Sequence[ChainedTable]) -> VerifyResult:
         conn.execute("RELEASE ledger_verify")
 
 
-def _verify(conn: Any, path: Path, tables: Sequence[ChainedTable]) -> VerifyResult:
+def _boundary(head: int, then_entries: int) -> int:
+    """The last entry this process checks when a second one checks the rest: both end
+    together when this one's part and ``then`` take as long as the other's part and its
+    start."""
+    return max(0, min(head, (head + _START_ENTRIES - then_entries) // 2))
+
+
+def _verify(conn: Any, path: Path, tables: Sequence[ChainedTable], then: Callable[[Any], Any],
+            then_entries: int) -> tuple[VerifyResult, Any]:
     head = _seq_range(conn, tables)[1] or 0
     # Rows above this snapshot's head (appended meanwhile) are left out.
     if head < PARALLEL_VERIFY_MIN:
-        return check_span(conn, tables, None, head, 0, GENESIS_HASH).result()
-    # The upper part (mid, head] in a second process, started first; the lower part here.
-    # The second process starts about 0.1 s late, so this one takes a little more.
-    mid = int(head * _LOWER_SHARE)
+        result = check_span(conn, tables, None, head, 0, GENESIS_HASH).result()
+        return result, then(conn) if result.ok else None
+    # The upper part (mid, head] in a second process, started first; the lower part here,
+    # then ``then``.
+    mid = _boundary(head, then_entries)
     proc = _start_upper(path, mid + 1, head, mid)
-    upper = None
+    upper = found = None
     try:
         lower = check_span(conn, tables, None, mid, 0, GENESIS_HASH)
         if lower.ok and lower.n < mid:  # entries deleted up to mid: one pass names the first
             lower = _missing(lower)
         if not lower.ok:
-            return lower.result()
+            return lower.result(), None
+        found = then(conn)
         if proc is not None:
             out, _ = proc.communicate()
             upper = _Span.from_json(out) if proc.returncode == 0 else None
@@ -129,7 +149,8 @@ def _verify(conn: Any, path: Path, tables: Sequence[ChainedTable]) -> VerifyResu
             proc.wait()
     if upper is None:  # no second process here, or it failed: check the range here
         upper = check_span(conn, tables, mid + 1, head, mid, None)
-    return _stitch(conn, tables, lower, upper)
+    result = _stitch(conn, tables, lower, upper)
+    return result, found if result.ok else None
 
 
 def _stitch(conn: Any, tables: Sequence[ChainedTable], lower: _Span,
@@ -413,40 +434,6 @@ def _start_upper(path: Path, lo: int, hi: int, n: int) -> subprocess.Popen[bytes
             env=env)
     except OSError:
         return None
-
-
-class Beside:
-    """``check(conn)`` run in a thread, on a read-only connection of its own to the ledger at
-    ``path``, while the caller recomputes the chain: SQLite runs without holding the GIL, so
-    both use a core (verify checks the derived tables this way)."""
-
-    def __init__(self, path: Path, check: Callable[[Any], Any]) -> None:
-        self._conn = _reader(path)
-        self._out: Any = None
-        self._exc: BaseException | None = None
-        self._thread = threading.Thread(target=self._run, args=(check,), daemon=True,
-                                        name="ledger-verify-beside")
-        self._thread.start()
-
-    def _run(self, check: Callable[[Any], Any]) -> None:
-        try:
-            self._out = check(self._conn)
-        except BaseException as exc:  # noqa: BLE001 - handed to the caller by result()
-            self._exc = exc
-
-    def result(self) -> Any:
-        """What ``check`` returned (its exception raised here), once it is done."""
-        self._thread.join()
-        self._conn.close()
-        if self._exc is not None:
-            raise self._exc
-        return self._out
-
-    def cancel(self) -> None:
-        """Stop ``check`` (SQLite interrupts its statement) and wait for the thread."""
-        self._conn.interrupt()
-        self._thread.join()
-        self._conn.close()
 
 
 def _upper_part_main() -> None:
