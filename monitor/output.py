@@ -7,8 +7,8 @@ import io
 import json
 import math
 import re
-from collections.abc import Sequence
-from typing import TYPE_CHECKING, Any
+from collections.abc import Iterable, Iterator, Sequence
+from typing import TYPE_CHECKING, Any, BinaryIO, TextIO
 
 if TYPE_CHECKING:  # rich is imported to print a table, not to write JSON or CSV
     from rich.console import Console
@@ -93,20 +93,13 @@ def render(rows: Sequence[dict[str, Any]], fmt: str, columns: Sequence[str] | No
     if fmt == "jsonl":
         return "\n".join(to_json(r) for r in rows)
     if fmt == "csv":
-        lines = [_csv_line(cols)]
-        lines += [_csv_line([safe_csv_cell(row.get(c)) for c in cols]) for row in rows]
-        return "".join(lines)
+        return "".join(csv_lines(rows, cols))
     from rich.console import Console
     from rich.table import Table
 
     console = console or Console()
     if not console.is_terminal:
-        # a pipe or a file: one line a row, tab-separated, header first (as `gh` does), so
-        # that grep, cut and sort see whole rows and whole ids
-        console.file.write(_tsv_line(cols))
-        for row in rows:
-            console.file.write(_tsv_line([_cell(row.get(c)) for c in cols]))
-        console.file.flush()
+        write_tsv(rows, cols, console.file)
         return None
     cells = {c: [_cell(row.get(c)) for row in rows] for c in cols}
 
@@ -135,6 +128,22 @@ def render(rows: Sequence[dict[str, Any]], fmt: str, columns: Sequence[str] | No
     return None
 
 
+def csv_lines(rows: Iterable[dict[str, Any]], cols: Sequence[str]) -> Iterator[str]:
+    """``rows`` as CSV lines, the header first, a row's line when it is asked for."""
+    yield _csv_line(cols)
+    for row in rows:
+        yield _csv_line([safe_csv_cell(row.get(c)) for c in cols])
+
+
+def write_tsv(rows: Iterable[dict[str, Any]], cols: Sequence[str], file: TextIO) -> None:
+    """A table for a pipe or a file: one line a row, tab-separated, header first (as `gh`
+    does), so that grep, cut and sort see whole rows and whole ids; written row by row."""
+    file.write(_tsv_line(cols))
+    for row in rows:
+        file.write(_tsv_line([_cell(row.get(c)) for c in cols]))
+    file.flush()
+
+
 # A column whose text wraps is never narrower than its longest word ("syrian_government" was
 # broken "syrian_go / vernment" in 80 columns), but a longer word than this is broken.
 _WORD_MAX = 24
@@ -149,17 +158,20 @@ def _tsv_line(cells: Sequence[str]) -> str:
     return "\t".join(" ".join(str(c).split()) for c in cells) + "\n"
 
 
-def render_json_texts(objects: Sequence[bytes], fmt: str) -> bytearray:
-    """Rows already written as JSON object texts in UTF-8 (``Ledger.findings(as_json=True)``)
-    as 'json' (an array, one object a line) or 'jsonl': joined, never decoded and encoded
-    again (nor turned into Python text: 9,000 findings are 25 MB). A bytearray, so that the
-    newline ``click.echo`` puts after it extends it in place instead of copying the 25 MB into
-    new bytes (measured: 15 ms of `monitor findings --format json` over a week)."""
-    if fmt == "jsonl":
-        return bytearray(b"\n").join(objects)
-    if not objects:
-        return bytearray(b"[]")
-    # one join, so the 25 MB are copied once: the brackets go on the first and last texts
-    ends = [b"[\n" + objects[0], *objects[1:]]
-    ends[-1] += b"\n]"
-    return bytearray(b",\n").join(ends)
+def write_json_texts(chunks: Iterable[Sequence[bytes]], fmt: str, out: BinaryIO) -> None:
+    """Write rows already made as JSON object texts in UTF-8 (``Ledger.finding_chunks(
+    as_json=True)``), a chunk at a time, to ``out`` as 'json' (an array, one object a line)
+    or 'jsonl' (one object a line): never decoded and encoded again, nor turned into Python
+    text, nor held all at once (9,000 findings are 25 MB, a year of them gigabytes)."""
+    between = b"\n" if fmt == "jsonl" else b",\n"
+    started = False
+    for chunk in chunks:
+        if chunk:
+            out.write(between if started else b"[\n" * (fmt == "json"))
+            out.write(between.join(chunk))
+            started = True
+    if fmt == "json":
+        out.write(b"\n]\n" if started else b"[]\n")
+    elif started:
+        out.write(b"\n")
+    out.flush()

@@ -3,6 +3,8 @@ they cannot match."""
 
 from __future__ import annotations
 
+import json
+
 import pytest
 from click.testing import CliRunner
 
@@ -57,7 +59,11 @@ def test_a_terminal_table_fits_its_width_and_says_how_many_more(db, monkeypatch)
     assert max(len(line) for line in lines) <= 80
     ids = [line for line in lines if "f-" in line]
     assert len(ids) == 3 and all(len(line.split("f-")[1].split()[0]) == 16 for line in ids)
-    assert "more: --limit 0 shows them all" in out.output
+    # the newest three are read, and the others counted, not read: the title and the line
+    # under the table say how many there are
+    total = len(json.loads(run(db, "findings", "--format", "json").output))
+    assert f"{total} finding(s), newest first" in out.output and total > 3
+    assert f"… {total - 3} more: --limit 0 shows them all" in out.output
     # the columns left out to fit are named under the table, not silently missing
     shown = lines[[i for i, line in enumerate(lines) if "finding_id" in line][0]]
     hidden = [c for c in ("source", "confidence", "status", "occurred") if c not in shown]

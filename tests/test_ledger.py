@@ -14,7 +14,6 @@ from datetime import date, datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
 
-import click
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -38,7 +37,7 @@ from monitor.ledger import (
 )
 from monitor.ledger import schema, verify
 from monitor.models import charged_set
-from monitor.output import render_json_texts
+from monitor.output import write_json_texts
 from monitor.service import Monitor
 
 T0 = datetime(2026, 11, 22, 4, 0, tzinfo=timezone.utc)
@@ -960,24 +959,41 @@ def test_findings_as_json_text_are_the_findings(ledger: Ledger) -> None:
         assert all(isinstance(t, bytes) for t in texts)  # written out as SQLite made them
         assert [json.loads(t) for t in texts] == rows
         assert [list(json.loads(t)) for t in texts] == [list(r) for r in rows]  # same order
-        assert json.loads(render_json_texts(texts, "json")) == rows
-        assert [json.loads(line) for line in render_json_texts(texts, "jsonl").splitlines()
+        assert json.loads(json_texts(ledger, filters, "json")) == rows
+        assert [json.loads(line) for line in json_texts(ledger, filters, "jsonl").splitlines()
                 ] == rows
 
 
-def test_json_texts_are_joined_once_and_echoed_without_a_copy(ledger: Ledger) -> None:
-    """render_json_texts gives a bytearray: click.echo's newline extends it in place, where
-    bytes would be copied whole (25 MB for a week of findings)."""
+def json_texts(ledger: Ledger, filters: dict[str, Any], fmt: str, chunk: int = 2) -> bytes:
+    out = io.BytesIO()
+    write_json_texts(ledger.finding_chunks(**filters, as_json=True, chunk=chunk), fmt, out)
+    return out.getvalue()
+
+
+def test_findings_are_read_and_written_a_chunk_at_a_time(ledger: Ledger) -> None:
     changes(ledger)
-    texts = ledger.findings(as_json=True)
-    for fmt in ("json", "jsonl"):
-        out = render_json_texts(texts, fmt)
-        assert isinstance(out, bytearray)
-        before = bytes(out)
-        sink = io.BytesIO()
-        click.echo(out, file=sink)
-        assert sink.getvalue() == before + b"\n" and out == before + b"\n"  # extended in place
-    assert render_json_texts([], "json") == b"[]" and render_json_texts([], "jsonl") == b""
+    rows = ledger.findings()
+    assert len(rows) >= 3
+    for chunk in (1, 2, len(rows), len(rows) + 1):
+        chunks = list(ledger.finding_chunks(chunk=chunk))
+        assert [len(c) for c in chunks] == [min(chunk, len(rows) - i)
+                                            for i in range(0, len(rows), chunk)]
+        assert [r for c in chunks for r in c] == rows == list(ledger.each_finding(chunk=chunk))
+        for fmt in ("json", "jsonl"):  # the same text whatever the chunks
+            assert json_texts(ledger, {}, fmt, chunk) == json_texts(ledger, {}, fmt, 1000)
+    assert json_texts(ledger, {}, "json").startswith(b"[\n{") and json_texts(
+        ledger, {}, "json").endswith(b"}\n]\n")
+    # the lock is let go between chunks: the ledger can be asked more meanwhile
+    for row in ledger.each_finding(chunk=1):
+        assert ledger.finding(row["finding_id"])["finding_id"] == row["finding_id"]
+    # without the explanation, the same rows less that column; and how many there are
+    assert ledger.findings(explained=False) == [
+        {k: v for k, v in r.items() if k != "explanation"} for r in rows]
+    for filters in ({}, {"party": "russia"}, {"status": "confirmed"}, {"term": "COH-AIR"}):
+        assert ledger.count_findings(**filters) == len(ledger.findings(**filters))
+    empty = {"since": "2030-01-01"}
+    assert json_texts(ledger, empty, "json") == b"[]\n" and json_texts(
+        ledger, empty, "jsonl") == b""
 
 
 def test_reports_incidents_reviews_and_counts(ledger: Ledger) -> None:

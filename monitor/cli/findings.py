@@ -4,11 +4,12 @@ records an analyst's verdict on it."""
 from __future__ import annotations
 
 import datetime as dt
+import sys
 from typing import Any, get_args
 
 import click
 
-from ..output import render, render_json_texts, to_json
+from ..output import csv_lines, render, to_json, write_json_texts, write_tsv
 from ..vocabulary import ANALYST_VERDICTS, Attribution
 from . import filters
 from .common import Context, pass_ctx
@@ -64,26 +65,37 @@ def findings(c: Context, term: tuple[str, ...], party: tuple[str, ...],
         "status": filters.statuses(status) or None,
         "limit": limit or None}
     if fmt in ("json", "jsonl"):  # SQLite writes each finding's JSON; Python only joins them
-        click.echo(render_json_texts(ledger.findings(**query, as_json=True, with_place=True),
-                                     fmt))
+        sys.stdout.flush()  # the bytes go under the text layer
+        write_json_texts(ledger.finding_chunks(**query, as_json=True, with_place=True), fmt,
+                         sys.stdout.buffer)
         return
     if fmt == "table":
-        terminal = c.console.is_terminal
-        query.update(newest_first=True)
-        rows = ledger.findings(**query)
-        cut = TERMINAL_LIMIT if terminal and limit is None else len(rows)
+        query.update(newest_first=True, explained=False)  # no column shows the explanation
+        if not c.console.is_terminal:  # a pipe or a file: every finding, a row at a time
+            write_tsv(({**r, "occurred": c.local(r["occurred"]), "source":
+                        f"{r['feed']}:{r['source_id']}"} for r in ledger.each_finding(**query)),
+                      FINDING_COLUMNS, c.console.file)
+            return
+        more = 0
+        if limit is None:  # a terminal shows the newest and says how many more there are
+            rows = ledger.findings(**{**query, "limit": TERMINAL_LIMIT})
+            more = ledger.count_findings(**query) - len(rows) if len(rows) == \
+                TERMINAL_LIMIT else 0
+        else:
+            rows = ledger.findings(**query)
         shown = [{**r, "occurred": c.local(r["occurred"]),
-                  "source": f"{r['feed']}:{r['source_id']}"} for r in rows[:cut]]
-        render(shown, "table", FINDING_COLUMNS, title=f"{len(rows)} finding(s), newest first",
-               console=c.console, drop=("source", "confidence", "status", "occurred"))
-        if len(rows) > cut:
-            c.console.print(f"… {len(rows) - cut} more: --limit 0 shows them all, --format csv "
-                            "exports them")
+                  "source": f"{r['feed']}:{r['source_id']}"} for r in rows]
+        render(shown, "table", FINDING_COLUMNS, title=f"{len(rows) + more} finding(s), "
+               "newest first", console=c.console,
+               drop=("source", "confidence", "status", "occurred"))
+        if more:
+            c.console.print(f"… {more} more: --limit 0 shows them all, --format csv exports "
+                            "them")
         return
-    rows = ledger.findings(**query, with_place=fmt == "csv")
     if fmt == "geojson":
         from ..exports import findings_geojson
 
+        rows = ledger.findings(**query)
         by_incident: dict[str, dict[str, Any]] = {}
         for row in ledger.incident_rows():
             by_incident.setdefault(row["incident_id"], row)
@@ -91,11 +103,14 @@ def findings(c: Context, term: tuple[str, ...], party: tuple[str, ...],
         return
     from ..models import Finding  # its fields are the columns (a model: built when needed)
 
-    columns = [*Finding.model_fields, "latitude", "longitude", "place"] if rows else None
     # parties, aggregate and claimed target are recorded in the explanation's first entry
-    rows = [{**{k: None for k in Finding.RECORDED_IN_EXPLANATION},
-             **Finding.recorded_facts(r["explanation"]), **r} for r in rows]
-    click.echo(render(rows, fmt, columns))
+    columns = [*Finding.model_fields, "latitude", "longitude", "place"]
+    rows = ({**{k: None for k in Finding.RECORDED_IN_EXPLANATION},
+             **Finding.recorded_facts(r["explanation"]), **r}
+            for r in ledger.each_finding(**query, with_place=True))
+    for line in csv_lines(rows, columns):  # a row at a time: a year of findings is gigabytes
+        sys.stdout.write(line)
+    sys.stdout.flush()
 
 
 @click.group()

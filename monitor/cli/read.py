@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import datetime as dt
+import sys
 
 import click
 
-from ..output import render, to_json
+from ..output import csv_lines, render, to_json, write_tsv
 from . import filters
 from .common import Context, pass_ctx, rows_out
 from .options import LOCAL_DATE, format_option
@@ -33,19 +34,22 @@ def query(c: Context, sql: str, fmt: str, timeout: float) -> None:
       monitor query "SELECT * FROM findings_per_party_day WHERE day >= '2016-09-12'" --format csv
     """
     names, chunks = c.ledger(readonly=True).stream_query(sql, timeout=timeout)
-    if fmt in ("jsonl", "csv"):
-        first = True
+    rows = (dict(zip(names, r)) for chunk in chunks for r in chunk)
+    if fmt == "jsonl":
         for chunk in chunks:
-            text = render([dict(zip(names, r)) for r in chunk], fmt, names)
-            if fmt == "csv" and not first:
-                text = text.split("\n", 1)[1] if "\n" in text else ""
-            if text:
-                click.echo(text.rstrip("\n"))
-            first = False
-        if first and fmt == "csv":
-            click.echo(render([], fmt, names).rstrip("\n"))
+            if chunk:
+                click.echo(render([dict(zip(names, r)) for r in chunk], fmt, names))
         return
-    dicts = [dict(zip(names, r)) for chunk in chunks for r in chunk]
+    if fmt == "csv" or fmt == "table" and not c.console.is_terminal:
+        # a file or a pipe: each row as it comes (a year of findings does not fit in memory)
+        if fmt == "csv":
+            for line in csv_lines(rows, names):
+                sys.stdout.write(line)
+            sys.stdout.flush()
+        else:
+            write_tsv(rows, names, c.console.file)
+        return
+    dicts = list(rows)
     if fmt == "table":
         render(dicts, "table", names, title=f"{len(dicts)} row(s)", console=c.console)
     else:

@@ -47,21 +47,27 @@ class LedgerBase:
         return "shared_texts" in self._tables
 
     def _rows(self, sql: str, params: Sequence[Any] = (), table: str = "") -> list[dict[str, Any]]:
-        json_cols = self._tables[table].json if table in self._tables else frozenset()
         with self._lock:  # reads too: the connection may be inside another thread's write
             cursor = self._conn.execute(sql, params)
-            names = [d[0] for d in cursor.description]
-            rows = [self._decode(json_cols, dict(zip(names, r))) for r in cursor]
-            if table == "findings" and "explanation" in names:
-                self._full_explanations(rows)
-            elif table == "incidents" and "resolution" in names:
-                texts = self._texts_of(
-                    n for row in rows if row["resolution"] is not None
-                    for n in shared_note_seqs(row["resolution"].get("notes")))
-                for row in rows:
-                    if row["resolution"] is not None:
-                        row["resolution"] = full_resolution(row["resolution"], row, texts)
-            return rows
+            return self._decoded(cursor, cursor.fetchall(), table)
+
+    def _decoded(self, cursor: Any, fetched: Sequence[Sequence[Any]],
+                 table: str = "") -> list[dict[str, Any]]:
+        """Rows ``fetched`` from ``cursor`` as dicts, JSON columns of ``table`` decoded and
+        what its rows leave out put back (:mod:`.compact`). Called holding the lock."""
+        json_cols = self._tables[table].json if table in self._tables else frozenset()
+        names = [d[0] for d in cursor.description]
+        rows = [self._decode(json_cols, dict(zip(names, r))) for r in fetched]
+        if table == "findings" and "explanation" in names:
+            self._full_explanations(rows)
+        elif table == "incidents" and "resolution" in names:
+            texts = self._texts_of(
+                n for row in rows if row["resolution"] is not None
+                for n in shared_note_seqs(row["resolution"].get("notes")))
+            for row in rows:
+                if row["resolution"] is not None:
+                    row["resolution"] = full_resolution(row["resolution"], row, texts)
+        return rows
 
     def _where_in(self, sql: str, values: Iterable[Any],
                   before: Sequence[Any] = ()) -> Iterator[tuple[Any, ...]]:

@@ -7,7 +7,7 @@ window is a range on an index.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from datetime import date, datetime, timedelta, timezone
 from typing import Any
 
@@ -66,7 +66,7 @@ class Queries(LedgerBase):
                  status: str | Sequence[str] | None = None,
                  incident_id: str | None = None, limit: int | None = None,
                  as_json: bool = False, newest_first: bool = False,
-                 with_place: bool = False) -> list[Any]:
+                 with_place: bool = False, explained: bool = True) -> list[Any]:
         """Findings with their current ``status``, ordered by ``occurred`` then ``seq`` (or the
         other way round, ``newest_first``); ``with_place`` adds the latitude, longitude and place
         of the finding's incident (as its first report located it). ``party``
@@ -79,30 +79,87 @@ class Queries(LedgerBase):
         that day in UTC (``until="2016-09-13"`` ends with 12 September); an aware datetime is
         taken in UTC. With ``as_json`` each finding is a JSON object in UTF-8 bytes (the same
         keys and values, made by SQLite, JSON columns embedded as stored): nothing is decoded
-        to be encoded again."""
+        to be encoded again. Without ``explained`` the rows leave the explanation out (the
+        biggest value of a finding, put back from the texts it shares with others).
+
+        Every finding at once: :meth:`each_finding` reads them a chunk at a time."""
+        filters = {"term": term, "party": party, "attribution": attribution,
+                   "instrument": instrument, "since": since, "until": until, "status": status,
+                   "incident_id": incident_id, "limit": limit, "as_json": as_json,
+                   "newest_first": newest_first, "with_place": with_place,
+                   "explained": explained}
+        return [row for rows in self._finding_chunks(filters, None) for row in rows]
+
+    def each_finding(self, *, chunk: int = 2_000, **filters: Any) -> Iterator[Any]:
+        """What :meth:`findings` gives for ``filters``, one at a time, read a ``chunk`` at a
+        time from one statement (:meth:`finding_chunks`)."""
+        for rows in self.finding_chunks(chunk=chunk, **filters):
+            yield from rows
+
+    def finding_chunks(self, *, chunk: int = 2_000, **filters: Any) -> Iterator[list[Any]]:
+        """What :meth:`findings` gives for ``filters`` (its keyword arguments), read from one
+        statement ``chunk`` findings at a time: what is held at once is a chunk, not a year of
+        findings (a million, explanations put back, took 12 GB as one list)."""
+        return self._finding_chunks(filters, chunk)
+
+    def count_findings(self, **filters: Any) -> int:
+        """How many findings :meth:`findings` gives for ``filters`` (no ``limit``)."""
+        sql, params = self._findings_sql(filters, "count(*)")
+        with self._lock:
+            return int(self._conn.execute(sql, params).fetchone()[0])
+
+    def _finding_chunks(self, filters: dict[str, Any], chunk: int | None
+                        ) -> Iterator[list[Any]]:
+        """:meth:`findings`' rows for ``filters``, ``chunk`` at a time (None: all at once)."""
+        sql, params = self._findings_sql(filters)
+        with self._lock:  # reads too: the connection may be inside another thread's write
+            cursor = self._conn.execute(sql, params)
+        while True:
+            with self._lock:
+                fetched = cursor.fetchmany(chunk) if chunk else cursor.fetchall()
+                rows = ([text for (text,) in fetched] if filters.get("as_json") else
+                        self._decoded(cursor, fetched, "findings"))
+            if not rows:
+                return
+            yield rows  # the lock let go: the caller may ask the ledger more meanwhile
+            if not chunk:
+                return
+
+    def _findings_sql(self, filters: dict[str, Any],
+                      count: str | None = None) -> tuple[str, list[Any]]:
+        """The SQL of :meth:`findings` for ``filters`` (its keyword arguments) and its
+        parameters; with ``count``, that aggregate of the findings instead of their rows."""
+        get = filters.get
+        since, until, limit = get("since"), get("until"), get("limit")
         bounded = since is not None or until is not None
         # A time window is far narrower than an instrument (COH is half of the findings): the
         # unary + keeps SQLite on an index of occurred. A term and a window are one range of
         # idx_findings_term_occurred (m006).
         plus = "+" * bounded
-        terms, parties, instruments, states = (_values(v) for v in (term, party, instrument,
-                                                                        status))
+        terms, parties, instruments, states = (_values(get(k)) for k in (
+            "term", "party", "instrument", "status"))
         party_clause = ("EXISTS (SELECT 1 FROM finding_parties p WHERE p.finding_id = "
                         f"f.finding_id AND p.party IN {_marks(parties)})" if self._derived else
                         f"{CHARGED_SET_SQL} IN {_marks(parties)}")
-        filters = {f"f.term IN {_marks(terms)}": terms,
-                   f"{plus}f.instrument IN {_marks(instruments)}": instruments,
-                   "f.attribution = ?": attribution,
-                   f"f.status IN {_marks(states)}": states, "f.incident_id = ?": incident_id,
-                   "f.occurred >= ?": _utc_bound(since), "f.occurred < ?": _utc_bound(until),
-                   party_clause: parties}
-        where = {clause: value for clause, value in filters.items() if value is not None}
+        where_of = {f"f.term IN {_marks(terms)}": terms,
+                    f"{plus}f.instrument IN {_marks(instruments)}": instruments,
+                    "f.attribution = ?": get("attribution"),
+                    f"f.status IN {_marks(states)}": states,
+                    "f.incident_id = ?": get("incident_id"),
+                    "f.occurred >= ?": _utc_bound(since), "f.occurred < ?": _utc_bound(until),
+                    party_clause: parties}
+        where = {clause: value for clause, value in where_of.items() if value is not None}
         t = self._tables["findings"]
+        # the view's columns, in its order (confidence and status come last)
+        names = [*(c for c in t.columns if c != "confidence"), "confidence", "status"]
+        if not get("explained", True):
+            names.remove("explanation")
         # the incident's first report's row, looked up once for the three columns
+        with_place = get("with_place", False) and count is None
         place = {k: f"pl.{col}" for k, col in _PLACE_COLUMNS.items()} if with_place else {}
-        if as_json:
-            # the view's columns, in its order (confidence and status come last)
-            names = [*(c for c in t.columns if c != "confidence"), "confidence", "status"]
+        if count is not None:
+            select = count
+        elif get("as_json", False):
             # the explanation as the judge wrote it (monitor.ledger.compact)
             stored = {c: f"json(f.{quote(c)})" for c in t.json} | {
                 "explanation": f"json({explanation_json_sql(self._has_shared_texts)})"}
@@ -110,18 +167,16 @@ class Queries(LedgerBase):
                 [f"'{c}', " + stored.get(c, f"f.{quote(c)}") for c in names]
                 + [f"'{k}', {sql}" for k, sql in place.items()]) + ") AS BLOB)"
         else:
-            select = "f.*" + "".join(f", {sql} AS {k}" for k, sql in place.items())
-        sql = f"SELECT {select} FROM finding_status f" + _PLACE_JOIN * with_place \
-            + " WHERE " * bool(where)
-        order = " ORDER BY f.occurred DESC, f.seq DESC" if newest_first else \
-            " ORDER BY f.occurred, f.seq"
-        sql += " AND ".join(where) + order + " LIMIT ?" * (limit is not None)
+            select = ", ".join(f"f.{quote(c)}" for c in names) + "".join(
+                f", {sql} AS {k}" for k, sql in place.items())
+        sql = f"SELECT {select} FROM finding_status f" + _PLACE_JOIN * bool(place) \
+            + " WHERE " * bool(where) + " AND ".join(where)
+        if count is None:
+            sql += (" ORDER BY f.occurred DESC, f.seq DESC" if get("newest_first", False) else
+                    " ORDER BY f.occurred, f.seq") + " LIMIT ?" * (limit is not None)
         params = [p for v in where.values() for p in (v if isinstance(v, list) else [v])]
-        params += [limit] * (limit is not None)
-        if as_json:
-            with self._lock:
-                return [text for (text,) in self._conn.execute(sql, params)]
-        return self._rows(sql, params, "findings")
+        params += [limit] * (limit is not None and count is None)
+        return sql, params
 
     def finding_id_from(self, given: str) -> str:
         """The finding id ``given`` names: itself, or the one id it is the start of ("f-1c35"
