@@ -7,6 +7,7 @@ import io
 import json
 import math
 import re
+import textwrap
 from collections.abc import Iterable, Iterator, Sequence
 from typing import TYPE_CHECKING, Any, BinaryIO, TextIO
 
@@ -174,4 +175,21 @@ def write_json_texts(chunks: Iterable[Sequence[bytes]], fmt: str, out: BinaryIO)
         out.write(b"\n]\n" if started else b"[]\n")
     elif started:
         out.write(b"\n")
+    out.flush()
+
+
+def write_json_rows(chunks: Iterable[Sequence[dict[str, Any]]], fmt: str, out: TextIO) -> None:
+    """Rows, a chunk at a time, to ``out`` as 'json' (the array :func:`render` gives, each
+    object indented) or 'jsonl' (one object a line)."""
+    started = False
+    for chunk in chunks:
+        for row in chunk:
+            if fmt == "jsonl":
+                out.write(to_json(row) + "\n")
+            else:
+                out.write(",\n" if started else "[\n")
+                out.write(textwrap.indent(to_json(row, indent=2), "  "))
+            started = True
+    if fmt == "json":
+        out.write("\n]\n" if started else "[]\n")
     out.flush()

@@ -53,7 +53,7 @@ def test_a_terminal_table_fits_its_width_and_says_how_many_more(db, monkeypatch)
             self._console = Console(force_terminal=True, width=80, color_system=None)
         return self._console
     monkeypatch.setattr(common.Context, "console", property(narrow))
-    monkeypatch.setattr("monitor.cli.findings.TERMINAL_LIMIT", 3)
+    monkeypatch.setattr("monitor.cli.options.TERMINAL_LIMIT", 3)
     out = run(db, "findings")
     lines = out.output.splitlines()
     assert max(len(line) for line in lines) <= 80
@@ -199,3 +199,69 @@ def test_a_caught_up_file_feed_has_no_lag(pack, tmp_path) -> None:
         assert row["lag_seconds"] == 0.0
     finally:
         ledger.close()
+
+
+def terminal(monkeypatch, limit: int) -> None:
+    """The commands' console is an 80-column terminal whose table shows ``limit`` rows."""
+    from rich.console import Console
+
+    from monitor.cli import common
+
+    def narrow(self):
+        if self._console is None:
+            self._console = Console(force_terminal=True, width=80, color_system=None)
+        return self._console
+    monkeypatch.setattr(common.Context, "console", property(narrow))
+    monkeypatch.setattr("monitor.cli.options.TERMINAL_LIMIT", limit)
+
+
+def test_incidents_in_a_terminal_are_the_newest_and_a_count_of_the_rest(db, monkeypatch) -> None:
+    every = json.loads(run(db, "incidents", "--format", "json").output)
+    assert len(every) > 3
+    newest = sorted(every, key=lambda r: (r["occurred_start"], r["seq"]), reverse=True)
+    # through a pipe: every row, newest first, one tab-separated line each
+    lines = run(db, "incidents").output.splitlines()
+    assert [line.split("\t")[0] for line in lines[1:]] == [r["incident_id"] for r in newest]
+    terminal(monkeypatch, 3)
+    out = run(db, "incidents").output
+    assert max(len(line) for line in out.splitlines()) <= 80
+    assert f"{len(every)} incident row(s), newest first" in " ".join(out.split())
+    assert f"… {len(every) - 3} more: --limit 0 shows them all" in out
+    shown = [r["incident_id"] for r in newest if r["incident_id"] in out]
+    assert shown[:3] == [r["incident_id"] for r in newest[:3]]
+    assert all(r["place"] not in out for r in newest[3:] if r["place"] and all(
+        r["place"] != n["place"] for n in newest[:3]))
+    assert "more:" not in run(db, "incidents", "--limit", "0").output
+
+
+def test_incidents_exports_are_written_as_read_and_say_what_they_said(db) -> None:
+    from monitor.ledger import Ledger
+    from monitor.output import render
+
+    ledger = Ledger.open(db, readonly=True)
+    rows = ledger.incident_rows()
+    ledger.close()
+    # the same text as the whole list rendered at once, in recording order
+    assert run(db, "incidents", "--format", "json").output == render(rows, "json") + "\n"
+    assert run(db, "incidents", "--format", "jsonl").output == render(rows, "jsonl") + "\n"
+    assert run(db, "incidents", "--format", "csv").output == render(rows, "csv")
+    # a period is a range of event starts; --limit N is the newest N
+    since = sorted(r["occurred_start"] for r in rows)[len(rows) // 2][:10]
+    after = json.loads(run(db, "incidents", "--since", since, "--format", "json").output)
+    assert after and all(r["occurred_start"] >= since for r in after) and len(after) < len(rows)
+    two = json.loads(run(db, "incidents", "--limit", "2", "--format", "json").output)
+    assert [r["seq"] for r in two] == [r["seq"] for r in sorted(
+        rows, key=lambda r: (r["occurred_start"], r["seq"]), reverse=True)[:2]]
+    empty = run(db, "incidents", "--since", "2030-01-01", "--format", "csv").output
+    assert empty.splitlines() == [",".join(rows[0])]  # the header alone
+    assert run(db, "incidents", "--since", "2030-01-01", "--format", "json").output == "[]\n"
+
+
+def test_findings_limit_is_the_newest_in_every_format(db) -> None:
+    every = json.loads(run(db, "findings", "--format", "json").output)
+    newest = sorted(every, key=lambda f: (f["occurred"], f["seq"]), reverse=True)[:2]
+    for fmt in ("json", "csv"):
+        out = run(db, "findings", "--limit", "2", "--format", fmt).output
+        ids = ([f["finding_id"] for f in json.loads(out)] if fmt == "json" else
+               [line.split(",")[0] for line in out.splitlines()[1:]])
+        assert ids == [f["finding_id"] for f in newest]

@@ -4,6 +4,7 @@ each loaded on first use) and the decorator that passes it."""
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo
 
@@ -167,3 +168,25 @@ def rows_out(c: Context, rows: list[dict[str, Any]], fmt: str, title: str,
         click.echo(render(rows, "json"))
     else:
         render(rows, "table", columns, title=title, console=c.console)
+
+
+def terminal_table(c: Context, read: Callable[[int | None], list[dict[str, Any]]],
+                   count: Callable[[], int], limit: int | None, what: str,
+                   columns: Sequence[str], drop: Sequence[str] = ()) -> None:
+    """A table on the terminal, newest first: ``read(n)`` gives the newest n rows (None: all)
+    and ``count()`` how many there are. Without ``limit`` (``--limit``), the newest
+    :data:`~.options.TERMINAL_LIMIT` are read and the others counted, not read (a year of
+    findings is a million rows), and a line under the table says how many more there are."""
+    from ..output import render
+    from .options import TERMINAL_LIMIT
+
+    more = 0
+    if limit is None:
+        rows = read(TERMINAL_LIMIT)
+        more = count() - len(rows) if len(rows) == TERMINAL_LIMIT else 0
+    else:
+        rows = read(limit or None)
+    render(rows, "table", columns, title=f"{len(rows) + more} {what}, newest first",
+           console=c.console, drop=drop)
+    if more:
+        c.console.print(f"… {more} more: --limit 0 shows them all, --format csv exports them")

@@ -9,13 +9,12 @@ from typing import Any, get_args
 
 import click
 
-from ..output import csv_lines, render, to_json, write_json_texts, write_tsv
+from ..output import csv_lines, to_json, write_json_texts, write_tsv
 from ..vocabulary import ANALYST_VERDICTS, Attribution
 from . import filters
-from .common import Context, pass_ctx
-from .options import LOCAL_DATE, format_option
+from .common import Context, pass_ctx, terminal_table
+from .options import LOCAL_DATE, format_option, limit_option
 
-TERMINAL_LIMIT = 50  # findings a terminal's table shows unless --limit says otherwise
 FINDING_COLUMNS = ("finding_id", "occurred", "term", "charged_to", "severity", "confidence",
                    "status", "source")
 
@@ -36,9 +35,7 @@ FINDING_COLUMNS = ("finding_id", "occurred", "term", "charged_to", "severity", "
 @click.option("--status", "status", multiple=True,
               help="Only findings in this status; repeated: any of them.")
 @format_option("table", "json", "csv", "jsonl", "geojson")
-@click.option("--limit", type=click.IntRange(min=0), default=None,
-              help=f"At most this many, newest first (default: {TERMINAL_LIMIT} in a terminal's "
-                   "table, all otherwise; 0: all).")
+@limit_option("findings")
 @pass_ctx
 def findings(c: Context, term: tuple[str, ...], party: tuple[str, ...],
              attribution: str | None, instrument: tuple[str, ...], since: dt.date | None,
@@ -63,7 +60,8 @@ def findings(c: Context, term: tuple[str, ...], party: tuple[str, ...],
         "instrument": filters.instruments(instrument, c.names) if instrument else None,
         "since": c.bound(since), "until": c.bound(until),
         "status": filters.statuses(status) or None,
-        "limit": limit or None}
+        "limit": limit or None,
+        "newest_first": bool(limit)}  # --limit N: the newest N, in every format
     if fmt in ("json", "jsonl"):  # SQLite writes each finding's JSON; Python only joins them
         sys.stdout.flush()  # the bytes go under the text layer
         write_json_texts(ledger.finding_chunks(**query, as_json=True, with_place=True), fmt,
@@ -76,21 +74,14 @@ def findings(c: Context, term: tuple[str, ...], party: tuple[str, ...],
                         f"{r['feed']}:{r['source_id']}"} for r in ledger.each_finding(**query)),
                       FINDING_COLUMNS, c.console.file)
             return
-        more = 0
-        if limit is None:  # a terminal shows the newest and says how many more there are
-            rows = ledger.findings(**{**query, "limit": TERMINAL_LIMIT})
-            more = ledger.count_findings(**query) - len(rows) if len(rows) == \
-                TERMINAL_LIMIT else 0
-        else:
-            rows = ledger.findings(**query)
-        shown = [{**r, "occurred": c.local(r["occurred"]),
-                  "source": f"{r['feed']}:{r['source_id']}"} for r in rows]
-        render(shown, "table", FINDING_COLUMNS, title=f"{len(rows) + more} finding(s), "
-               "newest first", console=c.console,
-               drop=("source", "confidence", "status", "occurred"))
-        if more:
-            c.console.print(f"… {more} more: --limit 0 shows them all, --format csv exports "
-                            "them")
+
+        def newest(n: int | None) -> list[dict[str, Any]]:
+            return [{**r, "occurred": c.local(r["occurred"]),
+                     "source": f"{r['feed']}:{r['source_id']}"}
+                    for r in ledger.findings(**{**query, "limit": n})]
+
+        terminal_table(c, newest, lambda: ledger.count_findings(**query), limit, "finding(s)",
+                       FINDING_COLUMNS, drop=("source", "confidence", "status", "occurred"))
         return
     if fmt == "geojson":
         from ..exports import findings_geojson

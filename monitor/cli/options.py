@@ -47,3 +47,14 @@ def format_option(*formats: str, default: str | None = None,
     """``--format`` among ``formats`` (the first is the default), passed as ``fmt``."""
     return click.option("--format", "fmt", type=click.Choice(list(formats)),
                         default=default or formats[0], show_default=True, help=help)
+
+
+TERMINAL_LIMIT = 50  # rows a terminal's table shows unless --limit says otherwise
+
+
+def limit_option(what: str) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+    """``--limit N``: at most N ``what``, newest first (a terminal's table: the newest
+    :data:`TERMINAL_LIMIT`; 0: all)."""
+    return click.option("--limit", type=click.IntRange(min=0), default=None,
+                        help=f"At most this many {what}, newest first (default: "
+                             f"{TERMINAL_LIMIT} in a terminal's table, all otherwise; 0: all).")

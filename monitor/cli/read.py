@@ -4,13 +4,15 @@ from __future__ import annotations
 
 import datetime as dt
 import sys
+from itertools import chain
+from typing import Any
 
 import click
 
-from ..output import csv_lines, render, to_json, write_tsv
+from ..output import csv_lines, render, to_json, write_json_rows, write_tsv
 from . import filters
-from .common import Context, pass_ctx, rows_out
-from .options import LOCAL_DATE, format_option
+from .common import Context, pass_ctx, rows_out, terminal_table
+from .options import LOCAL_DATE, format_option, limit_option
 
 INCIDENT_COLUMNS = ["incident_id", "occurred_start", "place", "admin1", "event_type",
                     "platform", "target_category", "attacker_sides", "target_sides", "zones"]
@@ -60,28 +62,49 @@ def query(c: Context, sql: str, fmt: str, timeout: float) -> None:
 @click.option("--since", type=LOCAL_DATE, help="From this date's daily cut-off (day_cutoff, 19:30 local): the briefs' rule.")
 @click.option("--until", type=LOCAL_DATE, help="To this date's daily cut-off (exclusive).")
 @format_option("table", "json", "jsonl", "csv", "geojson")
+@limit_option("incident rows")
 @pass_ctx
-def incidents(c: Context, since: dt.date | None, until: dt.date | None, fmt: str) -> None:
-    """List or export the incidents (one row per report's resolution).
+def incidents(c: Context, since: dt.date | None, until: dt.date | None, fmt: str,
+              limit: int | None) -> None:
+    """List or export the incidents (one row per report's resolution): a table newest first,
+    exports in recording order.
 
     \b
     Example:
       monitor incidents --since 2016-09-12 --until 2016-09-20 --format geojson > incidents.geojson
     """
-    from ..exports import incidents_geojson
-
-    rows = c.ledger(readonly=True).incident_rows()
+    ledger = c.ledger(readonly=True)
     filters.period(since, until)
-    lo, hi = c.bound(since), c.bound(until)
-    rows = [r for r in rows if (lo is None or r["occurred_start"] >= lo)
-            and (hi is None or r["occurred_start"] < hi)]
+    bounds: dict[str, Any] = {"since": c.bound(since), "until": c.bound(until),
+                              "limit": limit or None}
+    if fmt == "table" and c.console.is_terminal:
+        terminal_table(c, lambda n: [  # the day it started, local time, as findings show
+            {**r, "occurred_start": c.local(r["occurred_start"])} for r in ledger.incident_rows(
+                **{**bounds, "limit": n}, newest_first=True)],
+                       lambda: ledger.count_incidents(bounds["since"], bounds["until"]), limit,
+                       "incident row(s)", INCIDENT_COLUMNS,
+                       drop=("zones", "target_category", "platform", "admin1", "target_sides",
+                             "event_type"))
+        return
     if fmt == "geojson":
-        click.echo(to_json(incidents_geojson(rows)))
-    elif fmt == "table":
-        render(rows, "table", INCIDENT_COLUMNS, title=f"{len(rows)} incident row(s)",
-               console=c.console)
+        from ..exports import incidents_geojson
+
+        click.echo(to_json(incidents_geojson(ledger.incident_rows(**bounds,
+                                                                  newest_first=bool(limit)))))
+        return
+    # a pipe or a file: each row as it is read (a year of reports does not fit in memory)
+    chunks = ledger.incident_chunks(**bounds, newest_first=fmt == "table" or bool(limit))
+    if fmt == "table":
+        write_tsv((r for rows in chunks for r in rows), INCIDENT_COLUMNS, c.console.file)
+    elif fmt == "csv":
+        rows = (r for chunk in chunks for r in chunk)
+        first = next(rows, None)
+        for line in csv_lines(chain([first], rows) if first else [],
+                              list(first or ledger.incident_columns())):
+            sys.stdout.write(line)
+        sys.stdout.flush()
     else:
-        click.echo(render(rows, fmt))
+        write_json_rows(chunks, fmt, sys.stdout)
 
 
 @click.command("calm")

@@ -51,6 +51,22 @@ class LedgerBase:
             cursor = self._conn.execute(sql, params)
             return self._decoded(cursor, cursor.fetchall(), table)
 
+    def _chunks(self, sql: str, params: Sequence[Any], chunk: int | None,
+                rows_of: Callable[[Any, list[Any]], list[Any]]) -> Iterator[list[Any]]:
+        """The rows of one statement, ``chunk`` at a time (None: all at once), each chunk made
+        by ``rows_of(cursor, fetched)`` holding the lock, and handed out with the lock let go
+        (the caller may ask the ledger more meanwhile)."""
+        with self._lock:  # reads too: the connection may be inside another thread's write
+            cursor = self._conn.execute(sql, params)
+        while True:
+            with self._lock:
+                rows = rows_of(cursor, cursor.fetchmany(chunk) if chunk else cursor.fetchall())
+            if not rows:
+                return
+            yield rows
+            if not chunk:
+                return
+
     def _decoded(self, cursor: Any, fetched: Sequence[Sequence[Any]],
                  table: str = "") -> list[dict[str, Any]]:
         """Rows ``fetched`` from ``cursor`` as dicts, JSON columns of ``table`` decoded and

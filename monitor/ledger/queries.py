@@ -112,18 +112,9 @@ class Queries(LedgerBase):
                         ) -> Iterator[list[Any]]:
         """:meth:`findings`' rows for ``filters``, ``chunk`` at a time (None: all at once)."""
         sql, params = self._findings_sql(filters)
-        with self._lock:  # reads too: the connection may be inside another thread's write
-            cursor = self._conn.execute(sql, params)
-        while True:
-            with self._lock:
-                fetched = cursor.fetchmany(chunk) if chunk else cursor.fetchall()
-                rows = ([text for (text,) in fetched] if filters.get("as_json") else
-                        self._decoded(cursor, fetched, "findings"))
-            if not rows:
-                return
-            yield rows  # the lock let go: the caller may ask the ledger more meanwhile
-            if not chunk:
-                return
+        return self._chunks(sql, params, chunk, (lambda _, fetched: [t for (t,) in fetched])
+                            if filters.get("as_json") else
+                            (lambda cursor, fetched: self._decoded(cursor, fetched, "findings")))
 
     def _findings_sql(self, filters: dict[str, Any],
                       count: str | None = None) -> tuple[str, list[Any]]:
@@ -329,17 +320,52 @@ class Queries(LedgerBase):
             row["incident_id"] = row.pop("current")
         return rows
 
-    def incident_rows(self, since: str | None = None, until: str | None = None
+    def incident_rows(self, since: str | None = None, until: str | None = None, *,
+                      limit: int | None = None, newest_first: bool = False
                       ) -> list[dict[str, Any]]:
-        """Every report's resolved incident row (event start in [since, until) when given),
-        with the incident it belongs to now (``incident_id``), in recording order."""
-        where = " WHERE i.occurred_start >= ? AND i.occurred_start < ?" if since else ""
-        rows = self._rows(f"SELECT i.*, {current_incident_sql('i')} AS current FROM incidents i"
-                          + where + " ORDER BY i.seq",
-                          [since, until] if since else [], "incidents")
-        for row in rows:
-            row["incident_id"] = row.pop("current")
-        return rows
+        """Every report's resolved incident row (event start in [since, until), each bound
+        when given), with the incident it belongs to now (``incident_id``), in recording
+        order (``newest_first``: by event start, the latest first); at most ``limit``. All at
+        once: :meth:`incident_chunks` reads them a chunk at a time."""
+        return [row for rows in self.incident_chunks(since, until, limit=limit,
+                                                     newest_first=newest_first, chunk=None)
+                for row in rows]
+
+    def incident_chunks(self, since: str | None = None, until: str | None = None, *,
+                        limit: int | None = None, newest_first: bool = False,
+                        chunk: int | None = 2_000) -> Iterator[list[dict[str, Any]]]:
+        """What :meth:`incident_rows` gives, read from one statement ``chunk`` rows at a time
+        (a million reports' rows, resolutions put back, do not fit in memory at once)."""
+        where, params = self._incidents_where(since, until)
+        order = " ORDER BY i.occurred_start DESC, i.seq DESC" if newest_first else \
+            " ORDER BY i.seq"
+
+        def rows_of(cursor: Any, fetched: list[Any]) -> list[dict[str, Any]]:
+            rows = self._decoded(cursor, fetched, "incidents")
+            for row in rows:
+                row["incident_id"] = row.pop("current")
+            return rows
+
+        return self._chunks(f"SELECT i.*, {current_incident_sql('i')} AS current FROM "
+                            f"incidents i{where}{order}" + " LIMIT ?" * (limit is not None),
+                            params + [limit] * (limit is not None), chunk, rows_of)
+
+    def count_incidents(self, since: str | None = None, until: str | None = None) -> int:
+        """How many rows :meth:`incident_rows` gives for these bounds (no ``limit``)."""
+        where, params = self._incidents_where(since, until)
+        with self._lock:
+            return int(self._conn.execute(f"SELECT count(*) FROM incidents i{where}",
+                                          params).fetchone()[0])
+
+    def incident_columns(self) -> list[str]:
+        """The keys of :meth:`incident_rows`' rows, in order."""
+        return list(self._tables["incidents"].columns)
+
+    @staticmethod
+    def _incidents_where(since: str | None, until: str | None) -> tuple[str, list[Any]]:
+        bounds = {"i.occurred_start >= ?": since, "i.occurred_start < ?": until}
+        given = {clause: value for clause, value in bounds.items() if value is not None}
+        return " WHERE " * bool(given) + " AND ".join(given), list(given.values())
 
     def alerts(self, kind: str | None = None, since: str | None = None,
                until: str | None = None, by: str = "start") -> list[dict[str, Any]]:
