@@ -265,3 +265,15 @@ def test_findings_limit_is_the_newest_in_every_format(db) -> None:
         ids = ([f["finding_id"] for f in json.loads(out)] if fmt == "json" else
                [line.split(",")[0] for line in out.splitlines()[1:]])
         assert ids == [f["finding_id"] for f in newest]
+
+
+def test_findings_geojson_puts_each_finding_where_json_and_csv_do(db) -> None:
+    as_json = {f["finding_id"]: f for f in json.loads(run(db, "findings", "--format",
+                                                          "json").output)}
+    features = json.loads(run(db, "findings", "--format", "geojson").output)["features"]
+    assert len(features) == len(as_json) > 3
+    for feature in features:
+        f = as_json[feature["properties"]["finding_id"]]
+        point = feature["geometry"]["coordinates"] if feature["geometry"] else None
+        assert point == ([f["longitude"], f["latitude"]] if f["latitude"] is not None else None)
+        assert feature["properties"]["place"] == f["place"]

@@ -87,10 +87,8 @@ def findings(c: Context, term: tuple[str, ...], party: tuple[str, ...],
         from ..exports import findings_geojson
 
         rows = ledger.findings(**query)
-        by_incident: dict[str, dict[str, Any]] = {}
-        for row in ledger.incident_rows():
-            by_incident.setdefault(row["incident_id"], row)
-        click.echo(to_json(findings_geojson(rows, by_incident)))
+        places = ledger.incident_places(r["incident_id"] for r in rows)
+        click.echo(to_json(findings_geojson(rows, places)))
         return
     from ..models import Finding  # its fields are the columns (a model: built when needed)
 

@@ -357,6 +357,18 @@ class Queries(LedgerBase):
             return int(self._conn.execute(f"SELECT count(*) FROM incidents i{where}",
                                           params).fetchone()[0])
 
+    def incident_places(self, incident_ids: Iterable[str]) -> dict[str, dict[str, Any]]:
+        """Where each of these incidents happened, as its first report located it (the row
+        ``findings(with_place=True)`` reads): lat, lon, place, admin1, location_precision."""
+        columns = ("lat", "lon", "place", "admin1", "location_precision")
+        out: dict[str, dict[str, Any]] = {}
+        with self._lock:  # an incident's rows are in one chunk of ids, in recording order
+            for iid, *values in self._where_in(
+                    f"SELECT incident_id, {', '.join(columns)} FROM incidents WHERE incident_id "
+                    "IN ({marks}) ORDER BY seq", incident_ids):
+                out.setdefault(iid, dict(zip(columns, values)))
+        return out
+
     def incident_columns(self) -> list[str]:
         """The keys of :meth:`incident_rows`' rows, in order."""
         return list(self._tables["incidents"].columns)
