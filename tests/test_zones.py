@@ -620,3 +620,22 @@ def test_zone_pcodes_are_ocha_pcodes_of_any_country(pcode: str, ok: bool) -> Non
     else:
         with pytest.raises(ValidationError):
             ZoneSpec.model_validate(row)
+
+
+def test_the_boundaries_geometries_are_read_at_once_as_each_alone() -> None:
+    from monitor.zones.index import _geometries
+
+    text = BOUNDARIES.read_text(encoding="utf-8")
+    features = json.loads(text)["features"]
+    alone = shapely.from_geojson([json.dumps(f["geometry"]) for f in features])
+    at_once = _geometries(text, features)
+    assert len(at_once) == len(features) == 272
+    assert [shapely.to_wkb(g) for g in at_once] == [shapely.to_wkb(g) for g in alone]
+    # a multipolygon stays one geometry of its feature, not split into its parts
+    square = [[[0, 0], [1, 0], [1, 1], [0, 1], [0, 0]]]
+    far = [[[5, 5], [6, 5], [6, 6], [5, 6], [5, 5]]]
+    two = [{"type": "Feature", "properties": {}, "geometry": g} for g in (
+        {"type": "MultiPolygon", "coordinates": [square, far]},
+        {"type": "Polygon", "coordinates": square})]
+    got = _geometries(json.dumps({"type": "FeatureCollection", "features": two}), two)
+    assert [g.geom_type for g in got] == ["MultiPolygon", "Polygon"]
