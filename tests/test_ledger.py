@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 
 import hashlib
+import inspect
 import io
 import json
 import sqlite3
@@ -991,6 +992,11 @@ def test_findings_are_read_and_written_a_chunk_at_a_time(ledger: Ledger) -> None
         {k: v for k, v in r.items() if k != "explanation"} for r in rows]
     for filters in ({}, {"party": "russia"}, {"status": "confirmed"}, {"term": "COH-AIR"}):
         assert ledger.count_findings(**filters) == len(ledger.findings(**filters))
+    with pytest.raises(TypeError, match="'terms'"):  # a misspelt filter is not ignored
+        ledger.count_findings(terms="COH-AIR")
+    from monitor.ledger import queries  # the filters they check are findings()' arguments
+    assert set(inspect.signature(Ledger.findings).parameters) - {"self"} == \
+        queries._FINDINGS_ARGUMENTS
     empty = {"since": "2030-01-01"}
     assert json_texts(ledger, empty, "json") == b"[]\n" and json_texts(
         ledger, empty, "jsonl") == b""

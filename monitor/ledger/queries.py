@@ -38,6 +38,13 @@ def _utc_bound(value: str | date | None) -> str | None:
     return (value.astimezone(timezone.utc) if isinstance(value, datetime) else value).isoformat()
 
 
+# The keyword arguments of Queries.findings (each_finding, finding_chunks and count_findings
+# take the same).
+_FINDINGS_ARGUMENTS = frozenset({
+    "term", "party", "attribution", "instrument", "since", "until", "status", "incident_id",
+    "limit", "as_json", "newest_first", "with_place", "explained"})
+
+
 class Queries(LedgerBase):
     """The ledger's read queries for the rest of the monitor."""
 
@@ -120,6 +127,9 @@ class Queries(LedgerBase):
                       count: str | None = None) -> tuple[str, list[Any]]:
         """The SQL of :meth:`findings` for ``filters`` (its keyword arguments) and its
         parameters; with ``count``, that aggregate of the findings instead of their rows."""
+        unknown = sorted(set(filters) - _FINDINGS_ARGUMENTS)
+        if unknown:
+            raise TypeError(f"findings() got unexpected keyword argument(s) {unknown}")
         get = filters.get
         since, until, limit = get("since"), get("until"), get("limit")
         bounded = since is not None or until is not None
