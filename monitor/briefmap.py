@@ -130,8 +130,9 @@ def _inset(base: tuple[tuple[str, shapely.Geometry], ...], proj: _Projection,
     import shapely
 
     best: tuple[int, str, list[Row]] = (0, "", [])
+    points = shapely.points([d["lon"] for d in dots], [d["lat"] for d in dots])  # made once
     for name, geom in base:
-        inside = [d for d in dots if geom.covers(shapely.Point(d["lon"], d["lat"]))]
+        inside = [d for d, yes in zip(dots, shapely.covers(geom, points)) if yes]
         if len(inside) > best[0]:
             best = (len(inside), name, inside)
     count, name, inside = best

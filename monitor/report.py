@@ -104,8 +104,12 @@ def change(now: int, before: int) -> str:
 
 
 def _findings(ledger: Ledger, p: Period) -> list[Row]:
-    """Findings whose event window starts in ``p``, minus superseded and retracted ones."""
-    return [f for f in ledger.findings(since=p.start, until=p.end) if f["status"] not in GONE_STATUSES]
+    """Findings whose event window starts in ``p``, minus superseded and retracted ones,
+    without their explanations (a year of findings' are gigabytes): whether each is an
+    aggregate instead; :func:`serious_incidents` reads the explanations of those it shows."""
+    return [f for f in ledger.findings(since=p.start, until=p.end, explained=False,
+                                       with_aggregate=True)
+            if f["status"] not in GONE_STATUSES]
 
 
 def _counted(findings: Iterable[Row]) -> list[Row]:
@@ -122,6 +126,8 @@ def party_of(f: Row) -> str:
 
 def _aggregate(f: Row) -> bool:
     """A tally or round-up (TERMS.md §4): never among a brief's most serious incidents."""
+    if "aggregate" in f:  # read with the finding (findings(with_aggregate=True))
+        return bool(f["aggregate"])
     return bool(Finding.recorded_facts(f.get("explanation") or []).get("aggregate"))
 
 
@@ -248,7 +254,9 @@ def serious_incidents(counted: list[Row], incidents: dict[str, Row], ledger: Led
         notes: list[str] = []
         terms = []
         for f in sorted(fs, key=lambda f: (-SEV_RANK[f["severity"]], f["term"])):
-            conditions, resolution = condense(f["explanation"])
+            explanation = f["explanation"] if "explanation" in f else (
+                ledger.finding(f["finding_id"]) or {}).get("explanation") or []
+            conditions, resolution = condense(explanation)
             notes += [n for n in resolution if n not in notes]
             terms.append({**{k: f[k] for k in ("finding_id", "term", "instrument",
                                                "instrument_status", "charged_to", "severity",
@@ -306,14 +314,14 @@ def bin_of(day: dt.date, p: Period, unit: str) -> dt.date:
     """The first day of the bar ``day`` falls in: itself, its week (counted from the period's
     first day) or its calendar month."""
     if unit == "week":
-        first = p.days()[0]
+        first = p.since + dt.timedelta(days=1)  # p.days()[0], not made for each finding
         return first + dt.timedelta(days=(day - first).days // 7 * 7)
     return day.replace(day=1) if unit == "month" else day
 
 
 def bin_label(start: dt.date, p: Period, unit: str) -> str:
     if unit == "week":
-        end = min(start + dt.timedelta(days=6), p.days()[-1])
+        end = min(start + dt.timedelta(days=6), p.until)  # p.days()[-1]
         return f"{start:%d %b}–{end:%d %b %Y}"
     return f"{start:%b %Y}" if unit == "month" else f"{start:%a %d %b}"
 
@@ -441,8 +449,9 @@ def build(ledger: Ledger, pack: Pack, p: Period, *, maps: bool = True,
     """Everything a brief shows, as data (the templates only lay it out)."""
     found, before = _findings(ledger, p), _counted(_findings(ledger, p.previous()))
     counted = _counted(found)
-    incidents = {i: ledger.incident(i) or {} for i in dict.fromkeys(f["incident_id"]
-                                                                  for f in counted)}
+    ids = list(dict.fromkeys(f["incident_id"] for f in counted))
+    rows = ledger.incidents_of(ids)
+    incidents = {i: rows.get(i) or {} for i in ids}
     unit = unit_of(p)
     days = per_day(counted, p, unit)
     parties = sorted({party_of(f) for f in counted},

@@ -423,3 +423,31 @@ def test_the_map_has_an_inset_of_the_densest_governorate(week_html):
 def test_the_brief_names_the_head_it_was_made_from(week_ledger, week_html):
     head = re.search(r'<code class="head">(\d+:[0-9a-f]{64})</code>', week_html).group(1)
     assert head == week_ledger.head() and week_ledger.check_head(head) is None
+
+
+def test_the_brief_reads_less_and_gives_the_same(week_ledger) -> None:
+    """A brief reads findings without their explanations but with whether each is an
+    aggregate, and its incidents a few hundred at a time: the same as reading each whole."""
+    from monitor.models import Finding
+
+    whole = week_ledger.findings()
+    lean = week_ledger.findings(explained=False, with_aggregate=True)
+    assert len(lean) == len(whole) > 3
+    for a, b in zip(whole, lean):
+        assert b["aggregate"] == int(bool(Finding.recorded_facts(a["explanation"]).get(
+            "aggregate"))) and "explanation" not in b
+        assert {k: v for k, v in b.items() if k != "aggregate"} == {
+            k: v for k, v in a.items() if k != "explanation"}
+    ids = [f["incident_id"] for f in whole] + ["i-not-recorded"]
+    assert week_ledger.incidents_of(ids) == {
+        i: week_ledger.incident(i) for i in ids if week_ledger.incident(i) is not None}
+
+
+def test_a_week_bar_starts_on_the_periods_first_day() -> None:
+    p = report.period(dt.date(2016, 1, 1), dt.date(2016, 12, 31), DAMASCUS)
+    first = p.days()[0]
+    for day in p.days():
+        start = report.bin_of(day, p, "week")
+        assert start == first + dt.timedelta(days=(day - first).days // 7 * 7)
+        assert report.bin_label(start, p, "week").endswith(
+            f"{min(start + dt.timedelta(days=6), p.days()[-1]):%d %b %Y}")

@@ -13,7 +13,7 @@ from typing import Any
 
 from .. import geo
 from ..vocabulary import SERIOUS_SEVERITIES, sql_list
-from .base import LedgerBase
+from .base import IN_CHUNK, LedgerBase
 from .compact import explanation_json_sql
 from .errors import LedgerError
 from .schema import CHARGED_SET_SQL, aggregate_sql, current_incident_sql, quote
@@ -42,7 +42,7 @@ def _utc_bound(value: str | date | None) -> str | None:
 # take the same).
 _FINDINGS_ARGUMENTS = frozenset({
     "term", "party", "attribution", "instrument", "since", "until", "status", "incident_id",
-    "limit", "as_json", "newest_first", "with_place", "explained"})
+    "limit", "as_json", "newest_first", "with_place", "explained", "with_aggregate"})
 
 
 class Queries(LedgerBase):
@@ -73,7 +73,8 @@ class Queries(LedgerBase):
                  status: str | Sequence[str] | None = None,
                  incident_id: str | None = None, limit: int | None = None,
                  as_json: bool = False, newest_first: bool = False,
-                 with_place: bool = False, explained: bool = True) -> list[Any]:
+                 with_place: bool = False, explained: bool = True,
+                 with_aggregate: bool = False) -> list[Any]:
         """Findings with their current ``status``, ordered by ``occurred`` then ``seq`` (or the
         other way round, ``newest_first``); ``with_place`` adds the latitude, longitude and place
         of the finding's incident (as its first report located it). ``party``
@@ -87,14 +88,16 @@ class Queries(LedgerBase):
         taken in UTC. With ``as_json`` each finding is a JSON object in UTF-8 bytes (the same
         keys and values, made by SQLite, JSON columns embedded as stored): nothing is decoded
         to be encoded again. Without ``explained`` the rows leave the explanation out (the
-        biggest value of a finding, put back from the texts it shares with others).
+        biggest value of a finding, put back from the texts it shares with others);
+        ``with_aggregate`` adds ``aggregate``, 1 for a tally or round-up (TERMS.md §4, the
+        explanation's first entry) and 0 otherwise.
 
         Every finding at once: :meth:`each_finding` reads them a chunk at a time."""
         filters = {"term": term, "party": party, "attribution": attribution,
                    "instrument": instrument, "since": since, "until": until, "status": status,
                    "incident_id": incident_id, "limit": limit, "as_json": as_json,
                    "newest_first": newest_first, "with_place": with_place,
-                   "explained": explained}
+                   "explained": explained, "with_aggregate": with_aggregate}
         return [row for rows in self._finding_chunks(filters, None) for row in rows]
 
     def each_finding(self, *, chunk: int = 2_000, **filters: Any) -> Iterator[Any]:
@@ -158,6 +161,8 @@ class Queries(LedgerBase):
         # the incident's first report's row, looked up once for the three columns
         with_place = get("with_place", False) and count is None
         place = {k: f"pl.{col}" for k, col in _PLACE_COLUMNS.items()} if with_place else {}
+        if get("with_aggregate", False) and count is None:
+            place["aggregate"] = aggregate_sql(self._has_shared_texts)
         if count is not None:
             select = count
         elif get("as_json", False):
@@ -207,6 +212,17 @@ class Queries(LedgerBase):
         """One incident as recorded, or None."""
         return next(iter(self._rows("SELECT * FROM incidents WHERE incident_id = ?",
                                     [incident_id], "incidents")), None)
+
+    def incidents_of(self, incident_ids: Iterable[str]) -> dict[str, dict[str, Any]]:
+        """:meth:`incident` of each of these ids, read a few hundred at a time (an id the
+        ledger does not hold is left out)."""
+        wanted, out = list(dict.fromkeys(incident_ids)), {}
+        for i in range(0, len(wanted), IN_CHUNK):
+            chunk = wanted[i:i + IN_CHUNK]
+            for row in self._rows(f"SELECT * FROM incidents WHERE incident_id IN {_marks(chunk)} "
+                                  "ORDER BY seq", chunk, "incidents"):
+                out.setdefault(row["incident_id"], row)  # its first row, as incident() reads
+        return out
 
     def history(self, table: str, finding_id: str) -> list[dict[str, Any]]:
         """Rows of ``status_changes``, ``confidence_changes`` or ``finding_support`` for a
