@@ -8,6 +8,7 @@ import json
 import random
 import shutil
 from pathlib import Path
+from typing import Any
 
 import pytest
 from click.testing import CliRunner
@@ -115,11 +116,25 @@ def test_patterns_and_incident_rows_see_each_report_in_the_incident_it_is_in_now
         return [{r["report_key"]: r["incident_id"] for r in rows}
                 for rows in (ledger.pattern_incidents(), ledger.incident_rows())]
 
+    def in_view(incident_id: str) -> list[dict[str, Any]]:  # report_incident, as the view
+        return ledger._rows("SELECT r.*, ri.own_incident FROM report_incident ri JOIN reports "
+                            "r USING (report_key) WHERE ri.incident_id = ? ORDER BY r.seq",
+                            [incident_id], "reports")
+
+    def members() -> dict[str, list[str]]:  # reports_now_in reads them through indexes
+        rows = {i: ledger.reports_now_in(i) for i in (first.incident_id, own, "i-none")}
+        assert all(rows[i] == in_view(i) for i in rows)
+        return {i: [r["report_key"] for r in found] for i, found in rows.items()}
+
     both = {first.report_key: first.incident_id, linked.report_key: first.incident_id}
     assert now() == [both, both]
+    assert members() == {first.incident_id: [first.report_key, linked.report_key], own: [],
+                         "i-none": []}
     monitor.unlink(linked.report_key, by="analyst", note="a different strike that day")
     apart = {first.report_key: first.incident_id, linked.report_key: own}
     assert now() == [apart, apart]
+    assert members() == {first.incident_id: [first.report_key], own: [linked.report_key],
+                         "i-none": []}
 
 
 @pytest.fixture
