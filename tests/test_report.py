@@ -427,7 +427,7 @@ def test_the_brief_names_the_head_it_was_made_from(week_ledger, week_html):
 
 def test_the_brief_reads_less_and_gives_the_same(week_ledger) -> None:
     """A brief reads findings without their explanations but with whether each is an
-    aggregate, and its incidents a few hundred at a time: the same as reading each whole."""
+    aggregate, and of its incidents where each is: the same as reading each whole."""
     from monitor.models import Finding
 
     whole = week_ledger.findings()
@@ -439,8 +439,10 @@ def test_the_brief_reads_less_and_gives_the_same(week_ledger) -> None:
         assert {k: v for k, v in b.items() if k != "aggregate"} == {
             k: v for k, v in a.items() if k != "explanation"}
     ids = [f["incident_id"] for f in whole] + ["i-not-recorded"]
-    assert week_ledger.incidents_of(ids) == {
-        i: week_ledger.incident(i) for i in ids if week_ledger.incident(i) is not None}
+    columns = ("lat", "lon", "place", "admin1", "location_precision")
+    assert week_ledger.incident_places(ids) == {
+        i: {k: week_ledger.incident(i)[k] for k in columns} for i in ids
+        if week_ledger.incident(i) is not None}
 
 
 def test_a_week_bar_starts_on_the_periods_first_day() -> None:

@@ -13,7 +13,7 @@ from typing import Any
 
 from .. import geo
 from ..vocabulary import SERIOUS_SEVERITIES, sql_list
-from .base import IN_CHUNK, LedgerBase
+from .base import LedgerBase
 from .compact import explanation_json_sql
 from .errors import LedgerError
 from .schema import CHARGED_SET_SQL, aggregate_sql, current_incident_sql, quote
@@ -212,17 +212,6 @@ class Queries(LedgerBase):
         """One incident as recorded, or None."""
         return next(iter(self._rows("SELECT * FROM incidents WHERE incident_id = ?",
                                     [incident_id], "incidents")), None)
-
-    def incidents_of(self, incident_ids: Iterable[str]) -> dict[str, dict[str, Any]]:
-        """:meth:`incident` of each of these ids, read a few hundred at a time (an id the
-        ledger does not hold is left out)."""
-        wanted, out = list(dict.fromkeys(incident_ids)), {}
-        for i in range(0, len(wanted), IN_CHUNK):
-            chunk = wanted[i:i + IN_CHUNK]
-            for row in self._rows(f"SELECT * FROM incidents WHERE incident_id IN {_marks(chunk)} "
-                                  "ORDER BY seq", chunk, "incidents"):
-                out.setdefault(row["incident_id"], row)  # its first row, as incident() reads
-        return out
 
     def history(self, table: str, finding_id: str) -> list[dict[str, Any]]:
         """Rows of ``status_changes``, ``confidence_changes`` or ``finding_support`` for a
