@@ -46,6 +46,21 @@ def facts_of_row(row: dict[str, Any]) -> ReportFacts:
         sources=tuple(body.get("sources", [])))
 
 
+def finding_story(ledger: Ledger, finding_id: str) -> dict[str, Any] | None:
+    """A finding with its whole history and every source that supports it: read from the
+    ledger alone (a read-only one will do; no pack is needed)."""
+    finding = ledger.finding(finding_id)
+    if finding is None:
+        return None
+    history = (ledger.history("status_changes", finding_id)
+               + ledger.history("confidence_changes", finding_id))
+    recorded = ledger.query("SELECT confidence FROM findings WHERE finding_id = ?",
+                            [finding_id])[0]["confidence"]
+    return {"finding": finding, "recorded_confidence": recorded,
+            "history": sorted(history, key=lambda h: h["seq"]),
+            "sources": EvidenceKeeper(ledger).sources_of(finding)}
+
+
 class EvidenceKeeper:
     """Corroboration and analyst verdicts on one ledger (used inside its transactions)."""
 

@@ -21,7 +21,7 @@ from pydantic import ValidationError
 from . import timeline
 from .config import Pack
 from .crashpoints import crash_point
-from .evidence import EvidenceKeeper, facts_of
+from .evidence import EvidenceKeeper, facts_of, finding_story
 from .judge import Judge, finding_id
 from .ledger import (
     CanonicalJSON,
@@ -386,17 +386,9 @@ class Monitor(Evaluator):
         return entry
 
     def story(self, finding_id: str) -> dict[str, Any] | None:
-        """A finding with its whole history and every source that supports it."""
-        finding = self.ledger.finding(finding_id)
-        if finding is None:
-            return None
-        history = (self.ledger.history("status_changes", finding_id)
-                   + self.ledger.history("confidence_changes", finding_id))
-        recorded = self.ledger.query("SELECT confidence FROM findings WHERE finding_id = ?",
-                                     [finding_id])[0]["confidence"]
-        return {"finding": finding, "recorded_confidence": recorded,
-                "history": sorted(history, key=lambda h: h["seq"]),
-                "sources": self.evidence.sources_of(finding)}
+        """A finding with its whole history and every source that supports it
+        (:func:`.evidence.finding_story`)."""
+        return finding_story(self.ledger, finding_id)
 
     def unlink(self, report_key: str, by: str, note: str) -> Outcome:
         """Undo corroboration: the report returns to its own incident and is judged there;

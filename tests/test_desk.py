@@ -136,6 +136,26 @@ def test_finding_show_takes_the_start_of_an_id(db) -> None:
     assert several.exit_code == 1 and "several findings" in several.output
 
 
+def test_finding_show_reads_the_ledger_alone(db, monkeypatch) -> None:
+    """Showing a finding loads no pack and opens the ledger read-only (a writer's check of a
+    year's file took 0.6 s, the pack another 0.6)."""
+    from monitor import config
+    from monitor.ledger import Ledger
+
+    def no_pack(*args, **kwargs):
+        raise AssertionError("finding show loaded the pack")
+    monkeypatch.setattr(config, "load_pack", no_pack)
+    opened: list[bool] = []
+    real = Ledger.open.__func__
+    monkeypatch.setattr(Ledger, "open", classmethod(
+        lambda cls, *args, **kwargs: opened.append(kwargs.get("readonly", False)) or real(
+            cls, *args, **kwargs)))
+    first = run(db, "findings").output.splitlines()[1].split("\t")[0]
+    shown = run(db, "finding", "show", first)
+    assert shown.exit_code == 0 and "Explanation" in shown.output and "Sources" in shown.output
+    assert opened == [True, True]  # the listing and the story, both read-only
+
+
 def test_import_reads_ucdp_files_and_grades_their_source(tmp_path) -> None:
     ged = PROJECT_ROOT / "feeds" / "data" / "ged_syria_2016.csv"
     part = tmp_path / "ged.csv"

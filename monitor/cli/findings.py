@@ -145,8 +145,10 @@ def finding_show(c: Context, finding_id: str, fmt: str) -> None:
     Example:
       monitor finding show f-1c35cc1e7e019f16
     """
-    monitor = c.monitor()
-    story = monitor.story(monitor.ledger.finding_id_from(finding_id))
+    from ..evidence import finding_story  # the ledger alone: no pack, nothing written
+
+    ledger = c.ledger(readonly=True)
+    story = finding_story(ledger, ledger.finding_id_from(finding_id))
     if story is None:
         raise click.ClickException(f"no finding {finding_id!r}: see `monitor findings` for ids")
     if fmt == "json":
