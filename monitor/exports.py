@@ -7,7 +7,7 @@ read nested attributes. A finding without a usable point has a null geometry.
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from typing import Any
 
 
@@ -25,20 +25,29 @@ def _point(lat: Any, lon: Any) -> dict[str, Any] | None:
 def findings_geojson(findings: Iterable[Mapping[str, Any]],
                      incidents: Mapping[str, Mapping[str, Any]]) -> dict[str, Any]:
     """A FeatureCollection: one feature per finding, at its incident's point."""
-    features = []
+    return {"type": "FeatureCollection", "features": list(finding_features(findings, incidents))}
+
+
+def finding_features(findings: Iterable[Mapping[str, Any]],
+                     incidents: Mapping[str, Mapping[str, Any]]) -> Iterator[dict[str, Any]]:
+    """One feature per finding, at its incident's point (``incidents``: by incident id, the
+    row that places it), made as each is asked for."""
     for f in findings:
         inc = incidents.get(f["incident_id"], {})
         props = _flat(f)
         props.update({"place": inc.get("place"), "governorate": inc.get("admin1"),
                       "location_precision": inc.get("location_precision")})
-        features.append({"type": "Feature", "geometry": _point(inc.get("lat"), inc.get("lon")),
-                         "properties": props})
-    return {"type": "FeatureCollection", "features": features}
+        yield {"type": "Feature", "geometry": _point(inc.get("lat"), inc.get("lon")),
+               "properties": props}
 
 
 def incidents_geojson(incidents: Iterable[Mapping[str, Any]]) -> dict[str, Any]:
     """A FeatureCollection: one feature per recorded report's resolution."""
-    return {"type": "FeatureCollection", "features": [
-        {"type": "Feature", "geometry": _point(i.get("lat"), i.get("lon")),
-         "properties": _flat({k: v for k, v in i.items() if k not in ("lat", "lon")})}
-        for i in incidents]}
+    return {"type": "FeatureCollection", "features": list(incident_features(incidents))}
+
+
+def incident_features(incidents: Iterable[Mapping[str, Any]]) -> Iterator[dict[str, Any]]:
+    """One feature per recorded report's resolution, made as each is asked for."""
+    for i in incidents:
+        yield {"type": "Feature", "geometry": _point(i.get("lat"), i.get("lon")),
+               "properties": _flat({k: v for k, v in i.items() if k not in ("lat", "lon")})}

@@ -193,3 +193,13 @@ def write_json_rows(chunks: Iterable[Sequence[dict[str, Any]]], fmt: str, out: T
     if fmt == "json":
         out.write("\n]\n" if started else "[]\n")
     out.flush()
+
+
+def write_feature_collection(features: Iterable[dict[str, Any]], out: TextIO) -> None:
+    """A GeoJSON FeatureCollection of ``features``, the text :func:`to_json` gives the whole
+    collection, written a feature at a time (a year of findings does not fit in memory)."""
+    out.write('{"type": "FeatureCollection", "features": [')
+    for n, feature in enumerate(features):
+        out.write(", " * bool(n) + to_json(feature))
+    out.write("]}\n")
+    out.flush()

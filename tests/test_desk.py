@@ -297,3 +297,21 @@ def test_findings_geojson_puts_each_finding_where_json_and_csv_do(db) -> None:
         point = feature["geometry"]["coordinates"] if feature["geometry"] else None
         assert point == ([f["longitude"], f["latitude"]] if f["latitude"] is not None else None)
         assert feature["properties"]["place"] == f["place"]
+
+
+def test_geojson_is_written_a_feature_at_a_time_as_the_whole_collection_reads(db) -> None:
+    from monitor.exports import findings_geojson, incidents_geojson
+    from monitor.ledger import Ledger
+    from monitor.output import to_json
+
+    ledger = Ledger.open(db, readonly=True)
+    findings, incidents = ledger.findings(), ledger.incident_rows()
+    places = ledger.incident_places(f["incident_id"] for f in findings)
+    ledger.close()
+    assert len(findings) > 3 and len(incidents) > 3
+    assert run(db, "findings", "--format", "geojson").output == to_json(
+        findings_geojson(findings, places)) + "\n"
+    assert run(db, "incidents", "--format", "geojson").output == to_json(
+        incidents_geojson(incidents)) + "\n"
+    empty = run(db, "incidents", "--since", "2030-01-01", "--format", "geojson").output
+    assert json.loads(empty) == {"type": "FeatureCollection", "features": []}

@@ -5,11 +5,18 @@ from __future__ import annotations
 
 import datetime as dt
 import sys
+from collections.abc import Iterator
 from typing import Any, get_args
 
 import click
 
-from ..output import csv_lines, to_json, write_json_texts, write_tsv
+from ..output import (
+    csv_lines,
+    to_json,
+    write_feature_collection,
+    write_json_texts,
+    write_tsv,
+)
 from ..vocabulary import ANALYST_VERDICTS, Attribution
 from . import filters
 from .common import Context, pass_ctx, terminal_table
@@ -84,11 +91,13 @@ def findings(c: Context, term: tuple[str, ...], party: tuple[str, ...],
                        FINDING_COLUMNS, drop=("source", "confidence", "status", "occurred"))
         return
     if fmt == "geojson":
-        from ..exports import findings_geojson
+        from ..exports import finding_features
 
-        rows = ledger.findings(**query)
-        places = ledger.incident_places(r["incident_id"] for r in rows)
-        click.echo(to_json(findings_geojson(rows, places)))
+        def features() -> Iterator[dict[str, Any]]:  # a chunk of findings at a time
+            for rows in ledger.finding_chunks(**query):
+                yield from finding_features(rows, ledger.incident_places(
+                    r["incident_id"] for r in rows))
+        write_feature_collection(features(), sys.stdout)
         return
     from ..models import Finding  # its fields are the columns (a model: built when needed)
 

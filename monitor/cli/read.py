@@ -9,7 +9,7 @@ from typing import Any
 
 import click
 
-from ..output import csv_lines, render, to_json, write_json_rows, write_tsv
+from ..output import csv_lines, render, write_feature_collection, write_json_rows, write_tsv
 from . import filters
 from .common import Context, pass_ctx, rows_out, terminal_table
 from .options import LOCAL_DATE, format_option, limit_option
@@ -87,10 +87,11 @@ def incidents(c: Context, since: dt.date | None, until: dt.date | None, fmt: str
                              "event_type"))
         return
     if fmt == "geojson":
-        from ..exports import incidents_geojson
+        from ..exports import incident_features
 
-        click.echo(to_json(incidents_geojson(ledger.incident_rows(**bounds,
-                                                                  newest_first=bool(limit)))))
+        write_feature_collection(incident_features(
+            r for rows in ledger.incident_chunks(**bounds, newest_first=bool(limit))
+            for r in rows), sys.stdout)
         return
     # a pipe or a file: each row as it is read (a year of reports does not fit in memory)
     chunks = ledger.incident_chunks(**bounds, newest_first=fmt == "table" or bool(limit))
