@@ -76,18 +76,16 @@ def findings(c: Context, term: tuple[str, ...], party: tuple[str, ...],
         return
     if fmt == "table":
         query.update(newest_first=True, explained=False)  # no column shows the explanation
+
+        def shown(r: dict[str, Any]) -> dict[str, Any]:  # local day, one source column
+            return {**r, "occurred": c.local(r["occurred"]),
+                    "source": f"{r['feed']}:{r['source_id']}"}
+
         if not c.console.is_terminal:  # a pipe or a file: every finding, a row at a time
-            write_tsv(({**r, "occurred": c.local(r["occurred"]), "source":
-                        f"{r['feed']}:{r['source_id']}"} for r in ledger.each_finding(**query)),
-                      FINDING_COLUMNS, c.console.file)
+            write_tsv(map(shown, ledger.each_finding(**query)), FINDING_COLUMNS, c.console.file)
             return
-
-        def newest(n: int | None) -> list[dict[str, Any]]:
-            return [{**r, "occurred": c.local(r["occurred"]),
-                     "source": f"{r['feed']}:{r['source_id']}"}
-                    for r in ledger.findings(**{**query, "limit": n})]
-
-        terminal_table(c, newest, lambda: ledger.count_findings(**query), limit, "finding(s)",
+        terminal_table(c, lambda n: [shown(r) for r in ledger.findings(**{**query, "limit": n})],
+                       lambda: ledger.count_findings(**query), limit, "finding(s)",
                        FINDING_COLUMNS, drop=("source", "confidence", "status", "occurred"))
         return
     if fmt == "geojson":

@@ -78,11 +78,13 @@ def incidents(c: Context, since: dt.date | None, until: dt.date | None, fmt: str
     bounds: dict[str, Any] = {"since": c.bound(since), "until": c.bound(until),
                               "limit": limit or None}
     if fmt == "table" and c.console.is_terminal:
-        terminal_table(c, lambda n: [  # the day it started, local time, as findings show
-            {**r, "occurred_start": c.local(r["occurred_start"])} for r in ledger.incident_rows(
-                **{**bounds, "limit": n}, newest_first=True)],
-                       lambda: ledger.count_incidents(bounds["since"], bounds["until"]), limit,
-                       "incident row(s)", INCIDENT_COLUMNS,
+        def newest(n: int | None) -> list[dict[str, Any]]:  # the day it started, local time
+            return [{**r, "occurred_start": c.local(r["occurred_start"])}
+                    for r in ledger.incident_rows(**{**bounds, "limit": n}, newest_first=True)]
+
+        terminal_table(c, newest, lambda: ledger.count_incidents(bounds["since"],
+                                                                 bounds["until"]),
+                       limit, "incident row(s)", INCIDENT_COLUMNS,
                        drop=("zones", "target_category", "platform", "admin1", "target_sides",
                              "event_type"))
         return
