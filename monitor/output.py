@@ -136,6 +136,13 @@ def csv_lines(rows: Iterable[dict[str, Any]], cols: Sequence[str]) -> Iterator[s
         yield _csv_line([safe_csv_cell(row.get(c)) for c in cols])
 
 
+def write_csv(rows: Iterable[dict[str, Any]], cols: Sequence[str], out: TextIO) -> None:
+    """``rows`` as CSV (:func:`csv_lines`) to ``out``, a row at a time."""
+    for line in csv_lines(rows, cols):
+        out.write(line)
+    out.flush()
+
+
 def write_tsv(rows: Iterable[dict[str, Any]], cols: Sequence[str], file: TextIO) -> None:
     """A table for a pipe or a file: one line a row, tab-separated, header first (as `gh`
     does), so that grep, cut and sort see whole rows and whole ids; written row by row."""

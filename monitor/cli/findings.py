@@ -11,8 +11,8 @@ from typing import Any, get_args
 import click
 
 from ..output import (
-    csv_lines,
     to_json,
+    write_csv,
     write_feature_collection,
     write_json_texts,
     write_tsv,
@@ -104,9 +104,7 @@ def findings(c: Context, term: tuple[str, ...], party: tuple[str, ...],
     rows = ({**{k: None for k in Finding.RECORDED_IN_EXPLANATION},
              **Finding.recorded_facts(r["explanation"]), **r}
             for r in ledger.each_finding(**query, with_place=True))
-    for line in csv_lines(rows, columns):  # a row at a time: a year of findings is gigabytes
-        sys.stdout.write(line)
-    sys.stdout.flush()
+    write_csv(rows, columns, sys.stdout)  # a row at a time: a year of findings is gigabytes
 
 
 @click.group()

@@ -4,12 +4,11 @@ from __future__ import annotations
 
 import datetime as dt
 import sys
-from itertools import chain
 from typing import Any
 
 import click
 
-from ..output import csv_lines, render, write_feature_collection, write_json_rows, write_tsv
+from ..output import render, write_csv, write_feature_collection, write_json_rows, write_tsv
 from . import filters
 from .common import Context, pass_ctx, rows_out, terminal_table
 from .options import LOCAL_DATE, format_option, limit_option
@@ -27,8 +26,8 @@ INCIDENT_COLUMNS = ["incident_id", "occurred_start", "place", "admin1", "event_t
 def query(c: Context, sql: str, fmt: str, timeout: float) -> None:
     """Run a read-only SQL query on the ledger. Anything that writes, attaches another
     database or changes a pragma is refused; a query still running after --timeout seconds
-    is stopped. JSON Lines and CSV are written as the rows come. The README documents the
-    tables and views.
+    is stopped. JSON, JSON Lines, CSV and a table in a pipe are written as the rows come. The
+    README documents the tables and views.
 
     \b
     Example:
@@ -36,26 +35,18 @@ def query(c: Context, sql: str, fmt: str, timeout: float) -> None:
       monitor query "SELECT * FROM findings_per_party_day WHERE day >= '2016-09-12'" --format csv
     """
     names, chunks = c.ledger(readonly=True).stream_query(sql, timeout=timeout)
-    rows = (dict(zip(names, r)) for chunk in chunks for r in chunk)
-    if fmt == "jsonl":
-        for chunk in chunks:
-            if chunk:
-                click.echo(render([dict(zip(names, r)) for r in chunk], fmt, names))
-        return
-    if fmt == "csv" or fmt == "table" and not c.console.is_terminal:
-        # a file or a pipe: each row as it comes (a year of findings does not fit in memory)
-        if fmt == "csv":
-            for line in csv_lines(rows, names):
-                sys.stdout.write(line)
-            sys.stdout.flush()
-        else:
-            write_tsv(rows, names, c.console.file)
-        return
-    dicts = list(rows)
-    if fmt == "table":
-        render(dicts, "table", names, title=f"{len(dicts)} row(s)", console=c.console)
+    as_dicts = ([dict(zip(names, r)) for r in chunk] for chunk in chunks)
+    # anything but a terminal's table: each row as it comes (a year of findings does not fit
+    # in memory)
+    if fmt in ("json", "jsonl"):
+        write_json_rows(as_dicts, fmt, sys.stdout)
+    elif fmt == "csv":
+        write_csv((r for rows in as_dicts for r in rows), names, sys.stdout)
+    elif not c.console.is_terminal:
+        write_tsv((r for rows in as_dicts for r in rows), names, c.console.file)
     else:
-        click.echo(render(dicts, fmt, names))
+        dicts = [r for rows in as_dicts for r in rows]
+        render(dicts, "table", names, title=f"{len(dicts)} row(s)", console=c.console)
 
 
 @click.command("incidents")
@@ -100,12 +91,7 @@ def incidents(c: Context, since: dt.date | None, until: dt.date | None, fmt: str
     if fmt == "table":
         write_tsv((r for rows in chunks for r in rows), INCIDENT_COLUMNS, c.console.file)
     elif fmt == "csv":
-        rows = (r for chunk in chunks for r in chunk)
-        first = next(rows, None)
-        for line in csv_lines(chain([first], rows) if first else [],
-                              list(first or ledger.incident_columns())):
-            sys.stdout.write(line)
-        sys.stdout.flush()
+        write_csv((r for rows in chunks for r in rows), ledger.incident_columns(), sys.stdout)
     else:
         write_json_rows(chunks, fmt, sys.stdout)
 

@@ -98,7 +98,7 @@ class Queries(LedgerBase):
                    "incident_id": incident_id, "limit": limit, "as_json": as_json,
                    "newest_first": newest_first, "with_place": with_place,
                    "explained": explained, "with_aggregate": with_aggregate}
-        return [row for rows in self._finding_chunks(filters, None) for row in rows]
+        return [row for rows in self.finding_chunks(chunk=None, **filters) for row in rows]
 
     def each_finding(self, *, chunk: int = 2_000, **filters: Any) -> Iterator[Any]:
         """What :meth:`findings` gives for ``filters``, one at a time, read a ``chunk`` at a
@@ -106,25 +106,22 @@ class Queries(LedgerBase):
         for rows in self.finding_chunks(chunk=chunk, **filters):
             yield from rows
 
-    def finding_chunks(self, *, chunk: int = 2_000, **filters: Any) -> Iterator[list[Any]]:
+    def finding_chunks(self, *, chunk: int | None = 2_000, **filters: Any
+                       ) -> Iterator[list[Any]]:
         """What :meth:`findings` gives for ``filters`` (its keyword arguments), read from one
-        statement ``chunk`` findings at a time: what is held at once is a chunk, not a year of
-        findings (a million, explanations put back, took 12 GB as one list)."""
-        return self._finding_chunks(filters, chunk)
+        statement ``chunk`` findings at a time (None: all at once): what is held at once is a
+        chunk, not a year of findings (a million, explanations put back, took 12 GB as one
+        list)."""
+        sql, params = self._findings_sql(filters)
+        return self._chunks(sql, params, chunk, (lambda _, fetched: [t for (t,) in fetched])
+                            if filters.get("as_json") else
+                            (lambda cursor, fetched: self._decoded(cursor, fetched, "findings")))
 
     def count_findings(self, **filters: Any) -> int:
         """How many findings :meth:`findings` gives for ``filters`` (no ``limit``)."""
         sql, params = self._findings_sql(filters, "count(*)")
         with self._lock:
             return int(self._conn.execute(sql, params).fetchone()[0])
-
-    def _finding_chunks(self, filters: dict[str, Any], chunk: int | None
-                        ) -> Iterator[list[Any]]:
-        """:meth:`findings`' rows for ``filters``, ``chunk`` at a time (None: all at once)."""
-        sql, params = self._findings_sql(filters)
-        return self._chunks(sql, params, chunk, (lambda _, fetched: [t for (t,) in fetched])
-                            if filters.get("as_json") else
-                            (lambda cursor, fetched: self._decoded(cursor, fetched, "findings")))
 
     def _findings_sql(self, filters: dict[str, Any],
                       count: str | None = None) -> tuple[str, list[Any]]:
@@ -278,8 +275,9 @@ class Queries(LedgerBase):
         ``since`` (UTC ISO), with the incident it belongs to now, in recording order."""
         return self._rows(
             f"SELECT r.*, {current_incident_sql('r')} AS incident_id FROM reports r JOIN "
-            "incidents i USING (report_key) WHERE i.occurred_start >= ? AND r.seq = (SELECT max(seq) FROM reports r2 WHERE "
-            "r2.feed = r.feed AND r2.source_id = r.source_id) ORDER BY r.seq", [since],
+            "incidents i USING (report_key) WHERE i.occurred_start >= ? AND r.seq = (SELECT "
+            "max(seq) FROM reports r2 WHERE r2.feed = r.feed AND r2.source_id = r.source_id) "
+            "ORDER BY r.seq", [since],
             "reports")
 
     def calm_findings(self, since: str, until: str, instruments: Iterable[str],

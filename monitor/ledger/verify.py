@@ -89,7 +89,8 @@ class _Span:
         return VerifyResult(False, self.n, self.problem, self.table, self.seq, self.last_hash)
 
 
-def verify_file(path: Path, tables: Sequence[ChainedTable], then: Callable[[Any], Any] | None = None,
+def verify_file(path: Path, tables: Sequence[ChainedTable],
+                then: Callable[[Any], Any] | None = None,
                 then_entries: int = 0) -> tuple[VerifyResult, Any]:
     """Verify the ledger file at ``path``, whose chained tables are ``tables``, through a
     read-only connection of its own; then, when the chain holds, ``then(conn)`` through the
