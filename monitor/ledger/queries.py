@@ -7,6 +7,7 @@ window is a range on an index.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterable, Iterator, Sequence
 from datetime import date, datetime, timedelta, timezone
 from typing import Any
@@ -298,16 +299,17 @@ class Queries(LedgerBase):
         each with its charged set and its incident's ``governorate`` (the admin1 of the
         incident's first report), for escalations. Context findings (CTX-CIV) and findings of
         aggregate reports (TERMS.md §4; the judge records ``aggregate`` in the explanation's
-        first entry) are left out."""
+        first entry) are left out. Each distinct ``charged_to`` is decoded once (a list shared by
+        the rows that hold it: read it, do not change it)."""
         where = " AND occurred >= ? AND occurred < ?" if since else ""
-        return self._rows(
+        return _shared_lists(self._rows(
             f"SELECT finding_id, incident_id, charged_to, {CHARGED_SET_SQL} AS charged_set, "
             "severity, status, occurred, occurred_end, (SELECT i.admin1 FROM incidents i WHERE "
             "i.incident_id = f.incident_id ORDER BY i.seq LIMIT 1) AS governorate FROM "
             f"current_findings f WHERE severity IN {sql_list(SERIOUS_SEVERITIES)} AND instrument_status "
             f"IS NOT 'context' AND NOT {aggregate_sql(self._has_shared_texts)}" + where
             + " ORDER BY occurred, seq",
-            [since, until] if since else [], "findings")
+            [since, until] if since else []), ("charged_to",))
 
     def event_span(self) -> list[tuple[datetime, datetime]]:
         """[(earliest event start, latest event end)] of every incident row ([] if none)."""
@@ -322,7 +324,10 @@ class Queries(LedgerBase):
         """Incidents with an unambiguous attacker and a point (of ``event_types`` and with one
         of ``attackers`` if given) whose event starts in [since, until) when given, with only
         the columns patterns need (not the resolution notes), and the incident each report
-        belongs to now (``incident_id``), in recording order."""
+        belongs to now (``incident_id``), in recording order. A year of a big ledger is
+        hundreds of thousands of rows but a few hundred distinct lists of sides and zones: each
+        distinct text is decoded once, and its list is shared by the rows that hold it (read
+        them; do not change them)."""
         types, sides = sorted(event_types), sorted(attackers)
         where = " AND i.occurred_start >= ? AND i.occurred_start < ?" if since else ""
         where += f" AND i.event_type IN ({', '.join('?' * len(types))})" if types else ""
@@ -333,10 +338,10 @@ class Queries(LedgerBase):
             "i.occurred_end, i.lat, i.lon, i.location_precision, i.admin1, i.event_type, "
             "i.attacker_sides, i.target_sides, i.attribution, i.zones FROM incidents i WHERE "
             "i.attribution = 'single' AND i.lat IS NOT NULL" + where + " ORDER BY i.seq",
-            [*([since, until] if since else []), *types, *sides], "incidents")
+            [*([since, until] if since else []), *types, *sides])
         for row in rows:
             row["incident_id"] = row.pop("current")
-        return rows
+        return _shared_lists(rows, ("attacker_sides", "target_sides", "zones"))
 
     def incident_rows(self, since: str | None = None, until: str | None = None, *,
                       limit: int | None = None, newest_first: bool = False
@@ -461,3 +466,19 @@ def _marks(values: list[str] | None) -> str:
 _PLACE_COLUMNS = {"latitude": "lat", "longitude": "lon", "place": "place"}
 _PLACE_JOIN = (" LEFT JOIN incidents pl ON pl.seq = (SELECT i.seq FROM incidents i WHERE "
                "i.incident_id = f.incident_id ORDER BY i.seq LIMIT 1)")
+
+
+def _shared_lists(rows: list[dict[str, Any]], columns: Sequence[str]) -> list[dict[str, Any]]:
+    """``rows`` with the JSON text of ``columns`` decoded once per distinct text: the rows that
+    hold the same text share its list (a year of a big ledger is hundreds of thousands of rows
+    and a few hundred distinct lists of sides or zones; decoding each took most of the
+    patterns' refresh)."""
+    decoded: dict[str, Any] = {}
+    for row in rows:
+        for column in columns:
+            text = row[column]
+            if text is not None:
+                value = decoded.get(text)
+                row[column] = value if value is not None else decoded.setdefault(
+                    text, json.loads(text))
+    return rows
