@@ -27,6 +27,7 @@ from monitor.errors import MonitorError
 from monitor.ledger import (
     CHARGED_SET_SQL,
     GENESIS_HASH,
+    MAX_WINDOW,
     DuplicateEntryError,
     Ledger,
     LedgerError,
@@ -35,6 +36,7 @@ from monitor.ledger import (
     canonical_json,
     chained_table_migration,
     entry_hash,
+    iso,
 )
 from monitor.ledger import schema, verify
 from monitor.models import charged_set
@@ -887,12 +889,52 @@ def test_findings_of_a_term_in_a_period_are_one_range_of_an_index(ledger: Ledger
     assert "idx_findings_term_occurred (term=? AND occurred>? AND occurred<?)" in plan
 
 
+def test_corroboration_finds_every_overlapping_window_through_the_two_indexes(
+        ledger: Ledger) -> None:
+    """nearby_reports reads two days back by time and further back only the long windows
+    (m009): around those boundaries (a day and a half, two days, MAX_WINDOW, a second either
+    side) it gives exactly the rows whose window overlaps, as reading 32 days did; the plan
+    uses both indexes."""
+    start = datetime(2016, 9, 10, 21, tzinfo=timezone.utc)
+    end = start + timedelta(days=1)
+    hour, second = timedelta(hours=1), timedelta(seconds=1)
+    offsets = [timedelta(0), hour, 24 * hour, 36 * hour, 48 * hour, 54 * hour, 20 * 24 * hour,
+               MAX_WINDOW]
+    starts = [start - o + d for o in offsets for d in (-second, timedelta(0), second)]
+    starts += [end - second, end, start - MAX_WINDOW - 24 * hour]
+    lengths = [hour, 24 * hour, 36 * hour - second, 36 * hour, 36 * hour + second, 48 * hour,
+               48 * hour + second, 60 * hour, 72 * hour, 31 * 24 * hour,
+               MAX_WINDOW + 24 * hour]
+    made = []
+    with ledger.transaction():
+        for n, (begin, length) in enumerate(
+                [(b, length) for b in starts for length in lengths], start=1):
+            key = f"acled:{n}:1"
+            ledger.append("reports", {**report(n), "body": {"sources": [f"src {n}"]}})
+            ledger.append("incidents", {**incident(n), "occurred_start": iso(begin),
+                                        "occurred_end": iso(begin + length)})
+            if begin < end and begin + length > start and begin >= start - MAX_WINDOW:
+                made.append(key)
+    found = ledger.nearby_reports(start, end, 35.93, 36.63, 10.0, exclude_feed="ucdp")
+    assert [r["report_key"] for r in found] == made
+    assert 40 < len(made) < len(starts) * len(lengths)
+    assert found[0]["sources"] == ["src " + made[0].split(":")[1]]
+    assert ledger.nearby_reports(start, end, 35.93, 36.63, 10.0, exclude_feed="acled") == []
+    assert ledger.nearby_reports(start, end, 36.5, 36.63, 10.0, exclude_feed="ucdp") == []
+    plan = " ".join(str(r) for r in ledger._conn.execute(
+        "EXPLAIN QUERY PLAN SELECT * FROM incidents i WHERE i.occurred_start >= ? AND "
+        f"i.occurred_start < ? AND {schema.long_window_sql('i')}", ["2016", "2017"]))
+    assert "idx_incidents_long_window" in plan
+
+
 def test_no_index_is_the_first_columns_of_another(ledger: Ledger) -> None:
     """An index whose columns lead another index of its table costs bytes and a write each
-    row, and serves no query the longer one does not (m007 dropped three such)."""
+    row, and serves no query the longer one does not (m007 dropped three such). A partial
+    index (m009: the long windows) holds other rows, so it is not compared."""
     indexes: dict[str, list[tuple[str, tuple[str, ...]]]] = {}
     for name, table in ledger._conn.execute(
-            "SELECT name, tbl_name FROM sqlite_master WHERE type = 'index'").fetchall():
+            "SELECT name, tbl_name FROM sqlite_master WHERE type = 'index' AND "
+            "(sql IS NULL OR sql NOT LIKE '% WHERE %')").fetchall():
         columns = tuple(r[2] for r in ledger._conn.execute(f"PRAGMA index_info('{name}')"))
         indexes.setdefault(table, []).append((name, columns))
     assert "incidents" in indexes and "reports" in indexes
@@ -918,6 +960,27 @@ def test_m007_drops_the_prefix_indexes_of_an_existing_ledger(
     assert names - now == {"idx_incidents_occurred_start", "idx_reports_feed",
                            "idx_links_report_key"}
     assert new.verify().ok and new.verify().entries == 3
+    new.close()
+
+
+def test_m009_indexes_the_long_windows_of_an_existing_ledger(
+        path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    with monkeypatch.context() as m:
+        m.setattr(schema, "MIGRATIONS", migrations_without("m009_long_windows"))
+        old = Ledger.open(path, clock=SteppingClock())
+        record(old, 1)  # a day
+        with old.transaction():
+            old.append("reports", report(2))
+            old.append("incidents", {**incident(2), "occurred_end": "2016-09-05T00:00:00+00:00"})
+        names = {n for (n,) in old._conn.execute("SELECT name FROM sqlite_master")}
+        old.close()
+    new = Ledger.open(path, clock=SteppingClock())
+    now = {n for (n,) in new._conn.execute("SELECT name FROM sqlite_master")}
+    assert now - names == {"idx_incidents_long_window"}
+    assert new._conn.execute("SELECT report_key FROM incidents INDEXED BY "
+                             "idx_incidents_long_window WHERE occurred_start > '2016' AND "
+                             f"{schema.long_window_sql()}").fetchall() == [("acled:2:1",)]
+    assert new.verify().ok and new.verify().entries == 5
     new.close()
 
 
@@ -1107,7 +1170,8 @@ def test_opening_sets_wal_and_migrations_are_idempotent(path: Path) -> None:
     assert sorted(m["name"] for m in again.query("SELECT name FROM _sqlite_migrations")) == [
         "chained_table_calm_counts", "chained_table_shared_texts", "m001_chained_tables",
         "m002_pattern_queue", "m003_finding_state", "m004_charged_sets", "m005_full_views",
-        "m006_scorecard_counts", "m007_no_prefix_indexes", "m008_shared_texts"]
+        "m006_scorecard_counts", "m007_no_prefix_indexes", "m008_shared_texts",
+        "m009_long_windows"]
     assert sum(again.counts().values()) == 3
     record(again, 2)
     assert again.verify().entries == 6

@@ -17,7 +17,13 @@ from ..vocabulary import SERIOUS_SEVERITIES, sql_list
 from .base import LedgerBase
 from .compact import explanation_json_sql
 from .errors import LedgerError
-from .schema import CHARGED_SET_SQL, aggregate_sql, current_incident_sql, quote
+from .schema import (
+    CHARGED_SET_SQL,
+    aggregate_sql,
+    current_incident_sql,
+    long_window_sql,
+    quote,
+)
 
 # The longest event window corroboration searches back over (a month-precise report).
 MAX_WINDOW = timedelta(days=32)
@@ -256,20 +262,27 @@ class Queries(LedgerBase):
                        km: float, exclude_feed: str) -> list[dict[str, Any]]:
         """Reports of other feeds whose event window overlaps [start, end) and whose point
         lies in :func:`monitor.geo.bounding_box` of ``km`` around (lat, lon), with the
-        incident each belongs to now: the candidates for corroboration. Windows longer than
-        MAX_WINDOW (a report dated only to a year) are not searched for."""
+        incident each belongs to now and its ``sources`` (from the body): the candidates for
+        corroboration. Windows longer than MAX_WINDOW (a report dated only to a year) are not
+        searched for. Rows that start up to two days before ``start`` are read by time; those
+        that start earlier and overlap it last longer than two days, and are read through the
+        index of long windows alone (``schema.long_window_sql``)."""
         lat_lo, lat_hi, lon_lo, lon_hi = geo.bounding_box(lat, lon, km)
+        select = (f"SELECT i.seq, i.report_key, {current_incident_sql('r')} AS incident_id, "
+                  "r.feed, i.occurred_start, i.occurred_end, i.lat, i.lon, "
+                  "i.location_precision, i.attacker_sides, i.target_sides, i.event_type, "
+                  "json_extract(r.body, '$.sources') AS sources FROM incidents i JOIN reports r "
+                  "USING (report_key) WHERE i.occurred_start < ? AND i.occurred_end > ? AND "
+                  "i.lat BETWEEN ? AND ? AND i.lon BETWEEN ? AND ? AND r.feed != ? AND ")
+        near = [iso(end), iso(start), lat_lo, lat_hi, lon_lo, lon_hi, exclude_feed]
+        recent = iso(start - _RECENT)
         rows = self._rows(
-            f"SELECT i.report_key, {current_incident_sql('r')} AS incident_id, r.feed, "
-            "i.occurred_start, i.occurred_end, i.lat, i.lon, i.location_precision, "
-            "i.attacker_sides, i.target_sides, i.event_type, r.body FROM incidents i JOIN "
-            "reports r USING (report_key) WHERE i.occurred_start < ? AND "
-            "i.occurred_start >= ? AND i.occurred_end > ? AND i.lat BETWEEN ? AND ? AND "
-            "i.lon BETWEEN ? AND ? AND r.feed != ? ORDER BY i.seq",
-            [iso(end), iso(start - MAX_WINDOW), iso(start), lat_lo, lat_hi, lon_lo, lon_hi,
-             exclude_feed])
-        return [self._decode(frozenset({"attacker_sides", "target_sides", "body"}), r)
-                for r in rows]
+            f"SELECT * FROM ({select} i.occurred_start >= ? UNION ALL {select} "
+            f"i.occurred_start >= ? AND i.occurred_start < ? AND {long_window_sql('i')}) "
+            "ORDER BY seq", [*near, recent, *near, iso(start - MAX_WINDOW), recent])
+        for row in rows:
+            del row["seq"]
+        return [self._decode(_NEARBY_JSON, r) for r in rows]
 
     def latest_reports(self, since: str) -> list[dict[str, Any]]:
         """The latest revision of each source record whose event started at or after
@@ -463,6 +476,10 @@ def _marks(values: list[str] | None) -> str:
 
 # what ``findings(with_place=True)`` adds, from the incident: its name -> the incidents column
 # of the incident's first report (joined as ``pl``)
+# nearby_reports: what it reads by time alone (two days, from schema.LONG_WINDOW_DAYS up with a
+# margin), and its JSON columns
+_RECENT = timedelta(days=2)
+_NEARBY_JSON = frozenset({"attacker_sides", "target_sides", "sources"})
 _PLACE_COLUMNS = {"latitude": "lat", "longitude": "lon", "place": "place"}
 _PLACE_JOIN = (" LEFT JOIN incidents pl ON pl.seq = (SELECT i.seq FROM incidents i WHERE "
                "i.incident_id = f.incident_id ORDER BY i.seq LIMIT 1)")
