@@ -419,8 +419,11 @@ class Finding(BaseModel):
                                                           "claimed_target")
 
     def ledger_row(self) -> dict[str, Any]:
-        """The row of the ledger's ``findings`` table (status and time are the ledger's own)."""
-        return self.model_dump(exclude={"status", "recorded_at", *self.RECORDED_IN_EXPLANATION})
+        """The row of the ledger's ``findings`` table (status and time are the ledger's own):
+        ``model_dump`` without its deep copy (of an explanation the caller then replaces with
+        the stored one). The values are the finding's own: the ledger writes them and changes
+        none; a caller may set the row's keys, not change its lists."""
+        return {k: v for k, v in self.__dict__.items() if k not in _NOT_IN_LEDGER_ROW}
 
     @staticmethod
     def recorded_facts(explanation: list[dict[str, Any]]) -> dict[str, Any]:
@@ -430,6 +433,9 @@ class Finding(BaseModel):
             if isinstance(entry, dict) and isinstance(entry.get("finding"), dict):
                 return dict(entry["finding"])
         return {}
+
+
+_NOT_IN_LEDGER_ROW = frozenset({"status", "recorded_at", *Finding.RECORDED_IN_EXPLANATION})
 
 
 class Outcome(BaseModel):

@@ -1,13 +1,19 @@
-"""The vocabulary rejects bad values, naming the field and the reason."""
+"""The vocabulary rejects bad values, naming the field and the reason; a finding's ledger row."""
 
 from __future__ import annotations
 
 import datetime as dt
+import itertools
 
 import pytest
 from pydantic import ValidationError
 
+from monitor.adapters import reader
+from monitor.config import PROJECT_ROOT, Pack
 from monitor.models import IncidentReport
+from monitor.service import Evaluator, validated
+
+UCDP = PROJECT_ROOT / "feeds" / "data" / "ged_syria_2016.csv"
 
 GOOD = {"source_id": "r1", "occurred": "2016-08-10",
         "location": {"lat": 35.614, "lon": 36.562, "precision": 1}}
@@ -61,3 +67,19 @@ def test_a_time_with_an_offset_is_kept_as_given() -> None:
 def test_a_single_name_is_a_list_of_one() -> None:
     report = IncidentReport.model_validate({**GOOD, "attacker": "Syrian army"})
     assert report.attacker == ["Syrian army"]
+
+
+def test_a_findings_ledger_row_is_its_model_dump_without_the_ledgers_own_columns(
+        pack: Pack) -> None:
+    """Finding.ledger_row reads the model's values instead of dumping (and deep-copying) them:
+    for real findings it gives what model_dump gave, key for key and in order."""
+    reports = list(itertools.islice((r for r in map(validated, reader("ucdp")(UCDP, feed="ucdp"))
+                                     if isinstance(r, IncidentReport) and r.occurred.month == 9),
+                                    300))
+    findings = [f for _, found in Evaluator(pack).judge_many(reports) for f in found]
+    assert len(findings) > 50
+    left_out = {"status", "recorded_at", "parties", "aggregate", "claimed_target"}
+    for f in findings:
+        row = f.ledger_row()
+        assert row == f.model_dump(exclude=left_out)
+        assert list(row) == list(f.model_dump(exclude=left_out))

@@ -74,7 +74,7 @@ def compact_explanation(explanation: Sequence[Mapping[str, Any]],
     when its ``{"resolution": note}`` entries are one run and exactly those notes, the run
     becomes :data:`NOTES_MARKER`; otherwise (or without notes) it is stored as it is."""
     out = list(explanation)
-    at = [i for i, entry in enumerate(out) if entry.keys() == {"resolution"}]
+    at = [i for i, entry in enumerate(out) if len(entry) == 1 and "resolution" in entry]
     if notes and at and at == list(range(at[0], at[0] + len(notes))) and [
             out[i]["resolution"] for i in at] == list(notes):
         return out[:at[0]] + [dict(NOTES_MARKER)] + out[at[-1] + 1:]
