@@ -19,6 +19,7 @@ from .compact import explanation_json_sql
 from .errors import LedgerError
 from .schema import (
     CHARGED_SET_SQL,
+    RECENT_WINDOW,
     aggregate_sql,
     current_incident_sql,
     long_window_sql,
@@ -275,7 +276,7 @@ class Queries(LedgerBase):
                   "USING (report_key) WHERE i.occurred_start < ? AND i.occurred_end > ? AND "
                   "i.lat BETWEEN ? AND ? AND i.lon BETWEEN ? AND ? AND r.feed != ? AND ")
         near = [iso(end), iso(start), lat_lo, lat_hi, lon_lo, lon_hi, exclude_feed]
-        recent = iso(start - _RECENT)
+        recent = iso(start - RECENT_WINDOW)
         rows = self._rows(
             f"SELECT * FROM ({select} i.occurred_start >= ? UNION ALL {select} "
             f"i.occurred_start >= ? AND i.occurred_start < ? AND {long_window_sql('i')}) "
@@ -474,12 +475,10 @@ def _marks(values: list[str] | None) -> str:
     return "(" + ", ".join("?" * len(values or [None])) + ")"
 
 
+# nearby_reports' JSON columns
+_NEARBY_JSON = frozenset({"attacker_sides", "target_sides", "sources"})
 # what ``findings(with_place=True)`` adds, from the incident: its name -> the incidents column
 # of the incident's first report (joined as ``pl``)
-# nearby_reports: what it reads by time alone (two days, from schema.LONG_WINDOW_DAYS up with a
-# margin), and its JSON columns
-_RECENT = timedelta(days=2)
-_NEARBY_JSON = frozenset({"attacker_sides", "target_sides", "sources"})
 _PLACE_COLUMNS = {"latitude": "lat", "longitude": "lon", "place": "place"}
 _PLACE_JOIN = (" LEFT JOIN incidents pl ON pl.seq = (SELECT i.seq FROM incidents i WHERE "
                "i.incident_id = f.incident_id ORDER BY i.seq LIMIT 1)")

@@ -11,6 +11,7 @@ for writing.
 
 from __future__ import annotations
 
+import datetime as dt
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
@@ -446,6 +447,7 @@ def _m008_shared_texts(db: sqlite_utils.Database) -> None:
 # between a day and a half and two days keeps a day-dated row out of the index whatever
 # julianday's rounding does, and every row the search needs in it.
 LONG_WINDOW_DAYS = 1.5
+RECENT_WINDOW = dt.timedelta(days=2)  # read by time alone; more than LONG_WINDOW_DAYS
 
 
 def long_window_sql(row: str = "") -> str:
