@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import re
 import shutil
 import signal
@@ -453,6 +454,9 @@ def stop_daemon(proc: subprocess.Popen[bytes], grace: float = 120) -> dict[str, 
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
+    # every run loads its pack cold, as before the zone cache existed (monitor.zones.cache),
+    # so that start-up figures compare across runs; MONITOR_CACHE set by the caller wins
+    os.environ.setdefault("MONITOR_CACHE", "")
     args.out.mkdir(parents=True, exist_ok=True)
     if args.render_only:  # the same measurements, written again (after a change of report.py)
         results = json.loads((args.out / "results.json").read_text("utf-8"))

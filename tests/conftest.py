@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import datetime as dt
+import os
 import shutil
+import tempfile
 from pathlib import Path
 
 import pytest
@@ -11,6 +13,10 @@ import pytest
 from monitor.config import PROJECT_ROOT, Pack, load_pack
 from monitor.ledger import Ledger
 from monitor.service import Monitor
+
+# The zone geometries' cache (monitor.zones.cache) of the test runs: a folder of their own, not
+# the user's; shared by the suite's processes (an entry is keyed by content and written whole)
+os.environ.setdefault("MONITOR_CACHE", str(Path(tempfile.gettempdir()) / "ceasefire-monitor-tests"))
 
 CONFIG = PROJECT_ROOT / "config"
 SHARED = PROJECT_ROOT.parent / "shared"

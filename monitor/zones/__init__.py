@@ -17,7 +17,9 @@ about 20x faster with shapely 2.2 / GEOS 3.14 (100k points, 62 districts: 1.6 s 
 point's rows come from one sort of (point, row) keys, not per-point sets: with the benchmark's
 5,000 rows a point lies in ~60 of them (10k points: ~58 µs a point before, ~26 µs after).
 Start-up: zones.yaml is parsed by libyaml when PyYAML has it (``read_yaml``), and row shapes are checked and
-polygons built in batched shapely calls (5,000 rows: ~8 s before, ~3 s after, mostly YAML).
+polygons built in batched shapely calls (5,000 rows: ~8 s before, ~3 s after, mostly YAML). The
+boundaries' polygons and the rows' geometries are kept on disk by content (:mod:`.cache`): the
+default pack's zones load in ~0.02 s from it instead of ~0.28 s.
 
 Split places (TERMS.md §3, ZONES.md "Split places"): a city divided between kinds (Aleppo, Daraa,
 Deir ez-Zor, Damascus in 2016). A report that names only the city (its location name, compared by

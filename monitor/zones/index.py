@@ -4,6 +4,7 @@ zone row (:class:`ZoneIndex`). See :mod:`monitor.zones`."""
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
 import json
 import math
 from collections.abc import Iterable, Sequence
@@ -23,6 +24,7 @@ from monitor import geo
 from monitor.actors import name_key as _name_key
 from monitor.models import FileModel, Name, ZoneSpec
 from monitor.problems import did_you_mean
+from monitor.zones import cache
 
 # Precedence levels (ZONES.md "Rules of the table"): higher = more specific = wins.
 
@@ -37,6 +39,12 @@ _NEVER, _FOREVER = -(2**62), 2**62  # open validity bounds, in microseconds
 _DESCRIBED_MAX = 65_536  # row combinations whose description is kept (then start afresh)
 _TYPE_WORDS = ("town", "city")  # UCDP names a settlement "Aleppo town", "Damascus city"
 _TOP_KEYS = ("provenance", "zones", "split_places")
+# how geometries are made (this module's source) is part of every cache key (.cache)
+_CODE = Path(__file__).read_bytes()
+_GEOMETRY_FIELDS = {"pcodes", "polygon", "line", "buffer_km", "overlay"}  # of a zone row
+# what a sub-district's properties give the index (all the cache keeps of them)
+_ADMIN_KEYS = ("adm0_name", "adm1_pcode", "adm1_name", "adm2_pcode", "adm2_name", "adm3_pcode",
+               "adm3_name")
 
 
 def place_key(name: str) -> str:
@@ -102,6 +110,7 @@ class _Admin:
     names: dict[str, str]  # adm1, adm2 and adm3 pcode -> English name
     tree: shapely.STRtree  # over geoms
     country: str = ""  # adm0_name of the file
+    digest: str = ""  # the file's SHA-256 (the zone rows' cache entries are keyed by it)
 
 
 def _read_boundaries(path: Path) -> _Admin:
@@ -116,20 +125,41 @@ def _read_boundaries(path: Path) -> _Admin:
 @lru_cache(maxsize=4)
 def _read_boundaries_cached(path: str, _mtime: int, _size: int) -> _Admin:
     try:
-        text = Path(path).read_text(encoding="utf-8")
+        raw = Path(path).read_bytes()
+    except OSError as exc:
+        raise ValueError(f"is not an OCHA sub-district (adm3) GeoJSON: {exc!r}") from exc
+    digest = hashlib.sha256(raw).hexdigest()
+    entry = cache.key("boundaries", digest, _CODE)
+    found = cache.load(entry)
+    if found is not None:  # this very file, read before: its polygons and what names them
+        meta, blobs = found
+        return _admin(meta["properties"], shapely.from_wkb(blobs), digest)
+    try:
+        text = raw.decode("utf-8")
         features = json.loads(text)["features"]
         props = [f["properties"] for f in features]
-        pcodes = [p["adm3_pcode"] for p in props]
+        if any("adm3_pcode" not in p for p in props):  # (not a mapping: TypeError)
+            raise KeyError("adm3_pcode")
         geoms = _geometries(text, features)
-    except (OSError, ValueError, KeyError, TypeError, shapely.errors.GEOSException) as exc:
+    except (ValueError, KeyError, TypeError, shapely.errors.GEOSException) as exc:
         raise ValueError(f"is not an OCHA sub-district (adm3) GeoJSON: {exc!r}") from exc
+    admin = _admin(props, geoms, digest)
+    cache.save(entry, {"properties": [{k: p[k] for k in _ADMIN_KEYS if k in p} for p in props]},
+               cache.wkb(geoms))
+    return admin
+
+
+def _admin(props: list[dict[str, Any]], geoms: np.ndarray, digest: str) -> _Admin:
+    """The sub-districts of a boundaries file from their properties and polygons."""
+    pcodes = [p["adm3_pcode"] for p in props]
     names = {p[f"{lv}_pcode"]: p.get(f"{lv}_name", "") for p in props for lv in ("adm1", "adm2")}
     names.update((p["adm3_pcode"], p.get("adm3_name", "")) for p in props)
     labels = [f"{p.get('adm1_name')} governorate, {p.get('adm2_name')} district {p['adm2_pcode']}, "
               f"{p.get('adm3_name')} sub-district {p['adm3_pcode']}" for p in props]
     shapely.prepare(geoms)
     country = next((str(p["adm0_name"]) for p in props if p.get("adm0_name")), "")
-    return _Admin(np.array(pcodes), geoms, tuple(labels), names, shapely.STRtree(geoms), country)
+    return _Admin(np.array(pcodes), geoms, tuple(labels), names, shapely.STRtree(geoms), country,
+                  digest)
 
 
 def _geometries(text: str, features: list[dict[str, Any]]) -> np.ndarray:
@@ -219,9 +249,41 @@ class ZoneIndex:
         ix._by_id = {s.id: i for i, s in enumerate(specs)}
         ix._row_ids, ix._row_kinds = [s.id for s in specs], [s.kind for s in specs]
         ix._cache: dict[tuple[int, ...], tuple[tuple[str, ...], tuple[str, ...], str]] = {}
+        entry = cache.key("zones", ix._admin.digest, _CODE, json.dumps(
+            [s.model_dump(mode="json", include=_GEOMETRY_FIELDS) for s in specs]))
+        found = cache.load(entry)
+        if found is not None:  # the same rows over the same boundaries, made before
+            meta, blobs = found
+            made = shapely.from_wkb(blobs)
+            ix._row_geoms = list(made[:len(specs)])
+            pieces = [(r, lvl, g) for (r, lvl), g in zip(meta["pieces"], made[len(specs):],
+                                                        strict=True)]
+        else:
+            pieces = ix._make_rows(specs, boundaries)
+            cache.save(entry, {"pieces": [[r, lvl] for r, lvl, _ in pieces]},
+                       cache.wkb([*ix._row_geoms, *(g for _, _, g in pieces)]))
+        rows = [r for r, _, _ in pieces]
+        ix._piece_row = np.array(rows, dtype=np.int64)
+        ix._piece_level = np.array([lvl for _, lvl, _ in pieces], dtype=np.int64)
+        ix._piece_from = np.array([_to_us(specs[r].valid_from, ix._tz, False) for r in rows])
+        ix._piece_to = np.array([_to_us(specs[r].valid_to, ix._tz, True) for r in rows])
+        geoms = np.empty(len(pieces), dtype=object)
+        geoms[:] = [g for _, _, g in pieces]
+        ix._items = np.concatenate([geoms, ix._admin.geoms])
+        shapely.prepare(ix._items)
+        ix._n_pieces = len(pieces)
+        ix._tree = shapely.STRtree(ix._items)  # built once, queried once per resolve_many
+        ix._row_overlay = [s.overlay for s in specs]
+        return ix
+
+    def _make_rows(self, specs: Sequence[ZoneSpec], boundaries: Path
+                   ) -> list[tuple[int, int, shapely.Geometry]]:
+        """Each row's geometry (``_row_geoms``) and its pieces, (row, level, geometry): the
+        unions of sub-districts per pcode level, the polygons, the buffered lines."""
+        ix = self
         pieces: list[tuple[int, int, shapely.Geometry]] = []  # (row, level, geometry)
-        polygons = _polygons(specs)
-        ix._row_geoms: list[shapely.Geometry] = []
+        polygons = _polygons(list(specs))
+        ix._row_geoms = []
         for i, spec in enumerate(specs):
             mine: list[tuple[int, shapely.Geometry]] = []
             for level in sorted({PCODE_LEVELS.get(len(c), -9) for c in spec.pcodes}):
@@ -246,19 +308,7 @@ class ZoneIndex:
             pieces += [(i, OVERLAY_LEVEL if spec.overlay else lvl, g) for lvl, g in mine]
             ix._row_geoms.append(shapely.union_all([g for _, g in mine]) if len(mine) > 1
                                    else mine[0][1])
-        rows = [r for r, _, _ in pieces]
-        ix._piece_row = np.array(rows, dtype=np.int64)
-        ix._piece_level = np.array([lvl for _, lvl, _ in pieces], dtype=np.int64)
-        ix._piece_from = np.array([_to_us(specs[r].valid_from, ix._tz, False) for r in rows])
-        ix._piece_to = np.array([_to_us(specs[r].valid_to, ix._tz, True) for r in rows])
-        geoms = np.empty(len(pieces), dtype=object)
-        geoms[:] = [g for _, _, g in pieces]
-        ix._items = np.concatenate([geoms, ix._admin.geoms])
-        shapely.prepare(ix._items)
-        ix._n_pieces = len(pieces)
-        ix._tree = shapely.STRtree(ix._items)  # built once, queried once per resolve_many
-        ix._row_overlay = [s.overlay for s in specs]
-        return ix
+        return pieces
 
     def _set_split_places(self, places: tuple[SplitPlace, ...], tz: ZoneInfo) -> None:
         self._split = places
