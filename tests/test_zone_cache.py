@@ -154,3 +154,30 @@ def test_only_the_newest_entries_of_a_kind_are_kept(tmp_path: Path,
     assert zone_cache.load(newest) == ({"n": zone_cache.KEEP + 2}, [b"geometry"])
     assert len(list(tmp_path.glob("boundaries-*.bin"))) == 1  # another kind is left alone
     assert not list(tmp_path.glob(".*"))  # no temporary file left behind
+
+
+def test_an_entry_changed_on_disk_is_not_read(tmp_path: Path,
+                                              monkeypatch: pytest.MonkeyPatch) -> None:
+    """A bit changed in a polygon would move a zone silently: every entry carries the SHA-256
+    of its blobs, and one that no longer matches is made again."""
+    plain = made(build("", monkeypatch=monkeypatch))
+    build(tmp_path, monkeypatch=monkeypatch)
+    for entry in entries(tmp_path):
+        data = bytearray(entry.read_bytes())
+        data[-20] ^= 0x01  # a coordinate's low bit, near the end
+        entry.write_bytes(bytes(data))
+        assert zone_cache.load(entry.stem) is None
+    assert made(build(tmp_path, monkeypatch=monkeypatch)) == plain
+    assert all(zone_cache.load(entry.stem) is not None for entry in entries(tmp_path))
+
+
+def test_an_entry_without_what_it_should_hold_is_made_again(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    plain = made(build("", monkeypatch=monkeypatch))
+    build(tmp_path, monkeypatch=monkeypatch)
+    for entry in entries(tmp_path):  # well formed, but without its header's keys or blobs
+        zone_cache.save(entry.stem, {}, [b"not wkb"])
+    assert made(build(tmp_path, monkeypatch=monkeypatch)) == plain
+    for entry in entries(tmp_path):
+        found = zone_cache.load(entry.stem)
+        assert found is not None and found[0] != {}

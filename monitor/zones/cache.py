@@ -66,8 +66,9 @@ def load(name: str) -> tuple[dict[str, Any], list[bytes]] | None:
         for length in header["lengths"]:
             blobs.append(data[at:at + length])
             at += length
-        if at != len(data) or header.get("name") != name:
-            return None  # cut short, or written for another key
+        if (at != len(data) or header.get("name") != name
+                or hashlib.sha256(data[_HEADER.size + size:]).hexdigest() != header["sha256"]):
+            return None  # cut short, written for another key, or changed since
         return header["meta"], blobs
     except (OSError, ValueError, KeyError, TypeError, struct.error):
         return None
@@ -79,7 +80,8 @@ def save(name: str, meta: dict[str, Any], blobs: list[bytes]) -> None:
     where = folder()
     if where is None:
         return
-    header = json.dumps({"name": name, "meta": meta, "lengths": [len(b) for b in blobs]},
+    header = json.dumps({"name": name, "meta": meta, "lengths": [len(b) for b in blobs],
+                         "sha256": hashlib.sha256(b"".join(blobs)).hexdigest()},
                         separators=(",", ":")).encode()
     try:
         where.mkdir(parents=True, exist_ok=True)

@@ -3,6 +3,7 @@ zone row (:class:`ZoneIndex`). See :mod:`monitor.zones`."""
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import hashlib
 import json
@@ -133,7 +134,8 @@ def _read_boundaries_cached(path: str, _mtime: int, _size: int) -> _Admin:
     found = cache.load(entry)
     if found is not None:  # this very file, read before: its polygons and what names them
         meta, blobs = found
-        return _admin(meta["properties"], shapely.from_wkb(blobs), digest)
+        with contextlib.suppress(KeyError, TypeError, ValueError, shapely.errors.GEOSException):
+            return _admin(meta["properties"], shapely.from_wkb(blobs), digest)
     try:
         text = raw.decode("utf-8")
         features = json.loads(text)["features"]
@@ -252,13 +254,8 @@ class ZoneIndex:
         entry = cache.key("zones", ix._admin.digest, _CODE, json.dumps(
             [s.model_dump(mode="json", include=_GEOMETRY_FIELDS) for s in specs]))
         found = cache.load(entry)
-        if found is not None:  # the same rows over the same boundaries, made before
-            meta, blobs = found
-            made = shapely.from_wkb(blobs)
-            ix._row_geoms = list(made[:len(specs)])
-            pieces = [(r, lvl, g) for (r, lvl), g in zip(meta["pieces"], made[len(specs):],
-                                                        strict=True)]
-        else:
+        pieces = ix._rows_from(found, len(specs)) if found is not None else None
+        if pieces is None:  # not made before, or its entry does not hold them
             pieces = ix._make_rows(specs, boundaries)
             cache.save(entry, {"pieces": [[r, lvl] for r, lvl, _ in pieces]},
                        cache.wkb([*ix._row_geoms, *(g for _, _, g in pieces)]))
@@ -275,6 +272,20 @@ class ZoneIndex:
         ix._tree = shapely.STRtree(ix._items)  # built once, queried once per resolve_many
         ix._row_overlay = [s.overlay for s in specs]
         return ix
+
+    def _rows_from(self, found: tuple[dict[str, Any], list[bytes]], rows: int
+                   ) -> list[tuple[int, int, shapely.Geometry]] | None:
+        """The rows' geometries (``_row_geoms``) and pieces from a cache entry, or None if it
+        does not hold them."""
+        try:
+            meta, blobs = found
+            made = shapely.from_wkb(blobs)
+            pieces = [(int(r), int(lvl), g) for (r, lvl), g in zip(meta["pieces"], made[rows:],
+                                                                  strict=True)]
+        except (KeyError, TypeError, ValueError, shapely.errors.GEOSException):
+            return None
+        self._row_geoms = list(made[:rows])
+        return pieces
 
     def _make_rows(self, specs: Sequence[ZoneSpec], boundaries: Path
                    ) -> list[tuple[int, int, shapely.Geometry]]:
