@@ -163,11 +163,12 @@ class Queries(LedgerBase):
         names = [*(c for c in t.columns if c != "confidence"), "confidence", "status"]
         if not get("explained", True):
             names.remove("explanation")
-        # the incident's first report's row, looked up once for the three columns
+        # columns beyond the view's: the place from the incident's first report's row (joined
+        # once for the three), and whether the finding is an aggregate's
         with_place = get("with_place", False) and count is None
-        place = {k: f"pl.{col}" for k, col in _PLACE_COLUMNS.items()} if with_place else {}
+        extra = {k: f"pl.{col}" for k, col in _PLACE_COLUMNS.items()} if with_place else {}
         if get("with_aggregate", False) and count is None:
-            place["aggregate"] = aggregate_sql(self._has_shared_texts)
+            extra["aggregate"] = aggregate_sql(self._has_shared_texts)
         if count is not None:
             select = count
         elif get("as_json", False):
@@ -176,11 +177,11 @@ class Queries(LedgerBase):
                 "explanation": f"json({explanation_json_sql(self._has_shared_texts)})"}
             select = "CAST(json_object(" + ", ".join(
                 [f"'{c}', " + stored.get(c, f"f.{quote(c)}") for c in names]
-                + [f"'{k}', {sql}" for k, sql in place.items()]) + ") AS BLOB)"
+                + [f"'{k}', {sql}" for k, sql in extra.items()]) + ") AS BLOB)"
         else:
             select = ", ".join(f"f.{quote(c)}" for c in names) + "".join(
-                f", {sql} AS {k}" for k, sql in place.items())
-        sql = f"SELECT {select} FROM finding_status f" + _PLACE_JOIN * bool(place) \
+                f", {sql} AS {k}" for k, sql in extra.items())
+        sql = f"SELECT {select} FROM finding_status f" + _PLACE_JOIN * with_place \
             + " WHERE " * bool(where) + " AND ".join(where)
         if count is None:
             sql += (" ORDER BY f.occurred DESC, f.seq DESC" if get("newest_first", False) else
