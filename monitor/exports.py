@@ -22,12 +22,6 @@ def _point(lat: Any, lon: Any) -> dict[str, Any] | None:
     return {"type": "Point", "coordinates": [lon, lat]}
 
 
-def findings_geojson(findings: Iterable[Mapping[str, Any]],
-                     incidents: Mapping[str, Mapping[str, Any]]) -> dict[str, Any]:
-    """A FeatureCollection: one feature per finding, at its incident's point."""
-    return {"type": "FeatureCollection", "features": list(finding_features(findings, incidents))}
-
-
 def finding_features(findings: Iterable[Mapping[str, Any]],
                      incidents: Mapping[str, Mapping[str, Any]]) -> Iterator[dict[str, Any]]:
     """One feature per finding, at its incident's point (``incidents``: by incident id, the
@@ -39,11 +33,6 @@ def finding_features(findings: Iterable[Mapping[str, Any]],
                       "location_precision": inc.get("location_precision")})
         yield {"type": "Feature", "geometry": _point(inc.get("lat"), inc.get("lon")),
                "properties": props}
-
-
-def incidents_geojson(incidents: Iterable[Mapping[str, Any]]) -> dict[str, Any]:
-    """A FeatureCollection: one feature per recorded report's resolution."""
-    return {"type": "FeatureCollection", "features": list(incident_features(incidents))}
 
 
 def incident_features(incidents: Iterable[Mapping[str, Any]]) -> Iterator[dict[str, Any]]:

@@ -4,6 +4,7 @@ they cannot match."""
 from __future__ import annotations
 
 import json
+from collections.abc import Iterable
 
 import pytest
 from click.testing import CliRunner
@@ -300,18 +301,21 @@ def test_findings_geojson_puts_each_finding_where_json_and_csv_do(db) -> None:
 
 
 def test_geojson_is_written_a_feature_at_a_time_as_the_whole_collection_reads(db) -> None:
-    from monitor.exports import findings_geojson, incidents_geojson
+    from monitor.exports import finding_features, incident_features
     from monitor.ledger import Ledger
     from monitor.output import to_json
+
+    def collection(features: Iterable[dict]) -> str:  # the whole collection at once
+        return to_json({"type": "FeatureCollection", "features": list(features)}) + "\n"
 
     ledger = Ledger.open(db, readonly=True)
     findings, incidents = ledger.findings(), ledger.incident_rows()
     places = ledger.incident_places(f["incident_id"] for f in findings)
     ledger.close()
     assert len(findings) > 3 and len(incidents) > 3
-    assert run(db, "findings", "--format", "geojson").output == to_json(
-        findings_geojson(findings, places)) + "\n"
-    assert run(db, "incidents", "--format", "geojson").output == to_json(
-        incidents_geojson(incidents)) + "\n"
+    assert run(db, "findings", "--format", "geojson").output == collection(
+        finding_features(findings, places))
+    assert run(db, "incidents", "--format", "geojson").output == collection(
+        incident_features(incidents))
     empty = run(db, "incidents", "--since", "2030-01-01", "--format", "geojson").output
     assert json.loads(empty) == {"type": "FeatureCollection", "features": []}
