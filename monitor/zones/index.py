@@ -291,20 +291,19 @@ class ZoneIndex:
                    ) -> list[tuple[int, int, shapely.Geometry]]:
         """Each row's geometry (``_row_geoms``) and its pieces, (row, level, geometry): the
         unions of sub-districts per pcode level, the polygons, the buffered lines."""
-        ix = self
         pieces: list[tuple[int, int, shapely.Geometry]] = []  # (row, level, geometry)
         polygons = _polygons(list(specs))
-        ix._row_geoms = []
+        self._row_geoms = []
         for i, spec in enumerate(specs):
             mine: list[tuple[int, shapely.Geometry]] = []
             for level in sorted({PCODE_LEVELS.get(len(c), -9) for c in spec.pcodes}):
-                mask = np.zeros(len(ix._admin.pcodes), dtype=bool)
+                mask = np.zeros(len(self._admin.pcodes), dtype=bool)
                 for code in (c for c in spec.pcodes if PCODE_LEVELS.get(len(c), -9) == level):
-                    hit = np.char.startswith(ix._admin.pcodes, code)
+                    hit = np.char.startswith(self._admin.pcodes, code)
                     if level < 0 or not hit.any():
                         raise ValueError(f"zone {spec.id}: {code!r} is not a pcode of {boundaries}")
                     mask |= hit
-                mine.append((level, shapely.union_all(ix._admin.geoms[mask])))
+                mine.append((level, shapely.union_all(self._admin.geoms[mask])))
             if spec.polygon:
                 mine.append((CUSTOM_LEVEL, polygons[i]))
             if spec.line and spec.buffer_km is not None:
@@ -312,12 +311,12 @@ class ZoneIndex:
             elif spec.line:
                 # a line without width (a contact line) contains no point: it is measured from
                 # (distance_km), never a containment piece
-                ix._row_geoms.append(shapely.LineString(spec.line))
+                self._row_geoms.append(shapely.LineString(spec.line))
                 continue
             if not mine:
                 raise ValueError(f"zone {spec.id}: no pcodes, polygon or line")
             pieces += [(i, OVERLAY_LEVEL if spec.overlay else lvl, g) for lvl, g in mine]
-            ix._row_geoms.append(shapely.union_all([g for _, g in mine]) if len(mine) > 1
+            self._row_geoms.append(shapely.union_all([g for _, g in mine]) if len(mine) > 1
                                    else mine[0][1])
         return pieces
 
