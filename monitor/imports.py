@@ -2,10 +2,10 @@
 :meth:`Monitor.submit`, with a second process reading, resolving and judging ahead for long
 files (:mod:`monitor.pipeline`).
 
-A batch is one ledger transaction. A failure part-way (a full disk) rolls back the batch in
-progress and leaves every batch before it recorded, so the same import run again completes
-it: what is recorded is skipped as a duplicate. Either way of importing (one process or two)
-records the same ledger.
+A batch is one ledger transaction, recorded in pieces (:data:`~monitor.pipeline.PIECE`), each
+a savepoint of it. A failure part-way (a full disk) rolls back the batch in progress and leaves
+every batch before it recorded, so the same import run again completes it: what is recorded is
+skipped as a duplicate. Either way of importing (one process or two) records the same ledger.
 """
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ from __future__ import annotations
 import contextlib
 import sqlite3
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -26,11 +26,14 @@ if TYPE_CHECKING:
 
 # Reports per ledger transaction (``monitor import --batch-size``). A commit writes every page
 # the batch changed, and in a big ledger the indexes keyed by event time and by incident id
-# change pages all over the file: measured on 1,000,000 generated rows, 500 reports a batch
-# took 454-463 s and 5,000 took 350 s (sys time 93 -> 63 s), with no difference at 100,000.
-# A crash loses at most the batch in progress (re-importing records it); each batch in flight
-# is held in memory (peak RSS 267 -> 364 MiB at 5,000).
-BATCH = 5000
+# change pages all over the file: a commit writes (and a checkpoint copies) much the same pages
+# whatever the batch's size, so fewer commits write less. Measured on 1,000,000 generated
+# rows: 500 reports a batch took 454-463 s and 5,000 took 350 s (sys time 93 -> 63 s); at
+# e3c773e, in two runs each, 5,000 took 153 and 170 s and 20,000 (in pieces of 5,000) 142 and
+# 152 s, the bytes written to the disk 41-54 GB -> 18.5 GB; 400,000 rows 57.6 -> 53.1 s. A
+# crash loses at most the batch in progress (re-importing records it); what is held in memory
+# is a piece (:data:`~monitor.pipeline.PIECE`), not a batch.
+BATCH = 20_000
 
 
 class ImportStopped(MonitorError):
@@ -46,6 +49,13 @@ class ImportResult:
     by_term: Counter[str] = field(default_factory=Counter)
     rejections: list[Rejection] = field(default_factory=list)
 
+    def add(self, other: ImportResult) -> None:
+        """Count ``other``'s outcomes in this one too."""
+        self.new += other.new
+        self.duplicates += other.duplicates
+        self.by_term.update(other.by_term)
+        self.rejections.extend(other.rejections)
+
     @property
     def findings(self) -> int:
         return sum(self.by_term.values())
@@ -58,7 +68,7 @@ def _ignore(_: Any) -> None:
 def import_file(path: Path, fmt: str, open_monitor: Callable[[], Monitor], *, config: Path,
                 pack: str, feed: str | None = None, pipeline: bool | None = None,
                 date_format: str | None = None, reliability: str | None = None,
-                batch_size: int = BATCH,
+                batch_size: int = BATCH, piece: int = two_processes.PIECE,
                 on_start: Callable[[int], None] = _ignore,
                 on_batch: Callable[[int], None] = _ignore,
                 on_note: Callable[[str], None] = _ignore) -> ImportResult:
@@ -67,12 +77,13 @@ def import_file(path: Path, fmt: str, open_monitor: Callable[[], Monitor], *, co
     ``date_format`` reads an ACLED file's numeric dates (:func:`monitor.adapters.acled.parse_date`);
     ``reliability`` grades the file's source (default: the format's, ``DEFAULT_RELIABILITY``).
     ``batch_size`` reports are recorded per transaction (:data:`BATCH`; the first batch is
-    :data:`~monitor.pipeline.FIRST_BATCH` at most).
+    :data:`~monitor.pipeline.FIRST_BATCH` at most), ``piece`` at a time
+    (:func:`~monitor.pipeline.piece_sizes`).
 
     ``pipeline`` asks for the second process (None: for big files on 2+ cores); it loads pack
     ``pack`` of folder ``config`` while ``open_monitor`` loads this process's (called once the
     worker has started). ``on_start`` gets the file's line count before the first batch,
-    ``on_batch`` each recorded batch's size, ``on_note`` why the import runs in one process
+    ``on_batch`` each recorded piece's size, ``on_note`` why the import runs in one process
     when a second one was wanted but could not start. Raises :class:`ImportStopped` when the
     ledger cannot be written, :class:`~monitor.pipeline.PipelineError` when the worker dies.
     """
@@ -88,38 +99,41 @@ def import_file(path: Path, fmt: str, open_monitor: Callable[[], Monitor], *, co
             try:
                 worker = stack.enter_context(
                     two_processes.Worker(config, pack, fmt, path, feed, batch_size,
-                                         date_format, reliability))
+                                         date_format, reliability, piece))
             except OSError as exc:  # no second process here: one does it all
                 on_note(f"importing in one process ({exc})")
         monitor = open_monitor()
         stack.enter_context(two_processes.settled_heap())
+        stack.enter_context(monitor.ledger.bulk_cache())
         on_start(lines)
-        batch: list[Any] = []
-
-        def flush(judged: list[Any] | None = None, bodies: list[Any] | None = None) -> None:
-            done = monitor.submit(batch, refresh=False, judged=judged, bodies=bodies)
-            result.new += done.new
-            result.duplicates += done.duplicates
-            result.by_term.update(f.term for f in done.findings)
-            result.rejections.extend(done.rejections)
-            on_batch(len(batch))
-            batch.clear()
-
         try:
             if worker is not None:
-                for prepared in worker:
-                    batch.extend(prepared.items)
-                    flush(prepared.judged, prepared.bodies)
+                pieces: Iterator[Any] = ((p.items, p.judged, p.bodies) for p in worker)
             else:
-                sizes = two_processes.batch_sizes(batch_size)
-                size = next(sizes)
-                for item in reader(fmt)(path, feed=feed, date_format=date_format,
-                                        reliability=reliability):
-                    batch.append(item)
-                    if len(batch) >= size:
-                        flush()
-                        size = next(sizes)
-                flush()
+                pieces = ((items, None, None) for items in _cut(
+                    reader(fmt)(path, feed=feed, date_format=date_format,
+                                reliability=reliability),
+                    two_processes.piece_sizes(batch_size, piece)))
+            sizes = two_processes.transaction_sizes(batch_size)
+            got = next(pieces, None)
+            while got is not None:
+                size, taken, batch = next(sizes), 0, ImportResult()
+                with monitor.transaction():  # its pieces land together, or none does
+                    while True:
+                        items, judged, bodies = got
+                        done = monitor.submit(items, refresh=False, judged=judged,
+                                              bodies=bodies)
+                        batch.add(ImportResult(done.new, done.duplicates,
+                                               Counter(f.term for f in done.findings),
+                                               done.rejections))
+                        taken += len(items)
+                        on_batch(len(items))
+                        # the piece after a full batch is read once the batch is committed
+                        if taken >= size or (got := next(pieces, None)) is None:
+                            break
+                result.add(batch)  # committed
+                if taken >= size:
+                    got = next(pieces, None)
             # escalations and cycles of excuses: once, over everything the import touched
             monitor.refresh_patterns()
         except (sqlite3.OperationalError, OSError) as exc:
@@ -129,3 +143,16 @@ def import_file(path: Path, fmt: str, open_monitor: Callable[[], Monitor], *, co
                 "space (or fix the cause) and run the same import again: what is recorded is "
                 "skipped.") from None
     return result
+
+
+def _cut(items: Iterable[Any], sizes: Iterator[int]) -> Iterator[list[Any]]:
+    """``items`` in lists of ``sizes`` (the last one, shorter, what is left)."""
+    piece: list[Any] = []
+    size = next(sizes)
+    for item in items:
+        piece.append(item)
+        if len(piece) >= size:
+            yield piece
+            piece, size = [], next(sizes)
+    if piece:
+        yield piece

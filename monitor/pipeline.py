@@ -3,9 +3,9 @@ the next batches while the importing process records the previous ones.
 
 What the worker does is a function of the file and the pack alone (no ledger): it loads the
 same pack from the same configuration. Recording (duplicates, corroboration, supersession,
-the hash chain) stays in the importing process, one transaction per batch exactly as without
-the worker, so a crash at any moment neither loses nor repeats a record, and the ledger is the
-one a single process writes (a test compares them).
+the hash chain) stays in the importing process, in the same transactions as without the
+worker, so a crash at any moment neither loses nor repeats a record, and the ledger is the one
+a single process writes (a test compares them).
 
 The worker is a fresh interpreter (``spawn``: forking a process holding an open SQLite
 connection is unsafe). It dies with the importing process (``PR_SET_PDEATHSIG`` where Linux
@@ -35,24 +35,39 @@ from .models import Finding, IncidentReport, Resolution
 # worker costs a second start-up and pack load, about a second, spent alongside the first one).
 PIPELINE_MIN_LINES = 20_000
 _AHEAD = 4  # batches the worker may be ahead of the recording
-# An import's first batch is this many reports at most, the rest ``batch`` each: recording
-# starts as soon as a few are judged, not once a whole batch is (measured on 62,000 generated
-# rows through the worker, the first 5,000 were handed over 2.0 s after the start and the
-# importing process, ready at 1.1 s, waited; 500 are ready when it is).
+# An import's first transaction is this many reports at most, the rest ``batch`` each:
+# recording starts as soon as a few are judged, not once a whole batch is (measured on 62,000
+# generated rows through the worker, the first 5,000 were handed over 2.0 s after the start and
+# the importing process, ready at 1.1 s, waited; 500 are ready when it is).
 FIRST_BATCH = 500
+# Reports handed over by the worker, and recorded by one submit, at a time: a transaction of
+# more is recorded in pieces of this many, each a savepoint of it. What is pickled, read back
+# and held at once is a piece (handing over 20,000 at a time, reading them back took 5.5 ->
+# 9.9 s on 400,000 generated rows), and what is said again is shared within a piece, so a
+# transaction's size does not change what is recorded.
+PIECE = 5000
 
 
-def batch_sizes(batch: int) -> Iterator[int]:
-    """The size of each batch of an import, in order: the first one capped at
-    :data:`FIRST_BATCH`, then ``batch``. One process or two, an import cuts its file alike."""
+def transaction_sizes(batch: int) -> Iterator[int]:
+    """The size of each transaction of an import, in order: the first one capped at
+    :data:`FIRST_BATCH`, then ``batch``."""
     yield min(batch, FIRST_BATCH)
     while True:
         yield batch
 
 
+def piece_sizes(batch: int, piece: int = PIECE) -> Iterator[int]:
+    """The size of each piece of an import, in order: each of :func:`transaction_sizes` cut
+    into pieces of ``piece`` at most. One process or two, an import cuts its file alike."""
+    for size in transaction_sizes(batch):
+        while size > 0:
+            yield min(size, piece)
+            size -= piece
+
+
 @dataclass
 class Prepared:
-    """One batch, ready to record: the validated items in file order (reports and rejections)
+    """One piece of an import, ready to record: the validated items in file order (reports and rejections)
     and, item by item, a report's resolution and findings and its body as the ledger stores it
     (None for a rejection)."""
 
@@ -143,19 +158,20 @@ class PipelineError(MonitorError, RuntimeError):
 
 class Worker:
     """The worker process, started at once (its pack loads while the caller loads its own).
-    Iterate over it for the file's batches of ``batch`` items in file order; an error of the
-    worker (an unreadable file, a pack that does not load) is raised there. Leaving the
-    ``with`` block ends it, whether the import finished or stopped early."""
+    Iterate over it for the file's pieces (:func:`piece_sizes` of ``batch`` and ``piece``) in
+    file order; an error of the worker (an unreadable file, a pack that does not load) is
+    raised there. Leaving the ``with`` block ends it, whether the import finished or stopped
+    early."""
 
     def __init__(self, config: Path, pack_name: str, fmt: str, path: Path, feed: str,
                  batch: int, date_format: str | None = None,
-                 reliability: str | None = None) -> None:
+                 reliability: str | None = None, piece: int = PIECE) -> None:
         ctx = multiprocessing.get_context("spawn")
         self._channel = ctx.Queue(maxsize=_AHEAD)
         self._process = ctx.Process(
             target=_work, name="monitor-import-worker", daemon=True,
             args=(self._channel, os.getpid(), str(config), pack_name, fmt, str(path), feed,
-                  batch, date_format, reliability))
+                  batch, date_format, reliability, piece))
         self._process.start()
         # The worker now holds the channel's only write end: if it dies half-way through
         # writing a batch, reading ends (EOFError) instead of waiting forever for the rest.
@@ -224,8 +240,8 @@ def _hand_over(channel: Any, parent: int, message: tuple[str, Any]) -> None:
 
 def _work(channel: Any, parent: int, config: str, pack_name: str, fmt: str, path: str,
           feed: str, batch: int, date_format: str | None = None,
-          reliability: str | None = None) -> None:
-    """The worker: read, validate, resolve and judge, a batch at a time."""
+          reliability: str | None = None, piece: int = PIECE) -> None:
+    """The worker: read, validate, resolve and judge, a piece at a time."""
     _die_with(parent)
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the importing process's to handle
     try:
@@ -235,7 +251,7 @@ def _work(channel: Any, parent: int, config: str, pack_name: str, fmt: str, path
 
         monitor = Evaluator(load_pack(Path(config), pack_name))  # judges, records nothing
         items: list[Any] = []
-        sizes = batch_sizes(batch)
+        sizes = piece_sizes(batch, piece)
         size = next(sizes)
 
         def send() -> int:

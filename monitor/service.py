@@ -9,9 +9,10 @@ nothing else writes reports or findings to the ledger.
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import threading
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from itertools import chain, repeat
 from typing import Any
@@ -165,11 +166,33 @@ class Monitor(Evaluator):
                                        pack.spec.coarse_precision, pack.words.attack_types,
                                        pack.spec.unknown_side)
         self.notifier: Notifier | None = None  # webhooks, set by the caller
+        # announcements of the submits inside :meth:`transaction`, made once it commits
+        self._held: list[Callable[[], None]] | None = None
 
     def use_pack(self, pack: Pack) -> None:
         super().use_pack(pack)
         with self._lock:
             self.evidence.distance_km = pack.spec.corroboration_km
+
+    @contextlib.contextmanager
+    def transaction(self) -> Iterator[None]:
+        """Several :meth:`submit` calls as one ledger transaction (an import's pieces), each a
+        savepoint of it: all of them land or none does, and what they found is announced once
+        it is committed, not before."""
+        with self._lock:
+            if self._held is not None:  # nested: the outer one commits and announces
+                with self.ledger.transaction():
+                    yield
+                return
+            held: list[Callable[[], None]] = []
+            self._held = held
+            try:
+                with self.ledger.transaction():
+                    yield
+            finally:
+                self._held = None
+        for announce in held:
+            announce()
 
     def notify(self, kind: str, key: str, payload: dict[str, Any],
                severity: str | None = None) -> None:
@@ -206,6 +229,7 @@ class Monitor(Evaluator):
         result = BatchResult()
         alerts: list[dict[str, Any]] = []
         with self._lock, self.ledger.transaction():
+            held = self._held  # inside Monitor.transaction: announced when it commits
             count, reports, made, bodies_of = 0, [], [], {}
             if judged is None:
                 per_item = zip(items, repeat(None), bodies if bodies is not None else repeat(None))
@@ -273,10 +297,16 @@ class Monitor(Evaluator):
                 crash_point("service.cursor")
             if refresh:
                 alerts = self._refresh_patterns()
-        # only what was committed is announced (and only made into payloads for webhooks)
-        for f in result.findings if self.notifier is not None else ():
-            self.notify("finding", f.finding_id, f.model_dump(mode="json"), f.severity)
-        self._announce(alerts)
+
+        def announce() -> None:  # only what was committed (made into payloads for webhooks only)
+            for f in result.findings if self.notifier is not None else ():
+                self.notify("finding", f.finding_id, f.model_dump(mode="json"), f.severity)
+            self._announce(alerts)
+
+        if held is None:
+            announce()
+        else:
+            held.append(announce)
         return result
 
     def refresh_patterns(self) -> list[dict[str, Any]]:

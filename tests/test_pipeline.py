@@ -14,12 +14,13 @@ import subprocess
 import sys
 import threading
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from monitor import pipeline
 from monitor.crashpoints import ENV
-from monitor.ledger import Ledger
+from monitor.ledger import Ledger, store
 
 sys.path.insert(0, str(Path(__file__).parent))
 from procs import alive, wait_until, workers  # noqa: E402
@@ -175,26 +176,130 @@ def test_a_worker_killed_half_way_through_handing_over_a_batch_is_a_clear_error(
         assert "worker process ended unexpectedly" in str(ended[0])
 
 
-@pytest.mark.parametrize("two", [False, True], ids=["one process", "two processes"])
-def test_an_import_records_a_small_first_batch_then_batches_of_the_size_given(
-        tmp_path: Path, acled_file: Path, two: bool) -> None:
+class Announced:
+    """A notifier (as :class:`monitor.webhooks.Notifier` is to the monitor) that hands each
+    event's kind and key to a function."""
+
+    def __init__(self, to: Any) -> None:
+        self.to = to
+
+    def notify(self, event: Any) -> None:
+        self.to(event.kind, event.key)
+
+
+def _import(db: Path, path: Path, *, two: bool = False, batch_size: int, piece: int,
+            sizes: list[int] | None = None, commits: list[int] | None = None,
+            notify: Any = None) -> Any:
+    """``monitor import`` of ``path`` into ``db`` through :func:`import_file`: each piece's
+    size recorded in ``sizes``, the reports in the ledger at each commit in ``commits``, and
+    each event announced given to ``notify(kind, key)`` (as to webhooks)."""
     from monitor.config import load_pack
     from monitor.imports import import_file
     from monitor.service import Monitor
 
-    sizes: list[int] = []
-    ledger = Ledger.open(tmp_path / "l.db")
+    ledger = Ledger.open(db)
+    committed, caches = ledger._committed, set()
+
+    def counted() -> None:  # the ledger's own hook, run once a transaction has committed
+        committed()
+        if commits is not None:
+            commits.append(ledger.counts()["reports"])
+            caches.add(ledger._conn.execute("PRAGMA cache_size").fetchone()[0])
+
+    ledger._committed = counted  # type: ignore[method-assign]
+
+    def monitor() -> Monitor:
+        made = Monitor(load_pack(ROOT / "config", "syria-2016"), ledger)
+        if notify is not None:
+            made.notifier = Announced(notify)  # type: ignore[assignment]
+        return made
+
     try:
         result = import_file(
-            acled_file, "acled", lambda: Monitor(load_pack(ROOT / "config", "syria-2016"), ledger),
-            config=ROOT / "config", pack="syria-2016", pipeline=two, batch_size=1200,
-            on_batch=sizes.append)
+            path, "acled", monitor,
+            config=ROOT / "config", pack="syria-2016", pipeline=two, batch_size=batch_size,
+            piece=piece, on_batch=(sizes if sizes is not None else []).append)
+        if commits is not None:  # the import's page cache while it recorded, and after
+            assert caches == {-store.BULK_CACHE_KIB}
+            assert ledger._conn.execute("PRAGMA cache_size").fetchone()[0] == -store.CACHE_KIB
+        return result
     finally:
         ledger.close()
+
+
+@pytest.mark.parametrize("two", [False, True], ids=["one process", "two processes"])
+def test_an_import_records_a_small_first_batch_then_batches_of_the_size_given(
+        tmp_path: Path, acled_file: Path, two: bool) -> None:
+    sizes: list[int] = []
+    result = _import(tmp_path / "l.db", acled_file, two=two, batch_size=1200, piece=1200,
+                     sizes=sizes)
     # recording starts once FIRST_BATCH reports are judged, not once 1,200 are
     assert sizes == [pipeline.FIRST_BATCH, 1200, 1200, 3003 - 1200 * 2 - pipeline.FIRST_BATCH]
     assert result.new == 3000 and len(result.rejections) == 2
-    assert list(itertools.islice(pipeline.batch_sizes(200), 3)) == [200, 200, 200]
+    assert list(itertools.islice(pipeline.transaction_sizes(200), 3)) == [200, 200, 200]
+    assert list(itertools.islice(pipeline.piece_sizes(1200, 500), 8)) == [
+        500, 500, 500, 200, 500, 500, 200, 500]
+
+
+@pytest.mark.parametrize("two", [False, True], ids=["one process", "two processes"])
+def test_a_batch_is_recorded_in_pieces_and_committed_once_and_records_what_small_batches_do(
+        tmp_path: Path, acled_file: Path, two: bool) -> None:
+    sizes: list[int] = []
+    commits: list[int] = []
+    result = _import(tmp_path / "big.db", acled_file, two=two, batch_size=1000, piece=500,
+                     sizes=sizes, commits=commits)
+    assert sizes == [500] * 6 + [3]  # handed over and recorded 500 at a time
+    # committed after the first 500 items, then every 1,000 (the rejected and the repeated
+    # rows are in the third batch), and once more for the patterns at the end
+    assert commits == [500, 1500, 2497, 3000, 3000]
+    assert result.new == 3000 and result.duplicates == 1 and len(result.rejections) == 2
+    small = _import(tmp_path / "small.db", acled_file, two=two, batch_size=500, piece=500)
+    assert (small.new, small.by_term) == (result.new, result.by_term)
+    assert content(tmp_path / "big.db") == content(tmp_path / "small.db")
+
+
+def test_a_failure_in_a_later_piece_rolls_back_its_whole_batch_and_the_rerun_completes(
+        tmp_path: Path, acled_file: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from monitor import service
+    from monitor.imports import ImportStopped
+
+    submit, calls = service.Monitor.submit, []
+
+    def failing(self: Any, items: Any, **kw: Any) -> Any:
+        calls.append(1)
+        if len(calls) == 3:  # the second piece of the second batch: the disk is full
+            raise sqlite3.OperationalError("database or disk is full")
+        return submit(self, items, **kw)
+
+    monkeypatch.setattr(service.Monitor, "submit", failing)
+    with pytest.raises(ImportStopped, match=r"the 500 report\(s\) before it are recorded"):
+        _import(tmp_path / "l.db", acled_file, batch_size=1000, piece=500)
+    ledger = Ledger.open(tmp_path / "l.db", readonly=True)
+    assert ledger.counts()["reports"] == 500  # the batch's first piece went with it
+    assert ledger.verify().ok
+    ledger.close()
+    monkeypatch.setattr(service.Monitor, "submit", submit)
+    rerun = _import(tmp_path / "l.db", acled_file, batch_size=1000, piece=500)
+    assert (rerun.new, rerun.duplicates) == (2500, 501)
+    _import(tmp_path / "clean.db", acled_file, batch_size=1000, piece=500)
+    assert content(tmp_path / "l.db") == content(tmp_path / "clean.db")
+
+
+def test_findings_of_a_batch_are_announced_once_it_is_committed(
+        tmp_path: Path, acled_file: Path) -> None:
+    db = tmp_path / "l.db"
+    seen: list[tuple[str, bool]] = []  # each finding announced, and whether a reader sees it
+
+    def notify(kind: str, key: str) -> None:
+        if kind == "finding":
+            reader = sqlite3.connect(f"file:{db}?mode=ro", uri=True)  # sees what is committed
+            seen.append((key, reader.execute("SELECT 1 FROM findings WHERE finding_id = ?",
+                                             [key]).fetchone() is not None))
+            reader.close()
+
+    result = _import(db, acled_file, batch_size=1000, piece=500, notify=notify)
+    assert len(seen) == result.findings > 500
+    assert all(visible for _, visible in seen)
 
 
 def test_a_batch_is_handed_over_with_each_repeated_text_once(acled_file: Path) -> None:

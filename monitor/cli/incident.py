@@ -12,7 +12,7 @@ import click
 
 from ..imports import BATCH
 from ..models import DirectionGiven, IncidentReport
-from ..pipeline import FIRST_BATCH
+from ..pipeline import FIRST_BATCH, PIECE
 from ..vocabspec import VocabularySpec
 from .common import Context, esc, pass_ctx
 
@@ -227,9 +227,9 @@ def _report_rejections(c: Context, rejections: list[Rejection]) -> None:
                    "%d/%m/%Y): 03/04/2016 reads two ways and is refused without it.")
 @click.option("--batch-size", type=click.IntRange(min=1), default=BATCH, metavar="N",
               help=f"Reports recorded per transaction (default {BATCH:,}; the first batch "
-                   f"{FIRST_BATCH:,} at most, so that recording starts early): a smaller batch "
-                   "holds less in memory and a crash loses less to redo; a larger one is faster "
-                   "on a big ledger.")
+                   f"{FIRST_BATCH:,} at most, so that recording starts early): a crash loses "
+                   "less to redo with a smaller batch, and a larger one is faster on a big "
+                   f"ledger. Either way {PIECE:,} at most are held in memory at once.")
 @pass_ctx
 def import_(c: Context, path: Path, fmt: str, reliability: str | None, feed: str | None,
             pipeline: bool | None, date_format: str | None, batch_size: int) -> None:
