@@ -13,7 +13,7 @@ from __future__ import annotations
 import contextlib
 import sqlite3
 from collections import Counter
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -110,10 +110,9 @@ def import_file(path: Path, fmt: str, open_monitor: Callable[[], Monitor], *, co
             if worker is not None:
                 pieces: Iterator[Any] = ((p.items, p.judged, p.bodies) for p in worker)
             else:
-                pieces = ((items, None, None) for items in _cut(
+                pieces = ((items, None, None) for items in two_processes.pieces(
                     reader(fmt)(path, feed=feed, date_format=date_format,
-                                reliability=reliability),
-                    two_processes.piece_sizes(batch_size, piece)))
+                                reliability=reliability), batch_size, piece))
             sizes = two_processes.transaction_sizes(batch_size)
             got = next(pieces, None)
             while got is not None:
@@ -144,15 +143,3 @@ def import_file(path: Path, fmt: str, open_monitor: Callable[[], Monitor], *, co
                 "skipped.") from None
     return result
 
-
-def _cut(items: Iterable[Any], sizes: Iterator[int]) -> Iterator[list[Any]]:
-    """``items`` in lists of ``sizes`` (the last one, shorter, what is left)."""
-    piece: list[Any] = []
-    size = next(sizes)
-    for item in items:
-        piece.append(item)
-        if len(piece) >= size:
-            yield piece
-            piece, size = [], next(sizes)
-    if piece:
-        yield piece

@@ -22,7 +22,7 @@ import os
 import queue
 import signal
 import sys
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -63,6 +63,20 @@ def piece_sizes(batch: int, piece: int = PIECE) -> Iterator[int]:
         while size > 0:
             yield min(size, piece)
             size -= piece
+
+
+def pieces(items: Iterable[Any], batch: int, piece: int = PIECE) -> Iterator[list[Any]]:
+    """An import's ``items`` in lists of :func:`piece_sizes` (the last one what is left)."""
+    sizes = piece_sizes(batch, piece)
+    cut: list[Any] = []
+    size = next(sizes)
+    for item in items:
+        cut.append(item)
+        if len(cut) >= size:
+            yield cut
+            cut, size = [], next(sizes)
+    if cut:
+        yield cut
 
 
 @dataclass
@@ -250,29 +264,18 @@ def _work(channel: Any, parent: int, config: str, pack_name: str, fmt: str, path
         from .service import Evaluator, body_json, validated
 
         monitor = Evaluator(load_pack(Path(config), pack_name))  # judges, records nothing
-        items: list[Any] = []
-        sizes = piece_sizes(batch, piece)
-        size = next(sizes)
-
-        def send() -> int:
-            ready = [validated(i) for i in items]
-            made = iter(monitor.judge_many([i for i in ready if isinstance(i, IncidentReport)]))
-            judged = [next(made) if isinstance(i, IncidentReport) else None for i in ready]
-            share_strings(judged)
-            bodies = [str(body_json(i)) if isinstance(i, IncidentReport) else None
-                      for i in ready]
-            _hand_over(channel, parent, ("batch", Prepared(ready, judged, bodies)))
-            crash_point("pipeline.hand_over")
-            items.clear()
-            return next(sizes)
-
         with settled_heap():
-            for item in reader(fmt)(Path(path), feed=feed, date_format=date_format,
-                                    reliability=reliability):
-                items.append(item)
-                if len(items) >= size:
-                    size = send()
-            send()
+            for items in pieces(reader(fmt)(Path(path), feed=feed, date_format=date_format,
+                                            reliability=reliability), batch, piece):
+                ready = [validated(i) for i in items]
+                made = iter(monitor.judge_many([i for i in ready
+                                                if isinstance(i, IncidentReport)]))
+                judged = [next(made) if isinstance(i, IncidentReport) else None for i in ready]
+                share_strings(judged)
+                bodies = [str(body_json(i)) if isinstance(i, IncidentReport) else None
+                          for i in ready]
+                _hand_over(channel, parent, ("batch", Prepared(ready, judged, bodies)))
+                crash_point("pipeline.hand_over")
         _hand_over(channel, parent, ("done", None))
     except BaseException as exc:  # noqa: BLE001 - every failure goes to the importing process
         try:
