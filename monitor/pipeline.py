@@ -34,7 +34,7 @@ from .models import Finding, IncidentReport, Resolution
 # Files of this many lines or more are imported with the worker, on a machine of 2+ cores (a
 # worker costs a second start-up and pack load, about a second, spent alongside the first one).
 PIPELINE_MIN_LINES = 20_000
-_AHEAD = 4  # batches the worker may be ahead of the recording
+_AHEAD = 4  # pieces the worker may be ahead of the recording
 # An import's first transaction is this many reports at most, the rest ``batch`` each:
 # recording starts as soon as a few are judged, not once a whole batch is (measured on 62,000
 # generated rows through the worker, the first 5,000 were handed over 2.0 s after the start and
@@ -81,9 +81,9 @@ def pieces(items: Iterable[Any], batch: int, piece: int = PIECE) -> Iterator[lis
 
 @dataclass
 class Prepared:
-    """One piece of an import, ready to record: the validated items in file order (reports and rejections)
-    and, item by item, a report's resolution and findings and its body as the ledger stores it
-    (None for a rejection)."""
+    """One piece of an import, ready to record: the validated items in file order (reports and
+    rejections) and, item by item, a report's resolution and findings and its body as the
+    ledger stores it (None for a rejection)."""
 
     items: list[Any]
     judged: list[tuple[Resolution, list[Finding]] | None]
