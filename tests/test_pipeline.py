@@ -178,7 +178,9 @@ def test_a_worker_killed_half_way_through_handing_over_a_batch_is_a_clear_error(
 
 class Announced:
     """A notifier (as :class:`monitor.webhooks.Notifier` is to the monitor) that hands each
-    event's kind and key to a function."""
+    event's kind and key to a function, at the moment the monitor announces it: the real one
+    delivers later, on a thread of its own, so what it delivered could not tell whether the
+    announcement came before the commit or after."""
 
     def __init__(self, to: Any) -> None:
         self.to = to
