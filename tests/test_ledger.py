@@ -984,6 +984,32 @@ def test_m009_indexes_the_long_windows_of_an_existing_ledger(
     new.close()
 
 
+def test_m010_drops_the_second_index_of_incident_ids_and_reports_are_found_without_it(
+        path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    with monkeypatch.context() as m:
+        m.setattr(schema, "MIGRATIONS", migrations_without("m010_no_reports_incident_index"))
+        old = Ledger.open(path, clock=SteppingClock())
+        record(old, 1)
+        record(old, 2)
+        before = [r["report_key"] for r in old.reports_now_in("inc-2")]
+        names = {n for (n,) in old._conn.execute("SELECT name FROM sqlite_master")}
+        old.close()
+    new = Ledger.open(path, clock=SteppingClock())
+    now = {n for (n,) in new._conn.execute("SELECT name FROM sqlite_master")}
+    assert names - now == {"idx_reports_incident_id"} and now - names == set()
+    assert before == [r["report_key"] for r in new.reports_now_in("inc-2")] == ["acled:2:1"]
+    statements: list[str] = []  # what reports_now_in runs, its values in place
+    new._conn.set_trace_callback(statements.append)
+    new.reports_now_in("inc-2")
+    new._conn.set_trace_callback(None)
+    [sql] = [s for s in statements if "FROM reports r" in s]
+    plan = [r[-1] for r in new._conn.execute(f"EXPLAIN QUERY PLAN {sql}")]
+    assert any("idx_incidents_incident_id" in step for step in plan), plan
+    assert not any(step.startswith("SCAN") for step in plan), plan  # no table read whole
+    assert new.verify().ok and new.verify().entries == 6
+    new.close()
+
+
 def test_m008_shares_notes_in_a_ledger_written_before(
         path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """A ledger written before shared_texts: its resolutions read as stored, and those recorded
@@ -1086,8 +1112,10 @@ def test_reports_incidents_reviews_and_counts(ledger: Ledger) -> None:
 
 
 def test_a_linked_report_is_now_in_the_incident_it_was_linked_to(ledger: Ledger) -> None:
-    with ledger.transaction():
+    with ledger.transaction():  # each report with its incident row, as the monitor writes
         ledger.append_many("reports", [report(1), report(7, feed="ucdp")])
+        ledger.append_many("incidents", [incident(1), {**incident(7),
+                                                       "report_key": "ucdp:7:1"}])
         ledger.append("links", {"report_key": "ucdp:7:1", "incident_id": "inc-1",
                                 "action": "link", "by": "corroboration"})
     assert [r["report_key"] for r in reports_judged_in(ledger, "inc-1")] == ["acled:1:1"]
@@ -1171,7 +1199,7 @@ def test_opening_sets_wal_and_migrations_are_idempotent(path: Path) -> None:
         "chained_table_calm_counts", "chained_table_shared_texts", "m001_chained_tables",
         "m002_pattern_queue", "m003_finding_state", "m004_charged_sets", "m005_full_views",
         "m006_scorecard_counts", "m007_no_prefix_indexes", "m008_shared_texts",
-        "m009_long_windows"]
+        "m009_long_windows", "m010_no_reports_incident_index"]
     assert sum(again.counts().values()) == 3
     record(again, 2)
     assert again.verify().entries == 6

@@ -231,12 +231,13 @@ class Queries(LedgerBase):
         """Every report that belongs to an incident now (those judged in it and not linked
         away, and those linked to it), its ``body`` decoded, with its ``own_incident``, in
         recording order."""
-        # the reports judged in it or linked to it, through their indexes (the view
-        # report_incident, filtered, read every report: a scan of a year's reports each time),
-        # then those whose incident now is this one
+        # the reports judged in it (by their incident rows, written with them: m010) or
+        # linked to it, through their indexes (the view report_incident, filtered, read every
+        # report: a scan of a year's reports each time), then those whose incident now is
+        # this one
         return self._rows(
             "SELECT r.*, r.incident_id AS own_incident FROM reports r WHERE r.report_key IN ("
-            "SELECT report_key FROM reports WHERE incident_id = ?1 UNION SELECT report_key "
+            "SELECT report_key FROM incidents WHERE incident_id = ?1 UNION SELECT report_key "
             f"FROM links WHERE incident_id = ?1) AND {current_incident_sql('r')} = ?1 "
             "ORDER BY r.seq", [incident_id], "reports")
 
