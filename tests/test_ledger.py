@@ -10,7 +10,7 @@ import io
 import json
 import sqlite3
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from datetime import date, datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
@@ -861,6 +861,23 @@ def migrations_without(*steps: str) -> Migrations:
     return older
 
 
+def names_in(ledger: Ledger) -> set[str]:
+    """The names of the tables, views, indexes and triggers of a ledger's file."""
+    return {n for (n,) in ledger._conn.execute("SELECT name FROM sqlite_master")}
+
+
+def written_without(path: Path, step: str, write: Callable[[Ledger], None]) -> set[str]:
+    """A ledger at ``path`` written by ``write`` as the code before migration ``step`` left
+    it; the names in its file (:func:`names_in`)."""
+    with pytest.MonkeyPatch.context() as m:
+        m.setattr(schema, "MIGRATIONS", migrations_without(step))
+        old = Ledger.open(path, clock=SteppingClock())
+        write(old)
+        names = names_in(old)
+        old.close()
+    return names
+
+
 def test_m006_counts_the_scorecard_of_an_existing_ledger(
         path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     with monkeypatch.context() as m:
@@ -946,36 +963,27 @@ def test_no_index_is_the_first_columns_of_another(ledger: Ledger) -> None:
     assert "idx_incidents_time_lat" in plan
 
 
-def test_m007_drops_the_prefix_indexes_of_an_existing_ledger(
-        path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    with monkeypatch.context() as m:
-        m.setattr(schema, "MIGRATIONS", migrations_without("m007_no_prefix_indexes"))
-        old = Ledger.open(path, clock=SteppingClock())
-        record(old, 1)
-        names = {n for (n,) in old._conn.execute("SELECT name FROM sqlite_master")}
-        old.close()
+def test_m007_drops_the_prefix_indexes_of_an_existing_ledger(path: Path) -> None:
+    names = written_without(path, "m007_no_prefix_indexes", lambda old: record(old, 1))
     assert "idx_reports_feed" in names
     new = Ledger.open(path, clock=SteppingClock())
-    now = {n for (n,) in new._conn.execute("SELECT name FROM sqlite_master")}
+    now = names_in(new)
     assert names - now == {"idx_incidents_occurred_start", "idx_reports_feed",
                            "idx_links_report_key"}
     assert new.verify().ok and new.verify().entries == 3
     new.close()
 
 
-def test_m009_indexes_the_long_windows_of_an_existing_ledger(
-        path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    with monkeypatch.context() as m:
-        m.setattr(schema, "MIGRATIONS", migrations_without("m009_long_windows"))
-        old = Ledger.open(path, clock=SteppingClock())
+def test_m009_indexes_the_long_windows_of_an_existing_ledger(path: Path) -> None:
+    def write(old: Ledger) -> None:
         record(old, 1)  # a day
         with old.transaction():
             old.append("reports", report(2))
             old.append("incidents", {**incident(2), "occurred_end": "2016-09-05T00:00:00+00:00"})
-        names = {n for (n,) in old._conn.execute("SELECT name FROM sqlite_master")}
-        old.close()
+
+    names = written_without(path, "m009_long_windows", write)
     new = Ledger.open(path, clock=SteppingClock())
-    now = {n for (n,) in new._conn.execute("SELECT name FROM sqlite_master")}
+    now = names_in(new)
     assert now - names == {"idx_incidents_long_window"}
     assert new._conn.execute("SELECT report_key FROM incidents INDEXED BY "
                              "idx_incidents_long_window WHERE occurred_start > '2016' AND "
@@ -985,17 +993,17 @@ def test_m009_indexes_the_long_windows_of_an_existing_ledger(
 
 
 def test_m010_drops_the_second_index_of_incident_ids_and_reports_are_found_without_it(
-        path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    with monkeypatch.context() as m:
-        m.setattr(schema, "MIGRATIONS", migrations_without("m010_no_reports_incident_index"))
-        old = Ledger.open(path, clock=SteppingClock())
+        path: Path) -> None:
+    before: list[str] = []
+
+    def write(old: Ledger) -> None:
         record(old, 1)
         record(old, 2)
-        before = [r["report_key"] for r in old.reports_now_in("inc-2")]
-        names = {n for (n,) in old._conn.execute("SELECT name FROM sqlite_master")}
-        old.close()
+        before.extend(r["report_key"] for r in old.reports_now_in("inc-2"))
+
+    names = written_without(path, "m010_no_reports_incident_index", write)
     new = Ledger.open(path, clock=SteppingClock())
-    now = {n for (n,) in new._conn.execute("SELECT name FROM sqlite_master")}
+    now = names_in(new)
     assert names - now == {"idx_reports_incident_id"} and now - names == set()
     assert before == [r["report_key"] for r in new.reports_now_in("inc-2")] == ["acled:2:1"]
     statements: list[str] = []  # what reports_now_in runs, its values in place
