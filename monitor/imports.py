@@ -11,6 +11,7 @@ skipped as a duplicate. Either way of importing (one process or two) records the
 from __future__ import annotations
 
 import contextlib
+import itertools
 import sqlite3
 from collections import Counter
 from collections.abc import Callable, Iterator
@@ -97,22 +98,25 @@ def import_file(path: Path, fmt: str, open_monitor: Callable[[], Monitor], *, co
         worker = None
         if two_processes.wanted(pipeline, lines):  # its pack loads alongside this one's
             try:
-                worker = stack.enter_context(
-                    two_processes.Worker(config, pack, fmt, path, feed, batch_size,
-                                         date_format, reliability, piece))
+                worker = stack.enter_context(two_processes.Worker(
+                    config, pack, fmt, path, feed, batch_size, date_format, reliability,
+                    piece, skip=two_processes.OWN_PIECES))  # judged here while it starts
             except OSError as exc:  # no second process here: one does it all
                 on_note(f"importing in one process ({exc})")
+        own = None if worker is None else two_processes.OWN_PIECES
         monitor = open_monitor()
         stack.enter_context(two_processes.settled_heap())
         stack.enter_context(monitor.ledger.bulk_cache())
         on_start(lines)
         try:
-            if worker is not None:
-                pieces: Iterator[Any] = ((p.items, p.judged, p.bodies) for p in worker)
-            else:
-                pieces = ((items, None, None) for items in two_processes.pieces(
+            # the file's pieces, judged here (all of them, or the first ``own``) ...
+            pieces: Iterator[Any] = ((items, None, None) for items in itertools.islice(
+                stack.enter_context(contextlib.closing(two_processes.pieces(
                     reader(fmt)(path, feed=feed, date_format=date_format,
-                                reliability=reliability), batch_size, piece))
+                                reliability=reliability), batch_size, piece))), own))
+            if worker is not None:  # ... and the rest by the worker
+                pieces = itertools.chain(pieces, ((p.items, p.judged, p.bodies)
+                                                  for p in worker))
             sizes = two_processes.transaction_sizes(batch_size)
             got = next(pieces, None)
             while got is not None:
