@@ -120,10 +120,10 @@ def _sides(s: tuple[str, ...]) -> str:
     return ", ".join(s) if s else "none"
 
 
-def _why(new: ReportFacts, old: ReportFacts, limit: float, coarse: int,
-         attack_types: frozenset[str], unknown: str) -> tuple[float, str] | None:
-    """(distance, reason) if ``new`` and ``old`` report the same event; None if a criterion
-    fails."""
+def _distance(new: ReportFacts, old: ReportFacts, limit: float, coarse: int,
+              attack_types: frozenset[str], unknown: str) -> float | None:
+    """How far apart ``new`` and ``old`` are (km) if they report the same event; None if a
+    criterion fails."""
     # Same feed never matches: one dataset's repeats are not corroboration, and two events in
     # the same town the same day from one dataset are two events (the dataset told them apart).
     if (new.feed == old.feed or not windows_overlap(new, old)
@@ -134,7 +134,12 @@ def _why(new: ReportFacts, old: ReportFacts, limit: float, coarse: int,
             or not sides_compatible(new.target_sides, old.target_sides, unknown)
             or not types_compatible(new.event_type, old.event_type, attack_types)):
         return None
-    return km, (
+    return km
+
+
+def _why(new: ReportFacts, old: ReportFacts, km: float, limit: float, coarse: int) -> str:
+    """Why ``new`` and ``old``, ``km`` apart, report the same event (every criterion)."""
+    return (
         f"different feeds ({new.feed}, {old.feed}); "
         f"event windows overlap ({new.start.isoformat()}..{new.end.isoformat()} and "
         f"{old.start.isoformat()}..{old.end.isoformat()}); "
@@ -172,16 +177,17 @@ def match(new: ReportFacts, existing: Iterable[ReportFacts], *, distance_km: flo
     Among the candidates the nearest wins, then the earliest incident_id (string order), then the
     earliest report_key: the answer does not depend on the order of ``existing``.
     """
-    best: tuple[float, str, str, str] | None = None
+    best: tuple[float, str, str] | None = None
+    chosen: ReportFacts | None = None
     for old in existing:
-        found = _why(new, old, distance_km, coarse_precision, attack_types, unknown_side)
-        if found is not None and (best is None or
-                                  (found[0], old.incident_id, old.report_key) < best[:3]):
-            best = (found[0], old.incident_id, old.report_key, found[1])
-    if best is None:
+        km = _distance(new, old, distance_km, coarse_precision, attack_types, unknown_side)
+        if km is not None and (best is None or (km, old.incident_id, old.report_key) < best):
+            best, chosen = (km, old.incident_id, old.report_key), old
+    if best is None or chosen is None:
         return None
-    km, incident, report_key, why = best
-    return Match(incident_id=incident, report_key=report_key, distance_km=km, reason=why)
+    km, incident, report_key = best
+    return Match(incident_id=incident, report_key=report_key, distance_km=km,
+                 reason=_why(new, chosen, km, distance_km, coarse_precision))
 
 
 # --- independence --------------------------------------------------------------------------
