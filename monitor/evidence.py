@@ -10,6 +10,7 @@ is a new ledger entry (a link, a support, a re-scoring, a status change): nothin
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Sequence
 from typing import Any
 
 from .corroborate import Evidence, ReportFacts, count_independent, match, score
@@ -78,16 +79,32 @@ class EvidenceKeeper:
         """The incident of another feed this report describes, with the reason; or None.
         ``feeds``: the feeds the ledger holds, when the caller knows (spares the search when
         no other feed has reported anything)."""
-        if new.lat is None or new.lon is None or (new.precision or 7) >= self.coarse_precision:
-            return None
-        if feeds is not None and not feeds - {new.feed}:
-            return None
-        rows = self.ledger.nearby_reports(new.start, new.end, new.lat, new.lon,
-                                          self.distance_km, exclude_feed=new.feed)
-        found = match(new, [facts_of_row(r) for r in rows], distance_km=self.distance_km,
-                      coarse_precision=self.coarse_precision, attack_types=self.attack_types,
-                      unknown_side=self.unknown_side)
-        return (found.incident_id, found.reason) if found else None
+        return self.find_incidents([new], feeds)[0]
+
+    def find_incidents(self, news: Sequence[ReportFacts], feeds: set[str] | None = None
+                       ) -> list[tuple[str, str] | None]:
+        """:meth:`find_incident` for each of ``news``, the candidates of all of them read from
+        the ledger at once (:meth:`Ledger.nearby_reports_many`), each read once. Only reports
+        already recorded are candidates: a caller recording ``news`` one after the other asks
+        this first only when none of them can be a candidate for another (one feed's reports
+        never corroborate each other)."""
+        searched = [new for new in news
+                    if new.lat is not None and new.lon is not None
+                    and (new.precision or 7) < self.coarse_precision
+                    and (feeds is None or feeds - {new.feed})]
+        candidates = self.ledger.nearby_reports_many([
+            (new.start, new.end, new.lat, new.lon, self.distance_km, new.feed)
+            for new in searched])
+        # a report found by several searches is one row: its facts are made once
+        distinct = {id(row): row for rows in candidates for row in rows}
+        facts = {key: facts_of_row(row) for key, row in distinct.items()}
+        found: dict[int, tuple[str, str] | None] = {}
+        for new, rows in zip(searched, candidates):
+            best = match(new, [facts[id(row)] for row in rows], distance_km=self.distance_km,
+                         coarse_precision=self.coarse_precision, attack_types=self.attack_types,
+                         unknown_side=self.unknown_side)
+            found[id(new)] = (best.incident_id, best.reason) if best else None
+        return [found.get(id(new)) for new in news]
 
     def link(self, report_key: str, incident: str, by: str, reason: str) -> None:
         self.ledger.append("links", {"report_key": report_key, "incident_id": incident,

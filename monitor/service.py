@@ -40,6 +40,8 @@ from .webhooks import Event, Notifier
 # Reports re-judged to a transaction (Monitor.rejudge): another writer waits at most this many
 # (about a second's work), never a whole re-judgement.
 REJUDGE_BATCH = 500
+# Monitor._record's ``link`` when the batch's corroboration was not read ahead: search now
+SEARCH: Any = object()
 
 
 @dataclass(frozen=True)
@@ -277,10 +279,16 @@ class Monitor(Evaluator):
                 (n for _, (res, _) in fresh for n in res.notes), texts.values()))
             # a shared text's seq, else the text, stored as written here (not written again)
             explanations = {fid: shared.get(text, text) for fid, text in texts.items()}
+            # corroboration: the candidates of the whole batch read at once, when its reports
+            # are of one feed (they cannot be candidates for each other); else report by report
+            one_feed = len({r.feed for r, _ in fresh}) == 1
+            links: Iterable[Any] = self.evidence.find_incidents(
+                [facts_of(r, res, incident_id(r.feed, r.source_id)) for r, (res, _) in fresh],
+                feeds) if one_feed else repeat(SEARCH)
             with self.ledger.deferred():  # a table's rows of the batch in one statement
                 recorded = iter([self._record(r, *ready, sources, feeds, windows, shared,
-                                              explanations, bodies_of.get(r.report_key))
-                                 for r, ready in fresh])
+                                              explanations, bodies_of.get(r.report_key), link)
+                                 for (r, ready), link in zip(fresh, links)])
             result.outcomes = [o if o is not None else next(recorded) for o in result.outcomes]
             for source_id in retractions:
                 if feed is None:
@@ -512,19 +520,21 @@ class Monitor(Evaluator):
                 sources: set[tuple[str, str]], feeds: set[str],
                 windows: list[tuple[dt.datetime, dt.datetime]],
                 shared: dict[str, int], explanations: dict[str, Any],
-                body: str | None = None) -> Outcome:
+                body: str | None = None, link: Any = SEARCH) -> Outcome:
         """Record one new report resolved as ``res`` and judged as ``findings``; note its
         event window in ``windows``. ``sources`` and ``feeds`` (what the ledger holds) are
         kept up to date here; ``shared`` are the batch's texts stored once (text -> seq),
         ``explanations`` each finding's explanation as stored (by finding id), ``body`` the
-        report's as stored (:func:`body_json`; made now when None)."""
+        report's as stored (:func:`body_json`; made now when None), ``link`` the incident of
+        another feed it describes and why (:meth:`EvidenceKeeper.find_incidents`; searched for
+        now when :data:`SEARCH`)."""
         crash_point("service.record")
         own = incident_id(report.feed, report.source_id)
         key = report.report_key
         ledger = self.ledger
         # corroboration: the same event reported by another feed is one incident
-        linked = (self.evidence.find_incident(facts_of(report, res, own), feeds)
-                  if feeds - {report.feed} else None)  # none while one feed has reported
+        linked = (link if link is not SEARCH else self.evidence.find_incident(
+            facts_of(report, res, own), feeds) if feeds - {report.feed} else None)
         feeds.add(report.feed)
         iid = linked[0] if linked else own
         ledger.append("reports", {

@@ -483,3 +483,36 @@ def test_one_batch_of_three_sources_and_a_revision_records_what_one_row_at_a_tim
         assert deferred.query(f'SELECT * FROM "{table}" ORDER BY 1') == plain.query(
             f'SELECT * FROM "{table}" ORDER BY 1'), table
     assert deferred.verify().ok
+
+
+def test_a_batch_of_one_feed_links_what_reports_recorded_one_at_a_time_link(
+        tmp_path: Path, pack) -> None:
+    """Monitor.submit reads the corroboration candidates of a whole batch of one feed before
+    recording it (Ledger.nearby_reports_many): the links, supports and findings are those of
+    the same reports submitted one at a time, each searched for once the one before is
+    recorded. 300 generated ACLED rows, then the same rows as a second feed (each describes
+    its twin, and its neighbours may too)."""
+    from monitor.adapters import reader
+    from tests.test_pipeline import content, generated_acled
+
+    path = generated_acled(tmp_path / "events.csv", 300)
+    ledgers = {}
+    for way in ("batch", "one by one"):
+        ledger = Ledger.open(tmp_path / f"{way}.db")
+        monitor = Monitor(pack, ledger)
+        monitor.submit(list(reader("acled")(path, feed="acled")))
+        mirror = list(reader("acled")(path, feed="mirror"))
+        if way == "batch":
+            monitor.submit(mirror)
+        else:
+            for item in mirror:
+                monitor.submit([item])
+        assert ledger.verify().ok
+        ledger.close()
+        ledgers[way] = content(tmp_path / f"{way}.db")
+    batch, one_by_one = ledgers["batch"], ledgers["one by one"]
+    assert len(batch["links"]) > 250  # nearly every mirror report joins its twin's incident
+    # (the entries between them differ: one at a time, each submit refreshes the patterns)
+    for table in ("links", "finding_support", "findings", "confidence_changes",
+                  "status_changes", "incidents", "reports"):
+        assert [r[1:] for r in batch[table]] == [r[1:] for r in one_by_one[table]], table

@@ -21,6 +21,7 @@ from hypothesis import strategies as st
 from sqlite_utils import Migrations
 
 from ledger_helpers import has_report, report_keys_of_feed, reports_judged_in, reviews
+from monitor import geo
 from monitor.adapters import reader
 from monitor.config import PROJECT_ROOT, Pack
 from monitor.errors import MonitorError
@@ -942,6 +943,64 @@ def test_corroboration_finds_every_overlapping_window_through_the_two_indexes(
         "EXPLAIN QUERY PLAN SELECT * FROM incidents i WHERE i.occurred_start >= ? AND "
         f"i.occurred_start < ? AND {schema.long_window_sql('i')}", ["2016", "2017"]))
     assert "idx_incidents_long_window" in plan
+
+
+def test_corroboration_of_a_batch_reads_its_candidates_at_once_and_finds_what_each_search_does(
+        ledger: Ledger) -> None:
+    """nearby_reports_many: for 250 searches (three statements' worth and a part) the rows each
+    search alone finds, each against a plain reading of the definition (another feed, the
+    windows overlap, the point in the box, the window's start at most MAX_WINDOW back and,
+    beyond two days back, a window longer than a day and a half); in a few statements, not one
+    a search; a report found by several searches read once."""
+    import random
+
+    rng = random.Random(2016)
+    base, hour = datetime(2016, 9, 1, tzinfo=timezone.utc), timedelta(hours=1)
+    made = []
+    with ledger.transaction():
+        for n in range(1, 401):
+            feed = rng.choice(["acled", "ucdp", "rss"])
+            begin = base + rng.randrange(40 * 24) * hour
+            window = rng.choice([1, 24, 36, 37, 48, 24 * 9, 24 * 33]) * hour
+            lat, lon = 35.93 + rng.uniform(-0.3, 0.3), 36.63 + rng.uniform(-0.3, 0.3)
+            ledger.append("reports", {**report(n, feed), "body": {"sources": [f"src {n % 7}"]}})
+            ledger.append("incidents", {**incident(n), "report_key": f"{feed}:{n}:1",
+                                        "occurred_start": iso(begin),
+                                        "occurred_end": iso(begin + window),
+                                        "lat": lat, "lon": lon})
+            made.append((f"{feed}:{n}:1", feed, begin, begin + window, lat, lon))
+    searches = []
+    for _ in range(250):
+        start = base + rng.randrange(40 * 24) * hour
+        searches.append((start, start + rng.choice([1, 24, 72]) * hour,
+                         35.93 + rng.uniform(-0.3, 0.3), 36.63 + rng.uniform(-0.3, 0.3),
+                         rng.choice([5.0, 10.0, 25.0]), rng.choice(["acled", "ucdp", "rss"])))
+
+    def plainly(start: datetime, end: datetime, lat: float, lon: float, km: float,
+                feed: str) -> list[str]:
+        lat_lo, lat_hi, lon_lo, lon_hi = geo.bounding_box(lat, lon, km)
+        return [key for key, other, begin, finish, y, x in made
+                if other != feed and begin < end and finish > start
+                and lat_lo <= y <= lat_hi and lon_lo <= x <= lon_hi
+                and begin >= start - MAX_WINDOW
+                and (begin >= start - timedelta(days=2) or finish - begin > timedelta(days=1.5))]
+
+    statements: list[str] = []
+    ledger._conn.set_trace_callback(statements.append)
+    try:
+        found = ledger.nearby_reports_many(searches)
+    finally:
+        ledger._conn.set_trace_callback(None)
+    keys = [[r["report_key"] for r in rows] for rows in found]
+    assert keys == [plainly(*s) for s in searches]
+    assert sum(map(len, keys)) > 500 and sum(not k for k in keys) > 5  # many found, some none
+    assert keys[:20] == [[r["report_key"] for r in ledger.nearby_reports(*s)]
+                         for s in searches[:20]]
+    assert len(statements) <= 3 + 1 + 1  # 99 searches a statement, 500 reports read a statement
+    rows = {id(r): r for rows in found for r in rows}
+    assert len(rows) == len({k for k_ in keys for k in k_}) < sum(map(len, keys))
+    some = next(r for rows in found for r in rows)
+    assert some["sources"] == [f"src {int(some['report_key'].split(':')[1]) % 7}"]
 
 
 def test_no_index_is_the_first_columns_of_another(ledger: Ledger) -> None:

@@ -266,26 +266,51 @@ class Queries(LedgerBase):
         """Reports of other feeds whose event window overlaps [start, end) and whose point
         lies in :func:`monitor.geo.bounding_box` of ``km`` around (lat, lon), with the
         incident each belongs to now and its ``sources`` (from the body): the candidates for
-        corroboration. Windows longer than MAX_WINDOW (a report dated only to a year) are not
-        searched for. Rows that start up to two days before ``start`` are read by time; those
-        that start earlier and overlap it last longer than two days, and are read through the
-        index of long windows alone (``schema.long_window_sql``)."""
-        lat_lo, lat_hi, lon_lo, lon_hi = geo.bounding_box(lat, lon, km)
-        select = (f"SELECT i.seq, i.report_key, {current_incident_sql('r')} AS incident_id, "
-                  "r.feed, i.occurred_start, i.occurred_end, i.lat, i.lon, "
-                  "i.location_precision, i.attacker_sides, i.target_sides, i.event_type, "
-                  "json_extract(r.body, '$.sources') AS sources FROM incidents i JOIN reports r "
-                  "USING (report_key) WHERE i.occurred_start < ? AND i.occurred_end > ? AND "
-                  "i.lat BETWEEN ? AND ? AND i.lon BETWEEN ? AND ? AND r.feed != ? AND ")
-        near = [iso(end), iso(start), lat_lo, lat_hi, lon_lo, lon_hi, exclude_feed]
-        recent = iso(start - RECENT_WINDOW)
-        rows = self._rows(
-            f"SELECT * FROM ({select} i.occurred_start >= ? UNION ALL {select} "
-            f"i.occurred_start >= ? AND i.occurred_start < ? AND {long_window_sql('i')}) "
-            "ORDER BY seq", [*near, recent, *near, iso(start - MAX_WINDOW), recent])
-        for row in rows:
-            del row["seq"]
-        return [self._decode(_NEARBY_JSON, r) for r in rows]
+        corroboration, in recording order. Windows longer than MAX_WINDOW (a report dated only
+        to a year) are not searched for. Rows that start up to two days before ``start`` are
+        read by time; those that start earlier and overlap it last longer than two days, and
+        are read through the index of long windows alone (``schema.long_window_sql``)."""
+        return self.nearby_reports_many([(start, end, lat, lon, km, exclude_feed)])[0]
+
+    def nearby_reports_many(self, searches: Sequence[tuple[datetime, datetime, float, float,
+                                                           float, str]]
+                            ) -> list[list[dict[str, Any]]]:
+        """:meth:`nearby_reports` for each of ``searches`` (its arguments, in order), read
+        for all of them at once: one statement finds which recorded reports each search
+        holds (an index range each, as for one), a second reads each report found once, and
+        a report found by several searches is one row in their lists (read it; do not change
+        it)."""
+        if not searches:
+            return []
+        near = ("SELECT q.k, i.seq FROM q CROSS JOIN incidents i JOIN reports r USING "
+                "(report_key) WHERE i.occurred_start < q.e AND i.occurred_end > q.s AND i.lat "
+                "BETWEEN q.lat_lo AND q.lat_hi AND i.lon BETWEEN q.lon_lo AND q.lon_hi AND "
+                "r.feed != q.feed AND ")
+        found: list[list[int]] = [[] for _ in searches]
+        with self._lock:
+            # _SEARCHES_A_STATEMENT at a time, each a row of ten parameters (bound as they
+            # are: the box's floats exactly as a search of its own binds them)
+            for at in range(0, len(searches), _SEARCHES_A_STATEMENT):
+                params: list[Any] = []
+                for k, (start, end, lat, lon, km, feed) in enumerate(
+                        searches[at:at + _SEARCHES_A_STATEMENT], at):
+                    params += [k, iso(end), iso(start), *geo.bounding_box(lat, lon, km), feed,
+                               iso(start - RECENT_WINDOW), iso(start - MAX_WINDOW)]
+                values = ", ".join(["(?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"] * (len(params) // 10))
+                for k, seq in self._conn.execute(
+                        "WITH q(k, e, s, lat_lo, lat_hi, lon_lo, lon_hi, feed, recent, far) AS "
+                        f"(VALUES {values}) {near} i.occurred_start >= q.recent UNION ALL "
+                        f"{near} i.occurred_start >= q.far AND i.occurred_start < q.recent AND "
+                        f"{long_window_sql('i')}", params):
+                    found[k].append(seq)
+            rows = {row[0]: dict(zip(_NEARBY_COLUMNS, row[1:])) for row in self._where_in(
+                f"SELECT i.seq, i.report_key, {current_incident_sql('r')}, r.feed, "
+                "i.occurred_start, i.occurred_end, i.lat, i.lon, i.location_precision, "
+                "i.attacker_sides, i.target_sides, i.event_type, json_extract(r.body, "
+                "'$.sources') FROM incidents i JOIN reports r USING (report_key) WHERE "
+                "i.seq IN ({marks})", (seq for seqs in found for seq in seqs))}
+        _shared_lists(list(rows.values()), _NEARBY_JSON)  # a few distinct lists, decoded once
+        return [[rows[seq] for seq in sorted(seqs)] for seqs in found]
 
     def latest_reports(self, since: str) -> list[dict[str, Any]]:
         """The latest revision of each source record whose event started at or after
@@ -477,8 +502,14 @@ def _marks(values: list[str] | None) -> str:
     return "(" + ", ".join("?" * len(values or [None])) + ")"
 
 
-# nearby_reports' JSON columns
-_NEARBY_JSON = frozenset({"attacker_sides", "target_sides", "sources"})
+# nearby_reports' columns, and those of them that hold JSON (lists)
+_NEARBY_COLUMNS = ("report_key", "incident_id", "feed", "occurred_start", "occurred_end", "lat",
+                   "lon", "location_precision", "attacker_sides", "target_sides", "event_type",
+                   "sources")
+_NEARBY_JSON = ("attacker_sides", "target_sides", "sources")
+# searches of nearby_reports_many a statement: ten parameters each, within the 999 an older
+# SQLite takes
+_SEARCHES_A_STATEMENT = 99
 # what ``findings(with_place=True)`` adds, from the incident: its name -> the incidents column
 # of the incident's first report (joined as ``pl``)
 _PLACE_COLUMNS = {"latitude": "lat", "longitude": "lon", "place": "place"}
