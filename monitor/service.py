@@ -280,11 +280,14 @@ class Monitor(Evaluator):
             # a shared text's seq, else the text, stored as written here (not written again)
             explanations = {fid: shared.get(text, text) for fid, text in texts.items()}
             # corroboration: the candidates of the whole batch read at once, when its reports
-            # are of one feed (they cannot be candidates for each other); else report by report
-            one_feed = len({r.feed for r, _ in fresh}) == 1
-            links: Iterable[Any] = self.evidence.find_incidents(
-                [facts_of(r, res, incident_id(r.feed, r.source_id)) for r, (res, _) in fresh],
-                feeds) if one_feed else repeat(SEARCH)
+            # are of one feed (they cannot be candidates for each other; none while no other
+            # feed has reported); else report by report
+            batch_feeds = {r.feed for r, _ in fresh}
+            links: Iterable[Any] = (
+                repeat(SEARCH) if len(batch_feeds) != 1 else
+                repeat(None) if not feeds - batch_feeds else self.evidence.find_incidents(
+                    [facts_of(r, res, incident_id(r.feed, r.source_id))
+                     for r, (res, _) in fresh], feeds))
             with self.ledger.deferred():  # a table's rows of the batch in one statement
                 recorded = iter([self._record(r, *ready, sources, feeds, windows, shared,
                                               explanations, bodies_of.get(r.report_key), link)
