@@ -89,6 +89,16 @@ def findings_table(r: dict[str, Any]) -> str:
                   "output", "status"], rows)
 
 
+def corroboration_table(r: dict[str, Any]) -> str:
+    sec = r.get("corroboration", {})
+    status = sec.get("status", "not run")
+    rows = [[label, num(sec.get(f"{into}_median_s"), 2), num(sec.get(f"{into}_links")), status]
+            for into, label in (("empty", "an empty ledger"),
+                                ("acled", f"a ledger of {num(sec.get('n'))} ACLED rows"))]
+    return table([f"{sec.get('file', 'UCDP')} ({num(sec.get('reports'))} reports) into",
+                  "import s (median)", "links made", "status"], rows)
+
+
 def daemon_table(r: dict[str, Any]) -> str:
     rows = [[num(c["target"]), num(c.get("taken")),
              num(c["rss_kib"] / 1024 if c.get("rss_kib") else None),
@@ -299,6 +309,8 @@ def tables(r: dict[str, Any]) -> str:
     parts = ["## Targets", table(["target", "where", "measured", "verdict"], targets(r))]
     if "scale" in r:
         parts += ["## Incidents N: import end to end vs the baseline", scale_table(r)]
+    if "corroboration" in r:
+        parts += ["## A second feed: corroboration", corroboration_table(r)]
     for kind in ("zones", "rules", "terms"):
         if kind in r:
             parts += [f"## {DIMENSIONS[kind].capitalize()} (cost per incident at N = "

@@ -1,6 +1,6 @@
 """The benchmark: times the monitor against a plain-SQLite baseline, along each
-dimension that should not cost more than it must: incidents N, zone rows, rules, findings in
-the ledger, and the daemon's memory. Writes bench/RESULTS.md, bench/results.json and PNG plots.
+dimension that should not cost more than it must: incidents N, a second feed (corroboration),
+zone rows, rules, findings in the ledger, and the daemon's memory. Writes bench/RESULTS.md, bench/results.json and PNG plots.
 
 Every figure written is measured by this command in this run. A step predicted to exceed its
 time budget is skipped and its extrapolation written as such; a run that exceeds it is killed
@@ -35,7 +35,7 @@ import measure
 import report
 from measure import ROOT, Step, Timed, fresh_db, median, monitor_cmd, timed
 
-SECTIONS = ("scale", "findings", "zones", "rules", "terms", "daemon", "profile")
+SECTIONS = ("scale", "corroboration", "findings", "zones", "rules", "terms", "daemon", "profile")
 
 
 def ints(text: str) -> list[int]:
@@ -58,6 +58,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     ap.add_argument("--dim-n", type=int, default=None,
                     help="the fixed N at which zones and rules are measured "
                          "(default: 10,000, or the largest --sizes if smaller)")
+    ap.add_argument("--corroboration-n", type=int, default=100_000,
+                    help="ACLED incidents already in the ledger that UCDP's file is imported "
+                         "into (each of its reports searched against those near it)")
     ap.add_argument("--findings", type=int, default=1_000_000,
                     help="findings in the ledger that the queries run on")
     ap.add_argument("--findings-seed", type=int, default=5_000,
@@ -96,6 +99,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         args.sizes, args.runs, args.zones, args.rules = [2000], 1, [50, 500], [10]
         args.dim_n, args.findings, args.findings_seed = 500, 5000, 500
         args.daemon, args.drop_file_lines, args.profile_n = [500, 1000], 250, 2000
+        args.corroboration_n = 2000
     args.dim_n = args.dim_n or min(10_000, max(args.sizes))
     args.daemon_budget_seconds = args.daemon_budget_seconds or 2 * args.budget_seconds
     args.setup_budget_seconds = args.setup_budget_seconds or 4 * args.budget_seconds
@@ -240,6 +244,55 @@ class Bench:
             if row.get("import_median_s"):
                 self.import_step.record(n, row["import_median_s"])
             rows.append(row)
+
+    def corroboration(self) -> None:
+        """A second feed: UCDP's own file (6,170 reports) imported into a ledger of
+        ``--corroboration-n`` generated ACLED rows, each of its reports searched against the
+        reports of the other feed near it in time and space (the generated rows sit near
+        UCDP's places: many candidates each), and into an empty ledger (nothing to search)."""
+        n, config = self.args.corroboration_n, ROOT / "config"
+        sec: dict[str, Any] = {"n": n, "file": generate.UCDP.name, "runs": []}
+        self.results["corroboration"] = sec
+        ok, why = self.import_step.fits(n)
+        if not ok:
+            sec["status"] = why
+            return
+        log(f"corroboration: UCDP's file into an empty ledger and one of {n:,} ACLED rows")
+        base = fresh_db(self.work / "corroboration-base.db")
+        setup = self.budget(self.args.setup_budget_seconds)  # building, not a measurement
+        t = timed(self.monitor(config, base, "import", str(self.acled(n)), "--format", "acled"),
+                  setup)
+        if t.killed or t.returncode:
+            sec["status"] = (measure.killed_note(t, setup, n) if t.killed else
+                             failed(t, "the ACLED import"))
+            return
+        db = self.work / "corroboration.db"
+        for run in range(self.args.runs):
+            for into in ("empty", "acled"):
+                fresh_db(db)
+                if into == "acled":
+                    for suffix in ("", "-wal"):
+                        if Path(f"{base}{suffix}").exists():
+                            shutil.copy(f"{base}{suffix}", f"{db}{suffix}")
+                t = timed(self.monitor(config, db, "import", str(generate.UCDP), "--format",
+                                       "ucdp"), self.budget())
+                if t.killed or t.returncode:
+                    sec["status"] = (measure.killed_note(t, self.budget()) if t.killed else
+                                     failed(t, f"the UCDP import ({into})"))
+                    return
+                conn = sqlite3.connect(f"{db.resolve().as_uri()}?mode=ro", uri=True)
+                links = conn.execute("SELECT count(*) FROM links").fetchone()[0]
+                conn.close()
+                sec["runs"].append({"into": into, "s": t.seconds, "links": links, **counts_of(t)})
+                log(f"  corroboration run {run + 1}: into {into} {t.seconds:.2f} s, "
+                    f"{links:,} links")
+        fresh_db(db)
+        for into in ("empty", "acled"):
+            runs = [r for r in sec["runs"] if r["into"] == into]
+            sec[f"{into}_median_s"] = median([r["s"] for r in runs])
+            sec[f"{into}_links"] = runs[-1]["links"]
+            sec["reports"] = runs[-1].get("new")
+        sec["status"] = "measured"
 
     def dimension(self, kind: str, values: list[int]) -> None:
         """Cost per incident at a fixed N under variant configurations: ``zones`` rows,

@@ -128,7 +128,8 @@ def test_quick_run_writes_results_with_every_table(tmp_path: Path) -> None:
     assert proc.returncode == 0, proc.stderr[-3000:]
     text = (out / "RESULTS.md").read_text("utf-8")
     for heading in ("## Machine", "## Targets",
-                    "### Incidents N: import end to end vs the baseline", "### Zones",
+                    "### Incidents N: import end to end vs the baseline",
+                    "### A second feed: corroboration", "### Zones",
                     "### Rules", "### Ledger of", "### Daemon memory", "## Where the time goes",
                     "## Plots"):
         assert heading in text, heading
@@ -143,3 +144,8 @@ def test_quick_run_writes_results_with_every_table(tmp_path: Path) -> None:
                    "ledger verify ≥ 300,000 entries/s"):
         assert target in text, target
     assert "## Targets" in proc.stdout  # the tables are printed at the end
+    # UCDP's file into an empty ledger links nothing; into 2,000 ACLED rows drawn from it, some
+    corroboration = results["corroboration"]
+    assert corroboration["status"] == "measured" and corroboration["reports"] == 6170
+    assert corroboration["empty_links"] == 0 < corroboration["acled_links"]
+    assert corroboration["acled_median_s"] > 0 and corroboration["empty_median_s"] > 0
