@@ -10,7 +10,8 @@ is a new ledger entry (a link, a support, a re-scoring, a status change): nothin
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
+from itertools import repeat
 from typing import Any
 
 from .corroborate import Evidence, ReportFacts, count_independent, match, score
@@ -18,6 +19,11 @@ from .errors import MonitorError
 from .ledger import Ledger
 from .models import ATTACK_EVENT_TYPES, IncidentReport, Resolution
 from .vocabulary import ANALYST_VERDICTS, SETTLED_STATUSES
+
+
+# What EvidenceKeeper.links_ahead gives for a report whose link was not read ahead: the caller
+# searches for it when it records the report (find_incident)
+SEARCH: Any = object()
 
 
 class EvidenceError(MonitorError, ValueError):
@@ -105,6 +111,20 @@ class EvidenceKeeper:
                          unknown_side=self.unknown_side)
             found[id(new)] = (best.incident_id, best.reason) if best else None
         return [found.get(id(new)) for new in news]
+
+    def links_ahead(self, batch: Sequence[tuple[IncidentReport, Resolution, str]],
+                    feeds: set[str]) -> Iterable[tuple[str, str] | None | object]:
+        """For a batch of new reports about to be recorded in order (each with its resolution
+        and its own incident id), what each one links to (:meth:`find_incident`), read at
+        once: when its reports are of one feed, they cannot be candidates for each other (and
+        while no other feed has reported, there is nothing to search). A batch of several
+        feeds gives :data:`SEARCH` for each: a report may describe one recorded before it."""
+        batch_feeds = {report.feed for report, _, _ in batch}
+        if len(batch_feeds) != 1:
+            return repeat(SEARCH)
+        if not feeds - batch_feeds:
+            return repeat(None)
+        return self.find_incidents([facts_of(*made) for made in batch], feeds)
 
     def link(self, report_key: str, incident: str, by: str, reason: str) -> None:
         self.ledger.append("links", {"report_key": report_key, "incident_id": incident,

@@ -22,7 +22,7 @@ from pydantic import ValidationError
 from . import timeline
 from .config import Pack
 from .crashpoints import crash_point
-from .evidence import EvidenceKeeper, facts_of, finding_story
+from .evidence import SEARCH, EvidenceKeeper, facts_of, finding_story
 from .judge import Judge, finding_id
 from .ledger import (
     CanonicalJSON,
@@ -40,8 +40,6 @@ from .webhooks import Event, Notifier
 # Reports re-judged to a transaction (Monitor.rejudge): another writer waits at most this many
 # (about a second's work), never a whole re-judgement.
 REJUDGE_BATCH = 500
-# Monitor._record's ``link`` when the batch's corroboration was not read ahead: search now
-SEARCH: Any = object()
 
 
 @dataclass(frozen=True)
@@ -279,15 +277,8 @@ class Monitor(Evaluator):
                 (n for _, (res, _) in fresh for n in res.notes), texts.values()))
             # a shared text's seq, else the text, stored as written here (not written again)
             explanations = {fid: shared.get(text, text) for fid, text in texts.items()}
-            # corroboration: the candidates of the whole batch read at once, when its reports
-            # are of one feed (they cannot be candidates for each other; none while no other
-            # feed has reported); else report by report
-            batch_feeds = {r.feed for r, _ in fresh}
-            links: Iterable[Any] = (
-                repeat(SEARCH) if len(batch_feeds) != 1 else
-                repeat(None) if not feeds - batch_feeds else self.evidence.find_incidents(
-                    [facts_of(r, res, incident_id(r.feed, r.source_id))
-                     for r, (res, _) in fresh], feeds))
+            links = self.evidence.links_ahead(  # corroboration: read for the batch at once
+                [(r, res, incident_id(r.feed, r.source_id)) for r, (res, _) in fresh], feeds)
             with self.ledger.deferred():  # a table's rows of the batch in one statement
                 recorded = iter([self._record(r, *ready, sources, feeds, windows, shared,
                                               explanations, bodies_of.get(r.report_key), link)
@@ -529,8 +520,8 @@ class Monitor(Evaluator):
         kept up to date here; ``shared`` are the batch's texts stored once (text -> seq),
         ``explanations`` each finding's explanation as stored (by finding id), ``body`` the
         report's as stored (:func:`body_json`; made now when None), ``link`` the incident of
-        another feed it describes and why (:meth:`EvidenceKeeper.find_incidents`; searched for
-        now when :data:`SEARCH`)."""
+        another feed it describes and why (:meth:`EvidenceKeeper.links_ahead`; searched for
+        now when :data:`~monitor.evidence.SEARCH`)."""
         crash_point("service.record")
         own = incident_id(report.feed, report.source_id)
         key = report.report_key

@@ -58,6 +58,16 @@ def test_one_strike_from_three_sources_is_one_incident_with_corroborated_finding
     assert ledger.verify().ok
 
 
+def test_three_sources_in_one_batch_are_one_incident_too(monitor, ledger):
+    # a batch of several feeds is searched report by report: the second and third reports
+    # find the first, recorded before them in the same batch (read ahead, they would not)
+    monitor.submit([(f"source {i}", record) for i, record in enumerate(THREE_SOURCES)])
+    findings = current(ledger)
+    assert sorted(f["term"] for f in findings) == ["JIG-SAAF", "MAY-CIV"]
+    assert len(ledger.reports_now_in(findings[0]["incident_id"])) == 3
+    assert all(f["status"] == "corroborated" for f in findings)
+
+
 def test_one_feeds_repeats_are_not_corroboration(monitor, ledger):
     first = {**THREE_SOURCES[0]}
     monitor.submit([("a", first), ("b", {**first, "source_id": "U2"})])
