@@ -245,17 +245,24 @@ class Bench:
                 self.import_step.record(n, row["import_median_s"])
             rows.append(row)
 
+    def sized_section(self, name: str, n: int, **fields: Any) -> dict[str, Any]:
+        """The results section ``name`` of a measurement at ``n`` rows; its ``status`` says why
+        it is skipped when the import step's estimate says ``n`` rows do not fit the budget."""
+        sec: dict[str, Any] = {"n": n, **fields}
+        self.results[name] = sec
+        ok, why = self.import_step.fits(n)
+        if not ok:
+            sec["status"] = why
+        return sec
+
     def corroboration(self) -> None:
         """A second feed: UCDP's own file (6,170 reports) imported into a ledger of
         ``--corroboration-n`` generated ACLED rows, each of its reports searched against the
         reports of the other feed near it in time and space (the generated rows sit near
         UCDP's places: many candidates each), and into an empty ledger (nothing to search)."""
         n, config = self.args.corroboration_n, ROOT / "config"
-        sec: dict[str, Any] = {"n": n, "file": generate.UCDP.name, "runs": []}
-        self.results["corroboration"] = sec
-        ok, why = self.import_step.fits(n)
-        if not ok:
-            sec["status"] = why
+        sec = self.sized_section("corroboration", n, file=generate.UCDP.name, runs=[])
+        if "status" in sec:
             return
         log(f"corroboration: UCDP's file into an empty ledger and one of {n:,} ACLED rows")
         base = fresh_db(self.work / "corroboration-base.db")
@@ -446,11 +453,8 @@ class Bench:
     def profile(self) -> None:
         """pyinstrument on an in-process import; the summary goes into RESULTS.md."""
         n = self.args.profile_n
-        sec: dict[str, Any] = {"n": n}
-        self.results["profile"] = sec
-        ok, why = self.import_step.fits(n)
-        if not ok:
-            sec["status"] = why
+        sec = self.sized_section("profile", n)
+        if "status" in sec:
             return
         log(f"profile: in-process import of {n:,} incidents under pyinstrument")
         out = self.args.out / "profile.txt"
