@@ -6,12 +6,14 @@ import difflib
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import yaml
-from pydantic import ValidationError
 
 from .errors import MonitorError
+
+if TYPE_CHECKING:  # pydantic is imported by what validates, not by what reports
+    from pydantic import ValidationError
 
 
 @dataclass(frozen=True)
@@ -161,6 +163,8 @@ def read_model(path: Path, label: str, expected: str, model: Any,
     """A YAML mapping file validated by ``model``: (the model, []) or (None, the problems);
     ``problems(label, error, data)`` names each validation error (with the file's own hints).
     ``expected`` says which keys the top level holds."""
+    from pydantic import ValidationError
+
     data, found = read_mapping(path, label, expected)
     if data is None:
         return None, found

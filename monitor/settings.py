@@ -3,66 +3,73 @@ first, and what read commands need of a pack without loading it (its names, its 
 
 This is the only module that reads environment variables (``MONITOR_CONFIG``, ``MONITOR_DB``,
 ``MONITOR_PACK``), but for the tests' crash hook ``MONITOR_CRASH_AT``, read by
-:mod:`monitor.crashpoints`. It builds no model but the settings' own, so a command that only
-reads the ledger starts without the pack's models (:mod:`.config` loads a pack).
+:mod:`monitor.crashpoints`, and the cache folder's (:mod:`monitor.diskcache`). It builds no
+model but the settings' own (:mod:`.settingsfile`), so a command that only reads the ledger
+starts without the pack's models (:mod:`.config` loads a pack).
+
+**Settings validated once.** A read command's start-up was mostly pydantic's: importing it and
+building the settings' models took ~0.1 s of ~0.17 s, to validate a file that rarely changes.
+What a command needs of it to find its ledger and pack (:data:`_NEEDED`) is kept in the disk
+cache under the SHA-256 of the file's bytes and of the model's code (:func:`_entry`), taken
+from the model that validated those bytes. The same bytes again give the same values without
+pydantic; a changed file or model is validated again (and its problems reported, every time
+until fixed). The whole model (webhooks, briefs) is validated when a command asks for it
+(:attr:`Paths.settings`): the daemon and the commands that record do.
 """
 
 from __future__ import annotations
 
+import hashlib
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass
+from functools import cached_property
 from pathlib import Path
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from pydantic import Field, ValidationError
-
-from .filemodel import FileModel
+from . import diskcache
 from .problems import ProblemsError, from_validation, read_yaml
-from .webhooks import WebhookSpec
+
+if TYPE_CHECKING:
+    from .settingsfile import Settings
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 SETTINGS_FILE = "monitor.yaml"
+# what resolve_paths needs of the settings (kept validated in the disk cache)
+_NEEDED = ("pack", "db", "feeds", "day_cutoff")
+# the code whose model decides what a settings file means (in every cache entry's name)
+_MODEL_CODE = ("settingsfile.py", "webhooks.py", "filemodel.py")
 
 
-class BriefsSpec(FileModel):
-    """The daemon's daily brief (``monitor report --daily`` on a schedule)."""
+def __getattr__(name: str) -> Any:
+    """``Settings`` and ``BriefsSpec`` (their module imports pydantic: only when asked for)."""
+    if name in ("Settings", "BriefsSpec"):
+        from . import settingsfile
 
-    output_dir: str = Field(default="var/briefs", description="where the briefs are written")
-    format: Literal["html", "md"] = "html"
-    cutoff: str = Field(default="19:30", pattern=r"^([01][0-9]|2[0-3]):[0-5][0-9]$",
-                        description="the daily cut-off, local time of the pack")
-
-
-class Settings(FileModel):
-    """``config/monitor.yaml``."""
-
-    pack: str = Field(description="the agreement pack in force: a folder of config/")
-    db: str = Field(default="var/ledger.db", description="the ledger file")
-    checkpoints: str | None = Field(
-        default="checkpoints.txt",
-        description="where the daemon writes the ledger's head after every run, outside the "
-                    "ledger file: relative to the ledger's folder, or absolute (another disk "
-                    "is better); null: nowhere")
-    feeds: str = Field(default="feeds", description="folder of feed definitions")
-    webhooks: list[WebhookSpec] = Field(default_factory=list,
-                                        description="where alerts are POSTed")
-    briefs: BriefsSpec | None = Field(default=None, description="daily briefs by the daemon")
-    day_cutoff: str = Field(
-        default="19:30", pattern=r"^([01][0-9]|2[0-3]):[0-5][0-9]$",
-        description="the daily cut-off, local time of the pack: every day, period and count "
-                    "(briefs, findings --since/--until, Datasette) runs from cut-off to cut-off")
+        return getattr(settingsfile, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 @dataclass(frozen=True)
 class Paths:
-    """Where things are, decided once from flags, environment and settings."""
+    """Where things are, decided once from flags, environment and settings: the config folder,
+    the ledger, the feeds' folder, the pack in force (``--pack`` or ``MONITOR_PACK`` first) and
+    the daily cut-off. :attr:`settings` is the whole of ``monitor.yaml``, validated on first
+    use."""
 
     config: Path
     db: Path
     feeds: Path
-    settings: Settings
+    pack: str
+    day_cutoff: str
+
+    @cached_property
+    def settings(self) -> Settings:
+        """``monitor.yaml`` validated by its model, with the pack in force."""
+        settings = load_settings(self.config)
+        return settings if settings.pack == self.pack else settings.model_copy(
+            update={"pack": self.pack})
 
 
 def resolve_paths(config: str | Path | None = None, db: str | Path | None = None,
@@ -79,15 +86,44 @@ def resolve_paths(config: str | Path | None = None, db: str | Path | None = None
         config = Path("config") if (Path("config") / SETTINGS_FILE).exists() else (
             PROJECT_ROOT / "config")
     config_dir = Path(config)
-    settings = load_settings(config_dir)
-    pack = pack or env.get("MONITOR_PACK")
-    if pack:
-        settings = settings.model_copy(update={"pack": pack})
-    db_path = Path(db or env.get("MONITOR_DB") or settings.db)
-    feeds = Path(settings.feeds)
+    values, validated = _needed(config_dir)
+    pack = pack or env.get("MONITOR_PACK") or values["pack"]
+    db_path = Path(db or env.get("MONITOR_DB") or values["db"])
+    feeds = Path(values["feeds"])
     if not feeds.is_absolute():
         feeds = config_dir.resolve().parent / feeds
-    return Paths(config=config_dir, db=db_path, feeds=feeds, settings=settings)
+    paths = Paths(config=config_dir, db=db_path, feeds=feeds, pack=pack,
+                  day_cutoff=values["day_cutoff"])
+    if validated is not None and validated.pack == pack:
+        paths.__dict__["settings"] = validated  # validated just now: not twice
+    return paths
+
+
+def _needed(config_dir: Path) -> tuple[dict[str, str], Settings | None]:
+    """What :func:`resolve_paths` needs of ``monitor.yaml``: from the disk cache when these
+    bytes were validated before (and no model, None), else from the model that validates them
+    now (and that model)."""
+    try:
+        entry = _entry((config_dir / SETTINGS_FILE).read_bytes())
+    except OSError:
+        entry = None  # load_settings says what is wrong with the file
+    if entry is not None:
+        found = diskcache.load(entry)
+        if found is not None and isinstance(found[0], dict) and all(
+                isinstance(found[0].get(k), str) for k in _NEEDED):
+            return {k: found[0][k] for k in _NEEDED}, None
+    settings = load_settings(config_dir)
+    values = {k: getattr(settings, k) for k in _NEEDED}
+    if entry is not None:
+        diskcache.save(entry, values, [])
+    return values, settings
+
+
+def _entry(text: bytes, code: Path = Path(__file__).parent) -> str:
+    """The cache entry of a settings file's bytes under the model's code (in ``code``) as it
+    is now."""
+    return diskcache.digest("settings", ",".join(_NEEDED), text, *(hashlib.sha256(
+        (code / name).read_bytes()).hexdigest() for name in _MODEL_CODE))
 
 
 def environment() -> Mapping[str, str]:
@@ -97,6 +133,10 @@ def environment() -> Mapping[str, str]:
 
 def load_settings(config_dir: Path) -> Settings:
     """Read and validate ``monitor.yaml``; raise :class:`ProblemsError` listing every problem."""
+    from pydantic import ValidationError
+
+    from .settingsfile import Settings
+
     path = config_dir / SETTINGS_FILE
     data, problems = read_yaml(path)
     if problems:

@@ -64,7 +64,7 @@ class Context:
         if self._pack is None:
             from ..config import load_pack  # the pack's models: not built for a read command
 
-            self._pack = load_pack(self.paths.config, self.paths.settings.pack)
+            self._pack = load_pack(self.paths.config, self.paths.pack)
         return self._pack
 
     @property
@@ -74,7 +74,7 @@ class Context:
         if self._names is None:
             paths = self.paths
             self._names = (PackNames.of(self._pack) if self._pack is not None else
-                           pack_names(paths.config, paths.settings.pack) or
+                           pack_names(paths.config, paths.pack) or
                            PackNames.of(self.pack))
         return self._names
 
@@ -85,7 +85,7 @@ class Context:
         if self._tz is None:
             paths = self.paths
             self._tz = (self._pack.tz if self._pack is not None else
-                        pack_timezone(paths.config, paths.settings.pack) or self.pack.tz)
+                        pack_timezone(paths.config, paths.pack) or self.pack.tz)
         return self._tz
 
     def ledger(self, readonly: bool = False) -> Ledger:
@@ -127,7 +127,7 @@ class Context:
     @property
     def cutoff(self) -> dt.time:
         """The pack's daily cut-off (``day_cutoff`` in monitor.yaml)."""
-        return dt.time.fromisoformat(self.paths.settings.day_cutoff)
+        return dt.time.fromisoformat(self.paths.day_cutoff)
 
     def bound(self, day: dt.date | None) -> str | None:
         """A period's bound (``--since``, ``--until``): the day's cut-off, local time of the

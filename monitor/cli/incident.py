@@ -247,7 +247,7 @@ def import_(c: Context, path: Path, fmt: str, reliability: str | None, feed: str
 
     with _ImportBar(c.err, path.name) as bar:
         result = import_file(path, fmt, c.monitor, config=c.paths.config,
-                             pack=c.paths.settings.pack, feed=feed, pipeline=pipeline,
+                             pack=c.paths.pack, feed=feed, pipeline=pipeline,
                              date_format=date_format, reliability=reliability,
                              batch_size=batch_size,
                              on_start=bar.start, on_batch=bar.advance,

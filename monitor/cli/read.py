@@ -114,7 +114,7 @@ def calm(c: Context, counter: str | None, fmt: str) -> None:
     from ..patternspec import of_kind
 
     paths = c.paths
-    declared = {p.name: p for p in of_kind(pack_patterns(paths.config, paths.settings.pack),
+    declared = {p.name: p for p in of_kind(pack_patterns(paths.config, paths.pack),
                                            "calm")}
     rows = c.ledger(readonly=True).calm_days(counter)
     if fmt == "json":

@@ -89,7 +89,7 @@ def run_(c: Context, once: bool, verbose: bool) -> None:
 
         from ..config import pack_fingerprint
 
-        config, name = c.paths.config, c.paths.settings.pack
+        config, name = c.paths.config, c.paths.pack
         checkpoints = c.paths.settings.checkpoints
         daemon = Daemon(monitor, specs, c.paths.feeds, on_batch=on_batch,
                         reload=lambda: load_pack(config, name),
