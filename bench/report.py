@@ -84,9 +84,11 @@ def findings_table(r: dict[str, Any]) -> str:
                      q.get("big_status", q.get("seed_status", "measured"))])
     if not rows:
         rows.append(["(ledger not built)", "–", "–", "", sec.get("status", "not run")])
+    cache = sec.get("settings_cache")
     return table(["query", f"s on {num(sec.get('findings'))} findings (median)",
                   f"s on the seed ledger ({num(sec.get('seed_findings'))} findings)",
-                  "output", "status"], rows)
+                  "output", "status"], rows) + (
+        f"\n\nThe settings' cache (`monitor.settings`): {cache}." if cache else "")
 
 
 def corroboration_table(r: dict[str, Any]) -> str:

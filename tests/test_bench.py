@@ -9,6 +9,7 @@ from __future__ import annotations
 import csv
 import importlib.util
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -124,7 +125,8 @@ def test_quick_run_writes_results_with_every_table(tmp_path: Path) -> None:
     out = tmp_path / "out"
     proc = subprocess.run([sys.executable, str(BENCH / "run.py"), "--quick", "--out", str(out),
                            "--workdir", str(tmp_path / "work")],
-                          cwd=PROJECT_ROOT, capture_output=True, text=True, timeout=600, check=False)
+                          cwd=PROJECT_ROOT, capture_output=True, text=True, timeout=600, check=False,
+                          env={k: v for k, v in os.environ.items() if k != "MONITOR_CACHE"})
     assert proc.returncode == 0, proc.stderr[-3000:]
     text = (out / "RESULTS.md").read_text("utf-8")
     for heading in ("## Machine", "## Targets",
@@ -149,3 +151,7 @@ def test_quick_run_writes_results_with_every_table(tmp_path: Path) -> None:
     assert corroboration["status"] == "measured" and corroboration["reports"] == 6170
     assert corroboration["empty_links"] == 0 < corroboration["acled_links"]
     assert corroboration["acled_median_s"] > 0 and corroboration["empty_median_s"] > 0
+    # the read commands run as a user's do, with monitor.yaml's values cached by an earlier one
+    assert results["findings"]["settings_cache"].startswith("warm:")
+    assert "The settings' cache (`monitor.settings`): warm:" in text
+    assert list((tmp_path / "work" / "cache").glob("settings-*.bin"))
