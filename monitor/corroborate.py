@@ -177,16 +177,14 @@ def match(new: ReportFacts, existing: Iterable[ReportFacts], *, distance_km: flo
     Among the candidates the nearest wins, then the earliest incident_id (string order), then the
     earliest report_key: the answer does not depend on the order of ``existing``.
     """
-    best: tuple[float, str, str] | None = None
-    chosen: ReportFacts | None = None
-    for old in existing:
-        km = _distance(new, old, distance_km, coarse_precision, attack_types, unknown_side)
-        if km is not None and (best is None or (km, old.incident_id, old.report_key) < best):
-            best, chosen = (km, old.incident_id, old.report_key), old
-    if best is None or chosen is None:
+    qualified = ((km, old) for old in existing if (km := _distance(
+        new, old, distance_km, coarse_precision, attack_types, unknown_side)) is not None)
+    best = min(qualified, key=lambda found: (found[0], found[1].incident_id,
+                                             found[1].report_key), default=None)
+    if best is None:
         return None
-    km, incident, report_key = best
-    return Match(incident_id=incident, report_key=report_key, distance_km=km,
+    km, chosen = best
+    return Match(incident_id=chosen.incident_id, report_key=chosen.report_key, distance_km=km,
                  reason=_why(new, chosen, km, distance_km, coarse_precision))
 
 

@@ -98,7 +98,7 @@ def save(name: str, meta: dict[str, Any], blobs: list[bytes]) -> None:
 
 def _prune(where: Path, written: str) -> None:
     """Keep :data:`KEEP` entries of the kind of the entry just ``written``: it and the newest
-    others (each edit of a zone file makes a new one)."""
+    others (each edit of what an entry is made from makes a new one)."""
     kind = written.split("-")[0]
     others = sorted((p for p in where.glob(f"{kind}-*.bin") if p.stem != written),
                     key=lambda p: p.stat().st_mtime_ns, reverse=True)
