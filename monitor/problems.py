@@ -8,8 +8,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-import yaml
-
 from .errors import MonitorError
 
 if TYPE_CHECKING:  # pydantic is imported by what validates, not by what reports
@@ -80,10 +78,15 @@ def from_validation(file: str, error: ValidationError, prefix: str = "") -> list
     return problems
 
 
-# libyaml's parser when PyYAML was built with it (a 5,000-row zones.yaml: ~8 s with the
-# pure-Python parser, well under 1 s with libyaml); a file it refuses is parsed again by the
-# pure-Python one, whose messages name the line as the problems always have.
-_FAST_LOADER = getattr(yaml, "CSafeLoader", None)
+def _yaml() -> tuple[Any, Any]:
+    """PyYAML, imported when a file is read (a read command that finds what it needs of the
+    pack in the disk cache reads none, :mod:`monitor.settings`: ~10 ms of its start-up), and
+    libyaml's parser when PyYAML was built with it (a 5,000-row zones.yaml: ~8 s with the
+    pure-Python parser, well under 1 s with libyaml); a file it refuses is parsed again by the
+    pure-Python one, whose messages name the line as the problems always have."""
+    import yaml
+
+    return yaml, getattr(yaml, "CSafeLoader", None)
 
 
 # Limits on every YAML file the monitor reads (configuration, packs, rules, cases, feeds): a
@@ -107,13 +110,14 @@ def read_yaml(path: Path) -> tuple[Any, list[Problem]]:
         return None, [Problem(str(path), "", "file not found")]
     except (OSError, UnicodeDecodeError) as exc:
         return None, [Problem(str(path), "", f"cannot be read: {exc}")]
+    yaml, fast_loader = _yaml()
     if "*" in text and _expanded_size(text) > MAX_YAML_NODES:
         return None, [Problem(str(path), "", f"its YAML aliases (*name) expand to more than "
                               f"{MAX_YAML_NODES:,} values; refused (an alias bomb)",
                               "Write the values out instead of aliasing them.")]
-    if _FAST_LOADER is not None:
+    if fast_loader is not None:
         try:
-            return yaml.load(text, Loader=_FAST_LOADER), []
+            return yaml.load(text, Loader=fast_loader), []
         except yaml.YAMLError:
             pass
     try:
@@ -132,8 +136,9 @@ def _expanded_size(text: str) -> int:
     sizes: dict[str, int] = {}  # anchor -> the size of its node
     stack: list[list[Any]] = []  # [anchor, size so far] of each open collection
     total = 0
+    yaml, fast_loader = _yaml()
     try:
-        for event in yaml.parse(text, Loader=_FAST_LOADER or yaml.SafeLoader):
+        for event in yaml.parse(text, Loader=fast_loader or yaml.SafeLoader):
             if isinstance(event, (yaml.SequenceStartEvent, yaml.MappingStartEvent)):
                 stack.append([event.anchor, 1])
                 continue
