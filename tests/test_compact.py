@@ -7,12 +7,14 @@ now."""
 from __future__ import annotations
 
 import csv
+import itertools
 import datetime as dt
 from collections import Counter
 import json
 import re
 import shutil
 import sqlite3
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -28,10 +30,11 @@ from monitor.cli import main
 from monitor.config import PROJECT_ROOT, load_pack
 from monitor.judge import Judge
 from monitor.ledger import Ledger, canonical_json
+from monitor.ledger.chain import CanonicalJSON
 from monitor.ledger.compact import (
-    EXPLANATION_JSON_SQL,
     EXPLANATION_SQL,
     NOTES_MARKER,
+    NOTES_MARKER_TEXT,
     REPORT_KEY_SQL,
     RESOLUTION_COLUMNS,
     compact_explanation,
@@ -242,10 +245,12 @@ def test_texts_of_one_digest_are_told_apart(tmp_path: Path,
 def test_every_read_path_gives_the_explanation_the_judge_produced(imported: Imported,
                                                                   form: str) -> None:
     db = imported.db[form]
-    exported = json.loads(cli(db, "findings", "--format", "json", "--limit", "0"))
+    text = cli(db, "findings", "--format", "jsonl", "--limit", "0")
+    exported = [json.loads(line) for line in text.splitlines()]
     assert len(exported) == len(raw(db, "SELECT seq FROM findings"))
-    for f in exported:  # `monitor findings --format json` (SQLite writes this JSON)
+    for f, line in zip(exported, text.splitlines()):  # `monitor findings --format jsonl`
         assert canonical_json(f["explanation"]) == imported.judged[key(f)], f["finding_id"]
+        assert f',"explanation":{imported.judged[key(f)]},' in line  # the very text
     ledger = Ledger.open(db, readonly=True)
     try:
         for f in ledger.findings():  # the Python interface every other reader uses
@@ -418,32 +423,74 @@ def test_the_sql_rebuild_finds_the_report_as_its_key_is_built(monitor: service.M
         "explanation"]
 
 
-# --- the shorter way of the JSON SQLite writes -----------------------------------------------
+# --- findings as JSON: SQLite writes each object, Python puts the explanation back ----------
 
 
-def both_ways(explanation: str, resolution: str | None, source_id: str = "7",
-              revision: str = "1") -> tuple[str, str]:
-    """A stored explanation rebuilt by EXPLANATION_SQL and by EXPLANATION_JSON_SQL, its report's
-    incident row holding ``resolution`` (None: no incident row)."""
-    conn = sqlite3.connect(":memory:")
-    conn.execute("CREATE TABLE findings (feed TEXT, source_id TEXT, revision TEXT, "
-                 "explanation TEXT)")
-    conn.execute("CREATE TABLE incidents (report_key TEXT UNIQUE, resolution TEXT)")
-    conn.execute("CREATE TABLE shared_texts (seq INTEGER PRIMARY KEY, text TEXT)")
-    conn.executemany("INSERT INTO shared_texts VALUES (?, ?)", SHARED.items())
-    conn.execute("INSERT INTO findings VALUES ('ucdp', ?, ?, ?)",
-                 [source_id, revision, explanation])
-    if resolution is not None:
-        conn.execute("INSERT INTO incidents VALUES (?, ?)",
-                     [key_of("ucdp", source_id, revision), resolution])
-    [(old, new)] = conn.execute(f"SELECT {EXPLANATION_SQL}, {EXPLANATION_JSON_SQL} FROM "
-                                "findings f")
-    conn.close()
-    return old, new
+def odd_ledger(path: Path) -> tuple[Ledger, dict[int, int]]:
+    """A ledger file for findings whose explanations and notes are stored as given, and the
+    seqs of its shared texts (SHARED's keys -> seq)."""
+    ledger = Ledger.open(path)
+    with ledger.transaction():
+        seqs = ledger.share_texts(list(SHARED.values()) * 2)
+    return ledger, {k: seqs[text] for k, text in SHARED.items()}
+
+
+@pytest.fixture(scope="module")
+def odd(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Ledger, dict[int, int]]]:
+    ledger, seqs = odd_ledger(tmp_path_factory.mktemp("odd") / "odd.db")
+    yield ledger, seqs
+    ledger.close()
+
+
+_made = itertools.count(1)
+
+
+def json_and_rows(odd: tuple[Ledger, dict[int, int]], explanation: str,
+                  resolution: dict[str, Any] | None, dump: Callable[[Any], str] = canonical_json,
+                  source_id: str = "7", revision: str = "1"
+                  ) -> tuple[bytes | Exception, dict[str, Any] | Exception]:
+    """A finding whose explanation is stored as ``explanation`` and whose report's incident row
+    holds ``resolution`` as ``dump`` writes it (None: no incident row; a note 1-4 refers to
+    SHARED's text of that number, 9 to none), read as JSON (findings(as_json=True)) and as a
+    row (findings()); an error either raises in its place."""
+    ledger, seqs = odd
+    n = next(_made)
+    incident_id, source_id = f"inc-{n}", f"{source_id}-{n}"
+    if resolution is not None and isinstance(resolution.get("notes"), list):
+        resolution = {**resolution, "notes": [  # the shared notes' seqs in this ledger
+            seqs.get(x, 10**9) if type(x) is int else x for x in resolution["notes"]]}
+    with ledger.transaction():
+        if resolution is not None:
+            ledger.append("incidents", {"incident_id": incident_id, "report_key": key_of(
+                "ucdp", source_id, revision), "resolution": CanonicalJSON(dump(resolution))})
+        ledger.append("findings", {"finding_id": f"f-{n}", "incident_id": incident_id,
+                                   "term": "T", "occurred": "2016-09-01T00:00:00+00:00",
+                                   "feed": "ucdp", "source_id": source_id,
+                                   "revision": revision,
+                                   "explanation": CanonicalJSON(explanation)})
+    out: list[Any] = []
+    for as_json in (True, False):
+        try:
+            [found] = ledger.findings(incident_id=incident_id, as_json=as_json,
+                                      with_place=as_json)
+            out.append(found)
+        except ValueError as exc:
+            out.append(exc)
+    return out[0], out[1]
+
+
+def same_finding(text: bytes | Exception, row: dict[str, Any] | Exception) -> bool:
+    """Whether a finding read as JSON is the finding read as a row (its keys in the same
+    order, the place added), or both reads refused it."""
+    if isinstance(text, Exception) or isinstance(row, Exception):
+        return isinstance(text, ValueError) and isinstance(row, ValueError)
+    read = json.loads(text)
+    return [k for k in read if k not in ("latitude", "longitude", "place")] == list(row) and (
+        {k: v for k, v in read.items() if k in row} == row)
 
 
 STORED = canonical_json([{"finding": {"parties": ["x"]}}, NOTES_MARKER, {"confidence": "low"}])
-# shared_texts of both_ways' ledger: what an integer among the notes refers to
+# shared texts of the odd ledger: what an integer among the notes refers to (9: none)
 SHARED = {1: "platform=unknown (not stated)", 2: 'a "quoted" é \\ word', 3: "tab\there\u0001",
           4: ""}
 
@@ -455,38 +502,62 @@ SHARED = {1: "platform=unknown (not stated)", 2: 'a "quoted" é \\ word', 3: "ta
     [1, "a"], [2, 1, 3, 4], ["a", 2, "b"], [9], [["nested", "list"]], [{"o": "v"}], [None],
     [1.5], [True, False],
     "a string, not a list", {"k": "v"}, '["looks like a list"]'])
-def test_the_json_way_rebuilds_an_explanation_as_the_view_does(notes: Any) -> None:
-    """EXPLANATION_JSON_SQL gives EXPLANATION_SQL's text for every kind of notes: those it
-    writes itself (text without an escape) and those it leaves to EXPLANATION_SQL."""
-    for text in (canonical_json({"notes": notes, "place": "Kafr Nabl"}),
-                 json.dumps({"notes": notes}),  # spaces, and \u escapes for what is not ASCII
-                 canonical_json({"notes": notes, "place": "a \\ b"})):
-        old, new = both_ways(STORED, text)
-        assert new == old, text
-    if isinstance(notes, list) and notes and all(type(n) in (str, int) and n != 9
-                                                 for n in notes):
-        assert both_ways(STORED, canonical_json({"notes": notes}))[1] == canonical_json(
-            full_explanation(json.loads(STORED), full_notes(notes, SHARED)))
+def test_findings_as_json_put_the_explanation_back_as_the_rows_do(
+        odd: tuple[Ledger, dict[int, int]], notes: Any) -> None:
+    """The explanation of a finding read as JSON is the one read as a row, for every kind of
+    notes (those the writer stores and odd ones), and its canonical text where the writer's."""
+    for resolution, dump in (({"notes": notes, "place": "Kafr Nabl"}, canonical_json),
+                             ({"notes": notes}, json.dumps),  # spaces, \\u escapes
+                             ({"notes": notes, "place": "a \\ b"}, canonical_json)):
+        as_json, row = json_and_rows(odd, STORED, resolution, dump)
+        assert same_finding(as_json, row), resolution
+    as_json, row = json_and_rows(odd, STORED, {"notes": notes})
+    if isinstance(notes, list) and notes and 9 not in notes:
+        assert isinstance(row, dict) and isinstance(as_json, bytes)
+        assert b'"explanation":' + canonical_json(row["explanation"]).encode() + b"," in as_json
+        if all(type(n) in (str, int) for n in notes):
+            assert row["explanation"] == full_explanation(json.loads(STORED), full_notes(
+                notes, SHARED))
+    elif not isinstance(notes, list) or 9 in notes:  # no list, or a shared text it lacks
+        assert isinstance(as_json, ValueError) and isinstance(row, ValueError)
 
 
 @pytest.mark.parametrize("explanation, resolution", [
     (STORED, None),  # no incident row of the report
-    (STORED, canonical_json({"mission": "unknown"})),  # no notes in it
-    (canonical_json([NOTES_MARKER, {"x": 1}, NOTES_MARKER]), canonical_json({"notes": ["a"]})),
-    (canonical_json([{"x": 1}]), canonical_json({"notes": ["a"]})),  # no marker
-    (json.dumps([NOTES_MARKER, {"x": 1}]), canonical_json({"notes": ["a"]})),  # not canonical
-    (STORED.replace("[", "[ ", 1), canonical_json({"notes": ["a", "b"]})),
+    (STORED, {"mission": "unknown"}),  # no notes in it
+    (STORED, {"notes": None}),
+    (canonical_json([NOTES_MARKER, {"x": 1}, NOTES_MARKER]), {"notes": ["a"]}),
+    (canonical_json([{"x": 1}]), {"notes": ["a"]}),  # no marker
+    (json.dumps([NOTES_MARKER, {"x": 1}]), {"notes": ["a"]}),  # not canonical
+    (STORED.replace("[", "[ ", 1), {"notes": ["a", "b"]}),
+    (canonical_json([{"finding": NOTES_MARKER}, NOTES_MARKER]),  # one not in the list itself
+     {"notes": ["a"]}),
 ])
-def test_the_json_way_rebuilds_odd_explanations_as_the_view_does(explanation: str,
-                                                                   resolution: str | None
-                                                                   ) -> None:
-    old, new = both_ways(explanation, resolution, source_id="a:b%c", revision="1:2")
-    assert new == old
+def test_findings_as_json_put_odd_explanations_back_as_the_rows_do(
+        odd: tuple[Ledger, dict[int, int]], explanation: str,
+        resolution: dict[str, Any] | None) -> None:
+    assert same_finding(*json_and_rows(odd, explanation, resolution, source_id="a:b%c",
+                                       revision="1:2"))
 
 
-@settings(max_examples=300, deadline=None)
+@settings(max_examples=200, deadline=None)
 @given(st.lists(st.one_of(st.text(), st.text(alphabet='",\\[]{}: \n\tab'), st.integers(),
                           st.sampled_from([*SHARED, 9]), st.none())))
-def test_the_json_way_rebuilds_any_notes_as_the_view_does(notes: list[Any]) -> None:
-    old, new = both_ways(STORED, canonical_json({"notes": notes, "zone_ids": ["z"]}))
-    assert new == old
+def test_findings_as_json_put_any_notes_back_as_the_rows_do(
+        odd: tuple[Ledger, dict[int, int]], notes: list[Any]) -> None:
+    assert same_finding(*json_and_rows(odd, STORED, {"notes": notes, "zone_ids": ["z"]}))
+
+
+def test_findings_as_json_are_the_same_whatever_the_chunks(tmp_path: Path) -> None:
+    """Findings with the same notes share their entries' JSON (kept for the statement's later
+    chunks); each chunk reads what its findings lack of the shared texts at once."""
+    odd = odd_ledger(tmp_path / "l.db")
+    ledger = odd[0]
+    for term in ("A", "B", "C"):
+        json_and_rows(odd, STORED, {"notes": [1, "x", 2]}, source_id=term)
+    texts = [f for f in ledger.findings(as_json=True) if b'"explanation":[{"finding"' in f]
+    assert texts and all(NOTES_MARKER_TEXT.encode() not in t for t in texts)
+    for chunk in (1, 2, 50):
+        assert [t for rows in ledger.finding_chunks(chunk=chunk, as_json=True)
+                for t in rows] == ledger.findings(as_json=True)
+    ledger.close()

@@ -116,8 +116,9 @@ class LedgerBase:
         wanted = [(r, report_key(r["feed"], r["source_id"], r["revision"])) for r in rows
                   if r["explanation"] and has_marker(r["explanation"])]
         notes = {key: json.loads(text) for key, text in self._where_in(
-            "SELECT report_key, json_extract(resolution, '$.notes') FROM incidents WHERE "
-            "report_key IN ({marks})", (k for _, k in wanted)) if text is not None}
+            "SELECT report_key, json_quote(json_extract(resolution, '$.notes')) FROM "
+            "incidents WHERE report_key IN ({marks})", (k for _, k in wanted))
+                 if text != "null"}  # (json_quote: a string is read as a string)
         texts = self._texts_of(n for some in notes.values() for n in shared_note_seqs(some))
         for row, key in wanted:
             row["explanation"] = full_explanation(
