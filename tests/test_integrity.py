@@ -6,12 +6,16 @@ from __future__ import annotations
 import os
 import shutil
 import sqlite3
+import subprocess
+import sys
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from monitor.ledger import Ledger
+from monitor import diskcache
+from monitor.config import PROJECT_ROOT
+from monitor.ledger import Ledger, integrity, schema
 from monitor.ledger.chain import entry_hash
 from tests.conftest import copy_project
 from tests.test_ledger import SteppingClock, record, tamper
@@ -211,6 +215,98 @@ def test_a_removed_trigger_is_named_at_once(ledger: Ledger, path: Path) -> None:
     ledger.rebuild()
     with pytest.raises(sqlite3.IntegrityError, match="cannot be updated"):
         sqlite3.connect(path).execute("UPDATE findings SET severity = 'minor'")
+
+
+# --- the schema the code creates, kept in the disk cache ------------------------------------
+
+
+@pytest.fixture
+def cache(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """A cache folder of the test's own, and no schema remembered in this process."""
+    monkeypatch.setenv(diskcache.ENV, str(tmp_path / "cache"))
+    integrity._expected.cache_clear()
+    yield tmp_path / "cache"
+    integrity._expected.cache_clear()
+
+
+def test_the_schema_read_from_the_cache_is_the_one_the_migrations_create(
+        cache: Path, monkeypatch: pytest.MonkeyPatch, ledger: Ledger, path: Path) -> None:
+    built = integrity.expected_schema()
+    assert list(cache.glob("schema-*.bin"))
+    integrity._expected.cache_clear()
+    with monkeypatch.context() as m:  # sqlite-utils cannot run: the cache must answer
+        m.setitem(sys.modules, "sqlite_utils", None)
+        assert integrity.expected_schema() == built
+        assert ledger.verify().ok
+        conn = sqlite3.connect(path)
+        conn.execute("DROP VIEW finding_status")
+        conn.execute("CREATE VIEW finding_status AS SELECT * FROM findings")
+        conn.commit()
+        conn.close()
+        result = ledger.verify()  # an edited view is named against the cached schema
+        assert not result.ok and "view finding_status differs" in str(result.problem)
+    monkeypatch.setenv(diskcache.ENV, "")
+    integrity._expected.cache_clear()
+    assert integrity.expected_schema() == built  # without a cache: built, the same
+
+
+@pytest.mark.parametrize("damage", ["garbage", "wrong shape", "deleted"])
+def test_a_damaged_schema_entry_is_built_again(cache: Path, damage: str) -> None:
+    built = integrity.expected_schema()
+    [entry] = cache.glob("schema-*.bin")
+    if damage == "garbage":
+        entry.write_bytes(b"\x00" * 64)
+    elif damage == "wrong shape":
+        diskcache.save(entry.stem, {"schema": [["view", "finding_status"]]}, [])
+    else:
+        entry.unlink()
+    integrity._expected.cache_clear()
+    assert integrity.expected_schema() == built
+    integrity._expected.cache_clear()
+    assert integrity.expected_schema() == built  # made again, and read back
+
+
+def test_the_schema_entrys_name_holds_the_code_the_steps_and_what_was_applied(
+        tmp_path: Path) -> None:
+    code = tmp_path / "ledger"
+    shutil.copytree(Path(schema.__file__).parent, code, ignore=shutil.ignore_patterns(
+        "__pycache__"))
+    shutil.copy(Path(schema.__file__).parent.parent / "vocabulary.py", tmp_path)
+    real = schema.MIGRATIONS
+    name = integrity._expected_entry(real, None, code)
+    assert name == integrity._expected_entry(real, None)
+    names = {name, integrity._expected_entry(real, frozenset(real.names[:3]), code)}
+    for edited in (code / "compact.py", code / "integrity.py", tmp_path / "vocabulary.py"):
+        text = edited.read_text()
+        edited.write_text(text + "\n# changed\n")
+        names.add(integrity._expected_entry(real, None, code))
+        edited.write_text(text)
+    fewer = schema._Migrations(real.name)
+    for step, fn in real._steps[:-1]:
+        fewer(name=step)(fn)
+    names.add(integrity._expected_entry(fewer, None, code))
+    assert len(names) == 6 and None not in names
+    elsewhere = schema._Migrations(real.name)  # steps defined outside the code: not kept
+    elsewhere(name="m001")(lambda db: None)
+    assert integrity._expected_entry(elsewhere, None) is None
+
+
+def test_verify_with_the_schema_cached_starts_without_sqlite_utils(tmp_path: Path,
+                                                                   ledger: Ledger,
+                                                                   path: Path) -> None:
+    """Importing sqlite-utils (and numpy with it) was ~0.1 s of a verify that took ~0.25 s."""
+    script = ("import sys\nfrom monitor.cli import main\n"
+              f"main(['--db', {str(path)!r}, 'ledger', 'verify'], standalone_mode=False)\n"
+              "print(sorted(sys.modules), file=sys.stderr)")
+    env = {"PATH": "/usr/bin:/bin", diskcache.ENV: str(tmp_path / "cache"),
+           "MONITOR_CONFIG": str(PROJECT_ROOT / "config")}
+    loaded = []
+    for _ in range(2):
+        out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
+                             check=True, cwd=tmp_path, env=env)
+        assert "ledger OK" in out.stdout
+        loaded.append({n.split(".")[0] for n in eval(out.stderr.strip().splitlines()[-1])})
+    assert "sqlite_utils" in loaded[0] and "sqlite_utils" not in loaded[1]
 
 
 # --- the command line and the daemon ----------------------------------------------------

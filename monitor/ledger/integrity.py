@@ -20,8 +20,10 @@ import re
 import sqlite3
 from collections.abc import Sequence
 from functools import lru_cache
+from pathlib import Path
 from typing import Any
 
+from .. import diskcache
 from . import schema
 from .schema import (
     DERIVED_TABLES,
@@ -100,6 +102,15 @@ def expected_schema(applied: frozenset[str] | None = None) -> dict[tuple[str, st
 @lru_cache(maxsize=8)
 def _expected(migrations: Any, chained: tuple[str, ...],
               applied: frozenset[str] | None) -> dict[tuple[str, str], str]:
+    """The schema ``migrations`` create: kept in the disk cache (:func:`_expected_entry`), else
+    built in memory by sqlite-utils (importing it, and numpy with it, is ~0.1 s of a verify
+    that takes ~0.25 s on a small ledger)."""
+    entry = _expected_entry(migrations, applied)
+    found = diskcache.load(entry) if entry is not None else None
+    rows = found[0].get("schema") if found is not None else None
+    if isinstance(rows, list) and all(isinstance(row, list) and len(row) == 3 and all(
+            isinstance(x, str) for x in row) for row in rows):
+        return {(kind, name): sql for kind, name, sql in rows}
     import sqlite_utils
 
     db = sqlite_utils.Database(memory=True)
@@ -107,7 +118,38 @@ def _expected(migrations: Any, chained: tuple[str, ...],
         migrations.apply(db)
     else:
         migrations.apply(db, only=applied)
-    return _schema(db.conn)
+    made = _schema(db.conn)
+    if entry is not None:
+        diskcache.save(entry, {"schema": [[*key, sql] for key, sql in sorted(made.items())]}, [])
+    return made
+
+
+def _expected_entry(migrations: Any, applied: frozenset[str] | None,
+                    code: Path = Path(__file__).parent) -> str | None:
+    """The disk cache's entry for the schema ``migrations`` create: named by their steps, the
+    chained tables registered, the code they are made of (this package's modules and those the
+    steps are defined in) and SQLite's version; None for migrations that are not the code's
+    own (a test's), built every time. ``code``: this package's folder. The migrations only
+    run SQL of their own (no sqlite-utils helper writes it), so its version is not in the
+    name."""
+    steps = getattr(migrations, "_steps", None)
+    if not isinstance(steps, list) or not all(
+            getattr(fn, "__module__", "").startswith("monitor.") for _, fn in steps):
+        return None
+    root = code.parent  # the package's folder: monitor.ledger.schema is ledger/schema.py
+    files = {*code.glob("*.py"), root / "vocabulary.py", *(
+        root.joinpath(*fn.__module__.split(".")[1:]).with_suffix(".py") for _, fn in steps)}
+    try:
+        code_parts = [part for path in sorted(files) for part in (
+            str(path.relative_to(root)), path.read_bytes())]
+    except (OSError, ValueError):  # a step whose module is not a file of the package
+        return None
+    return diskcache.digest(
+        "schema", sqlite3.sqlite_version, repr(sorted(applied) if applied is not None else None),
+        repr([(name, fn.__module__, fn.__qualname__) for name, fn in steps]),
+        repr(sorted((t, sorted((c, k.__name__) for c, k in cols.items()))
+                    for t, cols in schema.CHAINED_TABLES.items())),
+        *code_parts)
 
 
 def _applied(conn: Any) -> frozenset[str] | None:
