@@ -213,8 +213,8 @@ def _pack_facts(config_dir: Path, name: str) -> dict[str, Any]:
                 and meta.get("sha256") == _read_from(folder, read_from)):
             return meta
     facts = _read_pack_facts(folder)
-    if entry is not None and facts["names"] is not None:
-        diskcache.save(entry, {**facts, "sha256": _read_from(folder, facts["read_from"])}, [])
+    if entry is not None and facts["names"] is not None and facts["sha256"] is not None:
+        diskcache.save(entry, facts, [])
     return facts
 
 
@@ -240,8 +240,10 @@ def _read_from(folder: Path, read_from: list[str]) -> str | None:
 
 
 def _read_pack_facts(folder: Path) -> dict[str, Any]:
-    """What :func:`_pack_facts` gives, read from the YAML files."""
-    facts: dict[str, Any] = {"timezone": None, "names": None, "read_from": None}
+    """What :func:`_pack_facts` gives, read from the YAML files; ``sha256`` of those files is
+    taken before they are read (one edited meanwhile is read again next time)."""
+    facts: dict[str, Any] = {"timezone": None, "names": None, "read_from": None,
+                             "sha256": None}
     data, problems = read_yaml(folder / "pack.yaml")
     if problems or not isinstance(data, dict):
         return facts
@@ -250,6 +252,8 @@ def _read_pack_facts(folder: Path) -> dict[str, Any]:
         sides = [s["id"] for s in data["sides"]]
         files = data.get("files") or {}
         read_from = [files.get("instruments", "instruments.yaml"), data["rules"]]
+        sha = _read_from(folder, read_from) if all(isinstance(f, str) for f in read_from) \
+            else None
         found, problems = read_yaml(folder / read_from[0])
         instruments = sorted(i["id"] for i in found["instruments"])
         terms: set[str] = set()
@@ -262,5 +266,5 @@ def _read_pack_facts(folder: Path) -> dict[str, Any]:
     if not problems and all(isinstance(v, str) for v in [*sides, *instruments, *terms,
                                                            *read_from]):
         facts["names"] = {"terms": sorted(terms), "sides": sides, "instruments": instruments}
-        facts["read_from"] = read_from
+        facts["read_from"], facts["sha256"] = read_from, sha
     return facts
