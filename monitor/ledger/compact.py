@@ -33,7 +33,7 @@ every reader of the ledger's Python interface gets it (``LedgerBase._rows``).
 against what the judge produced on a real ledger (the explanation byte for byte, the resolution
 value for value). The JSON of ``findings(as_json=True)`` is SQLite's, but for the explanation:
 the stored one and its report's notes are read, and Python puts them back as these functions
-do, each report's notes once (``LedgerBase._json_findings``; SQLite took ~7 µs a finding more).
+do, each report's notes once (:mod:`.findings_json`; SQLite took ~7 µs a finding more).
 """
 
 from __future__ import annotations

@@ -8,23 +8,16 @@ window is a range on an index.
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from datetime import date, datetime, timedelta, timezone
 from typing import Any
 
 from .. import geo
 from ..vocabulary import SERIOUS_SEVERITIES, sql_list
 from .base import LedgerBase
-from .chain import canonical_json
-from .compact import (
-    NOTES_MARKER_TEXT,
-    REPORT_KEY_SQL,
-    STORED_EXPLANATION_SQL,
-    full_explanation,
-    full_notes,
-    shared_note_seqs,
-)
+from .compact import REPORT_KEY_SQL, STORED_EXPLANATION_SQL
 from .errors import LedgerError
+from .findings_json import json_findings
 from .schema import (
     CHARGED_SET_SQL,
     RECENT_WINDOW,
@@ -59,44 +52,6 @@ def _utc_bound(value: str | date | None) -> str | None:
 _FINDINGS_ARGUMENTS = frozenset({
     "term", "party", "attribution", "instrument", "since", "until", "status", "incident_id",
     "limit", "as_json", "newest_first", "with_place", "explained", "with_aggregate"})
-
-
-_MARKER_BYTES = NOTES_MARKER_TEXT.encode()
-
-
-def _json_findings(fetched: Sequence[Sequence[Any]], memo: dict[str, bytes],
-                   texts_of: Callable[[Iterable[int]], dict[int, str]]) -> list[bytes]:
-    """Findings as JSON objects (``findings(as_json=True)``) from rows of SQLite's JSON before
-    the explanation, the stored explanation (a shared one put back), its report's notes as
-    JSON text and SQLite's JSON after it: each explanation put back as the rows read it
-    (``LedgerBase._full_explanations``), in its canonical text. ``memo`` (notes -> their
-    entries' JSON) lasts the statement; ``texts_of`` reads shared texts."""
-    wanted = {notes for _, stored, notes, _ in fetched
-              if notes is not None and notes not in memo and stored is not None
-              and NOTES_MARKER_TEXT in stored}
-    lists = {notes: json.loads(notes) for notes in wanted}
-    texts = texts_of(n for some in lists.values() for n in shared_note_seqs(some))
-    for notes, some in lists.items():
-        if isinstance(some, list) and some and all(type(n) in (str, int) for n in some):
-            memo[notes] = ",".join('{"resolution":' + json.dumps(n, ensure_ascii=False) + "}"
-                                   for n in full_notes(some, texts)).encode()
-    out = []
-    for head, stored, notes, tail in fetched:
-        if stored is None:
-            explanation = b"null"
-        elif '"resolution_notes"' not in stored:  # no marker: as stored
-            explanation = stored.encode()
-        elif notes in memo and stored.count(NOTES_MARKER_TEXT) == 1:
-            explanation = stored.encode().replace(_MARKER_BYTES, memo[notes])
-        else:  # the marker written otherwise, twice, or odd notes: as the rows read
-            some = None if notes is None or notes == "null" else json.loads(notes)
-            explanation = canonical_json(full_explanation(json.loads(stored), None if (
-                some is None) else full_notes(some, texts_of(shared_note_seqs(
-                    some))))).encode()
-        parts = [part for part in (head[1:-1], b'"explanation":' + explanation,
-                                   tail[1:-1]) if part]
-        out.append(b"{" + b",".join(parts) + b"}")
-    return out
 
 
 class Queries(LedgerBase):
@@ -173,7 +128,7 @@ class Queries(LedgerBase):
         if not filters.get("explained", True):
             return self._chunks(sql, params, chunk, lambda _, fetched: [t for (t,) in fetched])
         memo: dict[str, bytes] = {}  # a report's notes, as JSON entries: for all its findings
-        return self._chunks(sql, params, chunk, lambda _, fetched: _json_findings(
+        return self._chunks(sql, params, chunk, lambda _, fetched: json_findings(
             fetched, memo, self._texts_of))
 
     def count_findings(self, **filters: Any) -> int:
@@ -224,7 +179,7 @@ class Queries(LedgerBase):
             select = count
         elif get("as_json", False):
             # SQLite writes each finding's JSON object, JSON columns embedded as stored; the
-            # explanation is put back in Python (Base._json_findings), between what comes before
+            # explanation is put back in Python (.findings_json), between what comes before
             # it and after it
             stored = {c: f"json(f.{quote(c)})" for c in t.json}
             pairs = [f"'{c}', " + stored.get(c, f"f.{quote(c)}") for c in names] + [
