@@ -14,6 +14,7 @@ import json
 import re
 import shutil
 import sqlite3
+import tracemalloc
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -549,8 +550,8 @@ def test_findings_as_json_put_any_notes_back_as_the_rows_do(
 
 
 def test_findings_as_json_are_the_same_whatever_the_chunks(tmp_path: Path) -> None:
-    """Findings with the same notes share their entries' JSON (kept for the statement's later
-    chunks); each chunk reads what its findings lack of the shared texts at once."""
+    """Findings with the same notes share their entries' JSON within a chunk; each chunk reads
+    what its findings lack of the shared texts at once."""
     odd = odd_ledger(tmp_path / "l.db")
     ledger = odd[0]
     for term in ("A", "B", "C"):
@@ -560,4 +561,38 @@ def test_findings_as_json_are_the_same_whatever_the_chunks(tmp_path: Path) -> No
     for chunk in (1, 2, 50):
         assert [t for rows in ledger.finding_chunks(chunk=chunk, as_json=True)
                 for t in rows] == ledger.findings(as_json=True)
+    ledger.close()
+
+
+def test_findings_as_json_hold_a_chunk_not_the_statement(tmp_path: Path) -> None:
+    """A year of reports has as many notes texts as reports (the zone note names the point):
+    streaming every finding as JSON, a chunk at a time, holds what a chunk needs, whatever the
+    number of findings (a memo of every notes text read grew with the ledger)."""
+    ledger, _ = odd_ledger(tmp_path / "l.db")
+
+    def add(first: int, count: int) -> None:
+        with ledger.transaction():
+            for n in range(first, first + count):
+                ledger.append("incidents", {"incident_id": f"inc-{n}", "report_key": key_of(
+                    "ucdp", str(n), "1"), "resolution": {"notes": [
+                        f"zone: {n}.{n}N in zone z-{n} " + "x" * 400]}})
+                ledger.append("findings", {
+                    "finding_id": f"f-{n}", "incident_id": f"inc-{n}", "term": "T",
+                    "occurred": "2016-09-01T00:00:00+00:00", "feed": "ucdp",
+                    "source_id": str(n), "revision": "1",
+                    "explanation": CanonicalJSON(STORED)})
+
+    def peak() -> int:
+        tracemalloc.start()
+        try:
+            for rows in ledger.finding_chunks(chunk=100, as_json=True):
+                assert all(NOTES_MARKER_TEXT.encode() not in r for r in rows)
+            return tracemalloc.get_traced_memory()[1]
+        finally:
+            tracemalloc.stop()
+
+    add(1, 500)
+    small = peak()
+    add(501, 2_500)
+    assert peak() < 1.5 * small
     ledger.close()

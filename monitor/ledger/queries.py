@@ -127,9 +127,8 @@ class Queries(LedgerBase):
                 cursor, fetched, "findings"))
         if not filters.get("explained", True):
             return self._chunks(sql, params, chunk, lambda _, fetched: [t for (t,) in fetched])
-        memo: dict[str, bytes] = {}  # a report's notes, as JSON entries: for all its findings
         return self._chunks(sql, params, chunk, lambda _, fetched: json_findings(
-            fetched, memo, self._texts_of))
+            fetched, self._texts_of))
 
     def count_findings(self, **filters: Any) -> int:
         """How many findings :meth:`findings` gives for ``filters`` (no ``limit``)."""
