@@ -18,6 +18,7 @@ import json
 import os
 import struct
 import tempfile
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
@@ -47,6 +48,14 @@ def digest(kind: str, *parts: str | bytes) -> str:
         data = part.encode() if isinstance(part, str) else part
         sha.update(_HEADER.pack(len(data)) + data)
     return f"{kind}-{sha.hexdigest()}"
+
+
+def files(root: Path, names: Iterable[str]) -> list[str]:
+    """Parts for :func:`digest` naming files by their path under ``root`` and their content's
+    SHA-256 (the code an entry is made by: an edit of it is a new name). OSError when one
+    cannot be read."""
+    return [part for name in names for part in (
+        name, hashlib.sha256((root / name).read_bytes()).hexdigest())]
 
 
 def load(name: str) -> tuple[dict[str, Any], list[bytes]] | None:

@@ -122,8 +122,8 @@ def _needed(config_dir: Path) -> tuple[dict[str, str], Settings | None]:
 def _entry(text: bytes, code: Path = Path(__file__).parent) -> str:
     """The cache entry of a settings file's bytes under the model's code (in ``code``) as it
     is now."""
-    return diskcache.digest("settings", ",".join(_NEEDED), text, *(hashlib.sha256(
-        (code / name).read_bytes()).hexdigest() for name in _MODEL_CODE))
+    return diskcache.digest("settings", ",".join(_NEEDED), text,
+                            *diskcache.files(code, _MODEL_CODE))
 
 
 def environment() -> Mapping[str, str]:
@@ -220,8 +220,7 @@ def _pack_facts(config_dir: Path, name: str) -> dict[str, Any]:
 
 def _pack_entry(name: str, text: bytes, code: Path = Path(__file__).parent) -> str:
     """The cache entry of pack ``name`` whose pack.yaml holds ``text``, under this code."""
-    return diskcache.digest("pack", name, text, *(hashlib.sha256(
-        (code / file).read_bytes()).hexdigest() for file in _PACK_CODE))
+    return diskcache.digest("pack", name, text, *diskcache.files(code, _PACK_CODE))
 
 
 def _read_from(folder: Path, read_from: list[str]) -> str | None:

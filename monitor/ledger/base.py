@@ -16,7 +16,14 @@ from pathlib import Path
 from typing import Any
 
 from ..keys import report_key
-from .compact import full_explanation, full_notes, full_resolution, has_marker, shared_note_seqs
+from .compact import (
+    NOTES_JSON_SQL,
+    full_explanation,
+    full_notes,
+    full_resolution,
+    has_marker,
+    shared_note_seqs,
+)
 from .errors import LedgerError
 from .schema import DERIVED_TABLES, ChainedTable, quote, read_tables, table_names
 
@@ -116,9 +123,8 @@ class LedgerBase:
         wanted = [(r, report_key(r["feed"], r["source_id"], r["revision"])) for r in rows
                   if r["explanation"] and has_marker(r["explanation"])]
         notes = {key: json.loads(text) for key, text in self._where_in(
-            "SELECT report_key, json_quote(json_extract(resolution, '$.notes')) FROM "
-            "incidents WHERE report_key IN ({marks})", (k for _, k in wanted))
-                 if text != "null"}  # (json_quote: a string is read as a string)
+            f"SELECT report_key, {NOTES_JSON_SQL} FROM incidents WHERE report_key IN "
+            "({marks})", (k for _, k in wanted)) if text != "null"}
         texts = self._texts_of(n for some in notes.values() for n in shared_note_seqs(some))
         for row, key in wanted:
             row["explanation"] = full_explanation(

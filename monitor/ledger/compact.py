@@ -185,6 +185,11 @@ def _replace_marker(entries: str, explanation: str) -> str:
             f"'{NOTES_MARKER_TEXT}', {entries}) ELSE {explanation} END)")
 
 
+# The ``notes`` of a stored resolution (a column ``resolution``) as JSON text, whatever they are
+# (json_extract alone gives a string as SQL text, which would then read as JSON); 'null'
+# when it has none.
+NOTES_JSON_SQL = "json_quote(json_extract(resolution, '$.notes'))"
+
 # finding ``f``'s stored explanation as JSON text: a shared one's (an integer) put back
 STORED_EXPLANATION_SQL = (
     "(CASE WHEN f.explanation GLOB '[0-9]*' THEN (SELECT t.text FROM shared_texts t WHERE "

@@ -140,8 +140,7 @@ def _expected_entry(migrations: Any, applied: frozenset[str] | None,
     files = {*code.glob("*.py"), root / "vocabulary.py", *(
         root.joinpath(*fn.__module__.split(".")[1:]).with_suffix(".py") for _, fn in steps)}
     try:
-        code_parts = [part for path in sorted(files) for part in (
-            str(path.relative_to(root)), path.read_bytes())]
+        code_parts = diskcache.files(root, sorted(str(path.relative_to(root)) for path in files))
     except (OSError, ValueError):  # a step whose module is not a file of the package
         return None
     return diskcache.digest(

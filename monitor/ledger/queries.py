@@ -15,7 +15,7 @@ from typing import Any
 from .. import geo
 from ..vocabulary import SERIOUS_SEVERITIES, sql_list
 from .base import LedgerBase
-from .compact import REPORT_KEY_SQL, STORED_EXPLANATION_SQL
+from .compact import NOTES_JSON_SQL, REPORT_KEY_SQL, STORED_EXPLANATION_SQL
 from .errors import LedgerError
 from .findings_json import json_findings
 from .schema import (
@@ -188,8 +188,8 @@ class Queries(LedgerBase):
                 explanation = STORED_EXPLANATION_SQL if self._has_shared_texts else \
                     "f.explanation"
                 select = (f"CAST(json_object({', '.join(pairs[:at])}) AS BLOB), {explanation}, "
-                          "(SELECT json_quote(json_extract(i.resolution, '$.notes')) FROM "
-                          f"incidents i WHERE i.report_key = {REPORT_KEY_SQL}), "
+                          f"(SELECT {NOTES_JSON_SQL} FROM incidents WHERE report_key = "
+                          f"{REPORT_KEY_SQL}), "
                           f"CAST(json_object({', '.join(pairs[at + 1:])}) AS BLOB)")
             else:
                 select = f"CAST(json_object({', '.join(pairs)}) AS BLOB)"
