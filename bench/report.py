@@ -88,7 +88,8 @@ def findings_table(r: dict[str, Any]) -> str:
     return table(["query", f"s on {num(sec.get('findings'))} findings (median)",
                   f"s on the seed ledger ({num(sec.get('seed_findings'))} findings)",
                   "output", "status"], rows) + (
-        f"\n\nThe settings' cache (`monitor.settings`): {cache}." if cache else "")
+        f"\n\nThe disk cache (`monitor.diskcache`: `monitor.yaml` as validated, the pack's "
+        f"names, the schema verify compares): {cache}." if cache else "")
 
 
 def corroboration_table(r: dict[str, Any]) -> str:

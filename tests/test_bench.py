@@ -153,5 +153,6 @@ def test_quick_run_writes_results_with_every_table(tmp_path: Path) -> None:
     assert corroboration["acled_median_s"] > 0 and corroboration["empty_median_s"] > 0
     # the read commands run as a user's do, with monitor.yaml's values cached by an earlier one
     assert results["findings"]["settings_cache"].startswith("warm:")
-    assert "The settings' cache (`monitor.settings`): warm:" in text
+    assert ("The disk cache (`monitor.diskcache`: `monitor.yaml` as validated, the pack's "
+            "names, the schema verify compares): warm:") in text
     assert list((tmp_path / "work" / "cache").glob("settings-*.bin"))
