@@ -486,8 +486,20 @@ def split_verify(monkeypatch: pytest.MonkeyPatch, derived_cost: int = 0) -> None
 
     monkeypatch.setattr(verify, "PARALLEL_VERIFY_MIN", 2)
     monkeypatch.setattr(verify, "_START_ENTRIES", 0)
+    monkeypatch.setattr(verify, "_SQLEAN_COST", 1.0)  # an entry costs both processes alike
     monkeypatch.setattr(store, "_SCHEMA_ENTRIES", derived_cost)
     monkeypatch.setattr(store, "_DERIVED_ENTRIES_PER_FINDING", 0)
+
+
+def test_the_second_process_is_weighed_by_the_sqlite_it_reads_with(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    import importlib.util
+
+    monkeypatch.setattr(importlib.util, "find_spec", lambda name: None)
+    assert verify._upper_cost() == 1.0  # the standard library's SQLite, as this process's
+    monkeypatch.setattr(importlib.util, "find_spec", lambda name: object() if name == "sqlean"
+                        else None)
+    assert verify._upper_cost() == verify._SQLEAN_COST < 1
 
 
 def test_the_derived_check_moves_the_boundary_and_runs_after_the_chain_holds(
@@ -501,7 +513,15 @@ def test_the_derived_check_moves_the_boundary_and_runs_after_the_chain_holds(
     assert verify._boundary(1_000_000, 0) == 510_000
     assert verify._boundary(1_000_000, 520_000) == 250_000  # the derived check: a half-process
     assert verify._boundary(100, 10**9) == 0 and verify._boundary(100, -10**9) == 100
-    # a finding of finding_parties weighs half an entry, the schema a constant
+    # a second process whose entries cost less (sqlean's SQLite) takes more of the chain, so
+    # that both end together: this one's part (and the derived check) as long as its start
+    # and its part at 0.88 of an entry each
+    mid = verify._boundary(1_000_000, 0, 0.88)
+    assert mid == 478_723
+    assert abs(mid - (20_000 + (1_000_000 - mid) * 0.88)) < 2
+    mid = verify._boundary(1_000_000, 520_000, 0.88)
+    assert abs(mid + 520_000 - (20_000 + (1_000_000 - mid) * 0.88)) < 2
+    # a finding of finding_parties weighs 0.57 of an entry, the schema a constant
     (rows,) = ledger.query("SELECT count(*) AS n FROM finding_parties")
     assert rows["n"] == 10
     assert store._derived_entries(ledger._conn) == store._SCHEMA_ENTRIES + 5

@@ -53,11 +53,13 @@ def _refuse_damaged(conn: sqlite3.Connection, path: Path) -> None:
         raise sqlite3.DatabaseError(" ".join(str(found).split()))
 
 
-# What checking the derived tables costs, in entries of the chain checked in the same time
-# (measured on 1,000,000 findings: ~2.0 s against ~3.8 s for 1,000,000 entries): half an
-# entry a finding, and building the code's schema (sqlite-utils) about 25,000.
-_DERIVED_ENTRIES_PER_FINDING = 0.5
-_SCHEMA_ENTRIES = 25_000
+# What checking the derived tables costs, in entries of the chain checked in the same time by
+# this process: measured on a million findings (952,235 rows of finding_parties) on the Intel
+# machine of bench/RESULTS.md, ~2.8 s against ~5.1 µs an entry, 0.57 of an entry a row; the
+# code's schema comes from the disk cache (integrity._expected: a few ms, ~2,000 entries;
+# building it when the cache is empty, ~0.15 s, happens once per version of the code).
+_DERIVED_ENTRIES_PER_FINDING = 0.57
+_SCHEMA_ENTRIES = 2_000
 
 
 def _derived_checks(conn: sqlite3.Connection) -> list[str]:
