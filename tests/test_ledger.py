@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import contextlib
-
 import hashlib
 import inspect
 import io
 import json
 import sqlite3
+import subprocess
+import sys
 import threading
 from collections.abc import Callable, Iterator
 from datetime import date, datetime, timedelta, timezone
@@ -487,7 +488,7 @@ def split_verify(monkeypatch: pytest.MonkeyPatch, derived_cost: int = 0) -> None
     monkeypatch.setattr(verify, "PARALLEL_VERIFY_MIN", 2)
     monkeypatch.setattr(verify, "_START_ENTRIES", 0)
     monkeypatch.setattr(verify, "_SQLEAN_COST", 1.0)  # an entry costs both processes alike
-    monkeypatch.setattr(store, "_SCHEMA_ENTRIES", derived_cost)
+    monkeypatch.setattr(store, "_DERIVED_FIXED_ENTRIES", derived_cost)
     monkeypatch.setattr(store, "_DERIVED_ENTRIES_PER_FINDING", 0)
 
 
@@ -496,10 +497,11 @@ def test_the_second_process_is_weighed_by_the_sqlite_it_reads_with(
     import importlib.util
 
     monkeypatch.setattr(importlib.util, "find_spec", lambda name: None)
-    assert verify._upper_cost() == 1.0  # the standard library's SQLite, as this process's
+    assert verify._upper_costs() == (1.0, 1.0)  # the standard library's SQLite, as here
     monkeypatch.setattr(importlib.util, "find_spec", lambda name: object() if name == "sqlean"
                         else None)
-    assert verify._upper_cost() == verify._SQLEAN_COST < 1
+    assert verify._upper_costs() == (verify._SQLEAN_COST, verify._SQLEAN_THEN_COST)
+    assert verify._SQLEAN_THEN_COST < verify._SQLEAN_COST < 1
 
 
 def test_the_derived_check_moves_the_boundary_and_runs_after_the_chain_holds(
@@ -521,12 +523,19 @@ def test_the_derived_check_moves_the_boundary_and_runs_after_the_chain_holds(
     assert abs(mid - (20_000 + (1_000_000 - mid) * 0.88)) < 2
     mid = verify._boundary(1_000_000, 520_000, 0.88)
     assert abs(mid + 520_000 - (20_000 + (1_000_000 - mid) * 0.88)) < 2
+    # the derived check run by the second process, at 0.61 of its cost here: it takes less of
+    # the chain
+    mid = verify._boundary(1_000_000, 520_000, 0.88, 0.61)
+    assert mid == 647_446
+    assert abs(mid - (20_000 + (1_000_000 - mid) * 0.88 + 520_000 * 0.61)) < 2
+    assert verify._boundary(100, 10**9, 1.0, 1.0) == 100  # all of the chain here
     # a finding of finding_parties weighs 0.57 of an entry, the schema a constant
     (rows,) = ledger.query("SELECT count(*) AS n FROM finding_parties")
     assert rows["n"] == 10
-    assert store._derived_entries(ledger._conn) == store._SCHEMA_ENTRIES + 5
+    assert store._derived_entries(ledger._conn) == store._DERIVED_FIXED_ENTRIES + 5
     checked: list[int] = []
     real = integrity.derived_problems
+    # a function the second process cannot import by name runs here, after the whole chain
     monkeypatch.setattr(integrity, "derived_problems", lambda conn: checked.append(1) or real(
         conn))
     split_verify(monkeypatch, 10)
@@ -545,6 +554,92 @@ def test_verify_in_two_processes_names_an_edited_derived_table(
     assert "finding_parties does not match the chain" in str(one_pass.problem)
     split_verify(monkeypatch, 10)
     assert ledger.verify() == one_pass
+
+
+def spy_on_the_second_process(monkeypatch: pytest.MonkeyPatch) -> list[str | None]:
+    """What each second process verify starts is asked to run after its part (its ``then``)."""
+    asked: list[str | None] = []
+    start = verify._start_upper
+
+    def spied(path: Path, lo: int, hi: int, n: int, then: str | None = None) -> Any:
+        asked.append(then)
+        return start(path, lo, hi, n, then)
+
+    monkeypatch.setattr(verify, "_start_upper", spied)
+    return asked
+
+
+@pytest.mark.parametrize("seq", [3, 27], ids=["lower", "upper"])
+def test_the_second_process_checks_the_derived_tables_once_its_part_holds(
+        ledger: Ledger, path: Path, monkeypatch: pytest.MonkeyPatch, seq: int) -> None:
+    """The derived tables are compared by the second process (its SQLite, its snapshot) after
+    its part of the chain: an edited finding_parties is named as in one pass, and nothing of
+    it when the chain is broken, below the boundary or above it."""
+    for n in range(1, 11):
+        record(ledger, n)
+    tamper(path, ("UPDATE finding_parties SET party = 'isil' WHERE finding_id = 'f-3'", ()))
+    one_pass = ledger.verify()
+    split_verify(monkeypatch, 10)
+    asked = spy_on_the_second_process(monkeypatch)
+    assert ledger.verify() == one_pass
+    assert "finding_parties does not match the chain" in str(one_pass.problem)
+    assert asked == ["monitor.ledger.integrity:derived_problems"]
+    # what that process writes back: its span, and the derived tables' problems
+    proc = verify._start_upper(path, 16, 30, 15, asked[0])
+    assert proc is not None
+    out = json.loads(proc.communicate()[0])
+    assert out["ok"] and "; ".join(out["then"]) == one_pass.problem  # the schema is intact
+    tamper(path, (f"UPDATE findings SET severity = 'minor' WHERE seq = {seq}", ()))
+    broken = ledger.verify()
+    assert (broken.ok, broken.seq) == (False, seq) and "finding_parties" not in str(
+        broken.problem)
+    assert len(asked) == 3  # verify started one more (and this test one, above)
+
+
+@pytest.mark.parametrize("second", ["none", "fails"])
+def test_without_a_second_process_the_derived_tables_are_checked_here(
+        ledger: Ledger, path: Path, monkeypatch: pytest.MonkeyPatch, second: str) -> None:
+    for n in range(1, 11):
+        record(ledger, n)
+    tamper(path, ("UPDATE finding_parties SET party = 'isil' WHERE finding_id = 'f-3'", ()))
+    one_pass = ledger.verify()
+    split_verify(monkeypatch, 10)
+    failing = [sys.executable, "-c", "import sys; sys.exit(1)"]
+    monkeypatch.setattr(verify, "_start_upper", lambda *args: None if second == "none" else
+                        subprocess.Popen(failing, stdout=subprocess.PIPE))
+    assert ledger.verify() == one_pass
+    assert "finding_parties does not match the chain" in str(one_pass.problem)
+
+
+def test_the_second_process_reads_without_sqlean_statement_cache(path: Path) -> None:
+    """sqlean.py's statement cache slows verify's reads down; the standard library's is kept."""
+    asked: list[dict[str, Any]] = []
+
+    class Engine:  # a module like sqlite3 that says how it was asked to connect
+        @staticmethod
+        def connect(*args: Any, **kwargs: Any) -> sqlite3.Connection:
+            asked.append(kwargs)
+            return sqlite3.connect(*args, **kwargs)
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.touch()
+    verify._reader(path, Engine).close()
+    verify._reader(path).close()
+    assert asked == [{"uri": True, "timeout": 30, "isolation_level": None,
+                      "check_same_thread": False, "cached_statements": 0}]
+
+
+def test_only_a_function_of_the_package_runs_in_the_second_process() -> None:
+    from monitor.ledger import integrity
+
+    def nested(conn: Any) -> None:
+        return None
+
+    assert verify._importable(integrity.derived_problems) == (
+        "monitor.ledger.integrity:derived_problems")
+    assert verify._importable(lambda conn: None) is None
+    assert verify._importable(nested) is None
+    assert verify._importable(json.loads) is None  # not the package's
 
 
 def test_the_upper_part_is_checked_by_a_second_process(
@@ -642,7 +737,7 @@ def test_verify_second_process_reads_with_sqlean_and_finds_what_this_one_finds(
         assert proc is not None
         out, _ = proc.communicate()
         assert proc.returncode == 0
-        there = verify._Span.from_json(out).result()
+        there = verify._Span.from_fields(json.loads(out)).result()
         return ((here.ok, here.entries, here.table, here.seq, here.problem, here.head_hash),
                 (there.ok, there.entries, there.table, there.seq, there.problem,
                  there.head_hash))

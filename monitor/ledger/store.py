@@ -55,30 +55,21 @@ def _refuse_damaged(conn: sqlite3.Connection, path: Path) -> None:
 
 # What checking the derived tables costs, in entries of the chain checked in the same time by
 # this process: measured on a million findings (952,235 rows of finding_parties) on the Intel
-# machine of bench/RESULTS.md, ~2.8 s against ~5.1 µs an entry, 0.57 of an entry a row; the
-# code's schema comes from the disk cache (integrity._expected: a few ms, ~2,000 entries;
-# building it when the cache is empty, ~0.15 s, happens once per version of the code).
+# machine of bench/RESULTS.md, ~2.8 s against ~5.1 µs an entry, 0.57 of an entry a row, and
+# the tables other than finding_parties a few ms (~2,000 entries).
 _DERIVED_ENTRIES_PER_FINDING = 0.57
-_SCHEMA_ENTRIES = 2_000
-
-
-def _derived_checks(conn: sqlite3.Connection) -> list[str]:
-    """What verify checks once the chain holds, through the same snapshot: the code's schema is
-    built first (sqlite-utils imported, the migrations applied in memory: cached for
-    :func:`.integrity.schema_problems`, which compares it afterwards), then the derived
-    tables (:func:`.integrity.derived_problems`)."""
-    integrity.expected_schema()
-    return integrity.derived_problems(conn)
+_DERIVED_FIXED_ENTRIES = 2_000
 
 
 def _derived_entries(conn: sqlite3.Connection) -> int:
-    """:func:`_derived_checks`' cost in entries, from the rows of finding_parties (its last
-    rowid: a guess that only moves where verify splits the chain, never its verdict)."""
+    """What :func:`.integrity.derived_problems` costs, in entries, from the rows of
+    finding_parties (its last rowid: a guess that only moves where verify splits the chain,
+    never its verdict)."""
     try:
         (rows,) = conn.execute("SELECT max(rowid) FROM finding_parties").fetchone()
     except sqlite3.OperationalError:  # a ledger before its derived tables
         rows = 0
-    return _SCHEMA_ENTRIES + int((rows or 0) * _DERIVED_ENTRIES_PER_FINDING)
+    return _DERIVED_FIXED_ENTRIES + int((rows or 0) * _DERIVED_ENTRIES_PER_FINDING)
 
 
 class Ledger(SharedTexts, PatternQueue, Queries):
@@ -170,13 +161,13 @@ class Ledger(SharedTexts, PatternQueue, Queries):
                 result = None
         found = None
         if result is None:
-            # the derived tables are checked after the chain, in the same snapshot, while a
-            # second process checks the chain's upper part (their verdict is only given when
-            # the chain holds)
+            # the derived tables are checked after a part of the chain, through the snapshot
+            # it was checked in: by the second process, which checks the chain's upper part,
+            # when there is one (their verdict is only given when the chain holds)
             with self._lock:
                 cost = _derived_entries(self._conn) if derived else 0
-            result, found = verify_file(self.path, tables, _derived_checks if derived else None,
-                                        cost)
+            result, found = verify_file(
+                self.path, tables, integrity.derived_problems if derived else None, cost)
         if not result.ok:
             return result
         with self._lock:

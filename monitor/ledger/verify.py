@@ -5,10 +5,12 @@ are not held up. From :data:`PARALLEL_VERIFY_MIN` entries it is checked in two p
 the upper one by a second process, and the parts are stitched at the boundary: the result is
 the one a single pass gives.
 
-A further check of the same snapshot (the ledger's derived tables) runs in this process after
-its part of the chain, in sequence, not in a thread beside it: two threads of one process
-sharing SQLite and the GIL took 3.4 and 3.9 s for what each does in 2 alone. Its cost moves
-the boundary, so that both processes end together (:func:`_boundary`).
+A further check (the ledger's derived tables) runs after a part of the chain, through the
+snapshot that part was checked in: in the second process, with its SQLite (sqlean's, whose
+JSON functions do it in 0.61 of the time), when there is one; else in this process, after the
+chain. In sequence, not in a thread beside it: two threads of one process sharing SQLite and
+the GIL took 3.4 and 3.9 s for what each does in 2 alone. Its cost moves the boundary, so that
+both processes end together (:func:`_boundary`).
 
 Fast path: SQLite assembles each entry's canonical form with ``json_object`` (keys given in
 sorted order; its strings are escaped as json.dumps escapes them; a REAL is written by
@@ -23,6 +25,7 @@ verify slower, never wrong.
 from __future__ import annotations
 
 import hashlib
+import importlib
 import importlib.util
 import json
 import os
@@ -46,10 +49,14 @@ PARALLEL_VERIFY_MIN = 100_000
 # takes that many more.
 _START_ENTRIES = 20_000
 # What an entry costs the second process, in entries of this one, when it reads with sqlean's
-# SQLite (:func:`_sqlite_module`): measured on a million findings on the Intel machine of
-# bench/RESULTS.md, 4.6 µs an entry against this process's 5.2 (the standard library's SQLite
-# 3.40), CPU time, three runs each. A guess that moves only where the chain is split.
-_SQLEAN_COST = 0.88
+# SQLite (:func:`_sqlite_module`), and what ``then`` (the derived tables' check) costs there:
+# measured on the bench's million findings on the Intel machine of bench/RESULTS.md, the two
+# processes side by side, 4.62 µs an entry there against 5.19 here (the standard library's
+# SQLite 3.40), and 1.70 s against ~2.8 s. Guesses that move only where the chain is split.
+_SQLEAN_COST = 0.89
+_SQLEAN_THEN_COST = 0.61
+# The second process runs ``then`` only if it is a function of one of these modules' top level.
+_THEN_MODULES = ("monitor.",)
 _VERIFY_CHUNK = 2048  # rows checked at once, row by row
 _FAST_CHUNK = 512  # entries checked by one query of the fast path
 _DOES_NOT_FOLLOW = ("does not follow entry seq {n}: its prev_hash is not that entry's hash "
@@ -84,8 +91,7 @@ class _Span:
     first: tuple[int, str, str] | None = None
 
     @classmethod
-    def from_json(cls, text: bytes) -> _Span:
-        fields = json.loads(text)
+    def from_fields(cls, fields: dict[str, Any]) -> _Span:
         first = fields.pop("first")
         return cls(**fields, first=tuple(first) if first else None)  # type: ignore[arg-type]
 
@@ -99,10 +105,15 @@ def verify_file(path: Path, tables: Sequence[ChainedTable],
                 then: Callable[[Any], Any] | None = None,
                 then_entries: int = 0) -> tuple[VerifyResult, Any]:
     """Verify the ledger file at ``path``, whose chained tables are ``tables``, through a
-    read-only connection of its own; then, when the chain holds, ``then(conn)`` through the
-    same connection and snapshot, whose result comes second (None when the chain does not
-    hold, or without ``then``). ``then_entries``: what ``then`` costs, in entries of the
-    chain checked in the same time."""
+    read-only connection of its own; then, when the chain holds, ``then(conn)``, whose
+    result comes second (None when the chain does not hold, or without ``then``).
+    ``then_entries``: what ``then`` costs, in entries of the chain checked in the same time.
+
+    ``then`` runs through a snapshot in which part of the chain was checked: this
+    connection's, after the whole chain, or, when a second process checks the upper part
+    and ``then`` is a function of a module of the package (:func:`_importable`), that
+    process's, after its part, with its SQLite (its result must then be JSON). Each
+    snapshot holds every entry up to the head this one read, as they were when it began."""
     conn = _reader(path)
     try:
         conn.execute("BEGIN")  # one snapshot across all the tables, from the first read
@@ -121,18 +132,34 @@ def verify_through(conn: Any, tables: Sequence[ChainedTable]) -> VerifyResult:
         conn.execute("RELEASE ledger_verify")
 
 
-def _boundary(head: int, then_entries: int, upper_cost: float = 1.0) -> int:
+def _boundary(head: int, then_entries: int, upper_cost: float = 1.0,
+              then_there: float | None = None) -> int:
     """The last entry this process checks when a second one checks the rest: both end
-    together when this one's part and ``then`` take as long as the other's part and its
-    start, an entry there costing ``upper_cost`` of one here (:func:`_upper_cost`)."""
-    return max(0, min(head, int((head * upper_cost + _START_ENTRIES - then_entries)
+    together when this one's part (and ``then``, run here) take as long as the other's
+    start and part (and ``then``, when it runs there at ``then_there`` of its cost here), an
+    entry there costing ``upper_cost`` of one here (:func:`_upper_costs`)."""
+    then_here = then_entries if then_there is None else -then_entries * then_there
+    return max(0, min(head, int((head * upper_cost + _START_ENTRIES - then_here)
                                 // (1 + upper_cost))))
 
 
-def _upper_cost() -> float:
-    """What an entry costs the second process, in entries of this one: less when it reads
-    with sqlean's SQLite (looked up, not imported: this process never loads it)."""
-    return _SQLEAN_COST if importlib.util.find_spec("sqlean") is not None else 1.0
+def _upper_costs() -> tuple[float, float]:
+    """What an entry, and ``then``, cost the second process, in what they cost this one:
+    less when it reads with sqlean's SQLite (looked up, not imported: this process never
+    loads it)."""
+    if importlib.util.find_spec("sqlean") is None:
+        return 1.0, 1.0
+    return _SQLEAN_COST, _SQLEAN_THEN_COST
+
+
+def _importable(then: Callable[[Any], Any]) -> str | None:
+    """``then`` as ``module:name``, for the second process to run it, when it is a function
+    of a module of the package's top level (its name leads back to it); else None."""
+    module, name = getattr(then, "__module__", None), getattr(then, "__qualname__", "")
+    if not isinstance(module, str) or not module.startswith(_THEN_MODULES) or not (
+            name.isidentifier()) or getattr(sys.modules.get(module), name, None) is not then:
+        return None
+    return f"{module}:{name}"
 
 
 def _verify(conn: Any, path: Path, tables: Sequence[ChainedTable], then: Callable[[Any], Any],
@@ -142,21 +169,25 @@ def _verify(conn: Any, path: Path, tables: Sequence[ChainedTable], then: Callabl
     if head < PARALLEL_VERIFY_MIN:
         result = check_span(conn, tables, None, head, 0, GENESIS_HASH).result()
         return result, then(conn) if result.ok else None
-    # The upper part (mid, head] in a second process, started first; the lower part here,
-    # then ``then``.
-    mid = _boundary(head, then_entries, _upper_cost())
-    proc = _start_upper(path, mid + 1, head, mid)
-    upper = found = None
+    # The upper part (mid, head] in a second process, started first, and ``then`` after it
+    # there when it can; the lower part here (and ``then`` after it, when it cannot).
+    name = _importable(then)
+    chain_cost, then_cost = _upper_costs()
+    mid = _boundary(head, then_entries, chain_cost, then_cost if name is not None else None)
+    proc = _start_upper(path, mid + 1, head, mid, name)
+    upper, found = None, _NOT_RUN
     try:
         lower = check_span(conn, tables, None, mid, 0, GENESIS_HASH)
         if lower.ok and lower.n < mid:  # entries deleted up to mid: one pass names the first
             lower = _missing(lower)
         if not lower.ok:
             return lower.result(), None
-        found = then(conn)
+        if name is None or proc is None:
+            found = then(conn)
         if proc is not None:
             out, _ = proc.communicate()
-            upper = _Span.from_json(out) if proc.returncode == 0 else None
+            if proc.returncode == 0:
+                upper, found = _upper_result(out, found)
     finally:
         if proc is not None and proc.poll() is None:
             proc.kill()  # the lower part has the first problem: the rest is not needed
@@ -164,7 +195,19 @@ def _verify(conn: Any, path: Path, tables: Sequence[ChainedTable], then: Callabl
     if upper is None:  # no second process here, or it failed: check the range here
         upper = check_span(conn, tables, mid + 1, head, mid, None)
     result = _stitch(conn, tables, lower, upper)
-    return result, found if result.ok else None
+    if not result.ok:
+        return result, None
+    return result, then(conn) if found is _NOT_RUN else found
+
+
+_NOT_RUN = object()  # ``then`` has not run (yet)
+
+
+def _upper_result(out: bytes, found: Any) -> tuple[_Span, Any]:
+    """The second process's span, and ``then``'s result where it ran there, else ``found``."""
+    fields = json.loads(out)
+    there = fields.pop("then", _NOT_RUN)
+    return _Span.from_fields(fields), there if there is not _NOT_RUN else found
 
 
 def _stitch(conn: Any, tables: Sequence[ChainedTable], lower: _Span,
@@ -426,24 +469,32 @@ def _reader(path: Path, engine: Any = sqlite3) -> Any:
     each page read), through ``engine``: the standard library's sqlite3, which every other
     connection of this process uses, unless the process opens no other (see
     :func:`_sqlite_module`)."""
+    # sqlean.py's statement cache slows its reads down (measured on the bench's million
+    # findings: the chain 4.48 -> 4.26 µs an entry, the derived tables 2.30 -> 1.71 s
+    # without it); the standard library's does not (5.06 and 2.73 with it, 5.24 and 2.70
+    # without)
+    cache = {} if engine is sqlite3 else {"cached_statements": 0}
     conn = engine.connect(read_only_uri(Path(path)), uri=True, timeout=30,
-                          isolation_level=None, check_same_thread=False)
+                          isolation_level=None, check_same_thread=False, **cache)
     conn.create_function("canonical_json", 1, _sql_canonical_json, deterministic=True)
     conn.execute("PRAGMA busy_timeout=30000")
     conn.execute(f"PRAGMA mmap_size={READER_MMAP}")
     return conn
 
 
-def _start_upper(path: Path, lo: int, hi: int, n: int) -> subprocess.Popen[bytes] | None:
+def _start_upper(path: Path, lo: int, hi: int, n: int,
+                 then: str | None = None) -> subprocess.Popen[bytes] | None:
     """Start checking entries lo..hi of the ledger at ``path`` in a second Python process
-    (a fresh interpreter: forking the daemon's threads is unsafe). None if it cannot start."""
+    (a fresh interpreter: forking the daemon's threads is unsafe), and then, if they hold,
+    running ``then`` (``module:name``, :func:`_importable`) through the same snapshot. None
+    if it cannot start."""
     package_root = str(Path(__file__).resolve().parents[2])  # the folder holding monitor/
     env = {**os.environ, "PYTHONPATH": os.pathsep.join(
         filter(None, [package_root, os.environ.get("PYTHONPATH")]))}
     try:
         return subprocess.Popen(
             [sys.executable, "-c", "from monitor.ledger.verify import _upper_part_main as m; m()",
-             str(Path(path).resolve()), str(lo), str(hi), str(n)],
+             str(Path(path).resolve()), str(lo), str(hi), str(n), *([then] if then else [])],
             stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, stdin=subprocess.DEVNULL,
             env=env)
     except OSError:
@@ -451,13 +502,20 @@ def _start_upper(path: Path, lo: int, hi: int, n: int) -> subprocess.Popen[bytes
 
 
 def _upper_part_main() -> None:
-    """The second process of :func:`verify_file`: argv PATH LO HI N; the span as JSON."""
+    """The second process of :func:`verify_file`: argv PATH LO HI N [MODULE:NAME]; the span
+    as JSON, with ``then``: that function's result on the same snapshot, when the span
+    holds."""
     path, lo, hi, n = sys.argv[1], *map(int, sys.argv[2:5])
+    out: dict[str, Any] = {}
     conn = _reader(Path(path), _sqlite_module())
     try:
         tables = list(read_tables(conn).values())
         conn.execute("BEGIN")
         span = check_span(conn, tables, lo, hi, n, None)
+        out.update(span.__dict__)
+        if span.ok and len(sys.argv) > 5 and sys.argv[5].startswith(_THEN_MODULES):
+            module, name = sys.argv[5].split(":")
+            out["then"] = getattr(importlib.import_module(module), name)(conn)
     finally:
         conn.close()
-    sys.stdout.write(json.dumps(span.__dict__))
+    sys.stdout.write(json.dumps(out))
