@@ -460,18 +460,20 @@ def forged(ledger: Ledger, seq: int, **changes: Any) -> tuple[str, tuple[Any, ..
      ("UPDATE findings SET seq = 18 WHERE seq = 99", ())],
 ], ids=["intact", "edited-upper", "edited-lower", "deleted-first-upper", "deleted-upper",
         "forged-boundary", "forged-upper", "renumbered-boundary", "swapped-across"])
+@pytest.mark.parametrize("apart", [False, True], ids=["lower-here", "lower-apart"])
 def test_verify_in_two_processes_finds_what_one_pass_finds(
-        ledger: Ledger, path: Path, monkeypatch: pytest.MonkeyPatch, statements: Any) -> None:
+        ledger: Ledger, path: Path, monkeypatch: pytest.MonkeyPatch, statements: Any,
+        apart: bool) -> None:
     for n in range(1, 11):  # 30 entries
         record(ledger, n)
     if isinstance(statements, str):
         statements = [forged(ledger, int(statements.split()[1]), severity="minor")]
     tamper(path, *statements)
     one_pass = ledger.verify()
-    # this process checks 1..15 (the derived tables cost nothing), 1..10 (they cost 10
+    # the lower part is 1..15 (the derived tables cost nothing), 1..10 (they cost 10
     # entries) or none of the chain (they cost more than all of it)
     for derived_cost, boundary in ((0, 15), (10, 10), (10**6, 0)):
-        split_verify(monkeypatch, derived_cost)
+        split_verify(monkeypatch, derived_cost, apart)
         assert verify._boundary(30, derived_cost) == boundary
         assert ledger.verify() == one_pass
         reader = Ledger.open(path, readonly=True)
@@ -480,14 +482,20 @@ def test_verify_in_two_processes_finds_what_one_pass_finds(
     assert one_pass.ok == (statements == [])
 
 
-def split_verify(monkeypatch: pytest.MonkeyPatch, derived_cost: int = 0) -> None:
+def split_verify(monkeypatch: pytest.MonkeyPatch, derived_cost: int = 0,
+                 apart: bool = False) -> None:
     """Verify a ledger of a few entries in two processes, as it does a big one: the second
-    process's start and the derived tables weigh ``derived_cost`` entries in all."""
+    process's start and the derived tables weigh ``derived_cost`` entries in all; with
+    ``apart``, the lower part in a process of its own too (sqlean.py installed: as on the
+    machines it has wheels for), else here."""
     from monitor.ledger import store
 
+    if apart:
+        pytest.importorskip("sqlean")
     monkeypatch.setattr(verify, "PARALLEL_VERIFY_MIN", 2)
     monkeypatch.setattr(verify, "_START_ENTRIES", 0)
-    monkeypatch.setattr(verify, "_SQLEAN_COST", 1.0)  # an entry costs both processes alike
+    # an entry costs both processes (almost) alike
+    monkeypatch.setattr(verify, "_SQLEAN_COST", 0.999 if apart else 1.0)
     monkeypatch.setattr(store, "_DERIVED_FIXED_ENTRIES", derived_cost)
     monkeypatch.setattr(store, "_DERIVED_ENTRIES_PER_FINDING", 0)
 
@@ -559,19 +567,23 @@ def test_verify_in_two_processes_names_an_edited_derived_table(
 def spy_on_the_second_process(monkeypatch: pytest.MonkeyPatch) -> list[str | None]:
     """What each second process verify starts is asked to run after its part (its ``then``)."""
     asked: list[str | None] = []
-    start = verify._start_upper
+    start = verify._start_part
 
-    def spied(path: Path, lo: int, hi: int, n: int, then: str | None = None) -> Any:
-        asked.append(then)
-        return start(path, lo, hi, n, then)
+    def spied(path: Path, lo: int | None, hi: int, n: int, then: str | None = None,
+              last_hash: str | None = None) -> Any:
+        if lo is not None:  # the upper part (the lower one, apart, runs nothing after it)
+            asked.append(then)
+        return start(path, lo, hi, n, then, last_hash)
 
-    monkeypatch.setattr(verify, "_start_upper", spied)
+    monkeypatch.setattr(verify, "_start_part", spied)
     return asked
 
 
+@pytest.mark.parametrize("apart", [False, True], ids=["lower-here", "lower-apart"])
 @pytest.mark.parametrize("seq", [3, 27], ids=["lower", "upper"])
 def test_the_second_process_checks_the_derived_tables_once_its_part_holds(
-        ledger: Ledger, path: Path, monkeypatch: pytest.MonkeyPatch, seq: int) -> None:
+        ledger: Ledger, path: Path, monkeypatch: pytest.MonkeyPatch, seq: int,
+        apart: bool) -> None:
     """The derived tables are compared by the second process (its SQLite, its snapshot) after
     its part of the chain: an edited finding_parties is named as in one pass, and nothing of
     it when the chain is broken, below the boundary or above it."""
@@ -579,13 +591,13 @@ def test_the_second_process_checks_the_derived_tables_once_its_part_holds(
         record(ledger, n)
     tamper(path, ("UPDATE finding_parties SET party = 'isil' WHERE finding_id = 'f-3'", ()))
     one_pass = ledger.verify()
-    split_verify(monkeypatch, 10)
+    split_verify(monkeypatch, 10, apart)
     asked = spy_on_the_second_process(monkeypatch)
     assert ledger.verify() == one_pass
     assert "finding_parties does not match the chain" in str(one_pass.problem)
     assert asked == ["monitor.ledger.integrity:derived_problems"]
     # what that process writes back: its span, and the derived tables' problems
-    proc = verify._start_upper(path, 16, 30, 15, asked[0])
+    proc = verify._start_part(path, 16, 30, 15, asked[0])
     assert proc is not None
     out = json.loads(proc.communicate()[0])
     assert out["ok"] and "; ".join(out["then"]) == one_pass.problem  # the schema is intact
@@ -605,7 +617,7 @@ def test_without_a_second_process_the_derived_tables_are_checked_here(
     one_pass = ledger.verify()
     split_verify(monkeypatch, 10)
     failing = [sys.executable, "-c", "import sys; sys.exit(1)"]
-    monkeypatch.setattr(verify, "_start_upper", lambda *args: None if second == "none" else
+    monkeypatch.setattr(verify, "_start_part", lambda *args: None if second == "none" else
                         subprocess.Popen(failing, stdout=subprocess.PIPE))
     assert ledger.verify() == one_pass
     assert "finding_parties does not match the chain" in str(one_pass.problem)
@@ -652,10 +664,10 @@ def test_the_upper_part_is_checked_by_a_second_process(
     started: list[dict[str, Any]] = []
     with monkeypatch.context() as m:  # installed or not: its path leads to this package
         m.setattr(verify.subprocess, "Popen", lambda *args, **kwargs: started.append(kwargs))
-        verify._start_upper(path, 7, 12, 6)
+        verify._start_part(path, 7, 12, 6)
     assert (Path(started[0]["env"]["PYTHONPATH"]) / "monitor" / "ledger" / "verify.py"
             ).samefile(verify.__file__)
-    proc = verify._start_upper(path, 7, 12, 6)
+    proc = verify._start_part(path, 7, 12, 6)
     assert proc is not None
     out, _ = proc.communicate()
     assert proc.returncode == 0
@@ -733,7 +745,7 @@ def test_verify_second_process_reads_with_sqlean_and_finds_what_this_one_finds(
 
     def both() -> tuple[tuple[Any, ...], tuple[Any, ...]]:
         here = ledger.verify()
-        proc = verify._start_upper(path, 1, 30, 0)
+        proc = verify._start_part(path, 1, 30, 0)
         assert proc is not None
         out, _ = proc.communicate()
         assert proc.returncode == 0

@@ -149,10 +149,11 @@ def test_the_derived_tables_and_the_schema_are_checked_once_the_chain_is(
         real = getattr(module, name)
         monkeypatch.setattr(module, name, lambda *args, _real=real, _name=name: events.append(
             _name) or _real(*args))
-    real_start = verify._start_upper
-    monkeypatch.setattr(verify, "_start_upper", lambda *args: events.append(
+    real_start = verify._start_part
+    monkeypatch.setattr(verify, "_start_part", lambda *args: events.append(
         "second process") or real_start(*args))
     monkeypatch.setattr(verify, "PARALLEL_VERIFY_MIN", 2)
+    monkeypatch.setattr(verify, "_SQLEAN_COST", 1.0)  # the lower part here
     assert ledger.verify().ok
     # this process's part of the chain, then the derived tables (here: a function the second
     # process cannot import by name runs here), while the second process checks the rest;

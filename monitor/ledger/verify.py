@@ -3,7 +3,9 @@
 A ledger file is read through a read-only connection of its own (:func:`_reader`), so writers
 are not held up. From :data:`PARALLEL_VERIFY_MIN` entries it is checked in two parts at once,
 the upper one by a second process, and the parts are stitched at the boundary: the result is
-the one a single pass gives.
+the one a single pass gives. Where sqlean.py is installed, the lower part is checked by a
+process of its own too, with sqlean's SQLite (faster than the standard library's, which this
+process must read with, :func:`_sqlite_module`), while this one waits.
 
 A further check (the ledger's derived tables) runs after a part of the chain, through the
 snapshot that part was checked in: in the second process, with its SQLite (sqlean's, whose
@@ -133,14 +135,18 @@ def verify_through(conn: Any, tables: Sequence[ChainedTable]) -> VerifyResult:
 
 
 def _boundary(head: int, then_entries: int, upper_cost: float = 1.0,
-              then_there: float | None = None) -> int:
-    """The last entry this process checks when a second one checks the rest: both end
-    together when this one's part (and ``then``, run here) take as long as the other's
-    start and part (and ``then``, when it runs there at ``then_there`` of its cost here), an
-    entry there costing ``upper_cost`` of one here (:func:`_upper_costs`)."""
+              then_there: float | None = None, lower_cost: float = 1.0,
+              start: int | None = None) -> int:
+    """The last entry of the lower part when a second process checks the rest: both end
+    together when the lower part (and ``then``, run here) takes as long as the other's start
+    and part (and ``then``, when it runs there at ``then_there`` of its cost here), an entry
+    costing ``lower_cost`` in the lower part and ``upper_cost`` in the upper one, in entries
+    of this process (:func:`_upper_costs`). ``start``: what starting the second process
+    costs, in entries (:data:`_START_ENTRIES`; 0 when the lower part has a process too)."""
+    start = _START_ENTRIES if start is None else start
     then_here = then_entries if then_there is None else -then_entries * then_there
-    return max(0, min(head, int((head * upper_cost + _START_ENTRIES - then_here)
-                                // (1 + upper_cost))))
+    return max(0, min(head, int((head * upper_cost + start - then_here)
+                                // (lower_cost + upper_cost))))
 
 
 def _upper_costs() -> tuple[float, float]:
@@ -170,28 +176,35 @@ def _verify(conn: Any, path: Path, tables: Sequence[ChainedTable], then: Callabl
         result = check_span(conn, tables, None, head, 0, GENESIS_HASH).result()
         return result, then(conn) if result.ok else None
     # The upper part (mid, head] in a second process, started first, and ``then`` after it
-    # there when it can; the lower part here (and ``then`` after it, when it cannot).
+    # there when it can; the lower part here (and ``then`` after it, when it cannot), or, when
+    # the second process reads with a faster SQLite than this one (sqlean's), in a third
+    # process with that SQLite while this one waits.
     name = _importable(then)
     chain_cost, then_cost = _upper_costs()
-    mid = _boundary(head, then_entries, chain_cost, then_cost if name is not None else None)
-    proc = _start_upper(path, mid + 1, head, mid, name)
+    apart = chain_cost < 1
+    mid = _boundary(head, then_entries, chain_cost, then_cost if name is not None else None,
+                    chain_cost if apart else 1.0, 0 if apart else _START_ENTRIES)
+    proc = _start_part(path, mid + 1, head, mid, name)
+    below = _start_part(path, None, mid, 0, None, GENESIS_HASH) if apart and proc else None
     upper, found = None, _NOT_RUN
     try:
-        lower = check_span(conn, tables, None, mid, 0, GENESIS_HASH)
+        done = _part_result(below) if below is not None else None
+        lower = done[0] if done is not None else check_span(conn, tables, None, mid, 0,
+                                                              GENESIS_HASH)
         if lower.ok and lower.n < mid:  # entries deleted up to mid: one pass names the first
             lower = _missing(lower)
         if not lower.ok:
             return lower.result(), None
         if name is None or proc is None:
             found = then(conn)
-        if proc is not None:
-            out, _ = proc.communicate()
-            if proc.returncode == 0:
-                upper, found = _upper_result(out, found)
+        done = _part_result(proc) if proc is not None else None
+        if done is not None:
+            upper, found = done[0], done[1] if done[1] is not _NOT_RUN else found
     finally:
-        if proc is not None and proc.poll() is None:
-            proc.kill()  # the lower part has the first problem: the rest is not needed
-            proc.wait()
+        for started in (proc, below):
+            if started is not None and started.poll() is None:
+                started.kill()  # the lower part has the first problem: the rest is not needed
+                started.wait()
     if upper is None:  # no second process here, or it failed: check the range here
         upper = check_span(conn, tables, mid + 1, head, mid, None)
     result = _stitch(conn, tables, lower, upper)
@@ -203,11 +216,15 @@ def _verify(conn: Any, path: Path, tables: Sequence[ChainedTable], then: Callabl
 _NOT_RUN = object()  # ``then`` has not run (yet)
 
 
-def _upper_result(out: bytes, found: Any) -> tuple[_Span, Any]:
-    """The second process's span, and ``then``'s result where it ran there, else ``found``."""
+def _part_result(proc: subprocess.Popen[bytes]) -> tuple[_Span, Any] | None:
+    """What a process of :func:`_start_part` found, once it ends: its span, and ``then``'s
+    result where it ran it (else :data:`_NOT_RUN`); None if it failed."""
+    out, _ = proc.communicate()
+    if proc.returncode != 0:
+        return None
     fields = json.loads(out)
     there = fields.pop("then", _NOT_RUN)
-    return _Span.from_fields(fields), there if there is not _NOT_RUN else found
+    return _Span.from_fields(fields), there
 
 
 def _stitch(conn: Any, tables: Sequence[ChainedTable], lower: _Span,
@@ -482,39 +499,42 @@ def _reader(path: Path, engine: Any = sqlite3) -> Any:
     return conn
 
 
-def _start_upper(path: Path, lo: int, hi: int, n: int,
-                 then: str | None = None) -> subprocess.Popen[bytes] | None:
-    """Start checking entries lo..hi of the ledger at ``path`` in a second Python process
-    (a fresh interpreter: forking the daemon's threads is unsafe), and then, if they hold,
-    running ``then`` (``module:name``, :func:`_importable`) through the same snapshot. None
-    if it cannot start."""
+def _start_part(path: Path, lo: int | None, hi: int, n: int, then: str | None = None,
+                last_hash: str | None = None) -> subprocess.Popen[bytes] | None:
+    """Start checking entries lo..hi of the ledger at ``path`` (:func:`check_span`: lo None
+    from the first, the entry before being seq ``n`` with hash ``last_hash``, None: not
+    known there) in another Python process (a fresh interpreter: forking the daemon's
+    threads is unsafe), and then, if they hold, running ``then`` (``module:name``,
+    :func:`_importable`) through the same snapshot. None if it cannot start."""
     package_root = str(Path(__file__).resolve().parents[2])  # the folder holding monitor/
     env = {**os.environ, "PYTHONPATH": os.pathsep.join(
         filter(None, [package_root, os.environ.get("PYTHONPATH")]))}
     try:
         return subprocess.Popen(
-            [sys.executable, "-c", "from monitor.ledger.verify import _upper_part_main as m; m()",
-             str(Path(path).resolve()), str(lo), str(hi), str(n), *([then] if then else [])],
+            [sys.executable, "-c", "from monitor.ledger.verify import _part_main as m; m()",
+             str(Path(path).resolve()), "-" if lo is None else str(lo), str(hi), str(n),
+             then or "-", last_hash or "-"],
             stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, stdin=subprocess.DEVNULL,
             env=env)
     except OSError:
         return None
 
 
-def _upper_part_main() -> None:
-    """The second process of :func:`verify_file`: argv PATH LO HI N [MODULE:NAME]; the span
-    as JSON, with ``then``: that function's result on the same snapshot, when the span
-    holds."""
-    path, lo, hi, n = sys.argv[1], *map(int, sys.argv[2:5])
+def _part_main() -> None:
+    """A process of :func:`_start_part`: argv PATH LO HI N MODULE:NAME LAST_HASH ("-" for
+    None); the span as JSON, with ``then``: that function's result on the same snapshot,
+    when the span holds."""
+    path, lo, hi, n, then, last = sys.argv[1:7]
     out: dict[str, Any] = {}
     conn = _reader(Path(path), _sqlite_module())
     try:
         tables = list(read_tables(conn).values())
         conn.execute("BEGIN")
-        span = check_span(conn, tables, lo, hi, n, None)
+        span = check_span(conn, tables, None if lo == "-" else int(lo), int(hi), int(n),
+                          None if last == "-" else last)
         out.update(span.__dict__)
-        if span.ok and len(sys.argv) > 5 and sys.argv[5].startswith(_THEN_MODULES):
-            module, name = sys.argv[5].split(":")
+        if span.ok and then.startswith(_THEN_MODULES):
+            module, name = then.split(":")
             out["then"] = getattr(importlib.import_module(module), name)(conn)
     finally:
         conn.close()
