@@ -60,7 +60,7 @@ _SQLEAN_THEN_COST = 0.61
 # The second process runs ``then`` only if it is a function of one of these modules' top level.
 _THEN_MODULES = ("monitor.",)
 _VERIFY_CHUNK = 2048  # rows checked at once, row by row
-_FAST_CHUNK = 512  # entries checked by one query of the fast path
+_FAST_CHUNK = 2048  # entries checked by one query of the fast path
 _DOES_NOT_FOLLOW = ("does not follow entry seq {n}: its prev_hash is not that entry's hash "
                     "(rows reordered, renumbered or rewritten?)")
 
