@@ -537,6 +537,10 @@ def test_the_derived_check_moves_the_boundary_and_runs_after_the_chain_holds(
     assert mid == 647_446
     assert abs(mid - (20_000 + (1_000_000 - mid) * 0.88 + 520_000 * 0.61)) < 2
     assert verify._boundary(100, 10**9, 1.0, 1.0) == 100  # all of the chain here
+    # the lower part in a process like the second one: the chain split by the same cost, the
+    # derived check's weight moved to the lower part, neither start counted
+    mid = verify._boundary(1_000_000, 520_000, 0.88, 0.61, apart=True)
+    assert abs(mid * 0.88 - (1_000_000 - mid) * 0.88 - 520_000 * 0.61) < 2
     # a finding of finding_parties weighs 0.57 of an entry, the schema a constant
     (rows,) = ledger.query("SELECT count(*) AS n FROM finding_parties")
     assert rows["n"] == 10

@@ -135,15 +135,14 @@ def verify_through(conn: Any, tables: Sequence[ChainedTable]) -> VerifyResult:
 
 
 def _boundary(head: int, then_entries: int, upper_cost: float = 1.0,
-              then_there: float | None = None, lower_cost: float = 1.0,
-              start: int | None = None) -> int:
+              then_there: float | None = None, apart: bool = False) -> int:
     """The last entry of the lower part when a second process checks the rest: both end
     together when the lower part (and ``then``, run here) takes as long as the other's start
     and part (and ``then``, when it runs there at ``then_there`` of its cost here), an entry
-    costing ``lower_cost`` in the lower part and ``upper_cost`` in the upper one, in entries
-    of this process (:func:`_upper_costs`). ``start``: what starting the second process
-    costs, in entries (:data:`_START_ENTRIES`; 0 when the lower part has a process too)."""
-    start = _START_ENTRIES if start is None else start
+    of the upper part costing ``upper_cost`` of one here (:func:`_upper_costs`). With
+    ``apart`` the lower part has a process like the second one: its entries cost as much,
+    and both start alike."""
+    lower_cost, start = (upper_cost, 0) if apart else (1.0, _START_ENTRIES)
     then_here = then_entries if then_there is None else -then_entries * then_there
     return max(0, min(head, int((head * upper_cost + start - then_here)
                                 // (lower_cost + upper_cost))))
@@ -183,7 +182,7 @@ def _verify(conn: Any, path: Path, tables: Sequence[ChainedTable], then: Callabl
     chain_cost, then_cost = _upper_costs()
     apart = chain_cost < 1
     mid = _boundary(head, then_entries, chain_cost, then_cost if name is not None else None,
-                    chain_cost if apart else 1.0, 0 if apart else _START_ENTRIES)
+                    apart)
     proc = _start_part(path, mid + 1, head, mid, name)
     below = _start_part(path, None, mid, 0, None, GENESIS_HASH) if apart and proc else None
     upper, found = None, _NOT_RUN
