@@ -268,7 +268,8 @@ def _work(channel: Any, parent: int, config: str, pack_name: str, fmt: str, path
     try:
         from .adapters import reader
         from .config import load_pack
-        from .service import Evaluator, body_json, validated
+        from .service import Evaluator, validated
+        from .staged import body_json
 
         monitor = Evaluator(load_pack(Path(config), pack_name))  # judges, records nothing
         with settled_heap():

@@ -24,17 +24,11 @@ from .config import Pack
 from .crashpoints import crash_point
 from .evidence import SEARCH, EvidenceKeeper, facts_of, finding_story
 from .judge import Judge, finding_id
-from .ledger import (
-    CanonicalJSON,
-    Ledger,
-    canonical_json,
-    compact_explanation,
-    compact_resolution,
-    iso,
-)
+from .ledger import CanonicalJSON, Ledger, iso
 from .models import Finding, IncidentReport, Outcome, Resolution
 from .problems import location
 from .resolve import incident_id, resolve, resolve_many
+from .staged import Staged, share_notes, stage
 from .webhooks import Event, Notifier
 
 # Reports re-judged to a transaction (Monitor.rejudge): another writer waits at most this many
@@ -89,32 +83,6 @@ def validated(item: IncidentReport | Rejection | tuple[str, dict[str, Any]]
     """An item of a batch as a report or a rejection: a ``(where, raw dict)`` pair is
     validated, the rest are already one or the other."""
     return validate(item[1], item[0]) if isinstance(item, tuple) else item
-
-
-def body_json(report: IncidentReport) -> CanonicalJSON:
-    """A report's body as the ledger stores it: the report without its defaults, as canonical
-    JSON (a function of the report alone, so the import's worker makes it)."""
-    return CanonicalJSON(canonical_json(report.model_dump(mode="json", exclude_defaults=True)))
-
-
-def resolution_json(res: Resolution) -> dict[str, Any]:
-    """``res.model_dump(mode="json")``, made directly (it is on the path of every report):
-    the times are aware UTC, which pydantic writes with ``Z``; the rest is JSON already."""
-    out = dict(res.__dict__)
-    for name in ("start", "end"):
-        out[name] = out[name].astimezone(dt.timezone.utc).isoformat().replace("+00:00", "Z")
-    for name in ("attacker_sides", "target_sides", "zones", "zone_ids", "notes",
-                 "unresolved_names"):
-        out[name] = list(out[name])
-    for name in OPTIONAL_RESOLUTION:  # recorded when set: a pack using none records as before
-        if not out[name]:
-            del out[name]
-        elif isinstance(out[name], (list, dict)):
-            out[name] = type(out[name])(out[name])
-    return out
-
-
-OPTIONAL_RESOLUTION = ("weapon_class", "distances_km", "zone_responsible")
 
 
 def _same_verdict(old: dict[str, Any], new: Finding) -> bool:
@@ -224,7 +192,7 @@ class Monitor(Evaluator):
         ``judged``, item by item, is each report's resolution and findings under this pack
         (:meth:`judge_many`), made already by :mod:`monitor.pipeline`'s worker: they are
         recorded as given, and so are ``bodies``, item by item, each report's body as the
-        ledger stores it (:func:`body_json`), where given.
+        ledger stores it (:func:`monitor.staged.body_json`), where given.
         """
         result = BatchResult()
         alerts: list[dict[str, Any]] = []
@@ -250,8 +218,8 @@ class Monitor(Evaluator):
                 else:
                     reports.append(item)
                     made.append(ready)
-                    if body is not None:
-                        bodies_of[item.report_key] = body
+                    if body is not None:  # (a key said twice: the first is recorded)
+                        bodies_of.setdefault(item.report_key, body)
             # one look-up per batch, not per report: what the ledger already holds
             known = self.ledger.known_reports(r.report_key for r in reports)
             fresh: list[tuple[IncidentReport, tuple[Resolution, list[Finding]] | None]] = []
@@ -268,11 +236,12 @@ class Monitor(Evaluator):
             windows: list[tuple[dt.datetime, dt.datetime]] = []
             if judged is None:
                 fresh = list(zip([r for r, _ in fresh], self.judge_many([r for r, _ in fresh])))
+            # what the ledger stores of each (the worker made the bodies)
+            rows = [stage(r, *ready, bodies_of.get(r.report_key)) for r, ready in fresh]
             # notes and explanations said again in the batch are stored once (what the
             # incident row keeps already left out first: monitor.ledger.compact)
-            explained = {f.finding_id: compact_explanation(f.explanation, res.notes)
-                         for _, (res, findings) in fresh for f in findings}
-            texts = {fid: CanonicalJSON(canonical_json(e)) for fid, e in explained.items()}
+            texts = {fid: CanonicalJSON(text) for row in rows
+                     for fid, text in row.explanations.items()}
             shared = self.ledger.share_texts(chain(
                 (n for _, (res, _) in fresh for n in res.notes), texts.values()))
             # a shared text's seq, else the text, stored as written here (not written again)
@@ -281,8 +250,8 @@ class Monitor(Evaluator):
                 [(r, res, incident_id(r.feed, r.source_id)) for r, (res, _) in fresh], feeds)
             with self.ledger.deferred():  # a table's rows of the batch in one statement
                 recorded = iter([self._record(r, *ready, sources, feeds, windows, shared,
-                                              explanations, bodies_of.get(r.report_key), link)
-                                 for (r, ready), link in zip(fresh, links)])
+                                              explanations, row, link)
+                                 for (r, ready), row, link in zip(fresh, rows, links)])
             result.outcomes = [o if o is not None else next(recorded) for o in result.outcomes]
             for source_id in retractions:
                 if feed is None:
@@ -514,12 +483,13 @@ class Monitor(Evaluator):
                 sources: set[tuple[str, str]], feeds: set[str],
                 windows: list[tuple[dt.datetime, dt.datetime]],
                 shared: dict[str, int], explanations: dict[str, Any],
-                body: str | None = None, link: Any = SEARCH) -> Outcome:
+                staged: Staged | None = None, link: Any = SEARCH) -> Outcome:
         """Record one new report resolved as ``res`` and judged as ``findings``; note its
         event window in ``windows``. ``sources`` and ``feeds`` (what the ledger holds) are
         kept up to date here; ``shared`` are the batch's texts stored once (text -> seq),
-        ``explanations`` each finding's explanation as stored (by finding id), ``body`` the
-        report's as stored (:func:`body_json`; made now when None), ``link`` the incident of
+        ``explanations`` each finding's explanation as stored (by finding id), ``staged`` the
+        report's body and incident row (:func:`monitor.staged.stage`; made now when None),
+        ``link`` the incident of
         another feed it describes and why (:meth:`EvidenceKeeper.links_ahead`; searched for
         now when :data:`~monitor.evidence.SEARCH`)."""
         crash_point("service.record")
@@ -531,26 +501,13 @@ class Monitor(Evaluator):
             facts_of(report, res, own), feeds) if feeds - {report.feed} else None)
         feeds.add(report.feed)
         iid = linked[0] if linked else own
+        staged = staged or stage(report, res, findings)
         ledger.append("reports", {
             "report_key": key, "feed": report.feed, "source_id": report.source_id,
-            "revision": report.revision, "incident_id": own,
-            "body": CanonicalJSON(body) if body is not None else body_json(report),
+            "revision": report.revision, "incident_id": own, "body": CanonicalJSON(staged.body),
         })
         loc = report.location
-        incident = {
-            "incident_id": own, "report_key": key,
-            "occurred_start": iso(res.start), "occurred_end": iso(res.end),
-            "lat": loc.lat if loc else None, "lon": loc.lon if loc else None,
-            "location_precision": loc.precision if loc else None,
-            "place": loc.place if loc else None, "admin1": res.governorate,
-            "event_type": res.event_type, "platform": res.platform,
-            "target_category": res.target_category,
-            "attacker_sides": res.attacker_sides, "target_sides": res.target_sides,
-            "attribution": res.attribution, "zones": res.zones,
-        }
-        # what the row's columns hold already is not stored twice (monitor.ledger.compact)
-        incident["resolution"] = compact_resolution(resolution_json(res), incident, shared)
-        ledger.append("incidents", incident)
+        ledger.append("incidents", share_notes(staged.incident, shared))
         review = [f"unknown actor name {n!r}" for n in res.unresolved_names]
         for name in res.unresolved_names:
             ledger.append("reviews", {"incident_id": iid, "report_key": key,

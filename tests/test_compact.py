@@ -26,7 +26,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from monitor import report as brief
-from monitor import service
+from monitor import service, staged
 from monitor.cli import main
 from monitor.config import PROJECT_ROOT, load_pack
 from monitor.judge import Judge
@@ -46,7 +46,7 @@ from monitor.ledger.compact import (
 )
 from monitor.models import IncidentReport
 from monitor.models import report_key as key_of
-from monitor.service import resolution_json
+from monitor.staged import resolution_json
 from tests.conftest import CONFIG, copy_project
 
 # real rows: the bundled UCDP events from September 2016 on (a third of the year), then the
@@ -100,8 +100,8 @@ def imported(tmp_path_factory: pytest.TempPathFactory) -> Imported:
         mp.setattr(Judge, "judge", judging)
         for form in ("after", "before"):
             if form == "before":  # what the code wrote before: everything, as produced
-                mp.setattr(service, "compact_explanation", lambda e, notes: list(e))
-                mp.setattr(service, "compact_resolution", lambda r, row, shared: dict(r))
+                mp.setattr(staged, "compact_explanation", lambda e, notes: list(e))
+                mp.setattr(staged, "compact_resolution", lambda r, row, shared=None: dict(r))
                 mp.setattr(Ledger, "share_texts", lambda self, texts: {})
             for path, fmt in ((ucdp, "ucdp"), (ACLED, "acled")):
                 cli(db[form], "import", str(path), "--format", fmt, "--no-pipeline")

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import csv
 import itertools
+import json
 import importlib.util
 import os
 import pickle
@@ -368,3 +369,26 @@ def test_settled_heap_collects_cycles_only_past_its_threshold_and_restores_the_c
         gc.callbacks.remove(seen)
     assert gc.get_threshold() == before
     assert gc.get_freeze_count() == 0
+
+
+@pytest.mark.parametrize("two", [False, True], ids=["one process", "two processes"])
+def test_a_report_said_twice_in_one_piece_is_recorded_with_its_first_body(
+        tmp_path: Path, two: bool) -> None:
+    """The same report key twice in a piece judged by the worker, the second with other
+    words: the first is recorded, body and incident alike (the second is a duplicate)."""
+    path = generated_acled(tmp_path / "twice.csv", 20)
+    with path.open(newline="") as fh:
+        rows = list(csv.DictReader(fh))
+    again = {**rows[12], "notes": "Other words entirely: a later copy of the same record."}
+    rows = rows[:13] + [again] + rows[13:]  # rows 12 and 13: the third piece, the worker's
+    with path.open("w", newline="") as fh:
+        writer = csv.DictWriter(fh, fieldnames=list(rows[0]))
+        writer.writeheader()
+        writer.writerows(rows)
+    result = _import(tmp_path / "l.db", path, two=two, batch_size=10, piece=5)
+    assert (result.new, result.duplicates) == (20, 1)
+    conn = sqlite3.connect(tmp_path / "l.db")
+    (body,) = conn.execute("SELECT body FROM reports WHERE source_id = ?",
+                           [rows[12]["event_id_cnty"]]).fetchone()
+    conn.close()
+    assert json.loads(body)["notes"] == rows[12]["notes"] != again["notes"]

@@ -12,7 +12,8 @@ import pytest
 from monitor.adapters import ucdp
 from monitor.config import load_pack
 from monitor.resolve import resolve, resolve_many
-from monitor.service import OPTIONAL_RESOLUTION, Rejection, resolution_json, validate
+from monitor.service import Rejection, validate
+from monitor.staged import OPTIONAL_RESOLUTION, resolution_json
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -48,3 +49,21 @@ def test_resolution_json_is_pydantics_json_dump(resolved: list) -> None:
 def test_a_batch_resolves_as_each_report_alone(resolved: list) -> None:
     for report, res, pack in resolved[::25]:
         assert resolve(report, pack) == res
+
+
+def test_a_times_texts_are_made_once_an_instant_and_the_memo_stays_bounded(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    from monitor import staged
+    from monitor.ledger import iso
+
+    monkeypatch.setattr(staged, "_TEXTS", {})
+    monkeypatch.setattr(staged, "_TEXTS_MAX", 3)
+    local = dt.datetime(2016, 2, 27, 0, 0, 0, 123456, tzinfo=dt.timezone(dt.timedelta(hours=2)))
+    texts = staged._texts(local)
+    assert texts == (iso(local), "2016-02-26T22:00:00.123456Z") == (
+        "2016-02-26T22:00:00+00:00", "2016-02-26T22:00:00.123456Z")
+    assert staged._texts(local.astimezone(dt.timezone.utc)) is texts  # one instant, one entry
+    for hours in range(1, 6):
+        later = local + dt.timedelta(hours=hours)
+        assert staged._texts(later)[0] == iso(later)
+        assert len(staged._TEXTS) <= 3
