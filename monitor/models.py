@@ -7,6 +7,8 @@ from files use ``extra="forbid"`` so a typo is an error, not a silently ignored 
 from __future__ import annotations
 
 import datetime as dt
+import functools
+from collections.abc import Mapping
 from typing import Annotated, Any, ClassVar, Literal
 
 from pydantic import (
@@ -86,9 +88,11 @@ class IncidentReport(BaseModel):
     Attacker and target are raw names as the source wrote them; ``attacker_side`` /
     ``target_side`` may state the side outright (the registry is then not asked).
     ``platform`` and ``target_category`` left ``None`` are read from the text by the classifier.
+    A report does not change once made (its key is made once: :attr:`report_key`); a changed
+    one is a new report (``model_copy(update=...)``).
     """
 
-    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True, frozen=True)
 
     feed: Name = "manual"
     source_id: Name
@@ -181,15 +185,22 @@ class IncidentReport(BaseModel):
             raise ValueError("occurred_end is before occurred")
         return self
 
-    @property
+    @functools.cached_property
     def report_key(self) -> str:
         """The identity of this report: the same key is never recorded twice.
 
         ``feed:source_id:revision``, with "%" and ":" inside the source id and the revision
         percent-encoded, so two different reports never share a key ("dup:1" revision "2" is
         ``f:dup%3A1:2``, "dup" revision "1:2" is ``f:dup:1%3A2``); a part without either
-        character is written as it is."""
+        character is written as it is. Made once a report (recording asks for it ~7 times)."""
         return report_key(self.feed, self.source_id, self.revision)
+
+    def model_copy(self, *, update: Mapping[str, Any] | None = None,
+                   deep: bool = False) -> IncidentReport:
+        """A copy (with ``update``'s fields changed), which makes its own key."""
+        copied = super().model_copy(update=update, deep=deep)
+        copied.__dict__.pop("report_key", None)
+        return copied
 
 
 def _as_sortable(value: dt.date | dt.datetime) -> dt.date:

@@ -543,7 +543,8 @@ class Monitor(Evaluator):
             if row["supersedes"] is not None:  # the other sources' support stands
                 self.evidence.carry_over(row["supersedes"], row["finding_id"],
                                          by=f"feed:{report.feed}")
-            recorded.append(finding.model_copy(update={"recorded_at": stored["recorded_at"]}))
+            finding.recorded_at = stored["recorded_at"]  # judged for this record alone
+            recorded.append(finding)
         windows.append((res.start, res.end))
         return Outcome(report_key=key, incident_id=iid, findings=recorded, review=review,
                        linked=linked[1] if linked else None, corroborates=supported)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import itertools
+import pickle
 
 import pytest
 from pydantic import ValidationError
@@ -38,6 +39,21 @@ def test_report_keys_never_collide() -> None:
             for sid, rev in pairs]
     assert len(set(keys)) == len(pairs)
     assert keys[0] == "manual:dup%3A1:2" and keys[1] == "manual:dup:1%3A2"
+
+
+def test_a_reports_key_is_made_once_and_a_changed_copy_makes_its_own() -> None:
+    """The key is made once a report (recording asks for it several times), so a report does
+    not change; a copy with another revision is another report, with its own key, and neither
+    the copy nor the pickled report carries the key into its fields."""
+    report = IncidentReport.model_validate(GOOD)
+    assert report.report_key == "manual:r1:1" and report.report_key is report.report_key
+    with pytest.raises(ValidationError, match="frozen"):
+        report.revision = "2"  # type: ignore[misc]
+    copy = report.model_copy(update={"revision": "2", "source_id": "r:2"})
+    assert (copy.report_key, report.report_key) == ("manual:r%3A2:2", "manual:r1:1")
+    again = pickle.loads(pickle.dumps(report))
+    assert again == report and again.report_key == report.report_key
+    assert "report_key" not in report.model_dump() and "report_key" not in again.model_dump_json()
 
 
 @pytest.mark.parametrize(("change", "field", "reason"), [

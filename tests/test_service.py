@@ -67,3 +67,15 @@ def test_a_times_texts_are_made_once_an_instant_and_the_memo_stays_bounded(
         later = local + dt.timedelta(hours=hours)
         assert staged._texts(later)[0] == iso(later)
         assert len(staged._TEXTS) <= 3
+
+
+def test_a_recorded_finding_says_when_the_ledger_recorded_it(monitor) -> None:
+    record = {"feed": "acled", "source_id": "SYR1", "revision": "1", "occurred": "2016-08-10",
+              "attacker": "Military Forces of Syria (2000-)", "target": "Civilians (Syria)",
+              "event_type": "air_strike", "location": {"lat": 35.614, "lon": 36.562},
+              "notes": "helicopters dropped barrel bombs on the market"}
+    [outcome] = monitor.submit([("r1", record)]).outcomes
+    assert {f.term for f in outcome.findings} == {"MAY-CIV", "JIG-SAAF"}
+    stored = {f["finding_id"]: f["recorded_at"] for f in monitor.ledger.findings()}
+    assert {f.finding_id: f.recorded_at for f in outcome.findings} == stored
+    assert all(stored.values())
