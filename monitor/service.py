@@ -24,11 +24,11 @@ from .config import Pack
 from .crashpoints import crash_point
 from .evidence import SEARCH, EvidenceKeeper, facts_of, finding_story
 from .judge import Judge, finding_id
-from .ledger import CanonicalJSON, Ledger, iso
+from .ledger import CanonicalJSON, Ledger, iso, share_notes
 from .models import Finding, IncidentReport, Outcome, Resolution
 from .problems import location
 from .resolve import incident_id, resolve, resolve_many
-from .staged import Staged, share_notes, stage
+from .staged import Staged, stage
 from .webhooks import Event, Notifier
 
 # Reports re-judged to a transaction (Monitor.rejudge): another writer waits at most this many
@@ -483,13 +483,12 @@ class Monitor(Evaluator):
                 sources: set[tuple[str, str]], feeds: set[str],
                 windows: list[tuple[dt.datetime, dt.datetime]],
                 shared: dict[str, int], explanations: dict[str, Any],
-                staged: Staged | None = None, link: Any = SEARCH) -> Outcome:
+                staged: Staged, link: Any = SEARCH) -> Outcome:
         """Record one new report resolved as ``res`` and judged as ``findings``; note its
         event window in ``windows``. ``sources`` and ``feeds`` (what the ledger holds) are
         kept up to date here; ``shared`` are the batch's texts stored once (text -> seq),
         ``explanations`` each finding's explanation as stored (by finding id), ``staged`` the
-        report's body and incident row (:func:`monitor.staged.stage`; made now when None),
-        ``link`` the incident of
+        report's body and incident row (:func:`monitor.staged.stage`), ``link`` the incident of
         another feed it describes and why (:meth:`EvidenceKeeper.links_ahead`; searched for
         now when :data:`~monitor.evidence.SEARCH`)."""
         crash_point("service.record")
@@ -501,13 +500,13 @@ class Monitor(Evaluator):
             facts_of(report, res, own), feeds) if feeds - {report.feed} else None)
         feeds.add(report.feed)
         iid = linked[0] if linked else own
-        staged = staged or stage(report, res, findings)
         ledger.append("reports", {
             "report_key": key, "feed": report.feed, "source_id": report.source_id,
             "revision": report.revision, "incident_id": own, "body": CanonicalJSON(staged.body),
         })
         loc = report.location
-        ledger.append("incidents", share_notes(staged.incident, shared))
+        ledger.append("incidents", {**staged.incident, "resolution": share_notes(
+            staged.incident["resolution"], shared)})
         review = [f"unknown actor name {n!r}" for n in res.unresolved_names]
         for name in res.unresolved_names:
             ledger.append("reviews", {"incident_id": iid, "report_key": key,

@@ -13,11 +13,10 @@ import in 13.7-14.4 s rather than 12.1-12.5 s).
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from .ledger import CanonicalJSON, canonical_json, compact_explanation, compact_resolution
+from .ledger import CanonicalJSON, canonical_json, compact_explanation, compact_resolution, iso
 from .models import Finding, IncidentReport, Resolution
 from .resolve import incident_id
 
@@ -28,8 +27,8 @@ OPTIONAL_RESOLUTION = ("weapon_class", "distances_km", "zone_responsible")
 @dataclass(slots=True)
 class Staged:
     """A judged report as the ledger will store it. ``incident`` is its ``incidents`` row (its
-    own incident id; its ``resolution`` compacted, with the notes as text: the importing process
-    replaces the ones shared with other reports by their seq, :func:`share_notes`);
+    own incident id; its ``resolution`` compacted, with the notes as text: recording replaces
+    the ones shared with other reports by their seq, :func:`.ledger.compact.share_notes`);
     ``explanations`` maps each finding's id to the canonical JSON of its stored explanation."""
 
     body: str
@@ -55,9 +54,8 @@ def _texts(value: dt.datetime) -> tuple[str, str]:
     if texts is None:  # (equal times are one instant: the same texts, since both are UTC)
         if len(_TEXTS) >= _TEXTS_MAX:
             _TEXTS.clear()
-        utc = value.astimezone(dt.timezone.utc)
-        texts = _TEXTS[value] = (utc.isoformat(timespec="seconds"),
-                                 utc.isoformat().replace("+00:00", "Z"))
+        texts = _TEXTS[value] = (iso(value), value.astimezone(dt.timezone.utc).isoformat()
+                                 .replace("+00:00", "Z"))
     return texts
 
 
@@ -98,21 +96,11 @@ def incident_row(report: IncidentReport, res: Resolution) -> dict[str, Any]:
     return row
 
 
-def share_notes(row: Mapping[str, Any], shared: Mapping[str, int]) -> dict[str, Any]:
-    """An incident row of :func:`incident_row` with each note of its resolution that ``shared``
-    holds (text -> seq of its ``shared_texts`` entry) replaced by its seq."""
-    resolution = row["resolution"]
-    if not shared or not resolution.get("notes"):
-        return dict(row)
-    notes = [shared.get(n, n) for n in resolution["notes"]]
-    return {**row, "resolution": {**resolution, "notes": notes}}
-
-
 def stage(report: IncidentReport, res: Resolution, findings: list[Finding],
           body: str | None = None) -> Staged:
     """Everything the ledger stores of one judged report (``body`` when made already)."""
     return Staged(
-        body=body if body is not None else str(body_json(report)),
+        body=body if body is not None else body_json(report),
         incident=incident_row(report, res),
         explanations={f.finding_id: canonical_json(compact_explanation(f.explanation,
                                                                        res.notes))

@@ -43,6 +43,7 @@ from monitor.ledger.compact import (
     full_explanation,
     full_notes,
     full_resolution,
+    share_notes,
 )
 from monitor.models import IncidentReport
 from monitor.models import report_key as key_of
@@ -101,7 +102,7 @@ def imported(tmp_path_factory: pytest.TempPathFactory) -> Imported:
         for form in ("after", "before"):
             if form == "before":  # what the code wrote before: everything, as produced
                 mp.setattr(staged, "compact_explanation", lambda e, notes: list(e))
-                mp.setattr(staged, "compact_resolution", lambda r, row, shared=None: dict(r))
+                mp.setattr(staged, "compact_resolution", lambda r, row: dict(r))
                 mp.setattr(Ledger, "share_texts", lambda self, texts: {})
             for path, fmt in ((ucdp, "ucdp"), (ACLED, "acled")):
                 cli(db[form], "import", str(path), "--format", fmt, "--no-pipeline")
@@ -390,6 +391,16 @@ def test_a_resolution_leaves_out_the_keys_its_row_holds_and_gets_them_back() -> 
     precise = {**RESOLVED, "start": "2016-08-09T21:00:00.500000Z"}
     assert compact_resolution(precise, ROW)["start"] == precise["start"]
     assert full_resolution(compact_resolution(precise, ROW), ROW) == precise
+
+
+def test_a_resolutions_shared_notes_are_stored_as_seqs_and_read_back() -> None:
+    stored = compact_resolution(RESOLVED, ROW)
+    shared = {NOTES[0]: 7}  # the first note is a shared text (seq 7); the others are not
+    notes = share_notes(stored, shared)["notes"]
+    assert notes == [7, *NOTES[1:]] and stored["notes"] == NOTES  # a new resolution
+    assert full_notes(notes, {7: NOTES[0]}) == NOTES
+    assert share_notes(stored, {}) is stored  # nothing shared: as it is
+    assert share_notes({**stored, "notes": []}, shared)["notes"] == []
 
 
 def test_a_resolution_recorded_before_is_read_as_stored() -> None:

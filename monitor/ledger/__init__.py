@@ -22,7 +22,13 @@ Its modules, one job each:
 from __future__ import annotations
 
 from .chain import GENESIS_HASH, CanonicalJSON, canonical_entry, canonical_json, entry_hash
-from .compact import compact_explanation, compact_resolution, full_explanation, full_resolution
+from .compact import (
+    compact_explanation,
+    compact_resolution,
+    full_explanation,
+    full_resolution,
+    share_notes,
+)
 from .errors import DuplicateEntryError, LedgerError
 from .queries import MAX_WINDOW, iso
 from .schema import (
@@ -41,5 +47,5 @@ __all__ = [
     "GENESIS_HASH", "MAX_WINDOW", "CanonicalJSON", "DuplicateEntryError", "Ledger", "LedgerError",
     "VerifyResult", "canonical_entry", "canonical_json", "chained_table_migration",
     "compact_explanation", "compact_resolution", "entry_hash", "full_explanation",
-    "full_resolution", "iso",
+    "full_resolution", "iso", "share_notes",
 ]

@@ -102,19 +102,23 @@ def full_explanation(stored: Sequence[Any], notes: Sequence[str] | None) -> list
     return [*stored[:at], *({"resolution": n} for n in notes), *stored[at + 1:]]
 
 
-def compact_resolution(resolution: Mapping[str, Any], row: Mapping[str, Any],
-                       shared: Mapping[str, int] | None = None) -> dict[str, Any]:
+def compact_resolution(resolution: Mapping[str, Any], row: Mapping[str, Any]) -> dict[str, Any]:
     """The resolution to store in the incident row ``row``: without the keys the row's columns
-    give back exactly, marked :data:`FROM_COLUMNS` when it left any out; each note that
-    ``shared`` holds (text -> seq of its ``shared_texts`` entry) replaced by its seq."""
+    give back exactly, marked :data:`FROM_COLUMNS` when it left any out."""
     if FROM_COLUMNS in resolution:
         raise ValueError(f"a resolution has no key {FROM_COLUMNS!r} of its own")
     out = {k: v for k, v in resolution.items()
            if not (k in RESOLUTION_COLUMNS and RESOLUTION_COLUMNS[k][0] in row
                    and RESOLUTION_COLUMNS[k][1](row[RESOLUTION_COLUMNS[k][0]]) == v)}
-    if shared and out.get("notes"):
-        out["notes"] = [shared.get(n, n) for n in out["notes"]]
     return out | {FROM_COLUMNS: 1} if len(out) < len(resolution) else out
+
+
+def share_notes(resolution: Mapping[str, Any], shared: Mapping[str, int]) -> Mapping[str, Any]:
+    """A resolution to store with each note that ``shared`` holds (text -> seq of its
+    ``shared_texts`` entry) replaced by its seq (:func:`full_notes` puts them back)."""
+    if not shared or not resolution.get("notes"):
+        return resolution
+    return {**resolution, "notes": [shared.get(n, n) for n in resolution["notes"]]}
 
 
 def shared_note_seqs(notes: Any) -> list[int]:
