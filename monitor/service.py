@@ -24,7 +24,7 @@ from .config import Pack
 from .crashpoints import crash_point
 from .evidence import SEARCH, EvidenceKeeper, facts_of, finding_story
 from .judge import Judge, finding_id
-from .ledger import CanonicalJSON, Ledger, iso, share_notes
+from .ledger import CanonicalJSON, Ledger, canonical_json, iso, share_notes
 from .models import Finding, IncidentReport, Outcome, Resolution
 from .problems import location
 from .resolve import incident_id, resolve, resolve_many
@@ -246,12 +246,18 @@ class Monitor(Evaluator):
                 (n for _, (res, _) in fresh for n in res.notes), texts.values()))
             # a shared text's seq, else the text, stored as written here (not written again)
             explanations = {fid: shared.get(text, text) for fid, text in texts.items()}
+            # bodies and resolutions as stored: compressed once the feed has enough of them to
+            # train a dictionary (monitor.ledger.packing)
+            packed = self.ledger.pack_batch([
+                (r.feed, row.body, canonical_json(share_notes(row.incident["resolution"], shared)))
+                for (r, _), row in zip(fresh, rows)])
             links = self.evidence.links_ahead(  # corroboration: read for the batch at once
                 [(r, res, incident_id(r.feed, r.source_id)) for r, (res, _) in fresh], feeds)
             with self.ledger.deferred():  # a table's rows of the batch in one statement
-                recorded = iter([self._record(r, *ready, sources, feeds, windows, shared,
-                                              explanations, row, link)
-                                 for (r, ready), row, link in zip(fresh, rows, links)])
+                recorded = iter([self._record(r, *ready, sources, feeds, windows, explanations,
+                                              row, stored, link)
+                                 for (r, ready), row, stored, link in zip(fresh, rows, packed,
+                                                                          links)])
             result.outcomes = [o if o is not None else next(recorded) for o in result.outcomes]
             for source_id in retractions:
                 if feed is None:
@@ -482,13 +488,14 @@ class Monitor(Evaluator):
     def _record(self, report: IncidentReport, res: Resolution, findings: list[Finding],
                 sources: set[tuple[str, str]], feeds: set[str],
                 windows: list[tuple[dt.datetime, dt.datetime]],
-                shared: dict[str, int], explanations: dict[str, Any],
-                staged: Staged, link: Any = SEARCH) -> Outcome:
+                explanations: dict[str, Any], staged: Staged, stored: tuple[str, str],
+                link: Any = SEARCH) -> Outcome:
         """Record one new report resolved as ``res`` and judged as ``findings``; note its
         event window in ``windows``. ``sources`` and ``feeds`` (what the ledger holds) are
-        kept up to date here; ``shared`` are the batch's texts stored once (text -> seq),
-        ``explanations`` each finding's explanation as stored (by finding id), ``staged`` the
-        report's body and incident row (:func:`monitor.staged.stage`), ``link`` the incident of
+        kept up to date here; ``explanations`` each finding's explanation as stored (by
+        finding id), ``staged`` the report's incident row (:func:`monitor.staged.stage`),
+        ``stored`` its body and resolution as stored (:meth:`.Ledger.pack_batch`; the notes
+        said again in the batch shared), ``link`` the incident of
         another feed it describes and why (:meth:`EvidenceKeeper.links_ahead`; searched for
         now when :data:`~monitor.evidence.SEARCH`)."""
         crash_point("service.record")
@@ -502,11 +509,11 @@ class Monitor(Evaluator):
         iid = linked[0] if linked else own
         ledger.append("reports", {
             "report_key": key, "feed": report.feed, "source_id": report.source_id,
-            "revision": report.revision, "incident_id": own, "body": CanonicalJSON(staged.body),
+            "revision": report.revision, "incident_id": own,
+            "body": stored[0],
         })
         loc = report.location
-        ledger.append("incidents", {**staged.incident, "resolution": share_notes(
-            staged.incident["resolution"], shared)})
+        ledger.append("incidents", {**staged.incident, "resolution": stored[1]})
         review = [f"unknown actor name {n!r}" for n in res.unresolved_names]
         for name in res.unresolved_names:
             ledger.append("reviews", {"incident_id": iid, "report_key": key,

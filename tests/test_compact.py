@@ -27,6 +27,7 @@ from hypothesis import strategies as st
 
 from monitor import report as brief
 from monitor import service, staged
+from monitor.ledger import packing
 from monitor.cli import main
 from monitor.config import PROJECT_ROOT, load_pack
 from monitor.judge import Judge
@@ -104,6 +105,7 @@ def imported(tmp_path_factory: pytest.TempPathFactory) -> Imported:
                 mp.setattr(staged, "compact_explanation", lambda e, notes: list(e))
                 mp.setattr(staged, "compact_resolution", lambda r, row: dict(r))
                 mp.setattr(Ledger, "share_texts", lambda self, texts: {})
+                mp.setattr(packing, "TRAIN_AT", 10**9)  # nor packed
             for path, fmt in ((ucdp, "ucdp"), (ACLED, "acled")):
                 cli(db[form], "import", str(path), "--format", fmt, "--no-pipeline")
     return Imported(db, judged, resolved)
@@ -114,7 +116,10 @@ def key(f: dict[str, Any]) -> tuple[str, str, str, str]:
 
 
 def raw(db: Path, sql: str) -> list[tuple[Any, ...]]:
+    """``sql``'s rows, read by plain SQLite but for ``ledger_json``, which unpacks a value
+    stored compressed (monitor.ledger.packing: the compact form is what is compressed)."""
     with sqlite3.connect(db) as conn:
+        packing.register(conn)
         return conn.execute(sql).fetchall()
 
 
@@ -164,12 +169,12 @@ def test_an_explanation_said_again_is_stored_once(imported: Imported) -> None:
 
 def test_an_incident_stores_its_resolution_without_what_its_columns_hold(
         imported: Imported) -> None:
-    for text, admin1 in raw(imported.db["after"], "SELECT resolution, admin1 FROM incidents"):
+    for text, admin1 in raw(imported.db["after"], "SELECT ledger_json(resolution), admin1 FROM incidents"):
         stored = json.loads(text)
         assert stored["from_columns"] == 1
         assert not {"attacker_sides", "target_sides", "event_type", "platform", "zones",
                     "target_category", "attribution"} & stored.keys()
-    for (text,) in raw(imported.db["before"], "SELECT resolution FROM incidents"):
+    for (text,) in raw(imported.db["before"], "SELECT ledger_json(resolution) FROM incidents"):
         assert "from_columns" not in json.loads(text)
 
 
@@ -181,7 +186,7 @@ def test_a_note_said_again_is_stored_once(imported: Imported) -> None:
     assert len(set(texts.values())) == len(texts) > 50  # one entry per text
     said: dict[str, int] = {}
     refs = inline = 0
-    for (text,) in raw(after, "SELECT resolution FROM incidents"):
+    for (text,) in raw(after, "SELECT ledger_json(resolution) FROM incidents"):
         for note in json.loads(text)["notes"]:
             assert type(note) in (int, str)
             refs, inline = refs + (type(note) is int), inline + (type(note) is str)
@@ -189,7 +194,7 @@ def test_a_note_said_again_is_stored_once(imported: Imported) -> None:
     assert refs > 5 * inline
     assert all(said[t] > 1 for t in texts.values() if not t.startswith("[{"))  # only notes
     # said again are shared (the rest of the shared texts are explanations)
-    stored, whole = (sum(len(t) for (t,) in raw(db, "SELECT resolution FROM incidents"))
+    stored, whole = (sum(len(t) for (t,) in raw(db, "SELECT ledger_json(resolution) FROM incidents"))
                      for db in (after, before))
     assert stored < 0.5 * whole
 

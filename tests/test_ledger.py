@@ -1213,8 +1213,10 @@ def test_m008_shares_notes_in_a_ledger_written_before(
     """A ledger written before shared_texts: its resolutions read as stored, and those recorded
     after it refer to shared notes; the views put them back for both."""
     with monkeypatch.context() as m:
-        m.setattr(schema, "MIGRATIONS", migrations_without("chained_table_shared_texts",
-                                                           "m008_shared_texts"))
+        # (and before m011, which rebuilds the views m008 made)
+        m.setattr(schema, "MIGRATIONS", migrations_without(
+            "chained_table_shared_texts", "m008_shared_texts", "chained_table_dictionaries",
+            "m011_packed_views"))
         old = Ledger.open(path, clock=SteppingClock())
         record(old, 1)
         assert "shared_texts" not in schema.table_names(old._conn)
@@ -1394,10 +1396,11 @@ def test_opening_sets_wal_and_migrations_are_idempotent(path: Path) -> None:
     again = Ledger.open(path, clock=SteppingClock())
     assert again.query("PRAGMA journal_mode") == [{"journal_mode": "wal"}]
     assert sorted(m["name"] for m in again.query("SELECT name FROM _sqlite_migrations")) == [
-        "chained_table_calm_counts", "chained_table_shared_texts", "m001_chained_tables",
+        "chained_table_calm_counts", "chained_table_dictionaries", "chained_table_shared_texts",
+        "m001_chained_tables",
         "m002_pattern_queue", "m003_finding_state", "m004_charged_sets", "m005_full_views",
         "m006_scorecard_counts", "m007_no_prefix_indexes", "m008_shared_texts",
-        "m009_long_windows", "m010_no_reports_incident_index"]
+        "m009_long_windows", "m010_no_reports_incident_index", "m011_packed_views"]
     assert sum(again.counts().values()) == 3
     record(again, 2)
     assert again.verify().entries == 6

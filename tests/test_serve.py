@@ -191,6 +191,30 @@ def test_writes_through_the_sql_api_are_refused(server, ledger_path, sql):
     assert scalar(ledger_path, "SELECT count(*) FROM reviews WHERE seq = 0") == 0
 
 
+def test_packed_bodies_and_resolutions_are_served_whole(server, ledger_path):
+    """Past a feed's first reports, bodies and resolutions are stored compressed
+    (monitor.ledger.packing): Datasette's views read them whole through ledger_json."""
+    packed = scalar(ledger_path, "SELECT count(*) FROM reports WHERE body LIKE '\"zstd:%'")
+    assert packed > 100
+    served = get(f"{server}/ledger.json", sql="SELECT report_key, body FROM reports_received "
+                 "WHERE report_key IN (SELECT report_key FROM reports WHERE body LIKE "
+                 "'\"zstd:%' ORDER BY seq LIMIT 20)", _shape="array")
+    resolved = get(f"{server}/ledger.json", sql="SELECT i.report_key, i.resolution FROM "
+                   "incidents_resolved i WHERE i.report_key IN (SELECT report_key FROM "
+                   "incidents WHERE resolution LIKE '\"zstd:%' ORDER BY seq LIMIT 20)",
+                   _shape="array")
+    ledger = Ledger.open(ledger_path, readonly=True)
+    try:
+        assert len(served) == len(resolved) == 20
+        for row in served:
+            assert json.loads(row["body"]) == ledger.report(row["report_key"])["body"]
+        whole = {r["report_key"]: r["resolution"] for r in ledger.incident_rows()}
+        for row in resolved:
+            assert json.loads(row["resolution"]) == whole[row["report_key"]]
+    finally:
+        ledger.close()
+
+
 def test_what_is_recorded_while_serving_is_served_at_once(server, ledger_path, pack):
     """Read-only, not immutable: rows still in the WAL are seen without a restart."""
     def served() -> int:

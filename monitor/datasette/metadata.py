@@ -65,7 +65,8 @@ TABLES: dict[str, tuple[str, dict[str, str]]] = {
         "report_key": "feed:source_id:revision.", "feed": "The feed it came from.",
         "source_id": "The source's own id.", "revision": "The source's revision of it.",
         "incident_id": "The incident it was judged in (see report_incident for its current one).",
-        "body": "JSON: the validated report."}),
+        "body": "JSON: the validated report; once its feed has a dictionary, stored packed "
+                "(\"zstd:SEQ:...\"): reports_received shows it whole."}),
     "incidents": ("One row per report judged: its resolution (event window in UTC, point, "
                   "sides, zones, governorate, classification). Corroborating reports of other "
                   "feeds share an incident id.", {
@@ -85,7 +86,16 @@ TABLES: dict[str, tuple[str, dict[str, str]]] = {
         "resolution": "JSON: how each value was decided. With \"from_columns\": 1 it leaves "
                       "out the keys this row's columns hold (attacker_sides, zones, admin1 as "
                       "governorate, ...); an integer among its notes is the seq of a "
-                      "shared_texts entry: incidents_resolved shows it whole."}),
+                      "shared_texts entry; once its feed has a dictionary it is stored packed "
+                      "(\"zstd:SEQ:...\"): incidents_resolved shows it whole."}),
+    "dictionaries": ("A feed's dictionary for compressing one column (zstd, trained on the "
+                     "feed's first reports): later bodies and resolutions of the feed are "
+                     "stored packed with it (\"zstd:SEQ:...\"); reports_received and "
+                     "incidents_resolved show them whole.", {
+        "feed": "The feed whose values it packs.",
+        "stored_in": "reports.body or incidents.resolution.",
+        "samples": "How many of the feed's first values it was trained on.",
+        "dictionary": "The zstd dictionary, in base64."}),
     "shared_texts": ("A resolution note said of many incidents, or an explanation of many "
                      "findings, stored once: a resolution's notes or a finding's explanation "
                      "name it by its seq.", {"text": "The note, or the explanation (JSON).",
@@ -179,6 +189,8 @@ VIEWS: dict[str, tuple[str, dict[str, str]]] = {
                            "shared_texts.",
                            {"resolution": "JSON: the whole resolution (how each value was "
                                           "decided)."}),
+    "reports_received": ("The reports with each body whole (a packed one unpacked).",
+                         {"body": "JSON: the validated report."}),
     "report_incident": ("The incident each report belongs to now (its latest link, else its "
                         "own).", {"own_incident": "The incident it was judged in.",
                                   "incident_id": "The incident it belongs to now."}),

@@ -27,6 +27,7 @@ from datasette import hookimpl
 from datasette.utils.asgi import NotFound, Response
 
 from ..colours import SEVERITY_COLOURS, ZONE_FILL_OPACITY
+from ..ledger import packing
 from .csvsafe import safe_csv_exports
 from .geo import GeoLayers
 from .metadata import DATABASE, FINDINGS_PAGE, MAP_PAGE
@@ -47,9 +48,11 @@ def attach(datasette: Any, layers: GeoLayers, tz: Any = None, cutoff: Any = None
 @hookimpl
 def prepare_connection(conn: Any, database: str, datasette: Any) -> None:
     """pack_cutoff(date) and pack_day(instant): the one counting rule, in SQL (a day runs
-    from the pack's daily cut-off to the next, named by the date of the cut-off ending it)."""
+    from the pack's daily cut-off to the next, named by the date of the cut-off ending it);
+    ledger_json(column), which the views read packed values through (monitor.ledger.packing)."""
     tz, cutoff = _DAYS.get(datasette, (dt.timezone.utc, dt.time(19, 30)))
     day_functions(conn, tz, cutoff)
+    packing.register(conn)  # ledger_json(column): a packed body or resolution whole
 
 
 def day_functions(conn: Any, tz: Any, cutoff: dt.time) -> None:

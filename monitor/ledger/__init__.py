@@ -13,6 +13,8 @@ Its modules, one job each:
 - :mod:`.compact` — what a finding's explanation and an incident's resolution leave out
   because another column holds it, and how every read puts it back;
 - :mod:`.shared` — which notes and explanations are said again, and stored once (``shared_texts``);
+- :mod:`.packing` — a feed's bodies and resolutions stored compressed with dictionaries trained
+  on its first reports (``dictionaries``), and ``ledger_json``, which SQL reads them through;
 - :mod:`.patterns_queue` — the queue of event-time windows whose patterns are stale;
 - :mod:`.verify` — recomputing the chain (in two processes for a big ledger);
 - :mod:`.base` — the connection the others share; :mod:`.store` — :class:`Ledger`, which opens

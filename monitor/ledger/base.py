@@ -25,7 +25,7 @@ from .compact import (
     shared_note_seqs,
 )
 from .errors import LedgerError
-from .schema import DERIVED_TABLES, ChainedTable, quote, read_tables, table_names
+from .schema import DERIVED_TABLES, PACKED, ChainedTable, quote, read_tables, table_names
 
 
 class LedgerBase:
@@ -38,6 +38,7 @@ class LedgerBase:
         self._lock = threading.RLock()  # the daemon's threads share this connection
         self._tables: dict[str, ChainedTable] = {}
         self._derived = False  # whether the file has the derived tables (m003)
+        self._unpacker: Any = None  # .packing.Unpacker, set by Ledger.open
 
     def close(self) -> None:
         """Close the connection."""
@@ -81,6 +82,11 @@ class LedgerBase:
         json_cols = self._tables[table].json if table in self._tables else frozenset()
         names = [d[0] for d in cursor.description]
         rows = [self._decode(json_cols, dict(zip(names, r))) for r in fetched]
+        packed = PACKED.get(table)
+        if packed in names:  # a body or resolution stored compressed: whole (.packing)
+            unpack = self._unpacker.value
+            for row in rows:
+                row[packed] = unpack(row[packed])
         if table == "findings" and "explanation" in names:
             self._full_explanations(rows)
         elif table == "incidents" and "resolution" in names:

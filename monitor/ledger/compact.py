@@ -173,13 +173,19 @@ NOTE_SQL = ("(CASE n.type WHEN 'integer' THEN (SELECT t.text FROM shared_texts t
             "n.value) ELSE n.value END)")
 
 
-def _notes_entries_sql(note: str) -> str:
+def _stored_resolution(packed: bool, row: str = "i.") -> str:
+    """Incident ``row``'s stored resolution in SQL: unpacked by ``ledger_json`` (.packing) in
+    a file that may hold packed ones (``packed``)."""
+    return f"ledger_json({row}resolution)" if packed else f"{row}resolution"
+
+
+def _notes_entries_sql(note: str, packed: bool) -> str:
     """finding ``f``'s explanation as the judge wrote it, as canonical JSON text: the marker
     replaced by the notes' entries (a marker is only stored for a report with notes), each
     note given by the SQL ``note``."""
     return ("(SELECT substr(a, 2, length(a) - 2) FROM (SELECT json_group_array(json_object("
-            f"'resolution', {note})) AS a FROM incidents i, json_each(i.resolution, '$.notes') n "
-            f"WHERE i.report_key = {REPORT_KEY_SQL}))")
+            f"'resolution', {note})) AS a FROM incidents i, json_each("
+            f"{_stored_resolution(packed)}, '$.notes') n WHERE i.report_key = {REPORT_KEY_SQL}))")
 
 
 def _replace_marker(entries: str, explanation: str) -> str:
@@ -192,7 +198,7 @@ def _replace_marker(entries: str, explanation: str) -> str:
 # The ``notes`` of a stored resolution (a column ``resolution``) as JSON text, whatever they are
 # (json_extract alone gives a string as SQL text, which would then read as JSON); 'null'
 # when it has none.
-NOTES_JSON_SQL = "json_quote(json_extract(resolution, '$.notes'))"
+NOTES_JSON_SQL = f"json_quote(json_extract({_stored_resolution(True, '')}, '$.notes'))"
 
 # finding ``f``'s stored explanation as JSON text: a shared one's (an integer) put back
 STORED_EXPLANATION_SQL = (
@@ -209,17 +215,19 @@ def _with_notes(entries: str, shared: bool) -> str:
             "AS e))")
 
 
-def explanation_sql(shared: bool) -> str:
+def explanation_sql(shared: bool, packed: bool = True) -> str:
     """finding ``f``'s explanation as the judge wrote it, as canonical JSON text, in a file
     with ``shared_texts`` (``shared``) or one written before it (which SQL naming that table
     would not run on)."""
-    return _with_notes(_notes_entries_sql(NOTE_SQL if shared else "n.value"), shared)
+    return _with_notes(_notes_entries_sql(NOTE_SQL if shared else "n.value", packed), shared)
 
 
 EXPLANATION_SQL = explanation_sql(shared=True)
-# As migration m005 created the view findings_explained (before shared_texts): kept, so that the
-# schema a ledger of that time holds is the one its migrations give.
-M005_EXPLANATION_SQL = explanation_sql(shared=False)
+# As migrations m005 (before shared_texts) and m008 (before packed resolutions) created the view
+# findings_explained: kept, so that the schema a ledger of that time holds is the one its
+# migrations give.
+M005_EXPLANATION_SQL = explanation_sql(shared=False, packed=False)
+M008_EXPLANATION_SQL = explanation_sql(shared=True, packed=False)
 
 
 def _resolution_value_sql(column: str, value_of: Callable[[Any], Any]) -> str:
@@ -229,9 +237,13 @@ def _resolution_value_sql(column: str, value_of: Callable[[Any], Any]) -> str:
         else f"i.{column}"
 
 
-def _resolution_sql(notes: bool) -> str:
+def _resolution_sql(notes: bool, packed: bool) -> str:
     """incident ``i``'s resolution as resolved, as JSON text (the keys put back come last),
-    with its shared notes' texts put back if ``notes``."""
+    with its shared notes' texts put back if ``notes``, unpacked if ``packed``."""
+    stored = _stored_resolution(packed)
+    if packed:  # unpacked once, not once for each use below
+        return (f"(SELECT {_resolution_sql(notes, False).replace('i.resolution', 'p.r')} FROM "
+                f"(SELECT {stored} AS r) p)")
     resolution = (
         f"(CASE WHEN json_extract(i.resolution, '$.{FROM_COLUMNS}') = 1 THEN json_remove("
         "json_insert(i.resolution, " + ", ".join(
@@ -246,5 +258,7 @@ def _resolution_sql(notes: bool) -> str:
             f"ELSE {resolution} END)")
 
 
-RESOLUTION_SQL = _resolution_sql(notes=True)
-M005_RESOLUTION_SQL = _resolution_sql(notes=False)  # as m005 created incidents_resolved
+RESOLUTION_SQL = _resolution_sql(notes=True, packed=True)
+# as m005 and m008 created incidents_resolved
+M005_RESOLUTION_SQL = _resolution_sql(notes=False, packed=False)
+M008_RESOLUTION_SQL = _resolution_sql(notes=True, packed=False)

@@ -321,8 +321,8 @@ class Queries(LedgerBase):
             rows = {row[0]: dict(zip(_NEARBY_COLUMNS, row[1:])) for row in self._where_in(
                 f"SELECT i.seq, i.report_key, {current_incident_sql('r')}, r.feed, "
                 "i.occurred_start, i.occurred_end, i.lat, i.lon, i.location_precision, "
-                "i.attacker_sides, i.target_sides, i.event_type, json_extract(r.body, "
-                "'$.sources') FROM incidents i JOIN reports r USING (report_key) WHERE "
+                "i.attacker_sides, i.target_sides, i.event_type, json_extract(ledger_json("
+                "r.body), '$.sources') FROM incidents i JOIN reports r USING (report_key) WHERE "
                 "i.seq IN ({marks})", (seq for seqs in found for seq in seqs))}
         _shared_lists(list(rows.values()), _NEARBY_JSON)  # a few distinct lists, decoded once
         return [[rows[seq] for seq in sorted(seqs)] for seqs in found]

@@ -21,6 +21,8 @@ from .compact import (
     EXPLANATION_SQL,
     M005_EXPLANATION_SQL,
     M005_RESOLUTION_SQL,
+    M008_EXPLANATION_SQL,
+    M008_RESOLUTION_SQL,
     RESOLUTION_SQL,
     STORED_EXPLANATION_SQL,
 )
@@ -176,6 +178,8 @@ _CORE: dict[str, tuple[dict[str, type], tuple[str, ...], tuple[str, ...], tuple[
                     (), ("feed",), ("feed",)),
 }
 CHAINED_TABLES.update((name, dict(spec[0])) for name, spec in _CORE.items())
+# table -> its column stored compressed once the feed has a dictionary (monitor.ledger.packing)
+PACKED = {"reports": "body", "incidents": "resolution"}
 
 
 def current_incident_sql(row: str) -> str:
@@ -435,7 +439,7 @@ def _m008_shared_texts(db: sqlite_utils.Database) -> None:
     # the full views put back the shared texts a resolution's notes or an explanation refer to
     db.execute("DROP VIEW findings_explained")
     db.execute("DROP VIEW incidents_resolved")
-    _full_views(db, EXPLANATION_SQL, RESOLUTION_SQL)
+    _full_views(db, M008_EXPLANATION_SQL, M008_RESOLUTION_SQL)
 
 
 # An incident row whose event window is longer than a day and a half (a report dated to a week
@@ -473,6 +477,24 @@ def _m009_long_windows(db: sqlite_utils.Database) -> None:
 @MIGRATIONS(name="m010_no_reports_incident_index")
 def _m010_no_reports_incident_index(db: sqlite_utils.Database) -> None:
     db.execute("DROP INDEX idx_reports_incident_id")
+
+
+# A feed's reports' bodies and resolutions stored compressed, with a dictionary trained on its
+# first reports (monitor.ledger.packing): the dictionaries are entries of the chain like the
+# values they pack, and the views read packed values whole through ledger_json().
+chained_table_migration("dictionaries", {"feed": str, "stored_in": str, "samples": int,
+                                         "dictionary": str},
+                        not_null=("feed", "stored_in", "dictionary"), indexes=("feed",))
+
+
+@MIGRATIONS(name="m011_packed_views")
+def _m011_packed_views(db: sqlite_utils.Database) -> None:
+    db.execute("DROP VIEW findings_explained")
+    db.execute("DROP VIEW incidents_resolved")
+    _full_views(db, EXPLANATION_SQL, RESOLUTION_SQL)
+    db.execute("CREATE VIEW reports_received AS SELECT " + ", ".join(
+        "ledger_json(r.body) AS body" if c == "body" else f"r.{quote(c)}"
+        for c in (*COMMON_COLUMNS, *_CORE["reports"][0])) + " FROM reports r")
 
 
 @dataclass(frozen=True)
@@ -517,3 +539,4 @@ def read_tables(conn: Any) -> dict[str, ChainedTable]:
             kinds = tuple(_KIND_OF_SQL.get(r[2].upper(), str) for r in info[len(COMMON_COLUMNS):])
             tables[name] = ChainedTable(name, columns, kinds, json_cols)
     return tables
+

@@ -69,7 +69,9 @@ class SharedTexts(Chain):
         for text, seq in self._pending.items():
             self._remember(text, seq)
         self._pending.clear()
+        super()._committed()
 
     def _rolled_back(self, head: int) -> None:
         # the entries after ``head`` are gone with the rows that referred to them
         self._pending = {t: s for t, s in self._pending.items() if s <= head}
+        super()._rolled_back(head)
