@@ -17,12 +17,12 @@ from typing import Any
 
 from ..keys import report_key
 from .compact import (
-    NOTES_JSON_SQL,
     full_explanation,
     full_notes,
     full_resolution,
     has_marker,
     shared_note_seqs,
+    stored_notes,
 )
 from .errors import LedgerError
 from .schema import DERIVED_TABLES, PACKED, ChainedTable, quote, read_tables, table_names
@@ -128,9 +128,10 @@ class LedgerBase:
             row["explanation"] = json.loads(texts[row["explanation"]])
         wanted = [(r, report_key(r["feed"], r["source_id"], r["revision"])) for r in rows
                   if r["explanation"] and has_marker(r["explanation"])]
-        notes = {key: json.loads(text) for key, text in self._where_in(
-            f"SELECT report_key, {NOTES_JSON_SQL} FROM incidents WHERE report_key IN "
-            "({marks})", (k for _, k in wanted)) if text != "null"}
+        notes = {key: some for key, text in self._where_in(
+            "SELECT report_key, resolution FROM incidents WHERE report_key IN ({marks})",
+            (k for _, k in wanted)) if (some := stored_notes(text, self._unpacker.sql))
+            is not None}
         texts = self._texts_of(n for some in notes.values() for n in shared_note_seqs(some))
         for row, key in wanted:
             row["explanation"] = full_explanation(

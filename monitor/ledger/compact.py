@@ -38,6 +38,7 @@ do, each report's notes once (:mod:`.findings_json`; SQLite took ~7 µs a findin
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
@@ -158,6 +159,13 @@ def full_resolution(stored: Mapping[str, Any], row: Mapping[str, Any],
     return dict(sorted(out.items()))
 
 
+def stored_notes(resolution: str | None, unpack: Callable[[str], str]) -> Any:
+    """The ``notes`` of an incident's resolution as stored (its text, packed or not; None for
+    no row), as stored: None when it has none."""
+    value = None if resolution is None else json.loads(unpack(resolution))
+    return value.get("notes") if isinstance(value, dict) else None
+
+
 # --- the same in SQL -----------------------------------------------------------------------
 
 def _key_part_sql(column: str) -> str:
@@ -173,10 +181,10 @@ NOTE_SQL = ("(CASE n.type WHEN 'integer' THEN (SELECT t.text FROM shared_texts t
             "n.value) ELSE n.value END)")
 
 
-def _stored_resolution(packed: bool, row: str = "i.") -> str:
-    """Incident ``row``'s stored resolution in SQL: unpacked by ``ledger_json`` (.packing) in
+def _stored_resolution(packed: bool) -> str:
+    """Incident ``i``'s stored resolution in SQL: unpacked by ``ledger_json`` (.packing) in
     a file that may hold packed ones (``packed``)."""
-    return f"ledger_json({row}resolution)" if packed else f"{row}resolution"
+    return "ledger_json(i.resolution)" if packed else "i.resolution"
 
 
 def _notes_entries_sql(note: str, packed: bool) -> str:
@@ -194,11 +202,6 @@ def _replace_marker(entries: str, explanation: str) -> str:
     return (f"(CASE WHEN instr({explanation}, '{NOTES_MARKER_TEXT}') THEN replace({explanation}, "
             f"'{NOTES_MARKER_TEXT}', {entries}) ELSE {explanation} END)")
 
-
-# The ``notes`` of a stored resolution (a column ``resolution``) as JSON text, whatever they are
-# (json_extract alone gives a string as SQL text, which would then read as JSON); 'null'
-# when it has none.
-NOTES_JSON_SQL = f"json_quote(json_extract({_stored_resolution(True, '')}, '$.notes'))"
 
 # finding ``f``'s stored explanation as JSON text: a shared one's (an integer) put back
 STORED_EXPLANATION_SQL = (

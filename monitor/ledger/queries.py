@@ -15,7 +15,7 @@ from typing import Any
 from .. import geo
 from ..vocabulary import SERIOUS_SEVERITIES, sql_list
 from .base import LedgerBase
-from .compact import NOTES_JSON_SQL, REPORT_KEY_SQL, STORED_EXPLANATION_SQL
+from .compact import REPORT_KEY_SQL, STORED_EXPLANATION_SQL
 from .errors import LedgerError
 from .findings_json import json_findings
 from .schema import (
@@ -128,7 +128,7 @@ class Queries(LedgerBase):
         if not filters.get("explained", True):
             return self._chunks(sql, params, chunk, lambda _, fetched: [t for (t,) in fetched])
         return self._chunks(sql, params, chunk, lambda _, fetched: json_findings(
-            fetched, self._texts_of))
+            fetched, self._texts_of, self._unpacker.sql))
 
     def count_findings(self, **filters: Any) -> int:
         """How many findings :meth:`findings` gives for ``filters`` (no ``limit``)."""
@@ -188,7 +188,7 @@ class Queries(LedgerBase):
                 explanation = STORED_EXPLANATION_SQL if self._has_shared_texts else \
                     "f.explanation"
                 select = (f"CAST(json_object({', '.join(pairs[:at])}) AS BLOB), {explanation}, "
-                          f"(SELECT {NOTES_JSON_SQL} FROM incidents WHERE report_key = "
+                          "(SELECT resolution FROM incidents WHERE report_key = "
                           f"{REPORT_KEY_SQL}), "
                           f"CAST(json_object({', '.join(pairs[at + 1:])}) AS BLOB)")
             else:
