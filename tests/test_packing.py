@@ -213,3 +213,46 @@ def test_a_dictionary_rolled_back_with_its_batch_is_trained_again(tmp_path: Path
     assert f":{entry['seq']}:" in out[-1][0]
     assert ledger._unpacker.value(json.loads(out[-1][0])) == json.loads(values[-1][1])
     ledger.close()
+
+
+def test_a_ledger_written_before_packing_keeps_its_rows_and_packs_what_comes_after(
+        ledgers: Ledgers, tmp_path: Path) -> None:
+    """Rows recorded before m011 stay as they were; the feed's next batch trains its
+    dictionaries from its first stored reports, packs what comes after, and every reader
+    reads both whole."""
+    from monitor.ledger import schema
+    from tests.test_ledger import migrations_without
+
+    with UCDP.open(newline="", encoding="utf-8") as fh:
+        rows = [r for r in csv.DictReader(fh) if r["date_start"] >= "2016-07-01"]
+    parts = [tmp_path / "before.csv", tmp_path / "after.csv"]
+    for path, part in zip(parts, (rows[:1500], rows[1500:])):
+        with path.open("w", newline="", encoding="utf-8") as out:
+            writer = csv.DictWriter(out, list(rows[0]))
+            writer.writeheader()
+            writer.writerows(part)
+    db = tmp_path / "ledger.db"
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(schema, "MIGRATIONS", migrations_without("chained_table_dictionaries",
+                                                            "m011_packed_views"))
+        cli(db, "import", str(parts[0]), "--format", "ucdp", "--no-pipeline")
+    assert "dictionaries" not in {t for (t,) in raw(db, "SELECT name FROM sqlite_master")}
+    before = raw(db, "SELECT seq, body FROM reports ORDER BY seq")
+    cli(db, "import", str(parts[1]), "--format", "ucdp", "--no-pipeline")
+    assert raw(db, "SELECT seq, body FROM reports ORDER BY seq")[:1500] == before
+    kinds = [packing.is_packed(b) for (b,) in raw(db, "SELECT body FROM reports ORDER BY seq")]
+    assert kinds == [False] * 1500 + [True] * (len(rows) - 1500)
+    assert raw(db, "SELECT samples FROM dictionaries") == [(packing.TRAIN_AT,)] * 2
+    ledger = Ledger.open(db, readonly=True)
+    whole = Ledger.open(ledgers.db["unpacked"], readonly=True)
+    try:
+        assert ledger.verify().ok
+        got = {r["report_key"]: r["resolution"] for r in ledger.incident_rows()}
+        want = {r["report_key"]: r["resolution"] for r in whole.incident_rows()
+                if r["report_key"].startswith("ucdp:")}
+        assert got == want and len(got) == len(rows)
+        assert {k: ledger.report(k)["body"] for k in list(got)[::97]} == {
+            k: whole.report(k)["body"] for k in list(got)[::97]}
+    finally:
+        ledger.close()
+        whole.close()
