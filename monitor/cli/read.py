@@ -27,12 +27,15 @@ def query(c: Context, sql: str, fmt: str, timeout: float) -> None:
     """Run a read-only SQL query on the ledger. Anything that writes, attaches another
     database or changes a pragma is refused; a query still running after --timeout seconds
     is stopped. JSON, JSON Lines, CSV and a table in a pipe are written as the rows come. The
-    README documents the tables and views.
+    README documents the tables and views. A report's body and an incident's resolution may be
+    stored compressed: ledger_json(column) gives them whole (so do the views reports_received
+    and incidents_resolved).
 
     \b
     Example:
       monitor query "SELECT party, term, sum(findings) FROM scorecard GROUP BY 1, 2"
       monitor query "SELECT * FROM findings_per_party_day WHERE day >= '2016-09-12'" --format csv
+      monitor query "SELECT json_extract(ledger_json(body), '$.notes') FROM reports LIMIT 5"
     """
     names, chunks = c.ledger(readonly=True).stream_query(sql, timeout=timeout)
     as_dicts = ([dict(zip(names, r)) for r in chunk] for chunk in chunks)
