@@ -45,11 +45,14 @@ TRAIN_AT = 1_000  # a feed's reports stored as they are, and its dictionaries' s
 DICTIONARY_BYTES = 16_384  # a dictionary's size (32 KiB: ~5 % smaller values, measured)
 LEVEL = 3  # zstd's level: 9 saves ~5 % more at five times the time
 PREFIX = "zstd:"
-# table (of schema.PACKED) -> the SQL that reads the feed's first TRAIN_AT values of its column
+# table (of schema.PACKED) -> the SQL that reads the feed's first TRAIN_AT values of its column:
+# their seqs from the index of (feed, source_id), which holds them, then those rows alone (a
+# ledger written before packing may hold a million reports of the feed)
+_FIRST = "(SELECT seq FROM reports WHERE feed = ? ORDER BY seq LIMIT ?)"
 _SAMPLES_SQL = {
-    "reports": "SELECT body FROM reports WHERE feed = ? ORDER BY seq LIMIT ?",
+    "reports": f"SELECT body FROM reports WHERE seq IN {_FIRST} ORDER BY seq",
     "incidents": "SELECT i.resolution FROM reports r JOIN incidents i USING (report_key) "
-                 "WHERE r.feed = ? ORDER BY r.seq LIMIT ?",
+                 f"WHERE r.seq IN {_FIRST} ORDER BY r.seq",
 }
 
 
