@@ -62,8 +62,9 @@ STATUS = "Current status: alleged, corroborated, confirmed, disputed, discounted
 
 TABLES: dict[str, tuple[str, dict[str, str]]] = {
     "reports": ("One row per report as received, keyed feed:source_id:revision. Past a feed's "
-                "first 1,000 reports the body is stored compressed: reports_received shows "
-                "every body whole (in SQL, ledger_json(body)).", {
+                "first 1,000 reports the body is stored compressed, so a filter or search on "
+                "this table's body does not see inside it: reports_received shows, and "
+                "filters, every body whole (in SQL, ledger_json(body)).", {
         "report_key": "feed:source_id:revision.", "feed": "The feed it came from.",
         "source_id": "The source's own id.", "revision": "The source's revision of it.",
         "incident_id": "The incident it was judged in (see report_incident for its current one).",
