@@ -488,7 +488,7 @@ class Monitor(Evaluator):
     def _record(self, report: IncidentReport, res: Resolution, findings: list[Finding],
                 sources: set[tuple[str, str]], feeds: set[str],
                 windows: list[tuple[dt.datetime, dt.datetime]],
-                explanations: dict[str, Any], staged: Staged, stored: tuple[str, str],
+                explanations: dict[str, Any], staged: Staged, stored: Sequence[str],
                 link: Any = SEARCH) -> Outcome:
         """Record one new report resolved as ``res`` and judged as ``findings``; note its
         event window in ``windows``. ``sources`` and ``feeds`` (what the ledger holds) are

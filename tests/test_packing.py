@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import csv
 import json
-import re
 import shutil
 import sqlite3
 from dataclasses import dataclass
@@ -15,12 +14,10 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from click.testing import CliRunner
 
-from monitor.cli import main
 from monitor.config import PROJECT_ROOT
 from monitor.ledger import Ledger, packing
-from tests.conftest import CONFIG
+from tests.test_compact import cli, same_but_time_and_hash
 
 UCDP = PROJECT_ROOT / "feeds/data/ged_syria_2016.csv"
 ACLED = PROJECT_ROOT / "feeds/samples/acled_syria_2016_sample.csv"
@@ -35,13 +32,6 @@ WAYS = {  # how the same real rows are imported
 class Ledgers:
     db: dict[str, Path]
     rows: int  # UCDP rows imported
-
-
-def cli(db: Path, *args: str) -> str:
-    result = CliRunner(env={"COLUMNS": "200"}).invoke(
-        main, ["--config", str(CONFIG), "--db", str(db), *args], catch_exceptions=False)
-    assert result.exit_code == 0, result.output
-    return result.output
 
 
 def raw(db: Path, sql: str, params: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
@@ -127,11 +117,6 @@ def test_what_is_packed_and_how_does_not_depend_on_batches_or_processes(
         resolved.append({r["report_key"]: r["resolution"] for r in ledger.incident_rows()})
         ledger.close()
     assert resolved[0] == resolved[1]
-
-
-def same_but_time_and_hash(text: str) -> str:
-    text = re.sub(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{6}\+00:00", "<recorded>", text)
-    return re.sub(r'"(seq|prev_hash|hash)": ?("?)[0-9a-f]+\2', r'"\1": 0', text)
 
 
 @pytest.mark.parametrize("command", [

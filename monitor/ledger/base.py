@@ -38,7 +38,7 @@ class LedgerBase:
         self._lock = threading.RLock()  # the daemon's threads share this connection
         self._tables: dict[str, ChainedTable] = {}
         self._derived = False  # whether the file has the derived tables (m003)
-        self._unpacker: Any = None  # .packing.Unpacker, set by Ledger.open
+        self._unpacker: Any = None  # .packing.Unpacker: ledger_json's, set by .packing.Packing
 
     def close(self) -> None:
         """Close the connection."""

@@ -243,19 +243,23 @@ def _resolution_value_sql(column: str, value_of: Callable[[Any], Any]) -> str:
 def _resolution_sql(notes: bool, packed: bool) -> str:
     """incident ``i``'s resolution as resolved, as JSON text (the keys put back come last),
     with its shared notes' texts put back if ``notes``, unpacked if ``packed``."""
-    stored = _stored_resolution(packed)
-    if packed:  # unpacked once, not once for each use below
-        return (f"(SELECT {_resolution_sql(notes, False).replace('i.resolution', 'p.r')} FROM "
-                f"(SELECT {stored} AS r) p)")
+    if packed:  # unpacked once, not once for each use of it
+        return (f"(SELECT {_resolved_sql('p.r', notes)} FROM (SELECT "
+                f"{_stored_resolution(packed)} AS r) p)")
+    return _resolved_sql("i.resolution", notes)
+
+
+def _resolved_sql(stored: str, notes: bool) -> str:
+    """:func:`_resolution_sql` of the stored resolution ``stored`` (SQL), whole."""
     resolution = (
-        f"(CASE WHEN json_extract(i.resolution, '$.{FROM_COLUMNS}') = 1 THEN json_remove("
-        "json_insert(i.resolution, " + ", ".join(
+        f"(CASE WHEN json_extract({stored}, '$.{FROM_COLUMNS}') = 1 THEN json_remove("
+        f"json_insert({stored}, " + ", ".join(
             f"'$.{key}', {_resolution_value_sql(column, value_of)}"
             for key, (column, value_of) in RESOLUTION_COLUMNS.items())
-        + f"), '$.{FROM_COLUMNS}') ELSE i.resolution END)")
+        + f"), '$.{FROM_COLUMNS}') ELSE {stored} END)")
     if not notes:
         return resolution
-    each = "FROM json_each(i.resolution, '$.notes') n"
+    each = f"FROM json_each({stored}, '$.notes') n"
     return (f"(CASE WHEN EXISTS (SELECT 1 {each} WHERE n.type = 'integer') THEN json_set("
             f"{resolution}, '$.notes', json((SELECT json_group_array({NOTE_SQL}) {each}))) "
             f"ELSE {resolution} END)")

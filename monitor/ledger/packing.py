@@ -32,7 +32,7 @@ from __future__ import annotations
 import base64
 import json
 import sqlite3
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
 from .chain import CanonicalJSON, Chain
@@ -65,7 +65,7 @@ class Unpacker:
     """Packed values put back, reading the dictionaries they name through ``conn`` (each
     once: a dictionary entry never changes)."""
 
-    def __init__(self, conn: Callable[[], Any]) -> None:
+    def __init__(self, conn: sqlite3.Connection) -> None:
         self._conn = conn
         self._readers: dict[int, zstandard.ZstdDecompressor] = {}
 
@@ -78,7 +78,7 @@ class Unpacker:
         if reader is None:
             import zstandard
 
-            found = self._conn().execute("SELECT dictionary FROM dictionaries WHERE seq = ?",
+            found = self._conn.execute("SELECT dictionary FROM dictionaries WHERE seq = ?",
                                          [seq]).fetchone()
             if found is None:
                 raise ValueError(f"a value packed with dictionary {seq}, which the ledger does "
@@ -102,21 +102,23 @@ class Unpacker:
 
 def register(conn: sqlite3.Connection) -> Unpacker:
     """Register ``ledger_json`` on ``conn``, reading the dictionaries through it."""
-    unpacker = Unpacker(lambda: conn)
+    unpacker = Unpacker(conn)
     conn.create_function("ledger_json", 1, unpacker.sql, deterministic=True)
     return unpacker
 
 
 class Packing(Chain):
-    """Writing packed values: :meth:`pack_batch`."""
+    """Writing packed values: :meth:`pack_batch`; and ``ledger_json`` on the connection, which
+    the reads put packed values back with (``LedgerBase._unpacker``)."""
 
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
-        super().__init__(*args, **kwargs)
+    def __init__(self, conn: sqlite3.Connection, *args: Any, **kwargs: Any) -> None:
+        super().__init__(conn, *args, **kwargs)
+        self._unpacker = register(conn)
         # (table, feed) -> seq of its dictionary and the compressor using it
         self._packers: dict[tuple[str, str], tuple[int, zstandard.ZstdCompressor]] = {}
         self._untrainable: set[tuple[str, str]] = set()  # samples zstd could not learn from
 
-    def pack_batch(self, values: Sequence[tuple[str, str, str]]) -> list[tuple[str, str]]:
+    def pack_batch(self, values: Sequence[tuple[str, str, str]]) -> list[list[str]]:
         """Inside a transaction, for a batch of new reports, each ``(feed, body,
         resolution)`` (canonical JSON): each one's body and resolution as stored, in order.
         A feed's first :data:`TRAIN_AT` reports are stored as they are; the batch that brings
@@ -124,14 +126,15 @@ class Packing(Chain):
         rows), and packs every later value. Which values are packed, and with what
         dictionary, depends on the feed's reports alone, not on how they were split into
         batches (a dictionary's seq, where that batch began, does)."""
-        out = [[CanonicalJSON(body), CanonicalJSON(resolution)] for _, body, resolution in values]
+        out: list[list[str]] = [[CanonicalJSON(body), CanonicalJSON(resolution)]
+                                for _, body, resolution in values]
         if "dictionaries" not in self._tables:
-            return out  # type: ignore[return-value]  # a file not migrated: read-only
+            return out  # a file not migrated: read-only
         by_feed: dict[str, list[int]] = {}
         for i, (feed, _, _) in enumerate(values):
             by_feed.setdefault(feed, []).append(i)
         for feed, at in by_feed.items():
-            for column, table in enumerate(PACKED):
+            for column, table in enumerate(PACKED):  # reports (the body), then incidents
                 packer, first = self._packer(table, feed, [values[i][1 + column] for i in at])
                 if packer is not None:
                     seq, compressor = packer
@@ -139,7 +142,7 @@ class Packing(Chain):
                         frame = compressor.compress(values[i][1 + column].encode())
                         out[i][column] = CanonicalJSON(
                             f'"{PREFIX}{seq}:{base64.b64encode(frame).decode()}"')
-        return out  # type: ignore[return-value]
+        return out
 
     def _packer(self, table: str, feed: str, batch: list[str]
                 ) -> tuple[tuple[int, zstandard.ZstdCompressor] | None, int]:

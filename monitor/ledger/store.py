@@ -15,7 +15,7 @@ from . import integrity, schema
 from .chain import canonical_json
 from .base import READER_MMAP, read_only_uri
 from .errors import LedgerError
-from .packing import Packing, register
+from .packing import Packing
 from .shared import SharedTexts
 from .patterns_queue import PatternQueue
 from .queries import Queries
@@ -99,7 +99,6 @@ class Ledger(Packing, SharedTexts, PatternQueue, Queries):
                 if conn.execute("PRAGMA page_count").fetchone()[0] == 0:
                     conn.execute(f"PRAGMA page_size={PAGE_SIZE}")
             conn.create_function("canonical_json", 1, canonical_json, deterministic=True)
-            unpacker = register(conn)  # ledger_json(column): a packed value whole (.packing)
             conn.executescript("PRAGMA foreign_keys=ON; PRAGMA busy_timeout=30000; "
                                f"PRAGMA cache_size=-{CACHE_KIB};")
             if readonly:
@@ -109,7 +108,6 @@ class Ledger(Packing, SharedTexts, PatternQueue, Queries):
                 # 0.11 -> 0.075 s). A writer keeps reading through the cache.
                 conn.execute(f"PRAGMA mmap_size={READER_MMAP}")
             ledger = cls(conn, path, clock or (lambda: datetime.now(timezone.utc)), readonly)
-            ledger._unpacker = unpacker
             if not readonly:
                 import sqlite_utils
 
