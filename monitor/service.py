@@ -507,24 +507,24 @@ class Monitor(Evaluator):
             facts_of(report, res, own), feeds) if feeds - {report.feed} else None)
         feeds.add(report.feed)
         iid = linked[0] if linked else own
-        ledger.append("reports", {
+        ledger.add("reports", {
             "report_key": key, "feed": report.feed, "source_id": report.source_id,
             "revision": report.revision, "incident_id": own,
             "body": stored[0],
         })
         loc = report.location
-        ledger.append("incidents", {**staged.incident, "resolution": stored[1]})
+        ledger.add("incidents", {**staged.incident, "resolution": stored[1]})
         review = [f"unknown actor name {n!r}" for n in res.unresolved_names]
         for name in res.unresolved_names:
-            ledger.append("reviews", {"incident_id": iid, "report_key": key,
-                                      "kind": "unknown_actor", "detail": name})
+            ledger.add("reviews", {"incident_id": iid, "report_key": key,
+                                   "kind": "unknown_actor", "detail": name})
         if loc is not None and not res.location_resolved and loc.precision >= (
                 self.pack.spec.coarse_precision):
             detail = (f"location precision {loc.precision} is too coarse for zone-based terms "
                       "(TERMS.md §3)")
             review.append(detail)
-            ledger.append("reviews", {"incident_id": iid, "report_key": key,
-                                      "kind": "coarse_location", "detail": detail})
+            ledger.add("reviews", {"incident_id": iid, "report_key": key,
+                                   "kind": "coarse_location", "detail": detail})
         if linked:
             self.evidence.link(key, iid, "corroboration", linked[1])
         replaced = self._supersede(report, sources, windows)
@@ -545,11 +545,11 @@ class Monitor(Evaluator):
             row = finding.ledger_row()
             row["explanation"] = explanation
             row["supersedes"] = replaced.get(finding.term)
-            stored = ledger.append("findings", row)
+            recorded_at = ledger.add("findings", row)[1]  # (seq, recorded_at, ...)
             if row["supersedes"] is not None:  # the other sources' support stands
                 self.evidence.carry_over(row["supersedes"], row["finding_id"],
                                          by=f"feed:{report.feed}")
-            finding.recorded_at = stored["recorded_at"]  # judged for this record alone
+            finding.recorded_at = recorded_at  # judged for this record alone
             recorded.append(finding)
         windows.append((res.start, res.end))
         return Outcome(report_key=key, incident_id=iid, findings=recorded, review=review,

@@ -150,6 +150,28 @@ def entry_hash(table: str, row: Mapping[str, Any]) -> str:
     return hashlib.sha256(row["prev_hash"].encode() + canonical).hexdigest()
 
 
+def _stored_hash(t: ChainedTable, values: list[Any]) -> str:
+    """:func:`entry_hash` of a row as :meth:`Chain._prepare` stores it (``values``, in column
+    order): the same text, made without copying the row into a dict twice or sorting its keys
+    (``t.canonical_keys`` are in order already). Its TEXT and JSON columns hold str or None
+    there, so only seq and the INTEGER and REAL columns need :func:`_flat_fast`'s test."""
+    for i in t.numeric_at:
+        value = values[i]
+        if value is not None and (not -(1 << 63) <= value < (1 << 64) if type(value) is int
+                                  else value and not 1e-4 <= abs(value) < 1e16):
+            return entry_hash(t.name, dict(zip(t.columns, values)))
+    values.append(t.name)
+    try:
+        body = dict(zip(t.canonical_keys, [values[i] for i in t.canonical_at]))
+    finally:
+        values.pop()
+    try:
+        canonical = orjson.dumps(body)
+    except orjson.JSONEncodeError:  # a lone surrogate: as entry_hash does
+        canonical = _CANONICAL.encode(body).encode()
+    return hashlib.sha256(values[2].encode() + canonical).hexdigest()
+
+
 class Chain(LedgerBase):
     """Appending to the chain: :meth:`transaction`, :meth:`append`, :meth:`append_many`."""
 
@@ -262,7 +284,7 @@ class Chain(LedgerBase):
                 values.append(stored_value(t, column, kind, value))
             else:
                 values.append(value)  # str in TEXT, int in INTEGER: stored as given
-        digest = entry_hash(t.name, dict(zip(t.columns, values)))
+        digest = _stored_hash(t, values)
         values[3] = digest
         return tuple(values), digest
 
@@ -270,13 +292,8 @@ class Chain(LedgerBase):
         """Append one row of ``table`` (its own columns; missing ones are NULL). Returns it as
         stored, seq/recorded_at/prev_hash/hash filled in; JSON columns hold the values given (a
         :class:`CanonicalJSON` as its text)."""
-        t = self._writable(table)
-        stored, digest = self._prepare(t, row, self._head[0] + 1, self._head[1])
-        if self._unwritten is not None:
-            self._unwritten.setdefault(table, []).append(stored)
-        else:
-            self._insert(t, [stored])
-        self._head = (stored[0], digest)
+        stored = self.add(table, row)
+        t = self._tables[table]
         out = dict(zip(t.columns, stored))
         for column in t.json:  # the value given, unless JSON would read it back otherwise
             if out[column] is not None:
@@ -284,6 +301,18 @@ class Chain(LedgerBase):
                 out[column] = given if type(given) in (list, dict, CanonicalJSON) else json.loads(
                     out[column])
         return out
+
+    def add(self, table: str, row: Mapping[str, Any]) -> tuple[Any, ...]:
+        """:meth:`append`, for a caller that does not read the row back: it is returned as
+        stored, a tuple in column order (JSON columns as their text), not decoded."""
+        t = self._writable(table)
+        stored, digest = self._prepare(t, row, self._head[0] + 1, self._head[1])
+        if self._unwritten is not None:
+            self._unwritten.setdefault(table, []).append(stored)
+        else:
+            self._insert(t, [stored])
+        self._head = (stored[0], digest)
+        return stored
 
     def append_many(self, table: str, rows: Iterable[Mapping[str, Any]]) -> int:
         """Append rows to one table with a single ``executemany``; returns how many."""

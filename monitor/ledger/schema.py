@@ -509,6 +509,11 @@ class ChainedTable:
     own_set: frozenset[str] = field(init=False)
     plan: tuple[tuple[str, type, bool], ...] = field(init=False)  # (column, type, is JSON)
     insert_sql: str = field(init=False)
+    # the keys of an entry's canonical form in their sorted order ("table" among them, "hash"
+    # not), and where each one's value is in a stored row with the table's name after it
+    canonical_keys: tuple[str, ...] = field(init=False)
+    canonical_at: tuple[int, ...] = field(init=False)
+    numeric_at: tuple[int, ...] = field(init=False)  # seq and the INTEGER and REAL columns
 
     def __post_init__(self) -> None:
         own = self.columns[len(COMMON_COLUMNS):]
@@ -518,6 +523,13 @@ class ChainedTable:
             (c, k, c in self.json) for c, k in zip(own, self.kinds)))
         object.__setattr__(self, "insert_sql", f"INSERT INTO {quote(self.name)} VALUES "
                                                f"({', '.join('?' * len(self.columns))})")
+        at = {c: i for i, c in enumerate(self.columns) if c != "hash"}
+        at["table"] = len(self.columns)  # (a column named "table" is refused: _register)
+        keys = tuple(sorted(at))
+        object.__setattr__(self, "canonical_keys", keys)
+        object.__setattr__(self, "canonical_at", tuple(at[k] for k in keys))
+        object.__setattr__(self, "numeric_at", (0, *(
+            i for i, k in enumerate(self.kinds, len(COMMON_COLUMNS)) if k in (int, float))))
 
 
 def table_names(conn: Any) -> list[str]:
