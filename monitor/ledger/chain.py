@@ -22,9 +22,10 @@ CANONICAL FORM — A CONTRACT: change anything here and every hash ever recorded
     :func:`~.schema.chained_table_migration`.
 
     :func:`canonical_entry` is this definition in code, the only one in Python: appending
-    hashes with it (through orjson where orjson writes the same text, :func:`entry_hash`), and
-    verify re-checks with it any row its SQL fast path (SQLite's ``json_object``) does not
-    reproduce. A test checks that the fast path writes the same text
+    hashes with it (through orjson where orjson writes the same text, :func:`entry_hash`, and
+    :func:`_stored_hash` for a row as appending stores it; a property test holds the two to
+    the same hash), and verify re-checks with it any row its SQL fast path (SQLite's
+    ``json_object``) does not reproduce. A test checks that the fast path writes the same text
     for every entry of a real ledger.
 """
 
@@ -173,7 +174,8 @@ def _stored_hash(t: ChainedTable, values: list[Any]) -> str:
 
 
 class Chain(LedgerBase):
-    """Appending to the chain: :meth:`transaction`, :meth:`append`, :meth:`append_many`."""
+    """Appending to the chain: :meth:`transaction`, :meth:`append` (:meth:`add`, when the row
+    is not read back), :meth:`append_many`."""
 
     def __init__(self, conn: sqlite3.Connection, path: Path, clock: Callable[[], datetime],
                  readonly: bool) -> None:
