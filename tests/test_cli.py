@@ -174,6 +174,30 @@ def test_incident_add_from_json_on_stdin(run):
     assert findings_json(run, "--term", "SEP-CASTELLO")[0]["severity"] == "critical"
 
 
+def test_incident_add_takes_json_lines_naming_each_bad_line_and_keeping_the_rest(run):
+    """JSON Lines on --json (what a drop folder holds): each line a report; a line that is not
+    one is rejected by its line number, and the others go in."""
+    good = {"occurred": "2016-09-14T10:00:00+03:00", "attacker": "Syrian army",
+            "event_type": "military_presence", "location": {"lat": 36.259, "lon": 37.105}}
+    text = "\n".join([json.dumps({**good, "source_id": "line-1"}), "",
+                      '{"source_id": "line-3", "occurred": ', "[1, 2]",
+                      json.dumps({**good, "source_id": "line-5"})]) + "\n"
+    result = run("incident", "add", "--json", "-", input=text, ok=False)
+    assert result.exit_code == 1
+    assert "rejected <stdin> line 3: not valid JSON" in result.output
+    assert "rejected <stdin> line 4: each line must be a JSON object" in result.output
+    assert "2 record(s) rejected; the others were recorded" in result.output
+    assert sorted(f["source_id"] for f in findings_json(run)) == ["line-1", "line-5"]
+
+
+def test_incident_add_says_when_nothing_was_recorded(run):
+    result = run("incident", "add", "--occurred", "2016-13-10", "--lat", "35.6", "--lon",
+                 "36.5", "--event-type", "air_strike", ok=False)
+    assert result.exit_code == 1
+    assert "1 record(s) rejected; nothing was recorded" in result.output
+    assert findings_json(run) == []
+
+
 def test_incident_add_prompts_for_each_field(run):
     answers = "\n".join(["2016-08-10", "35.614", "36.562", "1", "Kafr Nabl",
                          "Military Forces of Syria (2000-)", "Civilians (Syria)", "air_strike",

@@ -44,7 +44,8 @@ def incident() -> None:
 
 @incident.command("add")
 @click.option("--json", "json_file", type=click.File("rb"), metavar="FILE",
-              help="Read the report (or a list of reports) as JSON from FILE ('-' = stdin).")
+              help="Read the report as JSON from FILE ('-' = stdin): one report, a list of "
+                   "them, or JSON Lines (one report a line).")
 @click.option("--source-id", help="Your reference for the report (default: generated).")
 @click.option("--occurred", help="Date (2016-08-10) or time with offset (2016-08-10T14:00+03:00).")
 @click.option("--lat", type=float, help="Latitude, WGS84.")
@@ -92,29 +93,20 @@ def incident_add(c: Context, json_file: Any, prompt: bool, **fields: Any) -> Non
     """
     given = {k: v for k, v in fields.items() if k != "feed" and v not in (None, ())}
     if json_file is not None:
-        name = getattr(json_file, "name", "<stdin>")
-        name = "<stdin>" if name in ("-", "<stdin>") or not isinstance(name, str) else name
-        try:
-            data = json.loads(json_file.read().decode("utf-8"))
-        except (UnicodeDecodeError, ValueError, RecursionError) as exc:
-            # ValueError covers JSONDecodeError and integers too long to convert;
-            # RecursionError, nesting deeper than Python can follow
-            raise click.ClickException(f"{name}: not valid JSON: {exc}") from None
         from ..adapters.jsonl import own_feed
         from ..service import Rejection, validate
 
-        records = data if isinstance(data, list) else [data]
         items: list[IncidentReport | Rejection] = []
-        for i, rec in enumerate(records):
-            if not isinstance(rec, dict):
-                items.append(Rejection(f"{name} item {i}", "not a JSON object"))
-                continue
-            owned = own_feed(rec, fields["feed"], f"{name} item {i}")
-            if isinstance(owned, Rejection):
+        for where, rec in _json_records(json_file):
+            if isinstance(rec, Rejection):
+                items.append(rec)
+            elif not isinstance(rec, dict):
+                items.append(Rejection(where, "not a JSON object"))
+            elif isinstance(owned := own_feed(rec, fields["feed"], where), Rejection):
                 items.append(owned)
-                continue
-            rec.setdefault("source_id", _new_id())
-            items.append(validate(rec, f"{name} item {i}"))
+            else:
+                rec.setdefault("source_id", _new_id())
+                items.append(validate(rec, where))
     else:
         if prompt or (not given and sys.stdin.isatty()):
             given = {**_prompt_fields(c.pack.words), **given}
@@ -129,7 +121,32 @@ def incident_add(c: Context, json_file: Any, prompt: bool, **fields: Any) -> Non
         items = [validate(_record_from_flags(given, fields["feed"]), "flags")]
     result = c.monitor().submit(items)
     print_outcomes(c, result)
-    _report_rejections(c, result.rejections)
+    _report_rejections(c, result.rejections, result.new + result.duplicates)
+
+
+def _json_records(json_file: Any) -> list[tuple[str, Any]]:
+    """The records of ``--json``, each with where it is: one JSON document (a report or a list
+    of them: "FILE item N"), else JSON Lines ("FILE line N"), where a line that is not JSON
+    is a rejection of its own and the others go in."""
+    from ..adapters.jsonl import parse_line
+
+    name = getattr(json_file, "name", "<stdin>")
+    name = "<stdin>" if name in ("-", "<stdin>") or not isinstance(name, str) else name
+    raw = json_file.read()
+    try:
+        data = json.loads(raw.decode("utf-8"))
+    except json.JSONDecodeError as exc:
+        if exc.msg != "Extra data":  # not a document followed by more: not JSON Lines either
+            raise click.ClickException(f"{name}: not valid JSON: {exc}") from None
+        lines = [(f"{name} line {n}", parse_line(line, f"{name} line {n}"))
+                 for n, line in enumerate(raw.splitlines(), 1)]
+        return [(where, rec) for where, rec in lines if rec is not None]  # blank lines
+    except (UnicodeDecodeError, ValueError, RecursionError) as exc:
+        # ValueError: integers too long to convert; RecursionError: nesting deeper than Python
+        # can follow
+        raise click.ClickException(f"{name}: not valid JSON: {exc}") from None
+    records = data if isinstance(data, list) else [data]
+    return [(f"{name} item {i}", rec) for i, rec in enumerate(records)]
 
 
 @incident.command("unlink")
@@ -203,12 +220,14 @@ def _prompt_fields(words: VocabularySpec) -> dict[str, Any]:
     return {k: v for k, v in out.items() if v not in (None, [])}
 
 
-def _report_rejections(c: Context, rejections: list[Rejection]) -> None:
+def _report_rejections(c: Context, rejections: list[Rejection], taken: int) -> None:
+    """Each rejection, then an error (exit status 1) if there was one; ``taken``: how many
+    records went in (new or already recorded)."""
     for rej in rejections:
         c.err.print(f"[red]rejected[/red] {esc(str(rej))}", highlight=False, markup=True)
     if rejections:
-        raise click.ClickException(f"{len(rejections)} record(s) rejected; "
-                                   "the others were recorded")
+        raise click.ClickException(f"{len(rejections)} record(s) rejected; " + (
+            "the others were recorded" if taken else "nothing was recorded"))
 
 
 @click.command("import")
@@ -256,7 +275,7 @@ def import_(c: Context, path: Path, fmt: str, reliability: str | None, feed: str
     c.console.print(f"{esc(path.name)}: {result.new} new report(s), {result.duplicates} already "
                     f"recorded, {len(result.rejections)} rejected; {result.findings} finding(s)"
                     + (f": {terms}" if terms else ""))
-    _report_rejections(c, result.rejections)
+    _report_rejections(c, result.rejections, result.new + result.duplicates)
 
 
 class _ImportBar:
