@@ -97,8 +97,9 @@ def render(rows: Sequence[dict[str, Any]], fmt: str, columns: Sequence[str] | No
         return "".join(csv_lines(rows, cols))
     from rich.console import Console
     from rich.table import Table
+    from rich.text import Text
 
-    console = console or Console()
+    console = console or Console(emoji=False)
     if not console.is_terminal:
         write_tsv(rows, cols, console.file)
         return None
@@ -121,10 +122,13 @@ def render(rows: Sequence[dict[str, Any]], fmt: str, columns: Sequence[str] | No
     caption = (f"not shown at {console.width} columns: {', '.join(dropped)} (a wider terminal "
                "shows them; --format csv or json has every column)") if dropped else None
     table = Table(title=title, caption=caption, show_lines=False)
+    # the values as they are, never read as rich markup or emoji codes: "[east] Aleppo" stays
+    # whole, "[link=...]" links nowhere and "manual:a:1" is not "manual🅰1"
     for col in cols:
-        table.add_column(col, no_wrap=whole(col), min_width=narrowest(col), overflow="fold")
+        table.add_column(Text(col), no_wrap=whole(col), min_width=narrowest(col),
+                         overflow="fold")
     for i in range(len(rows)):
-        table.add_row(*(cells[c][i] for c in cols))
+        table.add_row(*(Text(cells[c][i]) for c in cols))
     console.print(table)
     return None
 

@@ -222,15 +222,17 @@ def test_a_caught_up_file_feed_has_no_lag(pack, tmp_path) -> None:
         ledger.close()
 
 
-def terminal(monkeypatch, limit: int) -> None:
-    """The commands' console is an 80-column terminal whose table shows ``limit`` rows."""
+def terminal(monkeypatch, limit: int, width: int = 80) -> None:
+    """The commands' console is a terminal of ``width`` columns whose table shows ``limit``
+    rows."""
     from rich.console import Console
 
     from monitor.cli import common
 
     def narrow(self):
         if self._console is None:
-            self._console = Console(force_terminal=True, width=80, color_system=None)
+            self._console = Console(force_terminal=True, width=width, color_system=None,
+                                    emoji=False)
         return self._console
     monkeypatch.setattr(common.Context, "console", property(narrow))
     monkeypatch.setattr("monitor.cli.options.TERMINAL_LIMIT", limit)
@@ -319,3 +321,28 @@ def test_geojson_is_written_a_feature_at_a_time_as_the_whole_collection_reads(db
         incident_features(incidents))
     empty = run(db, "incidents", "--since", "2030-01-01", "--format", "geojson").output
     assert json.loads(empty) == {"type": "FeatureCollection", "features": []}
+
+
+def test_what_a_source_wrote_is_shown_as_written_never_as_markup(tmp_path, monkeypatch) -> None:
+    """A report's words reach the terminal as they are: rich markup in a place name or a
+    source id is not styled, linked or refused, and ":a:" in a report key is not an emoji."""
+    db = tmp_path / "ledger.db"
+    base = {"occurred": "2016-08-10", "attacker": "Military Forces of Syria (2000-)",
+            "event_type": "air_strike", "notes": "helicopters struck the market"}
+    hostile = {"a": "[east] Kafr Nabl", "[/x]": "[link=http://evil.example]Maarat[/link]",
+               "fire": "[bold]Saraqib"}
+    records = [{**base, "source_id": sid, "location": {"lat": 35.6 + i / 100, "lon": 36.56,
+                                                       "place": place}}
+               for i, (sid, place) in enumerate(hostile.items())]
+    added = CliRunner().invoke(main, ["--config", str(PROJECT_ROOT / "config"), "--db", str(db),
+                                      "incident", "add", "--json", "-"],
+                               input="\n".join(json.dumps(r) for r in records))
+    assert added.exit_code == 0, added.output
+    assert "(manual:a:1)" in added.output and "(manual:fire:1)" in added.output
+    terminal(monkeypatch, 10, width=300)  # wide enough that no cell is folded
+    shown = run(db, "incidents", "--limit", "10").output
+    assert all(place in shown for place in hostile.values()), shown
+    assert "\x1b]8;" not in shown  # no hyperlink written
+    # the findings' source ids ("[/x]" stopped the table with a markup error)
+    shown = run(db, "findings").output
+    assert all(f"│ manual:{sid} " in shown for sid in hostile), shown

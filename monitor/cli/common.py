@@ -42,7 +42,8 @@ class Context:
         if self._console is None:
             from rich.console import Console
 
-            self._console = Console(stderr=False, soft_wrap=True)  # text lines never wrapped
+            # text lines never wrapped; ":a:" in a report key is not an emoji's code
+            self._console = Console(stderr=False, soft_wrap=True, emoji=False)
         return self._console
 
     @property
@@ -50,7 +51,7 @@ class Context:
         if self._err is None:
             from rich.console import Console
 
-            self._err = Console(stderr=True, soft_wrap=True)
+            self._err = Console(stderr=True, soft_wrap=True, emoji=False)
         return self._err
 
     @property

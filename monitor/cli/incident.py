@@ -297,7 +297,7 @@ class _ImportBar:
     def start(self, lines: int) -> None:
         from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
 
-        self._progress = Progress(TextColumn("{task.description}"), BarColumn(),
+        self._progress = Progress(TextColumn("{task.description}", markup=False), BarColumn(),
                                   MofNCompleteColumn(), console=self._console, transient=True,
                                   disable=lines < 2000)
         self._progress.start()

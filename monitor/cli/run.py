@@ -78,7 +78,8 @@ def run_(c: Context, once: bool, verbose: bool) -> None:
         result = monitor.rejudge(stale)
         c.err.print(f"re-judged {result['reports']} report(s): {result['new']} new finding(s), "
                     f"{result['superseded']} superseded, {result['unchanged']} unchanged")
-    with Progress(TextColumn("{task.description}"), TextColumn("{task.completed} records"),
+    with Progress(TextColumn("{task.description}", markup=False),
+                  TextColumn("{task.completed} records"),
                   console=c.err, transient=True) as progress:
         tasks: dict[str, Any] = {}
 
