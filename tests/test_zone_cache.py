@@ -54,6 +54,14 @@ def entries(folder: Path) -> list[Path]:
     return sorted(folder.glob("*.bin"))
 
 
+@pytest.fixture(scope="module")
+def plain() -> dict[str, Any]:
+    """What the index made from the files with no cache: built once for the module (the whole
+    OCHA geometry takes seconds), compared with what each test makes through the cache."""
+    with pytest.MonkeyPatch.context() as monkeypatch:
+        return made(build("", monkeypatch=monkeypatch))
+
+
 @pytest.fixture
 def points() -> list[tuple[float, float, int, dt.datetime, dt.datetime]]:
     """A grid over Syria, at two dates either side of the September arrangement."""
@@ -99,8 +107,7 @@ def test_a_changed_row_or_file_is_a_new_entry(tmp_path: Path,
 
 @pytest.mark.parametrize("damage", ["cut", "garbage", "empty", "other key"])
 def test_a_damaged_entry_is_made_again(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
-                                       damage: str) -> None:
-    plain = made(build("", monkeypatch=monkeypatch))
+                                       damage: str, plain: dict[str, Any]) -> None:
     build(tmp_path, monkeypatch=monkeypatch)
     boundaries, zones = entries(tmp_path)
     for entry in (boundaries, zones):
@@ -114,11 +121,10 @@ def test_a_damaged_entry_is_made_again(tmp_path: Path, monkeypatch: pytest.Monke
 
 
 def test_a_folder_that_cannot_be_written_leaves_the_index_as_it_was(
-        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, plain: dict[str, Any]) -> None:
     blocked = tmp_path / "a-file"
     blocked.write_text("not a folder")
-    assert made(build(blocked / "cache", monkeypatch=monkeypatch)) == made(
-        build("", monkeypatch=monkeypatch))
+    assert made(build(blocked / "cache", monkeypatch=monkeypatch)) == plain
     assert blocked.read_text() == "not a folder"
 
 
@@ -156,11 +162,10 @@ def test_only_the_newest_entries_of_a_kind_are_kept(tmp_path: Path,
     assert not list(tmp_path.glob(".*"))  # no temporary file left behind
 
 
-def test_an_entry_changed_on_disk_is_not_read(tmp_path: Path,
-                                              monkeypatch: pytest.MonkeyPatch) -> None:
+def test_an_entry_changed_on_disk_is_not_read(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                              plain: dict[str, Any]) -> None:
     """A bit changed in a polygon would move a zone silently: every entry carries the SHA-256
     of its blobs, and one that no longer matches is made again."""
-    plain = made(build("", monkeypatch=monkeypatch))
     build(tmp_path, monkeypatch=monkeypatch)
     for entry in entries(tmp_path):
         data = bytearray(entry.read_bytes())
@@ -172,8 +177,7 @@ def test_an_entry_changed_on_disk_is_not_read(tmp_path: Path,
 
 
 def test_an_entry_without_what_it_should_hold_is_made_again(
-        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    plain = made(build("", monkeypatch=monkeypatch))
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, plain: dict[str, Any]) -> None:
     build(tmp_path, monkeypatch=monkeypatch)
     for entry in entries(tmp_path):  # well formed, but without its header's keys or blobs
         zone_cache.save(entry.stem, {}, [b"not wkb"])
