@@ -121,6 +121,7 @@ def test_a_query_a_hand_entry_and_the_daemon_at_the_same_time(tmp_path):
     assert ledger.verify().ok
 
 
+@pytest.mark.slow  # a daemon polling while its rules are broken and mended (make test-slow)
 def test_a_rule_broken_under_the_daemon_keeps_the_last_good_rules(tmp_path):
     env = project(tmp_path)
     drop = tmp_path / "feeds" / "drop"

@@ -282,6 +282,7 @@ def test_a_batch_is_recorded_in_pieces_and_committed_once_and_records_what_small
     assert content(tmp_path / "big.db") == content(tmp_path / "small.db")
 
 
+@pytest.mark.slow  # an import through the worker failed half-way, then run again (make test-slow)
 def test_a_failure_in_a_later_piece_rolls_back_its_whole_batch_and_the_rerun_completes(
         tmp_path: Path, acled_file: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     from monitor import service

@@ -343,6 +343,7 @@ def test_every_page_answers_and_loads_nothing_from_elsewhere(server, path):
     assert not elsewhere, elsewhere
 
 
+@pytest.mark.slow  # a real browser draws every finding on the map (make test-slow)
 def test_the_findings_map_draws_every_finding_over_a_local_base_map(server, ledger_path,
                                                                      tmp_path):
     page = offline_dom(f"{server}/-/findings-map", tmp_path, server, "findings-map")
@@ -476,6 +477,7 @@ def test_serve_answers_only_its_own_host_names(server):
     assert local.status_code == 200
 
 
+@pytest.mark.slow  # waits out serve's time limit on a query (make test-slow)
 def test_a_slow_query_in_serve_stops_and_others_are_answered(server):
     import threading
 
