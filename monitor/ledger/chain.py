@@ -81,12 +81,20 @@ def _fast(value: Any) -> bytes | None:
     return None
 
 
+def _number_alike(value: int | float) -> bool:
+    """Whether orjson writes the int or float ``value`` as json writes it: an integer of 64
+    bits, a float that json writes without an exponent (json writes 1e-05 and 1e+16 where
+    orjson writes 0.00001 and 1e16; NaN and infinities are False)."""
+    if type(value) is int:
+        return -(1 << 63) <= value < (1 << 64)
+    return not value or 1e-4 <= abs(value) < 1e16
+
+
 def _orjson_writes_json(value: Any) -> bool:
     """Whether ``value`` is made only of what orjson writes as json writes it (tested): dicts
-    with str keys, lists, str, bool, None, integers of 64 bits and floats that json writes
-    without an exponent. json writes 1e-05 and 1e+16 where orjson writes 0.00001 and 1e16;
-    it refuses NaN, datetimes and tuples' kin where orjson writes them. A walk with a stack
-    of its own, not a call per value (a report's body: ~2 µs rather than ~3)."""
+    with str keys, lists, str, bool, None and the numbers of :func:`_number_alike`. json
+    refuses NaN, datetimes and tuples' kin where orjson writes them. A walk with a stack of
+    its own, not a call per value (a report's body: ~2 µs rather than ~3)."""
     stack = [value]
     pop, push = stack.pop, stack.extend
     while stack:
@@ -101,10 +109,7 @@ def _orjson_writes_json(value: Any) -> bool:
             push(item.values())
         elif kind is list:
             push(item)
-        elif kind is float:
-            if item and not 1e-4 <= abs(item) < 1e16:  # True for NaN and infinities
-                return False
-        elif kind is not int or not -(1 << 63) <= item < (1 << 64):
+        elif (kind is not int and kind is not float) or not _number_alike(item):
             return False
     return True
 
@@ -131,11 +136,8 @@ def _flat_fast(body: Mapping[str, Any]) -> bytes | None:
             return None
         if kind is str or value is None or kind is bool:
             continue
-        if kind is int:
-            if not -(1 << 63) <= value < (1 << 64):
-                return None
-        elif kind is not float or (value and not 1e-4 <= abs(value) < 1e16):
-            return None  # not a scalar, or a float json writes with an exponent (or NaN)
+        if (kind is not int and kind is not float) or not _number_alike(value):
+            return None  # not a scalar, or a number json writes otherwise (or NaN)
     try:
         return orjson.dumps(body, option=orjson.OPT_SORT_KEYS)
     except orjson.JSONEncodeError:  # a lone surrogate
@@ -155,11 +157,9 @@ def _stored_hash(t: ChainedTable, values: list[Any]) -> str:
     """:func:`entry_hash` of a row as :meth:`Chain._prepare` stores it (``values``, in column
     order): the same text, made without copying the row into a dict twice or sorting its keys
     (``t.canonical_keys`` are in order already). Its TEXT and JSON columns hold str or None
-    there, so only seq and the INTEGER and REAL columns need :func:`_flat_fast`'s test."""
+    there, so only seq and the INTEGER and REAL columns need :func:`_number_alike`'s test."""
     for i in t.numeric_at:
-        value = values[i]
-        if value is not None and (not -(1 << 63) <= value < (1 << 64) if type(value) is int
-                                  else value and not 1e-4 <= abs(value) < 1e16):
+        if values[i] is not None and not _number_alike(values[i]):
             return entry_hash(t.name, dict(zip(t.columns, values)))
     values.append(t.name)
     try:
