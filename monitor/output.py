@@ -99,7 +99,7 @@ def render(rows: Sequence[dict[str, Any]], fmt: str, columns: Sequence[str] | No
     from rich.table import Table
     from rich.text import Text
 
-    console = console or Console(emoji=False)
+    console = console or Console(emoji=False, highlight=False)
     if not console.is_terminal:
         write_tsv(rows, cols, console.file)
         return None

@@ -42,7 +42,8 @@ class Context:
         if self._console is None:
             from rich.console import Console
 
-            # text lines never wrapped; ":a:" in a report key is not an emoji's code
+            # text lines never wrapped; what a line says is printed as it is: ":a:" in a
+            # report key is not an emoji's code, nor the "a256:d3af" of a hash a time to colour
             self._console = Console(stderr=False, soft_wrap=True, emoji=False)
         return self._console
 
@@ -93,7 +94,7 @@ class Context:
         db = self.paths.db
         if not readonly and not db.parent.exists():
             self.err.print(f"note: {db.parent} did not exist; created it for the ledger {db.name}",
-                           highlight=False, markup=False)
+                           markup=False)
         ledger = Ledger.open(db, readonly=readonly)
         # closed when the command ends, not when the object is collected: the last writer's
         # close checkpoints the WAL into the file (a copy of the file alone then holds it all)

@@ -80,5 +80,5 @@ def zones(c: Context, fmt: str) -> None:
     if fmt == "json":
         click.echo(to_json({"provenance": index.provenance.strip(), "zones": rows}, indent=2))
         return
-    c.console.print(index.provenance.strip(), highlight=False)
+    c.console.print(index.provenance.strip())
     render(rows, "table", title=f"{len(rows)} zone rows", console=c.console)

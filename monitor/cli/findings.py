@@ -161,29 +161,22 @@ def finding_show(c: Context, finding_id: str, fmt: str) -> None:
         return
     f = story["finding"]
     out = c.console
-    # (ids, times and hashes as written: rich's highlighter coloured parts of them, the "a256:"
-    # of "sha256:..." as if it were a time)
     out.print(f"[bold]{f['finding_id']}[/bold] {f['term']} ({f['instrument']}, "
-              f"{f['instrument_status']}) charged to {', '.join(f['charged_to'])}",
-              highlight=False)
+              f"{f['instrument_status']}) charged to {', '.join(f['charged_to'])}")
     out.print(f"  severity {f['severity']}, confidence {f['confidence']}, status "
-              f"[bold]{f['status']}[/bold], attribution {f['attribution']}", highlight=False)
-    out.print(f"  incident {f['incident_id']}, occurred {f['occurred']} .. {f['occurred_end']}",
-              highlight=False)
-    out.print(f"  rule {f['rule_id']} {f['rule_version']}; recorded {f['recorded_at']}",
-              highlight=False)
+              f"[bold]{f['status']}[/bold], attribution {f['attribution']}")
+    out.print(f"  incident {f['incident_id']}, occurred {f['occurred']} .. {f['occurred_end']}")
+    out.print(f"  rule {f['rule_id']} {f['rule_version']}; recorded {f['recorded_at']}")
     out.print("[bold]Explanation[/bold]")
     for item in f["explanation"]:
-        out.print("  " + "; ".join(f"{k}: {v}" for k, v in item.items()), highlight=False,
-                  markup=False)
+        out.print("  " + "; ".join(f"{k}: {v}" for k, v in item.items()), markup=False)
     out.print("[bold]History[/bold]")
-    out.print(f"  {f['recorded_at']} recorded: alleged, confidence {story['recorded_confidence']}",
-              highlight=False)
+    out.print(f"  {f['recorded_at']} recorded: alleged, confidence {story['recorded_confidence']}")
     for h in story["history"]:
         what = (f"status {h['status']} by {h['by']}: {h['note']}" if "status" in h
                 else f"confidence {h['confidence']}: {'; '.join(h['reasons'])}")
-        out.print(f"  {h['recorded_at']} {what}", highlight=False, markup=False)
-    out.print(f"[bold]Sources[/bold] ({len(story['sources'])})", highlight=False)
+        out.print(f"  {h['recorded_at']} {what}", markup=False)
+    out.print(f"[bold]Sources[/bold] ({len(story['sources'])})")
     for s in story["sources"]:
         cites = ", ".join(s["body"].get("sources", [])) or "no citation"
-        out.print(f"  {s['report_key']} ({cites})", highlight=False, markup=False)
+        out.print(f"  {s['report_key']} ({cites})", markup=False)

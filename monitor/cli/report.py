@@ -69,7 +69,7 @@ def report_(c: Context, since: dt.date, until: dt.date, cutoff: dt.time | None,
                 paths = [report.write_daily(ledger, pack, output_dir, day, fmt, cutoff=cutoff)
                          for day in bar]
             c.console.print(f"{len(paths)} brief(s) in {output_dir}: {paths[0].name} .. "
-                            f"{paths[-1].name}", highlight=False)
+                            f"{paths[-1].name}")
             return
         text = report.brief(ledger, pack, since, until, fmt, cutoff=cutoff)
     finally:
@@ -79,5 +79,4 @@ def report_(c: Context, since: dt.date, until: dt.date, cutoff: dt.time | None,
         return
     output.parent.mkdir(parents=True, exist_ok=True)
     output.write_text(text, encoding="utf-8")
-    c.console.print(f"brief written to {output} ({len(text.encode()) // 1024} kB)",
-                    highlight=False)
+    c.console.print(f"brief written to {output} ({len(text.encode()) // 1024} kB)")

@@ -40,5 +40,5 @@ def serve(c: Context, host: str, port: int) -> None:
     shown = "127.0.0.1" if host in ("0.0.0.0", "::") else host
     base = f"http://{f'[{shown}]' if ':' in shown else shown}:{port}"
     c.console.print(f"Serving {db} read-only at {base}/ledger — the findings map is "
-                    f"{base}/-/findings-map. Ctrl-C stops.", highlight=False)
+                    f"{base}/-/findings-map. Ctrl-C stops.")
     run(ds, host, port)
