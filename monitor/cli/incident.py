@@ -19,6 +19,7 @@ from .common import Context, esc, pass_ctx
 if TYPE_CHECKING:
     from rich.console import Console
 
+    from ..imports import ImportResult
     from ..service import BatchResult, Rejection
 
 
@@ -121,7 +122,7 @@ def incident_add(c: Context, json_file: Any, prompt: bool, **fields: Any) -> Non
         items = [validate(_record_from_flags(given, fields["feed"]), "flags")]
     result = c.monitor().submit(items)
     print_outcomes(c, result)
-    _report_rejections(c, result.rejections, result.new + result.duplicates)
+    _report_rejections(c, result)
 
 
 def _json_records(json_file: Any) -> list[tuple[str, Any]]:
@@ -138,9 +139,9 @@ def _json_records(json_file: Any) -> list[tuple[str, Any]]:
     except json.JSONDecodeError as exc:
         if exc.msg != "Extra data":  # not a document followed by more: not JSON Lines either
             raise click.ClickException(f"{name}: not valid JSON: {exc}") from None
-        lines = [(f"{name} line {n}", parse_line(line, f"{name} line {n}"))
-                 for n, line in enumerate(raw.splitlines(), 1)]
-        return [(where, rec) for where, rec in lines if rec is not None]  # blank lines
+        lines = ((f"{name} line {n}", line) for n, line in enumerate(raw.splitlines(), 1))
+        return [(where, rec) for where, line in lines
+                if (rec := parse_line(line, where)) is not None]  # (None: a blank line)
     except (UnicodeDecodeError, ValueError, RecursionError) as exc:
         # ValueError: integers too long to convert; RecursionError: nesting deeper than Python
         # can follow
@@ -220,14 +221,15 @@ def _prompt_fields(words: VocabularySpec) -> dict[str, Any]:
     return {k: v for k, v in out.items() if v not in (None, [])}
 
 
-def _report_rejections(c: Context, rejections: list[Rejection], taken: int) -> None:
-    """Each rejection, then an error (exit status 1) if there was one; ``taken``: how many
-    records went in (new or already recorded)."""
-    for rej in rejections:
-        c.err.print(f"[red]rejected[/red] {esc(str(rej))}", highlight=False, markup=True)
-    if rejections:
-        raise click.ClickException(f"{len(rejections)} record(s) rejected; " + (
-            "the others were recorded" if taken else "nothing was recorded"))
+def _report_rejections(c: Context, result: BatchResult | ImportResult) -> None:
+    """Each of ``result``'s rejections, then an error (exit status 1) if there was one,
+    saying whether the other records went in."""
+    for rej in result.rejections:
+        c.err.print(f"[red]rejected[/red] {esc(str(rej))}", markup=True)
+    if result.rejections:
+        raise click.ClickException(f"{len(result.rejections)} record(s) rejected; " + (
+            "the others were recorded" if result.new + result.duplicates
+            else "nothing was recorded"))
 
 
 @click.command("import")
@@ -275,7 +277,7 @@ def import_(c: Context, path: Path, fmt: str, reliability: str | None, feed: str
     c.console.print(f"{esc(path.name)}: {result.new} new report(s), {result.duplicates} already "
                     f"recorded, {len(result.rejections)} rejected; {result.findings} finding(s)"
                     + (f": {terms}" if terms else ""))
-    _report_rejections(c, result.rejections, result.new + result.duplicates)
+    _report_rejections(c, result)
 
 
 class _ImportBar:
