@@ -346,3 +346,15 @@ def test_what_a_source_wrote_is_shown_as_written_never_as_markup(tmp_path, monke
     # the findings' source ids ("[/x]" stopped the table with a markup error)
     shown = run(db, "findings").output
     assert all(f"│ manual:{sid} " in shown for sid in hostile), shown
+
+
+def test_the_commands_consoles_print_a_line_as_it_is() -> None:
+    """No emoji codes and no highlighting on either console the commands print with: the
+    "a256:d3af" of a rule's hash is not coloured as an address, "2016-08-09" not as numbers."""
+    from monitor.cli.common import Context
+
+    context = Context(None, None)
+    for console in (context.console, context.err):
+        line = console.render_str("rule sha256:d3af9724 on 2016-08-09 for manual:a:1")
+        assert line.plain == "rule sha256:d3af9724 on 2016-08-09 for manual:a:1"
+        assert line.spans == []

@@ -44,7 +44,7 @@ class Context:
 
             # text lines never wrapped; what a line says is printed as it is: ":a:" in a
             # report key is not an emoji's code, nor the "a256:d3af" of a hash a time to colour
-            self._console = Console(stderr=False, soft_wrap=True, emoji=False)
+            self._console = Console(stderr=False, soft_wrap=True, emoji=False, highlight=False)
         return self._console
 
     @property
@@ -52,7 +52,7 @@ class Context:
         if self._err is None:
             from rich.console import Console
 
-            self._err = Console(stderr=True, soft_wrap=True, emoji=False)
+            self._err = Console(stderr=True, soft_wrap=True, emoji=False, highlight=False)
         return self._err
 
     @property
