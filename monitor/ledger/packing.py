@@ -179,9 +179,9 @@ class Packing(Chain):
         except zstandard.ZstdError:  # samples too few, too small or too alike to learn from
             return None
         encoded = base64.b64encode(data.as_bytes()).decode()
-        stored = self.append("dictionaries", {"feed": feed, "stored_in": stored_in,
-                                              "samples": len(samples), "dictionary": encoded})
-        return stored["seq"], encoded
+        seq = self.add("dictionaries", {"feed": feed, "stored_in": stored_in,
+                                        "samples": len(samples), "dictionary": encoded})[0]
+        return seq, encoded
 
     def _rolled_back(self, head: int) -> None:
         # a dictionary appended after ``head`` is gone with the rows it packed

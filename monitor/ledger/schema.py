@@ -551,4 +551,3 @@ def read_tables(conn: Any) -> dict[str, ChainedTable]:
             kinds = tuple(_KIND_OF_SQL.get(r[2].upper(), str) for r in info[len(COMMON_COLUMNS):])
             tables[name] = ChainedTable(name, columns, kinds, json_cols)
     return tables
-
