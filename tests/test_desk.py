@@ -42,19 +42,9 @@ def test_a_table_in_a_pipe_is_one_line_a_row_with_whole_ids(db) -> None:
 
 
 def test_a_terminal_table_fits_its_width_and_says_how_many_more(db, monkeypatch) -> None:
-    from rich.console import Console
-
-    from monitor.cli import common
-
     tsv = [line.split("\t") for line in run(db, "findings", "--limit", "3").output.splitlines()]
     parties = [row[tsv[0].index("charged_to")] for row in tsv[1:]]
-
-    def narrow(self):  # an 80-column terminal
-        if self._console is None:
-            self._console = Console(force_terminal=True, width=80, color_system=None)
-        return self._console
-    monkeypatch.setattr(common.Context, "console", property(narrow))
-    monkeypatch.setattr("monitor.cli.options.TERMINAL_LIMIT", 3)
+    terminal(monkeypatch, 3)  # an 80-column terminal
     out = run(db, "findings")
     lines = out.output.splitlines()
     assert max(len(line) for line in lines) <= 80
