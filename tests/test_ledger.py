@@ -1550,10 +1550,15 @@ _SCALARS = st.one_of(st.none(), st.booleans(), st.integers(), st.text(),
                      st.floats(min_value=1e15, max_value=1e18))
 
 
-@settings(max_examples=1500, deadline=None, database=None)
-@given(st.dictionaries(st.text(min_size=1, max_size=12), _SCALARS, max_size=8),
-       st.text(min_size=1, max_size=12))
-def test_the_fast_canonical_form_is_the_contracts_text_for_any_scalar_row(row, table) -> None:
+# The two property tests below run twice: a few hundred examples in `make test`, ten times as
+# many with the slow tests (CI runs both; 1,500 each in `make test` were ~13 s of its CPU).
+_QUICK = settings(max_examples=300, deadline=None, database=None)
+_THOROUGH = settings(max_examples=3000, deadline=None, database=None)
+_SCALAR_ROWS = (st.dictionaries(st.text(min_size=1, max_size=12), _SCALARS, max_size=8),
+                st.text(min_size=1, max_size=12))
+
+
+def _scalar_row_hashes_as_the_contract_says(row: dict[str, Any], table: str) -> None:
     """The hash is taken over orjson's text where it writes what the contract (json.dumps)
     writes; anything else — floats json writes with an exponent, NaN, huge integers, lone
     surrogates, non-ASCII keys — gives the contract's text, or the contract's error."""
@@ -1565,6 +1570,20 @@ def test_the_fast_canonical_form_is_the_contracts_text_for_any_scalar_row(row, t
             entry_hash(table, row)
         return
     assert entry_hash(table, row) == hashlib.sha256(expected).hexdigest()
+
+
+@_QUICK
+@given(*_SCALAR_ROWS)
+def test_the_fast_canonical_form_is_the_contracts_text_for_any_scalar_row(row, table) -> None:
+    _scalar_row_hashes_as_the_contract_says(row, table)
+
+
+@pytest.mark.slow
+@_THOROUGH
+@given(*_SCALAR_ROWS)
+def test_the_fast_canonical_form_is_the_contracts_text_for_any_scalar_row_thoroughly(
+        row, table) -> None:
+    _scalar_row_hashes_as_the_contract_says(row, table)
 
 
 _STORED_FLOATS = st.one_of(st.floats(allow_nan=False, allow_infinity=False),
@@ -1634,9 +1653,7 @@ _JSONISH = st.recursive(
     max_leaves=20)
 
 
-@settings(max_examples=1500, deadline=None, database=None)
-@given(_JSONISH)
-def test_json_columns_are_written_as_the_contract_writes_them(value) -> None:
+def _json_column_is_jsons_text(value: Any) -> None:
     """canonical_json (a JSON column's stored text) is json.dumps's text for any nesting of
     values, through orjson or not; where json refuses, so does it."""
     from monitor.ledger.chain import _CANONICAL
@@ -1648,6 +1665,19 @@ def test_json_columns_are_written_as_the_contract_writes_them(value) -> None:
             canonical_json(value)
         return
     assert canonical_json(value) == expected
+
+
+@_QUICK
+@given(_JSONISH)
+def test_json_columns_are_written_as_the_contract_writes_them(value) -> None:
+    _json_column_is_jsons_text(value)
+
+
+@pytest.mark.slow
+@_THOROUGH
+@given(_JSONISH)
+def test_json_columns_are_written_as_the_contract_writes_them_thoroughly(value) -> None:
+    _json_column_is_jsons_text(value)
 
 
 def test_a_body_given_as_its_canonical_json_is_stored_and_hashed_as_the_value(
