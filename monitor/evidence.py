@@ -18,12 +18,15 @@ from .corroborate import Evidence, ReportFacts, count_independent, match, score
 from .errors import MonitorError
 from .ledger import Ledger
 from .models import ATTACK_EVENT_TYPES, IncidentReport, Resolution
-from .vocabulary import ANALYST_VERDICTS, SETTLED_STATUSES
+from .vocabulary import ANALYST_VERDICTS, GONE_STATUSES, SETTLED_STATUSES
 
 
 # What EvidenceKeeper.links_ahead gives for a report whose link was not read ahead: the caller
 # searches for it when it records the report (find_incident)
 SEARCH: Any = object()
+# Incidents whose standing findings one statement reads (EvidenceKeeper.standing): SQLite
+# builds of before 3.32 allow 999 values in a statement.
+_STANDING_CHUNK = 500
 
 
 class EvidenceError(MonitorError, ValueError):
@@ -126,6 +129,27 @@ class EvidenceKeeper:
             return repeat(None)
         return self.find_incidents([facts_of(*made) for made in batch], feeds)
 
+    def standing(self, incidents: Iterable[str]) -> dict[str, dict[str, dict[str, Any]]]:
+        """The findings standing on each of ``incidents`` now (neither superseded nor
+        retracted), by term (of two, the later), without their explanations, read a few
+        hundred incidents a statement."""
+        wanted = list(dict.fromkeys(incidents))
+        found: dict[str, dict[str, dict[str, Any]]] = {iid: {} for iid in wanted}
+        for start in range(0, len(wanted), _STANDING_CHUNK):
+            for f in self.ledger.findings(incident_id=wanted[start:start + _STANDING_CHUNK],
+                                          explained=False):
+                if f["status"] not in GONE_STATUSES:
+                    found[f["incident_id"]][f["term"]] = f
+        return found
+
+    def standing_ahead(self, links: Iterable[tuple[str, str] | None | object]
+                       ) -> dict[str, dict[str, dict[str, Any]]]:
+        """:meth:`standing` for the incidents a batch links to, when :meth:`links_ahead` read
+        them (a list); else nothing (each report's are read when it is recorded)."""
+        if not isinstance(links, list):
+            return {}
+        return self.standing(link[0] for link in links if isinstance(link, tuple))
+
     def link(self, report_key: str, incident: str, by: str, reason: str) -> None:
         self.ledger.append("links", {"report_key": report_key, "incident_id": incident,
                                      "action": "link", "by": by, "reason": reason})
@@ -166,14 +190,15 @@ class EvidenceKeeper:
 
     def rescore(self, finding: dict[str, Any], by: str) -> None:
         """Re-score a finding from its current sources; a new entry only if it changed. Two
-        independent sources make an alleged finding corroborated (and fewer, alleged again)."""
+        independent sources make an alleged finding corroborated (and fewer, alleged again).
+        ``finding`` needs its id, incident, feed and source id (not its explanation)."""
         sources = self.sources_of(finding)
         facts = [_facts_of_report(r) for r in sources]
         independent = count_independent(facts) if facts else 1
         reliabilities = tuple(r["body"].get("reliability") for r in sources) or (None,)
-        grade, reasons = _score(_evidence_of(finding), reliabilities, independent)
         current = self.ledger.finding(finding["finding_id"])
         assert current is not None
+        grade, reasons = _score(_evidence_of(current), reliabilities, independent)
         if grade != current["confidence"]:
             self.ledger.append("confidence_changes", {"finding_id": finding["finding_id"],
                                                       "confidence": grade, "reasons": reasons})

@@ -253,9 +253,11 @@ class Monitor(Evaluator):
                 for (r, _), row in zip(fresh, rows)])
             links = self.evidence.links_ahead(  # corroboration: read for the batch at once
                 [(r, res, incident_id(r.feed, r.source_id)) for r, (res, _) in fresh], feeds)
+            # ... and the findings standing on the incidents linked to
+            standing = self.evidence.standing_ahead(links)
             with self.ledger.deferred():  # a table's rows of the batch in one statement
                 recorded = iter([self._record(r, *ready, sources, feeds, windows, explanations,
-                                              row, stored, link)
+                                              row, stored, link, standing)
                                  for (r, ready), row, stored, link in zip(fresh, rows, packed,
                                                                           links)])
             result.outcomes = [o if o is not None else next(recorded) for o in result.outcomes]
@@ -346,8 +348,7 @@ class Monitor(Evaluator):
             incident = row["incident_id"]
             _, _, findings = self.evaluate(report)
             new = {f.term: f for f in findings}
-            on_incident = {f["term"]: f for f in self.ledger.findings(incident_id=incident)
-                           if f["status"] not in ("superseded", "retracted")}
+            on_incident = self.evidence.standing([incident])[incident]
             mine = {t: f for t, f in on_incident.items()
                     if (f["feed"], f["source_id"]) == (report.feed, report.source_id)}
             for term, old in mine.items():
@@ -489,7 +490,8 @@ class Monitor(Evaluator):
                 sources: set[tuple[str, str]], feeds: set[str],
                 windows: list[tuple[dt.datetime, dt.datetime]],
                 explanations: dict[str, Any], staged: Staged, stored: Sequence[str],
-                link: Any = SEARCH) -> Outcome:
+                link: Any = SEARCH,
+                standing: dict[str, dict[str, dict[str, Any]]] | None = None) -> Outcome:
         """Record one new report resolved as ``res`` and judged as ``findings``; note its
         event window in ``windows``. ``sources`` and ``feeds`` (what the ledger holds) are
         kept up to date here; ``explanations`` each finding's explanation as stored (by
@@ -497,7 +499,11 @@ class Monitor(Evaluator):
         ``stored`` its body and resolution as stored (:meth:`.Ledger.pack_batch`; the notes
         said again in the batch shared), ``link`` the incident of
         another feed it describes and why (:meth:`EvidenceKeeper.links_ahead`; searched for
-        now when :data:`~monitor.evidence.SEARCH`)."""
+        now when :data:`~monitor.evidence.SEARCH`), ``standing`` the findings standing on the
+        incidents the batch links to, read before its first record
+        (:meth:`EvidenceKeeper.standing_ahead`): an incident's are taken from it once, by the
+        first report recorded on it (the next one reads what that one changed), and a
+        supersession empties it (it may have changed any incident's)."""
         crash_point("service.record")
         own = incident_id(report.feed, report.source_id)
         key = report.report_key
@@ -529,8 +535,12 @@ class Monitor(Evaluator):
             self.evidence.link(key, iid, "corroboration", linked[1])
         replaced = self._supersede(report, sources, windows)
         sources.add((report.feed, report.source_id))
-        existing = {f["term"]: f for f in ledger.findings(incident_id=iid)
-                    if f["status"] not in ("superseded", "retracted")} if linked else {}
+        standing = {} if standing is None else standing
+        if replaced:
+            standing.clear()
+        ahead = standing.pop(iid, None)  # as it stood before the batch, and still stands
+        existing = {} if not linked else ahead if ahead is not None else \
+            self.evidence.standing([iid])[iid]
         recorded, supported = [], []
         for finding in findings:
             explanation = explanations[finding.finding_id]

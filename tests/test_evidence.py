@@ -526,3 +526,58 @@ def test_a_batch_of_one_feed_links_what_reports_recorded_one_at_a_time_link(
     for table in ("links", "finding_support", "findings", "confidence_changes",
                   "status_changes", "incidents", "reports"):
         assert [r[1:] for r in batch[table]] == [r[1:] for r in one_by_one[table]], table
+
+
+# The same Kafr Nabl strike: told by ACLED without saying who struck (MAY-CIV, charged to no
+# one), then by two UCDP records that say it was the government's air force (JIG-SAAF).
+_UNSAID = {**{k: v for k, v in THREE_SOURCES[1].items() if k != "attacker"},
+           "notes": "An air strike hit the market"}
+_SAID = [{**THREE_SOURCES[0], "source_id": f"U{n}", "sources": [f"witness {n}"]}
+         for n in (1, 2)]
+_MOVED = {**_SAID[0], "revision": "2",  # U1 corrected: elsewhere
+          "location": {"lat": 36.2, "lon": 37.15, "precision": 1, "place": "Aleppo"}}
+
+
+@pytest.mark.parametrize("before, batch", [
+    ([_UNSAID], _SAID),
+    ([_UNSAID, _SAID[0]], [_MOVED, _SAID[1]]),
+], ids=["two reports link to one incident", "a revision moves away from it"])
+def test_a_batch_reads_the_findings_standing_on_a_linked_incident_as_they_stand(
+        tmp_path: Path, pack, before: list[dict], batch: list[dict]) -> None:
+    """The findings standing on the incidents a batch links to are read before it is
+    recorded (EvidenceKeeper.standing_ahead), and each report sees them as the reports before
+    it in the batch left them: the second UCDP record supports the JIG-SAAF finding the first
+    made on ACLED's incident; once the first is revised to another place, its finding there
+    no longer stands, and the second makes its own. As submitting each record alone does."""
+    from tests.test_pipeline import content
+
+    ledgers = {}
+    for way in ("batch", "one by one"):
+        ledger = Ledger.open(tmp_path / f"{way}.db")
+        monitor = Monitor(pack, ledger)
+        for record in before:
+            monitor.submit([("before", record)])
+        for items in [batch] if way == "batch" else [[r] for r in batch]:
+            assert not monitor.submit([(f"item {i}", r) for i, r in enumerate(items)]).rejections
+        assert ledger.verify().ok
+        incident = ledger.query("SELECT incident_id FROM reports WHERE feed = 'acled'")[0][
+            "incident_id"]
+        standing = {f["term"]: f for f in current(ledger) if f["incident_id"] == incident}
+        assert set(standing) == {"JIG-SAAF", "MAY-CIV"}
+        jig = standing["JIG-SAAF"]
+        support = {s["report_key"] for s in ledger.history("finding_support", jig["finding_id"])}
+        if len(before) == 1:  # U1 made it, U2 supports it
+            assert jig["source_id"] == "U1" and support == {"ucdp:U2:1"}
+        else:  # U1's was superseded by its revision: U2 made its own
+            assert jig["source_id"] == "U2" and support == set()
+        # the findings whole (a batch shares the texts it says twice: stored, they differ)
+        findings = [{k: v for k, v in f.items() if k not in ("seq", "recorded_at", "prev_hash", "hash")}
+                    for f in ledger.findings()]
+        ledger.close()
+        ledgers[way] = {**content(tmp_path / f"{way}.db"), "findings": findings}
+    assert ledgers["batch"]["findings"] == ledgers["one by one"]["findings"]
+    for table in ("links", "finding_support", "confidence_changes", "status_changes",
+                  "reports"):
+        # (without seq: one at a time, each submit refreshes the patterns)
+        assert [r[1:] for r in ledgers["batch"][table]] == [
+            r[1:] for r in ledgers["one by one"][table]], table

@@ -80,7 +80,7 @@ class Queries(LedgerBase):
                  instrument: str | Sequence[str] | None = None,
                  since: str | date | None = None, until: str | date | None = None,
                  status: str | Sequence[str] | None = None,
-                 incident_id: str | None = None, limit: int | None = None,
+                 incident_id: str | Sequence[str] | None = None, limit: int | None = None,
                  as_json: bool = False, newest_first: bool = False,
                  with_place: bool = False, explained: bool = True,
                  with_aggregate: bool = False) -> list[Any]:
@@ -90,11 +90,11 @@ class Queries(LedgerBase):
         is a charged set (TERMS.md §4 "Counting": "syrian_government" matches the findings
         charged to it alone; "russia or syrian_government", "undetermined", "unattributed");
         ``attribution`` is single, ambiguous, undetermined or joint. ``term``, ``party``,
-        ``instrument`` and ``status`` may each be several values: any of them. ``since`` (inclusive) and
-        ``until`` (exclusive) bound ``occurred``, which the writer stores as UTC
-        ``YYYY-MM-DDTHH:MM:SS+00:00`` (text order is time order): a date means the start of
-        that day in UTC (``until="2016-09-13"`` ends with 12 September); an aware datetime is
-        taken in UTC. With ``as_json`` each finding is a JSON object in UTF-8 bytes (the same
+        ``instrument``, ``status`` and ``incident_id`` may each be several values: any of them
+        (none: no filter). ``since`` (inclusive) and ``until`` (exclusive) bound
+        ``occurred``, which the writer stores as UTC ``YYYY-MM-DDTHH:MM:SS+00:00`` (text order
+        is time order): a date means the start of that day in UTC (``until="2016-09-13"`` ends
+        with 12 September); an aware datetime is taken in UTC. With ``as_json`` each finding is a JSON object in UTF-8 bytes (the same
         keys and values, made by SQLite, JSON columns embedded as stored): nothing is decoded
         to be encoded again. Without ``explained`` the rows leave the explanation out (the
         biggest value of a finding, put back from the texts it shares with others);
@@ -150,8 +150,8 @@ class Queries(LedgerBase):
         # unary + keeps SQLite on an index of occurred. A term and a window are one range of
         # idx_findings_term_occurred (m006).
         plus = "+" * bounded
-        terms, parties, instruments, states = (_values(get(k)) for k in (
-            "term", "party", "instrument", "status"))
+        terms, parties, instruments, states, incidents = (_values(get(k)) for k in (
+            "term", "party", "instrument", "status", "incident_id"))
         party_clause = ("EXISTS (SELECT 1 FROM finding_parties p WHERE p.finding_id = "
                         f"f.finding_id AND p.party IN {_marks(parties)})" if self._derived else
                         f"{CHARGED_SET_SQL} IN {_marks(parties)}")
@@ -159,7 +159,7 @@ class Queries(LedgerBase):
                     f"{plus}f.instrument IN {_marks(instruments)}": instruments,
                     "f.attribution = ?": get("attribution"),
                     f"f.status IN {_marks(states)}": states,
-                    "f.incident_id = ?": get("incident_id"),
+                    f"f.incident_id IN {_marks(incidents)}": incidents,
                     "f.occurred >= ?": _utc_bound(since), "f.occurred < ?": _utc_bound(until),
                     party_clause: parties}
         where = {clause: value for clause, value in where_of.items() if value is not None}
