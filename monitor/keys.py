@@ -1,7 +1,9 @@
-"""A report's key (``feed:source_id:revision``), in a module of its own: the ledger reads it
-without building the report's model."""
+"""A report's key (``feed:source_id:revision``) and its incident's id, in a module of their own:
+the ledger reads them without building the report's model."""
 
 from __future__ import annotations
+
+import hashlib
 
 
 def report_key(feed: str, source_id: str, revision: str) -> str:
@@ -13,3 +15,9 @@ def report_key(feed: str, source_id: str, revision: str) -> str:
 
 def _key_part(text: str) -> str:
     return text.replace("%", "%25").replace(":", "%3A") if ("%" in text or ":" in text) else text
+
+
+def incident_id(feed: str, source_id: str) -> str:
+    """A stable id for the incident a source record describes: the same for every revision of
+    the record, and the same on every replay (:attr:`IncidentReport.incident_id`)."""
+    return "i-" + hashlib.sha256(f"{feed}:{source_id}".encode("utf-8")).hexdigest()[:16]

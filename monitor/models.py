@@ -22,7 +22,7 @@ from pydantic import (
 )
 
 from .filemodel import FileModel  # noqa: F401  (re-exported)
-from .keys import report_key
+from .keys import incident_id, report_key
 from .vocabulary import (  # noqa: F401  (re-exported: the vocabulary every module speaks)
     AIRCRAFT_PLATFORMS,
     ATTACK_EVENT_TYPES,
@@ -196,11 +196,18 @@ class IncidentReport(BaseModel):
         character is written as it is. Made once a report (recording asks for it ~7 times)."""
         return report_key(self.feed, self.source_id, self.revision)
 
+    @functools.cached_property
+    def incident_id(self) -> str:
+        """The id of the incident this report's source record describes: the same for every
+        revision (:func:`monitor.keys.incident_id`). Made once a report, like its key."""
+        return incident_id(self.feed, self.source_id)
+
     def model_copy(self, *, update: Mapping[str, Any] | None = None,
                    deep: bool = False) -> IncidentReport:
-        """A copy (with ``update``'s fields changed), which makes its own key."""
+        """A copy (with ``update``'s fields changed), which makes its own key and id."""
         copied = super().model_copy(update=update, deep=deep)
         copied.__dict__.pop("report_key", None)
+        copied.__dict__.pop("incident_id", None)
         return copied
 
 

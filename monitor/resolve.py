@@ -7,7 +7,6 @@ a zone, and which words made an air strike a helicopter strike.
 from __future__ import annotations
 
 import datetime as dt
-import hashlib
 from collections.abc import Sequence
 from zoneinfo import ZoneInfo
 
@@ -22,12 +21,6 @@ UTC = dt.timezone.utc
 # TERMS.md §4 "Aggregate reports"
 AGGREGATE_WINDOW = dt.timedelta(days=7)
 COUNTRY_PRECISION = 6  # UCDP where_prec 6: the whole country
-
-
-def incident_id(feed: str, source_id: str) -> str:
-    """A stable id for the incident a source record describes: the same for every revision of
-    the record, and the same on every replay."""
-    return "i-" + hashlib.sha256(f"{feed}:{source_id}".encode("utf-8")).hexdigest()[:16]
 
 
 def time_window(report: IncidentReport, tz: ZoneInfo) -> tuple[dt.datetime, dt.datetime, str]:

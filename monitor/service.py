@@ -27,7 +27,7 @@ from .judge import Judge, finding_id
 from .ledger import CanonicalJSON, Ledger, canonical_json, iso, share_notes
 from .models import Finding, IncidentReport, Outcome, Resolution
 from .problems import location
-from .resolve import incident_id, resolve, resolve_many
+from .resolve import resolve, resolve_many
 from .staged import Staged, stage
 from .webhooks import Event, Notifier
 
@@ -109,7 +109,7 @@ class Evaluator:
 
     def evaluate(self, report: IncidentReport) -> tuple[str, Resolution, list[Finding]]:
         """Resolve and judge one report without recording it (rule suites use this)."""
-        iid = incident_id(report.feed, report.source_id)
+        iid = report.incident_id
         res = resolve(report, self.pack)
         return iid, res, self.judge.judge(iid, report, res)
 
@@ -118,7 +118,7 @@ class Evaluator:
         """Resolve (a batch at once) and judge reports without recording them: each one's
         resolution and findings, in order. A function of the pack alone (no ledger), which is
         what lets :mod:`monitor.pipeline`'s worker do it for :meth:`submit`."""
-        return [(res, self.judge.judge(incident_id(r.feed, r.source_id), r, res))
+        return [(res, self.judge.judge(r.incident_id, r, res))
                 for r, res in zip(reports, resolve_many(reports, self.pack))]
 
 
@@ -252,7 +252,7 @@ class Monitor(Evaluator):
                 (r.feed, row.body, canonical_json(share_notes(row.incident["resolution"], shared)))
                 for (r, _), row in zip(fresh, rows)])
             links = self.evidence.links_ahead(  # corroboration: read for the batch at once
-                [(r, res, incident_id(r.feed, r.source_id)) for r, (res, _) in fresh], feeds)
+                [(r, res, r.incident_id) for r, (res, _) in fresh], feeds)
             # ... and the findings standing on the incidents linked to
             standing = self.evidence.standing_ahead(links)
             with self.ledger.deferred():  # a table's rows of the batch in one statement
@@ -505,7 +505,7 @@ class Monitor(Evaluator):
         first report recorded on it (the next one reads what that one changed), and a
         supersession empties it (it may have changed any incident's)."""
         crash_point("service.record")
-        own = incident_id(report.feed, report.source_id)
+        own = report.incident_id
         key = report.report_key
         ledger = self.ledger
         # corroboration: the same event reported by another feed is one incident

@@ -18,7 +18,6 @@ from typing import Any
 
 from .ledger import CanonicalJSON, canonical_json, compact_explanation, compact_resolution, iso
 from .models import Finding, IncidentReport, Resolution
-from .resolve import incident_id
 
 # Resolution keys recorded only when set: a pack using none of them records as before.
 OPTIONAL_RESOLUTION = ("weapon_class", "distances_km", "zone_responsible")
@@ -81,7 +80,7 @@ def incident_row(report: IncidentReport, res: Resolution) -> dict[str, Any]:
     stored again in its resolution (:func:`~monitor.ledger.compact.compact_resolution`)."""
     loc = report.location
     row = {
-        "incident_id": incident_id(report.feed, report.source_id),
+        "incident_id": report.incident_id,
         "report_key": report.report_key,
         "occurred_start": _texts(res.start)[0], "occurred_end": _texts(res.end)[0],
         "lat": loc.lat if loc else None, "lon": loc.lon if loc else None,
