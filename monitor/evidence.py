@@ -161,26 +161,31 @@ class EvidenceKeeper:
                                                "note": "the report describes the same event"})
         self.rescore(finding, by="corroboration")
 
-    def carry_over(self, old_id: str, new_id: str, by: str) -> None:
-        """Finding ``new_id`` supersedes ``old_id`` on the same incident (a revision of its
-        source record, a rule re-judged): the other reports that supported the old one and
-        still describe the incident support the new one too (recorded again, for it), and it
-        is re-scored. A revision of one source leaves the others' word standing."""
-        new = self.ledger.finding(new_id)
-        assert new is not None
-        reports = {r["report_key"] for r in self.ledger.reports_now_in(new["incident_id"])}
+    def carry_over(self, old_id: str, new: dict[str, Any], by: str) -> None:
+        """Finding ``new`` (its row as recorded, its explanation whole) supersedes ``old_id``
+        on the same incident (a revision of its source record, a rule re-judged): the other
+        reports that supported the old one and still describe the incident support the new one
+        too (recorded again, for it), and it is re-scored. A revision of one source leaves the
+        others' word standing."""
+        new_id = new["finding_id"]
+        in_incident = self.ledger.reports_now_in(new["incident_id"])
+        reports = {r["report_key"] for r in in_incident}
         for s in self.ledger.history("finding_support", old_id):
             if s["report_key"] in reports:
                 self.ledger.append("finding_support", {
                     "finding_id": new_id, "report_key": s["report_key"],
                     "independent": s["independent"],
                     "note": f"carried over from {old_id}, which this finding supersedes"})
-        self.rescore(new, by=by)
+        self.rescore(new, by=by, in_incident=in_incident)  # (support changes no incident)
 
-    def sources_of(self, finding: dict[str, Any]) -> list[dict[str, Any]]:
+    def sources_of(self, finding: dict[str, Any],
+                   in_incident: list[dict[str, Any]] | None = None) -> list[dict[str, Any]]:
         """The reports that support a finding now: the one that produced it and every
-        supporting report still linked to its incident."""
-        reports = {r["report_key"]: r for r in self.ledger.reports_now_in(finding["incident_id"])}
+        supporting report still linked to its incident (``in_incident``: the reports in the
+        incident now, :meth:`.Ledger.reports_now_in`, when the caller has read them)."""
+        if in_incident is None:
+            in_incident = self.ledger.reports_now_in(finding["incident_id"])
+        reports = {r["report_key"]: r for r in in_incident}
         keys = [k for k in reports if reports[k]["feed"] == finding["feed"]
                 and reports[k]["source_id"] == finding["source_id"]]
         keys += [s["report_key"] for s in self.ledger.history("finding_support",
@@ -188,17 +193,23 @@ class EvidenceKeeper:
                  if s["report_key"] in reports]
         return [reports[k] for k in dict.fromkeys(keys)]
 
-    def rescore(self, finding: dict[str, Any], by: str) -> None:
+    def rescore(self, finding: dict[str, Any], by: str,
+                in_incident: list[dict[str, Any]] | None = None) -> None:
         """Re-score a finding from its current sources; a new entry only if it changed. Two
         independent sources make an alleged finding corroborated (and fewer, alleged again).
-        ``finding`` needs its id, incident, feed and source id (not its explanation)."""
-        sources = self.sources_of(finding)
+        ``finding`` needs its id, incident, feed and source id; its explanation (whole, a
+        list), when it has it, gives the inputs of the score, else they are read;
+        ``in_incident`` as for :meth:`sources_of`."""
+        sources = self.sources_of(finding, in_incident)
         facts = [_facts_of_report(r) for r in sources]
         independent = count_independent(facts) if facts else 1
         reliabilities = tuple(r["body"].get("reliability") for r in sources) or (None,)
-        current = self.ledger.finding(finding["finding_id"])
+        current = self.ledger.finding(finding["finding_id"], explained=False)
         assert current is not None
-        grade, reasons = _score(_evidence_of(current), reliabilities, independent)
+        explained = finding if isinstance(finding.get("explanation"), list) else \
+            self.ledger.finding(finding["finding_id"])
+        assert explained is not None
+        grade, reasons = _score(_evidence_of(explained), reliabilities, independent)
         if grade != current["confidence"]:
             self.ledger.append("confidence_changes", {"finding_id": finding["finding_id"],
                                                       "confidence": grade, "reasons": reasons})

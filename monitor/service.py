@@ -30,6 +30,7 @@ from .problems import location
 from .resolve import resolve, resolve_many
 from .staged import Staged, stage
 from .webhooks import Event, Notifier
+from .vocabulary import GONE_STATUSES
 
 # Reports re-judged to a transaction (Monitor.rejudge): another writer waits at most this many
 # (about a second's work), never a whole re-judgement.
@@ -232,6 +233,8 @@ class Monitor(Evaluator):
                 fresh.append((report, ready))
                 result.outcomes.append(None)  # type: ignore[arg-type]  # filled in below
             sources = self.ledger.known_sources((r.feed, r.source_id) for r, _ in fresh)
+            # the findings of the records revised, read for the batch at once
+            revised = self.ledger.sources_findings(sources)
             feeds = self.ledger.feeds()
             windows: list[tuple[dt.datetime, dt.datetime]] = []
             if judged is None:
@@ -257,7 +260,7 @@ class Monitor(Evaluator):
             standing = self.evidence.standing_ahead(links)
             with self.ledger.deferred():  # a table's rows of the batch in one statement
                 recorded = iter([self._record(r, *ready, sources, feeds, windows, explanations,
-                                              row, stored, link, standing)
+                                              row, stored, link, standing, revised)
                                  for (r, ready), row, stored, link in zip(fresh, rows, packed,
                                                                           links)])
             result.outcomes = [o if o is not None else next(recorded) for o in result.outcomes]
@@ -368,8 +371,7 @@ class Monitor(Evaluator):
                 if fresh is not None:
                     made = self._append_finding(fresh, incident, report.report_key,
                                                 supersedes=old["finding_id"])
-                    self.evidence.carry_over(old["finding_id"], made["finding_id"],
-                                             by="rejudge")
+                    self.evidence.carry_over(old["finding_id"], made, by="rejudge")
                     counts["new"] += 1
             for term, fresh in new.items():
                 if term not in on_incident:
@@ -417,7 +419,7 @@ class Monitor(Evaluator):
                                          "incident_id": where["own_incident"],
                                          "action": "unlink", "by": by, "reason": note})
             for f in self.ledger.findings(incident_id=left):
-                if f["status"] in ("superseded", "retracted"):
+                if f["status"] in GONE_STATUSES:
                     continue
                 if (f["feed"], f["source_id"]) == (report.feed, report.source_id):
                     self.ledger.append("status_changes", {
@@ -438,14 +440,21 @@ class Monitor(Evaluator):
     # --- revisions and retractions: new entries, never rewrites -----------------
 
     def _current(self, feed: str, source_id: str,
-                 sources: set[tuple[str, str]] | None = None) -> list[dict[str, Any]]:
+                 sources: set[tuple[str, str]] | None = None,
+                 ahead: dict[tuple[str, str], list[dict[str, Any]]] | None = None
+                 ) -> list[dict[str, Any]]:
         """The findings in force of every revision of a source record; ``sources`` (the
-        records known to have revisions, when the caller looked them up) spares a query."""
+        records known to have revisions, when the caller looked them up) spares a query, and
+        so does ``ahead`` (:meth:`.Ledger.sources_findings`, read for a batch before its first
+        record: a record's are taken from it once, by its first revision recorded; the next
+        one reads what that one changed)."""
         if (feed, source_id) not in sources if sources is not None else (
                 not self.ledger.has_source(feed, source_id)):
             return []  # the common case: a record seen for the first time
-        return [f for f in self.ledger.source_findings(feed, source_id)
-                if f["status"] not in ("superseded", "retracted")]
+        found = ahead.pop((feed, source_id), None) if ahead is not None else None
+        if found is None:
+            found = self.ledger.source_findings(feed, source_id)
+        return [f for f in found if f["status"] not in GONE_STATUSES]
 
     def _retract(self, feed: str, source_id: str) -> int:
         current = self._current(feed, source_id)
@@ -456,10 +465,13 @@ class Monitor(Evaluator):
         return len(current)
 
     def _supersede(self, report: IncidentReport, sources: set[tuple[str, str]],
-                   windows: list[tuple[dt.datetime, dt.datetime]]) -> dict[str, str]:
-        """Supersede the findings of a record's earlier revisions; return term -> old id."""
+                   windows: list[tuple[dt.datetime, dt.datetime]],
+                   revised: dict[tuple[str, str], list[dict[str, Any]]] | None = None
+                   ) -> dict[str, str]:
+        """Supersede the findings of a record's earlier revisions (``revised``: read ahead,
+        :meth:`_current`); return term -> old id."""
         replaced: dict[str, str] = {}
-        for f in self._current(report.feed, report.source_id, sources):
+        for f in self._current(report.feed, report.source_id, sources, revised):
             if f["revision"] == report.revision:
                 continue
             replaced[f["term"]] = f["finding_id"]
@@ -491,7 +503,8 @@ class Monitor(Evaluator):
                 windows: list[tuple[dt.datetime, dt.datetime]],
                 explanations: dict[str, Any], staged: Staged, stored: Sequence[str],
                 link: Any = SEARCH,
-                standing: dict[str, dict[str, dict[str, Any]]] | None = None) -> Outcome:
+                standing: dict[str, dict[str, dict[str, Any]]] | None = None,
+                revised: dict[tuple[str, str], list[dict[str, Any]]] | None = None) -> Outcome:
         """Record one new report resolved as ``res`` and judged as ``findings``; note its
         event window in ``windows``. ``sources`` and ``feeds`` (what the ledger holds) are
         kept up to date here; ``explanations`` each finding's explanation as stored (by
@@ -503,7 +516,9 @@ class Monitor(Evaluator):
         incidents the batch links to, read before its first record
         (:meth:`EvidenceKeeper.standing_ahead`): an incident's are taken from it once, by the
         first report recorded on it (the next one reads what that one changed), and a
-        supersession empties it (it may have changed any incident's)."""
+        supersession empties it (it may have changed any incident's); ``revised`` the findings
+        of the records the batch revises, read before its first record, each taken once, as
+        ``standing`` (:meth:`_current`)."""
         crash_point("service.record")
         own = report.incident_id
         key = report.report_key
@@ -533,7 +548,7 @@ class Monitor(Evaluator):
                                    "kind": "coarse_location", "detail": detail})
         if linked:
             self.evidence.link(key, iid, "corroboration", linked[1])
-        replaced = self._supersede(report, sources, windows)
+        replaced = self._supersede(report, sources, windows, revised)
         sources.add((report.feed, report.source_id))
         standing = {} if standing is None else standing
         if replaced:
@@ -557,7 +572,8 @@ class Monitor(Evaluator):
             row["supersedes"] = replaced.get(finding.term)
             recorded_at = ledger.add("findings", row)[1]  # (seq, recorded_at, ...)
             if row["supersedes"] is not None:  # the other sources' support stands
-                self.evidence.carry_over(row["supersedes"], row["finding_id"],
+                self.evidence.carry_over(row["supersedes"],
+                                         {**row, "explanation": finding.explanation},
                                          by=f"feed:{report.feed}")
             finding.recorded_at = recorded_at  # judged for this record alone
             recorded.append(finding)

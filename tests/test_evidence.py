@@ -581,3 +581,32 @@ def test_a_batch_reads_the_findings_standing_on_a_linked_incident_as_they_stand(
         # (without seq: one at a time, each submit refreshes the patterns)
         assert [r[1:] for r in ledgers["batch"][table]] == [
             r[1:] for r in ledgers["one by one"][table]], table
+
+
+def test_a_batch_reads_the_findings_of_the_records_it_revises_as_they_stand(tmp_path: Path,
+                                                                            pack) -> None:
+    """The findings of the records a batch revises are read before it is recorded
+    (Ledger.sources_findings), and each revision sees them as the revisions before it in the
+    batch left them: of a record whose first revision is recorded, revisions 2 and 3 in one
+    batch leave revision 3's findings standing, each superseding revision 2's, as submitting
+    each revision alone does."""
+    first = _SAID[0]
+    revisions = [{**first, "revision": str(n), "notes": f"{first['notes']} (update {n})"}
+                 for n in (2, 3)]
+    made = {}
+    for way in ("batch", "one by one"):
+        ledger = Ledger.open(tmp_path / f"{way}.db")
+        monitor = Monitor(pack, ledger)
+        monitor.submit([("revision 1", first)])
+        for items in [revisions] if way == "batch" else [[r] for r in revisions]:
+            assert not monitor.submit([(f"item {i}", r) for i, r in enumerate(items)]).rejections
+        assert ledger.verify().ok
+        findings = ledger.findings()
+        standing = [f for f in findings if f["status"] not in ("superseded", "retracted")]
+        assert {f["revision"] for f in standing} == {"3"} and len(standing) == 2
+        by_id = {f["finding_id"]: f for f in findings}
+        assert {by_id[f["supersedes"]]["revision"] for f in standing} == {"2"}
+        made[way] = [{k: v for k, v in f.items() if k not in ("seq", "recorded_at", "prev_hash",
+                                                              "hash")} for f in findings]
+        ledger.close()
+    assert made["batch"] == made["one by one"]

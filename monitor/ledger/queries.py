@@ -94,12 +94,12 @@ class Queries(LedgerBase):
         (none: no filter). ``since`` (inclusive) and ``until`` (exclusive) bound
         ``occurred``, which the writer stores as UTC ``YYYY-MM-DDTHH:MM:SS+00:00`` (text order
         is time order): a date means the start of that day in UTC (``until="2016-09-13"`` ends
-        with 12 September); an aware datetime is taken in UTC. With ``as_json`` each finding is a JSON object in UTF-8 bytes (the same
-        keys and values, made by SQLite, JSON columns embedded as stored): nothing is decoded
-        to be encoded again. Without ``explained`` the rows leave the explanation out (the
-        biggest value of a finding, put back from the texts it shares with others);
-        ``with_aggregate`` adds ``aggregate``, 1 for a tally or round-up (TERMS.md §4, the
-        explanation's first entry) and 0 otherwise.
+        with 12 September); an aware datetime is taken in UTC. With ``as_json`` each finding
+        is a JSON object in UTF-8 bytes (the same keys and values, made by SQLite, JSON
+        columns embedded as stored): nothing is decoded to be encoded again. Without
+        ``explained`` the rows leave the explanation out (the biggest value of a finding, put
+        back from the texts it shares with others); ``with_aggregate`` adds ``aggregate``, 1
+        for a tally or round-up (TERMS.md §4, the explanation's first entry) and 0 otherwise.
 
         Every finding at once: :meth:`each_finding` reads them a chunk at a time."""
         filters = {"term": term, "party": party, "attribution": attribution,
@@ -164,10 +164,7 @@ class Queries(LedgerBase):
                     party_clause: parties}
         where = {clause: value for clause, value in where_of.items() if value is not None}
         t = self._tables["findings"]
-        # the view's columns, in its order (confidence and status come last)
-        names = [*(c for c in t.columns if c != "confidence"), "confidence", "status"]
-        if not get("explained", True):
-            names.remove("explanation")
+        names = self._finding_columns(get("explained", True))
         # columns beyond the view's: the place from the incident's first report's row (joined
         # once for the three), and whether the finding is an aggregate's
         with_place = get("with_place", False) and count is None
@@ -224,9 +221,11 @@ class Queries(LedgerBase):
                           + ", ".join(found[:5]) + (", ..." if len(found) > 5 else "")
                           + "): give more of the id")
 
-    def finding(self, finding_id: str) -> dict[str, Any] | None:
-        """One finding with its current status, or None."""
-        return next(iter(self._rows("SELECT * FROM finding_status WHERE finding_id = ?",
+    def finding(self, finding_id: str, explained: bool = True) -> dict[str, Any] | None:
+        """One finding with its current status (without its explanation unless
+        ``explained``), or None."""
+        columns = "*" if explained else ", ".join(map(quote, self._finding_columns(False)))
+        return next(iter(self._rows(f"SELECT {columns} FROM finding_status WHERE finding_id = ?",
                                     [finding_id], "findings")), None)
 
     def incident(self, incident_id: str) -> dict[str, Any] | None:
@@ -503,6 +502,38 @@ class Queries(LedgerBase):
         return self._rows("SELECT * FROM finding_status WHERE finding_id IN (SELECT finding_id "
                           "FROM findings WHERE feed = ? AND source_id = ?) ORDER BY seq",
                           [feed, source_id], "findings")
+
+    def sources_findings(self, pairs: Iterable[tuple[str, str]]
+                         ) -> dict[tuple[str, str], list[dict[str, Any]]]:
+        """:meth:`source_findings` of each of these (feed, source_id) (an empty list for a
+        record without findings), read at once, without their explanations (the biggest value
+        of a finding, which a revision does not need)."""
+        names = self._finding_columns(explained=False)
+        select = ", ".join(f"f.{quote(c)}" for c in names)
+        by_feed: dict[str, list[str]] = {}
+        for feed, source_id in dict.fromkeys(pairs):
+            by_feed.setdefault(feed, []).append(source_id)
+        out: dict[tuple[str, str], list[dict[str, Any]]] = {
+            (feed, source_id): [] for feed, ids in by_feed.items() for source_id in ids}
+        json_cols = self._tables["findings"].json
+        with self._lock:
+            for feed, ids in by_feed.items():
+                for row in self._where_in(
+                        f"SELECT {select} FROM finding_status f WHERE f.finding_id IN (SELECT "
+                        "finding_id FROM findings WHERE feed = ? AND source_id IN ({marks}))",
+                        ids, [feed]):
+                    found = self._decode(json_cols, dict(zip(names, row)))
+                    out[feed, found["source_id"]].append(found)
+        for found in out.values():
+            found.sort(key=lambda f: f["seq"])
+        return out
+
+    def _finding_columns(self, explained: bool = True) -> list[str]:
+        """The columns of the ``finding_status`` view, in its order (confidence and status
+        come last), the explanation left out unless ``explained``."""
+        t = self._tables["findings"]
+        return [*(c for c in t.columns if c != "confidence" and (explained or c != "explanation")),
+                "confidence", "status"]
 
 
 def _values(value: str | Sequence[str] | None) -> list[str] | None:
