@@ -17,6 +17,7 @@ from typing import Any
 from .corroborate import Evidence, ReportFacts, count_independent, match, score
 from .errors import MonitorError
 from .ledger import Ledger
+from .ledger.base import IN_CHUNK
 from .models import ATTACK_EVENT_TYPES, IncidentReport, Resolution
 from .vocabulary import ANALYST_VERDICTS, GONE_STATUSES, SETTLED_STATUSES
 
@@ -24,9 +25,6 @@ from .vocabulary import ANALYST_VERDICTS, GONE_STATUSES, SETTLED_STATUSES
 # What EvidenceKeeper.links_ahead gives for a report whose link was not read ahead: the caller
 # searches for it when it records the report (find_incident)
 SEARCH: Any = object()
-# Incidents whose standing findings one statement reads (EvidenceKeeper.standing): SQLite
-# builds of before 3.32 allow 999 values in a statement.
-_STANDING_CHUNK = 500
 
 
 class EvidenceError(MonitorError, ValueError):
@@ -135,8 +133,8 @@ class EvidenceKeeper:
         hundred incidents a statement."""
         wanted = list(dict.fromkeys(incidents))
         found: dict[str, dict[str, dict[str, Any]]] = {iid: {} for iid in wanted}
-        for start in range(0, len(wanted), _STANDING_CHUNK):
-            for f in self.ledger.findings(incident_id=wanted[start:start + _STANDING_CHUNK],
+        for start in range(0, len(wanted), IN_CHUNK):
+            for f in self.ledger.findings(incident_id=wanted[start:start + IN_CHUNK],
                                           explained=False):
                 if f["status"] not in GONE_STATUSES:
                     found[f["incident_id"]][f["term"]] = f

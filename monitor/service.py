@@ -29,8 +29,8 @@ from .models import Finding, IncidentReport, Outcome, Resolution
 from .problems import location
 from .resolve import resolve, resolve_many
 from .staged import Staged, stage
-from .webhooks import Event, Notifier
 from .vocabulary import GONE_STATUSES
+from .webhooks import Event, Notifier
 
 # Reports re-judged to a transaction (Monitor.rejudge): another writer waits at most this many
 # (about a second's work), never a whole re-judgement.
@@ -234,7 +234,7 @@ class Monitor(Evaluator):
                 result.outcomes.append(None)  # type: ignore[arg-type]  # filled in below
             sources = self.ledger.known_sources((r.feed, r.source_id) for r, _ in fresh)
             # the findings of the records revised, read for the batch at once
-            revised = self.ledger.sources_findings(sources)
+            revised = self.ledger.source_findings_many(sources)
             feeds = self.ledger.feeds()
             windows: list[tuple[dt.datetime, dt.datetime]] = []
             if judged is None:
@@ -445,9 +445,9 @@ class Monitor(Evaluator):
                  ) -> list[dict[str, Any]]:
         """The findings in force of every revision of a source record; ``sources`` (the
         records known to have revisions, when the caller looked them up) spares a query, and
-        so does ``ahead`` (:meth:`.Ledger.sources_findings`, read for a batch before its first
-        record: a record's are taken from it once, by its first revision recorded; the next
-        one reads what that one changed)."""
+        so does ``ahead`` (:meth:`.Ledger.source_findings_many`, read for a batch before its
+        first record: a record's are taken from it once, by its first revision recorded; the
+        next one reads what that one changed)."""
         if (feed, source_id) not in sources if sources is not None else (
                 not self.ledger.has_source(feed, source_id)):
             return []  # the common case: a record seen for the first time

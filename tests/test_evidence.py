@@ -528,6 +528,8 @@ def test_a_batch_of_one_feed_links_what_reports_recorded_one_at_a_time_link(
         assert [r[1:] for r in batch[table]] == [r[1:] for r in one_by_one[table]], table
 
 
+# What two ledgers of the same reports, written differently, hold differently
+UNCOMPARED = ("seq", "recorded_at", "prev_hash", "hash")
 # The same Kafr Nabl strike: told by ACLED without saying who struck (MAY-CIV, charged to no
 # one), then by two UCDP records that say it was the government's air force (JIG-SAAF).
 _UNSAID = {**{k: v for k, v in THREE_SOURCES[1].items() if k != "attacker"},
@@ -571,7 +573,7 @@ def test_a_batch_reads_the_findings_standing_on_a_linked_incident_as_they_stand(
         else:  # U1's was superseded by its revision: U2 made its own
             assert jig["source_id"] == "U2" and support == set()
         # the findings whole (a batch shares the texts it says twice: stored, they differ)
-        findings = [{k: v for k, v in f.items() if k not in ("seq", "recorded_at", "prev_hash", "hash")}
+        findings = [{k: v for k, v in f.items() if k not in UNCOMPARED}
                     for f in ledger.findings()]
         ledger.close()
         ledgers[way] = {**content(tmp_path / f"{way}.db"), "findings": findings}
@@ -586,7 +588,7 @@ def test_a_batch_reads_the_findings_standing_on_a_linked_incident_as_they_stand(
 def test_a_batch_reads_the_findings_of_the_records_it_revises_as_they_stand(tmp_path: Path,
                                                                             pack) -> None:
     """The findings of the records a batch revises are read before it is recorded
-    (Ledger.sources_findings), and each revision sees them as the revisions before it in the
+    (Ledger.source_findings_many), and each revision sees them as the revisions before it in the
     batch left them: of a record whose first revision is recorded, revisions 2 and 3 in one
     batch leave revision 3's findings standing, each superseding revision 2's, as submitting
     each revision alone does."""
@@ -606,7 +608,6 @@ def test_a_batch_reads_the_findings_of_the_records_it_revises_as_they_stand(tmp_
         assert {f["revision"] for f in standing} == {"3"} and len(standing) == 2
         by_id = {f["finding_id"]: f for f in findings}
         assert {by_id[f["supersedes"]]["revision"] for f in standing} == {"2"}
-        made[way] = [{k: v for k, v in f.items() if k not in ("seq", "recorded_at", "prev_hash",
-                                                              "hash")} for f in findings]
+        made[way] = [{k: v for k, v in f.items() if k not in UNCOMPARED} for f in findings]
         ledger.close()
     assert made["batch"] == made["one by one"]

@@ -503,7 +503,7 @@ class Queries(LedgerBase):
                           "FROM findings WHERE feed = ? AND source_id = ?) ORDER BY seq",
                           [feed, source_id], "findings")
 
-    def sources_findings(self, pairs: Iterable[tuple[str, str]]
+    def source_findings_many(self, pairs: Iterable[tuple[str, str]]
                          ) -> dict[tuple[str, str], list[dict[str, Any]]]:
         """:meth:`source_findings` of each of these (feed, source_id) (an empty list for a
         record without findings), read at once, without their explanations (the biggest value
