@@ -202,12 +202,11 @@ class EvidenceKeeper:
         facts = [_facts_of_report(r) for r in sources]
         independent = count_independent(facts) if facts else 1
         reliabilities = tuple(r["body"].get("reliability") for r in sources) or (None,)
-        current = self.ledger.finding(finding["finding_id"], explained=False)
+        given = isinstance(finding.get("explanation"), list)  # else read with the rest
+        current = self.ledger.finding(finding["finding_id"], explained=not given)
         assert current is not None
-        explained = finding if isinstance(finding.get("explanation"), list) else \
-            self.ledger.finding(finding["finding_id"])
-        assert explained is not None
-        grade, reasons = _score(_evidence_of(explained), reliabilities, independent)
+        grade, reasons = _score(_evidence_of(finding if given else current), reliabilities,
+                                independent)
         if grade != current["confidence"]:
             self.ledger.append("confidence_changes", {"finding_id": finding["finding_id"],
                                                       "confidence": grade, "reasons": reasons})
