@@ -453,7 +453,7 @@ class Monitor(Evaluator):
             return []  # the common case: a record seen for the first time
         found = ahead.pop((feed, source_id), None) if ahead is not None else None
         if found is None:
-            found = self.ledger.source_findings(feed, source_id)
+            found = self.ledger.source_findings_many([(feed, source_id)])[feed, source_id]
         return [f for f in found if f["status"] not in GONE_STATUSES]
 
     def _retract(self, feed: str, source_id: str) -> int:

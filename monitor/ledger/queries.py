@@ -497,17 +497,12 @@ class Queries(LedgerBase):
             return self._conn.execute("SELECT 1 FROM reports WHERE feed = ? AND source_id = ? "
                                       "LIMIT 1", [feed, source_id]).fetchone() is not None
 
-    def source_findings(self, feed: str, source_id: str) -> list[dict[str, Any]]:
-        """Findings of every revision of one source record, with their current status."""
-        return self._rows("SELECT * FROM finding_status WHERE finding_id IN (SELECT finding_id "
-                          "FROM findings WHERE feed = ? AND source_id = ?) ORDER BY seq",
-                          [feed, source_id], "findings")
-
     def source_findings_many(self, pairs: Iterable[tuple[str, str]]
-                         ) -> dict[tuple[str, str], list[dict[str, Any]]]:
-        """:meth:`source_findings` of each of these (feed, source_id) (an empty list for a
-        record without findings), read at once, without their explanations (the biggest value
-        of a finding, which a revision does not need)."""
+                             ) -> dict[tuple[str, str], list[dict[str, Any]]]:
+        """For each of these (feed, source_id), the findings of every revision of that source
+        record, with their current status, in the order recorded (an empty list for a record
+        without findings), read at once, without their explanations (the biggest value of a
+        finding, which a revision or a retraction does not need)."""
         names = self._finding_columns(explained=False)
         select = ", ".join(f"f.{quote(c)}" for c in names)
         by_feed: dict[str, list[str]] = {}
