@@ -19,7 +19,7 @@ from .errors import MonitorError
 from .ledger import Ledger
 from .ledger.base import IN_CHUNK
 from .models import ATTACK_EVENT_TYPES, IncidentReport, Resolution
-from .vocabulary import ANALYST_VERDICTS, GONE_STATUSES, SETTLED_STATUSES
+from .vocabulary import ANALYST_VERDICTS, GONE_STATUSES, NEW_STATUS, SETTLED_STATUSES
 
 
 # What EvidenceKeeper.links_ahead gives for a report whose link was not read ahead: the caller
@@ -160,50 +160,64 @@ class EvidenceKeeper:
         self.rescore(finding, by="corroboration")
 
     def carry_over(self, old_id: str, new: dict[str, Any], by: str) -> None:
-        """Finding ``new`` (its row as recorded, its explanation whole) supersedes ``old_id``
-        on the same incident (a revision of its source record, a rule re-judged): the other
-        reports that supported the old one and still describe the incident support the new one
-        too (recorded again, for it), and it is re-scored. A revision of one source leaves the
-        others' word standing."""
+        """Finding ``new`` (its row as just recorded, its explanation whole) supersedes
+        ``old_id`` on the same incident (a revision of its source record, a rule re-judged):
+        the other reports that supported the old one and still describe the incident support
+        the new one too (recorded again, for it), and it is re-scored. A revision of one source
+        leaves the others' word standing. ``new`` is recorded by the caller just before, so
+        what the ledger would say of it is known here: its supports are the ones carried over
+        now, and it has no status or confidence change of its own."""
         new_id = new["finding_id"]
         in_incident = self.ledger.reports_now_in(new["incident_id"])
         reports = {r["report_key"] for r in in_incident}
+        carried = []
         for s in self.ledger.history("finding_support", old_id):
             if s["report_key"] in reports:
+                carried.append(s["report_key"])
                 self.ledger.append("finding_support", {
                     "finding_id": new_id, "report_key": s["report_key"],
                     "independent": s["independent"],
                     "note": f"carried over from {old_id}, which this finding supersedes"})
-        self.rescore(new, by=by, in_incident=in_incident)  # (support changes no incident)
+        # (support changes no incident)
+        self.rescore(new, by=by, in_incident=in_incident, fresh=carried)
 
     def sources_of(self, finding: dict[str, Any],
-                   in_incident: list[dict[str, Any]] | None = None) -> list[dict[str, Any]]:
+                   in_incident: list[dict[str, Any]] | None = None,
+                   supports: list[str] | None = None) -> list[dict[str, Any]]:
         """The reports that support a finding now: the one that produced it and every
         supporting report still linked to its incident (``in_incident``: the reports in the
-        incident now, :meth:`.Ledger.reports_now_in`, when the caller has read them)."""
+        incident now, :meth:`.Ledger.reports_now_in`, when the caller has read them;
+        ``supports``: the keys of the reports recorded as supporting it, when the caller
+        knows them)."""
         if in_incident is None:
             in_incident = self.ledger.reports_now_in(finding["incident_id"])
         reports = {r["report_key"]: r for r in in_incident}
         keys = [k for k in reports if reports[k]["feed"] == finding["feed"]
                 and reports[k]["source_id"] == finding["source_id"]]
-        keys += [s["report_key"] for s in self.ledger.history("finding_support",
-                                                              finding["finding_id"])
-                 if s["report_key"] in reports]
+        if supports is None:
+            supports = [s["report_key"] for s in self.ledger.history(
+                "finding_support", finding["finding_id"])]
+        keys += [k for k in supports if k in reports]
         return [reports[k] for k in dict.fromkeys(keys)]
 
     def rescore(self, finding: dict[str, Any], by: str,
-                in_incident: list[dict[str, Any]] | None = None) -> None:
+                in_incident: list[dict[str, Any]] | None = None,
+                fresh: list[str] | None = None) -> None:
         """Re-score a finding from its current sources; a new entry only if it changed. Two
         independent sources make an alleged finding corroborated (and fewer, alleged again).
         ``finding`` needs its id, incident, feed and source id; its explanation (whole, a
         list), when it has it, gives the inputs of the score, else they are read;
-        ``in_incident`` as for :meth:`sources_of`."""
-        sources = self.sources_of(finding, in_incident)
+        ``in_incident`` as for :meth:`sources_of`. ``fresh``: the finding's row was just
+        recorded, as given (its confidence), with no status of its own yet, and these are the
+        keys of its supports: nothing about it is read back."""
+        sources = self.sources_of(finding, in_incident, fresh)
         facts = [_facts_of_report(r) for r in sources]
         independent = count_independent(facts) if facts else 1
         reliabilities = tuple(r["body"].get("reliability") for r in sources) or (None,)
         given = isinstance(finding.get("explanation"), list)  # else read with the rest
-        current = self.ledger.finding(finding["finding_id"], explained=not given)
+        current = ({"confidence": finding["confidence"], "status": NEW_STATUS}
+                   if fresh is not None else
+                   self.ledger.finding(finding["finding_id"], explained=not given))
         assert current is not None
         grade, reasons = _score(_evidence_of(finding if given else current), reliabilities,
                                 independent)

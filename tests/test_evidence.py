@@ -319,6 +319,21 @@ def test_a_revision_of_one_source_keeps_the_support_of_the_others(monitor, ledge
     assert ledger.verify().ok
 
 
+def test_a_revision_alone_re_scores_its_new_findings_without_a_change(monitor, ledger):
+    # The new findings of a revision are re-scored from what was just recorded for them (not
+    # read back): one source, so each keeps the confidence it was recorded with and stays
+    # alleged, with no change of either recorded.
+    monitor.submit([("source", THREE_SOURCES[0])])
+    monitor.submit([("revision", REVISED)])
+    after = current(ledger)
+    assert after and all(f["supersedes"] for f in after)
+    for f in after:
+        assert f["status"] == "alleged"
+        assert ledger.history("confidence_changes", f["finding_id"]) == []
+        assert ledger.history("status_changes", f["finding_id"]) == []
+    assert ledger.verify().ok
+
+
 def test_a_rejudged_finding_keeps_the_support_of_the_other_sources(tmp_path, clock):
     copy_project(tmp_path)
     ledger = Ledger.open(tmp_path / "l.db", clock=clock)
