@@ -178,7 +178,7 @@ class EvidenceKeeper:
                     "finding_id": new_id, "report_key": s["report_key"],
                     "independent": s["independent"],
                     "note": f"carried over from {old_id}, which this finding supersedes"})
-        # (support changes no incident)
+        # in_incident still holds: recording a support moves no report
         self.rescore(new, by=by, in_incident=in_incident, fresh=carried)
 
     def sources_of(self, finding: dict[str, Any],
@@ -227,7 +227,7 @@ class EvidenceKeeper:
         status = current["status"]
         if status in SETTLED_STATUSES:
             return
-        wanted = "corroborated" if independent >= 2 else "alleged"
+        wanted = "corroborated" if independent >= 2 else NEW_STATUS
         if wanted != status:
             self.ledger.append("status_changes", {
                 "finding_id": finding["finding_id"], "status": wanted, "by": by,

@@ -29,6 +29,7 @@ from .vocabulary import (  # noqa: F401  (re-exported: the vocabulary every modu
     CIVILIAN_TARGETS,
     CONFIDENCES,
     EVENT_TYPES,
+    NEW_STATUS,
     PLATFORMS,
     SEVERITIES,
     STATUSES,
@@ -417,7 +418,7 @@ class Finding(BaseModel):
     charged_to: list[str]
     severity: Severity
     confidence: Confidence
-    status: Status = "alleged"
+    status: Status = NEW_STATUS
     attribution: Attribution
     rule_id: str
     rule_version: str

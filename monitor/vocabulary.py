@@ -64,8 +64,9 @@ CONFIDENCES: tuple[str, ...] = get_args(Confidence)  # least to most sure
 Status = Literal["alleged", "corroborated", "confirmed", "disputed", "discounted", "retracted",
                  "superseded"]
 STATUSES: tuple[str, ...] = get_args(Status)
-# A finding's status until its first status change (the ledger's views give it when none).
-NEW_STATUS: Status = STATUSES[0]
+# A finding's status until its first status change (the ledger's views give it when none), and
+# the one it returns to when the evidence no longer corroborates it.
+NEW_STATUS: Status = "alleged"
 # Replaced or withdrawn: no longer a finding at all (in no brief, list or count).
 GONE_STATUSES = ("superseded", "retracted")
 # An analyst doubts them: listed apart, never counted.
