@@ -86,7 +86,8 @@ def render(rows: Sequence[dict[str, Any]], fmt: str, columns: Sequence[str] | No
     """Render rows as 'table' (printed to ``console``), 'json' or 'csv' (returned as text).
 
     A table on a terminal fits its width: the ``drop`` columns are left out, in that order,
-    while it does not (a caption names them), and ids are never broken over lines. Anywhere
+    while it does not even without its outer rules (a caption names them), and those rules
+    only when it does not fit with them; ids are never broken over lines. Anywhere
     else (a pipe, a file) a table is one tab-separated line a row under a header line."""
     cols = list(columns or (rows[0].keys() if rows else []))
     if fmt == "json":
@@ -114,14 +115,21 @@ def render(rows: Sequence[dict[str, Any]], fmt: str, columns: Sequence[str] | No
         words = (len(w) for v in (col, *cells[col]) for w in v.split())
         return min(max(words, default=0), _WORD_MAX)
 
+    def width(edge: bool) -> int:  # each column: its cell, a space either side, a rule;
+        # then the last rule; without the edge, neither outer rule nor the space inside it
+        return sum(narrowest(c) + 3 for c in cols) + 1 - (0 if edge else 4)
+
+    # the ``drop`` columns go, in order, only while the table does not fit even without its
+    # outer rules, and those go only when it does not fit with them
     droppable, dropped = [c for c in drop if c in cols], []
-    while droppable and sum(narrowest(c) + 3 for c in cols) + 1 > console.width:
+    while droppable and width(False) > console.width:
         dropped.append(droppable.pop(0))
         cols.remove(dropped[-1])
+    edge = width(True) <= console.width
     # a column left out is said under the table, so no one takes it for missing
     caption = (f"not shown at {console.width} columns: {', '.join(dropped)} (a wider terminal "
                "shows them; --format csv or json has every column)") if dropped else None
-    table = Table(title=title, caption=caption, show_lines=False)
+    table = Table(title=title, caption=caption, show_lines=False, show_edge=edge, pad_edge=edge)
     # the values as they are, never read as rich markup or emoji codes: "[east] Aleppo" stays
     # whole, "[link=...]" links nowhere and "manual:a:1" is not "manual🅰1"
     for col in cols:

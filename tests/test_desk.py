@@ -10,6 +10,7 @@ import pytest
 from click.testing import CliRunner
 
 from monitor.cli import main
+from monitor.cli.findings import FINDING_COLUMNS, FINDING_DROP
 from monitor.config import PROJECT_ROOT
 
 SAMPLE = PROJECT_ROOT / "feeds" / "samples" / "acled_syria_2016_sample.csv"
@@ -57,13 +58,48 @@ def test_a_terminal_table_fits_its_width_and_says_how_many_more(db, monkeypatch)
     assert f"… {total - 3} more: --limit 0 shows them all" in out.output
     # the columns left out to fit are named under the table, not silently missing
     shown = lines[[i for i, line in enumerate(lines) if "finding_id" in line][0]]
-    hidden = [c for c in ("source", "confidence", "status", "occurred") if c not in shown]
+    hidden = [c for c in FINDING_DROP if c not in shown]
     caption = " ".join(out.output.split())
     assert hidden and f"not shown at 80 columns: {', '.join(hidden)}" in caption, out.output
+    assert "status" in shown and "severity" in hidden  # whether it stands, before how grave
     # no word is broken over two lines: every party charged is in the table whole
     # ("syrian_government" was "syrian_go" / "vernment" in 80 columns)
     words = [w.strip(",;") for p in parties for w in p.split()]
     assert words and all(w in out.output for w in words), (words, out.output)
+
+
+def test_a_narrow_table_keeps_whether_a_finding_stands_before_its_outer_rules() -> None:
+    """80 columns and the widest statuses: the status stays (a superseded finding must not read
+    as a current one); the outer rules go before any column does; a wide terminal keeps them."""
+    import io
+
+    from rich.console import Console
+
+    from monitor.output import render
+
+    rows = [{"finding_id": f"f-{k:016x}", "occurred": "2016-09-19", "term": "JIG-SAAF",
+             "charged_to": "syrian_government", "severity": "critical", "confidence": "medium",
+             "status": status, "source": f"ucdp:30121{k}"}
+            for k, status in enumerate(("superseded", "corroborated", "retracted"))]
+
+    def table(width: int) -> list[str]:
+        out = io.StringIO()
+        render(rows, "table", FINDING_COLUMNS, console=Console(
+            file=out, force_terminal=True, width=width, color_system=None), drop=FINDING_DROP)
+        return out.getvalue().splitlines()
+
+    narrow = table(80)
+    assert max(map(len, narrow)) <= 80
+    for row in rows:
+        line = next(x for x in narrow if row["finding_id"] in x)
+        assert line.strip("│ ").split("│")[-1].strip() == row["status"], narrow  # whole
+    # no outer rules: they made room for the status (with them, the last column is cut off)
+    assert narrow[0].startswith("finding_id") and narrow[0].rstrip().endswith("status")
+    assert "not shown at 80 columns: source, confidence, severity" in " ".join(narrow)
+    wide = table(140)
+    assert wide[0].startswith("┏") and wide[0].endswith("┓")
+    assert "not shown" not in " ".join(wide)
+    assert all(c in wide[1] for c in FINDING_COLUMNS)
 
 
 @pytest.mark.parametrize("args, message", [

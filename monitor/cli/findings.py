@@ -17,13 +17,17 @@ from ..output import (
     write_json_texts,
     write_tsv,
 )
-from ..vocabulary import ANALYST_VERDICTS, Attribution
+from ..vocabulary import ANALYST_VERDICTS, UNDETERMINED, Attribution
 from . import filters
 from .common import Context, pass_ctx, terminal_table
 from .options import LOCAL_DATE, format_option, limit_option
 
 FINDING_COLUMNS = ("finding_id", "occurred", "term", "charged_to", "severity", "confidence",
                    "status", "source")
+# What a narrow terminal leaves out first: the status stays after the severity has gone, for
+# it says whether the finding still stands (a superseded or retracted one reads as a current
+# one without it).
+FINDING_DROP = ("source", "confidence", "severity", "status", "occurred")
 
 
 @click.command()
@@ -37,7 +41,8 @@ FINDING_COLUMNS = ("finding_id", "occurred", "term", "charged_to", "severity", "
               help="Only findings of this attribution.")
 @click.option("--instrument", "instrument", multiple=True,
               help="Only this instrument (COH, MAY, JIG, SEP); repeated: any of them.")
-@click.option("--since", type=LOCAL_DATE, help="From this date's daily cut-off (day_cutoff, 19:30 local): the briefs' rule.")
+@click.option("--since", type=LOCAL_DATE,
+              help="From this date's daily cut-off (day_cutoff, 19:30 local): the briefs' rule.")
 @click.option("--until", type=LOCAL_DATE, help="To this date's daily cut-off (exclusive).")
 @click.option("--status", "status", multiple=True,
               help="Only findings in this status; repeated: any of them.")
@@ -77,8 +82,10 @@ def findings(c: Context, term: tuple[str, ...], party: tuple[str, ...],
     if fmt == "table":
         query.update(newest_first=True, explained=False)  # no column shows the explanation
 
-        def shown(r: dict[str, Any]) -> dict[str, Any]:  # local day, one source column
+        def shown(r: dict[str, Any]) -> dict[str, Any]:  # local day, one source column;
+            # charged to nobody (a clash): the word --party and the scorecard use for it
             return {**r, "occurred": c.local(r["occurred"]),
+                    "charged_to": r["charged_to"] or UNDETERMINED,
                     "source": f"{r['feed']}:{r['source_id']}"}
 
         if not c.console.is_terminal:  # a pipe or a file: every finding, a row at a time
@@ -86,7 +93,7 @@ def findings(c: Context, term: tuple[str, ...], party: tuple[str, ...],
             return
         terminal_table(c, lambda n: [shown(r) for r in ledger.findings(**{**query, "limit": n})],
                        lambda: ledger.count_findings(**query), limit, "finding(s)",
-                       FINDING_COLUMNS, drop=("source", "confidence", "status", "occurred"))
+                       FINDING_COLUMNS, drop=FINDING_DROP)
         return
     if fmt == "geojson":
         from ..exports import finding_features
