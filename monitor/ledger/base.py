@@ -10,7 +10,7 @@ import os
 import sqlite3
 import threading
 import time
-from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Collection, Iterable, Iterator, Mapping, Sequence
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -54,9 +54,15 @@ class LedgerBase:
         """Whether the file has ``shared_texts`` (m008; SQL naming it fails on one before)."""
         return "shared_texts" in self._tables
 
-    def _rows(self, sql: str, params: Sequence[Any] = (), table: str = "") -> list[dict[str, Any]]:
+    def _rows(self, sql: str, params: Sequence[Any] = (), table: str = "",
+              reads: Collection[str] | None = None) -> list[dict[str, Any]]:
+        """The rows of ``sql`` decoded as rows of ``table`` (:meth:`_decoded`). ``reads``: every
+        table the statement reads, when the caller names them; inside
+        :meth:`.Chain.deferred` only their rows appended are inserted before it runs."""
         with self._lock:  # reads too: the connection may be inside another thread's write
-            cursor = self._conn.execute(sql, params)
+            reading = getattr(self._conn, "reading", None) if reads is not None else None
+            cursor = (reading(reads, sql, params) if reading is not None else
+                      self._conn.execute(sql, params))
             return self._decoded(cursor, cursor.fetchall(), table)
 
     def _chunks(self, sql: str, params: Sequence[Any], chunk: int | None,

@@ -36,7 +36,7 @@ import json
 import math
 import sqlite3
 import threading
-from collections.abc import Callable, Iterable, Iterator, Mapping
+from collections.abc import Callable, Collection, Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from datetime import date, datetime, timezone
 from pathlib import Path
@@ -191,8 +191,11 @@ class Chain(LedgerBase):
         as ever, and inserted a table at a time (one ``executemany`` a table, the derived
         tables brought up to date once) just before the next statement that runs on the
         connection, whatever it is (a read sees every row appended before it), and at the end
-        of the block. The same rows, in a few statements rather than one or two a row; a row
-        the database refuses (a duplicate) raises then, not at its append."""
+        of the block. A read that names the tables it reads (:meth:`LedgerBase._rows`'s
+        ``reads``) has only theirs inserted first: the rest wait, with their derived tables,
+        for a statement that needs them. The same rows, in a few statements rather than one
+        or two a row; a row the database refuses (a duplicate) raises then, not at its
+        append."""
         self._check_owner()
         if self._unwritten is not None:  # nested: the outer block writes them
             yield self
@@ -205,13 +208,26 @@ class Chain(LedgerBase):
         finally:
             self._conn, self._unwritten = conn, None
 
-    def _write_deferred(self) -> None:
-        """Insert the rows appended and not yet inserted (inside :meth:`deferred`)."""
+    def _write_deferred(self, tables: Collection[str] | None = None) -> None:
+        """Insert the rows appended and not yet inserted (inside :meth:`deferred`): all of
+        them, or those of ``tables``. A table's rows go in in seq order, and after those
+        inserted before (the derived tables are written in the order of their findings). The
+        order between tables does not matter: a status change of a finding not inserted yet
+        is in ``finding_state``, which its ``finding_parties`` row is made from."""
         unwritten = self._unwritten
-        if unwritten:
-            self._unwritten = {}
+        if not unwritten:
+            return
+        # the rows that wait are set aside meanwhile: inserting runs statements, each of which
+        # would insert whatever is left first
+        self._unwritten = {}
+        try:
             for name, rows in unwritten.items():
-                self._insert(self._tables[name], rows)
+                if tables is None or name in tables:
+                    self._insert(self._tables[name], rows)
+        finally:
+            if tables is not None:
+                self._unwritten = {name: rows for name, rows in unwritten.items()
+                                   if name not in tables}
 
     @contextmanager
     def transaction(self) -> Iterator[Self]:
@@ -359,13 +375,20 @@ class Chain(LedgerBase):
 class _WritesFirst:
     """A connection whose every statement first has ``write`` run (:meth:`Chain.deferred`):
     rows appended and not yet inserted go in before anything reads, writes or ends the
-    transaction. The rest is the connection's."""
+    transaction (:meth:`reading`: those of the tables a read names). The rest is the
+    connection's."""
 
-    def __init__(self, conn: sqlite3.Connection, write: Callable[[], None]) -> None:
+    def __init__(self, conn: sqlite3.Connection,
+                 write: Callable[[Collection[str] | None], None]) -> None:
         self._conn, self._write = conn, write
 
     def execute(self, *args: Any) -> sqlite3.Cursor:
         self._write()
+        return self._conn.execute(*args)
+
+    def reading(self, tables: Collection[str], *args: Any) -> sqlite3.Cursor:
+        """``execute`` a statement that reads only ``tables``: only their rows go in first."""
+        self._write(tables)
         return self._conn.execute(*args)
 
     def executemany(self, *args: Any) -> sqlite3.Cursor:

@@ -239,7 +239,7 @@ class Queries(LedgerBase):
         if table not in ("status_changes", "confidence_changes", "finding_support"):
             raise ValueError(f"no finding history in table {table!r}")
         return self._rows(f"SELECT * FROM {quote(table)} WHERE finding_id = ? ORDER BY seq",
-                          [finding_id], table)
+                          [finding_id], table, reads=(table,))
 
     def reports_now_in(self, incident_id: str) -> list[dict[str, Any]]:
         """Every report that belongs to an incident now (those judged in it and not linked
@@ -253,7 +253,7 @@ class Queries(LedgerBase):
             "SELECT r.*, r.incident_id AS own_incident FROM reports r WHERE r.report_key IN ("
             "SELECT report_key FROM incidents WHERE incident_id = ?1 UNION SELECT report_key "
             f"FROM links WHERE incident_id = ?1) AND {current_incident_sql('r')} = ?1 "
-            "ORDER BY r.seq", [incident_id], "reports")
+            "ORDER BY r.seq", [incident_id], "reports", reads=("reports", "incidents", "links"))
 
     def report(self, report_key: str) -> dict[str, Any] | None:
         """One report as recorded (its ``body`` decoded), or None."""
