@@ -43,14 +43,15 @@ def facts_of(report: IncidentReport, res: Resolution, incident: str) -> ReportFa
 
 
 def facts_of_row(row: dict[str, Any]) -> ReportFacts:
-    """ReportFacts of a recorded report (a row of :meth:`Ledger.nearby_reports`)."""
+    """ReportFacts of a recorded report (a row of :meth:`Ledger.nearby_reports`, which has no
+    ``sources``: matching does not compare them)."""
     return ReportFacts(
         report_key=row["report_key"], incident_id=row["incident_id"], feed=row["feed"],
         start=dt.datetime.fromisoformat(row["occurred_start"]),
         end=dt.datetime.fromisoformat(row["occurred_end"]), lat=row["lat"], lon=row["lon"],
         precision=row["location_precision"], attacker_sides=tuple(row["attacker_sides"]),
         target_sides=tuple(row["target_sides"]), event_type=row["event_type"],
-        sources=tuple(row["sources"] or ()))
+        sources=tuple(row.get("sources") or ()))
 
 
 def finding_story(ledger: Ledger, finding_id: str) -> dict[str, Any] | None:

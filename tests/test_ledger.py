@@ -1108,7 +1108,10 @@ def test_corroboration_finds_every_overlapping_window_through_the_two_indexes(
     found = ledger.nearby_reports(start, end, 35.93, 36.63, 10.0, exclude_feed="ucdp")
     assert [r["report_key"] for r in found] == made
     assert 40 < len(made) < len(starts) * len(lengths)
-    assert found[0]["sources"] == ["src " + made[0].split(":")[1]]
+    # what matching reads of a candidate (its body, which it does not read, is not unpacked)
+    assert found[0]["incident_id"] == "inc-" + made[0].split(":")[1]
+    assert (found[0]["attacker_sides"], found[0]["target_sides"]) == (
+        ["syrian_government"], ["opposition"])
     assert ledger.nearby_reports(start, end, 35.93, 36.63, 10.0, exclude_feed="acled") == []
     assert ledger.nearby_reports(start, end, 36.5, 36.63, 10.0, exclude_feed="ucdp") == []
     plan = " ".join(str(r) for r in ledger._conn.execute(
@@ -1172,7 +1175,7 @@ def test_corroboration_of_a_batch_reads_its_candidates_at_once_and_finds_what_ea
     rows = {id(r): r for rows in found for r in rows}
     assert len(rows) == len({k for k_ in keys for k in k_}) < sum(map(len, keys))
     some = next(r for rows in found for r in rows)
-    assert some["sources"] == [f"src {int(some['report_key'].split(':')[1]) % 7}"]
+    assert some["incident_id"] == f"inc-{some['report_key'].split(':')[1]}"
 
 
 def test_no_index_is_the_first_columns_of_another(ledger: Ledger) -> None:

@@ -279,8 +279,9 @@ class Queries(LedgerBase):
                        km: float, exclude_feed: str) -> list[dict[str, Any]]:
         """Reports of other feeds whose event window overlaps [start, end) and whose point
         lies in :func:`monitor.geo.bounding_box` of ``km`` around (lat, lon), with the
-        incident each belongs to now and its ``sources`` (from the body): the candidates for
-        corroboration, in recording order. Windows longer than MAX_WINDOW (a report dated only
+        incident each belongs to now: the candidates for corroboration, in recording order,
+        each with what :func:`monitor.corroborate.match` compares (not the body: a packed one
+        would be unpacked for each candidate, and matching does not read its sources). Windows longer than MAX_WINDOW (a report dated only
         to a year) are not searched for. Rows that start up to two days before ``start`` are
         read by time; those that start earlier and overlap it last longer than two days, and
         are read through the index of long windows alone (``schema.long_window_sql``)."""
@@ -320,9 +321,9 @@ class Queries(LedgerBase):
             rows = {row[0]: dict(zip(_NEARBY_COLUMNS, row[1:])) for row in self._where_in(
                 f"SELECT i.seq, i.report_key, {current_incident_sql('r')}, r.feed, "
                 "i.occurred_start, i.occurred_end, i.lat, i.lon, i.location_precision, "
-                "i.attacker_sides, i.target_sides, i.event_type, json_extract(ledger_json("
-                "r.body), '$.sources') FROM incidents i JOIN reports r USING (report_key) WHERE "
-                "i.seq IN ({marks})", (seq for seqs in found for seq in seqs))}
+                "i.attacker_sides, i.target_sides, i.event_type FROM incidents i JOIN reports r "
+                "USING (report_key) WHERE i.seq IN ({marks})",
+                (seq for seqs in found for seq in seqs))}
         _shared_lists(list(rows.values()), _NEARBY_JSON)  # a few distinct lists, decoded once
         return [[rows[seq] for seq in sorted(seqs)] for seqs in found]
 
@@ -545,9 +546,8 @@ def _marks(values: list[str] | None) -> str:
 
 # nearby_reports' columns, and those of them that hold JSON (lists)
 _NEARBY_COLUMNS = ("report_key", "incident_id", "feed", "occurred_start", "occurred_end", "lat",
-                   "lon", "location_precision", "attacker_sides", "target_sides", "event_type",
-                   "sources")
-_NEARBY_JSON = ("attacker_sides", "target_sides", "sources")
+                   "lon", "location_precision", "attacker_sides", "target_sides", "event_type")
+_NEARBY_JSON = ("attacker_sides", "target_sides")
 # searches of nearby_reports_many a statement: ten parameters each, within the 999 an older
 # SQLite takes
 _SEARCHES_A_STATEMENT = 99
