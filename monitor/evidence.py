@@ -50,8 +50,7 @@ def facts_of_row(row: dict[str, Any]) -> ReportFacts:
         start=dt.datetime.fromisoformat(row["occurred_start"]),
         end=dt.datetime.fromisoformat(row["occurred_end"]), lat=row["lat"], lon=row["lon"],
         precision=row["location_precision"], attacker_sides=tuple(row["attacker_sides"]),
-        target_sides=tuple(row["target_sides"]), event_type=row["event_type"],
-        sources=tuple(row.get("sources") or ()))
+        target_sides=tuple(row["target_sides"]), event_type=row["event_type"])
 
 
 def finding_story(ledger: Ledger, finding_id: str) -> dict[str, Any] | None:

@@ -281,10 +281,11 @@ class Queries(LedgerBase):
         lies in :func:`monitor.geo.bounding_box` of ``km`` around (lat, lon), with the
         incident each belongs to now: the candidates for corroboration, in recording order,
         each with what :func:`monitor.corroborate.match` compares (not the body: a packed one
-        would be unpacked for each candidate, and matching does not read its sources). Windows longer than MAX_WINDOW (a report dated only
-        to a year) are not searched for. Rows that start up to two days before ``start`` are
-        read by time; those that start earlier and overlap it last longer than two days, and
-        are read through the index of long windows alone (``schema.long_window_sql``)."""
+        would be unpacked for each candidate, and matching does not read its sources).
+        Windows longer than MAX_WINDOW (a report dated only to a year) are not searched for.
+        Rows that start up to two days before ``start`` are read by time; those that start
+        earlier and overlap it last longer than two days, and are read through the index of
+        long windows alone (``schema.long_window_sql``)."""
         return self.nearby_reports_many([(start, end, lat, lon, km, exclude_feed)])[0]
 
     def nearby_reports_many(self, searches: Sequence[tuple[datetime, datetime, float, float,
