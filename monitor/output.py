@@ -115,17 +115,24 @@ def render(rows: Sequence[dict[str, Any]], fmt: str, columns: Sequence[str] | No
         words = (len(w) for v in (col, *cells[col]) for w in v.split())
         return min(max(words, default=0), _WORD_MAX)
 
-    def width(edge: bool) -> int:  # each column: its cell, a space either side, a rule;
-        # then the last rule; without the edge, neither outer rule nor the space inside it
-        return sum(narrowest(c) + 3 for c in cols) + 1 - (0 if edge else 4)
+    def fits(shown: list[str], edge: bool) -> bool:  # each column: its cell, a space either
+        # side, a rule; then the last rule; without the edge, neither outer rule nor the space
+        # inside it
+        return sum(narrowest(c) + 3 for c in shown) + 1 - (0 if edge else 4) <= console.width
 
     # the ``drop`` columns go, in order, only while the table does not fit even without its
-    # outer rules, and those go only when it does not fit with them
+    # outer rules, and those go only when it does not fit with them; then a column left out
+    # that fits again comes back, the last left out first (a narrow one may fit where the
+    # wider one left out after it does not)
     droppable, dropped = [c for c in drop if c in cols], []
-    while droppable and width(False) > console.width:
+    while droppable and not fits(cols, False):
         dropped.append(droppable.pop(0))
         cols.remove(dropped[-1])
-    edge = width(True) <= console.width
+    for col in dropped[::-1]:
+        back = [c for c in cells if c in cols or c == col]  # in the columns' own order
+        if fits(back, False):
+            cols, dropped = back, [c for c in dropped if c != col]
+    edge = fits(cols, True)
     # a column left out is said under the table, so no one takes it for missing
     caption = (f"not shown at {console.width} columns: {', '.join(dropped)} (a wider terminal "
                "shows them; --format csv or json has every column)") if dropped else None

@@ -102,6 +102,26 @@ def test_a_narrow_table_keeps_whether_a_finding_stands_before_its_outer_rules() 
     assert all(c in wide[1] for c in FINDING_COLUMNS)
 
 
+def test_a_column_left_out_comes_back_when_it_fits_after_a_wider_one_went() -> None:
+    """Left out in order while the table does not fit: "small" first, then "wide"; with
+    "wide" out, "small" fits again and is shown, in its place, and only "wide" is named."""
+    import io
+
+    from rich.console import Console
+
+    from monitor.output import render
+
+    rows = [{"finding_id": "f-0123456789abcdef", "small": "ok", "wide": "w" * 24, "end": "x"}]
+    out = io.StringIO()
+    render(rows, "table", None, console=Console(file=out, force_terminal=True, width=40,
+                                                color_system=None), drop=("small", "wide"))
+    lines = out.getvalue().splitlines()
+    assert max(map(len, lines)) <= 40
+    header = next(line for line in lines if "finding_id" in line)
+    assert [c.strip() for c in header.strip("┃ ").split("┃")] == ["finding_id", "small", "end"]
+    assert "not shown at 40 columns: wide (" in " ".join(" ".join(lines).split())
+
+
 @pytest.mark.parametrize("args, message", [
     (["--term", "COH-FOO"], "'COH-FOO' is not a term of pack syria-2016. Did you mean 'COH-OPP'?"),
     (["--party", "syria"], "Did you mean 'syrian_government'?"),
