@@ -68,6 +68,19 @@ def test_a_terminal_table_fits_its_width_and_says_how_many_more(db, monkeypatch)
     assert words and all(w in out.output for w in words), (words, out.output)
 
 
+def test_a_finding_charged_to_nobody_reads_as_the_party_filter_names_it(db) -> None:
+    """A clash charged to nobody shows ``undetermined`` in the table (not an empty cell): the
+    very findings ``--party undetermined`` lists; the exports keep the empty list."""
+    lines = [line.split("\t") for line in run(db, "findings").output.splitlines()]
+    at = lines[0].index("charged_to")
+    shown = {row[0] for row in lines[1:] if row[at] == "undetermined"}
+    filtered = run(db, "findings", "--party", "undetermined").output.splitlines()[1:]
+    assert shown and shown == {line.split("\t")[0] for line in filtered}
+    assert all(row[at] for row in lines[1:])  # no empty cell
+    exported = json.loads(run(db, "findings", "--format", "json").output)
+    assert {f["finding_id"] for f in exported if f["charged_to"] == []} == shown
+
+
 def test_a_narrow_table_keeps_whether_a_finding_stands_before_its_outer_rules() -> None:
     """80 columns and the widest statuses: the status stays (a superseded finding must not read
     as a current one); the outer rules go before any column does; a wide terminal keeps them."""
