@@ -253,7 +253,8 @@ class Queries(LedgerBase):
             "SELECT r.*, r.incident_id AS own_incident FROM reports r WHERE r.report_key IN ("
             "SELECT report_key FROM incidents WHERE incident_id = ?1 UNION SELECT report_key "
             f"FROM links WHERE incident_id = ?1) AND {current_incident_sql('r')} = ?1 "
-            "ORDER BY r.seq", [incident_id], "reports", reads=("reports", "incidents", "links"))
+            "ORDER BY r.seq", [incident_id], "reports",
+            reads=("reports", "incidents", "links", "dictionaries"))  # (a packed body's)
 
     def report(self, report_key: str) -> dict[str, Any] | None:
         """One report as recorded (its ``body`` decoded), or None."""
