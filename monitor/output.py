@@ -115,10 +115,12 @@ def render(rows: Sequence[dict[str, Any]], fmt: str, columns: Sequence[str] | No
         words = (len(w) for v in (col, *cells[col]) for w in v.split())
         return min(max(words, default=0), _WORD_MAX)
 
+    least = {c: narrowest(c) for c in cols}  # read once: every cell of the column
+
     def fits(shown: list[str], edge: bool) -> bool:  # each column: its cell, a space either
         # side, a rule; then the last rule; without the edge, neither outer rule nor the space
         # inside it
-        return sum(narrowest(c) + 3 for c in shown) + 1 - (0 if edge else 4) <= console.width
+        return sum(least[c] + 3 for c in shown) + 1 - (0 if edge else 4) <= console.width
 
     # the ``drop`` columns go, in order, only while the table does not fit even without its
     # outer rules, and those go only when it does not fit with them; then a column left out
@@ -140,7 +142,7 @@ def render(rows: Sequence[dict[str, Any]], fmt: str, columns: Sequence[str] | No
     # the values as they are, never read as rich markup or emoji codes: "[east] Aleppo" stays
     # whole, "[link=...]" links nowhere and "manual:a:1" is not "manual🅰1"
     for col in cols:
-        table.add_column(Text(col), no_wrap=whole(col), min_width=narrowest(col),
+        table.add_column(Text(col), no_wrap=whole(col), min_width=least[col],
                          overflow="fold")
     for i in range(len(rows)):
         table.add_row(*(Text(cells[c][i]) for c in cols))
