@@ -383,7 +383,7 @@ class _WritesFirst:
         self._conn, self._write = conn, write
 
     def execute(self, *args: Any) -> sqlite3.Cursor:
-        self._write()
+        self._write(None)
         return self._conn.execute(*args)
 
     def reading(self, tables: Collection[str], *args: Any) -> sqlite3.Cursor:
@@ -392,7 +392,7 @@ class _WritesFirst:
         return self._conn.execute(*args)
 
     def executemany(self, *args: Any) -> sqlite3.Cursor:
-        self._write()
+        self._write(None)
         return self._conn.executemany(*args)
 
     def __getattr__(self, name: str) -> Any:
