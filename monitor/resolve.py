@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Sequence
+from functools import lru_cache
 from zoneinfo import ZoneInfo
 
 from .classify import Decision
@@ -29,6 +30,20 @@ def time_window(report: IncidentReport, tz: ZoneInfo) -> tuple[dt.datetime, dt.d
     A date alone is the whole local day (not midnight): 2016-08-10 in Damascus is
     2016-08-09T21:00Z .. 2016-08-10T21:00Z. A time is a one-minute window.
     """
+    return _window(report.occurred, report.occurred_end, report.date_precision, tz)[:3]
+
+
+# Windows kept: a feed's reports share their days (a year of them has a few hundred), and a
+# window and its local day cost a few time-zone conversions each (~4 µs a report).
+WINDOWS_KEPT = 65_536
+
+
+@lru_cache(maxsize=WINDOWS_KEPT)
+def _window(occurred: dt.date | dt.datetime, occurred_end: dt.date | dt.datetime | None,
+            date_precision: str | None, tz: ZoneInfo
+            ) -> tuple[dt.datetime, dt.datetime, str, dt.date]:
+    """:func:`time_window` of a report's times, and the local day its window starts on. (Two
+    times equal as instants are one key: their windows in UTC are the same.)"""
 
     def bounds(value: dt.date | dt.datetime) -> tuple[dt.datetime, dt.datetime]:
         if isinstance(value, dt.datetime):
@@ -38,16 +53,16 @@ def time_window(report: IncidentReport, tz: ZoneInfo) -> tuple[dt.datetime, dt.d
         end = dt.datetime.combine(value + dt.timedelta(days=1), dt.time(0), tz)
         return start.astimezone(UTC), end.astimezone(UTC)
 
-    start, end = bounds(report.occurred)
-    if report.occurred_end is not None:
-        end = max(end, bounds(report.occurred_end)[1])
-    if report.date_precision:
-        precision = report.date_precision
-    elif isinstance(report.occurred, dt.datetime):
+    start, end = bounds(occurred)
+    if occurred_end is not None:
+        end = max(end, bounds(occurred_end)[1])
+    if date_precision:
+        precision = date_precision
+    elif isinstance(occurred, dt.datetime):
         precision = "time" if end - start <= dt.timedelta(minutes=1) else "days"
     else:
         precision = "day" if end - start <= dt.timedelta(hours=25) else "days"
-    return start, end, precision
+    return start, end, precision, start.astimezone(tz).date()
 
 
 def resolve(report: IncidentReport, pack: Pack) -> Resolution:
@@ -57,7 +72,7 @@ def resolve(report: IncidentReport, pack: Pack) -> Resolution:
 
 def resolve_many(reports: Sequence[IncidentReport], pack: Pack) -> list[Resolution]:
     """Resolve a batch: the same as :func:`resolve` on each, with one zone-index query for all."""
-    windows = [time_window(r, pack.tz) for r in reports]
+    windows = [_window(r.occurred, r.occurred_end, r.date_precision, pack.tz) for r in reports]
     points = [(r.location.lon, r.location.lat, r.location.precision, w[0], w[1])
               if r.location is not None else (None, None, 7, w[0], w[1])
               for r, w in zip(reports, windows)]
@@ -118,12 +133,11 @@ class _Sides:
         return [s for s in self.air if s in pack.spec.air_operators]
 
 
-def _resolve(report: IncidentReport, pack: Pack, window: tuple[dt.datetime, dt.datetime, str],
-             zone: ZoneMatch) -> Resolution:
+def _resolve(report: IncidentReport, pack: Pack,
+             window: tuple[dt.datetime, dt.datetime, str, dt.date], zone: ZoneMatch) -> Resolution:
     notes: list[str] = []
     unresolved: list[str] = []
-    start, end, precision = window
-    day = start.astimezone(pack.tz).date()
+    start, end, precision, day = window
     first = _Sides(report.attacker, report.attacker_side, "attacker", day, pack, notes, unresolved)
     second = _Sides(report.target, report.target_side, "target", day, pack, notes, unresolved)
 

@@ -69,6 +69,33 @@ def test_a_times_texts_are_made_once_an_instant_and_the_memo_stays_bounded(
         assert len(staged._TEXTS) <= 3
 
 
+def test_a_reports_window_is_made_once_per_time_and_is_what_its_times_give() -> None:
+    """resolve's memo of event windows (resolve._window): a date is the local day, a time a
+    minute; one instant written at two offsets is one entry with one window; a date and the
+    midnight that starts it are two entries (a day, and a minute)."""
+    from monitor import resolve as r
+
+    tz = load_pack(ROOT / "config", "syria-2016").tz
+    utc = dt.timezone.utc
+    r._window.cache_clear()
+    day = r._window(dt.date(2016, 8, 10), None, None, tz)
+    assert day == r._window.__wrapped__(dt.date(2016, 8, 10), None, None, tz) == (
+        dt.datetime(2016, 8, 9, 21, tzinfo=utc), dt.datetime(2016, 8, 10, 21, tzinfo=utc), "day",
+        dt.date(2016, 8, 10))
+    local = dt.datetime(2016, 8, 10, 0, 30, tzinfo=dt.timezone(dt.timedelta(hours=3)))
+    minute = r._window(local, None, None, tz)
+    assert minute == (dt.datetime(2016, 8, 9, 21, 30, tzinfo=utc),
+                      dt.datetime(2016, 8, 9, 21, 31, tzinfo=utc), "time", dt.date(2016, 8, 10))
+    assert r._window(local.astimezone(utc), None, None, tz) is minute  # one instant, one entry
+    midnight = r._window(dt.datetime(2016, 8, 9, 21, tzinfo=utc), None, None, tz)
+    assert midnight[2] == "time" and r._window.cache_info().currsize == 3
+    longer = r._window(dt.date(2016, 8, 10), dt.date(2016, 8, 12), "days", tz)
+    assert longer[:3] == (day[0], dt.datetime(2016, 8, 12, 21, tzinfo=utc), "days")
+    report = validate({"source_id": "w", "occurred": "2016-08-10",
+                       "occurred_end": "2016-08-12", "date_precision": "days"}, "row 1")
+    assert r.time_window(report, tz) == longer[:3]
+
+
 def test_a_recorded_finding_says_when_the_ledger_recorded_it(monitor) -> None:
     record = {"feed": "acled", "source_id": "SYR1", "revision": "1", "occurred": "2016-08-10",
               "attacker": "Military Forces of Syria (2000-)", "target": "Civilians (Syria)",
