@@ -23,6 +23,7 @@ from .ledger import iso
 from .models import CONFIDENCES, Finding, IncidentReport, Resolution
 from .patterns import parse_time
 from .rules import DISTANCE, LoadedRule, holds, severity_for
+from .staged import iso_once
 from .vocabulary import UNKNOWN
 
 # An instrument's end is given to the minute ("23:59"): it is in force through that minute.
@@ -146,7 +147,7 @@ class Judge:
                 rule = self._branch_rule[branch]
                 matched.setdefault(rule.spec.id, []).append((facts, branch))
         findings = []
-        when = (iso(res.start), iso(res.end))  # the event window as every finding records it
+        when = (iso_once(res.start), iso_once(res.end))  # the window every finding records
         for rule_id, hits in matched.items():
             finding = self._finding(incident, report, res, self.rules[rule_id], hits, in_force,
                                     len(fact_sets), when)

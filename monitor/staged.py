@@ -58,6 +58,12 @@ def _texts(value: dt.datetime) -> tuple[str, str]:
     return texts
 
 
+def iso_once(value: dt.datetime) -> str:
+    """:func:`.ledger.iso` of an aware time, made once a time (the judge writes each report's
+    window into its findings: two conversions and two texts a report otherwise, ~4 µs)."""
+    return _texts(value)[0]
+
+
 def resolution_json(res: Resolution) -> dict[str, Any]:
     """``res.model_dump(mode="json")``, made directly (it is on the path of every report):
     the times are aware UTC, which pydantic writes with ``Z``; the rest is JSON already."""

@@ -63,6 +63,7 @@ def test_a_times_texts_are_made_once_an_instant_and_the_memo_stays_bounded(
     assert texts == (iso(local), "2016-02-26T22:00:00.123456Z") == (
         "2016-02-26T22:00:00+00:00", "2016-02-26T22:00:00.123456Z")
     assert staged._texts(local.astimezone(dt.timezone.utc)) is texts  # one instant, one entry
+    assert staged.iso_once(local) == iso(local)  # the judge's text of the time (a finding's)
     for hours in range(1, 6):
         later = local + dt.timedelta(hours=hours)
         assert staged._texts(later)[0] == iso(later)
