@@ -207,8 +207,8 @@ _UNDECODED = re.compile("[\udc80-\udcff]")
 
 
 def _undecoded(values: Iterable[str]) -> bool:
-    """Whether a row's values hold a byte that was not UTF-8: one search over them all, none
-    when they are ASCII (a search a value took ~3 µs a row of ACLED's 31 columns)."""
+    """Whether a row's values hold a byte that was not UTF-8: one search over them all, and
+    none when they are ASCII (searching each value took ~3 µs a row of ACLED's 31 columns)."""
     text = "".join(values)
     return not text.isascii() and _UNDECODED.search(text) is not None
 
