@@ -35,6 +35,9 @@ if TYPE_CHECKING:
 # crash loses at most the batch in progress (re-importing records it); what is held in memory
 # is a piece (:data:`~monitor.pipeline.PIECE`), not a batch.
 BATCH = 20_000
+# Files of this many lines or more, imported into an empty ledger, have the indexes that only
+# queries read built at the end (:meth:`~monitor.ledger.Ledger.indexes_at_end`).
+INDEXES_AT_END_MIN_LINES = 20_000
 
 
 class ImportStopped(MonitorError):
@@ -109,6 +112,10 @@ def import_file(path: Path, fmt: str, open_monitor: Callable[[], Monitor], *, co
         stack.enter_context(monitor.ledger.bulk_cache())
         on_start(lines)
         try:
+            # a big file into an empty ledger: the indexes that only queries read are built
+            # once, at the end, not entry by entry (Ledger.indexes_at_end)
+            build_indexes = stack.enter_context(monitor.ledger.indexes_at_end(
+                lines >= INDEXES_AT_END_MIN_LINES))
             # the file's pieces, judged here (all of them, or the first ``own``) ...
             pieces: Iterator[Any] = ((items, None, None) for items in itertools.islice(
                 stack.enter_context(contextlib.closing(two_processes.pieces(
@@ -137,6 +144,7 @@ def import_file(path: Path, fmt: str, open_monitor: Callable[[], Monitor], *, co
                 result.add(batch)  # committed
                 if taken >= size:
                     got = next(pieces, None)
+            build_indexes()  # the patterns read them
             # escalations and cycles of excuses: once, over everything the import touched
             monitor.refresh_patterns()
         except (sqlite3.OperationalError, OSError) as exc:

@@ -233,9 +233,13 @@ class Monitor(Evaluator):
                 fresh.append((report, ready))
                 result.outcomes.append(None)  # type: ignore[arg-type]  # filled in below
             sources = self.ledger.known_sources((r.feed, r.source_id) for r, _ in fresh)
+            feeds = self.ledger.feeds()
+            if sources or retractions or refresh or feeds - {r.feed for r, _ in fresh}:
+                # revisions, retractions, corroboration and the patterns read indexes that an
+                # import into an empty ledger builds at its end (Ledger.indexes_at_end)
+                self.ledger.build_missing_indexes()
             # the findings of the records revised, read for the batch at once
             revised = self.ledger.source_findings_many(sources)
-            feeds = self.ledger.feeds()
             windows: list[tuple[dt.datetime, dt.datetime]] = []
             if judged is None:
                 fresh = list(zip([r for r, _ in fresh], self.judge_many([r for r, _ in fresh])))

@@ -151,7 +151,7 @@ def _expected_entry(migrations: Any, applied: frozenset[str] | None,
         *code_parts)
 
 
-def _applied(conn: Any) -> frozenset[str] | None:
+def applied(conn: Any) -> frozenset[str] | None:
     """The migrations a ledger has had, when some of the code's are still pending (a file
     written by an older version, opened read-only since); None when it has had them all."""
     try:
@@ -175,12 +175,17 @@ def _schema(conn: Any) -> dict[tuple[str, str], str]:
         "AND sql IS NOT NULL AND name NOT LIKE 'sqlite_%'")}
 
 
+_AT_END = (" (an import into an empty ledger builds it at its end: one is running, or was "
+           "stopped; the next command that writes to the ledger builds it)")
+
+
 def schema_problems(conn: Any) -> list[str]:
     """Views, triggers and indexes that differ from the code's: missing, changed or extra. A
     file with migrations still pending (written by an older version; the next write applies
     them) is compared with what the migrations it has had create."""
-    want, have = expected_schema(_applied(conn)), _schema(conn)
-    out = [f"{kind} {name} is missing" for (kind, name) in sorted(want.keys() - have.keys())]
+    want, have = expected_schema(applied(conn)), _schema(conn)
+    out = [f"{kind} {name} is missing" + _AT_END * (name in schema.INDEXES_AT_END)
+           for (kind, name) in sorted(want.keys() - have.keys())]
     out += [f"{kind} {name} differs from the code's definition"
             for (kind, name) in sorted(want.keys() & have.keys())
             if want[(kind, name)] != have[(kind, name)]]
@@ -270,5 +275,5 @@ def rebuild(conn: sqlite3.Connection) -> list[str]:
     return done
 
 
-__all__ = ["DERIVED_TABLES", "check_head", "derived_problems", "expected_schema", "head_of",
-           "parse_head", "rebuild", "schema_problems"]
+__all__ = ["DERIVED_TABLES", "applied", "check_head", "derived_problems", "expected_schema",
+           "head_of", "parse_head", "rebuild", "schema_problems"]

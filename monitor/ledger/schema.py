@@ -77,6 +77,21 @@ class _Migrations:
 MIGRATIONS = _Migrations("monitor.ledger")
 
 
+# Indexes that a batch of new reports of one feed does not read (the queries, Datasette,
+# revisions, retractions, corroboration with another feed and the patterns do): an import of
+# a big file into an empty ledger builds them once, at its end, rather than entry by entry
+# (:meth:`.store.Ledger.indexes_at_end`). Each is keyed by event time, a hashed id or a party,
+# which arrive in any order, so each batch changed pages all over them and its commit wrote
+# them again. Measured on 1,000,000 generated rows, the indexes dropped by hand: the batches
+# recorded in 141 s rather than 176 s (the importing process's system time 27 -> 8 s), and
+# the ten indexes then built in 5.2 s.
+INDEXES_AT_END = ("idx_incidents_incident_id", "idx_incidents_admin1", "idx_incidents_time_lat",
+                  "idx_incidents_long_window", "idx_findings_occurred",
+                  "idx_findings_incident_id", "idx_findings_source",
+                  "idx_findings_term_occurred", "idx_finding_parties_finding",
+                  "idx_finding_parties_scored")
+
+
 def quote(name: str) -> str:
     """``name`` as an SQL identifier, quoted."""
     return '"' + name.replace('"', '""') + '"'

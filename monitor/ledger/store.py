@@ -117,6 +117,8 @@ class Ledger(Packing, SharedTexts, PatternQueue, Queries):
                 with ledger.transaction():  # two processes must not both migrate a new file
                     schema.MIGRATIONS.apply(db)
             ledger._load_tables()
+            if not readonly:  # an import stopped before its end left these out
+                ledger.build_missing_indexes()
             if not ledger._tables:
                 raise LedgerError(f"{path} is not a ledger (it has no chained tables)")
         except sqlite3.DatabaseError as exc:
@@ -140,6 +142,48 @@ class Ledger(Packing, SharedTexts, PatternQueue, Queries):
         finally:
             with self._lock:
                 self._conn.execute(f"PRAGMA cache_size=-{CACHE_KIB}")
+
+    @contextlib.contextmanager
+    def indexes_at_end(self, wanted: bool = True) -> Iterator[Callable[[], None]]:
+        """While a file is imported into an empty ledger (and ``wanted``): without the indexes
+        of :data:`~.schema.INDEXES_AT_END`, which are built when the block ends, or earlier
+        by the function it gives (the patterns, brought up to date at the end, read them). A
+        ledger that holds a report keeps them. A batch that reads them has them built first
+        (:meth:`build_missing_indexes`: a revision, a retraction, a report of another feed,
+        the patterns). Killed before its end, the import leaves them missing: the next
+        writable open builds them, and verify names them meanwhile."""
+        dropped = False
+        if wanted:
+            with self.transaction():  # under the write lock: nothing is recorded meanwhile
+                if self._conn.execute("SELECT 1 FROM reports LIMIT 1").fetchone() is None:
+                    for name in schema.INDEXES_AT_END:
+                        self._conn.execute(f"DROP INDEX IF EXISTS {schema.quote(name)}")
+                    dropped = True
+        try:
+            yield self.build_missing_indexes if dropped else (lambda: None)
+        except BaseException:
+            if dropped:  # the import's own error comes first; the next open builds them
+                with contextlib.suppress(sqlite3.Error, LedgerError):
+                    self.build_missing_indexes()
+            raise
+        else:
+            if dropped:
+                self.build_missing_indexes()
+
+    def build_missing_indexes(self) -> list[str]:
+        """Build those of :data:`~.schema.INDEXES_AT_END` the file lacks, as the code defines
+        them (:func:`.integrity.expected_schema`); their names."""
+        with self._lock:
+            have = {row[0] for row in self._conn.execute(
+                "SELECT name FROM sqlite_master WHERE type = 'index'")}
+        missing = [name for name in schema.INDEXES_AT_END if name not in have]
+        if missing:  # (those the ledger's migrations make: a file of an older version's)
+            want = integrity.expected_schema(integrity.applied(self._conn))
+            missing = [name for name in missing if ("index", name) in want]
+            with self.transaction():
+                for name in missing:
+                    self._conn.execute(want[("index", name)])
+        return missing
 
     def verify(self, head: str | None = None, derived: bool = True) -> VerifyResult:
         """Recompute the whole chain and report its first problem (at most one). The file is
