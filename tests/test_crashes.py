@@ -119,15 +119,18 @@ def test_the_daemon_killed_at_a_chosen_point_loses_and_repeats_nothing(
 # --- `monitor import` of a JSON Lines file, in one process and in two -------------------
 
 
-def jsonl_project(folder: Path) -> tuple[dict[str, str], Path]:
+def jsonl_project(folder: Path, lines: int = IMPORT_LINES) -> tuple[dict[str, str], Path]:
+    """The environment of a project in ``folder``, and a JSON Lines file of ``lines`` air
+    strikes on civilians, one point each, all within 0.2 degrees."""
     env = env_for(folder)
     source = folder / "drop.jsonl"
     with source.open("w") as fh:
-        for i in range(IMPORT_LINES):
+        for i in range(lines):
             fh.write(json.dumps({"source_id": f"k{i}", "occurred": "2016-08-10",
                                  "attacker": "Syrian air force", "target": "civilians",
                                  "event_type": "air_strike",
-                                 "location": {"lat": 35.0 + i / 10000, "lon": 36.5},
+                                 "location": {"lat": 35.0 + i / max(10_000, 5 * lines),
+                                              "lon": 36.5},
                                  "notes": "barrel bombs on the market"}) + "\n")
     return env, source
 

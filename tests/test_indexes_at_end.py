@@ -6,7 +6,6 @@ in a batch (revisions, corroboration, the patterns) has them built first."""
 
 from __future__ import annotations
 
-import json
 import sqlite3
 import sys
 from pathlib import Path
@@ -19,8 +18,7 @@ from monitor.ledger import Ledger, integrity
 from monitor.ledger.schema import INDEXES_AT_END
 
 sys.path.insert(0, str(Path(__file__).parent))
-from test_crashes import assert_crashed_at, assert_verifies, monitor  # noqa: E402
-from test_daemon import env_for  # noqa: E402
+from test_crashes import assert_crashed_at, assert_verifies, jsonl_project, monitor  # noqa: E402
 from test_pipeline import content, generated_acled  # noqa: E402
 
 
@@ -125,16 +123,8 @@ def test_an_import_stopped_by_an_error_builds_them_on_its_way_out(
 
 def test_an_import_killed_half_way_leaves_them_to_the_next_writer_and_verify_names_them(
         tmp_path: Path) -> None:
-    env = env_for(tmp_path)
-    source = tmp_path / "drop.jsonl"
     lines = imports.INDEXES_AT_END_MIN_LINES  # a big file, as the command line sees one
-    with source.open("w") as fh:
-        for i in range(lines):
-            fh.write(json.dumps({"source_id": f"k{i}", "occurred": "2016-08-10",
-                                 "attacker": "Syrian air force", "target": "civilians",
-                                 "event_type": "air_strike",
-                                 "location": {"lat": 35.0 + i / 100000, "lon": 36.5},
-                                 "notes": "barrel bombs on the market"}) + "\n")
+    env, source = jsonl_project(tmp_path, lines)
     args = ["import", str(source), "--format", "jsonl", "--no-pipeline", "--batch-size", "500"]
     db = tmp_path / "l.db"
     crashed = monitor(args, env, tmp_path, crash_at="service.record:700")
