@@ -175,8 +175,9 @@ def _schema(conn: Any) -> dict[tuple[str, str], str]:
         "AND sql IS NOT NULL AND name NOT LIKE 'sqlite_%'")}
 
 
-_AT_END = (" (an import into an empty ledger builds it at its end: one is running, or was "
-           "stopped; the next command that writes to the ledger builds it)")
+_AT_END = ("{n} missing ({names}): an import of a big file into an empty ledger builds them at "
+           "its end, and one is running or was stopped; the next command that writes to the "
+           "ledger builds them")
 
 
 def schema_problems(conn: Any) -> list[str]:
@@ -184,8 +185,12 @@ def schema_problems(conn: Any) -> list[str]:
     file with migrations still pending (written by an older version; the next write applies
     them) is compared with what the migrations it has had create."""
     want, have = expected_schema(applied(conn)), _schema(conn)
-    out = [f"{kind} {name} is missing" + _AT_END * (name in schema.INDEXES_AT_END)
-           for (kind, name) in sorted(want.keys() - have.keys())]
+    missing = sorted(want.keys() - have.keys())
+    at_end = [name for kind, name in missing if kind == "index" and name in schema.INDEXES_AT_END]
+    out = [f"{kind} {name} is missing" for (kind, name) in missing if name not in at_end]
+    if at_end:
+        out.append(_AT_END.format(n=f"{len(at_end)} indexes are" if len(at_end) > 1 else
+                                  "an index is", names=", ".join(at_end)))
     out += [f"{kind} {name} differs from the code's definition"
             for (kind, name) in sorted(want.keys() & have.keys())
             if want[(kind, name)] != have[(kind, name)]]
