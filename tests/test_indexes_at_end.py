@@ -19,7 +19,7 @@ from monitor.ledger.schema import INDEXES_AT_END
 
 sys.path.insert(0, str(Path(__file__).parent))
 from test_crashes import assert_crashed_at, assert_verifies, jsonl_project, monitor  # noqa: E402
-from test_pipeline import content, generated_acled  # noqa: E402
+from test_pipeline import _import, content, generated_acled  # noqa: E402
 
 
 def indexes(db: Path) -> dict[str, str]:
@@ -67,18 +67,7 @@ def test_a_big_file_into_an_empty_ledger_builds_them_at_its_end_and_records_the_
 def _import_with(db: Path, source: Path, seen: list[int]) -> Any:
     """``monitor import`` of ``source`` into ``db`` in one process, 500 reports a batch in
     pieces of 250, each piece's count of the indexes in ``seen``."""
-    from monitor.config import load_pack
-    from monitor.service import Monitor
-
-    root = Path(__file__).resolve().parents[1]
-    ledger = Ledger.open(db)
-    try:
-        return imports.import_file(
-            source, "acled", lambda: Monitor(load_pack(root / "config", "syria-2016"), ledger),
-            config=root / "config", pack="syria-2016", pipeline=False, batch_size=500,
-            piece=250, on_batch=watched(db, seen))
-    finally:
-        ledger.close()
+    return _import(db, source, batch_size=500, piece=250, on_batch=watched(db, seen))
 
 
 def test_a_ledger_that_holds_reports_keeps_them_through_an_import(
@@ -103,17 +92,8 @@ def test_an_import_stopped_by_an_error_builds_them_on_its_way_out(
         if len(seen) == 3:
             raise KeyboardInterrupt  # Ctrl-C, between two pieces
 
-    from monitor.config import load_pack
-    from monitor.service import Monitor
-
-    root = Path(__file__).resolve().parents[1]
-    ledger = Ledger.open(db)
     with pytest.raises(KeyboardInterrupt):
-        imports.import_file(
-            source, "acled", lambda: Monitor(load_pack(root / "config", "syria-2016"), ledger),
-            config=root / "config", pack="syria-2016", pipeline=False, batch_size=500,
-            piece=250, on_batch=stop)
-    ledger.close()
+        _import(db, source, batch_size=500, piece=250, on_batch=stop)
     assert seen == [0, 0, 0]
     assert len(indexes(db)) == len(INDEXES_AT_END)
     reader = Ledger.open(db, readonly=True)
@@ -147,12 +127,12 @@ def test_an_import_killed_half_way_leaves_them_to_the_next_writer_and_verify_nam
     assert_verifies(env, tmp_path)
 
 
-def report(source_id: str, revision: str = "1") -> Any:
+def report(source_id: str, revision: str = "1", feed: str = "acled") -> Any:
     """A report of the 2016 pack that breaks a term (an air strike on civilians)."""
     from monitor.models import IncidentReport
 
     return IncidentReport.model_validate({
-        "feed": "acled", "source_id": source_id, "revision": revision,
+        "feed": feed, "source_id": source_id, "revision": revision,
         "occurred": "2016-08-10", "event_type": "air_strike", "attacker": ["Syrian air force"],
         "target": ["civilians"], "location": {"lat": 36.2, "lon": 37.15, "precision": 1,
                                               "place": "Aleppo"},
@@ -183,9 +163,7 @@ def test_corroboration_the_patterns_and_retractions_have_them_built_first(
         monitor.submit([report("x1")], refresh=False)
         assert not indexes(db)
         if how == "another feed":  # corroboration searches the first feed's reports
-            other = report("u1").model_dump()
-            monitor.submit([type(report("u1")).model_validate({**other, "feed": "ucdp"})],
-                           refresh=False)
+            monitor.submit([report("u1", feed="ucdp")], refresh=False)
         elif how == "the patterns":
             monitor.submit([report("x2")])
         else:

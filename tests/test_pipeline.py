@@ -213,10 +213,11 @@ class Announced:
 
 def _import(db: Path, path: Path, *, two: bool = False, batch_size: int, piece: int,
             sizes: list[int] | None = None, commits: list[int] | None = None,
-            notify: Any = None) -> Any:
+            notify: Any = None, on_batch: Any = None) -> Any:
     """``monitor import`` of ``path`` into ``db`` through :func:`import_file`: each piece's
-    size recorded in ``sizes``, the reports in the ledger at each commit in ``commits``, and
-    each event announced given to ``notify(kind, key)`` (as to webhooks)."""
+    size recorded in ``sizes`` (or given to ``on_batch``), the reports in the ledger at each
+    commit in ``commits``, and each event announced given to ``notify(kind, key)`` (as to
+    webhooks)."""
     from monitor.config import load_pack
     from monitor.imports import import_file
     from monitor.service import Monitor
@@ -242,7 +243,7 @@ def _import(db: Path, path: Path, *, two: bool = False, batch_size: int, piece: 
         result = import_file(
             path, "acled", monitor,
             config=ROOT / "config", pack="syria-2016", pipeline=two, batch_size=batch_size,
-            piece=piece, on_batch=(sizes if sizes is not None else []).append)
+            piece=piece, on_batch=on_batch or (sizes if sizes is not None else []).append)
         if commits is not None:  # the import's page cache while it recorded, and after
             assert caches == {-store.BULK_CACHE_KIB}
             assert ledger._conn.execute("PRAGMA cache_size").fetchone()[0] == -store.CACHE_KIB
