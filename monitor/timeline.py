@@ -19,14 +19,17 @@ of the second attacks that start in them or up to ``hours`` after (each depends 
 ``hours`` before it). Each is the same function of the same set as a full
 recomputation, so the result does not depend on arrival order, nor on when the refresh runs: a
 bulk import refreshes once at the end, the daemon after each run of a feed, a hand entry at
-once, and a crash in between leaves the queue for the next refresh. Verdicts, unlinking,
-re-judging and retractions recompute everything.
+once, and a crash in between leaves the queue for the next refresh. A status or a confidence
+changes the patterns only where its finding happened, so an analyst's verdict, a source's
+retraction and an unlink recompute what the event windows of the findings they change reach
+(and, for an unlink, the report's own window, where it is an incident again), not the ledger's
+whole span; re-judging under changed rules recomputes everything.
 """
 
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from typing import Any
 
 from .config import Pack
@@ -63,6 +66,13 @@ def current_incidents(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
             row["governorate"] = row["admin1"]
             seen[row["incident_id"]] = row
     return list(seen.values())
+
+
+def event_window(finding: Mapping[str, Any]) -> Window:
+    """A recorded finding's event window: where a change of its status or confidence can
+    change the patterns."""
+    return (dt.datetime.fromisoformat(finding["occurred"]),
+            dt.datetime.fromisoformat(finding["occurred_end"] or finding["occurred"]))
 
 
 def merged(windows: Iterable[Window], pad_before: dt.timedelta = dt.timedelta(0),

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import datetime as dt
 import csv
 import json
 import random
@@ -239,6 +240,98 @@ def test_replaying_2016_shuffled_gives_what_watching_it_live_gave(pack, tmp_path
     # nor does the size of the blocks a refresh works in
     monkeypatch.setattr(timeline, "BLOCK_DAYS", 2)
     assert replay(pack, tmp_path / "blocks.db", shuffled, "at the end", batch) == live
+
+
+NOTHING_CHANGED = {"calm_days": 0, "alerts": 0, "withdrawn": 0, "new_alerts": []}
+
+
+def recomputed_in_full(ledger: Ledger, pack) -> dict[str, Any]:
+    """What a recomputation of every pattern over the ledger's whole span records now:
+    nothing, when the refreshes before it recomputed all that had changed."""
+    with ledger.transaction():
+        return timeline.refresh(ledger, pack)
+
+
+@pytest.fixture(scope="module")
+def september(pack, tmp_path_factory) -> Path:
+    """A ledger of UCDP's September to mid-October 2016, its patterns refreshed: the SEP
+    calm series with its breaches, escalations."""
+    path = tmp_path_factory.mktemp("september") / "ledger.db"
+    rows = [r for r in ucdp_rows() if "2016-09-01" <= r["date_start"][:10] <= "2016-10-15"]
+    ledger = Ledger.open(path)
+    monitor = Monitor(pack, ledger)
+    for i in range(0, len(rows), 500):
+        monitor.submit([(f"row {r['id']}", ucdp_report(r, "ucdp", "B"))
+                        for r in rows[i:i + 500]], refresh=False)
+    monitor.refresh_patterns()
+    assert ledger.alerts("escalation") and ledger.calm_days()
+    ledger.close()
+    return path
+
+
+@pytest.fixture
+def in_september(september, pack, tmp_path, clock) -> Monitor:
+    """A copy of :func:`september`'s ledger, with a monitor on it."""
+    shutil.copy(september, tmp_path / "september.db")
+    return Monitor(pack, Ledger.open(tmp_path / "september.db", clock=clock), clock=clock)
+
+
+def patterns_now(ledger: Ledger) -> tuple[list[Any], list[Any]]:
+    return ([(d["day"], d["consecutive"], tuple(d["breaches"])) for d in ledger.calm_days()],
+            sorted(a["key"] for a in ledger.alerts()))
+
+
+def test_a_verdict_recomputes_what_its_finding_reaches_and_that_is_all_that_changes(
+        in_september, pack, monkeypatch):
+    monitor, ledger = in_september, in_september.ledger
+    windows_given = []
+    refresh = timeline.refresh
+    monkeypatch.setattr(timeline, "refresh", lambda led, p, windows=None: (
+        windows_given.append(windows), refresh(led, p, windows))[1])
+    # a finding of each of three escalations, and a breach of each of three calm days
+    targets = [a["finding_ids"][0] for a in ledger.alerts("escalation")[:3]]
+    targets += [d["breaches"][0] for d in ledger.calm_days() if d["breaches"]][:3]
+    before = patterns_now(ledger)
+    for finding_id, verb in zip(targets, ["dispute", "discount", "retract"] * 2):
+        finding = ledger.finding(finding_id, explained=False)
+        monitor.verdict(finding_id, verb, "analyst", "seen otherwise")
+        # only the finding's own event window was recomputed ...
+        assert windows_given.pop() == [(dt.datetime.fromisoformat(finding["occurred"]),
+                                        dt.datetime.fromisoformat(finding["occurred_end"]))]
+        # ... and a recomputation of everything finds nothing more to change
+        assert recomputed_in_full(ledger, pack) == NOTHING_CHANGED
+    calm, alerts = patterns_now(ledger)
+    assert calm != before[0] and set(before[1]) - set(alerts)  # the verdicts changed both
+    monitor.verdict(targets[0], "confirm", "analyst", "seen after all")  # counted again
+    assert recomputed_in_full(ledger, pack) == NOTHING_CHANGED
+    assert ledger.verify().ok
+
+
+def test_a_retraction_queues_the_windows_of_the_findings_it_retracts(in_september, pack):
+    monitor, ledger = in_september, in_september.ledger
+    escalation = ledger.alerts("escalation")[0]
+    withdrawn = ledger.finding(escalation["finding_ids"][0], explained=False)
+    monitor.submit([], feed="ucdp", retractions=[withdrawn["source_id"]], refresh=False)
+    _, windows = ledger.pattern_work()
+    occurred = dt.datetime.fromisoformat(withdrawn["occurred"])
+    assert windows is not None and any(a <= occurred < b or a == occurred == b
+                                       for a, b in windows)
+    monitor.refresh_patterns()
+    assert escalation["key"] not in {a["key"] for a in ledger.alerts()}
+    assert recomputed_in_full(ledger, pack) == NOTHING_CHANGED
+
+
+def test_an_unlink_leaves_nothing_for_a_recomputation_of_everything(in_september, pack):
+    monitor, ledger = in_september, in_september.ledger
+    # another feed's report of one of the escalation's strikes: one incident with it
+    finding = ledger.finding(ledger.alerts("escalation")[0]["finding_ids"][0])
+    body = ledger.report(f"ucdp:{finding['source_id']}:{finding['revision']}")["body"]
+    outcome = monitor.submit([("x", {**body, "feed": "acled", "source_id": "X1"})]).outcomes[0]
+    assert outcome.linked
+    assert recomputed_in_full(ledger, pack) == NOTHING_CHANGED
+    monitor.unlink(outcome.report_key, by="analyst", note="another strike")
+    assert recomputed_in_full(ledger, pack) == NOTHING_CHANGED
+    assert ledger.verify().ok
 
 
 def test_a_late_report_changes_the_calm_series_by_new_entries(monitor, ledger):
