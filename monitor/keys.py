@@ -13,6 +13,22 @@ def report_key(feed: str, source_id: str, revision: str) -> str:
     return f"{feed}:{_key_part(source_id)}:{_key_part(revision)}"
 
 
+def feed_of(key: str) -> str:
+    """The feed of a report's key: what comes before its source id and revision, which hold
+    no ":" (a feed's name may)."""
+    return key.rsplit(":", 2)[0]
+
+
+def same_feed_sql(key: str, feed: str) -> str:
+    """SQL that is true when the report key ``key`` (an SQL expression) is of the feed
+    ``feed`` (another): :func:`feed_of` in SQL, so a query need not look the feed up in
+    ``reports``. The key starts with the feed and a ":", and what follows is a source id and
+    a revision, one ":" between them ("a:b:1:2" is of feed "a:b", not of "a")."""
+    rest = f"substr({key}, length({feed}) + 2)"
+    return (f"(substr({key}, 1, length({feed}) + 1) = {feed} || ':' AND "
+            f"length({rest}) - length(replace({rest}, ':', '')) = 1)")
+
+
 def _key_part(text: str) -> str:
     return text.replace("%", "%25").replace(":", "%3A") if ("%" in text or ":" in text) else text
 

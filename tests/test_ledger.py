@@ -23,6 +23,7 @@ from sqlite_utils import Migrations
 
 from ledger_helpers import has_report, report_keys_of_feed, reports_judged_in, reviews
 from monitor import geo
+from monitor.keys import report_key
 from monitor.adapters import reader
 from monitor.config import PROJECT_ROOT, Pack
 from monitor.errors import MonitorError
@@ -1131,25 +1132,32 @@ def test_corroboration_of_a_batch_reads_its_candidates_at_once_and_finds_what_ea
 
     rng = random.Random(2016)
     base, hour = datetime(2016, 9, 1, tzinfo=timezone.utc), timedelta(hours=1)
+    # the feed is read from the key: "a" and "a:b" are two feeds, and a ":" in a source id
+    # ("a:b" record "1" and "a" record "b:1" are two keys) changes neither
+    feeds = ["acled", "ucdp", "rss", "a", "a:b"]
     made = []
     with ledger.transaction():
         for n in range(1, 401):
-            feed = rng.choice(["acled", "ucdp", "rss"])
+            feed = rng.choice(feeds)
+            source_id = rng.choice([str(n), f"b:{n}", f"{n}:x%"])
+            key = report_key(feed, source_id, "1")
             begin = base + rng.randrange(40 * 24) * hour
             window = rng.choice([1, 24, 36, 37, 48, 24 * 9, 24 * 33]) * hour
             lat, lon = 35.93 + rng.uniform(-0.3, 0.3), 36.63 + rng.uniform(-0.3, 0.3)
-            ledger.append("reports", {**report(n, feed), "body": {"sources": [f"src {n % 7}"]}})
-            ledger.append("incidents", {**incident(n), "report_key": f"{feed}:{n}:1",
+            ledger.append("reports", {**report(n, feed), "report_key": key,
+                                      "source_id": source_id,
+                                      "body": {"sources": [f"src {n % 7}"]}})
+            ledger.append("incidents", {**incident(n), "report_key": key,
                                         "occurred_start": iso(begin),
                                         "occurred_end": iso(begin + window),
                                         "lat": lat, "lon": lon})
-            made.append((f"{feed}:{n}:1", feed, begin, begin + window, lat, lon))
+            made.append((key, feed, begin, begin + window, lat, lon))
     searches = []
     for _ in range(250):
         start = base + rng.randrange(40 * 24) * hour
         searches.append((start, start + rng.choice([1, 24, 72]) * hour,
                          35.93 + rng.uniform(-0.3, 0.3), 36.63 + rng.uniform(-0.3, 0.3),
-                         rng.choice([5.0, 10.0, 25.0]), rng.choice(["acled", "ucdp", "rss"])))
+                         rng.choice([5.0, 10.0, 25.0]), rng.choice(feeds)))
 
     def plainly(start: datetime, end: datetime, lat: float, lon: float, km: float,
                 feed: str) -> list[str]:
@@ -1174,8 +1182,14 @@ def test_corroboration_of_a_batch_reads_its_candidates_at_once_and_finds_what_ea
     assert len(statements) <= 3 + 1 + 1  # 99 searches a statement, 500 reports read a statement
     rows = {id(r): r for rows in found for r in rows}
     assert len(rows) == len({k for k_ in keys for k in k_}) < sum(map(len, keys))
+    assert {r["feed"] for rows in found for r in rows} == set(feeds)
+    assert all(r["feed"] == next(m[1] for m in made if m[0] == r["report_key"])
+               for rows in found for r in rows)
+    assert any(s[5] == "a" and any(r["feed"] == "a:b" for r in rows)
+               for s, rows in zip(searches, found))  # a feed that starts like another's
     some = next(r for rows in found for r in rows)
-    assert some["incident_id"] == f"inc-{some['report_key'].split(':')[1]}"
+    assert some["incident_id"] == "inc-" + str(1 + next(
+        i for i, m in enumerate(made) if m[0] == some["report_key"]))
 
 
 def test_no_index_is_the_first_columns_of_another(ledger: Ledger) -> None:

@@ -5,12 +5,16 @@ from __future__ import annotations
 import datetime as dt
 import itertools
 import pickle
+import sqlite3
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from pydantic import ValidationError
 
 from monitor.adapters import reader
 from monitor.config import PROJECT_ROOT, Pack
+from monitor.keys import feed_of, report_key, same_feed_sql
 from monitor.models import IncidentReport
 from monitor.service import Evaluator, validated
 
@@ -39,6 +43,25 @@ def test_report_keys_never_collide() -> None:
             for sid, rev in pairs]
     assert len(set(keys)) == len(pairs)
     assert keys[0] == "manual:dup%3A1:2" and keys[1] == "manual:dup:1%3A2"
+
+
+_KEY_TEXT = st.text(st.characters(blacklist_categories=("Cs",), blacklist_characters="\x00"),
+                    min_size=1, max_size=12) | st.sampled_from(["a", "a:b", ":", "a%3A", "%"])
+
+
+@settings(max_examples=300, deadline=None)
+@given(feed=_KEY_TEXT, source_id=_KEY_TEXT, revision=_KEY_TEXT, other=_KEY_TEXT)
+def test_a_keys_feed_is_read_back_from_it_in_python_and_in_sql(feed, source_id, revision,
+                                                                other) -> None:
+    """The ledger reads a report's feed from its key (corroboration looks for other feeds'
+    reports without a look-up in ``reports``): exactly, whatever ":" and "%" the feed, the
+    source id and the revision hold ("a:b" is not of feed "a")."""
+    key = report_key(feed, source_id, revision)
+    assert feed_of(key) == feed
+    conn = sqlite3.connect(":memory:")
+    for name in (feed, other, feed + ":" + other):
+        (same,) = conn.execute(f"SELECT {same_feed_sql('?1', '?2')}", [key, name]).fetchone()
+        assert bool(same) == (name == feed), (key, name)
 
 
 def test_a_reports_key_is_made_once_and_a_changed_copy_makes_its_own() -> None:

@@ -13,6 +13,7 @@ from datetime import date, datetime, timedelta, timezone
 from typing import Any
 
 from .. import geo
+from ..keys import feed_of, same_feed_sql
 from ..vocabulary import SERIOUS_SEVERITIES, sql_list
 from .base import LedgerBase
 from .compact import REPORT_KEY_SQL, STORED_EXPLANATION_SQL
@@ -299,10 +300,12 @@ class Queries(LedgerBase):
         it)."""
         if not searches:
             return []
-        near = ("SELECT q.k, i.seq FROM q CROSS JOIN incidents i JOIN reports r USING "
-                "(report_key) WHERE i.occurred_start < q.e AND i.occurred_end > q.s AND i.lat "
-                "BETWEEN q.lat_lo AND q.lat_hi AND i.lon BETWEEN q.lon_lo AND q.lon_hi AND "
-                "r.feed != q.feed AND ")
+        # the feed of a row is in its key: no look-up in reports for each candidate (a search
+        # of a ledger of 400,000 reports, 99 at a time: 0.22 -> 0.15 s a statement)
+        near = ("SELECT q.k, i.seq FROM q CROSS JOIN incidents i WHERE i.occurred_start < q.e "
+                "AND i.occurred_end > q.s AND i.lat BETWEEN q.lat_lo AND q.lat_hi AND i.lon "
+                f"BETWEEN q.lon_lo AND q.lon_hi AND NOT {same_feed_sql('i.report_key', 'q.feed')}"
+                " AND ")
         found: list[list[int]] = [[] for _ in searches]
         with self._lock:
             # _SEARCHES_A_STATEMENT at a time, each a row of ten parameters (bound as they
@@ -320,11 +323,11 @@ class Queries(LedgerBase):
                         f"{near} i.occurred_start >= q.far AND i.occurred_start < q.recent AND "
                         f"{long_window_sql('i')}", params):
                     found[k].append(seq)
-            rows = {row[0]: dict(zip(_NEARBY_COLUMNS, row[1:])) for row in self._where_in(
-                f"SELECT i.seq, i.report_key, {current_incident_sql('r')}, r.feed, "
-                "i.occurred_start, i.occurred_end, i.lat, i.lon, i.location_precision, "
-                "i.attacker_sides, i.target_sides, i.event_type FROM incidents i JOIN reports r "
-                "USING (report_key) WHERE i.seq IN ({marks})",
+            rows = {row[0]: dict(zip(_NEARBY_COLUMNS, (row[1], row[2], feed_of(row[1]),
+                                                        *row[3:]))) for row in self._where_in(
+                f"SELECT i.seq, i.report_key, {current_incident_sql('i')}, i.occurred_start, "
+                "i.occurred_end, i.lat, i.lon, i.location_precision, i.attacker_sides, "
+                "i.target_sides, i.event_type FROM incidents i WHERE i.seq IN ({marks})",
                 (seq for seqs in found for seq in seqs))}
         _shared_lists(list(rows.values()), _NEARBY_JSON)  # a few distinct lists, decoded once
         return [[rows[seq] for seq in sorted(seqs)] for seqs in found]
