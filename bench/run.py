@@ -14,6 +14,8 @@ and only the bound that proves is written. See bench/README.md.
 from __future__ import annotations
 
 import argparse
+import contextlib
+import itertools
 import json
 import os
 import re
@@ -369,7 +371,12 @@ class Bench:
                                           "--since", q["since"], "--until", q["until"],
                                           "--format", "json"],
             "scorecard view": ["query", "SELECT * FROM scorecard"],
-            "ledger verify": ["ledger", "verify"]}
+            "ledger verify": ["ledger", "verify"],
+            # what an analyst waits for on a big ledger (not a target of issue #16): a verdict
+            # on a serious finding of the seed, which both ledgers hold, disputed and confirmed
+            # in turn, each a status entry and the patterns of its event window recomputed
+            VERDICT: ["finding", VERB, serious_finding(seed_db), "--by", "bench", "--note",
+                      "measured"]}
         # A read command runs as a user's does: with the disk cache (what monitor.yaml says,
         # the pack's names, the schema verify compares) filled by earlier commands, here each
         # of them once, untimed, on the seed ledger, in a folder of this run's own; unless
@@ -377,7 +384,8 @@ class Bench:
         env, sec["settings_cache"] = None, "as set by MONITOR_CACHE"
         if not self.caller_cache:
             env = {**os.environ, "MONITOR_CACHE": str(self.work / "cache")}
-            warm = [timed(self.monitor(config, seed_db, *cmd), self.budget(), env=env)
+            warm = [timed(self.monitor(config, seed_db, *["dispute" if c is VERB else c
+                                                          for c in cmd]), self.budget(), env=env)
                     for cmd in queries.values()]
             sec["settings_cache"] = ("warm: a folder of the run's own, filled by each command "
                                      "run once, untimed" if not any(w.returncode for w in warm)
@@ -386,10 +394,15 @@ class Bench:
             entry: dict[str, Any] = {"query": name, "command": "monitor " + " ".join(
                 f'"{c}"' if " " in c else c for c in cmd)}
             sec["queries"].append(entry)
+            if name == VERDICT:
+                entry["target"] = False
+            verbs = itertools.cycle(("confirm", "dispute"))
             for label, path in (("big", db), ("seed", seed_db)):
                 runs = []
                 for _ in range(a.runs):
-                    r = timed(self.monitor(config, path, *cmd), self.budget(), env=env)
+                    r = timed(self.monitor(config, path, *[next(verbs) if c is VERB else c
+                                                           for c in cmd]),
+                              self.budget(), env=env)
                     if r.killed or r.returncode:
                         entry[f"{label}_status"] = (measure.killed_note(r, self.budget())
                                                     if r.killed else failed(r, name))
@@ -491,6 +504,19 @@ class Bench:
                 getattr(self, name)()
         self.results["elapsed_s"] = time.monotonic() - self.started
         return self.results
+
+
+VERDICT, VERB = "verdict (dispute, confirm)", "<verb>"  # the runs fill VERB in, in turn
+
+
+def serious_finding(db: Path) -> str:
+    """The id of the first major or critical finding recorded in the ledger ``db``."""
+    with contextlib.closing(sqlite3.connect(f"file:{db}?mode=ro", uri=True)) as conn:
+        row = conn.execute("SELECT finding_id FROM findings WHERE severity IN ('major', "
+                           "'critical') ORDER BY seq LIMIT 1").fetchone()
+    if row is None:
+        raise RuntimeError(f"{db}: no major or critical finding to give a verdict on")
+    return str(row[0])
 
 
 def reports_count(db: Path) -> int:

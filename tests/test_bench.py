@@ -156,3 +156,7 @@ def test_quick_run_writes_results_with_every_table(tmp_path: Path) -> None:
     assert ("The disk cache (`monitor.diskcache`: `monitor.yaml` as validated, the pack's "
             "names, the schema verify compares): warm:") in text
     assert list((tmp_path / "work" / "cache").glob("settings-*.bin"))
+    # an analyst's verdict is timed on both ledgers, beside the targets, not among them
+    verdict = next(q for q in results["findings"]["queries"] if q["query"].startswith("verdict"))
+    assert verdict["target"] is False and verdict["big_median_s"] > 0 < verdict["seed_median_s"]
+    assert "| verdict (dispute, confirm) |" in text and "verdict (dispute, confirm) <" not in text
