@@ -109,8 +109,10 @@ def _calm(ledger: Ledger, pack: Pack, spec: CalmSpec, windows: list[Window] | No
     recorded = {d["day"]: d for d in ledger.calm_days(spec.name)}
     if windows is not None and recorded and not any(s < end and e > day_d for s, e in windows):
         return  # nothing new in the series' window
+    # what can breach a day of the series: a window that starts before its end and ends in it
+    # or after (read from MAX_WINDOW before Day D, through the index of event times)
     findings = ledger.calm_findings(iso(day_d - MAX_WINDOW), iso(end), spec.counts,
-                                    spec.severities)
+                                    spec.severities, ending_from=iso(day_d))
     for day in calm_series(findings, day_d=day_d, end=end, instruments=spec.counts,
                            needed=spec.needed, severities=spec.severities,
                            confidences=spec.confidences):

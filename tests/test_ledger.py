@@ -1080,6 +1080,40 @@ def test_findings_of_a_term_in_a_period_are_one_range_of_an_index(ledger: Ledger
     assert "idx_findings_term_occurred (term=? AND occurred>? AND occurred<?)" in plan
 
 
+def test_a_calm_series_reads_only_the_windows_that_reach_day_d_and_is_what_all_give(
+        ledger: Ledger) -> None:
+    """calm_findings(ending_from=Day D) leaves out the windows that ended before Day D, and
+    the series made of what it gives is the one made of every finding of the MAX_WINDOW
+    before: around Day D, an instant, a window ending on it, one a second either side, a
+    missing end and one before its start."""
+    from monitor.patterns import calm_series
+
+    day_d = datetime(2016, 9, 12, 16, tzinfo=timezone.utc)
+    second, hour = timedelta(seconds=1), timedelta(hours=1)
+    windows = [(day_d - 30 * 24 * hour, day_d - second), (day_d - 30 * 24 * hour, day_d),
+               (day_d - 30 * 24 * hour, day_d + second), (day_d - hour, day_d),
+               (day_d, day_d), (day_d - second, day_d - second), (day_d + hour, None),
+               (day_d - hour, None), (day_d + hour, day_d - hour), (day_d - 2 * hour, day_d - hour),
+               (day_d + 3 * 24 * hour, day_d + 4 * 24 * hour), (day_d - 40 * 24 * hour, day_d)]
+    with ledger.transaction():
+        for n, (begin, end) in enumerate(windows, start=1):
+            ledger.append("findings", finding(n, occurred=iso(begin),
+                                              occurred_end=iso(end) if end else None))
+    since, until = iso(day_d - MAX_WINDOW), iso(day_d + 7 * 24 * hour)
+    every = ledger.calm_findings(since, until, ["COH"])
+    reaching = ledger.calm_findings(since, until, ["COH"], ending_from=iso(day_d))
+    assert [f["finding_id"] for f in reaching] == [
+        f["finding_id"] for f in every if f["finding_id"] not in ("f-1", "f-6", "f-8", "f-10")]
+
+    def series(findings: list[dict[str, Any]]) -> list[Any]:
+        return calm_series(findings, day_d=day_d, end=day_d + 7 * 24 * hour, instruments=["COH"],
+                           needed=7)
+
+    assert series(reaching) == series(every)
+    assert series(every)[0].breaches and not series(every)[5].breaches
+    assert len(every) == len(windows) - 1  # (the last began more than MAX_WINDOW before)
+
+
 def test_corroboration_finds_every_overlapping_window_through_the_two_indexes(
         ledger: Ledger) -> None:
     """nearby_reports reads two days back by time and further back only the long windows

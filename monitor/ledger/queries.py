@@ -343,16 +343,24 @@ class Queries(LedgerBase):
             "reports")
 
     def calm_findings(self, since: str, until: str, instruments: Iterable[str],
-                      severities: Iterable[str] = SERIOUS_SEVERITIES) -> list[dict[str, Any]]:
-        """Findings of ``severities`` under ``instruments`` with ``occurred`` in [since, until):
-        only what a calm series reads (id, status, severity, instrument, event window), so a
-        dense month costs megabytes, not the findings' whole evidence."""
+                      severities: Iterable[str] = SERIOUS_SEVERITIES,
+                      ending_from: str | None = None) -> list[dict[str, Any]]:
+        """Findings of ``severities`` under ``instruments`` with ``occurred`` in [since, until)
+        (and, with ``ending_from``, an event window that ends at or after it: an instant's
+        ends where it starts): only what a calm series reads (id, status, severity,
+        instrument, event window), so a dense month costs megabytes, not the findings' whole
+        evidence."""
         wanted, levels = sorted(set(instruments)), sorted(set(severities))
+        # (as patterns._window reads a window: a missing end, or one before the start, is an
+        # instant)
+        ending = (" AND max(COALESCE(NULLIF(occurred_end, ''), occurred), occurred) >= ?"
+                  if ending_from else "")
         return self._rows(
             "SELECT finding_id, status, severity, confidence, instrument, occurred, occurred_end "
             f"FROM finding_status WHERE severity IN {_marks(levels)} AND instrument IN "
-            f"{_marks(wanted)} AND occurred >= ? AND occurred < ? ORDER BY occurred, seq",
-            [*levels, *wanted, _utc_bound(since), _utc_bound(until)], "findings")
+            f"{_marks(wanted)} AND occurred >= ? AND occurred < ?{ending} ORDER BY occurred, seq",
+            [*levels, *wanted, _utc_bound(since), _utc_bound(until),
+             *([_utc_bound(ending_from)] if ending_from else [])], "findings")
 
     def serious_findings(self, since: str | None = None,
                          until: str | None = None) -> list[dict[str, Any]]:
