@@ -372,7 +372,7 @@ class Bench:
                                           "--format", "json"],
             "scorecard view": ["query", "SELECT * FROM scorecard"],
             "ledger verify": ["ledger", "verify"],
-            # what an analyst waits for on a big ledger (not a target of issue #16): a verdict
+            # what an analyst waits for on a big ledger (not a target of the speed work): a verdict
             # on a serious finding of the seed, which both ledgers hold, disputed and confirmed
             # in turn, each a status entry and the patterns of its event window recomputed
             VERDICT: ["finding", VERB, serious_finding(seed_db), "--by", "bench", "--note",
