@@ -68,9 +68,10 @@ def _short_hash(prefix: str, *parts: Any) -> str:
     return f"{prefix}-{hashlib.sha256(blob.encode()).hexdigest()[:16]}"
 
 
-def _window(item: Mapping[str, Any], start_key: str,
-            end_key: str) -> tuple[dt.datetime, dt.datetime]:
-    """An event window [start, end); a missing or non-positive end means an instant."""
+def window(item: Mapping[str, Any], start_key: str = "occurred",
+           end_key: str = "occurred_end") -> tuple[dt.datetime, dt.datetime]:
+    """An event window [start, end) (a finding's, by default); a missing or non-positive end
+    means an instant."""
     start = parse_time(item[start_key])
     end = parse_time(item[end_key]) if item.get(end_key) else start
     return start, max(start, end)
@@ -121,7 +122,7 @@ def calm_series(findings: Iterable[Mapping[str, Any]], *, day_d: dt.datetime, en
                 and f.get("instrument") in instruments
                 and f.get("confidence", "high") in confidences):
             continue
-        occ, occ_end = _window(f, "occurred", "occurred_end")
+        occ, occ_end = window(f)
         if occ >= stop or occ_end < start0 or (occ_end == start0 and occ_end > occ):
             continue  # wholly outside [Day D, end)
         # Day k is [start0 + k*DAY, start0 + (k+1)*DAY): index arithmetic instead of a scan of

@@ -26,6 +26,7 @@ from .evidence import SEARCH, EvidenceKeeper, facts_of, finding_story
 from .judge import Judge, finding_id
 from .ledger import CanonicalJSON, Ledger, canonical_json, iso, share_notes
 from .models import Finding, IncidentReport, Outcome, Resolution
+from .patterns import window as event_window  # a finding's, as the patterns read it
 from .problems import location
 from .resolve import resolve, resolve_many
 from .staged import Staged, stage
@@ -399,7 +400,7 @@ class Monitor(Evaluator):
             # span, which took 9.6 s on a ledger of 400,000 reports)
             finding = self.ledger.finding(finding_id, explained=False)
             assert finding is not None  # (evidence.verdict refused an unknown id)
-            timeline.refresh(self.ledger, self.pack, [timeline.event_window(finding)])
+            timeline.refresh(self.ledger, self.pack, [event_window(finding)])
         return entry
 
     def story(self, finding_id: str) -> dict[str, Any] | None:
@@ -429,7 +430,7 @@ class Monitor(Evaluator):
             for f in self.ledger.findings(incident_id=left):
                 if f["status"] in GONE_STATUSES:
                     continue
-                windows.append(timeline.event_window(f))
+                windows.append(event_window(f))
                 if (f["feed"], f["source_id"]) == (report.feed, report.source_id):
                     self.ledger.append("status_changes", {
                         "finding_id": f["finding_id"], "status": "superseded", "by": by,
@@ -473,7 +474,7 @@ class Monitor(Evaluator):
         windows in ``windows``."""
         current = self._current(feed, source_id)
         for f in current:
-            windows.append(timeline.event_window(f))
+            windows.append(event_window(f))
             self.ledger.append("status_changes", {
                 "finding_id": f["finding_id"], "status": "retracted", "by": f"feed:{feed}",
                 "note": f"the source withdrew record {source_id}"})
@@ -490,7 +491,7 @@ class Monitor(Evaluator):
             if f["revision"] == report.revision:
                 continue
             replaced[f["term"]] = f["finding_id"]
-            windows.append(timeline.event_window(f))
+            windows.append(event_window(f))
             self.ledger.append("status_changes", {
                 "finding_id": f["finding_id"], "status": "superseded",
                 "by": f"feed:{report.feed}",

@@ -29,7 +29,7 @@ whole span; re-judging under changed rules recomputes everything.
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable
 from typing import Any
 
 from .config import Pack
@@ -66,13 +66,6 @@ def current_incidents(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
             row["governorate"] = row["admin1"]
             seen[row["incident_id"]] = row
     return list(seen.values())
-
-
-def event_window(finding: Mapping[str, Any]) -> Window:
-    """A recorded finding's event window: where a change of its status or confidence can
-    change the patterns."""
-    return (dt.datetime.fromisoformat(finding["occurred"]),
-            dt.datetime.fromisoformat(finding["occurred_end"] or finding["occurred"]))
 
 
 def merged(windows: Iterable[Window], pad_before: dt.timedelta = dt.timedelta(0),

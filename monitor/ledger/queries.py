@@ -351,7 +351,7 @@ class Queries(LedgerBase):
         instrument, event window), so a dense month costs megabytes, not the findings' whole
         evidence."""
         wanted, levels = sorted(set(instruments)), sorted(set(severities))
-        # (as patterns._window reads a window: a missing end, or one before the start, is an
+        # (as patterns.window reads one: a missing end, or one before the start, is an
         # instant)
         ending = (" AND max(COALESCE(NULLIF(occurred_end, ''), occurred), occurred) >= ?"
                   if ending_from else "")
