@@ -384,9 +384,8 @@ class Bench:
         env, sec["settings_cache"] = None, "as set by MONITOR_CACHE"
         if not self.caller_cache:
             env = {**os.environ, "MONITOR_CACHE": str(self.work / "cache")}
-            warm = [timed(self.monitor(config, seed_db, *["dispute" if c is VERB else c
-                                                          for c in cmd]), self.budget(), env=env)
-                    for cmd in queries.values()]
+            warm = [timed(self.monitor(config, seed_db, *with_verb(cmd, "dispute")),
+                          self.budget(), env=env) for cmd in queries.values()]
             sec["settings_cache"] = ("warm: a folder of the run's own, filled by each command "
                                      "run once, untimed" if not any(w.returncode for w in warm)
                                      else "warm-up failed")
@@ -400,8 +399,7 @@ class Bench:
             for label, path in (("big", db), ("seed", seed_db)):
                 runs = []
                 for _ in range(a.runs):
-                    r = timed(self.monitor(config, path, *[next(verbs) if c is VERB else c
-                                                           for c in cmd]),
+                    r = timed(self.monitor(config, path, *with_verb(cmd, next(verbs))),
                               self.budget(), env=env)
                     if r.killed or r.returncode:
                         entry[f"{label}_status"] = (measure.killed_note(r, self.budget())
@@ -507,6 +505,11 @@ class Bench:
 
 
 VERDICT, VERB = "verdict (dispute, confirm)", "<verb>"  # the runs fill VERB in, in turn
+
+
+def with_verb(cmd: list[str], verb: str) -> list[str]:
+    """``cmd`` with :data:`VERB` (the verdict's) replaced by ``verb``."""
+    return [verb if c is VERB else c for c in cmd]
 
 
 def serious_finding(db: Path) -> str:
