@@ -144,28 +144,43 @@ def test_derived_state_edited_with_sql_fails_verify_and_rebuild_restores_it(
     assert named.split(" does")[0].split(" differs")[0] in " ".join(ledger.rebuild())
     assert ledger.verify().ok
     assert ledger.query("SELECT * FROM finding_parties ORDER BY finding_id") == before
+    assert integrity._parties_by_seq(ledger._conn)  # rebuilt numbered by the findings' seqs
+
+
+def test_each_finding_parties_row_is_numbered_by_its_findings_seq(ledger: Ledger) -> None:
+    # written with the findings, and updated in place by a status change (the fixture's)
+    numbered = ledger.query("SELECT p.rowid AS at, f.seq, f.finding_id, p.status FROM "
+                            "finding_parties p JOIN findings f ON f.finding_id = p.finding_id "
+                            "ORDER BY f.seq")
+    assert len(numbered) == 5 and all(r["at"] == r["seq"] for r in numbered)
+    assert [r["status"] for r in numbered if r["finding_id"] == "f-2"] == ["disputed"]
 
 
 def test_an_intact_finding_parties_is_checked_row_for_row_without_the_exact_comparison(
         ledger: Ledger, path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    from monitor.ledger import integrity
-
     def exact(*args: Any) -> None:
         raise AssertionError("the exact comparison ran on finding_parties")
 
-    monkeypatch.setattr(integrity, "_STEP_CHUNK", 2)  # several chunks, and a last short one
     real = integrity._compare
     monkeypatch.setattr(integrity, "_compare", lambda conn, table, *rest: (
         exact() if table == "finding_parties" else real(conn, table, *rest)))
     assert ledger.verify().ok
 
 
-@pytest.mark.parametrize("statements, in_step, ok", [
+@pytest.mark.parametrize("statements, by_seq, ok", [
     ([], True, True),
-    # the same rows written in another order: not in step, and the exact comparison passes it
+    # the same rows written in another order, or numbered otherwise (as a VACUUM may): not
+    # numbered by seq, and the exact comparison passes them
     ([("CREATE TEMP TABLE t AS SELECT * FROM finding_parties ORDER BY rowid DESC", ()),
       ("DELETE FROM finding_parties", ()), ("INSERT INTO finding_parties SELECT * FROM t", ())],
      False, True),
+    ([("UPDATE finding_parties SET rowid = rowid + 1000", ())], False, True),
+    # two rows that swap numbers: each seq finds another finding's row
+    ([("UPDATE finding_parties SET rowid = -rowid WHERE finding_id IN ('f-1', 'f-4')", ()),
+      ("UPDATE finding_parties SET rowid = (SELECT seq FROM findings WHERE finding_id = "
+       "'f-4') WHERE finding_id = 'f-1'", ()),
+      ("UPDATE finding_parties SET rowid = (SELECT seq FROM findings WHERE finding_id = "
+       "'f-1') WHERE finding_id = 'f-4'", ())], False, True),
     ([("UPDATE finding_parties SET status = 'confirmed' WHERE finding_id = 'f-4'", ())],
      False, False),
     ([("UPDATE finding_parties SET term = NULL WHERE finding_id = 'f-4'", ())], False, False),
@@ -175,18 +190,17 @@ def test_an_intact_finding_parties_is_checked_row_for_row_without_the_exact_comp
     ([("DELETE FROM finding_parties WHERE finding_id = 'f-5'", ())], False, False),
     ([("INSERT INTO finding_parties SELECT * FROM finding_parties WHERE finding_id = 'f-5'",
        ())], False, False),
-], ids=["intact", "reordered", "status", "null", "null-text", "blob", "last-deleted",
-        "last-doubled"])
-def test_finding_parties_in_step_or_not_the_verdict_is_the_exact_one(
-        ledger: Ledger, path: Path, monkeypatch: pytest.MonkeyPatch, statements: Any,
-        in_step: bool, ok: bool) -> None:
-    from monitor.ledger import integrity
-
-    monkeypatch.setattr(integrity, "_STEP_CHUNK", 2)
+    # a row numbered by no finding's seq, besides every finding's own
+    ([("INSERT INTO finding_parties (rowid, finding_id, status) VALUES (9999, 'f-9', "
+       "'alleged')", ())], False, False),
+], ids=["intact", "reordered", "renumbered", "swapped", "status", "null", "null-text", "blob",
+        "last-deleted", "last-doubled", "extra"])
+def test_finding_parties_by_seq_or_not_the_verdict_is_the_exact_one(
+        ledger: Ledger, path: Path, statements: Any, by_seq: bool, ok: bool) -> None:
     tamper(path, *statements)
     conn = sqlite3.connect(path)
     try:
-        assert integrity._parties_in_step(conn) is in_step
+        assert integrity._parties_by_seq(conn) is by_seq
     finally:
         conn.close()
     result = ledger.verify()

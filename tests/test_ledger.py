@@ -551,7 +551,7 @@ def test_the_second_process_is_weighed_by_the_sqlite_it_reads_with(
     monkeypatch.setattr(importlib.util, "find_spec", lambda name: object() if name == "sqlean"
                         else None)
     assert verify._upper_costs() == (verify._SQLEAN_COST, verify._SQLEAN_THEN_COST)
-    assert verify._SQLEAN_THEN_COST < verify._SQLEAN_COST < 1
+    assert verify._SQLEAN_COST < 1 and verify._SQLEAN_THEN_COST <= 1
 
 
 def test_the_derived_check_moves_the_boundary_and_runs_after_the_chain_holds(
@@ -583,10 +583,12 @@ def test_the_derived_check_moves_the_boundary_and_runs_after_the_chain_holds(
     # derived check's weight moved to the lower part, neither start counted
     mid = verify._boundary(1_000_000, 520_000, 0.88, 0.61, apart=True)
     assert abs(mid * 0.88 - (1_000_000 - mid) * 0.88 - 520_000 * 0.61) < 2
-    # a finding of finding_parties weighs 0.57 of an entry, the schema a constant
+    # a finding of finding_parties (counted by scorecard_counts) weighs 0.2 of an entry, the
+    # schema a constant
     (rows,) = ledger.query("SELECT count(*) AS n FROM finding_parties")
-    assert rows["n"] == 10
-    assert store._derived_entries(ledger._conn) == store._DERIVED_FIXED_ENTRIES + 5
+    (counted,) = ledger.query("SELECT sum(findings) AS n FROM scorecard_counts")
+    assert rows["n"] == counted["n"] == 10
+    assert store._derived_entries(ledger._conn) == store._DERIVED_FIXED_ENTRIES + 2
     checked: list[int] = []
     real = integrity.derived_problems
     # a function the second process cannot import by name runs here, after the whole chain
@@ -1065,6 +1067,33 @@ def test_m006_counts_the_scorecard_of_an_existing_ledger(
     assert new.verify().ok
 
 
+def test_m012_numbers_finding_parties_by_seq_and_keeps_the_scorecard(
+        path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from monitor.ledger import integrity
+
+    with monkeypatch.context() as m:
+        m.setattr(schema, "MIGRATIONS", migrations_without("m012_parties_by_seq"))
+        old = Ledger.open(path, clock=SteppingClock())
+        changes(old)
+        expected = old.query("SELECT * FROM scorecard")
+        rows = old.query("SELECT * FROM finding_parties ORDER BY finding_id")
+        old.close()
+    # as the code before m012 numbered them: one after the other, from 1
+    tamper(path, ("CREATE TEMP TABLE t AS SELECT * FROM finding_parties ORDER BY rowid", ()),
+           ("DELETE FROM finding_parties", ()), ("INSERT INTO finding_parties SELECT * FROM t", ()))
+    assert not integrity._parties_by_seq(sqlite3.connect(path))
+    new = Ledger.open(path, clock=SteppingClock())
+    assert expected and new.query("SELECT * FROM scorecard") == expected
+    assert new.query("SELECT * FROM finding_parties ORDER BY finding_id") == rows
+    assert integrity._parties_by_seq(new._conn) and new.verify().ok
+    # its triggers are back: a status change still moves the scorecard's counts
+    names = {n for (n,) in new._conn.execute(
+        "SELECT name FROM sqlite_master WHERE tbl_name = 'finding_parties'")}
+    assert {"finding_parties_counted", "finding_parties_recounted", "finding_parties_uncounted",
+            "idx_finding_parties_finding", "idx_finding_parties_scored"} <= names
+    new.close()
+
+
 def test_findings_of_a_term_in_a_period_are_one_range_of_an_index(ledger: Ledger) -> None:
     changes(ledger)
     bounds = {"since": "2016-09-01", "until": "2016-09-03"}
@@ -1492,7 +1521,8 @@ def test_opening_sets_wal_and_migrations_are_idempotent(path: Path) -> None:
         "m001_chained_tables",
         "m002_pattern_queue", "m003_finding_state", "m004_charged_sets", "m005_full_views",
         "m006_scorecard_counts", "m007_no_prefix_indexes", "m008_shared_texts",
-        "m009_long_windows", "m010_no_reports_incident_index", "m011_packed_views"]
+        "m009_long_windows", "m010_no_reports_incident_index", "m011_packed_views",
+        "m012_parties_by_seq"]
     assert sum(again.counts().values()) == 3
     record(again, 2)
     assert again.verify().entries == 6

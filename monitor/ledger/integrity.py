@@ -27,8 +27,8 @@ from .. import diskcache
 from . import schema
 from .schema import (
     DERIVED_TABLES,
-    PARTIES_FROM_FINDINGS,
     PARTY_COLUMNS,
+    PARTY_FINDING,
     PARTY_FINDINGS_SQL,
     PARTY_ROW_SQL,
     SCORECARD_COLUMNS,
@@ -44,20 +44,18 @@ _STATE_FROM_CHAIN = (
     "finding_id AS id FROM status_changes UNION SELECT finding_id FROM confidence_changes) ids")
 _PARTY_COLUMNS = ", ".join(PARTY_COLUMNS)
 _PARTIES_SELECT = f"SELECT {PARTY_ROW_SQL} {PARTY_FINDINGS_SQL}"
-# finding_parties is written in the order of the findings it derives from (a batch in seq
-# order, Chain._derive; rebuild, m003 and m004 ORDER BY f.seq), and a status change updates
-# its row in place: an intact table read in rowid order is the derived SELECT read in seq
-# order, row for row. The two are compared a chunk at a time, each chunk one text SQLite
-# builds, a JSON array a row: both sides hold only text and NULL (finding_parties' columns
-# are TEXT, so SQLite stores any number written to them as text), which JSON keeps apart and
-# delimits, so equal texts are equal rows. A blob makes json_array fail: the exact way decides.
-_STEP_CHUNK = 65_536
-_CHUNK_OF = ("WITH r({columns}, k) AS ({rows} ORDER BY 9 LIMIT ?) SELECT CAST(group_concat("
-             "json_array({columns}), char(10)) AS BLOB), count(*), max(k) FROM r")
-_WANT_CHUNK = _CHUNK_OF.format(columns=_PARTY_COLUMNS, rows=f"SELECT {PARTY_ROW_SQL}, f.seq "
-                               f"{PARTY_FINDINGS_SQL} AND f.seq > ?")
-_HAVE_CHUNK = _CHUNK_OF.format(columns=_PARTY_COLUMNS, rows=f"SELECT {_PARTY_COLUMNS}, rowid "
-                               "FROM finding_parties WHERE rowid > ?")
+# An intact finding_parties row has the seq of the finding it is made from as its rowid (every
+# writer: schema.PARTIES_FROM_FINDINGS; a status change updates it in place). Each finding is
+# then joined to its row by a seek of that rowid, in seq order, and SQLite compares the row
+# with what the chain gives column by column (IS: NULL matches NULL, a blob matches no text).
+# Every finding has its row and no row is left over when the joined rows are as many as the
+# findings and as the table's rows: the fast check of an intact table. A table written
+# otherwise (renumbered by a VACUUM, written by hand) is not wrong for that: the exact
+# comparison decides.
+_BY_SEQ = ("SELECT (SELECT count(*) FROM finding_parties), count(*), count(p.rowid), "
+           f"coalesce(sum(({', '.join('p.' + c for c in PARTY_COLUMNS)}) IS NOT "
+           f"({PARTY_ROW_SQL})), 0) FROM findings f LEFT JOIN finding_parties p ON p.rowid = "
+           f"f.seq WHERE {PARTY_FINDING}")
 
 
 def parse_head(text: str) -> tuple[int, str]:
@@ -212,7 +210,7 @@ def derived_problems(conn: Any) -> list[str]:
         for table, columns, derived in checks:
             if table not in present:
                 continue  # a ledger before its derived tables (schema_problems names it)
-            if table == "finding_parties" and _parties_in_step(conn):
+            if table == "finding_parties" and _parties_by_seq(conn):
                 continue
             problem = _compare(conn, table, columns, derived)
             if problem:
@@ -238,23 +236,14 @@ def _compare(conn: Any, table: str, columns: str, derived: str) -> str | None:
     return None
 
 
-def _parties_in_step(conn: Any) -> bool:
-    """Whether finding_parties in rowid order is, row for row, what the chain gives in seq
-    order: the fast check of an intact table. False only says that the exact comparison
-    must decide (a table written in another order is not wrong for that)."""
-    want_after = have_after = 0
-    while True:
-        try:
-            want, wanted, want_after = conn.execute(_WANT_CHUNK, [want_after, _STEP_CHUNK]
-                                                    ).fetchone()
-            have, rows, have_after = conn.execute(_HAVE_CHUNK, [have_after, _STEP_CHUNK]
-                                                  ).fetchone()
-        except Exception:  # noqa: BLE001 - a blob (sqlite3's or sqlean's error): not in step
-            return False
-        if (want, wanted) != (have, rows):
-            return False
-        if rows < _STEP_CHUNK:
-            return True
+def _parties_by_seq(conn: Any) -> bool:
+    """Whether finding_parties is, row for row, what the chain gives, each row numbered by its
+    finding's seq (:data:`_BY_SEQ`). False only says that the exact comparison must decide."""
+    try:
+        rows, findings, joined, differ = conn.execute(_BY_SEQ).fetchone()
+    except Exception:  # noqa: BLE001 - charged_to that is not JSON (sqlite3's or sqlean's error)
+        return False
+    return rows == findings == joined and differ == 0
 
 
 def rebuild(conn: sqlite3.Connection) -> list[str]:
@@ -272,11 +261,7 @@ def rebuild(conn: sqlite3.Connection) -> list[str]:
         conn.execute(want[(kind, name)])
     conn.execute("DELETE FROM finding_state")
     conn.execute(f"INSERT INTO finding_state (finding_id, status, confidence) {_STATE_FROM_CHAIN}")
-    # scorecard_counts first: what finding_parties' triggers then take out of it is nothing
-    # (an edited row would be counted down wrong), and its insert trigger counts afresh
-    conn.execute("DELETE FROM scorecard_counts")
-    conn.execute("DELETE FROM finding_parties")
-    conn.execute(PARTIES_FROM_FINDINGS + " ORDER BY f.seq")
+    schema.derive_parties(conn.execute)
     return done
 
 

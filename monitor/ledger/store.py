@@ -56,18 +56,18 @@ def _refuse_damaged(conn: sqlite3.Connection, path: Path) -> None:
 
 # What checking the derived tables costs, in entries of the chain checked in the same time by
 # this process: measured on a million findings (952,235 rows of finding_parties) on the Intel
-# machine of bench/RESULTS.md, ~2.8 s against ~5.1 µs an entry, 0.57 of an entry a row, and
+# machine of bench/RESULTS.md, ~1.0 s against ~5.4 µs an entry, 0.2 of an entry a row, and
 # the tables other than finding_parties a few ms (~2,000 entries).
-_DERIVED_ENTRIES_PER_FINDING = 0.57
+_DERIVED_ENTRIES_PER_FINDING = 0.2
 _DERIVED_FIXED_ENTRIES = 2_000
 
 
 def _derived_entries(conn: sqlite3.Connection) -> int:
     """What :func:`.integrity.derived_problems` costs, in entries, from the rows of
-    finding_parties (its last rowid: a guess that only moves where verify splits the chain,
-    never its verdict)."""
+    finding_parties (as many as the findings its counts hold, scorecard_counts: a guess that
+    only moves where verify splits the chain, never its verdict)."""
     try:
-        (rows,) = conn.execute("SELECT max(rowid) FROM finding_parties").fetchone()
+        (rows,) = conn.execute("SELECT sum(findings) FROM scorecard_counts").fetchone()
     except sqlite3.OperationalError:  # a ledger before its derived tables
         rows = 0
     return _DERIVED_FIXED_ENTRIES + int((rows or 0) * _DERIVED_ENTRIES_PER_FINDING)

@@ -8,9 +8,8 @@ process of its own too, with sqlean's SQLite (faster than the standard library's
 process must read with, :func:`_sqlite_module`), while this one waits.
 
 A further check (the ledger's derived tables) runs after a part of the chain, through the
-snapshot that part was checked in: in the second process, with its SQLite (sqlean's, whose
-JSON functions do it in 0.61 of the time), when there is one; else in this process, after the
-chain. In sequence, not in a thread beside it: two threads of one process sharing SQLite and
+snapshot that part was checked in: in the second process, with its SQLite, when there is
+one; else in this process, after the chain. In sequence, not in a thread beside it: two threads of one process sharing SQLite and
 the GIL took 3.4 and 3.9 s for what each does in 2 alone. Its cost moves the boundary, so that
 both processes end together (:func:`_boundary`).
 
@@ -52,11 +51,11 @@ PARALLEL_VERIFY_MIN = 100_000
 _START_ENTRIES = 20_000
 # What an entry costs the second process, in entries of this one, when it reads with sqlean's
 # SQLite (:func:`_sqlite_module`), and what ``then`` (the derived tables' check) costs there:
-# measured on the bench's million findings on the Intel machine of bench/RESULTS.md, the two
-# processes side by side, 4.62 µs an entry there against 5.19 here (the standard library's
-# SQLite 3.40), and 1.70 s against ~2.8 s. Guesses that move only where the chain is split.
-_SQLEAN_COST = 0.89
-_SQLEAN_THEN_COST = 0.61
+# measured on the bench's million findings on the Intel machine of bench/RESULTS.md, 4.68 µs an
+# entry there against 5.36 here (the standard library's SQLite 3.40), and ~1.0 s either way
+# (it compares rows, no JSON). Guesses that move only where the chain is split.
+_SQLEAN_COST = 0.87
+_SQLEAN_THEN_COST = 1.0
 # The second process runs ``then`` only if it is a function of one of these modules' top level.
 _THEN_MODULES = ("monitor.",)
 _VERIFY_CHUNK = 2048  # rows checked at once, row by row
