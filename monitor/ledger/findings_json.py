@@ -42,7 +42,7 @@ def json_findings(fetched: Sequence[Sequence[Any]],
     memo: dict[str, bytes] = {}  # resolution (as stored) -> its notes' entries' JSON
     wanted = {notes for _, stored, notes, _ in fetched
               if notes is not None and notes not in memo and stored is not None
-              and NOTES_MARKER_TEXT in stored}
+              and _MARKER_BYTES in stored}
     lists = {notes: stored_notes(notes, unpack) for notes in wanted}
     texts = texts_of(n for some in lists.values() for n in shared_note_seqs(some))
     for notes, some in lists.items():
@@ -53,16 +53,19 @@ def json_findings(fetched: Sequence[Sequence[Any]],
     for head, stored, notes, tail in fetched:
         if stored is None:
             explanation = b"null"
-        elif '"resolution_notes"' not in stored:  # no marker: as stored
-            explanation = stored.encode()
-        elif notes in memo and stored.count(NOTES_MARKER_TEXT) == 1:
-            explanation = stored.encode().replace(_MARKER_BYTES, memo[notes])
+        elif b'"resolution_notes"' not in stored:  # no marker: as stored
+            explanation = stored
+        elif notes in memo and stored.count(_MARKER_BYTES) == 1:
+            explanation = stored.replace(_MARKER_BYTES, memo[notes])
         else:  # the marker written otherwise, twice, or odd notes: as the rows read
             some = stored_notes(notes, unpack)
             explanation = canonical_json(full_explanation(json.loads(stored), None if (
                 some is None) else full_notes(some, texts_of(shared_note_seqs(
                     some))))).encode()
-        parts = [part for part in (head[1:-1], b'"explanation":' + explanation,
-                                   tail[1:-1]) if part]
-        out.append(b"{" + b",".join(parts) + b"}")
+        if head != b"{}" and tail != b"{}":  # (always, as the columns are): one copy
+            out.append(b"".join((head[:-1], b',"explanation":', explanation, b",", tail[1:])))
+        else:
+            parts = [part for part in (head[1:-1], b'"explanation":' + explanation,
+                                       tail[1:-1]) if part]
+            out.append(b"{" + b",".join(parts) + b"}")
     return out

@@ -185,7 +185,8 @@ class Queries(LedgerBase):
                 at = names.index("explanation")
                 explanation = STORED_EXPLANATION_SQL if self._has_shared_texts else \
                     "f.explanation"
-                select = (f"CAST(json_object({', '.join(pairs[:at])}) AS BLOB), {explanation}, "
+                select = (f"CAST(json_object({', '.join(pairs[:at])}) AS BLOB), "
+                          f"CAST({explanation} AS BLOB), "
                           "(SELECT resolution FROM incidents WHERE report_key = "
                           f"{REPORT_KEY_SQL}), "
                           f"CAST(json_object({', '.join(pairs[at + 1:])}) AS BLOB)")
