@@ -156,6 +156,23 @@ def test_each_finding_parties_row_is_numbered_by_its_findings_seq(ledger: Ledger
     assert [r["status"] for r in numbered if r["finding_id"] == "f-2"] == ["disputed"]
 
 
+def test_a_row_put_in_under_a_coming_seq_gives_way_and_recording_goes_on(
+        ledger: Ledger, path: Path) -> None:
+    (head,) = ledger.query("SELECT max(seq) AS n FROM findings")
+    coming = range(head["n"] + 1, head["n"] + 12)  # whatever entries come next
+    tamper(path, *[("INSERT INTO finding_parties (rowid, finding_id, status) VALUES (?, "
+                    "'f-forged', 'alleged')", (n,)) for n in coming])
+    record(ledger, 6)  # its finding takes one of those numbers
+    (new,) = ledger.query("SELECT seq FROM findings WHERE finding_id = 'f-6'")
+    assert new["seq"] in coming
+    assert ledger.query("SELECT finding_id FROM finding_parties WHERE rowid = ?",
+                        [new["seq"]]) == [{"finding_id": "f-6"}]
+    result = ledger.verify()  # the forged rows left are named
+    assert not result.ok and "finding_parties does not match the chain" in str(result.problem)
+    ledger.rebuild()
+    assert ledger.verify().ok and integrity._parties_by_seq(ledger._conn)
+
+
 def test_an_intact_finding_parties_is_checked_row_for_row_without_the_exact_comparison(
         ledger: Ledger, path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     def exact(*args: Any) -> None:

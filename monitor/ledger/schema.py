@@ -293,10 +293,12 @@ PARTY_ROW_SQL = (
     "f.finding_id), 'alleged')")
 PARTY_FINDING = "f.instrument_status IS NOT 'context'"  # a finding that has a row
 PARTY_FINDINGS_SQL = f"FROM findings f WHERE {PARTY_FINDING}"
-# A finding's row takes the finding's seq as its rowid (m012): verify compares the two tables
-# row for row by it (monitor.ledger.integrity).
-PARTIES_FROM_FINDINGS = (f"INSERT INTO finding_parties (rowid, {', '.join(PARTY_COLUMNS)}) "
-                         f"SELECT f.seq, {PARTY_ROW_SQL} {PARTY_FINDINGS_SQL}")
+# A finding's row takes the finding's seq as its rowid (m012), which verify joins them by. A row
+# already under that number was put in behind the chain's back (seqs only grow): it gives way,
+# so that recording goes on (verify names what it changed).
+PARTIES_FROM_FINDINGS = (f"INSERT OR REPLACE INTO finding_parties (rowid, "
+                         f"{', '.join(PARTY_COLUMNS)}) SELECT f.seq, {PARTY_ROW_SQL} "
+                         f"{PARTY_FINDINGS_SQL}")
 
 
 @MIGRATIONS(name="m003_finding_state")
@@ -519,10 +521,9 @@ def derive_parties(execute: Callable[..., Any]) -> None:
     """Make finding_parties again from the chain, each row numbered by its finding's seq, and
     scorecard_counts from it, through ``execute`` (a connection's, in its transaction): the
     table's indexes and triggers are set aside meanwhile and the counts made in one GROUP BY,
-    as m006 made them (on a million findings ~6 s, where the triggers row by row took 27)."""
-    kept = execute("SELECT type, name, sql FROM sqlite_master WHERE tbl_name = "
-                   "'finding_parties' AND type IN ('index', 'trigger') AND sql IS NOT "
-                   "NULL").fetchall()
+    as m006 made them (on a million findings ~7 s, where the triggers row by row took 27)."""
+    kept = execute("SELECT type, name, sql FROM sqlite_master WHERE tbl_name = 'finding_parties'"
+                   " AND type IN ('index', 'trigger') AND sql IS NOT NULL").fetchall()
     for kind, name, _ in kept:
         execute(f"DROP {kind.upper()} {quote(name)}")
     execute("DELETE FROM finding_parties")
@@ -535,10 +536,9 @@ def derive_parties(execute: Callable[..., Any]) -> None:
         execute(sql)
 
 
-# finding_parties' rows numbered by the seq of the finding each is made from: verify then
-# compares the table with what the chain gives by a seek of each finding's rowid, in seq order,
-# instead of writing both sides as text (on a million findings, 1.8 -> 0.8 s of its derived
-# check). The rows are made again from the chain, as rebuild makes them (and m004 did).
+# finding_parties' rows numbered by their findings' seqs, for verify to join them by (on a
+# million findings 1.8 -> 1.0 s of its derived check); made again from the chain, as rebuild
+# makes them (and m004 did).
 @MIGRATIONS(name="m012_parties_by_seq")
 def _m012_parties_by_seq(db: sqlite_utils.Database) -> None:
     derive_parties(db.execute)

@@ -55,7 +55,7 @@ def _refuse_damaged(conn: sqlite3.Connection, path: Path) -> None:
 
 
 # What checking the derived tables costs, in entries of the chain checked in the same time by
-# this process: measured on a million findings (952,235 rows of finding_parties) on the Intel
+# this process: measured on a million findings (952,235 rows of finding_parties) on the AMD
 # machine of bench/RESULTS.md, ~1.0 s against ~5.4 µs an entry, 0.2 of an entry a row, and
 # the tables other than finding_parties a few ms (~2,000 entries).
 _DERIVED_ENTRIES_PER_FINDING = 0.2

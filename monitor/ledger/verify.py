@@ -51,7 +51,7 @@ PARALLEL_VERIFY_MIN = 100_000
 _START_ENTRIES = 20_000
 # What an entry costs the second process, in entries of this one, when it reads with sqlean's
 # SQLite (:func:`_sqlite_module`), and what ``then`` (the derived tables' check) costs there:
-# measured on the bench's million findings on the Intel machine of bench/RESULTS.md, 4.68 µs an
+# measured on the bench's million findings on the AMD machine of bench/RESULTS.md, 4.68 µs an
 # entry there against 5.36 here (the standard library's SQLite 3.40), and ~1.0 s either way
 # (it compares rows, no JSON). Guesses that move only where the chain is split.
 _SQLEAN_COST = 0.87
