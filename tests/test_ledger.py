@@ -1054,30 +1054,30 @@ def written_without(path: Path, step: str, write: Callable[[Ledger], None]) -> s
     return names
 
 
-def test_m006_counts_the_scorecard_of_an_existing_ledger(
-        path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    with monkeypatch.context() as m:
-        m.setattr(schema, "MIGRATIONS", migrations_without("m006_scorecard_counts"))
+def changed_without(path: Path, step: str) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    """A ledger at ``path`` with :func:`changes` written as the code before migration ``step``
+    left it; its scorecard and its finding_parties rows (by finding) as that code read them."""
+    with pytest.MonkeyPatch.context() as m:
+        m.setattr(schema, "MIGRATIONS", migrations_without(step))
         old = Ledger.open(path, clock=SteppingClock())
         changes(old)
-        expected = old.query("SELECT * FROM scorecard")
+        read = (old.query("SELECT * FROM scorecard"),
+                old.query("SELECT * FROM finding_parties ORDER BY finding_id"))
         old.close()
+    return read
+
+
+def test_m006_counts_the_scorecard_of_an_existing_ledger(path: Path) -> None:
+    expected, _ = changed_without(path, "m006_scorecard_counts")
     new = Ledger.open(path, clock=SteppingClock())
     assert expected and new.query("SELECT * FROM scorecard") == expected
     assert new.verify().ok
 
 
-def test_m012_numbers_finding_parties_by_seq_and_keeps_the_scorecard(
-        path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_m012_numbers_finding_parties_by_seq_and_keeps_the_scorecard(path: Path) -> None:
     from monitor.ledger import integrity
 
-    with monkeypatch.context() as m:
-        m.setattr(schema, "MIGRATIONS", migrations_without("m012_parties_by_seq"))
-        old = Ledger.open(path, clock=SteppingClock())
-        changes(old)
-        expected = old.query("SELECT * FROM scorecard")
-        rows = old.query("SELECT * FROM finding_parties ORDER BY finding_id")
-        old.close()
+    expected, rows = changed_without(path, "m012_parties_by_seq")
     # as the code before m012 numbered them: one after the other, from 1
     tamper(path, ("CREATE TEMP TABLE t AS SELECT * FROM finding_parties ORDER BY rowid", ()),
            ("DELETE FROM finding_parties", ()), ("INSERT INTO finding_parties SELECT * FROM t", ()))
