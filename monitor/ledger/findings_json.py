@@ -62,10 +62,7 @@ def json_findings(fetched: Sequence[Sequence[Any]],
             explanation = canonical_json(full_explanation(json.loads(stored), None if (
                 some is None) else full_notes(some, texts_of(shared_note_seqs(
                     some))))).encode()
-        if head != b"{}" and tail != b"{}":  # (always, as the columns are): one copy
-            out.append(b"".join((head[:-1], b',"explanation":', explanation, b",", tail[1:])))
-        else:
-            parts = [part for part in (head[1:-1], b'"explanation":' + explanation,
-                                       tail[1:-1]) if part]
-            out.append(b"{" + b",".join(parts) + b"}")
+        # head without its "}" and tail without its "{", a comma beside each that holds a key
+        out.append(b"".join((head[:-1], b"," * (len(head) > 2), b'"explanation":', explanation,
+                             b"," * (len(tail) > 2), tail[1:])))
     return out

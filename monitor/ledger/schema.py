@@ -528,10 +528,9 @@ def derive_parties(execute: Callable[..., Any]) -> None:
         execute(f"DROP {kind.upper()} {quote(name)}")
     execute("DELETE FROM finding_parties")
     execute(PARTIES_FROM_FINDINGS + " ORDER BY f.seq")
-    if execute("SELECT 1 FROM sqlite_master WHERE name = 'scorecard_counts'").fetchone():
-        execute("DELETE FROM scorecard_counts")  # (m006 made it: a test's ledger may lack it)
-        execute(f"INSERT INTO scorecard_counts ({', '.join(SCORECARD_COLUMNS)}) "
-                f"{SCORECARD_FROM_PARTIES}")
+    execute("DELETE FROM scorecard_counts")
+    execute(f"INSERT INTO scorecard_counts ({', '.join(SCORECARD_COLUMNS)}) "
+            f"{SCORECARD_FROM_PARTIES}")
     for _, _, sql in kept:
         execute(sql)
 

@@ -9,9 +9,9 @@ process must read with, :func:`_sqlite_module`), while this one waits.
 
 A further check (the ledger's derived tables) runs after a part of the chain, through the
 snapshot that part was checked in: in the second process, with its SQLite, when there is
-one; else in this process, after the chain. In sequence, not in a thread beside it: two threads of one process sharing SQLite and
-the GIL took 3.4 and 3.9 s for what each does in 2 alone. Its cost moves the boundary, so that
-both processes end together (:func:`_boundary`).
+one; else in this process, after the chain. In sequence, not in a thread beside it: two
+threads of one process sharing SQLite and the GIL took 3.4 and 3.9 s for what each does in 2
+alone. Its cost moves the boundary, so that both processes end together (:func:`_boundary`).
 
 Fast path: SQLite assembles each entry's canonical form with ``json_object`` (keys given in
 sorted order; its strings are escaped as json.dumps escapes them; a REAL is written by
