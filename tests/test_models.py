@@ -122,3 +122,35 @@ def test_a_findings_ledger_row_is_its_model_dump_without_the_ledgers_own_columns
         row = f.ledger_row()
         assert row == f.model_dump(exclude=left_out)
         assert list(row) == list(f.model_dump(exclude=left_out))
+
+
+def _state(model: object) -> tuple:
+    return (type(model), model.__dict__, model.__pydantic_fields_set__,  # type: ignore[attr-defined]
+            model.__pydantic_extra__, model.__pydantic_private__)  # type: ignore[attr-defined]
+
+
+def test_what_an_import_hands_between_processes_pickles_whole_and_lean(pack: Pack) -> None:
+    """Reports, resolutions and findings (what an import's worker hands over) pickle as their
+    class and state (monitor.models.Handed), not through pydantic's four-key state dict: each
+    copy has the original's values, set fields and cached key, and stays as frozen."""
+    reports = list(itertools.islice((r for r in map(validated, reader("ucdp")(UCDP, feed="ucdp"))
+                                     if isinstance(r, IncidentReport)), 300))
+    for r in reports[::2]:
+        assert r.report_key and r.incident_id  # made once, kept in the state
+    judged = Evaluator(pack).judge_many(reports)
+    models = [*reports, *(r.location for r in reports if r.location)]
+    models += [m for res, found in judged for m in (res, *found)]
+    assert {type(m).__name__ for m in models} == {"IncidentReport", "Location", "Resolution",
+                                                  "Finding"}
+    pickled = pickle.dumps(models, protocol=pickle.HIGHEST_PROTOCOL)
+    assert b"__pydantic_fields_set__" not in pickled  # pydantic's own state dict is not used
+    back = pickle.loads(pickled)
+    assert back == models
+    assert [_state(m) for m in back] == [_state(m) for m in models]
+    assert "report_key" in back[0].__dict__ and "report_key" not in back[1].__dict__
+    with pytest.raises(ValidationError, match="frozen"):
+        back[0].revision = "2"
+    at = max(i for i, m in enumerate(models) if type(m).__name__ == "Finding")
+    back[at].recorded_at = "2026-12-07T00:00:00+00:00"  # a finding's fields stay its own
+    assert "recorded_at" in back[at].model_fields_set
+    assert "recorded_at" not in models[at].model_fields_set
