@@ -117,22 +117,22 @@ def import_file(path: Path, fmt: str, open_monitor: Callable[[], Monitor], *, co
             build_indexes = stack.enter_context(monitor.ledger.indexes_at_end(
                 lines >= INDEXES_AT_END_MIN_LINES))
             # the file's pieces, judged here (all of them, or the first ``own``) ...
-            pieces: Iterator[Any] = ((items, None, None) for items in itertools.islice(
+            pieces: Iterator[Any] = ((items, None, None, None) for items in itertools.islice(
                 stack.enter_context(contextlib.closing(two_processes.pieces(
                     reader(fmt)(path, feed=feed, date_format=date_format,
                                 reliability=reliability), batch_size, piece))), own))
             if worker is not None:  # ... and the rest by the worker
-                pieces = itertools.chain(pieces, ((p.items, p.judged, p.bodies)
-                                                  for p in worker))
+                pieces = itertools.chain(pieces, ((p.items, p.judged, p.bodies,
+                                                   p.explanations) for p in worker))
             sizes = two_processes.transaction_sizes(batch_size)
             got = next(pieces, None)
             while got is not None:
                 size, taken, batch = next(sizes), 0, ImportResult()
                 with monitor.transaction():  # its pieces land together, or none does
                     while True:
-                        items, judged, bodies = got
+                        items, judged, bodies, explanations = got
                         done = monitor.submit(items, refresh=False, judged=judged,
-                                              bodies=bodies)
+                                              bodies=bodies, explanations=explanations)
                         batch.add(ImportResult(done.new, done.duplicates,
                                                Counter(f.term for f in done.findings),
                                                done.rejections))

@@ -179,7 +179,8 @@ class Monitor(Evaluator):
                *, feed: str | None = None, cursor: dict[str, Any] | None = None,
                retractions: Iterable[str] = (), refresh: bool = True,
                judged: Sequence[tuple[Resolution, list[Finding]] | None] | None = None,
-               bodies: Sequence[str | None] | None = None) -> BatchResult:
+               bodies: Sequence[str | None] | None = None,
+               explanations: Sequence[dict[str, str] | None] | None = None) -> BatchResult:
         """Judge and record a batch in one transaction: all of it lands, or none of it.
 
         ``items`` are validated reports, rejections (passed through for the caller to report)
@@ -193,20 +194,21 @@ class Monitor(Evaluator):
         :meth:`refresh_patterns` when the run is over (bulk imports: once, at the end).
         ``judged``, item by item, is each report's resolution and findings under this pack
         (:meth:`judge_many`), made already by :mod:`monitor.pipeline`'s worker: they are
-        recorded as given, and so are ``bodies``, item by item, each report's body as the
-        ledger stores it (:func:`monitor.staged.body_json`), where given.
+        recorded as given, and so are, with them, ``bodies`` (:func:`.staged.body_json`) and
+        ``explanations`` (:func:`.staged.stored_explanations`), where given.
         """
         result = BatchResult()
         alerts: list[dict[str, Any]] = []
         with self._lock, self.ledger.transaction():
             held = self._held  # inside Monitor.transaction: announced when it commits
-            count, reports, made, bodies_of = 0, [], [], {}
+            count, reports, made, given_of = 0, [], [], {}
             if judged is None:
-                per_item = zip(items, repeat(None), bodies if bodies is not None else repeat(None))
+                per_item = zip(items, repeat(None), repeat(None), repeat(None))
             else:  # made by the worker, item by item
-                per_item = zip(items, judged, bodies if bodies is not None else
-                               repeat(None, len(judged)), strict=True)
-            for item, ready, body in per_item:
+                per_item = zip(items, judged, *(given if given is not None else
+                                                repeat(None, len(judged))
+                                                for given in (bodies, explanations)), strict=True)
+            for item, ready, body, explained in per_item:
                 count += 1
                 where = item[0] if isinstance(item, tuple) else None
                 item = validated(item)
@@ -220,8 +222,8 @@ class Monitor(Evaluator):
                 else:
                     reports.append(item)
                     made.append(ready)
-                    if body is not None:  # (a key said twice: the first is recorded)
-                        bodies_of.setdefault(item.report_key, body)
+                    # (a key said twice: the first is recorded)
+                    given_of.setdefault(item.report_key, (body, explained))
             # one look-up per batch, not per report: what the ledger already holds
             known = self.ledger.known_reports(r.report_key for r in reports)
             fresh: list[tuple[IncidentReport, tuple[Resolution, list[Finding]] | None]] = []
@@ -244,8 +246,8 @@ class Monitor(Evaluator):
             windows: list[tuple[dt.datetime, dt.datetime]] = []
             if judged is None:
                 fresh = list(zip([r for r, _ in fresh], self.judge_many([r for r, _ in fresh])))
-            # what the ledger stores of each (the worker made the bodies)
-            rows = [stage(r, *ready, bodies_of.get(r.report_key)) for r, ready in fresh]
+            # what the ledger stores of each (the worker made the bodies and explanations)
+            rows = [stage(r, *ready, *given_of[r.report_key]) for r, ready in fresh]
             # notes and explanations said again in the batch are stored once (what the
             # incident row keeps already left out first: monitor.ledger.compact)
             texts = {fid: CanonicalJSON(text) for row in rows

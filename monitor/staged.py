@@ -4,10 +4,11 @@ findings' explanations, each as the ledger writes it.
 
 A function of the report and its judgement alone: :meth:`monitor.service.Monitor.submit`
 makes it for a batch, then shares what is said again, chains and inserts. The import's worker
-process makes the bodies (:mod:`monitor.pipeline`) and no more: the two processes are about
-equally busy, so what the worker takes on the wall-clock time pays for, and the hand-over adds
-its own cost (made by the worker, the incident rows and explanations made 62,000 generated rows
-import in 13.7-14.4 s rather than 12.1-12.5 s).
+process makes the bodies and the explanations (:mod:`monitor.pipeline`), each handed over as
+one string, and no more: the two processes are about equally busy, so what the worker takes
+on the wall-clock time pays for, and the hand-over adds its own cost (made by the worker, the
+incident rows as well made 62,000 generated rows import in 13.7-14.4 s rather than 12.1-12.5
+s, the explanations then handed over as trees as well as text).
 """
 
 from __future__ import annotations
@@ -101,12 +102,19 @@ def incident_row(report: IncidentReport, res: Resolution) -> dict[str, Any]:
     return row
 
 
+def stored_explanations(res: Resolution, findings: list[Finding]) -> dict[str, str]:
+    """Each finding's explanation as the ledger stores it, by finding id: canonical JSON, the
+    notes of ``res`` (its incident row's) left out (:func:`.ledger.compact_explanation`)."""
+    return {f.finding_id: canonical_json(compact_explanation(f.explanation, res.notes))
+            for f in findings}
+
+
 def stage(report: IncidentReport, res: Resolution, findings: list[Finding],
-          body: str | None = None) -> Staged:
-    """Everything the ledger stores of one judged report (``body`` when made already)."""
+          body: str | None = None, explanations: dict[str, str] | None = None) -> Staged:
+    """Everything the ledger stores of one judged report (``body`` and ``explanations`` when
+    made already)."""
     return Staged(
         body=body if body is not None else body_json(report),
         incident=incident_row(report, res),
-        explanations={f.finding_id: canonical_json(compact_explanation(f.explanation,
-                                                                       res.notes))
-                      for f in findings})
+        explanations=explanations if explanations is not None else
+        stored_explanations(res, findings))

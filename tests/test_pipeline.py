@@ -10,6 +10,7 @@ import json
 import importlib.util
 import os
 import pickle
+import pickletools
 import sqlite3
 import subprocess
 import sys
@@ -22,6 +23,7 @@ import pytest
 from monitor import pipeline
 from monitor.crashpoints import ENV
 from monitor.ledger import Ledger, store
+from monitor.staged import stored_explanations
 
 sys.path.insert(0, str(Path(__file__).parent))
 from procs import alive, wait_until, workers  # noqa: E402
@@ -328,21 +330,37 @@ def test_findings_of_a_batch_are_announced_once_it_is_committed(
     assert all(visible for _, visible in seen)
 
 
-def test_a_batch_is_handed_over_with_each_repeated_text_once(acled_file: Path) -> None:
+def _objects(pickled: bytes) -> int:
+    """How many objects reading ``pickled`` back makes (each one pickle memoizes)."""
+    return sum(op.name == "MEMOIZE" for op, _, _ in pickletools.genops(pickled))
+
+
+def _judged_reports(acled_file: Path, n: int) -> list:
     from monitor.adapters import reader
     from monitor.config import load_pack
     from monitor.service import Evaluator, validated
 
     reports = [validated(item) for item in itertools.islice(
-        reader("acled")(acled_file, feed="acled"), 400)]
-    judged = Evaluator(load_pack(ROOT / "config", "syria-2016")).judge_many(reports)
+        reader("acled")(acled_file, feed="acled"), n)]
+    return Evaluator(load_pack(ROOT / "config", "syria-2016")).judge_many(reports)
+
+
+def test_a_batch_is_handed_over_with_each_repeated_note_once_and_explanations_as_text(
+        acled_file: Path) -> None:
+    judged = _judged_reports(acled_file, 400)
     before = pickle.dumps(judged, protocol=pickle.HIGHEST_PROTOCOL)
-    pipeline.share_strings(judged)
-    after = pickle.dumps(judged, protocol=pickle.HIGHEST_PROTOCOL)
-    assert pickle.loads(after) == pickle.loads(before)  # the same values
+    texts = pipeline.hand_over(judged)
+    after = pickle.dumps((judged, texts), protocol=pickle.HIGHEST_PROTOCOL)
     notes = [n for res, _ in judged for n in res.notes]
     assert len({id(n) for n in notes}) == len(set(notes)) < len(notes)  # one object a text
-    assert len(after) < 0.8 * len(before)
+    findings = [f for _, fs in judged for f in fs]
+    assert findings and all(f.explanation is None for f in findings)  # handed over as text
+    # what reading it back makes: a piece's findings were ~20 dicts each, now a string
+    assert _objects(after) < 0.8 * _objects(before)
+    back, texts = pickle.loads(after)
+    pipeline.taken_over(back, texts)
+    assert back == pickle.loads(before)  # the same values, explanations included
+    assert all(texts[i] == stored_explanations(*made) for i, made in enumerate(back))
 
 
 def test_settled_heap_collects_cycles_only_past_its_threshold_and_restores_the_collector():
