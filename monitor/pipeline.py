@@ -19,6 +19,7 @@ from __future__ import annotations
 import contextlib
 import gc
 import itertools
+import json
 import multiprocessing
 import os
 import queue
@@ -28,8 +29,6 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
-
-import orjson
 
 from .crashpoints import crash_point
 from .errors import MonitorError
@@ -180,14 +179,16 @@ def taken_over(judged: list[tuple[Resolution, list[Finding]] | None],
                explanations: list[dict[str, str] | None]) -> None:
     """In the importing process, once a piece is read back: each finding's explanation put back
     from its text (:func:`hand_over`), as every reader of the ledger rebuilds it
-    (:func:`.ledger.compact.full_explanation`): the judge's, value for value."""
+    (:func:`.ledger.compact.full_explanation`, the text read by :mod:`json` as the ledger's
+    readers read it: orjson would read an integer past 64 bits as a float): the judge's,
+    value for value."""
     for made, texts in zip(judged, explanations, strict=True):
         if made is None or texts is None:
             continue
         res, findings = made
         for finding in findings:
             finding.__dict__["explanation"] = full_explanation(
-                orjson.loads(texts[finding.finding_id]), res.notes)
+                json.loads(texts[finding.finding_id]), res.notes)
 
 
 def wanted(requested: bool | None, lines: int) -> bool:

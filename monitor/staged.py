@@ -6,9 +6,9 @@ A function of the report and its judgement alone: :meth:`monitor.service.Monitor
 makes it for a batch, then shares what is said again, chains and inserts. The import's worker
 process makes the bodies and the explanations (:mod:`monitor.pipeline`), each handed over as
 one string, and no more: the two processes are about equally busy, so what the worker takes
-on the wall-clock time pays for, and the hand-over adds its own cost (made by the worker, the
-incident rows as well made 62,000 generated rows import in 13.7-14.4 s rather than 12.1-12.5
-s, the explanations then handed over as trees as well as text).
+on the wall-clock time pays for, and the hand-over adds its own cost. (When the worker made
+the incident rows too, and handed the explanations over as trees as well as text, 62,000
+generated rows imported in 13.7-14.4 s rather than 12.1-12.5 s.)
 """
 
 from __future__ import annotations

@@ -363,6 +363,18 @@ def test_a_batch_is_handed_over_with_each_repeated_note_once_and_explanations_as
     assert all(texts[i] == stored_explanations(*made) for i, made in enumerate(back))
 
 
+def test_an_explanation_is_taken_over_value_for_value_even_a_number_past_64_bits(
+        acled_file: Path) -> None:
+    judged = [made for made in _judged_reports(acled_file, 50) if made[1]][:1]
+    finding = judged[0][1][0]
+    finding.explanation.append({"value": 2 ** 70})  # read back as an int, not a float
+    whole = pickle.loads(pickle.dumps(finding.explanation))
+    texts = pipeline.hand_over(judged)
+    pipeline.taken_over(judged, texts)
+    assert finding.explanation == whole
+    assert type(finding.explanation[-1]["value"]) is int
+
+
 def test_settled_heap_collects_cycles_only_past_its_threshold_and_restores_the_collector():
     import gc
 
