@@ -160,3 +160,56 @@ def test_quick_run_writes_results_with_every_table(tmp_path: Path) -> None:
     verdict = next(q for q in results["findings"]["queries"] if q["query"].startswith("verdict"))
     assert verdict["target"] is False and verdict["big_median_s"] > 0 < verdict["seed_median_s"]
     assert "| verdict (dispute, confirm) |" in text and "verdict (dispute, confirm) <" not in text
+
+
+def test_ledger_formats_measures_each_variant_of_a_real_ledger(tmp_path: Path,
+                                                               monkeypatch: pytest.MonkeyPatch,
+                                                               capsys: pytest.CaptureFixture[str]
+                                                               ) -> None:
+    import sqlite3
+
+    import zstandard
+
+    from monitor.ledger import packing
+    from tests.test_compact import cli
+
+    formats = _load("ledger_formats")
+    source, db = tmp_path / "acled.csv", tmp_path / "ledger.db"
+    generate.write_acled(source, 400)
+    monkeypatch.setattr(packing, "TRAIN_AT", 100)  # packed values from the second batch on
+    cli(db, "import", str(source), "--format", "acled", "--no-pipeline", "--batch-size", "100")
+    variants = formats.measure(db, tmp_path)
+    size = {v.name: v.bytes for v in variants}
+    assert list(size) == ["as stored", "lean chain", "a root per batch", "packed as bytes",
+                          "incident columns derived", "no query-only indexes", "evidence alone"]
+    # each step of the line stores less; the derived incident columns are a branch of it
+    line = [size[n] for n in ("as stored", "lean chain", "a root per batch", "packed as bytes",
+                              "no query-only indexes", "evidence alone")]
+    assert line == sorted(line, reverse=True) and len(set(line)) == len(line)
+    assert size["incident columns derived"] != size["packed as bytes"]
+    # the copies are gone
+    assert {p.name.split(".db")[0] for p in tmp_path.glob("*.db*")} == {"ledger"}
+    # the derived variant keeps every incident's whole resolution: unpacked, it is the text
+    # the view incidents_resolved gives
+    ledger = formats.Ledger(db)
+    whole = ledger.whole_resolutions()
+    with sqlite3.connect(db) as conn:
+        packing.register(conn)
+        texts = dict(conn.execute("SELECT report_key, resolution FROM incidents_resolved"))
+        (resolutions,) = conn.execute("SELECT seq FROM dictionaries WHERE stored_in = "
+                                      "'incidents.resolution'").fetchone()
+    assert list(ledger.dictionaries) == [resolutions]
+    readers = {seq: zstandard.ZstdDecompressor(dict_data=d)
+               for seq, d in ledger.dictionaries.items()}
+    assert whole.keys() == texts.keys() and len(texts) == 400
+    framed = {k: v for k, v in whole.items() if isinstance(v, bytes)}
+    assert 0 < len(framed) < 400  # the first 100 reports are stored as they are
+    for key, value in whole.items():
+        if isinstance(value, bytes):
+            seq = int.from_bytes(value[:4], "big")
+            value = readers[seq].decompress(value[4:]).decode()
+        assert value == texts[key]
+    assert formats.main([str(db), str(source), "--workdir", str(tmp_path)]) == 0
+    table = capsys.readouterr().out.splitlines()
+    assert table[0].startswith(f"acled.csv: {source.stat().st_size:,} bytes")
+    assert [row.split(" | ")[0].lstrip("| ") for row in table[4:]] == list(size)
