@@ -19,7 +19,8 @@ prints, for each variant, its bytes and their ratio to the CSV the ledger was im
   keeps its ids and the columns its indexes read, and its resolution is stored whole (packed
   with a dictionary trained on whole resolutions) so the other columns can be derived from it;
 - **no query-only indexes** (from *packed as bytes*): without ``schema.INDEXES_AT_END``,
-  which the findings and scorecard queries, revisions and the patterns read;
+  which the queries, Datasette, revisions, retractions, corroboration with another feed and
+  the patterns read;
 - **evidence alone**: the reports, incidents and findings tables of *packed as bytes*, no
   other table and no index.
 """
@@ -100,7 +101,6 @@ class Ledger:
     """The source ledger, read once: its chained tables and what the variants need of it."""
 
     def __init__(self, path: Path) -> None:
-        self.path = path
         conn = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
         self.chained = [name for (name,) in conn.execute(
             "SELECT name FROM sqlite_schema WHERE type = 'table' AND sql LIKE "
