@@ -160,19 +160,21 @@ def rebuilt(ledger: Ledger, base: Path, out: Path, change: Change, *,
     conn.create_function("hexbytes", 1, bytes.fromhex, deterministic=True)
     conn.create_function("micros", 1, _micros, deterministic=True)
     conn.create_function("frame", 1, _frame, deterministic=True)
-    if change is incident_columns_derived:
-        whole = ledger.whole_resolutions()
-        conn.create_function("whole_resolution", 1, whole.__getitem__, deterministic=True)
+    # (the whole resolutions are read from the ledger when a variant first asks for one)
+    conn.create_function("whole_resolution", 1, lambda key: ledger.whole_resolutions()[key],
+                         deterministic=True)
     for kind, name in conn.execute(
             "SELECT type, name FROM sqlite_schema WHERE type IN ('view', 'trigger')").fetchall():
         conn.execute(f"DROP {kind.upper()} {quote(name)}")
     indexes = conn.execute("SELECT name, tbl_name, sql FROM sqlite_schema WHERE type = 'index' "
                            "AND sql IS NOT NULL").fetchall()
     keep = set(only) if only is not None else None
-    for table in ledger.chained:
-        if keep is not None and table not in keep:
-            conn.execute(f"DROP TABLE {quote(table)}")
-            continue
+    if keep is not None:
+        for (table,) in conn.execute("SELECT name FROM sqlite_schema WHERE type = 'table' AND "
+                                     "name NOT LIKE 'sqlite_%'").fetchall():
+            if table not in keep:
+                conn.execute(f"DROP TABLE {quote(table)}")
+    for table in (t for t in ledger.chained if keep is None or t in keep):
         unique = [[c[2] for c in conn.execute(f"PRAGMA index_info({quote(index[1])})")]
                   for index in conn.execute(f"PRAGMA index_list({quote(table)})")
                   if index[3] == "u"]
@@ -187,12 +189,7 @@ def rebuilt(ledger: Ledger, base: Path, out: Path, change: Change, *,
                 if set(cols) <= kept.keys():
                     conn.execute(f"CREATE UNIQUE INDEX {quote('u_' + table + '_' + '_'.join(cols))}"
                                  f" ON {quote(table)} ({', '.join(map(quote, cols))})")
-    if keep is not None:
-        for (table,) in conn.execute("SELECT name FROM sqlite_schema WHERE type = 'table' AND "
-                                     "name NOT LIKE 'sqlite_%'").fetchall():
-            if table not in keep:
-                conn.execute(f"DROP TABLE {quote(table)}")
-    else:
+    if keep is None:
         dropped = set(drop_indexes)
         for name, table, sql in indexes:
             if table in ledger.chained and name not in dropped:
